@@ -1,0 +1,82 @@
+"""Shared test fixtures: the users every test needs and a CSRF-enforcing client."""
+
+import re
+
+import pytest
+from django.test import Client
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    # A fast hasher: production uses Django's PBKDF2 (see test_settings.py).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The manifest storage needs collectstatic; test_static.py covers that path.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def make_user(username, *, email=None, staff=False, superuser=False):
+    from accounts.models import User
+
+    return User.objects.create_user(
+        username=username,
+        email=email or f"{username}@example.org",
+        password=PASSWORD,
+        is_staff=staff or superuser,
+        is_superuser=superuser,
+    )
+
+
+@pytest.fixture
+def alice(db):
+    """The owner in access-control tests."""
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    """The other user, who must never see alice's things."""
+    return make_user("bob")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("admin", superuser=True)
+
+
+class CsrfClient(Client):
+    """A test client that enforces CSRF, as a browser session would meet it.
+
+    `post_form` first GETs the page that holds the form (as a browser does)
+    and sends the token it was given.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(enforce_csrf_checks=True, **kwargs)
+
+    def csrf_token(self, url):
+        response = self.get(url)
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.content.decode())
+        assert match, f"no CSRF token in the page at {url}"
+        return match.group(1)
+
+    def post_form(self, url, data, *, form_url=None, **kwargs):
+        token = self.csrf_token(form_url or url)
+        return self.post(url, {**data, "csrfmiddlewaretoken": token}, **kwargs)
+
+
+@pytest.fixture
+def csrf_client():
+    return CsrfClient()
+
+
+@pytest.fixture
+def alice_client(alice):
+    client = CsrfClient()
+    client.force_login(alice)
+    return client

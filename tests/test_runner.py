@@ -1,0 +1,48 @@
+"""The run command's supervisor: prepares a fresh install, serves on 127.0.0.1, stops on Ctrl-C."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from tests.helpers import ROOT, clean_env, free_port
+
+
+def wait_for_http(url, proc, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the runner exited early"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
+    port = free_port()
+    env = clean_env(tmp_path, PORT=str(port), EQUESTRIA_ADMIN_PASSWORD="admin pass 4567")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "equestria.runner"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            status, page = wait_for_http(f"http://127.0.0.1:{port}/accounts/login/", proc)
+            assert status == 200 and "Log in" in page
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    output = log.read_text()
+    assert "Created administrator 'admin'" in output
+    pids = [int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", output)]
+    assert len(pids) >= 2
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert (tmp_path / "var" / "equestria.sqlite3").exists()

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from upload import views
+
+urlpatterns = [
+    path("", views.project_list, name="upload-project-list"),
+]
