@@ -1,4 +1,4 @@
-.PHONY: run test
+.PHONY: run test bench
 
 # Set up everything and run Equestria on http://127.0.0.1:8000 until Ctrl-C.
 run:
@@ -7,3 +7,8 @@ run:
 # Set up everything and run the whole test suite.
 test:
 	bin/test
+
+# Benchmarks (not part of the tests): prints figures and updates docs/performance.md.
+bench:
+	bin/setup
+	.venv/bin/python -m tests.benchmarks.aligner_speed

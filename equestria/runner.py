@@ -1,5 +1,5 @@
-"""The local run command: prepare the database, then run the web server and
-the background worker on 127.0.0.1 until Ctrl-C.
+"""The local run command: prepare the database, then run the bundled CLAM
+services, the web server and the background worker on 127.0.0.1 until Ctrl-C.
 
 Started by `make run` (bin/run) after the dependencies are installed. Each
 child runs in its own session so that Ctrl-C reaches only this supervisor,
@@ -33,7 +33,10 @@ def prepare():
 
 def services(port):
     """(name, argv, stop signal) of every long-running process."""
+    clam = [sys.executable, "-m", "clamservices.serve"]
     return [
+        ("forced alignment service", [*clam, "forced_alignment", "--port", os.environ.get("CLAM_FA_PORT", "8001")], signal.SIGTERM),
+        ("G2P service", [*clam, "g2p", "--port", os.environ.get("CLAM_G2P_PORT", "8002")], signal.SIGTERM),
         ("web", manage("runserver", f"{HOST}:{port}", "--noreload"), signal.SIGINT),
         ("worker", manage("process_tasks", "--sleep", "1"), signal.SIGTSTP),
     ]
@@ -87,6 +90,11 @@ def main():
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     supervisor.start()
     print(f"[equestria] running at http://{HOST}:{port}/ — press Ctrl-C to stop", flush=True)
+    print(
+        f"[equestria] bundled CLAM services: http://{HOST}:{os.environ.get('CLAM_FA_PORT', '8001')}/ (forced alignment), "
+        f"http://{HOST}:{os.environ.get('CLAM_G2P_PORT', '8002')}/ (G2P); user and password: see docs/operators/clam-services.md",
+        flush=True,
+    )
     status = supervisor.wait()
     supervisor.stop()
     print("[equestria] stopped", flush=True)

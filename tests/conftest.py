@@ -80,3 +80,23 @@ def alice_client(alice):
     client = CsrfClient()
     client.force_login(alice)
     return client
+
+
+@pytest.fixture(scope="session")
+def fa_service(tmp_path_factory):
+    """The bundled forced-alignment service, running on 127.0.0.1."""
+    from tests.clamservers import start_bundled_service, stop_service
+
+    service = start_bundled_service("forced_alignment", tmp_path_factory.mktemp("fa"))
+    yield service
+    stop_service(service)
+
+
+@pytest.fixture(scope="session")
+def g2p_service(tmp_path_factory):
+    """The bundled G2P service, running on 127.0.0.1."""
+    from tests.clamservers import start_bundled_service, stop_service
+
+    service = start_bundled_service("g2p", tmp_path_factory.mktemp("g2p"))
+    yield service
+    stop_service(service)

@@ -1,5 +1,6 @@
 """The run command's supervisor: prepares a fresh install, serves on 127.0.0.1, stops on Ctrl-C."""
 
+import base64
 import os
 import re
 import signal
@@ -11,12 +12,16 @@ import urllib.request
 from tests.helpers import ROOT, clean_env, free_port
 
 
-def wait_for_http(url, proc, timeout=90):
+def wait_for_http(url, proc, timeout=90, auth=None):
+    request = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(":".join(auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the runner exited early"
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, response.read().decode()
         except OSError:
             time.sleep(0.3)
@@ -24,8 +29,14 @@ def wait_for_http(url, proc, timeout=90):
 
 
 def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
-    port = free_port()
-    env = clean_env(tmp_path, PORT=str(port), EQUESTRIA_ADMIN_PASSWORD="admin pass 4567")
+    port, fa_port, g2p_port = free_port(), free_port(), free_port()
+    env = clean_env(
+        tmp_path,
+        PORT=str(port),
+        CLAM_FA_PORT=str(fa_port),
+        CLAM_G2P_PORT=str(g2p_port),
+        EQUESTRIA_ADMIN_PASSWORD="admin pass 4567",
+    )
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -34,6 +45,11 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
         try:
             status, page = wait_for_http(f"http://127.0.0.1:{port}/accounts/login/", proc)
             assert status == 200 and "Log in" in page
+            # The bundled CLAM services answer with the generated credentials.
+            credentials = ("equestria", (tmp_path / "var" / "clam_services_password").read_text().strip())
+            for clam_port, system_id in ((fa_port, "equestria_fa"), (g2p_port, "equestria_g2p")):
+                status, page = wait_for_http(f"http://127.0.0.1:{clam_port}/", proc, auth=credentials)
+                assert status == 200 and f'id="{system_id}"' in page and 'user="equestria"' in page
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0
         finally:
@@ -41,8 +57,8 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
                 proc.kill()
     output = log.read_text()
     assert "Created administrator 'admin'" in output
-    pids = [int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", output)]
-    assert len(pids) >= 2
+    pids = [int(pid) for pid in re.findall(r"started .+? \(pid (\d+)\)", output)]
+    assert len(pids) == 4
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
     assert (tmp_path / "var" / "equestria.sqlite3").exists()

@@ -1,0 +1,109 @@
+"""CLAM service configuration: forced alignment of English speech with PocketSphinx."""
+
+import clam
+from clam.common.data import InputTemplate, OutputTemplate, Profile
+from clam.common.formats import BinaryDataFormat, PlainTextFormat, WaveAudioFormat
+from clam.common.parameters import (
+    BooleanParameter,
+    ChoiceParameter,
+    FloatParameter,
+    IntegerParameter,
+    StringParameter,
+)
+
+from clamservices.config.common import (
+    DEBUG,
+    MAX_JOB_SECONDS,
+    data_root,
+    users,
+    utf8_input,
+    utf8_output,
+    wrapper_command,
+)
+
+REQUIRE_VERSION = "3.0"
+
+CLAMDIR = clam.__path__[0]
+SYSTEM_ID = "equestria_fa"
+SYSTEM_NAME = "Equestria forced alignment (English)"
+SYSTEM_DESCRIPTION = (
+    "Aligns English speech with its orthographic transcript using PocketSphinx and the CMU "
+    "pronouncing dictionary, and writes a Praat TextGrid with a word and a phone tier per recording. "
+    "Pair each audio file with a transcript of the same name (recording1.wav + recording1.txt). "
+    "Words that no dictionary knows are listed in oov.txt; add them with an extra dictionary."
+)
+SYSTEM_AUTHOR = "Equestria"
+SYSTEM_LICENSE = "Apache-2.0"
+ROOT = data_root("forced_alignment")
+USERS = users(SYSTEM_ID)
+BASICAUTH = True
+DIGESTAUTH = True
+ADMINS = []
+INTERFACEOPTIONS = ""
+DISPATCHER_MAXTIME = MAX_JOB_SECONDS
+
+PROFILES = [
+    Profile(
+        InputTemplate(
+            "audio", WaveAudioFormat, "Audio (WAV)", extension=".wav", multi=True, optional=True
+        ),
+        InputTemplate(
+            "audio_flac", BinaryDataFormat, "Audio (FLAC)",
+            extension=".flac", multi=True, optional=True,
+        ),
+        InputTemplate("transcript", PlainTextFormat, "Transcript (UTF-8 text)", utf8_input(), extension=".txt", multi=True),
+        InputTemplate(
+            "dictionary", PlainTextFormat, "Extra pronunciation dictionary (CMU format, ARPAbet)", utf8_input(),
+            extension=".dict", unique=True, optional=True,
+        ),
+        OutputTemplate(
+            "textgrid", PlainTextFormat, "TextGrid", utf8_output(), parent="audio",
+            removeextensions=[".wav"], extension=".TextGrid", multi=True,
+        ),
+        OutputTemplate(
+            "textgrid_flac", PlainTextFormat, "TextGrid", utf8_output(), parent="audio_flac",
+            removeextensions=[".flac"], extension=".TextGrid", multi=True,
+        ),
+        OutputTemplate(
+            "oov", PlainTextFormat, "Words missing from the dictionary (one per line)", utf8_output(),
+            filename="oov.txt", unique=True,
+        ),
+        OutputTemplate("log", PlainTextFormat, "Alignment log", utf8_output(), filename="alignment.log", unique=True),
+    )
+]
+
+COMMAND = wrapper_command("clamservices.fa_job")
+
+PARAMETERS = [
+    (
+        "Output",
+        [
+            BooleanParameter(
+                "phone_tier", "Phone tier", "Also write a tier with the phones of each word.", default=True
+            ),
+            ChoiceParameter(
+                "textgrid_format", "TextGrid format", "Praat's long (readable) or short text format.",
+                choices=[("long", "Long text format"), ("short", "Short text format")], default="long",
+            ),
+            StringParameter(
+                "silence_label", "Silence label",
+                "Text of the intervals between words (empty: blank intervals).", default="", maxlength=20,
+            ),
+        ],
+    ),
+    (
+        "Alignment",
+        [
+            FloatParameter(
+                "chunk_seconds", "Phone pass chunk (seconds)",
+                "Longest stretch of audio aligned at phone level in one piece; longer files are cut at "
+                "pauses. Smaller values need less memory.",
+                default=20.0, minvalue=5.0, maxvalue=120.0,
+            ),
+            IntegerParameter(
+                "max_minutes", "Longest recording (minutes)",
+                "Recordings longer than this are refused.", default=60, minvalue=1, maxvalue=240,
+            ),
+        ],
+    ),
+]

@@ -1,0 +1,78 @@
+"""Serve one bundled CLAM service with waitress on 127.0.0.1.
+
+    python -m clamservices.serve forced_alignment --port 8001
+    python -m clamservices.serve g2p --port 8002
+
+CLAM's own `clamservice` command always binds 0.0.0.0, hence this. The
+settings module and the job wrappers are imported by name in CLAM's
+dispatcher (a child process), so the project folder goes on PYTHONPATH, and
+VIRTUAL_ENV makes CLAM run jobs inside this virtual environment.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from clamservices.credentials import service_credentials, var_dir
+
+HOST = "127.0.0.1"
+SERVICES = {
+    "forced_alignment": ("clamservices.config.forced_alignment", 8001),
+    "g2p": ("clamservices.config.g2p", 8002),
+}
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def prepare_environment():
+    """Environment that CLAM's dispatcher and the job wrappers inherit."""
+    user, password = service_credentials()
+    os.environ["CLAM_SERVICES_USER"] = user
+    os.environ["CLAM_SERVICES_PASSWORD"] = password
+    os.environ.setdefault("CLAM_SERVICES_ROOT", str(var_dir() / "clam"))
+    paths = [str(PROJECT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    if sys.prefix != sys.base_prefix:
+        os.environ["VIRTUAL_ENV"] = sys.prefix
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.prefix) / "bin"), os.environ.get("PATH", "")])
+
+
+def make_app(service):
+    prepare_environment()
+    import clam.clamservice
+
+    from clamservices import clampatch
+
+    clampatch.apply()
+    settings = importlib.import_module(SERVICES[service][0])
+    Path(settings.ROOT).mkdir(parents=True, exist_ok=True)
+    return clam.clamservice.run_wsgi(settings)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: 8001 for FA, 8002 for G2P)")
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    port = args.port or SERVICES[args.service][1]
+
+    import waitress
+
+    app = make_app(args.service)
+    print(f"[clamservices] {args.service} on http://{HOST}:{port}/", flush=True)
+    waitress.serve(
+        app,
+        host=HOST,
+        port=port,
+        threads=args.threads,
+        # Audio uploads can be large; waitress spools bodies to disk.
+        max_request_body_size=int(os.environ.get("CLAM_SERVICES_MAX_UPLOAD_BYTES", str(4 * 1024**3))),
+        ident="equestria-clam",
+        _quiet=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Writing Praat TextGrids (with praatio): contiguous tiers from 0 to the audio's end."""
+
+from praatio import textgrid
+from praatio.utilities.constants import Interval as PraatInterval
+
+FORMATS = {"long": "long_textgrid", "short": "short_textgrid"}
+
+
+def _contiguous(intervals, duration, silence_label):
+    """Intervals covering [0, duration]: gaps become silence intervals, overlaps are trimmed."""
+    result, time = [], 0.0
+    for interval in intervals:
+        start = max(round(interval.start, 4), time)
+        end = min(round(interval.end, 4), duration)
+        if end <= start:
+            continue
+        if start > time:
+            result.append(PraatInterval(time, start, silence_label))
+        result.append(PraatInterval(start, end, interval.label))
+        time = end
+    if time < duration:
+        result.append(PraatInterval(time, duration, silence_label))
+    return result
+
+
+def write_textgrid(path, alignment, duration, *, phones=True, text_format="long", silence_label=""):
+    duration = round(duration, 4)
+    grid = textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
+    tiers = [("words", alignment.words)]
+    if phones:
+        tiers.append(("phones", [p for p in alignment.phones if p.label != "SIL"]))
+    for name, intervals in tiers:
+        entries = _contiguous(intervals, duration, silence_label)
+        grid.addTier(textgrid.IntervalTier(name, entries, 0.0, duration))
+    # Blank intervals are already explicit, so praatio must not add its own.
+    grid.save(str(path), format=FORMATS[text_format], includeBlankSpaces=False)

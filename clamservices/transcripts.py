@@ -1,0 +1,57 @@
+"""Reading transcripts and turning them into dictionary words.
+
+Case, punctuation and surrounding whitespace must not make an alignment fail,
+but the TextGrid should show the words as the transcript wrote them.
+"""
+
+import re
+import string
+from dataclasses import dataclass
+
+# Punctuation stripped from both ends of a token; apostrophes and hyphens
+# inside a word ("don't", "well-known") stay.
+_EDGE_PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›…—–·¡¿"
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
+
+
+class TranscriptError(ValueError):
+    """The transcript cannot be used; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Word:
+    shown: str  # as in the transcript, without surrounding punctuation
+    key: str  # lower-case form looked up in the pronunciation dictionary
+
+
+def read_transcript(path):
+    raw = open(path, "rb").read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TranscriptError(f"it is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+    if "\x00" in text:
+        raise TranscriptError("it contains NUL bytes; it does not look like a text file")
+    return text
+
+
+def words_of(text):
+    """The words of a transcript, in order."""
+    words = []
+    for token in text.split():
+        shown = token.strip(_EDGE_PUNCTUATION)
+        if not shown or not any(ch.isalnum() for ch in shown):
+            continue
+        words.append(Word(shown=shown, key=shown.translate(_APOSTROPHES).lower()))
+    return words
+
+
+def split_hyphenated(word, is_known):
+    """Split "well-known" into its parts when only the parts are in the dictionary."""
+    if "-" not in word.key or is_known(word.key):
+        return [word]
+    shown_parts = [p for p in re.split(r"-+", word.shown) if p]
+    key_parts = [p for p in re.split(r"-+", word.key) if p]
+    if len(shown_parts) == len(key_parts) and all(is_known(p) for p in key_parts):
+        return [Word(shown=s, key=k) for s, k in zip(shown_parts, key_parts)]
+    return [word]

@@ -1,0 +1,115 @@
+"""Real CLAM services on 127.0.0.1 for tests, and a small client loop to run jobs on them.
+
+The job loop uses the `clam` client to create, upload and start, and plain
+requests (with a timeout) to download outputs: the client's own download()
+is broken (see CLAM-NOTES.md).
+"""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import clam.common.client
+import clam.common.status
+import requests
+
+from tests.helpers import ROOT, free_port
+
+USER = "equestria"
+PASSWORD = "test-password-123"
+
+
+@dataclass
+class Service:
+    url: str
+    process: subprocess.Popen
+    log_path: object
+
+    def client(self, user=USER, password=PASSWORD):
+        return clam.common.client.CLAMClient(self.url, user, password, basicauth=True)
+
+
+def start_bundled_service(name, tmp_dir, timeout=60):
+    port = free_port()
+    env = {
+        **os.environ,
+        "CLAM_SERVICES_USER": USER,
+        "CLAM_SERVICES_PASSWORD": PASSWORD,
+        "CLAM_SERVICES_ROOT": str(tmp_dir / "clam"),
+        "EQUESTRIA_VAR_DIR": str(tmp_dir / "var"),
+    }
+    log_path = tmp_dir / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clamservices.serve", name, "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} service exited: {log_path.read_text()[-2000:]}")
+        try:
+            requests.get(url, timeout=2)
+            return Service(url, process, log_path)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{name} service did not start within {timeout} s")
+
+
+def stop_service(service):
+    service.process.terminate()
+    try:
+        service.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        service.process.kill()
+
+
+@dataclass
+class JobResult:
+    data: object
+    outputs: dict = field(default_factory=dict)  # name -> bytes
+
+    @property
+    def failed(self):
+        return bool(self.data.errors)
+
+    def text(self, name):
+        return self.outputs[name].decode("utf-8")
+
+
+_counter = iter(range(1_000_000))
+
+
+def run_job(service, files, parameters=None, timeout=120):
+    """Run one job: files is [(path, input template id)]; returns its outputs."""
+    client = service.client()
+    project = f"t{os.getpid()}x{next(_counter)}"
+    client.create(project)
+    try:
+        data = client.get(project)
+        for path, template in files:
+            client.addinputfile(project, data.inputtemplate(template), str(path))
+        data = client.start(project, **(parameters or {}))
+        if data.errors:
+            return JobResult(data)
+        deadline = time.monotonic() + timeout
+        while data.status != clam.common.status.DONE:
+            assert time.monotonic() < deadline, f"job did not finish within {timeout} s"
+            time.sleep(0.1)
+            data = client.get(project)
+        result = JobResult(data)
+        auth = (USER, PASSWORD)
+        for output in data.output:
+            name = output.filename
+            response = requests.get(f"{service.url}{project}/output/{name}", auth=auth, timeout=30)
+            response.raise_for_status()
+            result.outputs[name] = response.content
+        return result
+    finally:
+        client.delete(project)

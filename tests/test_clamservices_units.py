@@ -1,0 +1,146 @@
+"""The pieces of the bundled services, without a server."""
+
+import re
+from pathlib import Path
+
+import gruut_ipa
+import numpy as np
+import pocketsphinx
+import pytest
+import soundfile
+
+from clamservices.aligner import Aligner, _base_word
+from clamservices.arpabet import ARPABET_PHONES, PhoneMappingError, ipa_to_arpabet
+from clamservices.audio import AudioError, load_audio
+from clamservices.dictionaries import DictionaryError, format_dictionary, parse_dictionary
+from clamservices.g2p import G2PError, pronounce
+from clamservices.transcripts import TranscriptError, Word, read_transcript, split_hyphenated, words_of
+from tests.helpers import ROOT
+
+DATA = ROOT / "tests" / "data"
+
+
+def test_words_keep_their_spelling_but_lose_surrounding_punctuation():
+    words = words_of("  “Don’t,” said Mr. Dashwood — well-known;  ... 42!\n")
+    assert [w.shown for w in words] == ["Don’t", "said", "Mr", "Dashwood", "well-known", "42"]
+    assert [w.key for w in words] == ["don't", "said", "mr", "dashwood", "well-known", "42"]
+
+
+def test_hyphenated_words_split_only_when_the_parts_are_known():
+    known = {"well", "known"}.__contains__
+    assert [w.key for w in split_hyphenated(Word("Well-known", "well-known"), known)] == ["well", "known"]
+    assert split_hyphenated(Word("x-ray", "x-ray"), known) == [Word("x-ray", "x-ray")]
+
+
+def test_transcripts_must_be_utf8_text(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"\xef\xbb\xbfhello\r\nworld")
+    assert read_transcript(path) == "hello\r\nworld"
+    path.write_bytes("café".encode("latin-1"))
+    with pytest.raises(TranscriptError, match="not UTF-8"):
+        read_transcript(path)
+    path.write_bytes(b"abc\x00def")
+    with pytest.raises(TranscriptError, match="NUL"):
+        read_transcript(path)
+
+
+def test_dictionary_parsing_and_formatting():
+    text = ";;; comment\n# another\n\nHello HH AH L OW\nhello(2) HH EH L OW\n"
+    entries = parse_dictionary(text, phone_set=ARPABET_PHONES)
+    assert [(e.word, e.phones) for e in entries] == [
+        ("hello", ("HH", "AH", "L", "OW")),
+        ("hello", ("HH", "EH", "L", "OW")),
+    ]
+    assert format_dictionary({"hello": [["HH", "AH"], ["HH", "EH"]], "a": [["AH"]]}) == (
+        "a AH\nhello HH AH\nhello(2) HH EH\n"
+    )
+    with pytest.raises(DictionaryError, match="line 2: a word needs at least one phone"):
+        parse_dictionary("ok OW K EY\nlonely\n")
+    with pytest.raises(DictionaryError, match="line 1: unknown phone 'AH0'"):
+        parse_dictionary("a AH0\n", phone_set=ARPABET_PHONES)
+
+
+def test_arpabet_phone_set_is_the_one_of_the_shipped_dictionary():
+    cmudict = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
+    phones = set()
+    for line in cmudict.read_text(encoding="utf-8", errors="replace").splitlines():
+        phones.update(line.split()[1:])
+    assert phones == set(ARPABET_PHONES)
+
+
+def test_every_english_gruut_phoneme_maps_to_arpabet():
+    for phoneme in gruut_ipa.Phonemes.from_language("en-us"):
+        for stressed in (phoneme.text, "ˈ" + phoneme.text, "ˌ" + phoneme.text):
+            assert set(ipa_to_arpabet([stressed])) <= ARPABET_PHONES, stressed
+    with pytest.raises(PhoneMappingError, match="'ʀ'"):
+        ipa_to_arpabet(["ʀ"])
+
+
+def test_g2p_uses_the_lexicon_then_guesses():
+    assert pronounce("Read", "en-us", 2) == [["R", "IY", "D"], ["R", "EH", "D"]]
+    guessed = pronounce("equestria", "en-us", 3)
+    assert len(guessed) == 1 and set(guessed[0]) <= ARPABET_PHONES
+    with pytest.raises(G2PError, match="unsupported language"):
+        pronounce("x", "fr")
+
+
+def test_audio_is_mixed_down_and_resampled_to_16_khz(tmp_path):
+    stereo = np.zeros((22050, 2), dtype=np.float32)
+    stereo[:, 0] = 0.5
+    soundfile.write(tmp_path / "a.flac", stereo, 22050)
+    samples, duration = load_audio(tmp_path / "a.flac")
+    assert duration == pytest.approx(1.0)
+    assert abs(len(samples) - 16000) <= 2
+    assert samples.dtype == np.int16
+    assert abs(int(samples[8000]) - 8192) < 200  # (0.5 + 0) / 2 of full scale
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "cannot read"), (b"RIFF\x00\x00\x00\x00WAVEjunk", "cannot read"), (b"<html></html>", "cannot read")],
+)
+def test_unreadable_audio_says_so(tmp_path, content, message):
+    (tmp_path / "x.wav").write_bytes(content)
+    with pytest.raises(AudioError, match=message):
+        load_audio(tmp_path / "x.wav")
+
+
+def test_audio_longer_than_the_limit_is_refused(tmp_path):
+    soundfile.write(tmp_path / "long.wav", np.zeros(16000 * 3, dtype=np.int16), 16000)
+    with pytest.raises(AudioError, match="at most"):
+        load_audio(tmp_path / "long.wav", max_seconds=2)
+
+
+class Seg:
+    def __init__(self, word, start, end):
+        self.word, self.start_frame, self.end_frame = word, start, end
+
+
+def test_phone_pass_chunks_are_cut_in_long_pauses_only():
+    # Three words, a long pause after the second: with 2-second chunks the cut
+    # falls in the middle of that pause, never inside a word.
+    segments = [Seg("a", 0, 100), Seg("b", 101, 180), Seg("c", 300, 400)]
+    chunks = Aligner._chunks(None, segments, chunk_frames=200)
+    assert chunks == [(0, 240, [0, 1]), (240, None, [2])]
+    assert Aligner._chunks(None, segments, chunk_frames=1000) == [(0, None, [0, 1, 2])]
+
+
+def test_chunked_and_whole_phone_passes_agree_on_real_speech():
+    # Two recordings with a second of quiet between them: with 2-second
+    # chunks the phone pass runs in two pieces, cut in that pause.
+    aligner = Aligner()
+    first, _ = load_audio(DATA / "cards-001.wav")
+    second, _ = load_audio(DATA / "cards-002.wav")
+    quiet = (np.random.default_rng(0).standard_normal(16000) * 5).astype(np.int16)
+    samples = np.concatenate([first, quiet, second])
+    words = words_of((DATA / "cards-001.txt").read_text() + " " + (DATA / "cards-002.txt").read_text())
+    segments = aligner._word_pass(samples, [w.key for w in words])
+    assert len(aligner._chunks(segments, 200)) == 2
+
+    whole = aligner.align(samples, words, chunk_seconds=60)
+    chunked = aligner.align(samples, words, chunk_seconds=2)
+    assert [w.label for w in chunked.words] == [w.label for w in whole.words] == [w.shown for w in words]
+    for a, b in zip(chunked.words, whole.words):
+        assert abs(a.start - b.start) <= 0.05 and abs(a.end - b.end) <= 0.05
+    assert [p.label for p in chunked.phones] == [p.label for p in whole.phones]
+    assert _base_word("to(3)") == "to"
