@@ -38,29 +38,32 @@ def prepare_environment():
         os.environ["PATH"] = os.pathsep.join([str(Path(sys.prefix) / "bin"), os.environ.get("PATH", "")])
 
 
-def make_app(service):
+def make_app(service=None, settings_module=None):
     prepare_environment()
     import clam.clamservice
 
     from clamservices import clampatch
 
     clampatch.apply()
-    settings = importlib.import_module(SERVICES[service][0])
+    settings = importlib.import_module(settings_module or SERVICES[service][0])
     Path(settings.ROOT).mkdir(parents=True, exist_ok=True)
     return clam.clamservice.run_wsgi(settings)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument("service", choices=sorted(SERVICES) + ["custom"])
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: 8001 for FA, 8002 for G2P)")
+    parser.add_argument("--settings", help="with 'custom': the CLAM settings module to serve (used by tests)")
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.service == "custom" and not (args.settings and args.port):
+        parser.error("'custom' needs --settings and --port")
     port = args.port or SERVICES[args.service][1]
 
     import waitress
 
-    app = make_app(args.service)
+    app = make_app(args.service, args.settings)
     print(f"[clamservices] {args.service} on http://{HOST}:{port}/", flush=True)
     waitress.serve(
         app,

@@ -17,18 +17,25 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EQUESTRIA_VAR_DIR", str(BASE_DIR / "var")))
 
 
-def _development_secret_key():
-    """A key generated once into var/, so sessions survive restarts of a local install."""
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
+def _generated_once(name, make):
+    """A secret generated once into var/, so a local install keeps it across restarts."""
+    path = VAR_DIR / name
+    if not path.exists() or not path.read_text().strip():
+        value = make()
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(64))
+        path.write_text(value)
     return path.read_text().strip()
 
 
+def _fernet_key():
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY") or _development_secret_key()
+SECRET_KEY = env_secret("SECRET_KEY") or _generated_once("secret_key", lambda: secrets.token_urlsafe(64))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -182,6 +189,19 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# CLAM passwords are encrypted at rest with Fernet. The first key encrypts,
+# all of them decrypt (add a new key in front to rotate, then run
+# `manage.py rotate_clam_passwords`). Production (HTTPS on) must set them;
+# a local install generates one into var/.
+CLAM_PASSWORD_KEYS = env_secret("CLAM_PASSWORD_KEYS").replace(",", " ").split() or (
+    [] if HTTPS else [_generated_once("clam_password_key", _fernet_key)]
+)
+# Every request Equestria makes to a CLAM server has these limits.
+CLAM_CONNECT_TIMEOUT = env_int("CLAM_CONNECT_TIMEOUT", 5)
+CLAM_READ_TIMEOUT = env_int("CLAM_READ_TIMEOUT", 30)
+CLAM_TOTAL_TIMEOUT = env_int("CLAM_TOTAL_TIMEOUT", 120)
+CLAM_MAX_XML_BYTES = env_int("CLAM_MAX_XML_BYTES", 10 * 1024 * 1024)
 
 # Background worker (django-background-tasks): synchronous mode only; the
 # thread pool is known to freeze and leave locks behind. Scale with processes.

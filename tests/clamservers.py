@@ -31,18 +31,24 @@ class Service:
         return clam.common.client.CLAMClient(self.url, user, password, basicauth=True)
 
 
-def start_bundled_service(name, tmp_dir, timeout=60):
+def start_bundled_service(name, tmp_dir, timeout=60, settings=None, env=None, user=USER, password=PASSWORD):
+    """Start a bundled service, or with name="custom", the CLAM settings module `settings`."""
     port = free_port()
+    extra_env = env or {}
     env = {
         **os.environ,
-        "CLAM_SERVICES_USER": USER,
-        "CLAM_SERVICES_PASSWORD": PASSWORD,
+        **extra_env,
+        "CLAM_SERVICES_USER": user,
+        "CLAM_SERVICES_PASSWORD": password,
         "CLAM_SERVICES_ROOT": str(tmp_dir / "clam"),
         "EQUESTRIA_VAR_DIR": str(tmp_dir / "var"),
     }
-    log_path = tmp_dir / f"{name}.log"
+    log_path = tmp_dir / f"{settings or name}.log"
+    argv = [sys.executable, "-m", "clamservices.serve", name, "--port", str(port)]
+    if settings:
+        argv += ["--settings", settings]
     process = subprocess.Popen(
-        [sys.executable, "-m", "clamservices.serve", name, "--port", str(port)],
+        argv,
         cwd=ROOT,
         env=env,
         stdout=log_path.open("w"),

@@ -100,3 +100,41 @@ def g2p_service(tmp_path_factory):
     service = start_bundled_service("g2p", tmp_path_factory.mktemp("g2p"))
     yield service
     stop_service(service)
+
+
+def _shapes_service(tmp_path_factory, variant):
+    from tests.clamservers import start_bundled_service
+
+    return start_bundled_service(
+        "custom", tmp_path_factory.mktemp(f"shapes{variant}"), settings="tests.clamconfigs.shapes",
+        env={"SHAPES_VARIANT": variant},
+    )
+
+
+@pytest.fixture(scope="session")
+def shapes_a(tmp_path_factory):
+    """A small CLAM service with every shape the importer reads (tests/clamconfigs/shapes.py)."""
+    from tests.clamservers import stop_service
+
+    service = _shapes_service(tmp_path_factory, "a")
+    yield service
+    stop_service(service)
+
+
+@pytest.fixture(scope="session")
+def shapes_b(tmp_path_factory):
+    """The same service after a release that added, removed and changed things."""
+    from tests.clamservers import stop_service
+
+    service = _shapes_service(tmp_path_factory, "b")
+    yield service
+    stop_service(service)
+
+
+@pytest.fixture
+def fault_server():
+    from tests.faultserver import FaultServer
+
+    server = FaultServer().start()
+    yield server
+    server.stop()

@@ -21,7 +21,7 @@ def clean_env(tmp_path, **overrides):
         key: value
         for key, value in os.environ.items()
         if key
-        not in {"DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "HTTPS", "EMAIL_HOST", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        not in {"DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "HTTPS", "EMAIL_HOST", "DJANGO_ALLOW_ASYNC_UNSAFE", "CLAM_PASSWORD_KEYS"}
         and not key.startswith("EQUESTRIA_")
     }
     env["EQUESTRIA_VAR_DIR"] = str(tmp_path / "var")

@@ -94,6 +94,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         SECRET_KEY="x7!" + "production-secret-key-that-is-long-and-random-enough-" * 2,
         ALLOWED_HOSTS="equestria.example.org",
         HTTPS="true",
+        CLAM_PASSWORD_KEYS="M2ZJtRXpD6dZ0Yl0q6bTqJ0FQh0tN2mHq0X8n2xVb0Q=",
     )
     result = manage(["check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stdout + result.stderr

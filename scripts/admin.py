@@ -1,0 +1,198 @@
+"""Administration of CLAM scripts: saving a Script imports its service description.
+
+Profiles and templates are shown read-only on the Script page (the importer
+owns them); parameters are edited inline, one table per type, where the
+administrator sets presets and ranges.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
+
+from scripts import importer
+from scripts.forms import ScriptForm
+from scripts.models import (
+    BooleanParameter,
+    ChoiceParameter,
+    FloatParameter,
+    IntegerParameter,
+    Script,
+    StaticParameter,
+    StringParameter,
+    TextParameter,
+)
+
+
+class _ParameterInline(admin.TabularInline):
+    fk_name = "script"
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    readonly_fields = ["name", "clam_id", "scope", "description", "required"]
+    fields = ["name", "clam_id", "scope", "description", "required", "preset", "value"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="applies to")
+    def scope(self, parameter):
+        if parameter.input_template_id:
+            return f"input template “{parameter.input_template.template_id}”"
+        return parameter.group or "global"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("input_template")
+
+
+class BooleanParameterInline(_ParameterInline):
+    model = BooleanParameter
+    verbose_name_plural = "Boolean parameters"
+
+
+class StringParameterInline(_ParameterInline):
+    model = StringParameter
+    fields = _ParameterInline.fields + ["max_length"]
+    verbose_name_plural = "String parameters"
+
+
+class TextParameterInline(_ParameterInline):
+    model = TextParameter
+    verbose_name_plural = "Text parameters"
+
+
+class ChoiceParameterInline(_ParameterInline):
+    model = ChoiceParameter
+    readonly_fields = _ParameterInline.readonly_fields + ["choice_list"]
+    fields = ["name", "clam_id", "scope", "description", "required", "choice_list", "preset", "value"]
+    verbose_name_plural = "Choice parameters"
+
+    @admin.display(description="choices (id: label)")
+    def choice_list(self, parameter):
+        prefix = "several of: " if parameter.multi else ""
+        return prefix + "; ".join(f"{c.choice_id}: {c.label}" for c in parameter.choices.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("choices")
+
+
+class IntegerParameterInline(_ParameterInline):
+    model = IntegerParameter
+    fields = _ParameterInline.fields + ["minimum", "maximum"]
+    verbose_name_plural = "Integer parameters"
+
+
+class FloatParameterInline(_ParameterInline):
+    model = FloatParameter
+    fields = _ParameterInline.fields + ["minimum", "maximum"]
+    verbose_name_plural = "Float parameters"
+
+
+class StaticParameterInline(_ParameterInline):
+    model = StaticParameter
+    readonly_fields = _ParameterInline.readonly_fields + ["value"]
+    fields = ["name", "clam_id", "scope", "description", "value"]
+    verbose_name_plural = "Static parameters (never sent)"
+
+
+class ImportStateFilter(admin.SimpleListFilter):
+    title = "import state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("ok", "imported"), ("error", "last import failed"), ("never", "never imported")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "ok":
+            return queryset.filter(import_error="", imported_at__isnull=False)
+        if self.value() == "error":
+            return queryset.exclude(import_error="")
+        if self.value() == "never":
+            return queryset.filter(imported_at__isnull=True)
+        return queryset
+
+
+@admin.register(Script)
+class ScriptAdmin(admin.ModelAdmin):
+    form = ScriptForm
+    list_display = ["name", "url", "service_name", "state", "imported_at", "parameter_count"]
+    list_filter = [ImportStateFilter, "auth_scheme", "imported_at"]
+    search_fields = ["name", "url", "description", "service_name", "username"]
+    actions = ["reimport", "check_connection"]
+    readonly_fields = ["password_state", "service_name", "clam_version", "auth_scheme", "imported_at", "import_error", "profile_summary"]
+    inlines = [
+        BooleanParameterInline,
+        ChoiceParameterInline,
+        StringParameterInline,
+        TextParameterInline,
+        IntegerParameterInline,
+        FloatParameterInline,
+        StaticParameterInline,
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        connection = ("Connection", {"fields": ["name", "url", "username", "password", "clear_password", "description"]})
+        if obj is None:
+            return [connection]
+        connection[1]["fields"].insert(3, "password_state")
+        return [
+            connection,
+            ("Import", {"fields": ["service_name", "clam_version", "auth_scheme", "imported_at", "import_error"]}),
+            ("Profiles and templates (read from the server)", {"fields": ["profile_summary"]}),
+        ]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_parameter_count=Count("parameters"))
+
+    @admin.display(description="parameters", ordering="_parameter_count")
+    def parameter_count(self, script):
+        return script._parameter_count
+
+    @admin.display(description="state")
+    def state(self, script):
+        if script.import_error:
+            return "import failed"
+        return "imported" if script.imported_at else "never imported"
+
+    @admin.display(description="stored password")
+    def password_state(self, script):
+        if not script.password_encrypted:
+            return "none"
+        if not script.password_readable:
+            return "cannot be decrypted with the current keys — enter the password again"
+        return "set (encrypted)"
+
+    @admin.display(description="profiles")
+    def profile_summary(self, script):
+        profiles = script.profiles.prefetch_related("input_templates__parameters", "output_templates")
+        return render_to_string("admin/scripts/_profile_summary.html", {"profiles": profiles})
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._import(request, obj)
+
+    def _import(self, request, script):
+        error = importer.import_script(script)
+        if error:
+            self.message_user(
+                request,
+                f"“{script}” was saved, but its service could not be read: {error}. "
+                "The previous import (if any) is unchanged.",
+                messages.ERROR,
+            )
+        else:
+            counts = f"{script.profiles.count()} profile(s), {script.parameters.filter(input_template=None).count()} parameter(s)"
+            self.message_user(request, f"Imported “{script}” from its server: {counts}.", messages.SUCCESS)
+
+    @admin.action(description="Re-import from the server")
+    def reimport(self, request, queryset):
+        for script in queryset:
+            self._import(request, script)
+
+    @admin.action(description="Test connection")
+    def check_connection(self, request, queryset):
+        for script in queryset:
+            ok, message = importer.check_connection(script)
+            self.message_user(request, f"{script}: {message}", messages.SUCCESS if ok else messages.ERROR)

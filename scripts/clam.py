@@ -1,0 +1,216 @@
+"""Talking to CLAM servers over HTTP, robustly.
+
+The `clam` client has no timeouts and follows redirects with credentials;
+every request Equestria makes goes through `ClamConnection` instead: connect
+and read timeouts, a byte cap on responses, redirects followed only within
+the same host, and failures turned into the domain errors below, whose
+messages are meant for administrators and users.
+"""
+
+import logging
+import time
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from django.conf import settings
+from lxml import etree
+from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 3
+
+
+class ClamError(Exception):
+    """An expected failure talking to a CLAM server; str() is the message to show."""
+
+
+class ServerUnreachable(ClamError):
+    pass
+
+
+class ServerTimeout(ClamError):
+    pass
+
+
+class AuthenticationFailed(ClamError):
+    pass
+
+
+class NotAClamService(ClamError):
+    pass
+
+
+class MalformedResponse(ClamError):
+    pass
+
+
+class ServerError(ClamError):
+    """The server answered 5xx: worth retrying later."""
+
+
+class UnsafeRedirect(ClamError):
+    pass
+
+
+# An XML parser that resolves no entities, loads no DTD and touches no network (XXE).
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def parse_xml(content, what="response"):
+    try:
+        root = etree.fromstring(content, parser=_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise MalformedResponse(f"the server's {what} is not well-formed XML ({exc})") from None
+    if root is None:
+        raise MalformedResponse(f"the server's {what} is empty")
+    return root
+
+
+def _same_origin(a, b):
+    a, b = urlsplit(a), urlsplit(b)
+    return (a.hostname, a.port or _default_port(a.scheme)) == (b.hostname, b.port or _default_port(b.scheme))
+
+
+def _default_port(scheme):
+    return 443 if scheme == "https" else 80
+
+
+class ClamConnection:
+    def __init__(self, url, username="", password="", auth_scheme="basic"):
+        self.url = url if url.endswith("/") else url + "/"
+        self.username = username
+        self.password = password
+        self.auth_scheme = auth_scheme
+        self.session = requests.Session()
+        # Credentials are added per request below, only for this server's origin.
+        self.session.trust_env = False
+
+    @classmethod
+    def for_script(cls, script):
+        return cls(script.url, script.username, script.get_password(), script.auth_scheme)
+
+    def _auth(self, scheme):
+        if not self.username:
+            return None
+        if scheme == "digest":
+            return HTTPDigestAuth(self.username, self.password)
+        return HTTPBasicAuth(self.username, self.password)
+
+    def request(self, method, path="", *, stream=False, max_bytes=None, **kwargs):
+        """One request, relative to the service's URL; returns the response, or raises ClamError."""
+        url = urljoin(self.url, path)
+        timeout = (settings.CLAM_CONNECT_TIMEOUT, settings.CLAM_READ_TIMEOUT)
+        scheme = self.auth_scheme
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = self.session.request(
+                    method, url, auth=self._auth(scheme), timeout=timeout, allow_redirects=False, stream=True, **kwargs
+                )
+            except requests.exceptions.Timeout:
+                raise ServerTimeout(f"{self._where(url)} did not answer within the time limit") from None
+            except requests.exceptions.ConnectionError as exc:
+                raise ServerUnreachable(f"cannot connect to {self._where(url)} ({_reason(exc)})") from None
+            except requests.exceptions.RequestException as exc:
+                raise ServerUnreachable(f"request to {self._where(url)} failed ({exc})") from None
+            if response.status_code == 401 and self.username and scheme != "digest":
+                if "digest" in response.headers.get("WWW-Authenticate", "").lower():
+                    response.close()
+                    scheme = "digest"
+                    continue
+            if response.is_redirect:
+                target = urljoin(url, response.headers.get("Location", ""))
+                response.close()
+                if not _same_origin(target, self.url) or urlsplit(target).scheme not in ("http", "https"):
+                    raise UnsafeRedirect(
+                        f"{self._where(url)} redirects to {urlsplit(target).netloc or target}; "
+                        "Equestria does not send credentials to another host — use the final address as the URL"
+                    )
+                url = target
+                continue
+            break
+        else:
+            raise MalformedResponse(f"{self._where(url)} redirects too often")
+        self.auth_scheme = scheme
+        self._raise_for_status(response, url)
+        if not stream:
+            response._content = self._read_capped(response, max_bytes or settings.CLAM_MAX_XML_BYTES)
+        return response
+
+    def _read_capped(self, response, max_bytes):
+        # The read timeout applies to each receive; a server that trickles
+        # bytes would never trip it, hence the overall deadline.
+        deadline = time.monotonic() + settings.CLAM_TOTAL_TIMEOUT
+        chunks, size = [], 0
+        try:
+            while True:
+                # read1 returns what has arrived instead of waiting for a full buffer.
+                chunk = response.raw.read1(64 * 1024, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MalformedResponse(f"the server's answer is larger than {max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise ServerTimeout(f"{self._where(response.url)} took too long to send its answer")
+                chunks.append(chunk)
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError):
+            raise ServerTimeout(f"{self._where(response.url)} stopped sending within the time limit") from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ServerUnreachable(f"the connection to {self._where(response.url)} broke ({exc})") from None
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    def _raise_for_status(self, response, url):
+        code = response.status_code
+        if code in (401, 403):
+            response.close()
+            raise AuthenticationFailed(
+                f"{self._where(url)} rejected the credentials (HTTP {code})"
+                if self.username
+                else f"{self._where(url)} requires a username and password (HTTP {code})"
+            )
+        if code == 404:
+            response.close()
+            raise NotAClamService(f"{self._where(url)} answered 404 Not Found")
+        if code >= 500:
+            response.close()
+            raise ServerError(f"{self._where(url)} had an internal error (HTTP {code})")
+        if code >= 400:
+            response.close()
+            raise MalformedResponse(f"{self._where(url)} refused the request (HTTP {code})")
+
+    @staticmethod
+    def _where(url):
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def index(self):
+        """The service's description: the root <clam> element of its index page."""
+        response = self.request("GET", "")
+        try:
+            root = parse_xml(response.content, "index page")
+        except MalformedResponse:
+            if b"<clam" not in response.content[:4096]:
+                raise NotAClamService(
+                    f"{self._where(self.url)} answered with a page that is not a CLAM service description"
+                ) from None
+            raise
+        if root.tag != "clam":
+            raise NotAClamService(f"{self._where(self.url)} does not look like a CLAM service (no <clam> document)")
+        # Without credentials a protected service still answers, with its public
+        # "porch" page for user "anonymous": projects would be refused later.
+        if root.get("authentication", "none") != "none" and root.get("user", "anonymous") == "anonymous":
+            raise AuthenticationFailed(f"{self._where(self.url)} requires a username and password")
+        return root
+
+
+def _reason(exc):
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host name"
+    return text.split(": ", 1)[-1][:200]

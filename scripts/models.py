@@ -1,0 +1,325 @@
+"""CLAM servers ("scripts") and what the importer reads from them.
+
+A Script is one CLAM webservice. Its profiles, input and output templates and
+parameters are written by `scripts.importer` from the live server; the
+administrator only sets presets (the values Equestria sends) and ranges the
+server does not publish.
+"""
+
+import math
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+
+from scripts import crypto
+
+
+class Script(models.Model):
+    class AuthScheme(models.TextChoices):
+        BASIC = "basic", "HTTP basic"
+        DIGEST = "digest", "HTTP digest"
+        NONE = "none", "none"
+
+    name = models.CharField(max_length=200, unique=True)
+    url = models.URLField(
+        "base URL",
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="The CLAM service's address, e.g. https://clam.example.org/aligner/",
+    )
+    username = models.CharField(max_length=200, blank=True)
+    password_encrypted = models.TextField(blank=True, editable=False)
+    description = models.TextField(blank=True)
+    auth_scheme = models.CharField(
+        max_length=10, choices=AuthScheme.choices, default=AuthScheme.BASIC, editable=False
+    )
+    service_name = models.CharField("name on the server", max_length=300, blank=True, editable=False)
+    clam_version = models.CharField(max_length=50, blank=True, editable=False)
+    imported_at = models.DateTimeField("last imported", null=True, blank=True, editable=False)
+    import_error = models.TextField("last import error", blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.url.endswith("/"):
+            self.url += "/"
+        super().save(*args, **kwargs)
+
+    def set_password(self, plaintext):
+        self.password_encrypted = crypto.encrypt(plaintext) if plaintext else ""
+
+    def get_password(self):
+        """The plaintext password ('' if none); raises crypto.PasswordUnreadable."""
+        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+    @property
+    def password_readable(self):
+        try:
+            self.get_password()
+        except crypto.PasswordUnreadable:
+            return False
+        return True
+
+    def clam_client(self):
+        """A `clam` client for this server with its credentials (the client has no timeouts:
+        use scripts.clam for requests that must not hang)."""
+        from clam.common.client import CLAMClient
+
+        password = self.get_password()
+        return CLAMClient(
+            self.url,
+            self.username or None,
+            password or None,
+            basicauth=self.auth_scheme != self.AuthScheme.DIGEST,
+        )
+
+
+class Profile(models.Model):
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="profiles")
+    index = models.PositiveIntegerField(help_text="Position of the profile on the server, from 0.")
+
+    class Meta:
+        ordering = ["script", "index"]
+        constraints = [models.UniqueConstraint(fields=["script", "index"], name="scripts_profile_unique_index")]
+
+    def __str__(self):
+        return f"{self.script} profile {self.index + 1}"
+
+
+class InputTemplate(models.Model):
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="input_templates")
+    template_id = models.CharField(max_length=200)
+    format = models.CharField(max_length=200)
+    label = models.CharField(max_length=500)
+    mimetype = models.CharField(max_length=200, blank=True)
+    extension = models.CharField(max_length=50, blank=True)
+    optional = models.BooleanField(default=False)
+    unique = models.BooleanField(default=True)
+    accept_archive = models.BooleanField(default=False)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["profile", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "template_id"], name="scripts_inputtemplate_unique_id")
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.template_id})"
+
+
+class OutputTemplate(models.Model):
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="output_templates")
+    template_id = models.CharField(max_length=200)
+    format = models.CharField(max_length=200)
+    label = models.CharField(max_length=500)
+    mimetype = models.CharField(max_length=200, blank=True)
+    extension = models.CharField(max_length=50, blank=True)
+    filename = models.CharField(max_length=500, blank=True)
+    parent = models.CharField(max_length=200, blank=True, help_text="Input template the output derives from.")
+    unique = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["profile", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "template_id"], name="scripts_outputtemplate_unique_id")
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.template_id})"
+
+
+class BaseParameter(models.Model):
+    """A CLAM parameter: global (input_template empty) or of one input template.
+
+    The value lives in the row of the subclass for its type (`specific`).
+    With `preset` on, Equestria sends that value; otherwise the server's
+    default applies.
+    """
+
+    class Type(models.TextChoices):
+        BOOLEAN = "boolean", "Boolean"
+        STATIC = "static", "Static"
+        STRING = "string", "String"
+        CHOICE = "choice", "Choice"
+        TEXT = "text", "Text"
+        INTEGER = "integer", "Integer"
+        FLOAT = "float", "Float"
+
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="parameters")
+    input_template = models.ForeignKey(
+        InputTemplate, on_delete=models.CASCADE, null=True, blank=True, related_name="parameters"
+    )
+    group = models.CharField(max_length=200, blank=True)
+    clam_id = models.CharField("CLAM id", max_length=200)
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    type = models.CharField(max_length=10, choices=Type.choices, editable=False)
+    required = models.BooleanField(default=False)
+    preset = models.BooleanField(
+        default=False, help_text="Send this value to CLAM; otherwise the server's default applies."
+    )
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["script", "input_template", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["script", "clam_id"],
+                condition=models.Q(input_template__isnull=True),
+                name="scripts_parameter_unique_global_id",
+            ),
+            models.UniqueConstraint(
+                fields=["input_template", "clam_id"],
+                condition=models.Q(input_template__isnull=False),
+                name="scripts_parameter_unique_template_id",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.clam_id})"
+
+    @property
+    def specific(self):
+        """This parameter as the model of its type."""
+        return getattr(self, f"{self.type}parameter")
+
+    def value_for_clam(self):
+        """The string to send for this parameter, or None to send nothing."""
+        return None
+
+
+def _check_range(value, minimum, maximum):
+    if value is None:
+        return
+    if minimum is not None and value < minimum:
+        raise ValidationError({"value": f"Must be at least {minimum}."})
+    if maximum is not None and value > maximum:
+        raise ValidationError({"value": f"Must be at most {maximum}."})
+
+
+class BooleanParameter(BaseParameter):
+    default = models.BooleanField(null=True, blank=True, editable=False)
+    value = models.BooleanField(null=True, blank=True)
+
+    def value_for_clam(self):
+        if not self.preset or self.value is None:
+            return None
+        return "True" if self.value else "False"
+
+
+class StaticParameter(BaseParameter):
+    """Stored for reference; never sent to CLAM."""
+
+    value = models.TextField(blank=True)
+
+
+class StringParameter(BaseParameter):
+    default = models.CharField(max_length=1000, blank=True, editable=False)
+    value = models.CharField(max_length=1000, blank=True)
+    max_length = models.PositiveIntegerField(null=True, blank=True)
+
+    def clean(self):
+        if self.max_length is not None and len(self.value) > self.max_length:
+            raise ValidationError({"value": f"At most {self.max_length} characters."})
+
+    def value_for_clam(self):
+        return self.value if self.preset else None
+
+
+class TextParameter(BaseParameter):
+    default = models.TextField(blank=True, editable=False)
+    value = models.TextField(blank=True)
+
+    def value_for_clam(self):
+        return self.value if self.preset else None
+
+
+class ChoiceParameter(BaseParameter):
+    multi = models.BooleanField("multiple choice", default=False, editable=False)
+    default = models.CharField(max_length=1000, blank=True, editable=False)
+    value = models.CharField(
+        max_length=1000, blank=True, help_text="A choice id; for multiple choice, ids separated by commas."
+    )
+
+    def selected(self):
+        return [v.strip() for v in self.value.split(",") if v.strip()] if self.multi else [self.value]
+
+    def clean(self):
+        if not self.value and not self.preset:
+            return
+        allowed = {c.choice_id for c in self.choices.all()}
+        wrong = [v for v in self.selected() if v not in allowed]
+        if wrong or (not self.multi and not self.value):
+            raise ValidationError(
+                {"value": f"{', '.join(wrong) or 'Nothing'} is not a choice; choose from {', '.join(sorted(allowed))}."}
+            )
+
+    def value_for_clam(self):
+        if not self.preset:
+            return None
+        return ",".join(self.selected())
+
+
+class ParameterChoice(models.Model):
+    parameter = models.ForeignKey(ChoiceParameter, on_delete=models.CASCADE, related_name="choices")
+    choice_id = models.CharField(max_length=200)
+    label = models.CharField(max_length=500)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["parameter", "order"]
+
+    def __str__(self):
+        return f"{self.label} ({self.choice_id})"
+
+
+class IntegerParameter(BaseParameter):
+    default = models.BigIntegerField(null=True, blank=True, editable=False)
+    value = models.BigIntegerField(null=True, blank=True)
+    minimum = models.BigIntegerField(null=True, blank=True, help_text="CLAM does not publish ranges; set one here.")
+    maximum = models.BigIntegerField(null=True, blank=True)
+
+    def clean(self):
+        _check_range(self.value, self.minimum, self.maximum)
+        if self.preset and self.value is None:
+            raise ValidationError({"value": "Enter a value to preset."})
+
+    def value_for_clam(self):
+        return str(self.value) if self.preset and self.value is not None else None
+
+
+class FloatParameter(BaseParameter):
+    default = models.FloatField(null=True, blank=True, editable=False)
+    value = models.FloatField(null=True, blank=True)
+    minimum = models.FloatField(null=True, blank=True, help_text="CLAM does not publish ranges; set one here.")
+    maximum = models.FloatField(null=True, blank=True)
+
+    def clean(self):
+        if self.value is not None and not math.isfinite(self.value):
+            raise ValidationError({"value": "Must be a finite number."})
+        _check_range(self.value, self.minimum, self.maximum)
+        if self.preset and self.value is None:
+            raise ValidationError({"value": "Enter a value to preset."})
+
+    def value_for_clam(self):
+        return repr(float(self.value)) if self.preset and self.value is not None else None
+
+
+PARAMETER_MODELS = {
+    BaseParameter.Type.BOOLEAN: BooleanParameter,
+    BaseParameter.Type.STATIC: StaticParameter,
+    BaseParameter.Type.STRING: StringParameter,
+    BaseParameter.Type.CHOICE: ChoiceParameter,
+    BaseParameter.Type.TEXT: TextParameter,
+    BaseParameter.Type.INTEGER: IntegerParameter,
+    BaseParameter.Type.FLOAT: FloatParameter,
+}
