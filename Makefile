@@ -12,3 +12,4 @@ test:
 bench:
 	bin/setup
 	.venv/bin/python -m tests.benchmarks.aligner_speed
+	.venv/bin/python -m tests.benchmarks.upload_memory

@@ -1,4 +1,4 @@
-"""A fix for a race in CLAM 3.2's status check, applied by clamservices.serve.
+"""Fixes for two races in CLAM 3.2's status check, applied by clamservices.serve.
 
 `Project.running()` reads the job's pid from `.pid`; when that process has
 ended but CLAM's dispatcher has not yet written `.done`, it writes `.done`
@@ -8,6 +8,10 @@ a 500 (both it and the dispatcher remove `.pid`) or reports a successful
 job as failed. Here, an ended job counts as running until the dispatcher
 writes `.done`; only if the dispatcher never does (it died) is the job marked
 failed, as CLAM does.
+
+Second, the dispatcher creates `.done` and then writes the exit status into
+it; `Project.exitstatus()` reading in between gets an empty file and fails
+with a 500. Here it waits for the status to be written.
 """
 
 import os
@@ -51,7 +55,25 @@ def _running(project, user):
     return False
 
 
+def _exitstatus(project, user):
+    from clam.clamservice import Project
+
+    path = Project.path(project, user) + ".done"
+    deadline = time.monotonic() + DISPATCHER_GRACE_SECONDS
+    while True:
+        with open(path) as f:
+            text = f.read(1024).strip()
+        if text or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    try:
+        return int(text)
+    except ValueError:
+        return 1
+
+
 def apply():
     from clam.clamservice import Project
 
     Project.running = staticmethod(_running)
+    Project.exitstatus = staticmethod(_exitstatus)

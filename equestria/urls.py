@@ -5,6 +5,6 @@ from django.views.generic import TemplateView
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("accounts.urls")),
-    path("projects/", include("upload.urls")),
+    path("", include("upload.urls")),
     path("admin/", admin.site.urls),
 ]

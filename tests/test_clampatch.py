@@ -52,3 +52,16 @@ def test_a_job_whose_dispatcher_died_is_marked_failed(project, monkeypatch):
 def test_a_live_job_is_running(project):
     (project / ".pid").write_text(str(os.getpid()))
     assert clampatch._running("p", "user") is True
+
+
+def test_exit_status_waits_for_the_dispatcher_to_write_it(project):
+    (project / ".done").write_text("")
+
+    def dispatcher_writes():
+        time.sleep(0.2)
+        (project / ".done").write_text("0")
+
+    thread = threading.Thread(target=dispatcher_writes)
+    thread.start()
+    assert clampatch._exitstatus("p", "user") == 0
+    thread.join()

@@ -1,9 +1,146 @@
-"""Projects and their files."""
+"""Projects and their files: list, create, rename, delete, upload, download.
 
+Every lookup of a project or file goes through `_get_project_for_user` /
+`_get_file_for_user`, which answer 404 to anyone but the owner.
+"""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.db.models import Count, Prefetch
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from pipelines.models import Pipeline
+from upload import services
+from upload.forms import ProjectForm, RenameProjectForm, UploadForm
+from upload.models import Project, ProjectFile
+
+
+def _get_project_for_user(request, project_id):
+    return get_object_or_404(
+        Project.objects.select_related("pipeline__fa_script").prefetch_related("pipeline__fa_script__profiles__input_templates"),
+        pk=project_id,
+        owner=request.user,
+    )
+
+
+def _get_file_for_user(request, project_id, file_id):
+    return get_object_or_404(
+        ProjectFile.objects.select_related("project"), pk=file_id, project_id=project_id, project__owner=request.user
+    )
 
 
 @login_required
 def project_list(request):
-    return render(request, "upload/project_list.html")
+    # Queries: session, user, projects with pipeline and file counts, their
+    # files' templates, and the FA scripts' profiles and templates: 7, however
+    # many projects and files there are.
+    projects = list(
+        Project.objects.filter(owner=request.user)
+        .select_related("pipeline__fa_script")
+        .annotate(file_count=Count("files"))
+        .prefetch_related(
+            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id")),
+            "pipeline__fa_script__profiles__input_templates",
+        )
+    )
+    for project in projects:
+        project.ready = any(s.satisfied for s in services.profile_status(project, project.files.all()))
+    return render(request, "upload/project_list.html", {"projects": projects})
+
+
+@login_required
+def create_project(request):
+    if not Pipeline.objects.exists():
+        return render(request, "upload/no_pipelines.html")
+    form = ProjectForm(request.POST or None, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        project = form.save()
+        messages.success(request, f"Project “{project.name}” created. Add your recordings and transcripts.")
+        return redirect(project)
+    return render(request, "upload/project_form.html", {"form": form, "title": "New project"})
+
+
+@login_required
+def rename_project(request, project_id):
+    project = _get_project_for_user(request, project_id)
+    form = RenameProjectForm(request.POST or None, instance=project)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Project renamed to “{project.name}”.")
+        return redirect(project)
+    return render(request, "upload/project_form.html", {"form": form, "title": "Rename project", "project": project})
+
+
+@login_required
+def delete_project(request, project_id):
+    project = _get_project_for_user(request, project_id)
+    if request.method == "POST":
+        count = services.delete_project(project)
+        messages.success(request, f"Project “{project.name}” and its {count} file(s) were deleted.")
+        return redirect("upload-project-list")
+    return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count()})
+
+
+@login_required
+def project_files(request, project_id):
+    project = _get_project_for_user(request, project_id)
+    files = list(project.files.all())
+    context = {
+        "project": project,
+        "files": files,
+        "pairing": services.pairing(files),
+        "profiles": services.profile_status(project, files),
+        "form": UploadForm(),
+        "accepted": services.Upload(project).accepted_extensions(),
+        "total_size": sum(f.size for f in files),
+    }
+    return render(request, "upload/project_files.html", context)
+
+
+@login_required
+@require_POST
+def add_files(request, project_id):
+    project = _get_project_for_user(request, project_id)
+    uploaded = request.FILES.getlist("files")  # too many files: see upload.middleware
+    oversized = getattr(request, "oversized_uploads", [])
+    for name in oversized:
+        messages.error(request, f"{name}: the file is larger than the limit of {services._human(services.settings.UPLOAD_MAX_FILE_BYTES)}")
+    if not uploaded and not oversized:
+        messages.error(request, "Choose one or more files to upload.")
+        return redirect(project)
+    upload = services.Upload(project, replace=request.POST.get("replace") == "on")
+    try:
+        for f in uploaded:
+            upload.add(f)
+    finally:
+        services.cleanup(uploaded)
+    saved = [o for o in upload.outcomes if o.saved]
+    if saved:
+        project.touch()
+        messages.success(request, f"Added {len(saved)} file(s): {', '.join(o.name for o in saved[:20])}{' …' if len(saved) > 20 else ''}")
+    for outcome in upload.outcomes:
+        if not outcome.saved:
+            messages.error(request, outcome.message)
+    return redirect(project)
+
+
+@login_required
+@require_POST
+def delete_file(request, project_id, file_id):
+    f = _get_file_for_user(request, project_id, file_id)
+    f.delete()
+    services.remove_stored(f)
+    f.project.touch()
+    messages.success(request, f"{f.name} deleted.")
+    return redirect(f.project)
+
+
+@login_required
+def download_file(request, project_id, file_id):
+    f = _get_file_for_user(request, project_id, file_id)
+    response = FileResponse(f.file.open("rb"), as_attachment=True, filename=f.name, content_type="application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

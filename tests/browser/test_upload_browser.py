@@ -1,0 +1,45 @@
+"""A researcher creates a project, uploads sample pairs, sees them paired, deletes one, in a real browser."""
+
+import pytest
+
+from tests.factories import make_fa_pipeline
+from tests.helpers import ROOT
+from upload.models import ProjectFile
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+DATA = ROOT / "tests" / "data"
+
+
+def test_create_project_upload_pairs_and_delete_one(page, live_server, alice):
+    from tests.conftest import PASSWORD
+
+    make_fa_pipeline()
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+
+    page.goto(live_server.url + "/projects/")
+    page.get_by_role("link", name="New project").click()
+    page.fill("#id_name", "Sense and Sensibility")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    assert "Project “Sense and Sensibility” created." in page.content()
+    assert "Still missing before alignment can start" in page.content()
+
+    files = [str(DATA / f"austen-{n}.{ext}") for n in ("0870", "0880", "0890") for ext in ("wav", "txt")]
+    page.set_input_files("#id_files", files)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    content = page.content()
+    assert "Added 6 file(s)" in content
+    assert "Ready to align" in content
+    assert content.count("with austen-08") == 6
+    assert "7.10 s · 16000 Hz" in content
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete austen-0880.txt").click()
+    assert "austen-0880.txt deleted." in page.content()
+    assert "no transcript" in page.content()
+    assert ProjectFile.objects.count() == 5

@@ -1,0 +1,38 @@
+"""Test data built in code: a forced-alignment pipeline shaped like the bundled one, projects, files."""
+
+import io
+
+import numpy as np
+import soundfile
+
+from pipelines.models import Pipeline
+from scripts.models import InputTemplate, Profile, Script
+from upload.models import Project
+
+
+def make_fa_pipeline(name="English", unique_dictionary=True):
+    script = Script.objects.create(name=f"{name} FA", url="http://127.0.0.1:9/")
+    profile = Profile.objects.create(script=script, index=0)
+    templates = [
+        ("audio", "WaveAudioFormat", "Audio (WAV)", "audio/vnd.wave", "wav", True, False),
+        ("audio_flac", "BinaryDataFormat", "Audio (FLAC)", "application/octet-stream", "flac", True, False),
+        ("transcript", "PlainTextFormat", "Transcript (UTF-8 text)", "text/plain", "txt", False, False),
+        ("dictionary", "PlainTextFormat", "Extra pronunciation dictionary", "text/plain", "dict", True, unique_dictionary),
+    ]
+    for order, (tid, fmt, label, mime, ext, optional, unique) in enumerate(templates):
+        InputTemplate.objects.create(
+            profile=profile, template_id=tid, format=fmt, label=label, mimetype=mime, extension=ext,
+            optional=optional, unique=unique, order=order,
+        )
+    return Pipeline.objects.create(name=name, language="en-us", fa_script=script)
+
+
+def make_project(owner, name="Austen", pipeline=None):
+    return Project.objects.create(owner=owner, name=name, pipeline=pipeline or make_fa_pipeline())
+
+
+def wav_bytes(seconds=0.5, rate=16000, channels=1):
+    buffer = io.BytesIO()
+    samples = np.zeros((int(seconds * rate), channels), dtype=np.int16)
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

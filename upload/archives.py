@@ -1,0 +1,106 @@
+"""Unpacking uploaded zip archives safely.
+
+An archive that breaks a rule is refused whole and nothing of it is kept:
+entries with absolute paths or `..`, symbolic links, nested archives, too
+many entries, too many bytes (counted while extracting: headers can lie), or
+a compression ratio only a zip bomb has. Junk that operating systems add
+(`__MACOSX/`, `.DS_Store`, `Thumbs.db`) is skipped silently.
+"""
+
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+
+from upload.names import BadName, clean_name
+
+JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+JUNK_FOLDERS = {"__MACOSX"}
+
+
+class ArchiveRefused(ValueError):
+    """The archive breaks a rule; the message says which, for the user."""
+
+
+def _is_junk(parts):
+    return any(p in JUNK_FOLDERS for p in parts) or parts[-1] in JUNK_NAMES or parts[-1].startswith("._")
+
+
+def _check_entry(info):
+    name = info.filename.replace("\\", "/")
+    path = PurePosixPath(name)
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ArchiveRefused(f"it contains an absolute path ({info.filename!r})")
+    if ".." in path.parts:
+        raise ArchiveRefused(f"it contains a path that leaves the archive ({info.filename!r})")
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise ArchiveRefused(f"it contains a symbolic link ({info.filename!r})")
+    return path.parts
+
+
+def extract_zip(source):
+    """Unpack `source` (a path or file object) into a new temporary folder.
+
+    Returns (folder, [(cleaned name, path)]); the caller removes the folder.
+    Raises ArchiveRefused, leaving nothing behind.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="equestria-zip-", dir=settings.FILE_UPLOAD_TEMP_DIR))
+    try:
+        return folder, _extract(source, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _extract(source, folder):
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ArchiveRefused("it is not a valid zip archive") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > settings.UPLOAD_MAX_ARCHIVE_ENTRIES:
+            raise ArchiveRefused(
+                f"it has {len(infos)} entries; at most {settings.UPLOAD_MAX_ARCHIVE_ENTRIES} are allowed"
+            )
+        wanted = []
+        for info in infos:
+            parts = _check_entry(info)
+            if info.is_dir() or not parts or _is_junk(parts):
+                continue
+            if parts[-1].lower().endswith(".zip"):
+                raise ArchiveRefused(f"it contains another archive ({info.filename!r}); upload that one by itself")
+            if info.compress_size and info.file_size / info.compress_size > settings.UPLOAD_MAX_COMPRESSION_RATIO:
+                raise ArchiveRefused(f"{info.filename!r} expands more than any real recording or text does (zip bomb?)")
+            wanted.append(info)
+        declared = sum(i.file_size for i in wanted)
+        if declared > settings.UPLOAD_MAX_ARCHIVE_BYTES:
+            raise ArchiveRefused(f"it unpacks to {declared} bytes; at most {settings.UPLOAD_MAX_ARCHIVE_BYTES} are allowed")
+
+        entries, names, total = [], set(), 0
+        for number, info in enumerate(wanted):
+            try:
+                name = clean_name(PurePosixPath(info.filename.replace("\\", "/")).name)
+            except BadName:
+                raise ArchiveRefused(f"an entry has no usable name ({info.filename!r})") from None
+            if name.lower() in names:
+                raise ArchiveRefused(f"it holds two files named {name!r} (in different folders)")
+            names.add(name.lower())
+            target = folder / f"{number:05d}"
+            written = 0
+            try:
+                with archive.open(info) as src, open(target, "wb") as dst:
+                    while chunk := src.read(1024 * 1024):
+                        written += len(chunk)
+                        total += len(chunk)
+                        if written > info.file_size or total > settings.UPLOAD_MAX_ARCHIVE_BYTES:
+                            raise ArchiveRefused(f"{info.filename!r} unpacks to more than its header says (zip bomb?)")
+                        dst.write(chunk)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+                raise ArchiveRefused(f"{info.filename!r} cannot be unpacked ({exc})") from None
+            entries.append((name, target))
+        return entries

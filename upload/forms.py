@@ -1,0 +1,48 @@
+"""Forms for projects and uploads."""
+
+from django import forms
+
+from pipelines.models import Pipeline
+from upload.models import Project
+
+
+class _UniqueNameMixin:
+    # The model's constraint covers (owner, name), but owner is not a form
+    # field, so ModelForm validation skips it: check here for a clear message.
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        clash = Project.objects.filter(owner=self.instance.owner, name__iexact=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("You already have a project with this name.")
+        return name
+
+
+class ProjectForm(_UniqueNameMixin, forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "pipeline"]
+        help_texts = {"pipeline": "The language and services your recordings are aligned with."}
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.owner = owner
+        self.fields["pipeline"].queryset = Pipeline.objects.select_related("fa_script")
+        self.fields["pipeline"].empty_label = None
+
+
+class RenameProjectForm(_UniqueNameMixin, forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name"]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class UploadForm(forms.Form):
+    files = forms.FileField(
+        widget=MultipleFileInput(attrs={"multiple": True}),
+        help_text="Audio files with their transcripts (same name, .txt), or a .zip of them.",
+    )
+    replace = forms.BooleanField(required=False, label="Replace files that have the same name")

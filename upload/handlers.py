@@ -1,0 +1,25 @@
+"""An upload handler that stops receiving a file once it is over the size limit.
+
+Django streams large uploads to a temporary file; without this a 50 GB upload
+would fill the disk before the view could refuse it. The names of skipped
+files are kept on the request so the view can say which were too large.
+"""
+
+from django.conf import settings
+from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
+
+
+class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.UPLOAD_MAX_FILE_BYTES:
+            if not hasattr(self.request, "oversized_uploads"):
+                self.request.oversized_uploads = []
+            self.request.oversized_uploads.append(self.file_name)
+            self.file.close()  # deletes the temporary file
+            raise SkipFile()
+        return super().receive_data_chunk(raw_data, start)

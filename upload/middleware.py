@@ -1,0 +1,45 @@
+"""Turn "too many files in one request" into a clear message instead of a bare 400 page.
+
+Django refuses a request with more files than DATA_UPLOAD_MAX_NUMBER_FILES
+while parsing it, which happens first in the CSRF check. This middleware
+parses earlier (it sits after the message middleware, before any view
+runs), and on that error sends the user back with a message. It changes
+nothing on the server, so answering before the CSRF check is safe.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import TooManyFilesSent
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+
+class TooManyFilesMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            try:
+                request.FILES  # noqa: B018  (parses the body)
+            except TooManyFilesSent as exc:
+                messages.error(
+                    request,
+                    f"Too many files in one upload ({exc}). Upload them in smaller batches or as a .zip "
+                    "archive. Nothing was added.",
+                )
+                return redirect(self._back(request))
+        return self.get_response(request)
+
+    @staticmethod
+    def _back(request):
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            match = None
+        if match and match.url_name == "upload-add-files":
+            return reverse("upload-project", kwargs={"project_id": match.kwargs["project_id"]})
+        back = request.headers.get("Referer", "")
+        if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+            return back
+        return "/"

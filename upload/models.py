@@ -1,0 +1,85 @@
+"""Projects and the files researchers upload into them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower, Now
+from django.urls import reverse
+
+from pipelines.models import Pipeline
+
+
+class Project(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=100)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField("last activity", auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner", Lower("name"), name="upload_project_unique_name_per_owner",
+                violation_error_message="You already have a project with this name.",
+            )
+        ]
+        indexes = [
+            # The project list: one owner's projects, newest activity first.
+            models.Index(fields=["owner", "-updated_at"], name="upload_project_owner_recent"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("upload-project", args=[self.pk])
+
+    @property
+    def folder(self):
+        """The project's folder in the storage: everything of the project lives below it."""
+        return f"projects/{self.pk}"
+
+    def touch(self):
+        Project.objects.filter(pk=self.pk).update(updated_at=Now())
+
+
+def _file_path(instance, filename):
+    # One folder per file: two files can never collide in the storage, and the
+    # database's unique (project, name) decides which upload of a name wins.
+    return f"{instance.project.folder}/files/{instance.pk}/{instance.name}"
+
+
+class ProjectFile(models.Model):
+    class Kind(models.TextChoices):
+        AUDIO = "audio", "audio"
+        TRANSCRIPT = "transcript", "transcript"
+        DICTIONARY = "dictionary", "dictionary"
+        OTHER = "other", "other"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=150)
+    file = models.FileField(upload_to=_file_path, max_length=400)
+    template_id = models.CharField(
+        "input template", max_length=200, help_text="The FA script's input template this file is for."
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    size = models.BigIntegerField()
+    duration = models.FloatField("duration (s)", null=True, blank=True)
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    channels = models.PositiveSmallIntegerField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="upload_file_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def stem(self):
+        return self.name.rsplit(".", 1)[0]
