@@ -54,6 +54,10 @@ class UnsafeRedirect(ClamError):
     pass
 
 
+class RequestRefused(ClamError):
+    """CLAM refused the request itself (403 with its reasons), e.g. no profile matches the inputs."""
+
+
 # An XML parser that resolves no entities, loads no DTD and touches no network (XXE).
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
@@ -165,6 +169,10 @@ class ClamConnection:
 
     def _raise_for_status(self, response, url):
         code = response.status_code
+        if code == 403:
+            reason = self._clam_refusal(response)
+            if reason:
+                raise RequestRefused(f"the CLAM server refused: {reason}")
         if code in (401, 403):
             response.close()
             raise AuthenticationFailed(
@@ -181,6 +189,19 @@ class ClamConnection:
         if code >= 400:
             response.close()
             raise MalformedResponse(f"{self._where(url)} refused the request (HTTP {code})")
+
+    def _clam_refusal(self, response):
+        """CLAM's own reasons in a 403 answer, or None when it is an authentication refusal."""
+        try:
+            root = parse_xml(self._read_capped(response, settings.CLAM_MAX_XML_BYTES), "answer")
+        except ClamError:
+            return None
+        if root.tag not in ("clam", "clamupload"):
+            return None
+        reasons = [s.get("errormsg") for s in root.iter("status") if s.get("errormsg")]
+        reasons += [f"{p.get('id')}: {p.get('error')}" for p in root.iter() if p.get("error") and p.get("id")]
+        reasons += [(e.text or "").strip() for e in root.iter("error") if (e.text or "").strip()]
+        return "; ".join(dict.fromkeys(reasons)) or None
 
     @staticmethod
     def _where(url):
@@ -205,6 +226,12 @@ class ClamConnection:
         if root.get("authentication", "none") != "none" and root.get("user", "anonymous") == "anonymous":
             raise AuthenticationFailed(f"{self._where(self.url)} requires a username and password")
         return root
+
+
+    def index_of(self, project):
+        """The root <clam> element of one project's page."""
+        response = self.request("GET", f"{project}/")
+        return parse_xml(response.content, "project page")
 
 
 def _reason(exc):

@@ -7,6 +7,7 @@ server does not publish.
 """
 
 import math
+import uuid
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -323,3 +324,64 @@ PARAMETER_MODELS = {
     BaseParameter.Type.INTEGER: IntegerParameter,
     BaseParameter.Type.FLOAT: FloatParameter,
 }
+
+
+class Process(models.Model):
+    """One run of a CLAM script: "run this script on these files with these values, outputs here".
+
+    Everything the worker needs to continue after a crash is in this row.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        UPLOADING = "uploading", "uploading"
+        RUNNING = "running", "running"
+        DOWNLOADING = "downloading", "downloading"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="processes")
+    clam_project = models.CharField(max_length=100, editable=False)
+    inputs = models.JSONField(default=list, help_text="[{storage_name, name, template}]")
+    parameters = models.JSONField(default=dict, help_text="The values sent to CLAM.")
+    output_folder = models.CharField(max_length=400, help_text="Storage folder the outputs are moved into.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    completion = models.PositiveSmallIntegerField(default=0)
+    message = models.CharField("CLAM's status message", max_length=1000, blank=True)
+    error = models.TextField("reason of failure", blank=True)
+    detail = models.TextField("technical detail", blank=True)
+    log = models.TextField("CLAM's log", blank=True)
+    outputs = models.JSONField(default=list, help_text="Names of the downloaded output files.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Attempts of the current step.")
+    poll_interval = models.FloatField(default=0.2)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Queue health and "processes still running": by status, oldest first.
+            models.Index(fields=["status", "created_at"], name="scripts_process_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.script} {self.status} ({self.pk})"
+
+    def save(self, *args, **kwargs):
+        if not self.clam_project:
+            # Deterministic, so a retried start after a crash reuses (never duplicates) the CLAM project.
+            # CLAM accepts only letters and digits in project ids.
+            self.clam_project = f"equestria{self.pk.hex}"
+        super().save(*args, **kwargs)
+
+    @property
+    def finished(self):
+        return self.status in self.FINISHED

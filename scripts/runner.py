@@ -1,0 +1,271 @@
+"""The steps of running a CLAM process; the background task (scripts.tasks) calls `advance`.
+
+Each step is idempotent, so running one twice (django-background-tasks runs
+tasks at least once) does no harm:
+
+- start: (re)create the CLAM project under the process's fixed name, upload
+  every input as a stream, start it with the stored parameter values;
+- poll: read CLAM's status and completion;
+- download: stream each output into a temporary folder with a byte cap, then
+  rename the folder into place; delete the CLAM project (also on failure).
+
+`advance` holds a lease on the process (a conditional UPDATE), counts the
+attempts of the current step before running it, retries servers that are
+down or answer 5xx with backoff up to PROCESS_MAX_ATTEMPTS, and fails at once
+on rejected credentials.
+"""
+
+import logging
+import os
+import shutil
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from requests_toolbelt import MultipartEncoder
+
+from scripts.clam import (
+    AuthenticationFailed,
+    ClamConnection,
+    ClamError,
+    MalformedResponse,
+    NotAClamService,
+    ServerError,
+    ServerTimeout,
+    ServerUnreachable,
+    parse_xml,
+)
+from scripts.crypto import PasswordUnreadable
+from scripts.models import Process
+from scripts.signals import process_finished
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (ServerUnreachable, ServerTimeout, ServerError)
+Status = Process.Status
+
+
+class StepFailed(ClamError):
+    """The process cannot succeed; str() is the reason for the user."""
+
+
+def _connection(process):
+    try:
+        return ClamConnection.for_script(process.script)
+    except PasswordUnreadable as exc:
+        raise StepFailed(f"the password of {process.script} must be entered again by an administrator ({exc})") from None
+
+
+def _save(process, **fields):
+    for name, value in fields.items():
+        setattr(process, name, value)
+    process.save(update_fields=[*fields, "updated_at"])
+
+
+def _delete_remote(connection, process):
+    try:
+        connection.request("DELETE", f"{process.clam_project}/")
+    except NotAClamService:
+        pass  # 404: already gone
+    except ClamError as exc:
+        log.warning("Could not delete CLAM project %s: %s", process.clam_project, exc)
+
+
+def step_start(process):
+    connection = _connection(process)
+    _save(process, status=Status.UPLOADING, started_at=process.started_at or timezone.now())
+    # A retry after a crash finds the project of the earlier attempt: start afresh.
+    _delete_remote(connection, process)
+    connection.request("PUT", f"{process.clam_project}/")
+    for item in process.inputs:
+        with default_storage.open(item["storage_name"], "rb") as f:
+            body = MultipartEncoder(
+                fields={"file": (item["name"], f, "application/octet-stream"), "inputtemplate": item["template"]}
+            )
+            response = connection.request(
+                "POST", f"{process.clam_project}/input/{item['name']}", data=body,
+                headers={"Content-Type": body.content_type},
+            )
+        root = parse_xml(response.content, "upload answer")
+        errors = [e.text or "" for e in root.iter("error")] + [
+            p.get("error") for p in root.iter() if p.get("error")
+        ]
+        if errors or any((v.text or "").strip() == "no" for v in root.iter("valid")):
+            raise StepFailed(f"the server refused {item['name']}: {'; '.join(errors) or 'invalid file'}")
+    response = connection.request("POST", f"{process.clam_project}/", data=process.parameters)
+    root = parse_xml(response.content, "start answer")
+    problems = [f"{p.get('id')}: {p.get('error')}" for p in root.iter() if p.get("error") and p.get("id")]
+    if problems:
+        raise StepFailed("the server refused the parameters: " + "; ".join(problems))
+    _save(process, status=Status.RUNNING, completion=0)
+
+
+def _status(connection, process):
+    root = connection.index_of(process.clam_project)
+    status = root.find("status")
+    if status is None:
+        raise MalformedResponse("the project page has no <status>")
+    return root, status
+
+
+def step_poll(process):
+    connection = _connection(process)
+    root, status = _status(connection, process)
+    code = status.get("code")
+    completion = int(status.get("completion") or 0)
+    if code == "2":
+        _save(process, status=Status.DOWNLOADING, completion=100, message=status.get("message", "")[:1000])
+        return True
+    _save(process, completion=max(0, min(100, completion)), message=status.get("message", "")[:1000])
+    return False
+
+
+def _local_path(name):
+    return default_storage.path(name)
+
+
+def step_download(process):
+    connection = _connection(process)
+    root, status = _status(connection, process)
+    errors = status.get("errors") == "yes"
+    names = []
+    output = root.find("output")
+    for f in output.findall("file") if output is not None else []:
+        name = (f.findtext("name") or "").strip()
+        if name and "/" not in name and "\\" not in name and name not in (".", ".."):
+            names.append(name)
+    final = _local_path(process.output_folder)
+    temporary = f"{final}.part-{uuid.uuid4().hex[:8]}"
+    os.makedirs(temporary)
+    try:
+        total = 0
+        for name in names:
+            response = connection.request("GET", f"{process.clam_project}/output/{name}", stream=True)
+            with response, open(os.path.join(temporary, name), "wb") as target:
+                for chunk in response.iter_content(1024 * 1024):
+                    total += len(chunk)
+                    if total > settings.CLAM_MAX_OUTPUT_BYTES:
+                        raise StepFailed(
+                            f"the outputs are larger than the limit of {settings.CLAM_MAX_OUTPUT_BYTES} bytes; "
+                            "nothing was kept"
+                        )
+                    target.write(chunk)
+        if os.path.isdir(final):
+            shutil.rmtree(final)  # a half-finished earlier attempt never renamed; this one did
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.rename(temporary, final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    logs = []
+    for name in ("error.log",):
+        path = os.path.join(final, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                logs.append(f.read()[-20000:])
+    statuslog = " / ".join(s.get("message", "") for s in root.iter("status") if s.get("message"))
+    _delete_remote(connection, process)
+    outputs = [n for n in names if n != "error.log"]
+    if errors:
+        reason = _failure_reason(status, logs)
+        _finish(process, Status.FAILED, error=reason, detail="\n".join(logs), log=statuslog, outputs=outputs)
+    else:
+        _finish(process, Status.DONE, log="\n".join(logs), outputs=outputs)
+
+
+def _failure_reason(status, logs):
+    """CLAM's generic "an error occurred" is useless: prefer the wrapper's own last words."""
+    message = status.get("message", "")
+    for text in logs:
+        for line in reversed(text.strip().splitlines()):
+            if line.strip() and not line.startswith("[CLAM Dispatcher]"):
+                return line.strip()[:2000]
+    return message or status.get("errormsg") or "the CLAM job failed"
+
+
+def _finish(process, status, **fields):
+    with transaction.atomic():
+        _save(process, status=status, finished_at=timezone.now(), attempts=0, lease_until=None, **fields)
+        process_finished.send(sender=Process, process=process)
+
+
+def cancel(process):
+    """Stop a process: delete its CLAM project; the worker sees the flag and stops too."""
+    Process.objects.filter(pk=process.pk).update(cancel_requested=True)
+    if not process.finished:
+        try:
+            _delete_remote(_connection(process), process)
+        except StepFailed:
+            pass
+        _finish(process, Status.CANCELLED, error="cancelled")
+
+
+def advance(process_id):
+    """Do the next step of a process. Returns seconds until the next call, or None when finished."""
+    now = timezone.now()
+    claimed = Process.objects.filter(pk=process_id).exclude(status__in=Process.FINISHED).filter(
+        models_Q_lease_free(now)
+    ).update(lease_until=now + timedelta(seconds=settings.PROCESS_LEASE_SECONDS))
+    if not claimed:
+        process = Process.objects.filter(pk=process_id).first()
+        if process is None or process.finished:
+            return None
+        return settings.PROCESS_LEASE_SECONDS  # another worker holds it; look again later
+    process = Process.objects.select_related("script").get(pk=process_id)
+    if process.cancel_requested:
+        _finish(process, Status.CANCELLED, error="cancelled")
+        return None
+    # Count the attempt before the step, so a step that kills the worker still counts.
+    _save(process, attempts=process.attempts + 1)
+    if process.attempts > settings.PROCESS_MAX_ATTEMPTS:
+        _finish(process, Status.FAILED, error=_gave_up(process), detail=process.detail)
+        return None
+    try:
+        if process.status in (Status.QUEUED, Status.UPLOADING):
+            step_start(process)
+            delay = process.poll_interval
+        elif process.status == Status.RUNNING:
+            done = step_poll(process)
+            delay = 0 if done else _next_interval(process)
+        else:
+            step_download(process)
+            delay = None
+    except TRANSIENT as exc:
+        delay = min(settings.PROCESS_RETRY_MAX_SECONDS, 2 ** process.attempts)
+        _save(process, message=f"retrying (attempt {process.attempts}): {exc}", detail=str(exc), lease_until=None)
+        return delay
+    except (AuthenticationFailed, StepFailed, MalformedResponse, NotAClamService, ClamError) as exc:
+        _cleanup_after_failure(process)
+        _finish(process, Status.FAILED, error=str(exc))
+        return None
+    if delay is None:
+        return None
+    _save(process, attempts=0, lease_until=None)
+    return delay
+
+
+def _next_interval(process):
+    interval = min(settings.PROCESS_POLL_MAX_SECONDS, process.poll_interval * 1.5)
+    _save(process, poll_interval=interval)
+    return interval
+
+
+def _gave_up(process):
+    reason = process.detail or "the worker stopped during this step each time"
+    return f"gave up after {settings.PROCESS_MAX_ATTEMPTS} attempts while {process.get_status_display()}: {reason}"
+
+
+def _cleanup_after_failure(process):
+    try:
+        _delete_remote(_connection(process), process)
+    except ClamError:
+        pass
+
+
+def models_Q_lease_free(now):
+    from django.db.models import Q
+
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)

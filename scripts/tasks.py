@@ -1,0 +1,23 @@
+"""The background task that drives a CLAM process (django-background-tasks, run by `manage.py process_tasks`).
+
+Polling is a chain of short tasks, each scheduling the next, rather than one
+task that sleeps: a killed worker loses one step, not a whole job.
+"""
+
+from datetime import timedelta
+
+from background_task import background
+
+from scripts.runner import advance
+
+
+@background(schedule=0)
+def update_script(process_id):
+    delay = advance(process_id)
+    if delay is not None:
+        update_script(process_id, schedule=timedelta(seconds=delay))
+
+
+def schedule_process(process):
+    """Queue the first step of a process (call inside the transaction that created it)."""
+    update_script(str(process.pk), schedule=timedelta(0))

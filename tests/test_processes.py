@@ -1,0 +1,159 @@
+"""CLAM processes driven step by step, against the bundled services on 127.0.0.1."""
+
+import time
+from pathlib import Path
+
+import pytest
+from background_task.models import Task
+from background_task.tasks import tasks
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from scripts import runner
+from scripts.clam import ClamConnection, NotAClamService
+from scripts.importer import import_script
+from scripts.models import Process, Script
+from scripts.tasks import schedule_process
+from tests.clamservers import PASSWORD, USER
+from tests.helpers import ROOT, free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture
+def fa_script(fa_service):
+    script = Script(name="FA", url=fa_service.url, username=USER)
+    script.set_password(PASSWORD)
+    script.save()
+    assert import_script(script) is None
+    return script
+
+
+def stored(name, content):
+    return default_storage.save(f"projects/test/files/{name}", ContentFile(content))
+
+
+def make_process(script, files, parameters=None):
+    inputs = [
+        {"storage_name": stored(name, content), "name": name, "template": template}
+        for name, content, template in files
+    ]
+    return Process.objects.create(
+        script=script, inputs=inputs, parameters=parameters or {}, output_folder="projects/test/runs/one"
+    )
+
+
+def pair(stem):
+    return [
+        (f"{stem}.wav", (DATA / f"{stem}.wav").read_bytes(), "audio"),
+        (f"{stem}.txt", (DATA / f"{stem}.txt").read_bytes(), "transcript"),
+    ]
+
+
+def run_to_end(process, limit=60):
+    deadline = time.monotonic() + limit
+    delay = 0
+    while delay is not None:
+        assert time.monotonic() < deadline
+        time.sleep(min(delay, 0.2))
+        delay = runner.advance(process.pk)
+    process.refresh_from_db()
+    return process
+
+
+def remote_exists(process):
+    try:
+        ClamConnection.for_script(process.script).index_of(process.clam_project)
+        return True
+    except NotAClamService:
+        return False
+
+
+def test_a_process_runs_downloads_into_place_and_cleans_up(fa_script, settings):
+    process = run_to_end(make_process(fa_script, pair("cards-001"), {"textgrid_format": "short"}))
+    assert process.status == "done", process.error
+    assert "cards-001.TextGrid" in process.outputs and "alignment.log" in process.outputs
+    folder = Path(default_storage.path(process.output_folder))
+    grid = (folder / "cards-001.TextGrid").read_text()
+    assert grid.startswith('File type = "ooTextFile"') and "intervals [1]:" not in grid  # short format was sent
+    assert not list(folder.parent.glob("*.part-*"))
+    assert not remote_exists(process)
+    assert process.started_at and process.finished_at and process.completion == 100
+
+
+def test_a_failing_job_reports_the_wrappers_reason_and_cleans_up(fa_script):
+    files = [pair("cards-001")[0], ("cards-001.txt", b" ... \n", "transcript")]
+    process = run_to_end(make_process(fa_script, files))
+    assert process.status == "failed"
+    assert "cards-001.txt: the transcript is empty" in process.error
+    assert not remote_exists(process)
+
+
+def test_wrong_password_fails_at_once(fa_script):
+    fa_script.set_password("wrong")
+    fa_script.save()
+    process = run_to_end(make_process(fa_script, pair("cards-001")))
+    assert process.status == "failed" and "rejected the credentials" in process.error
+
+
+def test_a_server_that_is_down_is_retried_then_fails_with_the_reason(fa_script, settings, monkeypatch):
+    settings.PROCESS_MAX_ATTEMPTS = 3
+    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)  # no backoff wait in the test
+    fa_script.url = f"http://127.0.0.1:{free_port()}/"
+    fa_script.save()
+    process = make_process(fa_script, pair("cards-001"))
+    assert runner.advance(process.pk) is not None
+    process.refresh_from_db()
+    assert process.message.startswith("retrying (attempt 1): cannot connect") and process.status == "uploading"
+    process = run_to_end(process)
+    assert process.status == "failed"
+    assert process.error.startswith("gave up after 3 attempts") and "connection refused" in process.error
+
+
+def test_a_worker_killed_mid_step_is_resumed_and_one_that_always_dies_gives_up(fa_script, settings):
+    process = make_process(fa_script, pair("cards-001"))
+    # As a worker killed during the upload leaves it: attempt counted, lease held, project half made.
+    Process.objects.filter(pk=process.pk).update(status="uploading", attempts=1)
+    ClamConnection.for_script(fa_script).request("PUT", f"{process.clam_project}/")
+    process = run_to_end(process)
+    assert process.status == "done" and not remote_exists(process)
+
+    dying = make_process(fa_script, pair("cards-002"))
+    Process.objects.filter(pk=dying.pk).update(attempts=settings.PROCESS_MAX_ATTEMPTS)
+    dying = run_to_end(dying)
+    assert dying.status == "failed" and dying.error.startswith(f"gave up after {settings.PROCESS_MAX_ATTEMPTS} attempts")
+
+
+def test_a_held_lease_keeps_a_second_worker_off(fa_script):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    process = make_process(fa_script, pair("cards-001"))
+    Process.objects.filter(pk=process.pk).update(lease_until=timezone.now() + timedelta(minutes=5))
+    assert runner.advance(process.pk) is not None
+    process.refresh_from_db()
+    assert process.status == "queued" and process.attempts == 0
+
+
+def test_cancel_deletes_the_remote_project(fa_script):
+    process = make_process(fa_script, pair("austen-0870"))
+    runner.advance(process.pk)  # started
+    assert remote_exists(Process.objects.get(pk=process.pk))
+    runner.cancel(Process.objects.get(pk=process.pk))
+    process.refresh_from_db()
+    assert process.status == "cancelled" and not remote_exists(process)
+    assert runner.advance(process.pk) is None
+
+
+def test_the_real_worker_queue_runs_a_process_to_the_end(fa_script):
+    process = make_process(fa_script, pair("cards-003"))
+    schedule_process(process)
+    deadline = time.monotonic() + 60
+    while not Process.objects.get(pk=process.pk).finished:
+        assert time.monotonic() < deadline
+        if not tasks.run_next_task():
+            time.sleep(0.05)
+    assert Process.objects.get(pk=process.pk).status == "done"
+    assert not Task.objects.exists()
