@@ -1,5 +1,7 @@
 """Pipelines: a forced-alignment script and a G2P script for one language, and how they connect."""
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -33,6 +35,11 @@ class Pipeline(models.Model):
         InputTemplate, on_delete=models.PROTECT, related_name="+", null=True, blank=True,
         verbose_name="FA input taking a dictionary",
     )
+    phone_set = models.TextField(
+        blank=True,
+        help_text="Phones the aligner knows, separated by spaces; reviewed pronunciations are checked "
+        "against them. Empty: any phones.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -59,3 +66,59 @@ class Pipeline(models.Model):
                     errors[f] = "Needed to connect the G2P script."
         if errors:
             raise ValidationError(errors)
+
+
+class Run(models.Model):
+    """One alignment of a project: FA, then (for OOV words) G2P, review, and FA again."""
+
+    class Stage(models.TextChoices):
+        ALIGNING = "aligning", "aligning"
+        TRANSCRIBING = "transcribing", "finding pronunciations for unknown words"
+        REVIEW = "review", "waiting for your review of the pronunciations"
+        REALIGNING = "realigning", "aligning again with your pronunciations"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    ACTIVE = (Stage.ALIGNING, Stage.TRANSCRIBING, Stage.REALIGNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("upload.Project", on_delete=models.CASCADE, related_name="runs")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.ALIGNING)
+    parameters = models.JSONField(default=dict, help_text="Values the researcher chose for the FA script.")
+    fa_process = models.ForeignKey("scripts.Process", on_delete=models.SET_NULL, null=True, related_name="+")
+    g2p_process = models.ForeignKey("scripts.Process", on_delete=models.SET_NULL, null=True, related_name="+")
+    realign_process = models.ForeignKey("scripts.Process", on_delete=models.SET_NULL, null=True, related_name="+")
+    oov_words = models.JSONField(default=list)
+    dictionary = models.TextField(blank=True, help_text="Proposed (then reviewed) pronunciations.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.project} run {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def folder(self):
+        return f"{self.project.folder}/runs/{self.pk}"
+
+    @property
+    def active(self):
+        return self.stage in self.ACTIVE
+
+    @property
+    def result_process(self):
+        """The process whose outputs are this run's results."""
+        return self.realign_process or self.fa_process
+
+    @property
+    def current_process(self):
+        return {
+            self.Stage.ALIGNING: self.fa_process,
+            self.Stage.TRANSCRIBING: self.g2p_process,
+            self.Stage.REALIGNING: self.realign_process,
+        }.get(self.stage)

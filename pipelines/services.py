@@ -1,0 +1,235 @@
+"""Orchestration of a project's alignment: FA → (OOV words) G2P → review → FA again.
+
+`start_alignment` and `realign` are called by views; `on_process_finished`
+(connected to scripts' `process_finished` signal) moves a run to its next
+stage in the worker, in the same transaction that finished the process.
+"""
+
+import logging
+import os
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from pipelines.models import Run
+from scripts.models import BaseParameter, Process
+from scripts.tasks import schedule_process
+from upload import services as upload_services
+from upload.models import ProjectFile
+
+log = logging.getLogger(__name__)
+Stage = Run.Stage
+
+
+class CannotStart(ValueError):
+    """Alignment cannot start; the message says why, for the researcher."""
+
+
+def preset_values(script):
+    """The administrator's presets of a script's global parameters, as CLAM wants them."""
+    values = {}
+    for parameter in script.parameters.filter(input_template=None, preset=True):
+        value = parameter.specific.value_for_clam()
+        if value is not None:
+            values[parameter.clam_id] = value
+    return values
+
+
+def _inputs(project, extra=()):
+    return [
+        {"storage_name": f.file.name, "name": f.name, "template": f.template_id}
+        for f in project.files.all()
+    ] + list(extra)
+
+
+def _new_process(script, inputs, parameters, folder):
+    process = Process.objects.create(script=script, inputs=inputs, parameters=parameters, output_folder=folder)
+    schedule_process(process)
+    return process
+
+
+def active_run(project):
+    return project.runs.filter(stage__in=Run.ACTIVE).first()
+
+
+def start_alignment(project, values=None):
+    """Start a run of the project's pipeline with the researcher's parameter values."""
+    pipeline = project.pipeline
+    files = list(project.files.all())
+    if not any(s.satisfied for s in upload_services.profile_status(project, files)):
+        raise CannotStart("The files do not yet satisfy what the aligner needs; see what is missing above.")
+    with transaction.atomic():
+        if active_run(project):
+            raise CannotStart("An alignment of this project is already running.")
+        parameters = {**preset_values(pipeline.fa_script), **(values or {})}
+        run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
+        run.fa_process = _new_process(pipeline.fa_script, _inputs(project), parameters, f"{run.folder}/fa")
+        run.save(update_fields=["fa_process"])
+    project.touch()
+    return run
+
+
+def _output_path(process, template):
+    """Local path of the output of `process` that `template` describes, if it was produced."""
+    if template is None:
+        return None
+    candidates = [template.filename] if template.filename else [
+        n for n in process.outputs if n.lower().endswith("." + template.extension.lower())
+    ]
+    for name in candidates:
+        if name in process.outputs:
+            return os.path.join(default_storage.path(process.output_folder), name)
+    return None
+
+
+def _finish_run(run, stage, error=""):
+    run.stage = stage
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["stage", "error", "finished_at"])
+
+
+def on_process_finished(sender, process, **kwargs):
+    run = Run.objects.filter(fa_process=process).first() or Run.objects.filter(g2p_process=process).first() \
+        or Run.objects.filter(realign_process=process).first()
+    if run is None or not run.active or run.current_process != process:
+        return
+    if process.status != Process.Status.DONE:
+        stage = Stage.CANCELLED if process.status == Process.Status.CANCELLED else Stage.FAILED
+        _finish_run(run, stage, process.error)
+        return
+    pipeline = run.pipeline
+    if run.stage == Stage.ALIGNING:
+        oov_path = _output_path(process, pipeline.oov_output)
+        words = []
+        if oov_path:
+            with open(oov_path, encoding="utf-8", errors="replace") as f:
+                words = [line.strip() for line in f if line.strip()]
+        run.oov_words = words
+        if words and pipeline.g2p_script_id:
+            inputs = [{"storage_name": os.path.relpath(oov_path, default_storage.path("")),
+                       "name": os.path.basename(oov_path), "template": pipeline.g2p_input.template_id}]
+            parameters = {**preset_values(pipeline.g2p_script)}
+            run.g2p_process = _new_process(pipeline.g2p_script, inputs, parameters, f"{run.folder}/g2p")
+            run.stage = Stage.TRANSCRIBING
+            run.save(update_fields=["oov_words", "g2p_process", "stage"])
+            return
+        run.save(update_fields=["oov_words"])
+        _finish_run(run, Stage.DONE)
+    elif run.stage == Stage.TRANSCRIBING:
+        path = _output_path(process, pipeline.dictionary_output)
+        text = ""
+        if path:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        run.dictionary = text
+        run.stage = Stage.REVIEW
+        run.save(update_fields=["dictionary", "stage"])
+    elif run.stage == Stage.REALIGNING:
+        _finish_run(run, Stage.DONE)
+
+
+def validate_dictionary(text, phone_set=None):
+    """Cleaned dictionary text; raises ValueError naming the first bad line."""
+    allowed = set(phone_set.split()) if phone_set else None
+    lines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2:
+            raise ValueError(f"Line {number}: “{line.strip()}” needs a word and at least one phone.")
+        if allowed is not None:
+            unknown = [p for p in parts[1:] if p not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"Line {number}: “{unknown[0]}” is not a phone of this aligner (it knows {' '.join(sorted(allowed))})."
+                )
+        lines.append(" ".join(parts))
+    if not lines:
+        raise ValueError("The dictionary is empty.")
+    return "\n".join(lines) + "\n"
+
+
+def realign(run, text):
+    """Save the reviewed dictionary in the project and run FA again with it."""
+    pipeline = run.pipeline
+    cleaned = validate_dictionary(text, pipeline.phone_set)
+    template = pipeline.fa_dictionary_input
+    if template is None:
+        raise CannotStart("This pipeline has no forced-alignment input for a dictionary.")
+    project = run.project
+    name = f"equestria.{template.extension or 'dict'}"
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.stage != Stage.REVIEW:
+            raise CannotStart("This run is not waiting for a dictionary review.")
+        for old in project.files.filter(template_id=template.template_id):
+            old.delete()
+            transaction.on_commit(lambda old=old: upload_services.remove_stored(old))
+        record = ProjectFile(project=project, name=name, template_id=template.template_id,
+                             kind=ProjectFile.Kind.DICTIONARY, size=len(cleaned.encode()))
+        record.file.save(name, ContentFile(cleaned.encode()), save=False)
+        record.save()
+        run.dictionary = cleaned
+        run.realign_process = _new_process(pipeline.fa_script, _inputs(project), run.parameters, f"{run.folder}/fa2")
+        run.stage = Stage.REALIGNING
+        run.save(update_fields=["dictionary", "realign_process", "stage"])
+    project.touch()
+    return run
+
+
+def cancel_run(run):
+    from scripts.runner import cancel
+
+    process = run.current_process
+    if process is not None:
+        cancel(process)
+    run.refresh_from_db()
+    if run.stage not in (Stage.DONE, Stage.FAILED, Stage.CANCELLED):
+        _finish_run(run, Stage.CANCELLED, "cancelled")
+
+
+def parameter_fields(script):
+    """(parameter, form field) for each global, non-preset, non-static parameter of a script."""
+    from django import forms
+
+    fields = []
+    for base in script.parameters.filter(input_template=None, preset=False).exclude(type=BaseParameter.Type.STATIC):
+        p = base.specific
+        common = {"label": p.name, "help_text": p.description, "required": False}
+        if p.type == BaseParameter.Type.BOOLEAN:
+            field = forms.BooleanField(initial=p.default, **common)
+        elif p.type == BaseParameter.Type.CHOICE:
+            choices = [(c.choice_id, c.label) for c in p.choices.all()]
+            if p.multi:
+                field = forms.MultipleChoiceField(choices=choices, initial=p.default.split(","), **common)
+            else:
+                field = forms.ChoiceField(choices=choices, initial=p.default, **common)
+        elif p.type == BaseParameter.Type.INTEGER:
+            field = forms.IntegerField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
+        elif p.type == BaseParameter.Type.FLOAT:
+            field = forms.FloatField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
+        elif p.type == BaseParameter.Type.STRING:
+            field = forms.CharField(initial=p.default, max_length=p.max_length, **common)
+        else:
+            field = forms.CharField(initial=p.default, widget=forms.Textarea(attrs={"rows": 3}), **common)
+        fields.append((p, field))
+    return fields
+
+
+def clam_values(parameters_and_values):
+    """Form values as CLAM wants them: booleans as True/False, lists joined with commas."""
+    values = {}
+    for parameter, value in parameters_and_values:
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            values[parameter.clam_id] = "True" if value else "False"
+        elif isinstance(value, (list, tuple)):
+            values[parameter.clam_id] = ",".join(value)
+        else:
+            values[parameter.clam_id] = str(value)
+    return values

@@ -1,0 +1,100 @@
+"""A project through the whole pipeline on the bundled services, driven by the real task queue."""
+
+import time
+from pathlib import Path
+
+import pytest
+from background_task.tasks import tasks
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from praatio import textgrid
+
+from pipelines import services
+from pipelines.bundled import setup
+from pipelines.models import Pipeline, Run
+from tests.clamservers import PASSWORD, USER
+from tests.helpers import ROOT
+from upload.models import Project
+from upload.services import Upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture
+def english(fa_service, g2p_service, monkeypatch):
+    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
+    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
+    assert setup(fa_service.url, g2p_service.url) == []
+    return Pipeline.objects.get(name="English")
+
+
+def add(project, *stems):
+    upload = Upload(project)
+    for stem in stems:
+        for ext in ("wav", "txt"):
+            upload.add(SimpleUploadedFile(f"{stem}.{ext}", (DATA / f"{stem}.{ext}").read_bytes()))
+    assert all(o.saved for o in upload.outcomes), upload.outcomes
+
+
+def work_until(run, stages, limit=120):
+    deadline = time.monotonic() + limit
+    while True:
+        run.refresh_from_db()
+        if run.stage in stages:
+            return run
+        assert time.monotonic() < deadline, f"run stuck in {run.stage}"
+        if not tasks.run_next_task():
+            time.sleep(0.05)
+
+
+def test_fa_g2p_review_and_fa_again(alice, english):
+    project = Project.objects.create(owner=alice, name="demo", pipeline=english)
+    add(project, "austen-0870", "austen-0880", "oov-equestria")
+    run = services.start_alignment(project, {"textgrid_format": "long"})
+    run = work_until(run, {Run.Stage.REVIEW, Run.Stage.FAILED, Run.Stage.DONE})
+    assert run.stage == Run.Stage.REVIEW, run.error
+    assert run.oov_words == ["equestria"]
+    assert run.dictionary.startswith("equestria ")
+
+    with pytest.raises(ValueError, match="Line 2: “XX” is not a phone of this aligner"):
+        services.realign(run, run.dictionary + "pony P XX\n")
+    run = services.realign(run, run.dictionary)
+    assert project.files.filter(name="equestria.dict").exists()
+    run = work_until(run, {Run.Stage.DONE, Run.Stage.FAILED})
+    assert run.stage == Run.Stage.DONE, run.error
+    folder = Path(default_storage.path(run.result_process.output_folder))
+    for stem in ("austen-0870", "austen-0880", "oov-equestria"):
+        grid = textgrid.openTextgrid(str(folder / f"{stem}.TextGrid"), includeEmptyIntervals=False)
+        words = [e.label.lower() for e in grid.getTier("words").entries]
+        assert words == (DATA / f"{stem}.txt").read_text().split()
+
+
+def test_a_project_without_oov_words_is_done_after_one_pass(alice, english):
+    project = Project.objects.create(owner=alice, name="cards", pipeline=english)
+    add(project, "cards-001")
+    run = work_until(services.start_alignment(project), {Run.Stage.DONE, Run.Stage.FAILED})
+    assert run.stage == Run.Stage.DONE and run.g2p_process is None
+    assert "cards-001.TextGrid" in run.fa_process.outputs
+
+
+def test_alignment_needs_complete_files_and_one_run_at_a_time(alice, english):
+    project = Project.objects.create(owner=alice, name="half", pipeline=english)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("cards-001.wav", (DATA / "cards-001.wav").read_bytes()))
+    with pytest.raises(services.CannotStart, match="do not yet satisfy"):
+        services.start_alignment(project)
+    add(project, "cards-002")
+    services.start_alignment(project)
+    with pytest.raises(services.CannotStart, match="already running"):
+        services.start_alignment(project)
+
+
+def test_cancel_a_run(alice, english):
+    project = Project.objects.create(owner=alice, name="cancel", pipeline=english)
+    add(project, "austen-0870")
+    run = services.start_alignment(project)
+    tasks.run_next_task()  # uploads and starts the CLAM job
+    services.cancel_run(run)
+    run.refresh_from_db()
+    assert run.stage == Run.Stage.CANCELLED and run.fa_process.status == "cancelled"
