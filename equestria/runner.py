@@ -38,7 +38,8 @@ def services(port):
         ("forced alignment service", [*clam, "forced_alignment", "--port", os.environ.get("CLAM_FA_PORT", "8001")], signal.SIGTERM),
         ("G2P service", [*clam, "g2p", "--port", os.environ.get("CLAM_G2P_PORT", "8002")], signal.SIGTERM),
         ("web", manage("runserver", f"{HOST}:{port}", "--noreload"), signal.SIGINT),
-        ("worker", manage("process_tasks", "--sleep", "1"), signal.SIGTSTP),
+        # A short idle sleep: a process's next poll is due within a fraction of a second.
+        ("worker", manage("process_tasks", "--sleep", "0.2"), signal.SIGTSTP),
     ]
 
 
@@ -89,6 +90,8 @@ def main():
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     supervisor.start()
+    # Needs the CLAM services up: it waits for them, then imports them.
+    subprocess.run(manage("setup_bundled_services", "--wait", "90"), check=False)
     print(f"[equestria] running at http://{HOST}:{port}/ — press Ctrl-C to stop", flush=True)
     print(
         f"[equestria] bundled CLAM services: http://{HOST}:{os.environ.get('CLAM_FA_PORT', '8001')}/ (forced alignment), "

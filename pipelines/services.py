@@ -54,6 +54,12 @@ def active_run(project):
     return project.runs.filter(stage__in=Run.ACTIVE).first()
 
 
+def busy_reason(project):
+    if active_run(project):
+        return "An alignment of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
+    return None
+
+
 def start_alignment(project, values=None):
     """Start a run of the project's pipeline with the researcher's parameter values."""
     pipeline = project.pipeline

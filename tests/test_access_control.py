@@ -4,12 +4,17 @@ The URL configuration is walked: every URL that takes an object id must be
 listed here, so a new view cannot ship without these checks.
 """
 
+import os
+
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import CsrfClient
-from tests.factories import make_project
+from pipelines.models import Run
+from scripts.models import Process
+from tests.factories import make_project, wav_bytes
 from upload.models import Project, ProjectFile
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +27,15 @@ OBJECT_URLS = {
     "upload-add-files": ("POST", True),
     "upload-delete-file": ("POST", True),
     "upload-download-file": ("GET", False),
+    "pipelines-start-run": ("POST", True),
+    "pipelines-project-runs": ("GET", False),
+    "pipelines-run": ("GET", False),
+    "pipelines-run-status": ("GET", False),
+    "pipelines-review": ("GET", True),
+    "pipelines-cancel-run": ("POST", True),
+    "pipelines-download-results": ("GET", False),
+    "pipelines-download-result": ("GET", False),
+    "pipelines-view-result": ("GET", False),
 }
 
 
@@ -41,21 +55,57 @@ def test_every_url_with_an_object_id_is_covered_here():
 
 @pytest.fixture
 def owned(alice):
+    """Alice's project with a file and a finished run with one result."""
     project = make_project(alice)
     client = CsrfClient()
     client.force_login(alice)
     client.post_form(
         reverse("upload-add-files", args=[project.pk]),
-        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs")]},
+        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs"), SimpleUploadedFile("a.wav", wav_bytes())]},
         form_url=project.get_absolute_url(),
     )
-    return project, project.files.get()
+    process = Process.objects.create(
+        script=project.pipeline.fa_script, output_folder=f"{project.folder}/runs/x/fa", status="done",
+        outputs=["a.TextGrid"],
+    )
+    folder = default_storage.path(process.output_folder)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "a.TextGrid"), "w") as f:
+        f.write(GRID)
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage="review", fa_process=process,
+                             dictionary="a AH\n")
+    return project, project.files.get(name="a.txt"), run
 
 
-def url_for(name, project, f):
+GRID = """File type = "ooTextFile"
+Object class = "TextGrid"
+
+xmin = 0
+xmax = 0.5
+tiers? <exists>
+size = 1
+item []:
+    item [1]:
+        class = "IntervalTier"
+        name = "words"
+        xmin = 0
+        xmax = 0.5
+        intervals: size = 1
+        intervals [1]:
+            xmin = 0
+            xmax = 0.5
+            text = "a"
+"""
+
+
+def url_for(name, project, f, run):
     kwargs = {"project_id": project.pk}
     if name.endswith("-file"):
         kwargs["file_id"] = f.pk
+    if name.startswith("pipelines-") and name not in ("pipelines-start-run", "pipelines-project-runs"):
+        kwargs["run_id"] = run.pk
+    if name in ("pipelines-download-result", "pipelines-view-result"):
+        kwargs["name"] = "a.TextGrid"
     return reverse(name, kwargs=kwargs)
 
 
@@ -63,7 +113,17 @@ def state(project):
     return (
         list(Project.objects.values_list("pk", "name")),
         list(ProjectFile.objects.values_list("pk", "name")),
+        list(Run.objects.values_list("pk", "stage")),
+        list(Process.objects.values_list("pk", "status")),
     )
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_URLS))
+def test_the_owner_can_use_every_url(alice_client, owned, name):
+    method, _ = OBJECT_URLS[name]
+    url = url_for(name, *owned)
+    if method == "GET":
+        assert alice_client.get(url).status_code == 200, url
 
 
 @pytest.mark.parametrize("name", sorted(OBJECT_URLS))
@@ -77,11 +137,11 @@ def test_anonymous_users_are_sent_to_log_in(client, owned, name):
 
 @pytest.mark.parametrize("name", sorted(OBJECT_URLS))
 def test_another_user_gets_404_and_changes_nothing(bob, owned, name):
-    project, f = owned
+    project, f, run = owned
     before = state(project)
     intruder = CsrfClient()
     intruder.force_login(bob)
-    url = url_for(name, project, f)
+    url = url_for(name, project, f, run)
     token = intruder.csrf_token(reverse("accounts-password-change"))
     method, _ = OBJECT_URLS[name]
     if method == "GET":
@@ -98,7 +158,7 @@ def test_post_only_urls_refuse_get(alice_client, owned, name):
 
 def test_another_users_ids_in_own_urls_get_404(alice, bob, owned):
     # Bob's own project with Alice's file id.
-    project, f = owned
+    project, f, run = owned
     bobs = make_project(bob, "mine", project.pipeline)
     client = CsrfClient()
     client.force_login(bob)
@@ -106,12 +166,14 @@ def test_another_users_ids_in_own_urls_get_404(alice, bob, owned):
     token = client.csrf_token(bobs.get_absolute_url())
     assert client.post(reverse("upload-delete-file", args=[bobs.pk, f.pk]), {"csrfmiddlewaretoken": token}).status_code == 404
     assert ProjectFile.objects.filter(pk=f.pk).exists()
+    assert client.get(reverse("pipelines-run", args=[bobs.pk, run.pk])).status_code == 404
 
 
 def test_posts_without_a_csrf_token_are_refused(alice, owned):
-    project, f = owned
+    project, f, run = owned
     client = CsrfClient()
     client.force_login(alice)
-    for name in ("upload-add-files", "upload-delete-file", "upload-delete-project", "upload-rename-project"):
-        assert client.post(url_for(name, project, f), {"name": "x"}).status_code == 403
+    for name in ("upload-add-files", "upload-delete-file", "upload-delete-project", "upload-rename-project",
+                 "pipelines-start-run", "pipelines-cancel-run", "pipelines-review"):
+        assert client.post(url_for(name, project, f, run), {"name": "x"}).status_code == 403
     assert ProjectFile.objects.filter(pk=f.pk).exists()

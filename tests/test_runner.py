@@ -57,6 +57,7 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
                 proc.kill()
     output = log.read_text()
     assert "Created administrator 'admin'" in output
+    assert "pipeline “English” ready" in output
     pids = [int(pid) for pid in re.findall(r"started .+? \(pid (\d+)\)", output)]
     assert len(pids) == 4
     for pid in pids:

@@ -10,6 +10,12 @@ from django.urls import reverse
 from pipelines.models import Pipeline
 
 
+# Functions (project -> reason or None) that say a project's files must not
+# change right now; `pipelines` registers one while an alignment runs. A
+# registry keeps the dependency pointing from pipelines to upload.
+BUSY_CHECKS = []
+
+
 class Project(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
@@ -41,6 +47,14 @@ class Project(models.Model):
     def folder(self):
         """The project's folder in the storage: everything of the project lives below it."""
         return f"projects/{self.pk}"
+
+    def busy_reason(self):
+        """Why the project's files cannot change now, or None."""
+        for check in BUSY_CHECKS:
+            reason = check(self)
+            if reason:
+                return reason
+        return None
 
     def touch(self):
         Project.objects.filter(pk=self.pk).update(updated_at=Now())

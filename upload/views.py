@@ -104,6 +104,9 @@ def project_files(request, project_id):
 def add_files(request, project_id):
     project = _get_project_for_user(request, project_id)
     uploaded = request.FILES.getlist("files")  # too many files: see upload.middleware
+    if reason := project.busy_reason():
+        messages.error(request, f"Nothing was added. {reason}")
+        return redirect(project)
     oversized = getattr(request, "oversized_uploads", [])
     for name in oversized:
         messages.error(request, f"{name}: the file is larger than the limit of {services._human(services.settings.UPLOAD_MAX_FILE_BYTES)}")
@@ -130,6 +133,9 @@ def add_files(request, project_id):
 @require_POST
 def delete_file(request, project_id, file_id):
     f = _get_file_for_user(request, project_id, file_id)
+    if reason := f.project.busy_reason():
+        messages.error(request, f"{f.name} was not deleted. {reason}")
+        return redirect(f.project)
     f.delete()
     services.remove_stored(f)
     f.project.touch()

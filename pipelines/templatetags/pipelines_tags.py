@@ -1,0 +1,19 @@
+"""The pipeline panel of a project page (start alignment, runs), included by the upload page."""
+
+from django import template
+
+from pipelines.forms import AlignmentForm
+
+register = template.Library()
+
+
+@register.inclusion_tag("pipelines/_project_panel.html", takes_context=True)
+def project_pipeline_panel(context, project, profiles):
+    runs = project.runs.select_related("fa_process", "g2p_process", "realign_process")
+    return {
+        "project": project,
+        "runs": runs,
+        "ready": any(p.satisfied for p in profiles),
+        "form": AlignmentForm(script=project.pipeline.fa_script),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from pipelines import views
+
+run = "projects/<uuid:project_id>/runs/<uuid:run_id>/"
+urlpatterns = [
+    path("projects/<uuid:project_id>/align/", views.start_run, name="pipelines-start-run"),
+    path("projects/<uuid:project_id>/runs/", views.project_runs, name="pipelines-project-runs"),
+    path(run, views.run_detail, name="pipelines-run"),
+    path(run + "status/", views.run_status, name="pipelines-run-status"),
+    path(run + "dictionary/", views.review_dictionary, name="pipelines-review"),
+    path(run + "cancel/", views.cancel_run, name="pipelines-cancel-run"),
+    path(run + "results.zip", views.download_results, name="pipelines-download-results"),
+    path(run + "results/<str:name>", views.download_result, name="pipelines-download-result"),
+    path(run + "view/<str:name>", views.view_result, name="pipelines-view-result"),
+]

@@ -1,0 +1,151 @@
+"""Alignment runs of a project: start, follow, review the dictionary, cancel, results.
+
+Lookups go through `_get_project_for_user` / `_get_run_for_user`: 404 to anyone but the owner.
+"""
+
+import os
+import tempfile
+import zipfile
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from pipelines import services
+from pipelines.forms import AlignmentForm, DictionaryForm
+from pipelines.models import Run
+from pipelines.pictures import picture
+from upload.models import Project
+
+
+def _get_project_for_user(request, project_id):
+    return get_object_or_404(Project.objects.select_related("pipeline__fa_script"), pk=project_id, owner=request.user)
+
+
+def _get_run_for_user(request, project_id, run_id):
+    return get_object_or_404(
+        Run.objects.select_related("project", "pipeline", "fa_process", "g2p_process", "realign_process"),
+        pk=run_id, project_id=project_id, project__owner=request.user,
+    )
+
+
+def _result_path(run, name):
+    process = run.result_process
+    if process is None or process.status != "done" or name not in process.outputs:
+        raise Http404("No such result.")
+    return os.path.join(default_storage.path(process.output_folder), name)
+
+
+def _attachment(path, name):
+    response = FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type="application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def start_run(request, project_id):
+    project = _get_project_for_user(request, project_id)
+    form = AlignmentForm(request.POST, script=project.pipeline.fa_script)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
+        return redirect(project)
+    try:
+        run = services.start_alignment(project, form.clam_values())
+    except services.CannotStart as exc:
+        messages.error(request, str(exc))
+        return redirect(project)
+    messages.success(request, "Alignment started. This page follows its progress.")
+    return redirect("pipelines-run", project_id=project.pk, run_id=run.pk)
+
+
+@login_required
+def project_runs(request, project_id):
+    """The runs table of a project page, fetched again while something runs."""
+    project = _get_project_for_user(request, project_id)
+    return render(request, "pipelines/_runs.html", {"project": project, "runs": project.runs.select_related(
+        "fa_process", "g2p_process", "realign_process")})
+
+
+@login_required
+def run_detail(request, project_id, run_id):
+    run = _get_run_for_user(request, project_id, run_id)
+    # During review the first pass's TextGrids (files without unknown words) are already useful.
+    process = run.result_process
+    grids = [n for n in process.outputs if n.endswith(".TextGrid")] if process and process.status == "done" else []
+    return render(request, "pipelines/run.html", {"run": run, "project": run.project, "grids": grids})
+
+
+@login_required
+def run_status(request, project_id, run_id):
+    run = _get_run_for_user(request, project_id, run_id)
+    return render(request, "pipelines/_run_status.html", {"run": run, "project": run.project})
+
+
+@login_required
+def review_dictionary(request, project_id, run_id):
+    run = _get_run_for_user(request, project_id, run_id)
+    if run.stage != Run.Stage.REVIEW:
+        messages.info(request, "This run is not waiting for a review.")
+        return redirect("pipelines-run", project_id=project_id, run_id=run_id)
+    form = DictionaryForm(request.POST or None, initial={"dictionary": run.dictionary}, phone_set=run.pipeline.phone_set)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.realign(run, form.cleaned_data["dictionary"])
+        except services.CannotStart as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Aligning again with your pronunciations.")
+        return redirect("pipelines-run", project_id=project_id, run_id=run_id)
+    return render(request, "pipelines/review.html", {"run": run, "project": run.project, "form": form})
+
+
+@login_required
+@require_POST
+def cancel_run(request, project_id, run_id):
+    run = _get_run_for_user(request, project_id, run_id)
+    if run.active or run.stage == Run.Stage.REVIEW:
+        services.cancel_run(run)
+        messages.success(request, "The run was cancelled.")
+    return redirect("pipelines-run", project_id=project_id, run_id=run_id)
+
+
+@login_required
+def download_result(request, project_id, run_id, name):
+    run = _get_run_for_user(request, project_id, run_id)
+    return _attachment(_result_path(run, name), name)
+
+
+@login_required
+def download_results(request, project_id, run_id):
+    run = _get_run_for_user(request, project_id, run_id)
+    process = run.result_process
+    if process is None or process.status != "done":
+        raise Http404("No results yet.")
+    folder = default_storage.path(process.output_folder)
+    handle = tempfile.TemporaryFile()
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in process.outputs:
+            archive.write(os.path.join(folder, name), arcname=name)
+    handle.seek(0)
+    response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results.zip",
+                            content_type="application/zip")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+def view_result(request, project_id, run_id, name):
+    run = _get_run_for_user(request, project_id, run_id)
+    grid_path = _result_path(run, name)
+    stem = name.rsplit(".", 1)[0]
+    audio = run.project.files.filter(kind="audio", name__startswith=stem + ".").first()
+    if audio is None or audio.stem != stem:
+        raise Http404("The recording of this result is no longer in the project.")
+    data = picture(default_storage.path(audio.file.name), grid_path)
+    return render(request, "pipelines/result.html", {"run": run, "project": run.project, "name": name,
+                                                     "audio": audio, "picture": data})
