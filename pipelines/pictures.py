@@ -36,7 +36,9 @@ def picture(audio_path, grid_path, width=WIDTH):
                 "name": name,
                 "intervals": [
                     {"x": e.start * scale, "w": max(0.5, (e.end - e.start) * scale), "label": e.label,
-                     "start": e.start, "end": e.end, "mid": (e.start + e.end) / 2 * scale}
+                     "start": e.start, "end": e.end, "mid": (e.start + e.end) / 2 * scale,
+                     # Labels that do not fit stay in the tooltip only.
+                     "fits": (e.end - e.start) * scale >= (7 if name == "words" else 6) * len(e.label)}
                     for e in tier.entries
                 ],
             }
