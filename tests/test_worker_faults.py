@@ -1,0 +1,134 @@
+"""Real `process_tasks` workers, killed at random moments, and CLAM servers that fail mid-run."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+
+from scripts import runner
+from scripts.clam import ClamConnection, NotAClamService
+from scripts.importer import import_script
+from scripts.models import Process, Script
+from scripts.tasks import schedule_process
+from tests.clamservers import PASSWORD, USER, start_bundled_service, stop_service
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def slow_service(tmp_path_factory):
+    service = start_bundled_service("custom", tmp_path_factory.mktemp("slow"), settings="tests.clamconfigs.slow")
+    yield service
+    stop_service(service)
+
+
+@pytest.fixture
+def slow_script(slow_service):
+    script = Script(name="slow", url=slow_service.url, username=USER)
+    script.set_password(PASSWORD)
+    script.save()
+    assert import_script(script) is None
+    return script
+
+
+def make_process(script, parameters, text="hello"):
+    name = default_storage.save("projects/w/files/in.txt", ContentFile(text.encode()))
+    return Process.objects.create(
+        script=script, inputs=[{"storage_name": name, "name": "in.txt", "template": "text"}],
+        parameters=parameters, output_folder=f"projects/w/runs/{random.randrange(10**9)}",
+    )
+
+
+def start_worker(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CLAM_PASSWORD_KEYS": ",".join(settings.CLAM_PASSWORD_KEYS),
+        "WORKER_MAX_RUN_TIME": "3",
+        "PROCESS_LEASE_SECONDS": "3",
+    }
+    log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")
+    return subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for(predicate, limit=60):
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def remote_projects(service_dir):
+    return [p.name for p in (service_dir / "clam" / "slow" / "projects" / USER).glob("*")] if service_dir else []
+
+
+def test_a_worker_killed_at_random_moments_never_loses_or_duplicates_a_run(slow_script, slow_service, tmp_path):
+    rng = random.Random(42)
+    for _ in range(4):
+        process = make_process(slow_script, {"seconds": "1.5", "outputs": "20"}, text="abc")
+        schedule_process(process)
+        worker = start_worker(tmp_path)
+        try:
+            time.sleep(rng.uniform(0.2, 2.5))
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            worker = start_worker(tmp_path)
+            wait_for(lambda: Process.objects.get(pk=process.pk).finished, limit=60)
+        finally:
+            worker.kill()
+            worker.wait()
+        process.refresh_from_db()
+        assert process.status == "done", (process.error, process.message)
+        folder = default_storage.path(process.output_folder)
+        assert open(os.path.join(folder, "result.txt")).read() == "ABC"
+        assert sorted(os.listdir(folder)) == sorted(process.outputs + ["error.log"])
+        assert all(os.path.getsize(os.path.join(folder, f"extra{i}.txt")) == 100_000 for i in range(20))
+        parent = os.path.dirname(folder)
+        assert not [n for n in os.listdir(parent) if ".part-" in n]
+        try:
+            ClamConnection.for_script(slow_script).index_of(process.clam_project)
+            raise AssertionError("the CLAM project was left behind")
+        except NotAClamService:
+            pass
+
+
+def test_a_server_that_goes_away_mid_run_is_retried_then_the_run_fails_with_the_reason(tmp_path, settings, monkeypatch):
+    service = start_bundled_service("custom", tmp_path, settings="tests.clamconfigs.slow")
+    script = Script(name="vanishing", url=service.url, username=USER)
+    script.set_password(PASSWORD)
+    script.save()
+    assert import_script(script) is None
+    settings.PROCESS_MAX_ATTEMPTS = 3
+    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
+    process = make_process(script, {"seconds": "5"})
+    assert runner.advance(process.pk) is not None  # started
+    stop_service(service)
+    delay = 0
+    while delay is not None:
+        delay = runner.advance(process.pk)
+    process.refresh_from_db()
+    assert process.status == "failed"
+    assert process.error.startswith("gave up after 3 attempts") and "connection refused" in process.error
+
+
+def test_a_job_that_fails_says_why_and_leaves_nothing_on_the_server(slow_script):
+    process = make_process(slow_script, {"seconds": "0.2", "fail": "True"})
+    delay = 0
+    while delay is not None:
+        time.sleep(min(delay, 0.2))
+        delay = runner.advance(process.pk)
+    process.refresh_from_db()
+    assert process.status == "failed" and process.error == "the test job was told to fail"
+    with pytest.raises(NotAClamService):
+        ClamConnection.for_script(slow_script).index_of(process.clam_project)
