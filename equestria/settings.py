@@ -73,6 +73,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "equestria.urls"
+FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 WSGI_APPLICATION = "equestria.wsgi.application"
 
 TEMPLATES = [

@@ -8,6 +8,11 @@ from django.db import models
 from scripts.models import InputTemplate, OutputTemplate, Script
 
 
+class PipelineManager(models.Manager):
+    def get_by_natural_key(self, name):
+        return self.get(name=name)
+
+
 class Pipeline(models.Model):
     name = models.CharField(max_length=200, unique=True)
     language = models.CharField(max_length=50, help_text="e.g. en-us, nl")
@@ -41,11 +46,18 @@ class Pipeline(models.Model):
         "against them. Empty: any phones.",
     )
 
+    objects = PipelineManager()
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return f"{self.name} ({self.language})"
+
+    def natural_key(self):
+        return (self.name,)
+
+    natural_key.dependencies = ["scripts.inputtemplate", "scripts.outputtemplate"]
 
     def clean(self):
         errors = {}

@@ -16,6 +16,25 @@ from django.db import models
 from scripts import crypto
 
 
+class ScriptManager(models.Manager):
+    def get_by_natural_key(self, name):
+        return self.get(name=name)
+
+
+class ProfileManager(models.Manager):
+    def get_by_natural_key(self, script_name, index):
+        return self.get(script__name=script_name, index=index)
+
+
+class TemplateManager(models.Manager):
+    def get_by_natural_key(self, script_name, index, template_id):
+        return self.get(profile__script__name=script_name, profile__index=index, template_id=template_id)
+
+
+# Natural keys (names, not ids) let fixtures/clam.json refer to the bundled
+# Scripts and templates without overwriting rows an administrator created.
+
+
 class Script(models.Model):
     class AuthScheme(models.TextChoices):
         BASIC = "basic", "HTTP basic"
@@ -41,6 +60,8 @@ class Script(models.Model):
     import_error = models.TextField("last import error", blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScriptManager()
 
     class Meta:
         ordering = ["name"]
@@ -68,6 +89,9 @@ class Script(models.Model):
             return False
         return True
 
+    def natural_key(self):
+        return (self.name,)
+
     def clam_client(self):
         """A `clam` client for this server with its credentials (the client has no timeouts:
         use scripts.clam for requests that must not hang)."""
@@ -86,12 +110,19 @@ class Profile(models.Model):
     script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="profiles")
     index = models.PositiveIntegerField(help_text="Position of the profile on the server, from 0.")
 
+    objects = ProfileManager()
+
     class Meta:
         ordering = ["script", "index"]
         constraints = [models.UniqueConstraint(fields=["script", "index"], name="scripts_profile_unique_index")]
 
     def __str__(self):
         return f"{self.script} profile {self.index + 1}"
+
+    def natural_key(self):
+        return (*self.script.natural_key(), self.index)
+
+    natural_key.dependencies = ["scripts.script"]
 
 
 class InputTemplate(models.Model):
@@ -106,6 +137,8 @@ class InputTemplate(models.Model):
     accept_archive = models.BooleanField(default=False)
     order = models.PositiveIntegerField(default=0)
 
+    objects = TemplateManager()
+
     class Meta:
         ordering = ["profile", "order"]
         constraints = [
@@ -114,6 +147,11 @@ class InputTemplate(models.Model):
 
     def __str__(self):
         return f"{self.label} ({self.template_id})"
+
+    def natural_key(self):
+        return (*self.profile.natural_key(), self.template_id)
+
+    natural_key.dependencies = ["scripts.profile"]
 
 
 class OutputTemplate(models.Model):
@@ -128,6 +166,8 @@ class OutputTemplate(models.Model):
     unique = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=0)
 
+    objects = TemplateManager()
+
     class Meta:
         ordering = ["profile", "order"]
         constraints = [
@@ -136,6 +176,11 @@ class OutputTemplate(models.Model):
 
     def __str__(self):
         return f"{self.label} ({self.template_id})"
+
+    def natural_key(self):
+        return (*self.profile.natural_key(), self.template_id)
+
+    natural_key.dependencies = ["scripts.profile"]
 
 
 class BaseParameter(models.Model):

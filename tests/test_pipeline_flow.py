@@ -98,3 +98,20 @@ def test_cancel_a_run(alice, english):
     services.cancel_run(run)
     run.refresh_from_db()
     assert run.stage == Run.Stage.CANCELLED and run.fa_process.status == "cancelled"
+
+
+def test_the_clam_fixture_loads_by_natural_keys_next_to_an_administrators_scripts(db):
+    from django.core.management import call_command
+
+    from scripts.models import Script
+
+    own = Script.objects.create(name="Our Dutch aligner", url="https://clam.example.org/nl/")
+    call_command("loaddata", "clam", verbosity=0)
+    call_command("loaddata", "clam", verbosity=0)  # idempotent
+    english = Pipeline.objects.get(name="English")
+    assert english.fa_script.name == "Bundled forced alignment (English)"
+    assert (english.oov_output.template_id, english.g2p_input.template_id) == ("oov", "wordlist")
+    assert (english.dictionary_output.template_id, english.fa_dictionary_input.template_id) == ("dictionary", "dictionary")
+    assert "AA" in english.phone_set.split()
+    assert Script.objects.get(pk=own.pk).url == "https://clam.example.org/nl/"
+    assert Script.objects.count() == 3
