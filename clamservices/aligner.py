@@ -14,7 +14,6 @@ import numpy as np
 from pocketsphinx import Decoder
 
 from clamservices.audio import SAMPLE_RATE
-from clamservices.dictionaries import Entry
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ administrator sets presets and ranges.
 """
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.template.loader import render_to_string
 
 from scripts import importer

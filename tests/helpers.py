@@ -39,3 +39,14 @@ def manage(args, env, **kwargs):
         timeout=120,
         **kwargs,
     )
+
+
+def database_url_of_this_test_run():
+    """DATABASE_URL for a subprocess (a worker) that must use the test database of this run."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST']}:{s['PORT']}/{s['NAME']}"

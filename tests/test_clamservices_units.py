@@ -1,6 +1,5 @@
 """The pieces of the bundled services, without a server."""
 
-import re
 from pathlib import Path
 
 import gruut_ipa

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from scripts import importer
-from scripts.models import BaseParameter, Script
+from scripts.models import Script
 from tests.clamservers import PASSWORD, USER
 from tests.helpers import free_port
 

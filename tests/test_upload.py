@@ -8,7 +8,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.conftest import CsrfClient
 from tests.factories import make_fa_pipeline, make_project, wav_bytes
 from tests.helpers import ROOT
 from upload.models import Project, ProjectFile

@@ -11,7 +11,6 @@ import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
 
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService
@@ -19,7 +18,7 @@ from scripts.importer import import_script
 from scripts.models import Process, Script
 from scripts.tasks import schedule_process
 from tests.clamservers import PASSWORD, USER, start_bundled_service, stop_service
-from tests.helpers import ROOT
+from tests.helpers import ROOT, database_url_of_this_test_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +50,7 @@ def make_process(script, parameters, text="hello"):
 def start_worker(tmp_path):
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url_of_this_test_run(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "CLAM_PASSWORD_KEYS": ",".join(settings.CLAM_PASSWORD_KEYS),
         "WORKER_MAX_RUN_TIME": "3",

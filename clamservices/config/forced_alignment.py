@@ -12,7 +12,7 @@ from clam.common.parameters import (
 )
 
 from clamservices.config.common import (
-    DEBUG,
+    DEBUG,  # noqa: F401  (CLAM reads it from this module)
     MAX_JOB_SECONDS,
     data_root,
     users,

@@ -6,7 +6,7 @@ from clam.common.formats import PlainTextFormat
 from clam.common.parameters import ChoiceParameter, IntegerParameter
 
 from clamservices.config.common import (
-    DEBUG,
+    DEBUG,  # noqa: F401  (CLAM reads it from this module)
     MAX_JOB_SECONDS,
     data_root,
     users,

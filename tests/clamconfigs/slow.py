@@ -11,7 +11,7 @@ from clam.common.data import InputTemplate, OutputTemplate, Profile
 from clam.common.formats import PlainTextFormat
 from clam.common.parameters import BooleanParameter, FloatParameter, IntegerParameter
 
-from clamservices.config.common import data_root, users, utf8_input, utf8_output
+from clamservices.config.common import DEBUG, data_root, users, utf8_input, utf8_output  # noqa: F401
 
 REQUIRE_VERSION = "3.0"
 CLAMDIR = clam.__path__[0]
