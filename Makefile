@@ -13,3 +13,4 @@ bench:
 	bin/setup
 	.venv/bin/python -m tests.benchmarks.aligner_speed
 	.venv/bin/python -m tests.benchmarks.upload_memory
+	.venv/bin/python -m tests.benchmarks.web_load

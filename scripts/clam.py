@@ -231,7 +231,15 @@ class ClamConnection:
     def index_of(self, project):
         """The root <clam> element of one project's page."""
         response = self.request("GET", f"{project}/")
-        return parse_xml(response.content, "project page")
+        try:
+            root = parse_xml(response.content, "project page")
+        except MalformedResponse:
+            if b"<clam" not in response.content[:4096]:
+                raise MalformedResponse("the server answered with a page that is not CLAM's XML (a proxy error?)") from None
+            raise
+        if root.tag != "clam":
+            raise MalformedResponse("the server answered with a page that is not CLAM's XML (a proxy error?)")
+        return root
 
 
 def _reason(exc):

@@ -15,6 +15,7 @@ down or answer 5xx with backoff up to PROCESS_MAX_ATTEMPTS, and fails at once
 on rejected credentials.
 """
 
+import errno
 import logging
 import os
 import shutil
@@ -221,6 +222,7 @@ def advance(process_id):
     # Count the attempt before the step, so a step that kills the worker still counts.
     _save(process, attempts=process.attempts + 1)
     if process.attempts > settings.PROCESS_MAX_ATTEMPTS:
+        _cleanup_after_failure(process)
         _finish(process, Status.FAILED, error=_gave_up(process), detail=process.detail)
         return None
     try:
@@ -233,9 +235,11 @@ def advance(process_id):
         else:
             step_download(process)
             delay = None
-    except TRANSIENT as exc:
+    except (*TRANSIENT, OSError) as exc:
+        # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
+        reason = _local_problem(exc) if isinstance(exc, OSError) else str(exc)
         delay = min(settings.PROCESS_RETRY_MAX_SECONDS, 2 ** process.attempts)
-        _save(process, message=f"retrying (attempt {process.attempts}): {exc}", detail=str(exc), lease_until=None)
+        _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None)
         return delay
     except (AuthenticationFailed, StepFailed, MalformedResponse, NotAClamService, ClamError) as exc:
         _cleanup_after_failure(process)
@@ -245,6 +249,12 @@ def advance(process_id):
         return None
     _save(process, attempts=0, lease_until=None)
     return delay
+
+
+def _local_problem(exc):
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the Equestria server's disk for the results"
+    return f"cannot write the results on the Equestria server ({exc.strerror or exc})"
 
 
 def _next_interval(process):
@@ -259,6 +269,7 @@ def _gave_up(process):
 
 
 def _cleanup_after_failure(process):
+    """Delete the CLAM project where the server is reachable; never let cleanup hide the failure."""
     try:
         _delete_remote(_connection(process), process)
     except ClamError:

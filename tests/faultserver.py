@@ -24,6 +24,7 @@ class FaultServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.authorizations = []
         self.redirect_target = None
+        self.deleted = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -52,10 +53,66 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _fake_clam(self, method):
+        """A CLAM look-alike at /fake/<scenario>/<project>/...: its jobs are done at once, with bad outputs."""
+        parts = self.path.strip("/").split("/")
+        scenario, rest = parts[1], parts[2:]
+        if method in ("PUT",) or (method == "DELETE" and len(rest) == 1):
+            if method == "DELETE":
+                self.server.deleted.append(rest[0])
+            return self._send(201 if method == "PUT" else 200, b"ok", "text/plain")
+        if method == "POST" and len(rest) >= 2 and rest[1] == "input":
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            return self._send(200, b'<?xml version="1.0"?><clamupload><upload filename="in.txt"><valid>yes</valid></upload></clamupload>')
+        if method == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            return self._send(202, b'<?xml version="1.0"?><clam><status code="1" message="running" completion="0" errors="no"/></clam>')
+        if len(rest) == 1:  # the project page
+            if scenario == "garbage":
+                return self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            if scenario == "hang":
+                self.server.stopping.wait(MAX_HANG_SECONDS)
+                return
+            names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"]}[scenario]
+            files = "".join(f"<file><name>{n}</name></file>" for n in names)
+            body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="no"/><output>{files}</output></clam>'
+            return self._send(200, body.encode())
+        name = rest[-1]
+        if scenario == "endless":
+            self.send_response(200)
+            self.end_headers()
+            deadline = time.monotonic() + MAX_HANG_SECONDS
+            try:
+                while time.monotonic() < deadline and not self.server.stopping.is_set():
+                    self.wfile.write(b"\0" * 65536)
+            except OSError:
+                pass
+            return
+        if scenario == "vanish":
+            self.send_response(200)
+            self.send_header("Content-Length", str(1_000_000))
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        return self._send(200, f"content of {name}".encode(), "text/plain")
+
+    def do_PUT(self):
+        self._fake_clam("PUT")
+
+    def do_POST(self):
+        self._fake_clam("POST")
+
+    def do_DELETE(self):
+        self._fake_clam("DELETE")
+
     def do_GET(self):
         server = self.server
         server.authorizations.append((self.path, self.headers.get("Authorization")))
         path = self.path.strip("/").split("/")[0]
+        if path == "fake":
+            return self._fake_clam("GET")
         if path == "html":
             self._send(200, b"<!doctype html><html><body><h1>Welcome to nginx!</body></html>", "text/html")
         elif path == "truncated":

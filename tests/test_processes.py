@@ -157,3 +157,37 @@ def test_the_real_worker_queue_runs_a_process_to_the_end(fa_script):
             time.sleep(0.05)
     assert Process.objects.get(pk=process.pk).status == "done"
     assert not Task.objects.exists()
+
+
+def test_a_full_disk_while_downloading_fails_clearly_and_leaves_nothing_half_written(fa_script, settings, monkeypatch):
+    import builtins
+    import errno
+
+    settings.PROCESS_MAX_ATTEMPTS = 3
+    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def open_on_a_full_disk(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        return FullDisk(f) if "w" in mode and ".part-" in str(path) else f
+
+    monkeypatch.setattr(runner, "open", open_on_a_full_disk, raising=False)
+    process = run_to_end(make_process(fa_script, pair("cards-001")))
+    assert process.status == "failed"
+    assert "no space left on the Equestria server's disk" in process.error
+    parent = Path(default_storage.path(process.output_folder)).parent
+    assert not parent.exists() or not list(parent.iterdir())
+    assert not remote_exists(process)

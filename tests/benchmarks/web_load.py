@@ -1,0 +1,132 @@
+"""Load test: 50 logged-in users browsing project lists and project pages, against gunicorn on 127.0.0.1.
+
+    .venv/bin/python -m tests.benchmarks.web_load [seconds, default 30]
+
+A fresh SQLite database with 50 users, 500 projects and 5,000 files; gunicorn
+with 4 workers; 50 threads, each logged in with its own session, alternate
+between the project list and one of their project pages for a bounded time.
+Prints requests per second, latency percentiles and errors, and writes them
+to docs/performance.md. Not part of the test suite.
+"""
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from tests.benchmarks.aligner_speed import write_section
+from tests.helpers import ROOT, free_port
+
+USERS, PROJECTS_PER_USER, FILES_PER_PROJECT = 50, 10, 10
+PASSWORD = "load test password 1"
+SETUP = f"""
+from accounts.models import User
+from tests.factories import make_fa_pipeline
+from upload.models import Project, ProjectFile
+pipeline = make_fa_pipeline()
+for u in range({USERS}):
+    user = User.objects.create_user(f"user{{u}}", f"user{{u}}@example.org", "{PASSWORD}")
+    for p in range({PROJECTS_PER_USER}):
+        project = Project.objects.create(owner=user, name=f"project {{p}}", pipeline=pipeline)
+        ProjectFile.objects.bulk_create(
+            ProjectFile(project=project, name=f"rec{{i}}.{{'wav' if i % 2 else 'txt'}}", file=f"x/{{project.pk}}/{{i}}",
+                        size=1000, template_id="audio" if i % 2 else "transcript",
+                        kind="audio" if i % 2 else "transcript", duration=3.0 if i % 2 else None,
+                        sample_rate=16000 if i % 2 else None, channels=1)
+            for i in range({FILES_PER_PROJECT}))
+print(Project.objects.count(), ProjectFile.objects.count())
+"""
+
+
+def user_session(base, number, stop, latencies, errors):
+    session = requests.Session()
+    try:
+        session.get(base + "/accounts/login/", timeout=30)
+        response = session.post(base + "/accounts/login/", {"username": f"user{number}", "password": PASSWORD,
+                                "csrfmiddlewaretoken": session.cookies["csrftoken"]}, timeout=30)
+        page = session.get(base + "/projects/", timeout=30).text
+        projects = sorted(set(__import__("re").findall(r'href="(/upload/[0-9a-f-]+/)"', page)))
+        assert projects, "no projects listed"
+    except Exception as exc:
+        errors.append(f"login: {exc}")
+        return
+    rng = random.Random(number)
+    while not stop.is_set():
+        url = base + ("/projects/" if rng.random() < 0.5 else rng.choice(projects))
+        start = time.perf_counter()
+        try:
+            response = session.get(url, timeout=30)
+            if response.status_code != 200:
+                errors.append(f"{response.status_code} {url}")
+        except requests.RequestException as exc:
+            errors.append(str(exc))
+            continue
+        latencies.append(time.perf_counter() - start)
+
+
+def main():
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "EQUESTRIA_VAR_DIR": tmp}
+        env.pop("DATABASE_URL", None)
+        manage = [sys.executable, "manage.py"]
+        subprocess.run(manage + ["migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        counts = subprocess.run(manage + ["shell", "-c", SETUP], cwd=ROOT, env=env, check=True,
+                                capture_output=True, text=True).stdout.strip().splitlines()[-1].split()
+        port = free_port()
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "equestria.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", "4", "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    requests.get(base + "/", timeout=10)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.5)
+            stop, latencies, errors = threading.Event(), [], []
+            threads = [threading.Thread(target=user_session, args=(base, n, stop, latencies, errors)) for n in range(USERS)]
+            for t in threads:
+                t.start()
+            time.sleep(seconds)
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    q = statistics.quantiles(latencies, n=100)
+    table = "\n".join([
+        "## Web latency under load",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} by `tests/benchmarks/web_load.py`: gunicorn (4 workers) on 127.0.0.1, "
+        f"SQLite with {counts[0]} projects and {counts[1]} files of {USERS} users; {USERS} logged-in users "
+        f"(one thread and session each) alternating between the project list and their project pages for {seconds} s, "
+        "load generator on the same 2-core machine.",
+        "",
+        "| requests | errors | requests/s | p50 (ms) | p95 (ms) | p99 (ms) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {len(latencies)} | {len(errors)} | {len(latencies) / seconds:.0f} | {q[49] * 1000:.0f} | {q[94] * 1000:.0f} | {q[98] * 1000:.0f} |",
+        "",
+    ])
+    print(table)
+    if errors:
+        print("first errors:", errors[:5])
+    write_section(table)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
