@@ -8,6 +8,8 @@ administrator sets presets and ranges.
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.loader import render_to_string
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from scripts import importer
 from scripts.forms import ScriptForm
@@ -168,6 +170,11 @@ class ScriptAdmin(admin.ModelAdmin):
     def profile_summary(self, script):
         profiles = script.profiles.prefetch_related("input_templates__parameters", "output_templates")
         return render_to_string("admin/scripts/_profile_summary.html", {"profiles": profiles})
+
+    @method_decorator(sensitive_post_parameters("password"))
+    def changeform_view(self, request, *args, **kwargs):
+        # Keeps the CLAM password out of error reports, should saving ever fail.
+        return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

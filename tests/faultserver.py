@@ -73,6 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
             if scenario == "hang":
                 self.server.stopping.wait(MAX_HANG_SECONDS)
                 return
+            if scenario == "error500":
+                return self._send(500, b"Internal Server Error", "text/plain")
             names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"]}[scenario]
             files = "".join(f"<file><name>{n}</name></file>" for n in names)
             body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="no"/><output>{files}</output></clam>'

@@ -70,3 +70,10 @@ def test_a_server_that_stops_answering_while_polled_times_out_and_fails(fault_se
     process, _ = run(fault_server, "hang")
     assert process.status == "failed"
     assert process.error.startswith("gave up after 3 attempts") and "did not answer within the time limit" in process.error
+
+
+def test_a_server_answering_500_is_retried_then_fails_with_the_reason(fault_server):
+    process, _ = run(fault_server, "error500")
+    assert process.status == "failed"
+    assert process.error.startswith("gave up after 3 attempts") and "internal error (HTTP 500)" in process.error
+    assert process.clam_project in fault_server.deleted

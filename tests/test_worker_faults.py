@@ -74,12 +74,12 @@ def remote_projects(service_dir):
 
 def test_a_worker_killed_at_random_moments_never_loses_or_duplicates_a_run(slow_script, slow_service, tmp_path):
     rng = random.Random(42)
-    for _ in range(4):
-        process = make_process(slow_script, {"seconds": "1.5", "outputs": "20"}, text="abc")
+    for _ in range(20):
+        process = make_process(slow_script, {"seconds": "1.0", "outputs": "20"}, text="abc")
         schedule_process(process)
         worker = start_worker(tmp_path)
         try:
-            time.sleep(rng.uniform(0.2, 2.5))
+            time.sleep(rng.uniform(0.1, 2.0))
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             worker = start_worker(tmp_path)
