@@ -3,7 +3,7 @@
     python -m clamservices.serve forced_alignment --port 8001
     python -m clamservices.serve g2p --port 8002
 
-CLAM's own `clamservice` command always binds 0.0.0.0, hence this. The
+CLAM's own `clamservice` command always binds every interface, hence this. The
 settings module and the job wrappers are imported by name in CLAM's
 dispatcher (a child process), so the project folder goes on PYTHONPATH, and
 VIRTUAL_ENV makes CLAM run jobs inside this virtual environment.

@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from scripts import importer
 from scripts.forms import ScriptForm
 from scripts.models import (
+    Process,
     BooleanParameter,
     ChoiceParameter,
     FloatParameter,
@@ -203,3 +204,23 @@ class ScriptAdmin(admin.ModelAdmin):
         for script in queryset:
             ok, message = importer.check_connection(script)
             self.message_user(request, f"{script}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+
+@admin.register(Process)
+class ProcessAdmin(admin.ModelAdmin):
+    """Runs of CLAM scripts, read-only: what the worker did, for troubleshooting."""
+
+    list_display = ["pk", "script", "status", "completion", "attempts", "created_at", "finished_at"]
+    list_filter = ["status", "script", "created_at"]
+    search_fields = ["pk", "clam_project", "error", "message"]
+    date_hierarchy = "created_at"
+    list_select_related = ["script"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Process._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -119,3 +119,16 @@ def run_job(service, files, parameters=None, timeout=120):
         return result
     finally:
         client.delete(project)
+
+
+def register_script(service, name):
+    """A Script for a running test service, with the test credentials, imported."""
+    from scripts.importer import import_script
+    from scripts.models import Script
+
+    script = Script(name=name, url=service.url, username=USER)
+    script.set_password(PASSWORD)
+    script.save()
+    error = import_script(script)
+    assert error is None, error
+    return script

@@ -17,10 +17,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 
-from scripts.importer import import_script
-from scripts.models import Process, Script
+from scripts.models import Process
 from scripts.tasks import schedule_process
-from tests.clamservers import PASSWORD, USER, start_bundled_service, stop_service
+from tests.clamservers import USER, register_script, start_bundled_service, stop_service
 from tests.helpers import ROOT, database_url_of_this_test_run
 
 pytestmark = [
@@ -36,10 +35,7 @@ def test_three_workers_run_100_processes_each_exactly_once(tmp_path):
                                     env={"CLAM_SERVICES_DEBUG": "1"})
     workers = []
     try:
-        script = Script(name="fast", url=service.url, username=USER)
-        script.set_password(PASSWORD)
-        script.save()
-        assert import_script(script) is None
+        script = register_script(service, "fast")
         processes = []
         for number in range(PROJECTS):
             name = default_storage.save(f"projects/p{number}/files/in.txt", ContentFile(f"text {number}".encode()))

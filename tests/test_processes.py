@@ -11,10 +11,9 @@ from django.core.files.storage import default_storage
 
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService
-from scripts.importer import import_script
-from scripts.models import Process, Script
+from scripts.models import Process
 from scripts.tasks import schedule_process
-from tests.clamservers import PASSWORD, USER
+from tests.clamservers import register_script
 from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,11 +22,7 @@ DATA = ROOT / "tests" / "data"
 
 @pytest.fixture
 def fa_script(fa_service):
-    script = Script(name="FA", url=fa_service.url, username=USER)
-    script.set_password(PASSWORD)
-    script.save()
-    assert import_script(script) is None
-    return script
+    return register_script(fa_service, "FA")
 
 
 def stored(name, content):

@@ -250,3 +250,15 @@ def test_import_scripts_command(shapes_a, capsys):
     script.save()
     call_command("import_scripts")
     assert "s: imported 9 parameters" in capsys.readouterr().out
+
+
+def test_processes_are_listed_read_only_for_troubleshooting(admin_client):
+    from scripts.models import Process
+
+    script = Script.objects.create(name="s", url="http://127.0.0.1:9/")
+    process = Process.objects.create(script=script, output_folder="x", status="failed", error="server exploded")
+    page = admin_client.get(reverse("admin:scripts_process_changelist") + "?q=exploded").content.decode()
+    assert str(process.pk) in page
+    assert admin_client.get(reverse("admin:scripts_process_add")).status_code == 403
+    page = admin_client.get(reverse("admin:scripts_process_change", args=[process.pk])).content.decode()
+    assert "server exploded" in page and 'name="_save"' not in page

@@ -14,10 +14,9 @@ from django.core.files.storage import default_storage
 
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService
-from scripts.importer import import_script
-from scripts.models import Process, Script
+from scripts.models import Process
 from scripts.tasks import schedule_process
-from tests.clamservers import PASSWORD, USER, start_bundled_service, stop_service
+from tests.clamservers import USER, register_script, start_bundled_service, stop_service
 from tests.helpers import ROOT, database_url_of_this_test_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,11 +31,7 @@ def slow_service(tmp_path_factory):
 
 @pytest.fixture
 def slow_script(slow_service):
-    script = Script(name="slow", url=slow_service.url, username=USER)
-    script.set_password(PASSWORD)
-    script.save()
-    assert import_script(script) is None
-    return script
+    return register_script(slow_service, "slow")
 
 
 def make_process(script, parameters, text="hello"):
@@ -104,10 +99,7 @@ def test_a_worker_killed_at_random_moments_never_loses_or_duplicates_a_run(slow_
 
 def test_a_server_that_goes_away_mid_run_is_retried_then_the_run_fails_with_the_reason(tmp_path, settings, monkeypatch):
     service = start_bundled_service("custom", tmp_path, settings="tests.clamconfigs.slow")
-    script = Script(name="vanishing", url=service.url, username=USER)
-    script.set_password(PASSWORD)
-    script.save()
-    assert import_script(script) is None
+    script = register_script(service, "vanishing")
     settings.PROCESS_MAX_ATTEMPTS = 3
     monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
     process = make_process(script, {"seconds": "5"})
