@@ -14,3 +14,4 @@ bench:
 	.venv/bin/python -m tests.benchmarks.aligner_speed
 	.venv/bin/python -m tests.benchmarks.upload_memory
 	.venv/bin/python -m tests.benchmarks.web_load
+	.venv/bin/python -m tests.benchmarks.pipeline_overhead

@@ -39,7 +39,7 @@ def services(port):
         ("G2P service", [*clam, "g2p", "--port", os.environ.get("CLAM_G2P_PORT", "8002")], signal.SIGTERM),
         ("web", manage("runserver", f"{HOST}:{port}", "--noreload"), signal.SIGINT),
         # A short idle sleep: a process's next poll is due within a fraction of a second.
-        ("worker", manage("process_tasks", "--sleep", "0.2"), signal.SIGTSTP),
+        ("worker", manage("process_tasks", "--sleep", "0.1"), signal.SIGTSTP),
     ]
 
 
