@@ -67,8 +67,9 @@ def start_run(request, project_id):
 def project_runs(request, project_id):
     """The runs table of a project page, fetched again while something runs."""
     project = _get_project_for_user(request, project_id)
-    return render(request, "pipelines/_runs.html", {"project": project, "runs": project.runs.select_related(
-        "fa_process", "g2p_process", "realign_process")})
+    runs = list(project.runs.select_related("fa_process", "g2p_process", "realign_process"))
+    return render(request, "pipelines/_runs.html", {"project": project, "runs": runs,
+                                                    "any_active": any(run.active for run in runs)})
 
 
 @login_required

@@ -73,3 +73,19 @@ def test_start_review_align_again_and_see_results(alice, english):  # noqa: F811
     assert {"cards-001.TextGrid", "oov-equestria.TextGrid"} <= set(archive.namelist())
     grid = archive.read("oov-equestria.TextGrid").decode()
     assert "intervals [1]:" not in grid  # the researcher's "short" format was used
+
+
+def test_the_runs_fragment_asks_to_be_refreshed_only_while_a_run_is_active(alice):
+    from scripts.models import Process
+    from tests.factories import make_fa_pipeline
+
+    client = CsrfClient()
+    client.force_login(alice)
+    project = Project.objects.create(owner=alice, name="p", pipeline=make_fa_pipeline())
+    url = reverse("pipelines-project-runs", args=[project.pk])
+    done = Process.objects.create(script=project.pipeline.fa_script, output_folder="x", status="done")
+    Run.objects.create(project=project, pipeline=project.pipeline, stage="done", fa_process=done)
+    assert 'data-refresh-active=""' in client.get(url).content.decode()
+    running = Process.objects.create(script=project.pipeline.fa_script, output_folder="y", status="running")
+    Run.objects.create(project=project, pipeline=project.pipeline, stage="aligning", fa_process=running)
+    assert 'data-refresh-active="true"' in client.get(url).content.decode()
