@@ -1,6 +1,6 @@
 """Alignment runs of a project: start, follow, review the dictionary, cancel, results.
 
-Lookups go through `_get_project_for_user` / `_get_run_for_user`: 404 to anyone but the owner.
+Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
 """
 
 import os
@@ -18,11 +18,7 @@ from pipelines import services
 from pipelines.forms import AlignmentForm, DictionaryForm
 from pipelines.models import Run
 from pipelines.pictures import picture
-from upload.models import Project
-
-
-def _get_project_for_user(request, project_id):
-    return get_object_or_404(Project.objects.select_related("pipeline__fa_script"), pk=project_id, owner=request.user)
+from upload.access import get_project_for_user
 
 
 def _get_run_for_user(request, project_id, run_id):
@@ -48,7 +44,7 @@ def _attachment(path, name):
 @login_required
 @require_POST
 def start_run(request, project_id):
-    project = _get_project_for_user(request, project_id)
+    project = get_project_for_user(request, project_id)
     form = AlignmentForm(request.POST, script=project.pipeline.fa_script)
     if not form.is_valid():
         for field, errors in form.errors.items():
@@ -66,7 +62,7 @@ def start_run(request, project_id):
 @login_required
 def project_runs(request, project_id):
     """The runs table of a project page, fetched again while something runs."""
-    project = _get_project_for_user(request, project_id)
+    project = get_project_for_user(request, project_id)
     runs = list(project.runs.select_related("fa_process", "g2p_process", "realign_process"))
     return render(request, "pipelines/_runs.html", {"project": project, "runs": runs,
                                                     "any_active": any(run.active for run in runs)})

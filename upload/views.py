@@ -1,34 +1,21 @@
 """Projects and their files: list, create, rename, delete, upload, download.
 
-Every lookup of a project or file goes through `_get_project_for_user` /
-`_get_file_for_user`, which answer 404 to anyone but the owner.
+Every lookup of a project or file goes through `upload.access`, which answers
+404 to anyone but the owner.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pipelines.models import Pipeline
 from upload import services
+from upload.access import get_file_for_user, get_project_for_user
 from upload.forms import ProjectForm, RenameProjectForm, UploadForm
 from upload.models import Project, ProjectFile
-
-
-def _get_project_for_user(request, project_id):
-    return get_object_or_404(
-        Project.objects.select_related("pipeline__fa_script").prefetch_related("pipeline__fa_script__profiles__input_templates"),
-        pk=project_id,
-        owner=request.user,
-    )
-
-
-def _get_file_for_user(request, project_id, file_id):
-    return get_object_or_404(
-        ProjectFile.objects.select_related("project"), pk=file_id, project_id=project_id, project__owner=request.user
-    )
 
 
 @login_required
@@ -64,7 +51,7 @@ def create_project(request):
 
 @login_required
 def rename_project(request, project_id):
-    project = _get_project_for_user(request, project_id)
+    project = get_project_for_user(request, project_id)
     form = RenameProjectForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -75,7 +62,7 @@ def rename_project(request, project_id):
 
 @login_required
 def delete_project(request, project_id):
-    project = _get_project_for_user(request, project_id)
+    project = get_project_for_user(request, project_id)
     if request.method == "POST":
         count = services.delete_project(project)
         messages.success(request, f"Project “{project.name}” and its {count} file(s) were deleted.")
@@ -85,7 +72,7 @@ def delete_project(request, project_id):
 
 @login_required
 def project_files(request, project_id):
-    project = _get_project_for_user(request, project_id)
+    project = get_project_for_user(request, project_id)
     files = list(project.files.all())
     context = {
         "project": project,
@@ -102,7 +89,7 @@ def project_files(request, project_id):
 @login_required
 @require_POST
 def add_files(request, project_id):
-    project = _get_project_for_user(request, project_id)
+    project = get_project_for_user(request, project_id)
     uploaded = request.FILES.getlist("files")  # too many files: see upload.middleware
     if reason := project.busy_reason():
         messages.error(request, f"Nothing was added. {reason}")
@@ -132,7 +119,7 @@ def add_files(request, project_id):
 @login_required
 @require_POST
 def delete_file(request, project_id, file_id):
-    f = _get_file_for_user(request, project_id, file_id)
+    f = get_file_for_user(request, project_id, file_id)
     if reason := f.project.busy_reason():
         messages.error(request, f"{f.name} was not deleted. {reason}")
         return redirect(f.project)
@@ -145,7 +132,7 @@ def delete_file(request, project_id, file_id):
 
 @login_required
 def download_file(request, project_id, file_id):
-    f = _get_file_for_user(request, project_id, file_id)
+    f = get_file_for_user(request, project_id, file_id)
     response = FileResponse(f.file.open("rb"), as_attachment=True, filename=f.name, content_type="application/octet-stream")
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
