@@ -1,4 +1,4 @@
-"""Fixes for two races in CLAM 3.2's status check, applied by clamservices.serve.
+"""Fixes for three races in CLAM 3.2, applied by clamservices.serve.
 
 `Project.running()` reads the job's pid from `.pid`; when that process has
 ended but CLAM's dispatcher has not yet written `.done`, it writes `.done`
@@ -12,9 +12,23 @@ failed, as CLAM does.
 Second, the dispatcher creates `.done` and then writes the exit status into
 it; `Project.exitstatus()` reading in between gets an empty file and fails
 with a 500. Here it waits for the status to be written.
+
+Third, `Project.updateindex()` (every project create, upload and start)
+reads and rewrites the user's `.index` cache file without a lock: with
+concurrent requests a reader sees a half-written file, takes it for corrupt
+and unlinks it while another thread does the same, and the request fails
+with a 500 (tests/benchmarks/throughput.py hit it with four workers). Here
+the service's threads take turns, the file is replaced atomically, and a
+cache that is unreadable (CLAM's dispatcher, another process, writes it in
+place) or already gone is simply dropped, as CLAM intends: it is rebuilt on
+the next project listing.
 """
 
+import contextlib
+import datetime
+import json
 import os
+import threading
 import time
 
 DISPATCHER_GRACE_SECONDS = 5.0
@@ -72,8 +86,47 @@ def _exitstatus(project, user):
         return 1
 
 
+_index_lock = threading.Lock()
+
+
+def _updateindex(user, project, size, status):
+    import clam.clamservice
+
+    folder = os.path.join(clam.clamservice.settings.ROOT, "projects", user)
+    indexfile = os.path.join(folder, ".index")
+    with _index_lock:
+        try:
+            with open(indexfile, encoding="utf-8") as f:
+                data = json.load(f)
+            entries = data["projects"]
+        except FileNotFoundError:
+            return  # as CLAM: only an existing index is updated
+        except (ValueError, KeyError, TypeError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(indexfile)
+            return
+        try:
+            modified = datetime.datetime.fromtimestamp(os.stat(os.path.join(folder, project)).st_mtime)
+        except FileNotFoundError:
+            return  # deleted meanwhile
+        entry = [project, modified.strftime("%Y-%m-%d %H:%M:%S"), size, status]
+        for i, old in enumerate(entries):
+            if old[0] == project:
+                if old[2] == size and old[3] == status:
+                    return
+                entries[i] = entry
+                break
+        else:
+            entries.append(entry)
+        temporary = f"{indexfile}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        os.replace(temporary, indexfile)
+
+
 def apply():
     from clam.clamservice import Project
 
     Project.running = staticmethod(_running)
     Project.exitstatus = staticmethod(_exitstatus)
+    Project.updateindex = staticmethod(_updateindex)

@@ -51,10 +51,11 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "axes",
+    # Before django-background-tasks: its process_tasks command is replaced by ours (no pause per task).
+    "scripts",
     "equestria.background.BackgroundTasksConfig",
     "accounts",
     "upload",
-    "scripts",
     "pipelines",
 ]
 

@@ -78,9 +78,11 @@ def _delete_remote(connection, process):
 
 def step_start(process):
     connection = _connection(process)
+    retry = process.started_at is not None
     _save(process, status=Status.UPLOADING, started_at=process.started_at or timezone.now())
-    # A retry after a crash finds the project of the earlier attempt: start afresh.
-    _delete_remote(connection, process)
+    if retry:
+        # A retry after a crash or timeout finds the project of the earlier attempt: start afresh.
+        _delete_remote(connection, process)
     connection.request("PUT", f"{process.clam_project}/")
     for item in process.inputs:
         with default_storage.open(item["storage_name"], "rb") as f:

@@ -54,6 +54,9 @@ def main(argv):
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
         subprocess.run(_as_server_user([f"{bindir}/pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
+        # The database the URL names, for commands that use it directly (benchmarks); pytest makes its own.
+        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "equestria", "equestria"],
+                       check=True)
         env = {**os.environ, "DATABASE_URL": f"postgres://equestria@127.0.0.1:{port}/equestria"}
         print(f"[pgcluster] PostgreSQL on 127.0.0.1:{port}", flush=True)
         return subprocess.run(command, env=env).returncode

@@ -1,4 +1,4 @@
-"""The fix for CLAM's status race (clamservices/clampatch.py)."""
+"""The fixes for CLAM's races (clamservices/clampatch.py)."""
 
 import os
 import subprocess
@@ -65,3 +65,50 @@ def test_exit_status_waits_for_the_dispatcher_to_write_it(project):
     thread.start()
     assert clampatch._exitstatus("p", "user") == 0
     thread.join()
+
+
+
+def test_concurrent_index_updates_lose_no_project_and_never_fail(tmp_path, monkeypatch):
+    """CLAM 3.2's own updateindex loses entries here (read-modify-write without a lock) or raises on a half-written file."""
+    import json
+
+    import clam.clamservice
+
+    monkeypatch.setattr(clam.clamservice, "settings", type("S", (), {"ROOT": str(tmp_path) + "/"}), raising=False)
+    folder = tmp_path / "projects" / "user"
+    names = [f"p{t}x{n}" for t in range(8) for n in range(40)]
+    for name in names:
+        (folder / name).mkdir(parents=True)
+    padding = [[f"old{n}", "2026-01-01 00:00:00", 1.0, 2] for n in range(300)]  # a big index takes a while to write
+    (folder / ".index").write_text(json.dumps({"totalsize": 0.0, "projects": padding}))
+    errors = []
+
+    def client(t):
+        for n in range(40):
+            try:
+                clampatch._updateindex("user", f"p{t}x{n}", 0.0, 0)
+            except Exception as exc:  # noqa: BLE001 - any exception is the failure this test is about
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    listed = {entry[0] for entry in json.loads((folder / ".index").read_text())["projects"]}
+    assert set(names) <= listed
+
+
+def test_an_unreadable_or_missing_index_is_dropped_not_an_error(tmp_path, monkeypatch):
+    import clam.clamservice
+
+    monkeypatch.setattr(clam.clamservice, "settings", type("S", (), {"ROOT": str(tmp_path) + "/"}), raising=False)
+    folder = tmp_path / "projects" / "user"
+    (folder / "p").mkdir(parents=True)
+    clampatch._updateindex("user", "p", 0.0, 0)  # no index: nothing to update
+    assert not (folder / ".index").exists()
+    (folder / ".index").write_text("")  # half-written by a dispatcher
+    clampatch._updateindex("user", "p", 0.0, 0)
+    assert not (folder / ".index").exists()  # CLAM rebuilds it on the next listing
+
