@@ -8,10 +8,7 @@ run:
 test:
 	bin/test
 
-# Benchmarks (not part of the tests): prints figures and updates docs/performance.md.
+# Benchmarks (not part of the tests): prints the five figures of docs/performance.md and rewrites it.
 bench:
 	bin/setup
-	.venv/bin/python -m tests.benchmarks.aligner_speed
-	.venv/bin/python -m tests.benchmarks.upload_memory
-	.venv/bin/python -m tests.benchmarks.web_load
-	.venv/bin/python -m tests.benchmarks.pipeline_overhead
+	.venv/bin/python -m tests.benchmarks

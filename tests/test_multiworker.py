@@ -67,8 +67,9 @@ def test_three_workers_run_100_processes_each_exactly_once(tmp_path):
         with open(os.path.join(default_storage.path(f"projects/p{number}/runs/one"), "result.txt")) as f:
             assert f.read() == f"TEXT {number}"
     # One CLAM project per process (its name is fixed by the process), none left on the server.
-    # A step retried after a timeout recreates that same project rather than adding one;
-    # such retries must stay rare.
+    # A step retried after a timeout or a 500 recreates that same project rather than adding one;
+    # such retries must stay rare. (Their usual cause, CLAM's unlocked project index answering 500
+    # under concurrent requests, is fixed in clamservices/clampatch.py; timeouts on a loaded machine remain.)
     created = Counter(re.findall(r"Creating project '(equestria[0-9a-f]+)'", service.log_path.read_text()))
     assert set(created) == {p.clam_project for p in processes}
     retried = {p.clam_project: p.detail for p in Process.objects.exclude(detail="")}

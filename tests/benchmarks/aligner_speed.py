@@ -97,6 +97,80 @@ def main():
     table = "\n".join(lines) + "\n"
     print(table)
     write_section(table)
+    overhead = clam_layer({name: r for name, mode, r in rows if name in SAMPLES})
+    print(overhead)
+    write_section(overhead)
+
+
+def timed_job(service, stem):
+    """One job on the bundled FA service, as a minimal client does it (poll every 50 ms); seconds."""
+    import requests
+
+    from tests.clamservers import PASSWORD, USER
+
+    client = service.client()
+    project = f"bench{time.monotonic_ns()}"
+    start = time.perf_counter()
+    client.create(project)
+    data = client.get(project)
+    client.addinputfile(project, data.inputtemplate("audio"), str(DATA / f"{stem}.wav"))
+    client.addinputfile(project, data.inputtemplate("transcript"), str(DATA / f"{stem}.txt"))
+    data = client.start(project)
+    while data.status != 2:
+        time.sleep(0.05)
+        data = client.get(project)
+    for output in data.output:
+        requests.get(f"{service.url}{project}/output/{output.filename}", auth=(USER, PASSWORD), timeout=60)
+    client.delete(project)
+    assert not data.errors, data.errormsg
+    return time.perf_counter() - start
+
+
+def startup(code):
+    """Seconds for a fresh interpreter to run `code` (what every CLAM job pays before it aligns)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def clam_layer(alone, repeats=3):
+    """Each sample as a job on the real service against the alignment alone (rows above, same run)."""
+    import statistics
+
+    from tests.clamservers import start_bundled_service, stop_service
+
+    with tempfile.TemporaryDirectory() as tmp:
+        service = start_bundled_service("forced_alignment", Path(tmp))
+        try:
+            jobs = {stem: statistics.median(timed_job(service, stem) for _ in range(repeats)) for stem in alone}
+        finally:
+            stop_service(service)
+    lines = [
+        "## CLAM layer around the aligner",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} by `tests/benchmarks/aligner_speed.py`, median of {repeats}: each "
+        "sample as a job on the bundled FA service (create, upload, start, poll every 50 ms, download, delete) "
+        "against the alignment alone (table above, same run). The difference is what one request costs around "
+        "the aligner: HTTP, CLAM's dispatcher, the job process start and loading the acoustic model.",
+        "",
+        "| audio | audio (s) | alignment alone (s) | CLAM job (s) | overhead (s) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for stem, r in alone.items():
+        lines.append(f"| {stem} | {r['audio']:.1f} | {r['seconds']:.2f} | {jobs[stem]:.2f} | "
+                     f"{jobs[stem] - r['seconds']:+.2f} |")
+    extra = [jobs[s] - alone[s]["seconds"] for s in alone]
+    model = statistics.median(startup("from clamservices.aligner import Aligner; Aligner()") for _ in range(repeats))
+    dispatcher = statistics.median(startup("import clam.clamdispatcher, clamservices.config.forced_alignment")
+                                   for _ in range(repeats))
+    lines += [
+        "",
+        f"Median overhead per request: **{statistics.median(extra):.2f} s**, of which a fresh Python loading the "
+        f"aligner and its acoustic model takes {model:.2f} s and CLAM's per-job dispatcher starting takes "
+        f"{dispatcher:.2f} s (both measured alone in this run); the rest is HTTP, polling and CLAM's bookkeeping.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def write_section(table):
@@ -115,5 +189,8 @@ def write_section(table):
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--one":
         align_once(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif len(sys.argv) == 2 and sys.argv[1] == "--clam-layer":
+        # Only the CLAM-layer figure (the sample rows it compares with are measured first).
+        sys.exit(print(clam_layer({s: measure(DATA / f"{s}.wav", DATA / f"{s}.txt", 20.0) for s in SAMPLES})))
     else:
         main()
