@@ -31,8 +31,13 @@ class Service:
         return clam.common.client.CLAMClient(self.url, user, password, basicauth=True)
 
 
-def start_bundled_service(name, tmp_dir, timeout=60, settings=None, env=None, user=USER, password=PASSWORD):
-    """Start a bundled service, or with name="custom", the CLAM settings module `settings`."""
+def start_bundled_service(name, tmp_dir, timeout=60, settings=None, env=None, user=USER, password=PASSWORD,
+                          latency=None):
+    """Start a bundled service, or with name="custom", the CLAM settings module `settings`.
+
+    With `latency` (seconds), a custom service answers every request that much later
+    (tests/clamconfigs/latency_serve.py: a server across a network).
+    """
     port = free_port()
     extra_env = env or {}
     env = {
@@ -47,6 +52,9 @@ def start_bundled_service(name, tmp_dir, timeout=60, settings=None, env=None, us
     argv = [sys.executable, "-m", "clamservices.serve", name, "--port", str(port)]
     if settings:
         argv += ["--settings", settings]
+    if latency is not None:
+        argv = [sys.executable, "-m", "tests.clamconfigs.latency_serve", "--settings", settings, "--port", str(port),
+                "--latency", str(latency)]
     process = subprocess.Popen(
         argv,
         cwd=ROOT,

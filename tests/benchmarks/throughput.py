@@ -143,9 +143,10 @@ def one_round(workers, projects, service, job_log, env, tmp):
 
 
 REGIMES = [
-    # (name, job seconds, serial): the service as the bottleneck (one job at a time), then the workers.
-    ("service-bound", "0.2", True),
-    ("worker-bound", "0.5", False),
+    # (name, job seconds, one job at a time, seconds added to every answer)
+    ("service-bound", "0.2", True, None),  # the service is the bottleneck: is it ever left idle?
+    ("worker-bound", "0.5", False, None),  # all jobs at once on loopback: the workers set the pace
+    ("worker-bound, remote", "0.5", False, 0.03),  # the same with the service across a network
 ]
 
 
@@ -170,21 +171,22 @@ def main(argv):
         call_command("migrate", verbosity=0)
         owner = User.objects.create_user("bench", "bench@example.org", "bench password 1")
         rows = []
-        for name, job_seconds, serial in REGIMES:
-            folder = tmp / name
+        for name, job_seconds, serial, latency in REGIMES:
+            folder = tmp / name.replace(", ", "-")
             folder.mkdir()
             job_log = folder / "jobs.log"
             extra = {"FAST_FA_SECONDS": job_seconds, "FAST_FA_LOG": str(job_log)}
             if serial:
                 extra["FAST_FA_SERIAL"] = str(folder / "one-job-at-a-time.lock")
-            service = start_bundled_service("custom", folder, settings="tests.clamconfigs.fast_fa", env=extra)
+            service = start_bundled_service("custom", folder, settings="tests.clamconfigs.fast_fa", env=extra,
+                                            latency=latency)
             try:
                 script = register_script(service, f"fast FA {name}")
                 pipeline = Pipeline.objects.create(name=f"Fast {name}", language="en-us", fa_script=script)
                 for workers in (1, 4):
                     projects = make_projects(count, pipeline, owner, f"{name} {workers}")
                     row = one_round(workers, projects, service, job_log, {**os.environ}, folder)
-                    row.update(regime=name, job_seconds=job_seconds)
+                    row.update(regime=name, job_seconds=job_seconds, latency=latency)
                     rows.append(row)
                     print(row, flush=True)
             finally:
@@ -200,7 +202,6 @@ def main(argv):
 
 def report(rows, count):
     by = {(r["regime"], r["workers"]): r for r in rows}
-    speedup = by["worker-bound", 1]["total"] / by["worker-bound", 4]["total"]
     cores = os.cpu_count()
     lines = [
         "## Throughput (200 projects, one and four workers)",
@@ -209,9 +210,11 @@ def report(rows, count):
         f"cluster on 127.0.0.1), {cores} cores: {count} projects (one recording + transcript each) started at once "
         "through forced alignment on a fast FA-shaped test service (tests/clamconfigs/fast_fa.py; its job waits "
         "without using the CPU). *Service-bound*: the service runs one job at a time, so its busy time is the sum "
-        "of the jobs. *Worker-bound*: all jobs run at once, so the workers set the pace. Workers are "
-        "`process_tasks --sleep 0.1`, all on this machine with the service and PostgreSQL. *Busy*: wall-clock "
-        "time with at least one job running. CPU columns: seconds of CPU per project.",
+        "of the jobs. *Worker-bound*: all jobs run at once, so the workers set the pace; *remote*: the same with "
+        "every answer of the service 30 ms late, as from a CLAM server on another machine "
+        "(tests/clamconfigs/latency_serve.py). Workers are `process_tasks --sleep 0.1`, all on this machine with "
+        "the service and PostgreSQL. *Busy*: wall-clock time with at least one job running. CPU columns: seconds "
+        "of CPU per project.",
         "",
         "| regime | job (s) | workers | runs done | total (s) | service busy (s) | total / busy | projects/s "
         "| worker CPU | service CPU | PostgreSQL CPU | worker peak (MB) |",
@@ -225,17 +228,19 @@ def report(rows, count):
             f"| {r['worker_cpu'] / n:.3f} | {r['service_cpu'] / n:.3f} | {r['postgres_cpu'] / n:.3f} "
             f"| {r['peak_mb']:.0f} |"
         )
-    one = by["worker-bound", 1]
-    cpu_per_project = (one["worker_cpu"] + one["service_cpu"] + one["postgres_cpu"]) / one["projects"]
-    ceiling = one["total"] / (one["projects"] * cpu_per_project / cores)
-    lines += [
-        "",
-        f"Four workers / one worker, worker-bound: **{speedup:.2f}×**. One worker already keeps "
-        f"{one['projects'] * cpu_per_project / one['total']:.1f} of {cores} cores busy (worker, service and PostgreSQL "
-        f"together use {cpu_per_project * 1000:.0f} ms of CPU per project), so no number of workers on this machine "
-        f"can be more than {ceiling:.1f}× faster than one.",
-        "",
-    ]
+    lines.append("")
+    for regime in ("worker-bound", "worker-bound, remote"):
+        one, four = by[regime, 1], by[regime, 4]
+        cpu = (one["worker_cpu"] + one["service_cpu"] + one["postgres_cpu"]) / one["projects"]
+        busy_cores = one["projects"] * cpu / one["total"]
+        ceiling = one["total"] / (one["projects"] * cpu / cores)
+        lines.append(
+            f"- {regime}: four workers / one worker = **{one['total'] / four['total']:.2f}×**. With one worker, "
+            f"worker, service and PostgreSQL use {cpu * 1000:.0f} ms of CPU per project and keep {busy_cores:.1f} "
+            f"of {cores} cores busy, so on this machine no number of workers can be more than {ceiling:.1f}× "
+            "faster than one."
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
