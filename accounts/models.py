@@ -26,3 +26,16 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.username
+
+
+class PasswordResetRequest(models.Model):
+    """One request for a password-reset mail, kept an hour to limit how many are sent.
+
+    The address is stored as a hash (the form is open to anyone, so it may
+    be someone else's address); rows older than the window are deleted as
+    new requests come in.
+    """
+
+    address_hash = models.CharField(max_length=64, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import LoginForm
+from accounts.forms import LoginForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("signup/", views.signup, name="accounts-signup"),
@@ -33,6 +33,7 @@ urlpatterns = [
         "password/reset/",
         auth_views.PasswordResetView.as_view(
             template_name="accounts/password_reset.html",
+            form_class=ThrottledPasswordResetForm,
             subject_template_name="emails/password-reset-subject.txt",
             email_template_name="emails/password-reset-body.txt",
             success_url=reverse_lazy("accounts-password-reset-sent"),

@@ -133,6 +133,10 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+# Reset mails per hour, per e-mail address and per client address; beyond them the form says
+# the same as always (no hint whether an account exists) but sends nothing.
+PASSWORD_RESET_MAILS_PER_ADDRESS = env_int("PASSWORD_RESET_MAILS_PER_ADDRESS", 3)
+PASSWORD_RESET_MAILS_PER_IP = env_int("PASSWORD_RESET_MAILS_PER_IP", 20)
 
 # Login throttling (django-axes): a username + address pair is locked out after
 # AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME; the admin login included.

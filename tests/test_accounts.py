@@ -1,9 +1,11 @@
 """Accounts: sign up, log in and out, password change and reset, throttling."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from tests.conftest import PASSWORD, CsrfClient
@@ -195,6 +197,35 @@ def test_password_reset_for_an_unknown_address_sends_nothing_and_reveals_nothing
     response = csrf_client.post_form(reverse("accounts-password-reset"), {"email": "nobody@example.org"})
     assert response["Location"] == reverse("accounts-password-reset-sent")
     assert mailoutbox == []
+
+
+def test_password_reset_mails_per_address_are_limited_without_revealing_it(csrf_client, alice, mailoutbox, settings):
+    from accounts.models import PasswordResetRequest
+
+    settings.PASSWORD_RESET_MAILS_PER_ADDRESS = 3
+    for number in range(5):
+        client = CsrfClient(REMOTE_ADDR=f"10.0.0.{number}")  # another client each time: the address limit
+        response = client.post_form(reverse("accounts-password-reset"), {"email": "ALICE@example.org"})
+        assert response["Location"] == reverse("accounts-password-reset-sent")
+    assert len(mailoutbox) == 3
+    assert not PasswordResetRequest.objects.filter(address_hash__contains="alice").exists()  # stored hashed
+
+    # An hour later the address may ask again.
+    PasswordResetRequest.objects.update(created_at=timezone.now() - timedelta(hours=1, seconds=1))
+    csrf_client.post_form(reverse("accounts-password-reset"), {"email": "alice@example.org"})
+    assert len(mailoutbox) == 4
+    assert PasswordResetRequest.objects.count() == 1  # the old ones are gone
+
+
+def test_password_reset_requests_per_client_are_limited(csrf_client, alice, bob, mailoutbox, settings):
+    settings.PASSWORD_RESET_MAILS_PER_IP = 4
+    for number in range(4):  # unknown addresses count too
+        csrf_client.post_form(reverse("accounts-password-reset"), {"email": f"nobody{number}@example.org"})
+    response = csrf_client.post_form(reverse("accounts-password-reset"), {"email": "alice@example.org"})
+    assert response["Location"] == reverse("accounts-password-reset-sent")
+    assert mailoutbox == []
+    CsrfClient(REMOTE_ADDR="10.9.9.9").post_form(reverse("accounts-password-reset"), {"email": "bob@example.org"})
+    assert [m.to for m in mailoutbox] == [[bob.email]]
 
 
 @pytest.mark.parametrize("url_name", ["upload-project-list", "accounts-password-change"])

@@ -43,3 +43,41 @@ def test_create_project_upload_pairs_and_delete_one(page, live_server, alice):
     assert "austen-0880.txt deleted." in page.content()
     assert "no transcript" in page.content()
     assert ProjectFile.objects.count() == 5
+
+
+def test_files_dropped_on_the_upload_area_are_uploaded(page, live_server, alice):
+    """Drag and drop (static/js/upload.js): a real drop event carrying files, as the browser makes it."""
+    import base64
+
+    from tests.conftest import PASSWORD
+    from upload.models import Project
+
+    project = Project.objects.create(owner=alice, name="Dropped", pipeline=make_fa_pipeline())
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + project.get_absolute_url())
+
+    files = [{"name": p.name, "data": base64.b64encode(p.read_bytes()).decode()}
+             for p in (DATA / "cards-001.wav", DATA / "cards-001.txt")]
+    transfer = page.evaluate_handle(
+        """files => {
+            const transfer = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], f.name));
+            }
+            return transfer;
+        }""",
+        files,
+    )
+    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event("#drop-zone", "dragover", {"dataTransfer": transfer})
+    with page.expect_navigation():
+        page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    content = page.content()
+    assert "Added 2 file(s)" in content
+    assert "with cards-001.txt" in content
+    assert sorted(project.files.values_list("name", flat=True)) == ["cards-001.txt", "cards-001.wav"]
