@@ -11,4 +11,5 @@ test:
 # Benchmarks (not part of the tests): prints the five figures of docs/performance.md and rewrites it.
 bench:
 	bin/setup
+	bin/ensure-system-packages
 	.venv/bin/python -m tests.benchmarks
