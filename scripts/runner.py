@@ -5,7 +5,7 @@ tasks at least once) does no harm:
 
 - start: (re)create the CLAM project under the process's fixed name, upload
   every input as a stream, start it with the stored parameter values;
-- poll: read CLAM's status and completion, again after a tenth of the job's
+- poll: read CLAM's status and completion, again after a twentieth of the job's
   run time so far;
 - download: stream each output into a temporary folder with a byte cap, then
   rename the folder into place; delete the CLAM project (also on failure).
@@ -261,13 +261,13 @@ def _local_problem(exc):
 
 
 def _next_interval(process):
-    """Poll again after a tenth of the time the job has run so far (0.1 s to PROCESS_POLL_MAX_SECONDS).
+    """Poll again after a twentieth of the time the job has run so far (0.1 s to PROCESS_POLL_MAX_SECONDS).
 
-    So noticing that a job is done costs at most about 10 % of its run time,
+    So noticing that a job is done costs at most about 5 % of its run time (0.1 s for short jobs),
     and a long job is not polled needlessly often.
     """
     elapsed = (timezone.now() - (process.started_at or process.created_at)).total_seconds()
-    interval = max(0.1, min(settings.PROCESS_POLL_MAX_SECONDS, elapsed / 10))
+    interval = max(0.1, min(settings.PROCESS_POLL_MAX_SECONDS, elapsed / 20))
     _save(process, poll_interval=interval)
     return interval
 
