@@ -216,6 +216,31 @@ class ProcessAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["script"]
 
+    change_list_template = "admin/scripts/process/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        view = self.admin_site.admin_view(self.queue_health_view)
+        return [path("queue-health/", view, name="scripts_process_queue_health"), *super().get_urls()]
+
+    def queue_health_view(self, request):
+        """The `queue_health` command's figures as a page, for staff who may view processes."""
+        from django.core.exceptions import PermissionDenied
+        from django.template.response import TemplateResponse
+
+        from scripts.health import queue_health
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Queue health",
+            "opts": self.model._meta,
+            "health": queue_health(),
+        }
+        return TemplateResponse(request, "admin/scripts/process/queue_health.html", context)
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Process._meta.fields]
 
