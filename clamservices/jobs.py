@@ -4,8 +4,9 @@ import os
 import sys
 from pathlib import Path
 
-import clam.common.data
 import clam.common.status
+
+from clamservices.clamdata import ClamData
 
 
 class JobFailed(Exception):
@@ -14,7 +15,7 @@ class JobFailed(Exception):
 
 class Job:
     def __init__(self, datafile, statusfile, outputdir, log_name):
-        self.data = clam.common.data.getclamdata(datafile)
+        self.data = ClamData(datafile)
         self.statusfile = statusfile
         self.outputdir = Path(outputdir)
         self.log = open(self.outputdir / log_name, "a", encoding="utf-8")

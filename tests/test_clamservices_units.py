@@ -143,3 +143,44 @@ def test_chunked_and_whole_phone_passes_agree_on_real_speech():
         assert abs(a.start - b.start) <= 0.05 and abs(a.end - b.end) <= 0.05
     assert [p.label for p in chunked.phones] == [p.label for p in whole.phones]
     assert _base_word("to(3)") == "to"
+
+
+CLAM_XML = """<?xml version="1.0" encoding="UTF-8" ?>
+<clam xmlns:xlink="http://www.w3.org/1999/xlink" version="3.2.14" id="equestria_fa" project="p" user="u">
+    <parameters>
+        <parametergroup name="Output">
+            <BooleanParameter id="phone_tier" name="Phone tier" default="1" value="False" />
+            <BooleanParameter id="other_flag" name="Other" default="1" />
+            <ChoiceParameter id="textgrid_format" name="TextGrid format"> <choice id="long">Long</choice>
+              <choice id="short" selected="1">Short</choice></ChoiceParameter>
+            <StringParameter id="silence_label" name="Silence label" default="" value="sil" />
+        </parametergroup>
+        <parametergroup name="Alignment">
+            <FloatParameter id="chunk_seconds" name="Chunk" default="20.0" value="15.0" />
+            <IntegerParameter id="max_minutes" name="Longest" default="60" />
+        </parametergroup>
+    </parameters>
+    <input>
+        <file xlink:type="simple" xlink:href="http://x/p/input/a.txt" template="transcript"><name>a.txt</name></file>
+        <file xlink:type="simple" xlink:href="http://x/p/input/a.wav" template="audio"><name>a.wav</name></file>
+    </input>
+</clam>
+"""
+
+
+def test_the_job_data_file_is_read_as_clam_reads_it(tmp_path):
+    """clamservices.clamdata reads what a CLAM 3.2 service writes (this is one, trimmed)."""
+    from clamservices.clamdata import ClamData
+
+    (tmp_path / "clam.xml").write_text(CLAM_XML)
+    data = ClamData(tmp_path / "clam.xml")
+    assert data.get("phone_tier", True) is False
+    assert data.get("other_flag") is True  # not set: its default
+    assert data.get("textgrid_format") == "short"
+    assert data.get("silence_label") == "sil"
+    assert data.get("chunk_seconds") == 15.0
+    assert data.get("max_minutes") == 60
+    assert data.get("unknown", "fallback") == "fallback"
+    assert data.inputfiles("audio") == [tmp_path / "input" / "a.wav"]
+    assert data.inputfiles("transcript") == [tmp_path / "input" / "a.txt"]
+    assert data.inputfiles("dictionary") == []
