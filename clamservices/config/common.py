@@ -33,7 +33,11 @@ def wrapper_command(module):
     return f"{sys.executable} -m {module} $DATAFILE $STATUSFILE $OUTPUTDIRECTORY"
 
 
-# At most this long per job (seconds), then CLAM's dispatcher aborts it.
+# CLAM's job dispatcher replaced by a light one (clamservices/dispatcher.py): -S and the standard
+# library only, so a job does not pay for a Python that imports CLAM before it starts.
+DISPATCHER = f"{sys.executable} -S {os.path.join(os.path.dirname(os.path.dirname(__file__)), 'dispatcher.py')}"
+
+# At most this long per job (seconds), then the dispatcher stops it.
 MAX_JOB_SECONDS = int(os.environ.get("CLAM_SERVICES_MAX_JOB_SECONDS", "7200"))
 
 

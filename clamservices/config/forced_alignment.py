@@ -13,6 +13,7 @@ from clam.common.parameters import (
 
 from clamservices.config.common import (
     DEBUG,  # noqa: F401  (CLAM reads it from this module)
+    DISPATCHER,  # noqa: F401
     MAX_JOB_SECONDS,
     data_root,
     users,

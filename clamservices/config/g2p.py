@@ -7,6 +7,7 @@ from clam.common.parameters import ChoiceParameter, IntegerParameter
 
 from clamservices.config.common import (
     DEBUG,  # noqa: F401  (CLAM reads it from this module)
+    DISPATCHER,  # noqa: F401
     MAX_JOB_SECONDS,
     data_root,
     users,

@@ -7,8 +7,9 @@ waits `FAST_FA_SECONDS` (default 0.5) without using the CPU (one job at a
 time if `FAST_FA_SERIAL` names a lock file, concurrently otherwise), then writes
 a one-interval TextGrid per recording; if `FAST_FA_LOG` names a file it
 appends the job's start and end times there, so a benchmark can compute the
-service's own busy time. Its dispatcher is tests/clamconfigs/fast_dispatcher.py
-(CLAM's own costs more CPU per job than everything else here together).
+service's own busy time. Like the bundled services it uses the light
+dispatcher (clamservices/dispatcher.py): CLAM's own costs more CPU per job
+than everything else here together.
 """
 
 import sys
@@ -17,7 +18,7 @@ import clam
 from clam.common.data import InputTemplate, OutputTemplate, Profile
 from clam.common.formats import PlainTextFormat, WaveAudioFormat
 
-from clamservices.config.common import DEBUG, data_root, users, utf8_input, utf8_output  # noqa: F401
+from clamservices.config.common import DEBUG, DISPATCHER, data_root, users, utf8_input, utf8_output  # noqa: F401
 
 REQUIRE_VERSION = "3.0"
 CLAMDIR = clam.__path__[0]
@@ -41,4 +42,3 @@ PROFILES = [
 # -S and a stdlib-only job: the job costs a process start, not an interpreter full of packages.
 COMMAND = f"{sys.executable} -S {__file__.rsplit('/', 1)[0]}/fast_fa_job.py $INPUTDIRECTORY $STATUSFILE $OUTPUTDIRECTORY"
 PARAMETERS = []
-DISPATCHER = f"{sys.executable} -S {__file__.rsplit('/', 1)[0]}/fast_dispatcher.py"
