@@ -15,8 +15,13 @@ to `.pid`; then:
   same way and fails with a message in error.log;
 - `.done` gets the exit status when the job has ended (0 success, else
   1-127, as CLAM only tells zero from non-zero), then `.pid` is removed;
-- `tmp/` is emptied and the user's project index cache (`../.index`), which
-  no longer matches, is removed; CLAM rebuilds it on the next listing.
+- `tmp/` is emptied.
+
+Unlike CLAM's, it leaves the user's project index (`../.index`, a cache for
+CLAM's own project listing page) alone: that page may show a finished job as
+running until the project is deleted, which Equestria does at the end of every
+job. Removing the cache instead would make CLAM rescan every project folder on
+the next project creation.
 """
 
 import os
@@ -24,9 +29,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ABORT_GRACE_SECONDS = 10.0
+CHECK_SECONDS = 0.2
 
 
 def _write(path, text):
@@ -44,36 +51,33 @@ def _remove(path):
         pass
 
 
-def _stop(job):
+def _stop(job, ended):
     job.send_signal(signal.SIGTERM)
-    try:
-        job.wait(timeout=ABORT_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
+    if not ended.wait(ABORT_GRACE_SECONDS):
         job.kill()
-        job.wait()
+        ended.wait()
 
 
 def run(projectdir, command, max_seconds):
     """Run the job to its end (or abort/time-out); returns the status for `.done`."""
     job = subprocess.Popen(command, cwd=projectdir)
     _write(projectdir + ".pid", str(job.pid))
+    # A thread blocks in wait(), so the end of the job is seen at once and nothing polls it;
+    # this thread only looks for `.abort` and the time limit, a few times a second.
+    ended = threading.Event()
+    threading.Thread(target=lambda: (job.wait(), ended.set()), daemon=True).start()
     started = time.monotonic()
-    while True:
-        elapsed = time.monotonic() - started
-        try:
-            code = job.wait(timeout=0.05 if elapsed < 2 else 0.2)
-            return 0 if code == 0 else max(1, min(code, 127))
-        except subprocess.TimeoutExpired:
-            pass
+    while not ended.wait(CHECK_SECONDS):
         if os.path.exists(projectdir + ".abort"):
-            _stop(job)
+            _stop(job, ended)
             _remove(projectdir + ".abort")
             _write(projectdir + ".aborted", "")
             return 1
-        if max_seconds and elapsed > max_seconds:
-            _stop(job)
+        if max_seconds and time.monotonic() - started > max_seconds:
+            _stop(job, ended)
             print(f"The job was stopped after running longer than {max_seconds} s.", file=sys.stderr)
             return 3
+    return 0 if job.returncode == 0 else max(1, min(job.returncode, 127))
 
 
 def main(argv):
@@ -89,7 +93,6 @@ def main(argv):
         status = 1
     _write(projectdir + ".done", str(status))
     _remove(projectdir + ".pid")
-    _remove(os.path.join(os.path.dirname(projectdir.rstrip("/")), ".index"))
     tmp = projectdir + "tmp"
     if os.path.isdir(tmp):
         for name in os.listdir(tmp):

@@ -32,7 +32,7 @@ def test_a_job_that_succeeds_leaves_status_0_and_a_clean_project(tmp_path):
     assert "working" in process.stderr.read()  # the job's stderr is the dispatcher's (CLAM's error.log)
     assert not (folder / ".pid").exists()
     assert list((folder / "tmp").iterdir()) == []
-    assert not (tmp_path / "projects" / "user" / ".index").exists()
+    assert (tmp_path / "projects" / "user" / ".index").read_text() == "{}"  # CLAM's listing cache: not ours
 
 
 def test_a_failing_job_leaves_its_non_zero_status(tmp_path):
