@@ -51,7 +51,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "axes",
-    # Before django-background-tasks: its process_tasks command is replaced by ours (no pause per task).
+    # Before django-background-tasks: its process_tasks command is replaced by ours (a loop made for chains of short tasks).
     "scripts",
     "equestria.background.BackgroundTasksConfig",
     "accounts",

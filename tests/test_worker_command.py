@@ -1,9 +1,9 @@
-"""`manage.py process_tasks` is ours: no pause after each task (scripts/management/commands/process_tasks.py)."""
+"""`manage.py process_tasks` is ours (scripts/management/commands/process_tasks.py)."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
-from background_task.management.commands import process_tasks as library_command
 from background_task.models import Task
 from django.core.management import get_commands
 
@@ -15,25 +15,33 @@ def test_the_worker_command_is_equestrias():
     assert get_commands()["process_tasks"] == "scripts"
 
 
+def run_until_idle(monkeypatch, sleep):
+    """Run the worker loop in this process until it first waits; returns how long it waited each time."""
+    waits = []
+    command = process_tasks.Command()
+    command.sig_manager = process_tasks.SignalManager()
+
+    def fake_sleep(seconds):
+        waits.append(seconds)
+        command.sig_manager.kill_now = True
+
+    monkeypatch.setattr(process_tasks.time, "sleep", fake_sleep)
+    command.run(sleep=sleep)
+    return waits
+
+
 @pytest.mark.django_db
-def test_the_worker_goes_straight_to_the_next_task_and_sleeps_only_when_the_queue_is_empty(monkeypatch):
+def test_the_worker_goes_straight_to_the_next_task_and_waits_only_when_none_is_due(monkeypatch):
     for _ in range(5):
         update_script(str(uuid.uuid4()))  # unknown processes: each task ends at once
-    sleeps = []
-    monkeypatch.setattr(library_command.time, "sleep", sleeps.append)
-    monkeypatch.setattr(library_command, "close_connection", lambda: None)  # the test's database stays open
-    command = process_tasks.Command()
-    command.sig_manager = process_tasks.NoPauseSignalManager()
-    # Stop once the queue is empty and the worker has slept --sleep once.
-    original = command._tasks.run_next_task
-
-    def run_next_task(queue=None):
-        ran = original(queue)
-        if not ran:
-            command.sig_manager.kill_now = True
-        return ran
-
-    monkeypatch.setattr(command._tasks, "run_next_task", run_next_task)
-    command.run(sleep=0.3)
+    assert run_until_idle(monkeypatch, sleep=0.3) == [0.3]  # no pause between the five tasks
     assert Task.objects.count() == 0
-    assert sleeps == [0.0] * 5 + [0.3]
+
+
+@pytest.mark.django_db
+def test_an_idle_worker_wakes_when_the_next_task_is_due_not_later(monkeypatch):
+    update_script(str(uuid.uuid4()), schedule=timedelta(seconds=1))
+    Task.objects.create(task_name="an.unknown.task", task_params="[[], {}]", task_hash="x", run_at=Task.objects.get().run_at - timedelta(hours=1))
+    [wait] = run_until_idle(monkeypatch, sleep=5)
+    assert 0.5 < wait <= 1.0  # the poll in a second, not --sleep; a task this worker does not know is ignored
+    assert Task.objects.count() == 2

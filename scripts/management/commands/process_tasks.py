@@ -1,32 +1,75 @@
-"""`manage.py process_tasks`: django-background-tasks' worker, without its pause after every task.
+"""`manage.py process_tasks`: django-background-tasks' worker, with a loop made for chains of short tasks.
 
-The library's worker sleeps a random 0–0.1 s after each task it runs (its
-"fast" setting; SIGUSR2 makes it 0.5–1.5 s). A CLAM process is a chain of
-short tasks, so with 200 projects that pause was most of a worker's time
-(tests/benchmarks/throughput.py). This command replaces the library's (this
-app comes first in INSTALLED_APPS) and goes straight to the next task while
-there is one; it still sleeps `--sleep` seconds when the queue is empty, and
-SIGTSTP still stops it after the current task. SIGUSR1/SIGUSR2 keep their
-meaning: SIGUSR2 brings the library's slow pause back.
+It replaces the library's command (this app comes first in INSTALLED_APPS)
+and takes the same options and SIGTSTP (stop after the current task). A CLAM
+process is a chain of short tasks, some scheduled a fraction of a second
+ahead (polls), and the library's loop costs them time
+(tests/benchmarks/throughput.py and pipeline_overhead.py):
+
+- after every task it pauses 0–0.1 s; here the next due task runs at once;
+- with nothing due it sleeps `--sleep` seconds, even when a poll is due
+  sooner; here it wakes when the next task is due (at most `--sleep` later,
+  so new work is still picked up);
+- with nothing due it closes its database connection every time (with the
+  default CONN_MAX_AGE = 0), so an idle worker reconnected several times a
+  second; here the connection is kept and closed only if it stopped working.
 """
 
+import logging
+import time
+
 from background_task.management.commands import process_tasks
+from background_task.models import Task
+from background_task.tasks import autodiscover
 from background_task.utils import SignalManager
-from django.utils import autoreload
+from django.db import connection
+from django.db.models import Min
+from django.utils import autoreload, timezone
+
+log = logging.getLogger(__name__)
 
 
-class NoPauseSignalManager(SignalManager):
-    time_to_wait = (0.0, 0.0)
-
-    def speed_up(self, signum, frame):
-        self.time_to_wait = (0.0, 0.0)
+def seconds_until_next_task(queue, longest, names):
+    """Seconds until the earliest waiting task this worker knows is due (at least 10 ms, at most `longest`)."""
+    now = timezone.now()
+    waiting = Task.objects.unlocked(now).filter(failed_at=None, task_name__in=names)
+    if queue:
+        waiting = waiting.filter(queue=queue)
+    due = waiting.aggregate(due=Min("run_at"))["due"]
+    if due is None:
+        return longest
+    return max(0.01, min(longest, (due - now).total_seconds()))
 
 
 class Command(process_tasks.Command):
     def handle(self, *args, **options):
-        # As the library's handle(), with our signal manager.
-        self.sig_manager = NoPauseSignalManager()
+        self.sig_manager = SignalManager()
         if options.get("dev"):
             autoreload.run_with_reloader(self.run, *args, **options)
         else:
             self.run(*args, **options)
+
+    def run(self, *args, **options):
+        duration = options.get("duration") or 0
+        sleep = options.get("sleep", 5.0)
+        queue = options.get("queue")
+        if options.get("dev"):
+            autoreload.raise_last_exception()
+        if options.get("log_std"):
+            process_tasks._configure_log_std()
+        autodiscover()
+        started = time.time()
+        while duration <= 0 or time.time() - started <= duration:
+            if self.sig_manager.kill_now:
+                break
+            if self._tasks.run_next_task(queue):
+                continue
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()  # the database went away; the next query reconnects
+            try:
+                wait = seconds_until_next_task(queue, sleep, list(self._tasks._tasks))
+            except Exception:  # noqa: BLE001 - the database is unreachable: wait as the library would
+                log.warning("Could not look at the task queue; retrying in %s s", sleep, exc_info=True)
+                connection.close()
+                wait = sleep
+            time.sleep(wait)
