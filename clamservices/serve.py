@@ -60,16 +60,20 @@ def main(argv=None):
     if args.service == "custom" and not (args.settings and args.port):
         parser.error("'custom' needs --settings and --port")
     port = args.port or SERVICES[args.service][1]
-
-    import waitress
-
     app = make_app(args.service, args.settings)
     print(f"[clamservices] {args.service} on http://{HOST}:{port}/", flush=True)
+    serve(app, port, args.threads)
+
+
+def serve(app, port, threads):
+    """Serve a CLAM app with waitress on 127.0.0.1 (also used by tests/clamconfigs/latency_serve.py)."""
+    import waitress
+
     waitress.serve(
         app,
         host=HOST,
         port=port,
-        threads=args.threads,
+        threads=threads,
         # Audio uploads can be large; waitress spools bodies to disk.
         max_request_body_size=int(os.environ.get("CLAM_SERVICES_MAX_UPLOAD_BYTES", str(4 * 1024**3))),
         ident="equestria-clam",

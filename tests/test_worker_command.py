@@ -45,3 +45,16 @@ def test_an_idle_worker_wakes_when_the_next_task_is_due_not_later(monkeypatch):
     [wait] = run_until_idle(monkeypatch, sleep=5)
     assert 0.5 < wait <= 1.0  # the poll in a second, not --sleep; a task this worker does not know is ignored
     assert Task.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_worker_that_cannot_read_the_queue_says_so_and_waits_its_sleep(monkeypatch, caplog):
+    from django.db import OperationalError
+
+    def unreachable(*args):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(process_tasks, "seconds_until_next_task", unreachable)
+    monkeypatch.setattr(process_tasks.connection, "close", lambda: None)  # the test's database stays open
+    assert run_until_idle(monkeypatch, sleep=2) == [2]
+    assert "Could not look at the task queue; retrying in 2 s" in caplog.text

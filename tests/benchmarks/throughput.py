@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.benchmarks.upload_memory import peak_kb
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 STEM = "cards-001"
@@ -56,13 +58,6 @@ def cpu_seconds(pid):
     """CPU time of a process and its waited-for children (utime, stime, cutime, cstime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_mb(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def make_projects(count, pipeline, owner, tag):
@@ -116,7 +111,7 @@ def one_round(workers, projects, service, job_log, env, tmp):
             if time.monotonic() > deadline:
                 raise RuntimeError("runs did not finish within 900 s")
             time.sleep(0.2)
-        peaks = [peak_mb(p.pid) for p in procs]
+        peaks = [peak_kb(p.pid) / 1024 for p in procs]
         worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - worker_cpu
     finally:
         for p in procs:

@@ -11,9 +11,7 @@ how workers scale when the CPU of this machine is not what limits them.
 import argparse
 import time
 
-import waitress
-
-from clamservices.serve import HOST, make_app
+from clamservices.serve import HOST, make_app, serve
 
 
 def main(argv=None):
@@ -29,7 +27,7 @@ def main(argv=None):
         return app(environ, start_response)
 
     print(f"[latency_serve] {args.settings} on http://{HOST}:{args.port}/ (+{args.latency * 1000:.0f} ms)", flush=True)
-    waitress.serve(delayed, host=HOST, port=args.port, threads=32, _quiet=True)
+    serve(delayed, args.port, threads=32)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from background_task.management.commands import process_tasks
 from background_task.models import Task
 from background_task.tasks import autodiscover
 from background_task.utils import SignalManager
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.utils import autoreload, timezone
 
@@ -68,7 +68,7 @@ class Command(process_tasks.Command):
                 connection.close()  # the database went away; the next query reconnects
             try:
                 wait = seconds_until_next_task(queue, sleep, list(self._tasks._tasks))
-            except Exception:  # noqa: BLE001 - the database is unreachable: wait as the library would
+            except DatabaseError:  # unreachable: say so, wait as the library would
                 log.warning("Could not look at the task queue; retrying in %s s", sleep, exc_info=True)
                 connection.close()
                 wait = sleep
