@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from pipelines.models import Pipeline
+from pipelines.models import Pipeline, RecordingOutcome, Run
 
 
 @admin.register(Pipeline)
@@ -27,3 +27,36 @@ class PipelineAdmin(admin.ModelAdmin):
             field.queryset = field.queryset.select_related("profile__script")
             field.label_from_instance = lambda t: f"{t.profile.script}: {t.label} ({t.template_id})"
         return field
+
+
+class RecordingOutcomeInline(admin.TabularInline):
+    """Each recording's outcome, for staff who follow up a researcher's question about a run."""
+
+    model = RecordingOutcome
+    extra = 0
+    can_delete = False
+    fields = ["recording", "transcript", "status", "code", "message", "textgrid", "unknown_words", "warnings"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """Read-only: runs are written by the worker; the processes' logs are in the Process admin."""
+
+    list_display = ["__str__", "stage", "created_at", "finished_at"]
+    list_filter = ["stage"]
+    list_select_related = ["project"]
+    search_fields = ["project__name", "project__owner__username"]
+    inlines = [RecordingOutcomeInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Run._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

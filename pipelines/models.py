@@ -89,10 +89,14 @@ class Run(models.Model):
         REVIEW = "review", "waiting for your review of the pronunciations"
         REALIGNING = "realigning", "aligning again with your pronunciations"
         DONE = "done", "done"
+        # Finished, but at least one recording was not aligned: results exist, and so do reasons to look.
+        PROBLEMS = "problems", "done with problems"
         FAILED = "failed", "failed"
         CANCELLED = "cancelled", "cancelled"
 
     ACTIVE = (Stage.ALIGNING, Stage.TRANSCRIBING, Stage.REALIGNING)
+    # Finished with results to show (all of them aligned, or not all).
+    COMPLETE = (Stage.DONE, Stage.PROBLEMS)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("upload.Project", on_delete=models.CASCADE, related_name="runs")
@@ -104,6 +108,9 @@ class Run(models.Model):
     realign_process = models.ForeignKey("scripts.Process", on_delete=models.SET_NULL, null=True, related_name="+")
     oov_words = models.JSONField(default=list)
     dictionary = models.TextField(blank=True, help_text="Proposed (then reviewed) pronunciations.")
+    skipped_words = models.JSONField(
+        default=list, help_text="Unknown words the researcher chose to leave out in the review."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +130,10 @@ class Run(models.Model):
         return self.stage in self.ACTIVE
 
     @property
+    def complete(self):
+        return self.stage in self.COMPLETE
+
+    @property
     def result_process(self):
         """The process whose outputs are this run's results."""
         return self.realign_process or self.fa_process
@@ -134,3 +145,36 @@ class Run(models.Model):
             self.Stage.TRANSCRIBING: self.g2p_process,
             self.Stage.REALIGNING: self.realign_process,
         }.get(self.stage)
+
+
+class RecordingOutcome(models.Model):
+    """What happened to one recording in a run: its result or the reason it has none."""
+
+    class Status(models.TextChoices):
+        ALIGNED = "aligned", "aligned"
+        WARNINGS = "warnings", "aligned with warnings"
+        WAITING = "waiting", "waits for your review"  # first pass: has unknown words, run goes to review
+        NOT_ALIGNED = "not_aligned", "not aligned"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outcomes")
+    recording = models.CharField(max_length=150, help_text="The audio file's name (or the transcript's, if no audio).")
+    transcript = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    code = models.CharField(max_length=40, blank=True)
+    message = models.TextField(blank=True, help_text="Plain words, shown to the researcher.")
+    textgrid = models.CharField(max_length=200, blank=True, help_text="Name among the result process's outputs.")
+    unknown_words = models.JSONField(default=list)
+    warnings = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["recording"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "recording"], name="pipelines_outcome_unique_recording"),
+        ]
+
+    def __str__(self):
+        return f"{self.recording}: {self.get_status_display()}"
+
+    @property
+    def has_result(self):
+        return self.status in (self.Status.ALIGNED, self.Status.WARNINGS) and bool(self.textgrid)
