@@ -2,6 +2,7 @@
 
 from django import forms
 
+from pipelines import review
 from pipelines.services import clam_values, parameter_fields
 
 
@@ -27,20 +28,35 @@ class AlignmentForm(forms.Form):
 
 
 class DictionaryForm(forms.Form):
+    """The reviewed pronunciations; every problem is shown at once (pipelines.review)."""
+
     dictionary = forms.CharField(
+        required=False,  # an empty dictionary gets review's own message, naming the words it leaves out
         widget=forms.Textarea(attrs={"rows": 12, "class": "font-monospace", "spellcheck": "false"}),
         help_text="One pronunciation per line: the word, then its phones separated by spaces. "
-        "Add a line for another variant; delete lines you do not want.",
+        "Add a line for another variant (word(2) …); delete lines you do not want.",
+    )
+    skip_missing = forms.BooleanField(
+        required=False,
+        label="Align without these words: leave out the recordings that contain them",
+        help_text="Those recordings are then listed as not aligned, with the reason.",
     )
 
-    def __init__(self, *args, phone_set="", **kwargs):
+    def __init__(self, *args, phone_set="", unknown_words=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.phone_set = phone_set
+        self.unknown_words = list(unknown_words)
+        self.missing = []  # unknown words the submitted dictionary leaves out
 
-    def clean_dictionary(self):
-        from pipelines.services import validate_dictionary
-
+    def clean(self):
+        cleaned = super().clean()
         try:
-            return validate_dictionary(self.cleaned_data["dictionary"], self.phone_set)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            checked, missing = review.check_review(
+                cleaned.get("dictionary", ""), self.phone_set, self.unknown_words, cleaned.get("skip_missing", False)
+            )
+        except review.DictionaryRefused as exc:
+            self.missing = exc.missing
+            raise forms.ValidationError(exc.problems) from None
+        cleaned["dictionary"] = checked.text
+        self.missing = missing
+        return cleaned

@@ -97,6 +97,7 @@ class Run(models.Model):
     ACTIVE = (Stage.ALIGNING, Stage.TRANSCRIBING, Stage.REALIGNING)
     # Finished with results to show (all of them aligned, or not all).
     COMPLETE = (Stage.DONE, Stage.PROBLEMS)
+    FINISHED = (Stage.DONE, Stage.PROBLEMS, Stage.FAILED, Stage.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("upload.Project", on_delete=models.CASCADE, related_name="runs")
@@ -135,8 +136,14 @@ class Run(models.Model):
 
     @property
     def result_process(self):
-        """The process whose outputs are this run's results."""
-        return self.realign_process or self.fa_process
+        """The process whose outputs are this run's results and its outcomes' TextGrids.
+
+        The realignment once it delivered outputs; until then (and when it failed without any)
+        the first pass, whose TextGrids of recordings without unknown words are already useful.
+        """
+        if self.realign_process is not None and self.realign_process.outputs:
+            return self.realign_process
+        return self.fa_process
 
     @property
     def current_process(self):

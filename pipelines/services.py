@@ -11,16 +11,19 @@ import os
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
+from pipelines import outcomes
 from pipelines.models import Run
 from scripts.models import BaseParameter, Process
 from scripts.tasks import schedule_process
 from upload import services as upload_services
-from upload.models import ProjectFile
+from upload.models import Project, ProjectFile
 
 log = logging.getLogger(__name__)
 Stage = Run.Stage
+CANCELLED = "the run was cancelled before it was aligned"
 
 
 class CannotStart(ValueError):
@@ -95,6 +98,21 @@ def _finish_run(run, stage, error=""):
     run.error = error
     run.finished_at = timezone.now()
     run.save(update_fields=["stage", "error", "finished_at"])
+    # The project list is in last-activity order, and a run that ends is news for its project.
+    Project.objects.filter(pk=run.project_id).update(updated_at=Now())
+
+
+def _process_failed(run, process):
+    """A process of the run failed or was cancelled: the run ends, keeping what is known per recording."""
+    if process.status == Process.Status.CANCELLED:
+        outcomes.settle_waiting(run, CANCELLED)
+        _finish_run(run, Stage.CANCELLED, process.error)
+        return
+    if process.pk in (run.fa_process_id, run.realign_process_id):
+        outcomes.record_pass(run, process)  # a failed job may still have delivered a report or TextGrids
+    else:
+        outcomes.settle_waiting(run, "finding pronunciations for its unknown words failed")
+    _finish_run(run, Stage.FAILED, process.error)
 
 
 def on_process_finished(sender, process, **kwargs):
@@ -103,8 +121,7 @@ def on_process_finished(sender, process, **kwargs):
     if run is None or not run.active or run.current_process != process:
         return
     if process.status != Process.Status.DONE:
-        stage = Stage.CANCELLED if process.status == Process.Status.CANCELLED else Stage.FAILED
-        _finish_run(run, stage, process.error)
+        _process_failed(run, process)
         return
     pipeline = run.pipeline
     if run.stage == Stage.ALIGNING:
@@ -114,7 +131,9 @@ def on_process_finished(sender, process, **kwargs):
             with open(oov_path, encoding="utf-8", errors="replace") as f:
                 words = [line.strip() for line in f if line.strip()]
         run.oov_words = words
-        if words and pipeline.g2p_script_id:
+        review = bool(words and pipeline.g2p_script_id)
+        outcomes.record_pass(run, process, review=review)
+        if review:
             inputs = [{"storage_name": os.path.relpath(oov_path, default_storage.path("")),
                        "name": os.path.basename(oov_path), "template": pipeline.g2p_input.template_id}]
             parameters = {**preset_values(pipeline.g2p_script)}
@@ -123,7 +142,7 @@ def on_process_finished(sender, process, **kwargs):
             run.save(update_fields=["oov_words", "g2p_process", "stage"])
             return
         run.save(update_fields=["oov_words"])
-        _finish_run(run, Stage.DONE)
+        _finish_run(run, outcomes.final_stage(run))
     elif run.stage == Stage.TRANSCRIBING:
         path = _output_path(process, pipeline.dictionary_output)
         text = ""
@@ -134,7 +153,8 @@ def on_process_finished(sender, process, **kwargs):
         run.stage = Stage.REVIEW
         run.save(update_fields=["dictionary", "stage"])
     elif run.stage == Stage.REALIGNING:
-        _finish_run(run, Stage.DONE)
+        outcomes.record_pass(run, process)
+        _finish_run(run, outcomes.final_stage(run))
 
 
 def validate_dictionary(text, phone_set=None):
@@ -194,7 +214,8 @@ def cancel_run(run):
     if process is not None:
         cancel(process)
     run.refresh_from_db()
-    if run.stage not in (Stage.DONE, Stage.FAILED, Stage.CANCELLED):
+    if run.stage not in Run.FINISHED:
+        outcomes.settle_waiting(run, CANCELLED)
         _finish_run(run, Stage.CANCELLED, "cancelled")
 
 

@@ -3,6 +3,7 @@
 Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
 """
 
+import logging
 import os
 import tempfile
 import zipfile
@@ -13,12 +14,15 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from praatio.utilities.errors import PraatioException
 
-from pipelines import services
+from pipelines import outcomes, services
 from pipelines.forms import AlignmentForm, DictionaryForm
 from pipelines.models import Run
 from pipelines.pictures import picture
 from upload.access import get_project_for_user
+
+log = logging.getLogger(__name__)
 
 
 def _get_run_for_user(request, project_id, run_id):
@@ -29,8 +33,9 @@ def _get_run_for_user(request, project_id, run_id):
 
 
 def _result_path(run, name):
+    # Outputs are listed only once their download is complete, also of a job that failed half-way.
     process = run.result_process
-    if process is None or process.status != "done" or name not in process.outputs:
+    if process is None or name not in process.outputs:
         raise Http404("No such result.")
     return os.path.join(default_storage.path(process.output_folder), name)
 
@@ -73,8 +78,14 @@ def run_detail(request, project_id, run_id):
     run = _get_run_for_user(request, project_id, run_id)
     # During review the first pass's TextGrids (files without unknown words) are already useful.
     process = run.result_process
-    grids = [n for n in process.outputs if n.endswith(".TextGrid")] if process and process.status == "done" else []
-    return render(request, "pipelines/run.html", {"run": run, "project": run.project, "grids": grids})
+    results = sorted(process.outputs) if process else []
+    recordings = list(run.outcomes.all())
+    # Runs from before outcomes were recorded list their TextGrids only.
+    grids = [] if recordings else [n for n in results if n.lower().endswith(".textgrid")]
+    return render(request, "pipelines/run.html", {
+        "run": run, "project": run.project, "outcomes": recordings, "summary": outcomes.summary(recordings),
+        "grids": grids, "has_results": bool(results),
+    })
 
 
 @login_required
@@ -119,15 +130,22 @@ def download_result(request, project_id, run_id, name):
 
 @login_required
 def download_results(request, project_id, run_id):
+    """Every output of the run, its per-recording report as CSV and the pronunciations it used."""
     run = _get_run_for_user(request, project_id, run_id)
     process = run.result_process
-    if process is None or process.status != "done":
+    if process is None or not process.outputs:
         raise Http404("No results yet.")
     folder = default_storage.path(process.output_folder)
+    names = sorted(process.outputs)
     handle = tempfile.TemporaryFile()
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in process.outputs:
+        for name in names:
             archive.write(os.path.join(folder, name), arcname=name)
+        recordings = list(run.outcomes.all())
+        if recordings:
+            archive.writestr(_free_name("report.csv", names), outcomes.report_csv(recordings))
+        if run.dictionary.strip():
+            archive.writestr(_free_name("dictionary.dict", names), run.dictionary)
     handle.seek(0)
     response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results.zip",
                             content_type="application/zip")
@@ -135,14 +153,30 @@ def download_results(request, project_id, run_id):
     return response
 
 
+def _free_name(name, taken):
+    """`name`, or `equestria-name` when an output of the service already has that name."""
+    return name if name not in taken else f"equestria-{name}"
+
+
 @login_required
 def view_result(request, project_id, run_id, name):
     run = _get_run_for_user(request, project_id, run_id)
+    if not name.lower().endswith(".textgrid"):
+        raise Http404("Only TextGrids can be shown; download this result instead.")
     grid_path = _result_path(run, name)
+    outcome = run.outcomes.filter(textgrid=name).first()
     stem = name.rsplit(".", 1)[0]
-    audio = run.project.files.filter(kind="audio", name__startswith=stem + ".").first()
-    if audio is None or audio.stem != stem:
+    if outcome is not None:
+        audio = run.project.files.filter(kind="audio", name=outcome.recording).first()
+    else:
+        audio = next((f for f in run.project.files.filter(kind="audio", name__startswith=stem + ".") if f.stem == stem), None)
+    if audio is None:
         raise Http404("The recording of this result is no longer in the project.")
-    data = picture(default_storage.path(audio.file.name), grid_path)
+    try:
+        data = picture(default_storage.path(audio.file.name), grid_path)
+    except (PraatioException, ValueError, OSError, RuntimeError, IndexError, KeyError):
+        # A service's output that does not parse is no server error; it can still be downloaded.
+        log.warning("Cannot draw %s of run %s", name, run.pk, exc_info=True)
+        raise Http404("This result cannot be shown; download it instead.") from None
     return render(request, "pipelines/result.html", {"run": run, "project": run.project, "name": name,
                                                      "audio": audio, "picture": data})

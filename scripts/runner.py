@@ -19,6 +19,7 @@ on rejected credentials.
 import errno
 import logging
 import os
+import re
 import shutil
 import uuid
 from datetime import timedelta
@@ -42,6 +43,7 @@ from scripts.clam import (
 )
 from scripts.crypto import PasswordUnreadable
 from scripts.models import Process
+from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.signals import process_finished
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,10 @@ def step_poll(process):
     if code == "2":
         _save(process, status=Status.DOWNLOADING, completion=100, message=status.get("message", "")[:1000])
         return True
-    _save(process, completion=max(0, min(100, completion)), message=status.get("message", "")[:1000])
+    # Never backwards: a job's status lines without a figure count as 0 % (our wrappers' "Could not align
+    # …"), which made the bar jump back and stay near 0 in a run.
+    completion = max(process.completion, min(100, completion))
+    _save(process, completion=completion, message=status.get("message", "")[:1000])
     return False
 
 
@@ -181,13 +186,25 @@ def step_download(process):
 
 
 def _failure_reason(status, logs):
-    """CLAM's generic "an error occurred" is useless: prefer the wrapper's own last words."""
-    message = status.get("message", "")
+    """CLAM's generic "an error occurred" is useless: prefer the wrapper's own last words.
+
+    The reason is shown to researchers, so a traceback, or a last line with an exception name or a
+    server path, gives a generic message instead (the log itself stays in `detail`, for staff).
+    Our wrappers start their last words with "Failed: ", which the page already says.
+    """
+    reason = ""
     for text in logs:
+        if "Traceback (most recent call last)" in text:
+            return GENERIC_FAILURE  # a crash: its last line names an exception, not a cause
         for line in reversed(text.strip().splitlines()):
             if line.strip() and not line.startswith("[CLAM Dispatcher]"):
-                return line.strip()[:2000]
-    return message or status.get("errormsg") or "the CLAM job failed"
+                reason = line.strip()
+                break
+        if reason:
+            break
+    reason = reason or status.get("message", "") or status.get("errormsg") or "the CLAM job failed"
+    reason = re.sub(r"^(?:failed:\s*)+", "", reason, flags=re.IGNORECASE)
+    return plain(reason)[:2000]
 
 
 def _finish(process, status, **fields):

@@ -85,9 +85,12 @@ def test_alignment_needs_complete_files_and_one_run_at_a_time(alice, english):
     with pytest.raises(services.CannotStart, match="do not yet satisfy"):
         services.start_alignment(project)
     add(project, "cards-002")
-    services.start_alignment(project)
-    with pytest.raises(services.CannotStart, match="already running"):
+    with pytest.raises(services.CannotStart, match="cards-001.wav has no transcript: add cards-001.txt"):
         services.start_alignment(project)
+    run = services.start_alignment(project, only_complete_pairs=True)
+    assert sorted(i["name"] for i in run.fa_process.inputs) == ["cards-002.txt", "cards-002.wav"]
+    with pytest.raises(services.CannotStart, match="already running"):
+        services.start_alignment(project, only_complete_pairs=True)
 
 
 def test_cancel_a_run(alice, english):

@@ -270,18 +270,6 @@ def profile_status(project, files):
     return statuses
 
 
-def pairing(files):
-    """{file id: text} saying for audio and transcripts whether their partner is there."""
-    audio = {f.stem: f for f in files if f.kind == ProjectFile.Kind.AUDIO}
-    texts = {f.stem: f for f in files if f.kind == ProjectFile.Kind.TRANSCRIPT}
-    result = {}
-    for stem, f in audio.items():
-        result[f.pk] = (True, f"with {texts[stem].name}") if stem in texts else (False, "no transcript")
-    for stem, f in texts.items():
-        result[f.pk] = (True, f"with {audio[stem].name}") if stem in audio else (False, "no audio")
-    return result
-
-
 def remove_stored(record):
     """Delete a file's content from the storage, and its (now empty) folder on a local disk."""
     import os

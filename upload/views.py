@@ -6,12 +6,12 @@ Every lookup of a project or file goes through `upload.access`, which answers
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Prefetch
+from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from pipelines.models import Pipeline
+from pipelines.models import Pipeline, Run
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.forms import ProjectForm, RenameProjectForm, UploadForm
@@ -26,7 +26,7 @@ def project_list(request):
     projects = list(
         Project.objects.filter(owner=request.user)
         .select_related("pipeline__fa_script")
-        .annotate(file_count=Count("files"))
+        .annotate(file_count=Count("files"), **_latest_run_fields())
         .prefetch_related(
             Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id")),
             "pipeline__fa_script__profiles__input_templates",
@@ -34,7 +34,17 @@ def project_list(request):
     )
     for project in projects:
         project.ready = any(s.satisfied for s in services.profile_status(project, project.files.all()))
+        if project.latest_run_id:
+            # An unsaved Run, so that the page draws its state with the runs' own badge.
+            project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
     return render(request, "upload/project_list.html", {"projects": projects})
+
+
+def _latest_run_fields():
+    """The id and stage of each project's latest run, as subqueries of the project query (no extra query)."""
+    latest = Run.objects.filter(project=OuterRef("pk")).order_by("-created_at")
+    return {"latest_run_id": Subquery(latest.values("pk")[:1]),
+            "latest_run_stage": Subquery(latest.values("stage")[:1])}
 
 
 @login_required

@@ -1,8 +1,9 @@
-"""The pipeline panel of a project page (start alignment, runs), included by the upload page."""
+"""The pipeline panel of a project page (start alignment, runs), included by the upload page; message filters."""
 
 from django import template
 
 from pipelines.forms import AlignmentForm
+from scripts.plainwords import plain
 
 register = template.Library()
 
@@ -18,3 +19,9 @@ def project_pipeline_panel(context, project, profiles):
         "form": AlignmentForm(script=project.pipeline.fa_script),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def plain_message(text):
+    """Text fit for a researcher: anything technical becomes a generic message (staff see it in the Process admin)."""
+    return plain(text or "")

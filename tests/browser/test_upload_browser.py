@@ -38,6 +38,13 @@ def test_create_project_upload_pairs_and_delete_one(page, live_server, alice):
     assert content.count("with austen-08") == 6
     assert "7.10 s · 16000 Hz" in content
 
+    # Deleting asks first (static/js/confirm.js): saying no keeps the file, yes deletes it.
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Delete austen-0880.txt").click()
+    assert questions == ["Delete austen-0880.txt? This cannot be undone."]
+    assert ProjectFile.objects.count() == 6
+    page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
         page.get_by_role("button", name="Delete austen-0880.txt").click()
     assert "austen-0880.txt deleted." in page.content()

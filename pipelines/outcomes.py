@@ -1,0 +1,311 @@
+"""Each recording's outcome in a run, read from what a forced-alignment process delivered.
+
+The bundled FA service writes `report.json` beside the TextGrids (one entry per recording, see
+/tmp/issue12-spec.md §1). A third-party CLAM service may not: then the outcomes are derived from
+the outputs (an audio input with a `<stem>.TextGrid` is aligned, one without is not).
+
+A report is the service's word, so it is checked entry by entry: whatever is missing, odd or
+not JSON at all falls back to the derived outcome and is logged, never raised — this runs in the
+worker, inside the transaction that finishes the process.
+"""
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import PurePath
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from pipelines.models import RecordingOutcome
+from scripts.models import InputTemplate
+from scripts.plainwords import looks_technical
+from upload.models import ProjectFile
+from upload.services import kind_of
+
+log = logging.getLogger(__name__)
+Status = RecordingOutcome.Status
+
+REPORT_NAME = "report.json"
+REPORT_MAX_BYTES = 20 * 1024 * 1024  # about 40 000 recordings; a larger "report" is not one
+
+# Plain words for each code of the report, when its reason is missing or not fit to show.
+REASONS = {
+    "unknown_words": "its transcript has words the aligner does not know",
+    "no_transcript": "there is no transcript for this recording (add one with the same name and .txt)",
+    "no_audio": "there is no recording for this transcript",
+    "unreadable_audio": "the audio file cannot be read",
+    "too_long": "the recording is longer than the aligner accepts",
+    "too_short": "the recording is too short to align",
+    "silent": "the recording is silent",
+    "empty_transcript": "the transcript is empty",
+    "unreadable_transcript": "the transcript cannot be read as text",
+    "no_match": "the transcript does not match the audio",
+    "pronunciation": "a pronunciation from your dictionary does not fit the audio",
+    "internal": "the aligner stopped on this recording with an internal error; an administrator can see "
+    "the details in the alignment log",
+    "no_result": "the service produced no result for it; its log may say why",
+}
+STOPPED = "the alignment stopped before it produced a result for it"
+
+
+def record_pass(run, process, *, review=False):
+    """Replace `run`'s outcomes with those of its FA `process` (first pass or realignment).
+
+    `review`: the run goes on to the review of unknown words, so recordings that have some wait for it.
+    A process that delivered nothing (failed or cancelled before the download) leaves the earlier
+    outcomes, and only settles those still waiting.
+    """
+    failed = process.status != process.Status.DONE
+    try:
+        with transaction.atomic():  # a savepoint: a failure here must not undo the finished process
+            if process.outputs:
+                _replace(run, process, _outcomes(run, process, review, failed))
+            elif run.outcomes.exists():
+                settle_waiting(run, STOPPED)
+            else:
+                _replace(run, process, derived(run, process, failed=True))
+        return
+    except Exception:
+        log.exception("Outcomes of run %s from process %s could not be recorded; deriving them", run.pk, process.pk)
+    try:
+        with transaction.atomic():
+            _replace(run, process, derived(run, process, failed=failed, review=review))
+    except Exception:
+        log.exception("Outcomes of run %s could not be derived either", run.pk)
+
+
+def final_stage(run):
+    """How a run whose last pass finished ends: "done with problems" when any recording was not aligned."""
+    if run.outcomes.filter(status=Status.NOT_ALIGNED).exists():
+        return run.Stage.PROBLEMS
+    return run.Stage.DONE
+
+
+def summary(outcomes):
+    """One line for the run page, e.g. "3 of 5 recordings aligned (1 with warnings); 2 not aligned"."""
+    counts = {status: 0 for status in Status.values}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    total = sum(counts.values())
+    aligned = counts[Status.ALIGNED] + counts[Status.WARNINGS]
+    noun = "recording" if total == 1 else "recordings"
+    parts = [f"{aligned} of {total} {noun} aligned"
+             + (f" ({counts[Status.WARNINGS]} with warnings)" if counts[Status.WARNINGS] else "")]
+    if counts[Status.WAITING]:
+        parts.append(f"{counts[Status.WAITING]} wait{'s' if counts[Status.WAITING] == 1 else ''} for your review")
+    if counts[Status.NOT_ALIGNED]:
+        parts.append(f"{counts[Status.NOT_ALIGNED]} not aligned")
+    return "; ".join(parts)
+
+
+CSV_COLUMNS = ["recording", "transcript", "status", "message", "warnings", "textgrid"]
+
+
+def report_csv(outcomes):
+    """The outcomes as CSV text, one row per recording, for the results zip.
+
+    Starts with a byte-order mark so that spreadsheet programs read the names as UTF-8; cells that
+    a spreadsheet would take for a formula get a leading apostrophe (OWASP "CSV injection").
+    """
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for o in outcomes:
+        row = [o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings), o.textgrid]
+        writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell for cell in row])
+    return "\ufeff" + out.getvalue()
+
+
+def settle_waiting(run, message):
+    """The run ends without the second pass: recordings waiting for it are not aligned after all."""
+    for outcome in run.outcomes.filter(status=Status.WAITING):
+        skipped = _skipped_message(outcome.unknown_words, run.skipped_words)
+        outcome.status = Status.NOT_ALIGNED
+        outcome.message = skipped or message
+        outcome.save(update_fields=["status", "message"])
+
+
+def _replace(run, process, outcomes):
+    outcomes = _unique(outcomes)
+    if process.pk == run.realign_process_id:
+        # The second pass normally has every recording; any it left out keeps what the first said.
+        seen = {o.recording for o in outcomes}
+        for old in run.outcomes.exclude(recording__in=seen):
+            if old.status == Status.WAITING:
+                old.status = Status.NOT_ALIGNED
+                old.message = _skipped_message(old.unknown_words, run.skipped_words) or \
+                    "it was left out of the alignment with your pronunciations"
+            old.pk = None
+            outcomes.append(old)
+    run.outcomes.all().delete()
+    for outcome in outcomes:
+        outcome.run = run
+    RecordingOutcome.objects.bulk_create(outcomes)
+
+
+def _unique(outcomes):
+    """One outcome per recording (the first): the database holds one, and a report may repeat one."""
+    seen, unique = set(), []
+    for outcome in outcomes:
+        if outcome.recording in seen:
+            log.warning("Report names %s twice; the first entry counts", outcome.recording)
+            continue
+        seen.add(outcome.recording)
+        unique.append(outcome)
+    return unique
+
+
+def _outcomes(run, process, review, failed):
+    report = read_report(process)
+    if report is None:
+        return derived(run, process, failed=failed, review=review)
+    outcomes = []
+    for number, entry in enumerate(report, start=1):
+        outcome = from_entry(entry, process.outputs, review=review, skipped=run.skipped_words)
+        if outcome is None:
+            log.warning("Report of process %s: entry %d is not a recording: %.200r", process.pk, number, entry)
+        else:
+            outcomes.append(outcome)
+    # Recordings the report forgot still get an outcome, derived from the outputs.
+    named = {o.recording for o in outcomes}
+    for outcome in derived(run, process, failed=failed, review=review):
+        if outcome.recording not in named:
+            log.warning("Report of process %s has no entry for %s", process.pk, outcome.recording)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def read_report(process):
+    """The list of recording entries of the process's report.json, or None (no report, or not a valid one)."""
+    if REPORT_NAME not in process.outputs:
+        return None
+    path = os.path.join(default_storage.path(process.output_folder), REPORT_NAME)
+    try:
+        if os.path.getsize(path) > REPORT_MAX_BYTES:
+            raise ValueError(f"larger than {REPORT_MAX_BYTES} bytes")
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8-sig"))
+        recordings = data.get("recordings") if isinstance(data, dict) else None
+        if not isinstance(recordings, list):
+            raise ValueError("no list of recordings")
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        log.warning("Report of process %s is unusable (%s); outcomes are derived from its outputs", process.pk, exc)
+        return None
+    return recordings
+
+
+def from_entry(entry, outputs, *, review=False, skipped=()):
+    """The outcome one report entry describes, or None when it names no recording."""
+    if not isinstance(entry, dict):
+        return None
+    audio, transcript = _name(entry.get("audio")), _name(entry.get("transcript"))
+    recording = audio or transcript
+    if not recording:
+        return None
+    status, code = _text(entry.get("status")), _text(entry.get("code"))[:40]
+    textgrid = _name(entry.get("textgrid"))
+    if textgrid not in outputs:
+        textgrid = ""
+    unknown, warnings = _texts(entry.get("unknown_words")), _texts(entry.get("warnings"))
+    outcome = RecordingOutcome(
+        recording=recording[:150], transcript=transcript[:150], code=code, textgrid=textgrid[:200],
+        unknown_words=unknown, warnings=[w for w in warnings if not looks_technical(w)],
+    )
+    if status in (Status.ALIGNED, Status.WARNINGS) and textgrid:
+        outcome.status = Status.WARNINGS if status == Status.WARNINGS or outcome.warnings else Status.ALIGNED
+        outcome.code = ""
+    elif status in (Status.ALIGNED, Status.WARNINGS):
+        outcome.status, outcome.code = Status.NOT_ALIGNED, "no_result"
+        outcome.message = "the service reported a result for it but delivered none; its log may say why"
+    elif code == "unknown_words" and review:
+        outcome.status = Status.WAITING
+        outcome.message = f"its transcript has words the aligner does not know ({_quoted(unknown)}); " \
+            "it is aligned again after your review of their pronunciations"
+    else:
+        outcome.status = Status.NOT_ALIGNED
+        outcome.code = code or "no_result"
+        outcome.message = _skipped_message(unknown, skipped) if code == "unknown_words" else ""
+        outcome.message = outcome.message or _reason(entry.get("reason"), outcome.code, unknown)
+    return outcome
+
+
+def derived(run, process, *, failed=False, review=False):
+    """Outcomes from the inputs and outputs alone, for a service that wrote no (usable) report."""
+    audio, texts = _inputs_by_kind(run, process)
+    grids = {name.lower(): name for name in process.outputs if name.lower().endswith(".textgrid")}
+    outcomes = []
+    for stem, name in sorted(audio.items()):
+        grid = grids.get(f"{stem}.textgrid".lower(), "")
+        outcome = RecordingOutcome(recording=name[:150], transcript=texts.get(stem, "")[:150], textgrid=grid)
+        if grid:
+            outcome.status = Status.ALIGNED
+        elif review and not failed:
+            # Without a report, which recordings have the unknown words is not known; those without
+            # a result are the likely ones, and the second pass tells for certain.
+            outcome.status = Status.WAITING
+            outcome.message = "it has no result yet; it is aligned again after your review of the pronunciations"
+        else:
+            outcome.status, outcome.code = Status.NOT_ALIGNED, "no_result"
+            outcome.message = STOPPED if failed else REASONS["no_result"]
+        outcomes.append(outcome)
+    for stem, name in sorted(texts.items()):
+        if stem not in audio:
+            outcomes.append(RecordingOutcome(recording=name[:150], transcript=name[:150], status=Status.NOT_ALIGNED,
+                                             code="no_audio", message=REASONS["no_audio"]))
+    return outcomes
+
+
+def _inputs_by_kind(run, process):
+    """({stem: name} of the audio inputs, {stem: name} of the transcripts), by their input templates' kinds."""
+    templates = {t.template_id: t for t in InputTemplate.objects.filter(profile__script_id=process.script_id)}
+    audio, texts = {}, {}
+    for item in process.inputs:
+        name = str(item.get("name", ""))
+        template = templates.get(item.get("template"))
+        kind = kind_of(template) if template is not None else None
+        if kind == ProjectFile.Kind.AUDIO:
+            audio.setdefault(PurePath(name).stem, name)
+        elif kind == ProjectFile.Kind.TRANSCRIPT:
+            texts.setdefault(PurePath(name).stem, name)
+    return audio, texts
+
+
+def _skipped_message(unknown, skipped):
+    """The message for a recording the researcher left out in the review, or "" if it was not."""
+    if unknown and set(unknown) <= set(skipped or ()):
+        return f"you skipped it (no pronunciation for {_quoted(unknown)})"
+    return ""
+
+
+def _reason(reason, code, unknown):
+    reason = _text(reason)
+    if reason and not looks_technical(reason):
+        return reason[:2000]
+    default = REASONS.get(code, REASONS["no_result"])
+    if code == "unknown_words" and unknown:
+        return f"{default}: {_quoted(unknown)}"
+    return default
+
+
+def _quoted(words):
+    shown = ", ".join(f"“{w}”" for w in words[:10])
+    return shown + (f" and {len(words) - 10} more" if len(words) > 10 else "")
+
+
+def _name(value):
+    """A file name from the report: a plain name, never a path."""
+    value = _text(value)
+    if not value or "/" in value or "\\" in value or value in (".", ".."):
+        return ""
+    return value
+
+
+def _text(value):
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _texts(value):
+    return [v.strip()[:500] for v in value if isinstance(v, str) and v.strip()][:1000] if isinstance(value, list) else []

@@ -1,0 +1,140 @@
+"""A truthful "ready to align": every recording with its transcript, every transcript with words;
+otherwise the unpaired files are listed and the complete pairs can be aligned only by explicit choice."""
+
+import io
+
+import numpy as np
+import pytest
+import soundfile
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from pipelines import services
+from pipelines.models import Run
+from tests.conftest import CsrfClient
+from tests.factories import make_project, wav_bytes
+from upload.models import ProjectFile
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(alice):
+    return make_project(alice)
+
+
+def upload(client, project, **files):
+    """files: name → content (bytes); a .wav name with None gets half a second of audio."""
+    data = {"files": [SimpleUploadedFile(n, wav_bytes() if c is None else c) for n, c in files.items()]}
+    response = client.post_form(reverse("upload-add-files", args=[project.pk]), data, form_url=project.get_absolute_url(),
+                                follow=True)
+    assert set(project.files.values_list("name", flat=True)) >= set(files), [str(m) for m in response.context["messages"]]
+    return response.content.decode()
+
+
+def page_of(client, project):
+    return client.get(project.get_absolute_url()).content.decode()
+
+
+def start(client, project, **data):
+    return client.post_form(reverse("pipelines-start-run", args=[project.pk]), data, form_url=project.get_absolute_url(),
+                            follow=True)
+
+
+def test_a_recording_without_its_transcript_is_listed_and_not_ready(alice_client, project):
+    page = upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "b.wav": None})
+    assert "Ready to align" not in page
+    assert "b.wav has no transcript: add b.txt." in page
+    assert "Align the 1 complete pair only" in page and "Left out: b.wav." in page
+    assert "Start alignment" not in page
+
+
+def test_a_transcript_without_its_recording_is_listed_and_not_ready(alice_client, project):
+    page = upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "c.txt": b"two of hearts"})
+    assert "c.txt has no recording: add c.wav or c.flac." in page and "Ready to align" not in page
+    assert "no audio" in page  # its row in the file table
+
+
+def test_a_transcript_without_words_is_listed_with_its_recording(alice_client, project):
+    page = upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "e.wav": None, "e.txt": b"... -- !"})
+    assert "e.txt has no words to align (only punctuation or spaces)" in page
+    assert "Left out: e.wav, e.txt." in page and "Ready to align" not in page
+
+
+def test_two_recordings_with_one_name_are_not_a_pair(alice_client, project):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(8000, dtype=np.int16), 16000, format="FLAC")
+    page = upload(alice_client, project, **{"a.wav": None, "a.flac": buffer.getvalue(), "a.txt": b"ten of clubs"})
+    assert "a.flac, a.wav, a.txt share the name “a”" in page and "Align the" not in page
+
+
+def test_every_pair_complete_is_ready(alice_client, project):
+    page = upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "b.wav": None, "b.txt": b"two"})
+    assert "Ready to align: every recording has its transcript (2 pairs)." in page
+    assert "Start alignment" in page and "complete pair" not in page
+
+
+def test_without_a_single_complete_pair_nothing_can_be_started(alice_client, project):
+    page = upload(alice_client, project, **{"a.wav": None, "b.txt": b"two", "e.wav": None, "e.txt": b"?"})
+    assert "Nothing can be aligned yet" in page
+    assert "Start alignment" not in page and "complete pair" not in page
+    with pytest.raises(services.CannotStart, match="Nothing can be aligned: no recording has a transcript with words"):
+        services.start_alignment(project, only_complete_pairs=True)
+
+
+def test_starting_with_unpaired_files_is_refused_without_the_choice(alice_client, project):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "b.wav": None, "c.txt": b"two"})
+    with pytest.raises(services.CannotStart) as caught:
+        services.start_alignment(project)
+    assert "b.wav has no transcript: add b.txt. c.txt has no recording: add c.wav or c.flac." in str(caught.value)
+    assert "“Align the 1 complete pair only”" in str(caught.value)
+    response = start(alice_client, project)
+    assert any("b.wav has no transcript" in str(m) for m in response.context["messages"])
+    assert not Run.objects.exists()
+
+
+def test_the_complete_pairs_only_are_sent_when_the_researcher_chooses_so(alice_client, project):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "b.wav": None, "c.txt": b"two",
+                                     "e.wav": None, "e.txt": b"...", "x.dict": b"pony P OW N IY\n"})
+    response = start(alice_client, project, only_complete_pairs="yes")
+    run = Run.objects.get()
+    assert sorted(i["name"] for i in run.fa_process.inputs) == ["a.txt", "a.wav", "x.dict"]
+    assert any("Left out, as you chose: b.wav, c.txt, e.txt, e.wav." in str(m) for m in response.context["messages"])
+
+
+def test_the_choice_changes_nothing_when_every_file_is_paired(alice_client, project):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs"})
+    start(alice_client, project, only_complete_pairs="yes")
+    assert sorted(i["name"] for i in Run.objects.get().fa_process.inputs) == ["a.txt", "a.wav"]
+
+
+def test_another_user_cannot_start_a_run_of_the_complete_pairs(alice_client, project, bob):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs", "b.wav": None})
+    intruder = CsrfClient()
+    intruder.force_login(bob)
+    token = intruder.csrf_token(reverse("accounts-password-change"))
+    url = reverse("pipelines-start-run", args=[project.pk])
+    assert intruder.post(url, {"csrfmiddlewaretoken": token, "only_complete_pairs": "yes"}).status_code == 404
+    assert not Run.objects.exists()
+
+
+def test_the_project_list_tells_ready_from_unpaired(alice_client, project, alice):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs"})
+    other = make_project(alice, "Other", pipeline=project.pipeline)
+    upload(alice_client, other, **{"a.wav": None, "a.txt": b"ten of clubs", "b.wav": None})
+    empty_text = make_project(alice, "Empty text", pipeline=project.pipeline)
+    upload(alice_client, empty_text, **{"a.wav": None, "a.txt": b"..."})
+    page = alice_client.get(reverse("upload-project-list")).content.decode()
+    rows = {name: page[page.index(f">{name}</a>"):].split("</tr>")[0] for name in ("Austen", "Other", "Empty text")}
+    assert "ready to align" in rows["Austen"]
+    assert "unpaired files" in rows["Other"]
+    assert "needs files" in rows["Empty text"]
+
+
+def test_a_transcript_that_cannot_be_read_is_listed(alice_client, project):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs"})
+    f = ProjectFile.objects.get(name="a.txt")
+    f.file.storage.delete(f.file.name)
+    cache.clear()  # the upload's page cached that it has words; a file's content never changes otherwise
+    assert "a.txt cannot be read: upload it again" in page_of(alice_client, project)

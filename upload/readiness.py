@@ -1,0 +1,155 @@
+"""Is a project ready to align? Every recording with its transcript, every transcript with words.
+
+The forced aligner pairs a recording with the transcript of the same name
+(`a.wav` with `a.txt`). A file without its partner, or a transcript without a
+single word, cannot be aligned; the project page lists them by name with what
+to do, and a run includes them only if the researcher explicitly chooses to
+align the complete pairs without them.
+"""
+
+import codecs
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+
+from upload.models import ProjectFile
+
+log = logging.getLogger(__name__)
+Kind = ProjectFile.Kind
+
+
+@dataclass
+class Unpaired:
+    names: list  # the files that are left out
+    message: str  # what is wrong and what to do, in plain words
+
+
+@dataclass
+class Readiness:
+    profiles: list  # upload.services.ProfileStatus of all files
+    pairs: int = 0  # complete pairs with words
+    unpaired: list = field(default_factory=list)  # [Unpaired]
+    sendable: list = field(default_factory=list)  # the files a run of the complete pairs only sends
+    pairs_satisfy: bool = False  # those files alone satisfy what the aligner needs
+    pairing: dict = field(default_factory=dict)  # {file id: (paired, text)} for the file table
+    pairs_needed: bool = True  # the pipeline takes recordings and transcripts
+
+    @property
+    def ready(self):
+        satisfied = any(p.satisfied for p in self.profiles)
+        return satisfied and not self.unpaired and (self.pairs > 0 or not self.pairs_needed)
+
+    @property
+    def pairs_only(self):
+        """Not ready, but the complete pairs alone can be aligned (as an explicit choice)."""
+        return bool(self.unpaired) and self.pairs > 0 and self.pairs_satisfy
+
+    @property
+    def left_out(self):
+        return [name for u in self.unpaired for name in u.names]
+
+
+def _kinds(project):
+    """{kind: [extension, …]} of the FA script's input templates (reads the prefetched profiles)."""
+    from upload.services import kind_of
+
+    extensions = defaultdict(list)
+    for profile in project.pipeline.fa_script.profiles.all():
+        for template in profile.input_templates.all():
+            ext = template.extension.lower()
+            if ext and ext not in extensions[kind_of(template)]:
+                extensions[kind_of(template)].append(ext)
+    return extensions
+
+
+def _read_has_words(f):
+    # Any letter or digit makes a word for the aligner: it strips punctuation around words.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    with f.file.open("rb") as handle:
+        while chunk := handle.read(64 * 1024):
+            if any(ch.isalnum() for ch in decoder.decode(chunk)):
+                return True
+    return False
+
+
+def transcript_has_words(f):
+    """Whether a transcript has at least one word; None when it cannot be read.
+
+    A file's content never changes under its id (replacing a file makes a new
+    row), so the answer is cached by id: the project list need not read every
+    transcript of every project on each visit.
+    """
+    key = f"upload:transcript-has-words:{f.pk}"
+    answer = cache.get(key)
+    if answer is None:
+        try:
+            answer = _read_has_words(f)
+        except OSError:
+            log.exception("cannot read transcript %s (%s)", f.pk, f.file.name)
+            return None  # not cached: the storage may be back next time
+        cache.set(key, answer, None)
+    return answer
+
+
+def _or(stem, extensions):
+    return " or ".join(f"{stem}.{ext}" for ext in extensions) or stem
+
+
+def readiness(project, files):
+    """What a run of `project` with `files` would align, and what it would have to leave out."""
+    from upload.services import profile_status
+
+    result = Readiness(profiles=profile_status(project, files))
+    kinds = _kinds(project)
+    if not kinds[Kind.AUDIO] or not kinds[Kind.TRANSCRIPT]:
+        result.pairs_needed = False
+        result.sendable = list(files)
+        result.pairs_satisfy = any(p.satisfied for p in result.profiles)
+        return result
+    audio, texts = defaultdict(list), defaultdict(list)
+    for f in files:
+        if f.kind == Kind.AUDIO:
+            audio[f.stem].append(f)
+        elif f.kind == Kind.TRANSCRIPT:
+            texts[f.stem].append(f)
+        else:
+            result.sendable.append(f)  # dictionaries and the like go with any run
+    for stem in sorted(set(audio) | set(texts)):
+        problem = _pair_problem(stem, audio[stem], texts[stem], kinds)
+        group = audio[stem] + texts[stem]
+        if problem is None:
+            result.pairs += 1
+            result.sendable += group
+            for f in group:
+                partner = texts[stem][0] if f.kind == Kind.AUDIO else audio[stem][0]
+                result.pairing[f.pk] = (True, f"with {partner.name}")
+        else:
+            badge, message = problem
+            result.unpaired.append(Unpaired([f.name for f in group], message))
+            for f in group:
+                result.pairing[f.pk] = (False, badge)
+    result.pairs_satisfy = any(p.satisfied for p in profile_status(project, result.sendable))
+    return result
+
+
+def _pair_problem(stem, audio, texts, kinds):
+    """(badge, message) saying why the files of one name are not a pair that can be aligned, or None."""
+    if not texts:
+        return "no transcript", f"{audio[0].name} has no transcript: add {_or(stem, kinds[Kind.TRANSCRIPT])}."
+    if not audio:
+        return "no audio", f"{texts[0].name} has no recording: add {_or(stem, kinds[Kind.AUDIO])}."
+    if len(audio) > 1 or len(texts) > 1:
+        names = ", ".join(f.name for f in audio + texts)
+        return "same name", f"{names} share the name “{stem}”: the aligner cannot tell which belong together; delete the extra ones."
+    has_words = transcript_has_words(texts[0])
+    if has_words is None:
+        return "unreadable", f"{texts[0].name} cannot be read: upload it again (tick “Replace”)."
+    if not has_words:
+        return (
+            "no words",
+            f"{texts[0].name} has no words to align (only punctuation or spaces): correct it and upload it again "
+            "(tick “Replace”), or delete it and its recording.",
+        )
+    return None
