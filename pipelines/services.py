@@ -14,12 +14,13 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from pipelines import outcomes
+from pipelines import outcomes, review
 from pipelines.models import Run
 from scripts.models import BaseParameter, Process
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.models import Project, ProjectFile
+from upload.readiness import readiness
 
 log = logging.getLogger(__name__)
 Stage = Run.Stage
@@ -40,11 +41,8 @@ def preset_values(script):
     return values
 
 
-def _inputs(project, extra=()):
-    return [
-        {"storage_name": f.file.name, "name": f.name, "template": f.template_id}
-        for f in project.files.all()
-    ] + list(extra)
+def _inputs(files, extra=()):
+    return [{"storage_name": f.file.name, "name": f.name, "template": f.template_id} for f in files] + list(extra)
 
 
 def _new_process(script, inputs, parameters, folder):
@@ -63,18 +61,40 @@ def busy_reason(project):
     return None
 
 
-def start_alignment(project, values=None):
-    """Start a run of the project's pipeline with the researcher's parameter values."""
-    pipeline = project.pipeline
+def _files_to_align(project, only_complete_pairs):
+    """The files a run sends: all of them when every recording has its transcript; else, only when
+    the researcher chose it, the complete pairs (a run with unpaired files would not align them)."""
     files = list(project.files.all())
-    if not any(s.satisfied for s in upload_services.profile_status(project, files)):
+    state = readiness(project, files)
+    if state.ready:
+        return files
+    if not any(s.satisfied for s in state.profiles):
         raise CannotStart("The files do not yet satisfy what the aligner needs; see what is missing above.")
+    problems = " ".join(u.message for u in state.unpaired)
+    if not state.pairs_only:
+        raise CannotStart(f"Nothing can be aligned: no recording has a transcript with words. {problems}")
+    if not only_complete_pairs:
+        raise CannotStart(
+            f"Not every recording has a transcript with words: {problems} Add what is missing, or choose "
+            f"“Align the {state.pairs} complete pair{'s' if state.pairs != 1 else ''} only” to leave these files out."
+        )
+    return state.sendable
+
+
+def start_alignment(project, values=None, only_complete_pairs=False):
+    """Start a run of the project's pipeline with the researcher's parameter values.
+
+    With `only_complete_pairs`, files that are not part of a complete pair are left out
+    instead of refusing the start (the researcher's explicit choice on the project page).
+    """
+    pipeline = project.pipeline
+    files = _files_to_align(project, only_complete_pairs)
     with transaction.atomic():
         if active_run(project):
             raise CannotStart("An alignment of this project is already running.")
         parameters = {**preset_values(pipeline.fa_script), **(values or {})}
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
-        run.fa_process = _new_process(pipeline.fa_script, _inputs(project), parameters, f"{run.folder}/fa")
+        run.fa_process = _new_process(pipeline.fa_script, _inputs(files), parameters, f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])
     project.touch()
     return run
@@ -157,52 +177,62 @@ def on_process_finished(sender, process, **kwargs):
         _finish_run(run, outcomes.final_stage(run))
 
 
-def validate_dictionary(text, phone_set=None):
-    """Cleaned dictionary text; raises ValueError naming the first bad line."""
-    allowed = set(phone_set.split()) if phone_set else None
-    lines = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < 2:
-            raise ValueError(f"Line {number}: “{line.strip()}” needs a word and at least one phone.")
-        if allowed is not None:
-            unknown = [p for p in parts[1:] if p not in allowed]
-            if unknown:
-                raise ValueError(
-                    f"Line {number}: “{unknown[0]}” is not a phone of this aligner (it knows {' '.join(sorted(allowed))})."
-                )
-        lines.append(" ".join(parts))
-    if not lines:
-        raise ValueError("The dictionary is empty.")
-    return "\n".join(lines) + "\n"
+def _kept_lines(old_files, reviewed_words):
+    """Lines of the project's earlier dictionaries for words the review does not cover.
+
+    The FA input takes one dictionary, which the review replaces; without these
+    lines the pronunciations of an earlier review (or the researcher's own .dict,
+    which the first pass used) would be lost, and their recordings not aligned.
+    """
+    kept = []
+    for f in old_files:
+        with f.file.open("rb") as handle:
+            text = handle.read().decode("utf-8-sig", errors="replace")
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and not parts[0].startswith((";;;", "#")) \
+                    and review.base_word(parts[0]).lower() not in reviewed_words:
+                kept.append(" ".join(parts))
+    return kept
 
 
-def realign(run, text):
-    """Save the reviewed dictionary in the project and run FA again with it."""
+def realign(run, text, skip_missing=False):
+    """Save the reviewed dictionary in the project and run FA again with it.
+
+    Raises review.DictionaryRefused for problems in `text` and for unknown words
+    left without a pronunciation, unless `skip_missing` (the researcher's choice
+    to leave the recordings with them out: they are stored in run.skipped_words).
+    """
     pipeline = run.pipeline
-    cleaned = validate_dictionary(text, pipeline.phone_set)
     template = pipeline.fa_dictionary_input
     if template is None:
         raise CannotStart("This pipeline has no forced-alignment input for a dictionary.")
+    checked, skipped = review.check_review(text, pipeline.phone_set, run.oov_words, skip_missing)
     project = run.project
     name = f"equestria.{template.extension or 'dict'}"
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.stage != Stage.REVIEW:
             raise CannotStart("This run is not waiting for a dictionary review.")
-        for old in project.files.filter(template_id=template.template_id):
-            old.delete()
-            transaction.on_commit(lambda old=old: upload_services.remove_stored(old))
-        record = ProjectFile(project=project, name=name, template_id=template.template_id,
-                             kind=ProjectFile.Kind.DICTIONARY, size=len(cleaned.encode()))
-        record.file.save(name, ContentFile(cleaned.encode()), save=False)
-        record.save()
-        run.dictionary = cleaned
-        run.realign_process = _new_process(pipeline.fa_script, _inputs(project), run.parameters, f"{run.folder}/fa2")
+        old = list(project.files.filter(template_id=template.template_id))
+        content = "".join(f"{line}\n" for line in _kept_lines(old, checked.words)) + checked.text
+        for f in old:
+            f.delete()
+            transaction.on_commit(lambda f=f: upload_services.remove_stored(f))
+        # The same recordings as the first pass: files left out then (unpaired) stay out.
+        first_pass = {i["name"] for i in run.fa_process.inputs} if run.fa_process else None
+        files = [f for f in project.files.all() if first_pass is None or f.name in first_pass]
+        if content:
+            record = ProjectFile(project=project, name=name, template_id=template.template_id,
+                                 kind=ProjectFile.Kind.DICTIONARY, size=len(content.encode()))
+            record.file.save(name, ContentFile(content.encode()), save=False)
+            record.save()
+            files.append(record)
+        run.dictionary = checked.text
+        run.skipped_words = skipped
+        run.realign_process = _new_process(pipeline.fa_script, _inputs(files), run.parameters, f"{run.folder}/fa2")
         run.stage = Stage.REALIGNING
-        run.save(update_fields=["dictionary", "realign_process", "stage"])
+        run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
     project.touch()
     return run
 

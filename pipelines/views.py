@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
-from pipelines import outcomes, services
+from pipelines import outcomes, review, services
 from pipelines.forms import AlignmentForm, DictionaryForm
 from pipelines.models import Run
 from pipelines.pictures import picture
@@ -55,12 +55,16 @@ def start_run(request, project_id):
         for field, errors in form.errors.items():
             messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
         return redirect(project)
+    only_pairs = request.POST.get("only_complete_pairs") == "yes"
     try:
-        run = services.start_alignment(project, form.clam_values())
+        run = services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs)
     except services.CannotStart as exc:
         messages.error(request, str(exc))
         return redirect(project)
-    messages.success(request, "Alignment started. This page follows its progress.")
+    sent = {i["name"] for i in run.fa_process.inputs}
+    left_out = sorted(f.name for f in project.files.all() if f.name not in sent)
+    note = f" Left out, as you chose: {', '.join(left_out)}." if left_out else ""
+    messages.success(request, f"Alignment started.{note} This page follows its progress.")
     return redirect("pipelines-run", project_id=project.pk, run_id=run.pk)
 
 
@@ -100,16 +104,22 @@ def review_dictionary(request, project_id, run_id):
     if run.stage != Run.Stage.REVIEW:
         messages.info(request, "This run is not waiting for a review.")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
-    form = DictionaryForm(request.POST or None, initial={"dictionary": run.dictionary}, phone_set=run.pipeline.phone_set)
+    form = DictionaryForm(request.POST or None, initial={"dictionary": run.dictionary},
+                          phone_set=run.pipeline.phone_set, unknown_words=run.oov_words)
     if request.method == "POST" and form.is_valid():
         try:
-            services.realign(run, form.cleaned_data["dictionary"])
-        except services.CannotStart as exc:
+            run = services.realign(run, form.cleaned_data["dictionary"], skip_missing=form.cleaned_data["skip_missing"])
+        except (services.CannotStart, review.DictionaryRefused) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Aligning again with your pronunciations.")
+            skipped = f" Left out, as you chose: the recordings with {', '.join(run.skipped_words)}." if run.skipped_words else ""
+            messages.success(request, f"Aligning again with your pronunciations.{skipped}")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
-    return render(request, "pipelines/review.html", {"run": run, "project": run.project, "form": form})
+    return render(request, "pipelines/review.html", {
+        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run),
+        # The choice to leave words out is offered once a submission left some out, never up front.
+        "offer_skip": bool(form.missing) or form["skip_missing"].value(),
+    })
 
 
 @login_required

@@ -15,6 +15,7 @@ from pipelines.models import Pipeline, Run
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.forms import ProjectForm, RenameProjectForm, UploadForm
+from upload.readiness import readiness
 from upload.models import Project, ProjectFile
 
 
@@ -28,12 +29,13 @@ def project_list(request):
         .select_related("pipeline__fa_script")
         .annotate(file_count=Count("files"), **_latest_run_fields())
         .prefetch_related(
-            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id")),
+            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file")),
             "pipeline__fa_script__profiles__input_templates",
         )
     )
     for project in projects:
-        project.ready = any(s.satisfied for s in services.profile_status(project, project.files.all()))
+        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
+        project.readiness = readiness(project, project.files.all())
         if project.latest_run_id:
             # An unsaved Run, so that the page draws its state with the runs' own badge.
             project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
@@ -87,8 +89,7 @@ def project_files(request, project_id):
     context = {
         "project": project,
         "files": files,
-        "pairing": services.pairing(files),
-        "profiles": services.profile_status(project, files),
+        "readiness": readiness(project, files),
         "form": UploadForm(),
         "accepted": services.Upload(project).accepted_extensions(),
         "total_size": sum(f.size for f in files),

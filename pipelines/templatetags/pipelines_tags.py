@@ -9,13 +9,14 @@ register = template.Library()
 
 
 @register.inclusion_tag("pipelines/_project_panel.html", takes_context=True)
-def project_pipeline_panel(context, project, profiles):
+def project_pipeline_panel(context, project, readiness):
+    """`readiness` is upload.readiness.readiness() of the project's files: what a start would align."""
     runs = list(project.runs.select_related("fa_process", "g2p_process", "realign_process"))
     return {
         "project": project,
         "runs": runs,
         "any_active": any(run.active for run in runs),
-        "ready": any(p.satisfied for p in profiles),
+        "readiness": readiness,
         "form": AlignmentForm(script=project.pipeline.fa_script),
         "csrf_token": context.get("csrf_token"),
     }
