@@ -61,7 +61,7 @@ def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, engli
         page.get_by_role("button", name="Align again").click()
     page.get_by_role("link", name="Download all (zip)").wait_for(timeout=90000)
 
-    row = page.locator("tr", has_text="oov-equestria.TextGrid")
+    row = page.locator("tr", has_text="oov-equestria.wav")
     row.get_by_role("link", name="View").click()
     picture = page.locator("#result-picture")
     picture.wait_for()
