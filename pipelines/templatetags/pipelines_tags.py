@@ -3,7 +3,7 @@
 from django import template
 
 from pipelines.forms import AlignmentForm
-from scripts.plainwords import plain
+from scripts.plainwords import GENERIC_FAILURE, plain
 
 register = template.Library()
 
@@ -23,6 +23,10 @@ def project_pipeline_panel(context, project, readiness):
 
 
 @register.filter
-def plain_message(text):
-    """Text fit for a researcher: anything technical becomes a generic message (staff see it in the Process admin)."""
-    return plain(text or "")
+def plain_message(text, fallback=GENERIC_FAILURE):
+    """Text fit for a researcher: anything technical becomes `fallback` (staff see it in the Process admin).
+
+    A running job's status line takes "" as the fallback: the generic "stopped with an internal error"
+    would be wrong while the job goes on.
+    """
+    return plain(text or "", fallback)
