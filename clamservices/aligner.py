@@ -1,19 +1,33 @@
 """Forced alignment with PocketSphinx: word and phone intervals for one recording.
 
+Real recordings are messy, so `Aligner.align` tries what mature aligners do
+before it gives up on a file:
+
+1. a tiny noise floor (−60 dBFS) is added first: digital silence (exact zeros,
+   common in synthesised or edited audio) makes PocketSphinx's search fail;
+2. the strict word pass (every word of the transcript, in order);
+3. the same with much wider beams (as MFA retries with a larger beam);
+4. a tolerant pass: a grammar in which every word may be skipped and spoken
+   noise may fill the gaps, so the words that are spoken are aligned and the
+   others are reported as not found (as Gentle does). Too few words found means
+   the transcript does not match the recording.
+
 Memory of PocketSphinx's phone pass grows with the length of what it aligns
-(a 5-minute file in one piece needs gigabytes), so after a word pass over the
-whole file the phone pass runs per chunk of at most `chunk_seconds`, cut in
-the middle of silences that the word pass found. One decoder is reused for
-every chunk and every file of a job.
+(a 5-minute file in one piece needs gigabytes), so after the word pass the
+phone pass runs per chunk of at most `chunk_seconds`, cut in the middle of
+silences that the word pass found. A chunk whose phone pass fails keeps its
+word alignment, with a warning, instead of losing the file. One decoder is
+reused for every chunk and every file of a job.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pocketsphinx import Decoder
 
 from clamservices.audio import SAMPLE_RATE
+from clamservices.dictionaries import Entry
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +37,30 @@ MIN_CUT_SILENCE_FRAMES = 15  # only cut chunks at pauses of 150 ms or more
 # PocketSphinx's phone pass sometimes fails on audio that starts or ends right
 # at speech ("Alignment failed in frame N"); padding with silence fixes that.
 PHONE_PASS_PADDING_SECONDS = (0.0, 0.1, 0.25, 0.5)
+# Measured on 12 clean synthetic utterances with digital silence between words:
+# 6 of 12 aligned as they were, 12 of 12 with a floor at −70, −60 or −50 dBFS,
+# 11 of 12 with ±1 LSB dither. −60 dBFS is far below any microphone's own noise.
+NOISE_FLOOR_DBFS = -60.0
+NORMAL_PEAK_DBFS = -6.0  # quieter recordings are amplified to this peak before the noise floor is added
+SILENT_PEAK_DBFS = -55.0  # nothing louder than this: there is no speech to align
+CLIPPED_SHARE = 0.001  # more samples than this at full scale: warn that the audio is clipped
+MIN_FRAMES_PER_PHONE = 3  # PocketSphinx's models have three states per phone, one frame each at least
+WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80, "lpbeam": 1e-60}
+# The tolerant pass: a transcript word may be skipped with this probability,
+# and spoken noise ([SPEECH]) may fill any gap.
+SKIP_PROBABILITY = 0.01
+GARBAGE_PROBABILITY = 0.02
+GARBAGE_WORD = "[SPEECH]"
+# Fewer words than this share found by the tolerant pass: the transcript is not this recording's.
+MIN_FOUND_SHARE = 0.6
 
 
 class AlignmentError(RuntimeError):
-    """The recording could not be aligned with its transcript."""
+    """The recording could not be aligned; `code` says why for programs, str() for people."""
+
+    def __init__(self, code, reason):
+        super().__init__(reason)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -39,49 +73,213 @@ class Interval:
 
 @dataclass
 class Alignment:
-    words: list  # [Interval], only the words (silences are the gaps)
+    words: list  # [Interval], only the words found (silences are the gaps)
     phones: list  # [Interval], only the phones
+    warnings: list = field(default_factory=list)  # plain words, for the researcher
+    not_found: list = field(default_factory=list)  # transcript words (as shown) not found in the audio
 
 
 def _base_word(name):
     return name.split("(", 1)[0]
 
 
+def _dbfs(level):
+    return 32767 * 10 ** (level / 20)
+
+
+def with_noise_floor(samples):
+    """`samples` plus a reproducible noise floor at NOISE_FLOOR_DBFS (see the module docstring)."""
+    noise = np.random.default_rng(len(samples)).normal(0.0, _dbfs(NOISE_FLOOR_DBFS), len(samples))
+    return np.clip(samples + noise, -32768, 32767).astype(np.int16)
+
+
+def _background(samples, length):
+    """`length` samples of noise as loud as the quietest tenth of `samples`: padding that sounds like its pauses.
+
+    Padding quieter than the recording's own pauses (digital silence, or the bare
+    noise floor) made the phone pass put the padding into the first word.
+    """
+    frames = samples[: len(samples) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME].astype(np.float64)
+    rms = np.sqrt((frames.reshape(-1, SAMPLES_PER_FRAME) ** 2).mean(axis=1)) if len(frames) else np.zeros(1)
+    level = max(np.percentile(rms, 10), _dbfs(NOISE_FLOOR_DBFS))
+    noise = np.random.default_rng(length).normal(0.0, level, length)
+    return np.clip(noise, -32768, 32767).astype(np.int16)
+
+
+def normalised(samples):
+    """Quiet recordings raised to a peak of NORMAL_PEAK_DBFS, so the noise floor stays far below the speech."""
+    peak = int(np.abs(samples.astype(np.int32)).max()) if len(samples) else 0
+    target = _dbfs(NORMAL_PEAK_DBFS)
+    if peak == 0 or peak >= target:
+        return samples
+    return np.clip(samples.astype(np.float64) * (target / peak), -32768, 32767).astype(np.int16)
+
+
+def level_warnings(samples):
+    """Raise for audio without speech; return warnings about its level."""
+    peak = int(np.abs(samples.astype(np.int32)).max()) if len(samples) else 0
+    if peak < _dbfs(SILENT_PEAK_DBFS):
+        raise AlignmentError(
+            "silent", "the recording is silent (nothing louder than "
+            f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
+        )
+    warnings = []
+    clipped = np.count_nonzero(np.abs(samples.astype(np.int32)) >= 32700) / len(samples)
+    if clipped > CLIPPED_SHARE:
+        warnings.append(f"the recording is clipped (distorted) in {clipped:.1%} of its samples; "
+                        "boundaries there may be less exact")
+    return warnings
+
+
 class Aligner:
     def __init__(self):
-        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR")
+        self.decoder = self._new_decoder(wide=False)
+        self._wide = None
+        self.entries = []
+        self.added = set()  # words whose pronunciations came from the extra dictionary
 
     def is_known(self, word):
         return self.decoder.lookup_word(word) is not None
 
+    def phones_of(self, word):
+        """The first pronunciation of a known word, as a list of phones."""
+        pronunciation = self.decoder.lookup_word(word)
+        return pronunciation.split() if pronunciation else None
+
     def add_entries(self, entries):
-        """Add dictionary entries; words already known get them as alternates."""
-        counts = {}
-        for index, entry in enumerate(entries):
-            number = counts.get(entry.word, 1)
-            name = entry.word
-            while self.decoder.lookup_word(name) is not None:
-                number += 1
-                name = f"{entry.word}({number})"
-            counts[entry.word] = number
-            # Rebuilding the search after each word is slow: only after the last.
-            self.decoder.add_word(name, " ".join(entry.phones), index == len(entries) - 1)
+        """Add dictionary entries; words already known get them as alternates.
 
-    def _decode(self, samples):
-        self.decoder.start_utt()
-        self.decoder.process_raw(samples.tobytes(), full_utt=True)
-        self.decoder.end_utt()
+        Returns the entries the decoder refused (e.g. a word it cannot take), so the caller can say so.
+        """
+        refused = []
+        for entry in entries:
+            try:
+                self._add(self.decoder, entry)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("refused dictionary entry %r: %s", entry, exc)
+                refused.append(entry)
+                continue
+            self.entries.append(entry)
+            self.added.add(entry.word)
+        if self._wide is not None:
+            for entry in entries:
+                if entry not in refused:
+                    self._add(self._wide, entry)
+        return refused
 
-    def _word_pass(self, samples, keys):
-        self.decoder.set_align_text(" ".join(keys))
-        self._decode(samples)
-        segments = [s for s in self.decoder.seg() if not s.word.startswith(("<", "["))]
+    def add_reading(self, word, phones):
+        """Let `word` (e.g. "1990") be pronounced `phones` (how it is read), without counting it as the user's."""
+        entry = Entry(word, tuple(phones))
+        self._add(self.decoder, entry)
+        if self._wide is not None:
+            self._add(self._wide, entry)
+        self.entries.append(entry)
+
+    @staticmethod
+    def _add(decoder, entry):
+        number, name = 1, entry.word
+        while decoder.lookup_word(name) is not None:
+            number += 1
+            name = f"{entry.word}({number})"
+        decoder.add_word(name, " ".join(entry.phones), True)
+
+    def _new_decoder(self, wide):
+        # Batch CMN (the mean over the whole recording): results do not depend on what the decoder saw
+        # before, which matters because a decoder is renewed after a failed phone pass.
+        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", **(WIDE_BEAMS if wide else {}))
+        for entry in getattr(self, "entries", ()):
+            self._add(decoder, entry)
+        return decoder
+
+    def _wide_decoder(self):
+        """A second decoder with much wider beams, made when first needed (loading one takes ~0.5 s)."""
+        if self._wide is None:
+            self._wide = self._new_decoder(wide=True)
+        return self._wide
+
+    def _renew(self, decoder):
+        """A fresh decoder in place of `decoder`: after a failed phone pass PocketSphinx's decoder
+        fails every later phone pass too (measured: the same chunk aligns on a fresh one)."""
+        wide = decoder is self._wide
+        fresh = self._new_decoder(wide=wide)
+        if wide:
+            self._wide = fresh
+        else:
+            self.decoder = fresh
+        return fresh
+
+    @staticmethod
+    def _decode(decoder, samples):
+        decoder.start_utt()
+        decoder.process_raw(samples.tobytes(), full_utt=True)
+        decoder.end_utt()
+
+    def _strict_pass(self, decoder, samples, keys):
+        """Segments of every word in order, or None when the decoder finds no such path."""
+        try:
+            decoder.set_align_text(" ".join(keys))
+            self._decode(decoder, samples)
+        except RuntimeError as exc:
+            log.info("strict word pass failed: %s", exc)
+            return None
+        # seg() is None when the search found no path through the grammar.
+        segments = [s for s in (decoder.seg() or []) if not s.word.startswith(("<", "["))]
         if [_base_word(s.word) for s in segments] != list(keys):
-            raise AlignmentError("the audio could not be matched with the transcript")
+            return None
         return segments
 
+    def _tolerant_pass(self, decoder, samples, keys):
+        """[(index in keys, segment)] of the words found when any word may be skipped."""
+        transitions = []
+        for i, key in enumerate(keys):
+            transitions.append((i, i + 1, 1.0 - SKIP_PROBABILITY, key))
+            transitions.append((i, i + 1, SKIP_PROBABILITY))
+            transitions.append((i, i, GARBAGE_PROBABILITY, GARBAGE_WORD))
+        transitions.append((len(keys), len(keys), GARBAGE_PROBABILITY, GARBAGE_WORD))
+        try:
+            grammar = decoder.create_fsg("tolerant", 0, len(keys), transitions)
+            decoder.add_fsg("tolerant", grammar)
+            decoder.activate_search("tolerant")
+            self._decode(decoder, samples)
+        except (RuntimeError, ValueError) as exc:
+            log.info("tolerant word pass failed: %s", exc)
+            return []
+        found, position = [], 0
+        for segment in decoder.seg() or []:
+            if segment.word.startswith(("<", "[")):
+                continue
+            word = _base_word(segment.word)
+            # The grammar is linear, so the words come in transcript order; the first match from
+            # the current position is the one (a repeated word may be attributed to its twin).
+            while position < len(keys) and keys[position] != word:
+                position += 1
+            if position == len(keys):
+                break
+            found.append((position, segment))
+            position += 1
+        return found
+
+    def _word_pass(self, samples, keys):
+        """(wide beams used?, [(index, segment)]): the strict pass, else the tolerant one, retried with wider beams.
+
+        Wider beams are tried on the tolerant pass only: a strict pass with wide beams
+        forces any transcript onto any audio (measured: another recording's transcript
+        "aligned"), while the tolerant pass still reports the words it cannot find.
+        """
+        segments = self._strict_pass(self.decoder, samples, keys)
+        if segments is not None:
+            return False, list(enumerate(segments))
+        best, best_wide = [], False
+        for wide in (False, True):
+            found = self._tolerant_pass(self._wide_decoder() if wide else self.decoder, samples, keys)
+            if len(found) > len(best):
+                best, best_wide = found, wide
+            if len(best) == len(keys):
+                break
+        return best_wide, best
+
     def _chunks(self, segments, chunk_frames):
-        """Lists of segment indexes, cut in the middle of pauses so a chunk stays short."""
+        """(start frame, end frame or None, [segment indexes]): cut in the middle of pauses so a chunk stays short."""
         chunks, current, chunk_start = [], [], 0
         for i, segment in enumerate(segments):
             current.append(i)
@@ -97,65 +295,142 @@ class Aligner:
         chunks.append((chunk_start, None, current))
         return chunks
 
-    def _phone_pass(self, chunk, keys):
-        """[(word name, start frame, [(phone, start frame, end frame)])] of one chunk, in chunk frames."""
-        failure = None
+    def _phone_pass(self, wide, chunk, keys):
+        """[(word name, [(phone, start frame, end frame)])] of one chunk, in chunk frames; None when it fails."""
         for pad_seconds in PHONE_PASS_PADDING_SECONDS:
+            decoder = self._wide_decoder() if wide else self.decoder
             pad = int(pad_seconds * FRAME_RATE)
-            silence = np.zeros(pad * SAMPLES_PER_FRAME, dtype=np.int16)
+            silence = _background(chunk, pad * SAMPLES_PER_FRAME)
             padded = np.concatenate([silence, chunk, silence]) if pad else chunk
-            try:
-                self._word_pass(padded, keys)
-                self.decoder.set_alignment()
-                self._decode(padded)
-                aligned = self.decoder.get_alignment()
-            except (RuntimeError, AlignmentError) as exc:
-                failure = exc
+            if self._strict_pass(decoder, padded, keys) is None:
                 continue
-            return [
-                (
-                    word.name,
-                    [(phone.name, phone.start - pad, phone.start + phone.duration - pad) for phone in word],
-                )
+            try:
+                decoder.set_alignment()
+                self._decode(decoder, padded)
+                aligned = decoder.get_alignment()
+            except RuntimeError as exc:
+                log.info("phone pass failed (padding %.2f s): %s", pad_seconds, exc)
+                self._renew(decoder)
+                continue
+            words = [
+                (word.name, [(phone.name, phone.start - pad, phone.start + phone.duration - pad) for phone in word])
                 for word in aligned
                 if not word.name.startswith(("<", "["))
             ]
-        raise AlignmentError(f"phone alignment failed ({failure})")
+            if len(words) == len(keys) and all(phones for _, phones in words):
+                return words
+        return None
 
-    def align(self, samples, words, *, phones=True, chunk_seconds=20.0):
-        """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples`."""
-        words = list(words)
-        if not words:
-            raise AlignmentError("the transcript has no words")
-        keys = [w.key for w in words]
-        total_frames = len(samples) // SAMPLES_PER_FRAME
-        try:
-            segments = self._word_pass(samples, keys)
-        except RuntimeError as exc:
-            raise AlignmentError(f"the audio could not be matched with the transcript ({exc})") from None
-        scores = [s.prob for s in segments]
-        if not phones:
-            return Alignment(
-                words=[
-                    Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, s.prob)
-                    for i, s in enumerate(segments)
-                ],
-                phones=[],
+    def _check_length(self, samples, keys):
+        phones = sum(len(self.phones_of(k) or ()) for k in keys)
+        needed = phones * MIN_FRAMES_PER_PHONE / FRAME_RATE
+        seconds = len(samples) / SAMPLE_RATE
+        if seconds < needed:
+            raise AlignmentError(
+                "too_short",
+                f"the recording is too short for its transcript: {seconds:.2f} s for {len(keys)} word(s), "
+                f"which need at least {needed:.2f} s; is it cut off, or is the transcript of another recording?",
             )
 
-        word_intervals, phone_intervals = [], []
-        for start, end, indexes in self._chunks(segments, int(chunk_seconds * FRAME_RATE)):
+    def _no_match(self, words, found, samples):
+        """The error for a recording whose words could not be found; names a user pronunciation if one is involved."""
+        keys = [w.key for w in words]
+        found_indexes = {i for i, _ in found}
+        missing = [i for i in range(len(keys)) if i not in found_indexes]
+        where = ""
+        if found and missing:
+            before = [s for i, s in found if i < missing[0]]
+            seconds = before[-1].end_frame / FRAME_RATE if before else 0.0
+            where = f"; the trouble starts near {seconds:.1f} s, at “{words[missing[0]].shown}”"
+        suspects = sorted({keys[i] for i in (missing or range(len(keys))) if keys[i] in self.added})
+        if suspects:
+            return AlignmentError(
+                "pronunciation",
+                "the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
+                + f" does not fit the audio{where}; correct it, or check the transcript",
+            )
+        if not found:
+            return AlignmentError(
+                "no_match",
+                "none of the words of the transcript could be found in the audio; "
+                "does the recording contain this speech, and is it the right transcript?",
+            )
+        return AlignmentError(
+            "no_match",
+            f"the transcript does not match the recording: only {len(found)} of {len(keys)} words could be found "
+            f"in the audio{where}; is it the right transcript, and does the recording contain this speech?",
+        )
+
+    def align(self, samples, words, *, phones=True, chunk_seconds=20.0, progress=None):
+        """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
+
+        Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
+        says in `warnings` and `not_found` what was less than perfect. `progress(fraction)`
+        is called as the work advances.
+        """
+        words = list(words)
+        if not words:
+            raise AlignmentError("empty_transcript", "the transcript has no words")
+        report = progress or (lambda fraction: None)
+        warnings = level_warnings(samples)
+        keys = [w.key for w in words]
+        self._check_length(samples, keys)
+        raw, samples = samples, with_noise_floor(normalised(samples))
+        total_frames = len(samples) // SAMPLES_PER_FRAME
+
+        wide_found, found = self._word_pass(samples, keys)
+        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)):
+            raise self._no_match(words, found, samples)
+        missing = sorted(set(range(len(words))) - {i for i, _ in found})
+        not_found = [words[i].shown for i in missing]
+        suspects = sorted({keys[i] for i in missing if keys[i] in self.added})
+        if suspects:
+            warnings.append(
+                "the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
+                + " does not fit the audio, so it is not in the TextGrid; correct it and align again"
+            )
+        if not_found:
+            warnings.append(
+                f"{len(not_found)} of {len(words)} words were not found in the audio and are not in the TextGrid: "
+                + ", ".join(f"“{w}”" for w in not_found[:20]) + (" …" if len(not_found) > 20 else "")
+            )
+        report(0.3)
+        word_interval = {
+            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, s.prob)
+            for i, s in found
+        }
+        if not phones:
+            return Alignment([word_interval[i] for i, _ in found], [], warnings, not_found)
+
+        segments = [s for _, s in found]
+        word_intervals, phone_intervals, failed = [], [], []
+        chunks = self._chunks(segments, int(chunk_seconds * FRAME_RATE))
+        for number, (start, end, indexes) in enumerate(chunks, start=1):
             end = total_frames if end is None else end
-            chunk = samples[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]
-            try:
-                aligned = self._phone_pass(chunk, [keys[i] for i in indexes])
-            except AlignmentError as exc:
-                raise AlignmentError(f"near {start / FRAME_RATE:.1f} s: {exc}") from None
-            for i, (_, word_phones) in zip(indexes, aligned):
-                frames = [(p_start + start, p_end + start) for _, p_start, p_end in word_phones]
-                word_intervals.append(
-                    Interval(frames[0][0] / FRAME_RATE, frames[-1][1] / FRAME_RATE, words[i].shown, scores[i])
-                )
-                for (name, _, _), (p_start, p_end) in zip(word_phones, frames):
-                    phone_intervals.append(Interval(p_start / FRAME_RATE, p_end / FRAME_RATE, name))
-        return Alignment(words=word_intervals, phones=phone_intervals)
+            span = slice(start * SAMPLES_PER_FRAME, end * SAMPLES_PER_FRAME)
+            positions = [found[j][0] for j in indexes]
+            aligned = None
+            # PocketSphinx's phone pass is fragile: the same chunk may fail prepared one way and
+            # align prepared another (measured on the bundled samples), so try a few before giving up.
+            attempts = [(samples, wide_found), (samples, not wide_found), (with_noise_floor(raw), False), (raw, False)]
+            for audio, wide in attempts:
+                aligned = self._phone_pass(wide, audio[span], [keys[i] for i in positions])
+                if aligned is not None:
+                    break
+            if aligned is None:
+                # Keep what the word pass found rather than lose the file.
+                word_intervals.extend(word_interval[i] for i in positions)
+                failed.append((start / FRAME_RATE, end / FRAME_RATE))
+            else:
+                for i, (_, word_phones) in zip(positions, aligned):
+                    frames = [(p_start + start, p_end + start) for _, p_start, p_end in word_phones]
+                    word_intervals.append(Interval(frames[0][0] / FRAME_RATE, frames[-1][1] / FRAME_RATE,
+                                                   words[i].shown, word_interval[i].score))
+                    for (name, _, _), (p_start, p_end) in zip(word_phones, frames):
+                        phone_intervals.append(Interval(p_start / FRAME_RATE, p_end / FRAME_RATE, name))
+            report(0.3 + 0.7 * number / len(chunks))
+        if failed:
+            stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
+            warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
+                            "the word alignment is kept")
+        return Alignment(word_intervals, phone_intervals, warnings, not_found)

@@ -9,8 +9,12 @@ import string
 from dataclasses import dataclass
 
 # Punctuation stripped from both ends of a token; apostrophes and hyphens
-# inside a word ("don't", "well-known") stay.
-_EDGE_PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›…—–·¡¿"
+# inside a word ("don't", "well-known") stay. Symbols that are read aloud
+# ("5%", "$5", "&", "#1") stay too: clamservices.spoken knows how they sound.
+_SPOKEN_SYMBOLS = "%$€£&+=@#"
+_EDGE_PUNCTUATION = "".join(c for c in string.punctuation if c not in _SPOKEN_SYMBOLS) + "“”‘’«»„‚‹›…—–·¡¿"
+# Dashes and ellipses between words separate them ("yes—no", "wait…what").
+_SEPARATORS = str.maketrans({"—": " ", "–": " ", "…": " ", "/": " "})
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 
 
@@ -38,9 +42,9 @@ def read_transcript(path):
 def words_of(text):
     """The words of a transcript, in order."""
     words = []
-    for token in text.split():
+    for token in text.translate(_SEPARATORS).split():
         shown = token.strip(_EDGE_PUNCTUATION)
-        if not shown or not any(ch.isalnum() for ch in shown):
+        if not shown or not any(ch.isalnum() or ch in _SPOKEN_SYMBOLS for ch in shown):
             continue
         words.append(Word(shown=shown, key=shown.translate(_APOSTROPHES).lower()))
     return words

@@ -1,5 +1,6 @@
 """The bundled CLAM services, run for real on 127.0.0.1 and driven with the `clam` client."""
 
+import json
 import shutil
 
 import clam.common.data
@@ -71,7 +72,7 @@ def test_oov_word_goes_through_g2p_and_then_aligns(fa_service, g2p_service, tmp_
     assert not first.failed
     assert first.text("oov.txt") == "equestria\n"
     assert "oov-equestria.TextGrid" not in first.outputs
-    assert "missing from the dictionary" in first.data.statusmessage
+    assert "1 wait for pronunciations of unknown words" in first.data.statusmessage
 
     wordlist = tmp_path / "oov.txt"
     wordlist.write_bytes(first.outputs["oov.txt"])
@@ -129,46 +130,56 @@ def _wav_with_no_samples(path):
 
 
 @pytest.mark.parametrize(
-    "case, expected",
+    "case, code, expected",
     [
-        ("audio_without_transcript", "audio without transcript: cards-001.wav"),
-        ("transcript_without_audio", "transcript without audio: cards-001.txt"),
-        ("html_as_wav", "html.wav: cannot read it as audio"),
-        ("empty_audio", "empty.wav: it contains no audio"),
-        ("empty_transcript", "cards-001.txt: the transcript is empty"),
-        ("latin1_transcript", "cards-001.txt: it is not UTF-8 text"),
-        ("wrong_phone_set", "line 1: unknown phone 'ɛ'"),
+        ("audio_without_transcript", "no_transcript", "there is no transcript for this recording (add cards-003.txt)"),
+        ("transcript_without_audio", "no_audio", "there is no recording for this transcript (add cards-003.wav)"),
+        ("html_as_wav", "unreadable_audio", "it cannot be read as audio"),
+        ("empty_audio", "too_short", "it contains no audio (0 samples)"),
+        ("empty_transcript", "empty_transcript", "the transcript has no words"),
+        ("latin1_transcript", "unreadable_transcript", "it is not UTF-8 text"),
     ],
 )
-def test_bad_input_fails_with_a_clear_message(fa_service, tmp_path, case, expected):
-    shutil.copy(DATA / "cards-001.wav", tmp_path / "cards-001.wav")
-    shutil.copy(DATA / "cards-001.txt", tmp_path / "cards-001.txt")
-    files = pair("cards-001", tmp_path)
+def test_a_bad_pair_gets_its_own_outcome_and_the_good_pair_its_textgrid(fa_service, tmp_path, case, code, expected):
+    # Every bad case travels with a good pair (cards-001) in one job: the job succeeds,
+    # the good pair is aligned, the bad one has its reason in report.json.
+    for name in ("cards-003.wav", "cards-003.txt"):
+        shutil.copy(DATA / name, tmp_path / name)
+    bad = pair("cards-003", tmp_path)
     if case == "audio_without_transcript":
-        files = [files[0]] + pair("cards-002")
+        bad = [bad[0]]
     elif case == "transcript_without_audio":
-        files = [files[1]] + pair("cards-002")
+        bad = [bad[1]]
     elif case == "html_as_wav":
-        (tmp_path / "html.wav").write_text("<html><body>Not found</body></html>")
-        (tmp_path / "html.txt").write_text("ten of clubs")
-        files = pair("html", tmp_path)
+        (tmp_path / "cards-003.wav").write_text("<html><body>Not found</body></html>")
     elif case == "empty_audio":
-        _wav_with_no_samples(tmp_path / "empty.wav")
-        (tmp_path / "empty.txt").write_text("ten of clubs")
-        files = pair("empty", tmp_path)
+        _wav_with_no_samples(tmp_path / "cards-003.wav")
     elif case == "empty_transcript":
-        (tmp_path / "cards-001.txt").write_text(" ... !\n")
+        (tmp_path / "cards-003.txt").write_text(" ... !\n")
     elif case == "latin1_transcript":
-        (tmp_path / "cards-001.txt").write_bytes("ten of clubs café".encode("latin-1"))
-    elif case == "wrong_phone_set":
-        (tmp_path / "extra.dict").write_text("ten T ɛ N\n")
-        files.append((tmp_path / "extra.dict", "dictionary"))
+        (tmp_path / "cards-003.txt").write_bytes("seven of clubs café".encode("latin-1"))
 
-    result = run_job(fa_service, files)
-    assert result.failed
-    assert expected in result.text("error.log"), (result.data.statusmessage, result.text("error.log"))
-    assert expected in result.data.statusmessage
-    assert not [name for name in result.outputs if name.endswith(".TextGrid")]
+    result = run_job(fa_service, pair("cards-001") + bad)
+    assert not result.failed, result.outputs.get("error.log")
+    report = json.loads(result.outputs["report.json"])
+    entries = {e["audio"] or e["transcript"]: e for e in report["recordings"]}
+    good = entries.pop("cards-001.wav")
+    assert (good["status"], good["textgrid"]) == ("aligned", "cards-001.TextGrid")
+    assert "cards-001.TextGrid" in result.outputs
+    [entry] = entries.values()
+    assert (entry["status"], entry["code"], entry["textgrid"]) == ("not_aligned", code, None)
+    assert expected in entry["reason"]
+    assert "cards-003.TextGrid" not in result.outputs
+    assert "Aligned 1 of 2 recordings; 1 could not be aligned" in result.data.statusmessage
+
+
+def test_a_dictionary_line_in_the_wrong_phone_set_is_skipped_with_a_warning(fa_service, tmp_path):
+    (tmp_path / "extra.dict").write_text("ten T ɛ N\nclubs K L AH B Z\n")
+    result = run_job(fa_service, pair("cards-001") + [(tmp_path / "extra.dict", "dictionary")])
+    assert not result.failed, result.outputs.get("error.log")
+    report = json.loads(result.outputs["report.json"])
+    assert any("line 1: unknown phone 'ɛ'" in w for w in report["warnings"])
+    assert report["recordings"][0]["status"] == "aligned"
 
 
 def test_wrong_password_is_refused(fa_service, g2p_service):

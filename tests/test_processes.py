@@ -1,5 +1,6 @@
 """CLAM processes driven step by step, against the bundled services on 127.0.0.1."""
 
+import json
 import time
 from pathlib import Path
 
@@ -78,11 +79,24 @@ def test_a_process_runs_downloads_into_place_and_cleans_up(fa_script, settings):
 
 
 def test_a_failing_job_reports_the_wrappers_reason_and_cleans_up(fa_script):
-    files = [pair("cards-001")[0], ("cards-001.txt", b" ... \n", "transcript")]
-    process = run_to_end(make_process(fa_script, files))
+    # The aligner itself fails a job only when there is nothing to align at all, which CLAM refuses first.
+    process = run_to_end(make_process(fa_script, [("extra.dict", b"pony P OW N IY\n", "dictionary")]))
     assert process.status == "failed"
-    assert "cards-001.txt: the transcript is empty" in process.error
+    assert "No profiles matching input and parameters" in process.error
     assert not remote_exists(process)
+
+
+def test_a_bad_pair_is_an_outcome_in_the_report_not_a_failed_job(fa_script):
+    files = [*pair("cards-001"), pair("cards-002")[0], ("cards-002.txt", b" ... \n", "transcript")]
+    process = run_to_end(make_process(fa_script, files))
+    assert process.status == "done", process.error
+    report = json.loads((Path(default_storage.path(process.output_folder)) / "report.json").read_text())
+    entries = {e["audio"]: e for e in report["recordings"]}
+    assert entries["cards-001.wav"]["status"] == "aligned" and entries["cards-001.wav"]["textgrid"] == "cards-001.TextGrid"
+    assert entries["cards-002.wav"]["status"] == "not_aligned"
+    assert entries["cards-002.wav"]["code"] == "empty_transcript"
+    assert entries["cards-002.wav"]["reason"] == "the transcript has no words"
+    assert "cards-001.TextGrid" in process.outputs and "cards-002.TextGrid" not in process.outputs
 
 
 def test_wrong_password_fails_at_once(fa_script):

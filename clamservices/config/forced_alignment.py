@@ -2,7 +2,7 @@
 
 import clam
 from clam.common.data import InputTemplate, OutputTemplate, Profile
-from clam.common.formats import BinaryDataFormat, PlainTextFormat, WaveAudioFormat
+from clam.common.formats import BinaryDataFormat, JSONFormat, PlainTextFormat, WaveAudioFormat
 from clam.common.parameters import (
     BooleanParameter,
     ChoiceParameter,
@@ -31,7 +31,8 @@ SYSTEM_DESCRIPTION = (
     "Aligns English speech with its orthographic transcript using PocketSphinx and the CMU "
     "pronouncing dictionary, and writes a Praat TextGrid with a word and a phone tier per recording. "
     "Pair each audio file with a transcript of the same name (recording1.wav + recording1.txt). "
-    "Words that no dictionary knows are listed in oov.txt; add them with an extra dictionary."
+    "Words that no dictionary knows are listed in oov.txt; add them with an extra dictionary. "
+    "report.json gives every recording its outcome: aligned, aligned with warnings, or not aligned and why."
 )
 SYSTEM_AUTHOR = "Equestria"
 SYSTEM_LICENSE = "Apache-2.0"
@@ -68,6 +69,9 @@ PROFILES = [
         OutputTemplate(
             "oov", PlainTextFormat, "Words missing from the dictionary (one per line)", utf8_output(),
             filename="oov.txt", unique=True,
+        ),
+        OutputTemplate(
+            "report", JSONFormat, "Outcome of every recording (JSON)", filename="report.json", unique=True,
         ),
         OutputTemplate("log", PlainTextFormat, "Alignment log", utf8_output(), filename="alignment.log", unique=True),
     )

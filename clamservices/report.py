@@ -1,0 +1,53 @@
+"""report.json of the forced-alignment service: one outcome per recording, for programs and people.
+
+Format (version 1), also described in docs/operators/clam-services.md:
+{"format": "equestria-alignment-report", "version": 1, "warnings": [job-wide warnings],
+ "summary": "Aligned 4 of 5 recordings; ...",
+ "recordings": [{"audio", "transcript", "status" ("aligned" | "warnings" | "not_aligned"), "code",
+                 "reason", "textgrid", "unknown_words", "warnings", "words", "words_aligned", "duration"}]}
+"""
+
+import json
+import os
+
+FORMAT = "equestria-alignment-report"
+
+
+class Report:
+    def __init__(self, path):
+        self.path = path
+        self.entries = []
+        self.warnings = []
+
+    def _add(self, audio, transcript, status, **fields):
+        self.entries.append({
+            "audio": audio, "transcript": transcript, "status": status, "code": "", "reason": "",
+            "textgrid": None, "unknown_words": [], "warnings": [], "words": None, "words_aligned": None,
+            "duration": None, **fields,
+        })
+
+    def not_aligned(self, audio, transcript, code, reason, **fields):
+        self._add(audio, transcript, "not_aligned", code=code, reason=reason, **fields)
+
+    def aligned(self, audio, transcript, **fields):
+        status = "warnings" if fields.get("warnings") else "aligned"
+        self._add(audio, transcript, status, **fields)
+
+    def summary(self):
+        total = len(self.entries)
+        done = sum(1 for e in self.entries if e["status"] != "not_aligned")
+        waiting = sum(1 for e in self.entries if e["code"] == "unknown_words")
+        text = f"Aligned {done} of {total} recordings"
+        if waiting:
+            text += f"; {waiting} wait for pronunciations of unknown words (see oov.txt)"
+        if total - done - waiting:
+            text += f"; {total - done - waiting} could not be aligned (see report.json)"
+        return text
+
+    def save(self):
+        data = {"format": FORMAT, "version": 1, "summary": self.summary(), "warnings": self.warnings,
+                "recordings": sorted(self.entries, key=lambda e: e["audio"] or e["transcript"] or "")}
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+        os.replace(temporary, self.path)
