@@ -18,6 +18,7 @@ class Job:
         self.data = ClamData(datafile)
         self.statusfile = statusfile
         self.outputdir = Path(outputdir)
+        self.completion = 0
         self.log = open(self.outputdir / log_name, "a", encoding="utf-8")
 
     def param(self, name, default):
@@ -28,8 +29,11 @@ class Job:
         """[(Path, filename)] of the input files of these templates."""
         return [(Path(str(f)), os.path.basename(str(f))) for t in templates for f in self.data.inputfiles(t)]
 
-    def report(self, message, completion=0):
-        clam.common.status.write(self.statusfile, message, completion)
+    def report(self, message, completion=None):
+        """Write a status line; without `completion` the last figure stands, so progress never jumps back to 0."""
+        if completion is not None:
+            self.completion = completion
+        clam.common.status.write(self.statusfile, message, self.completion)
         self.log.write(message + "\n")
         self.log.flush()
 
