@@ -118,3 +118,45 @@ def test_the_clam_fixture_loads_by_natural_keys_next_to_an_administrators_script
     assert "AA" in english.phone_set.split()
     assert Script.objects.get(pk=own.pk).url == "https://clam.example.org/nl/"
     assert Script.objects.count() == 3
+
+
+def _silent_wav(path, seconds=2.0):
+    import numpy as np
+    import soundfile
+
+    soundfile.write(str(path), np.zeros(int(16000 * seconds), dtype=np.int16), 16000, subtype="PCM_16")
+    return path.read_bytes()
+
+
+def test_a_mixed_run_delivers_the_good_recordings_and_says_why_not_the_bad_ones(alice, english, tmp_path):
+    project = Project.objects.create(owner=alice, name="messy", pipeline=english)
+    add(project, "cards-001", "austen-0870")
+    upload = Upload(project)
+    files = {
+        # Another recording's transcript.
+        "wrong.wav": (DATA / "austen-0890.wav").read_bytes(),
+        "wrong.txt": (DATA / "cards-002.txt").read_bytes() + b" and many more words that are not spoken here",
+        # Silence only.
+        "silent.wav": _silent_wav(tmp_path / "silent.wav"),
+        "silent.txt": b"ten of clubs",
+        # Numbers and typographic punctuation, read as words.
+        "cards-3.wav": (DATA / "cards-003.wav").read_bytes(),
+        "cards-3.txt": "“7 of clubs”".encode(),
+    }
+    for name, content in files.items():
+        upload.add(SimpleUploadedFile(name, content))
+    assert all(o.saved for o in upload.outcomes), upload.outcomes
+
+    run = work_until(services.start_alignment(project), Run.FINISHED)
+    assert run.stage == Run.Stage.PROBLEMS, run.error
+    outcomes = {o.recording: o for o in run.outcomes.all()}
+    assert sorted(outcomes) == ["austen-0870.wav", "cards-001.wav", "cards-3.wav", "silent.wav", "wrong.wav"]
+    for good in ("austen-0870.wav", "cards-001.wav"):
+        assert outcomes[good].status == "aligned" and outcomes[good].textgrid
+    assert outcomes["cards-3.wav"].status == "warnings"
+    assert "“7” was read as “seven”" in outcomes["cards-3.wav"].warnings
+    assert (outcomes["silent.wav"].status, outcomes["silent.wav"].code) == ("not_aligned", "silent")
+    assert (outcomes["wrong.wav"].status, outcomes["wrong.wav"].code) == ("not_aligned", "no_match")
+    assert "the transcript does not match the recording" in outcomes["wrong.wav"].message
+    folder = Path(default_storage.path(run.result_process.output_folder))
+    assert {p.name for p in folder.glob("*.TextGrid")} == {"austen-0870.TextGrid", "cards-001.TextGrid", "cards-3.TextGrid"}
