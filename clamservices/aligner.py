@@ -21,6 +21,8 @@ reused for every chunk and every file of a job.
 """
 
 import logging
+import math
+import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,9 +54,14 @@ SKIP_PROBABILITY = 0.01
 GARBAGE_PROBABILITY = 0.02
 GARBAGE_WORD = "[SPEECH]"
 # Fewer words than this share found by the tolerant pass: the transcript is not this recording's.
-# Measured: short words of an unrelated transcript are "found" in speech by chance (9 of 13 in one
-# case, 4 of 8 in another), while 3 extra words in a 22-word transcript leave 88 % found.
-MIN_FOUND_SHARE = 0.8
+MIN_FOUND_SHARE = 0.6
+# A word's confidence: its acoustic log-likelihood per frame relative to the best-scoring state of
+# each frame (0 is a perfect fit), from PocketSphinx's segment score. Measured on the bundled
+# samples and 12 synthetic utterances: the median over a recording's words is −0.9 to −2.4 with
+# the right transcript and −3.8 to −6.4 with another recording's, where the decoder still forces
+# the words in; single right words rarely score below −5 (1 of 160), wrong ones mostly do.
+NO_MATCH_MEDIAN_CONFIDENCE = -3.0
+LOW_CONFIDENCE = -5.0
 
 
 class AlignmentError(RuntimeError):
@@ -83,6 +90,16 @@ class Alignment:
 
 def _base_word(name):
     return name.split("(", 1)[0]
+
+
+def confidence(segment):
+    """Acoustic log-likelihood per frame of a word segment, against the best state of each frame (≤ 0)."""
+    frames = max(1, segment.end_frame - segment.start_frame + 1)
+    return math.log(max(segment.ascore, 1e-300)) / frames
+
+
+def _plausible(segments):
+    return bool(segments) and statistics.median(confidence(s) for s in segments) >= NO_MATCH_MEDIAN_CONFIDENCE
 
 
 def _dbfs(level):
@@ -269,7 +286,8 @@ class Aligner:
         "aligned"), while the tolerant pass still reports the words it cannot find.
         """
         segments = self._strict_pass(self.decoder, samples, keys)
-        if segments is not None:
+        # A strict pass forces any transcript onto any speech; only a plausible fit is taken as it is.
+        if segments is not None and _plausible(segments):
             return False, list(enumerate(segments))
         best, best_wide = [], False
         for wide in (False, True):
@@ -357,11 +375,40 @@ class Aligner:
                 "none of the words of the transcript could be found in the audio; "
                 "does the recording contain this speech, and is it the right transcript?",
             )
+        if len(found) >= MIN_FOUND_SHARE * len(keys):
+            return AlignmentError(
+                "no_match",
+                "the transcript does not match the recording: its words fit the audio poorly throughout; "
+                "is it the right transcript, and does the recording contain this speech?",
+            )
         return AlignmentError(
             "no_match",
             f"the transcript does not match the recording: only {len(found)} of {len(keys)} words could be found "
             f"in the audio{where}; is it the right transcript, and does the recording contain this speech?",
         )
+
+    def _fit_warnings(self, words, found):
+        """Warnings about the words of an accepted alignment: user pronunciations, poor fits, words not found."""
+        keys = [w.key for w in words]
+        missing = sorted(set(range(len(words))) - {i for i, _ in found})
+        low = [(i, s) for i, s in found if confidence(s) < LOW_CONFIDENCE]
+        warnings = []
+        suspects = sorted({keys[i] for i in missing + [i for i, _ in low] if keys[i] in self.added})
+        if suspects:
+            warnings.append("the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
+                            + " does not fit the audio; correct it and align again")
+        if low:
+            warnings.append(
+                f"{len(low)} word(s) fit the audio poorly (check the transcript and the recording there): "
+                + ", ".join(f"“{words[i].shown}” at {s.start_frame / FRAME_RATE:.1f} s" for i, s in low[:20])
+                + (" …" if len(low) > 20 else "")
+            )
+        if missing:
+            warnings.append(
+                f"{len(missing)} of {len(words)} words were not found in the audio and are not in the TextGrid: "
+                + ", ".join(f"“{words[i].shown}”" for i in missing[:20]) + (" …" if len(missing) > 20 else "")
+            )
+        return warnings
 
     def align(self, samples, words, *, phones=True, chunk_seconds=20.0, progress=None):
         """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
@@ -381,24 +428,13 @@ class Aligner:
         total_frames = len(samples) // SAMPLES_PER_FRAME
 
         wide_found, found = self._word_pass(samples, keys)
-        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)):
+        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
             raise self._no_match(words, found, samples)
-        missing = sorted(set(range(len(words))) - {i for i, _ in found})
-        not_found = [words[i].shown for i in missing]
-        suspects = sorted({keys[i] for i in missing if keys[i] in self.added})
-        if suspects:
-            warnings.append(
-                "the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
-                + " does not fit the audio, so it is not in the TextGrid; correct it and align again"
-            )
-        if not_found:
-            warnings.append(
-                f"{len(not_found)} of {len(words)} words were not found in the audio and are not in the TextGrid: "
-                + ", ".join(f"“{w}”" for w in not_found[:20]) + (" …" if len(not_found) > 20 else "")
-            )
+        not_found = [words[i].shown for i in sorted(set(range(len(words))) - {i for i, _ in found})]
+        warnings += self._fit_warnings(words, found)
         report(0.3)
         word_interval = {
-            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, s.prob)
+            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
             for i, s in found
         }
         if not phones:

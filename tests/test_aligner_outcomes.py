@@ -86,12 +86,37 @@ def test_quiet_and_clipped_recordings_align_and_clipping_is_a_warning(aligner):
 def test_a_user_pronunciation_that_does_not_fit_is_named():
     aligner = Aligner()
     aligner.add_entries([Entry("zorblat", ("Z", "AO", "R", "B", "L", "AE", "T", "S", "IY", "Z"))])
-    # "ten of zorblat" where "ten of clubs" was said: the reason names the user's word.
+    # "ten of zorblat" where "ten of clubs" was said: the word cannot be found.
     samples, _ = recording("cards-001")
+    alignment = aligner.align(samples, words_of("ten of zorblat"))
+    assert [w.label for w in alignment.words] == ["ten", "of"] and alignment.not_found == ["zorblat"]
+    assert "the pronunciation given for “zorblat” does not fit the audio; correct it and align again" in alignment.warnings
+    # In a long sentence the decoder forces the word in, but it fits poorly, and that is said.
+    samples, words = recording("austen-0870")
+    text = " ".join(w.shown for w in words).replace("john", "zorblat")
+    alignment = aligner.align(samples, words_of(text))
+    assert len(alignment.words) == len(words)
+    assert "the pronunciation given for “zorblat” does not fit the audio; correct it and align again" in alignment.warnings
+    # When too little fits, the recording is not aligned, and the reason names the user's word.
     with pytest.raises(AlignmentError) as caught:
-        aligner.align(samples, words_of("ten of zorblat"))
+        aligner.align(samples[: len(samples) // 3], words_of("zorblat zorblat zorblat zorblat"))
     assert caught.value.code == "pronunciation"
     assert "the pronunciation given for “zorblat” does not fit the audio" in str(caught.value)
+
+
+def test_another_recordings_transcript_of_the_same_length_is_no_match(aligner):
+    # The strict pass fits any transcript somehow; the words' acoustic fit says it is the wrong one.
+    samples, _ = recording("austen-0880")
+    _, other = recording("austen-0890")
+    with pytest.raises(AlignmentError) as caught:
+        aligner.align(samples, other)
+    assert caught.value.code == "no_match"
+
+
+def test_a_transcript_with_missing_words_still_aligns_the_spoken_ones(aligner):
+    samples, words = recording("austen-0870")
+    alignment = aligner.align(samples, words[:4] + words[8:])
+    assert [w.label for w in alignment.words] == [w.shown for w in words[:4] + words[8:]]
 
 
 def test_a_failed_phone_pass_keeps_the_word_alignment_with_a_warning(aligner, monkeypatch):
