@@ -72,3 +72,46 @@ def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, engli
     with page.expect_download() as download:
         page.get_by_role("link", name="Download all (zip)").click()
     assert download.value.suggested_filename == "Demo-results.zip"
+
+
+def test_a_mixed_run_as_a_researcher_sees_it(page, live_server, alice, english, worker, tmp_path):  # noqa: F811
+    """Good and bad pairs in one run: results for the good ones, a reason for each bad one, an amber end state."""
+    import numpy as np
+    import soundfile
+
+    soundfile.write(str(tmp_path / "silent.wav"), np.zeros(32000, dtype=np.int16), 16000, subtype="PCM_16")
+    (tmp_path / "silent.txt").write_text("ten of clubs")
+    (tmp_path / "lonely.wav").write_bytes((DATA / "cards-002.wav").read_bytes())
+    files = [str(DATA / f"cards-001.{e}") for e in ("wav", "txt")] + [
+        str(tmp_path / name) for name in ("silent.wav", "silent.txt", "lonely.wav")
+    ]
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + "/projects/new/")
+    page.fill("#id_name", "Messy")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    page.set_input_files("#id_files", files)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+
+    # Not "ready": the recording without a transcript is named, and only the complete pairs can be aligned.
+    assert page.locator(".alert-success", has_text="Ready to align").count() == 0
+    assert page.locator("#unpaired", has_text="Not ready to align").count() == 1
+    assert page.get_by_text("lonely.wav").first.is_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Align the 2 complete pairs only").click()
+
+    page.locator("#run-summary").wait_for(timeout=90000)
+    page.get_by_text("done with problems").first.wait_for(timeout=90000)
+    good = page.locator("#outcomes tr", has_text="cards-001.wav")
+    assert good.get_by_role("link", name="View").count() == 1
+    bad = page.locator("#outcomes tr", has_text="silent.wav")
+    assert "the recording is silent" in bad.inner_text()
+    assert bad.get_by_role("link", name="View").count() == 0
+    body = page.locator("body").inner_text()
+    for leak in ("Traceback", "Error:", "/tmp/", ".py"):
+        assert leak not in body
