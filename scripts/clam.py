@@ -193,8 +193,14 @@ class ClamConnection:
     def _clam_refusal(self, response):
         """CLAM's own reasons in a 403 answer, or None when it is an authentication refusal."""
         try:
-            root = parse_xml(self._read_capped(response, settings.CLAM_MAX_XML_BYTES), "answer")
+            body = self._read_capped(response, settings.CLAM_MAX_XML_BYTES)
+            root = parse_xml(body, "answer")
         except ClamError:
+            # CLAM refuses some requests (e.g. a file name it does not accept) with a plain-text 403;
+            # a refused login is a 401, so this is the service's reason, not a password problem.
+            if response.headers.get("Content-Type", "").startswith("text/plain"):
+                text = body.decode("utf-8", errors="replace").strip() if "body" in locals() else ""
+                return text[:300] or None
             return None
         if root.tag not in ("clam", "clamupload"):
             return None

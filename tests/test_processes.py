@@ -200,3 +200,12 @@ def test_a_full_disk_while_downloading_fails_clearly_and_leaves_nothing_half_wri
     parent = Path(default_storage.path(process.output_folder)).parent
     assert not parent.exists() or not list(parent.iterdir())
     assert not remote_exists(process)
+
+
+def test_a_file_name_the_service_refuses_is_named_as_such_not_as_a_password_problem(fa_script):
+    # Upload refuses such names; this is the second line of defence for names stored before that.
+    wav, txt = pair("cards-001")
+    process = run_to_end(make_process(fa_script, [("don't.wav", wav[1], "audio"), ("don't.txt", txt[1], "transcript")]))
+    assert process.status == "failed"
+    assert "Filename contains invalid symbols" in process.error
+    assert "credentials" not in process.error

@@ -198,9 +198,16 @@ def test_hostile_names_are_cleaned(alice_client, project, raw, stored, settings)
 
 
 def test_names_are_shown_escaped(alice_client, project):
-    upload(alice_client, project, ('<img src=x onerror="alert(1)">.txt', b"words"))
-    page = alice_client.get(project.get_absolute_url()).content.decode()
+    page = upload(alice_client, project, ('<img src=x onerror="alert(1)">.txt', b"words")).content.decode()
     assert "<img src=x" not in page and "&lt;img src=x" in page
+
+
+@pytest.mark.parametrize("name", ["don't.wav", "a&b.txt", "50%.txt", "take#2.txt", "why?.txt", 'say "hi".txt', "x;y.txt"])
+def test_names_the_alignment_services_cannot_take_are_refused_with_the_reason(alice_client, project, name):
+    page = upload(alice_client, project, (name, b"words"), ("fine name é.txt", b"words")).content.decode()
+    assert "the alignment services cannot take file names with" in page
+    assert "rename the file (and its partner) without them and upload it again" in page
+    assert list(project.files.values_list("name", flat=True)) == ["fine name é.txt"]
 
 
 def test_download_is_an_attachment_that_never_renders(alice_client, project):

@@ -4,6 +4,9 @@ import re
 import unicodedata
 
 MAX_NAME_LENGTH = 120
+# CLAM refuses file names with any of / & | < > ' ` " { } ;, and #, ? and % would change the
+# meaning of the URL the name travels in; such names are refused here, before anything is stored.
+UNSAFE_CHARACTERS = "&|<>'`\"{};#?%"
 
 
 class BadName(ValueError):
@@ -30,6 +33,17 @@ def clean_name(raw):
         else:
             name = name[:MAX_NAME_LENGTH]
     return name
+
+
+def unsafe_characters_message(name):
+    """Why `name` cannot travel to a CLAM service, or None when it can."""
+    unsafe = sorted({ch for ch in name if ch in UNSAFE_CHARACTERS})
+    if not unsafe:
+        return None
+    return (
+        "the alignment services cannot take file names with " + " ".join(unsafe)
+        + "; rename the file (and its partner) without them and upload it again"
+    )
 
 
 def extension_of(name):
