@@ -34,8 +34,10 @@ class Job:
         if completion is not None:
             self.completion = completion
         clam.common.status.write(self.statusfile, message, self.completion)
-        self.log.write(message + "\n")
-        self.log.flush()
+        if message != getattr(self, "_last_logged", None):  # progress within a step repeats its message
+            self._last_logged = message
+            self.log.write(message + "\n")
+            self.log.flush()
 
     def run(self, body):
         """Run `body(self)`; a JobFailed becomes a clear status message and exit status 1."""

@@ -39,9 +39,9 @@ class Report:
         waiting = sum(1 for e in self.entries if e["code"] == "unknown_words")
         text = f"Aligned {done} of {total} recordings"
         if waiting:
-            text += f"; {waiting} wait for pronunciations of unknown words (see oov.txt)"
+            text += f"; {waiting} {'has' if waiting == 1 else 'have'} words without a pronunciation"
         if total - done - waiting:
-            text += f"; {total - done - waiting} could not be aligned (see report.json)"
+            text += f"; {total - done - waiting} could not be aligned"
         return text
 
     def save(self):

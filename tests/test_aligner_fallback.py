@@ -74,7 +74,7 @@ def test_a_decoder_that_finds_no_path_gives_an_outcome_not_a_crash():
     with pytest.raises(AlignmentError) as caught:
         aligner.align(samples, words)
     assert caught.value.code == "no_match"
-    assert "could be found" in str(caught.value)
+    assert "its words cannot be found in the audio" in str(caught.value)
 
 
 def test_wider_beams_are_tried_when_the_first_decoder_finds_no_path():

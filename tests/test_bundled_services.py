@@ -72,7 +72,7 @@ def test_oov_word_goes_through_g2p_and_then_aligns(fa_service, g2p_service, tmp_
     assert not first.failed
     assert first.text("oov.txt") == "equestria\n"
     assert "oov-equestria.TextGrid" not in first.outputs
-    assert "1 wait for pronunciations of unknown words" in first.data.statusmessage
+    assert "1 has words without a pronunciation" in first.data.statusmessage
 
     wordlist = tmp_path / "oov.txt"
     wordlist.write_bytes(first.outputs["oov.txt"])
