@@ -128,8 +128,32 @@ def settle_waiting(run, message):
         outcome.save(update_fields=["status", "message"])
 
 
+LEFT_OUT = "left_out"
+
+
+def record_left_out(run, unpaired):
+    """Outcomes for the files a run of the complete pairs only leaves out (upload.readiness.Unpaired)."""
+    RecordingOutcome.objects.bulk_create(
+        RecordingOutcome(run=run, recording=u.names[0][:150], transcript=", ".join(u.names[1:])[:150],
+                         status=Status.NOT_ALIGNED, code=LEFT_OUT, message=f"left out of this run: {u.message}")
+        for u in _unique_unpaired(unpaired)
+    )
+
+
+def _unique_unpaired(unpaired):
+    seen = set()
+    for u in unpaired:
+        if u.names and u.names[0] not in seen:
+            seen.add(u.names[0])
+            yield u
+
+
 def _replace(run, process, outcomes):
     outcomes = _unique(outcomes)
+    seen = {o.recording for o in outcomes}
+    for old in run.outcomes.filter(code=LEFT_OUT).exclude(recording__in=seen):
+        old.pk = None  # files left out at the start stay in the record of every pass
+        outcomes.append(old)
     if process.pk == run.realign_process_id:
         # The second pass normally has every recording; any it left out keeps what the first said.
         seen = {o.recording for o in outcomes}

@@ -67,7 +67,7 @@ def _files_to_align(project, only_complete_pairs):
     files = list(project.files.all())
     state = readiness(project, files)
     if state.ready:
-        return files
+        return files, []
     if not any(s.satisfied for s in state.profiles):
         raise CannotStart("The files do not yet satisfy what the aligner needs; see what is missing above.")
     problems = " ".join(u.message for u in state.unpaired)
@@ -78,7 +78,7 @@ def _files_to_align(project, only_complete_pairs):
             f"Not every recording has a transcript with words: {problems} Add what is missing, or choose "
             f"“Align the {state.pairs} complete pair{'s' if state.pairs != 1 else ''} only” to leave these files out."
         )
-    return state.sendable
+    return state.sendable, state.unpaired
 
 
 def start_alignment(project, values=None, only_complete_pairs=False):
@@ -88,7 +88,7 @@ def start_alignment(project, values=None, only_complete_pairs=False):
     instead of refusing the start (the researcher's explicit choice on the project page).
     """
     pipeline = project.pipeline
-    files = _files_to_align(project, only_complete_pairs)
+    files, left_out = _files_to_align(project, only_complete_pairs)
     with transaction.atomic():
         if active_run(project):
             raise CannotStart("An alignment of this project is already running.")
@@ -96,6 +96,8 @@ def start_alignment(project, values=None, only_complete_pairs=False):
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
         run.fa_process = _new_process(pipeline.fa_script, _inputs(files), parameters, f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])
+        # The run's record keeps what was left out, so its page and report.csv account for every file.
+        outcomes.record_left_out(run, left_out)
     project.touch()
     return run
 

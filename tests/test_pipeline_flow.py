@@ -89,8 +89,14 @@ def test_alignment_needs_complete_files_and_one_run_at_a_time(alice, english):
         services.start_alignment(project)
     run = services.start_alignment(project, only_complete_pairs=True)
     assert sorted(i["name"] for i in run.fa_process.inputs) == ["cards-002.txt", "cards-002.wav"]
+    [left_out] = run.outcomes.all()
+    assert (left_out.recording, left_out.status, left_out.code) == ("cards-001.wav", "not_aligned", "left_out")
+    assert left_out.message == "left out of this run: cards-001.wav has no transcript: add cards-001.txt."
     with pytest.raises(services.CannotStart, match="already running"):
         services.start_alignment(project, only_complete_pairs=True)
+    run = work_until(run, Run.FINISHED)
+    assert run.stage == Run.Stage.PROBLEMS  # not everything was aligned, by choice, and the state says so
+    assert {o.recording: o.code for o in run.outcomes.all()} == {"cards-001.wav": "left_out", "cards-002.wav": ""}
 
 
 def test_cancel_a_run(alice, english):
