@@ -42,7 +42,7 @@ def convert(job):
         job.report(f"No pronunciation: {problem}")
     if not pronunciations:
         raise JobFailed("no word could be transcribed: " + "; ".join(problems))
-    job.report(f"Wrote {len(pronunciations)} pronunciations", 100)
+    job.report(f"Wrote {len(pronunciations)} pronunciation{'' if len(pronunciations) == 1 else 's'}", 100)
 
 
 if __name__ == "__main__":

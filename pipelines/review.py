@@ -81,7 +81,7 @@ def check_dictionary(text, phone_set="", unknown_words=()):
         if not parts or parts[0].startswith(_COMMENTS):
             continue
         if len(parts) < 2:
-            problems.append(f"Line {number}: “{line.strip()}” needs a word and at least one phone.")
+            problems.append(f"Line {number}: “{line.strip()}” needs at least one phone after the word.")
             continue
         word, phones = parts[0], [_phone(p, allowed) for p in parts[1:]]
         mentioned.add(base_word(word).lower())

@@ -28,7 +28,7 @@ def refused(text, unknown=(), skip=False, phones=PHONES):
 def test_every_problem_is_reported_at_once_with_its_line():
     problems = refused("pony P OW N IY\npony\nzebra Z IY B RR AX\nyak Y AE K\n(  AH\n").problems
     assert problems[:3] == [
-        "Line 2: “pony” needs a word and at least one phone.",
+        "Line 2: “pony” needs at least one phone after the word.",
         "Line 3: “RR”, “AX” are not phones of this aligner (in the pronunciation of “zebra”).",
         "Line 5: “(” is not a word the aligner can take: a word needs at least one letter or digit.",
     ]
@@ -174,7 +174,7 @@ def test_the_review_page_shows_every_problem_at_once(alice_client, review_run):
     url = reverse("pipelines-review", args=[review_run.project_id, review_run.pk])
     page = alice_client.post_form(url, {"dictionary": "pony P OW1 N IY Q\n<s> AH\nzebra\n"}).content.decode()
     problems = page[page.index('id="review-problems"'):]
-    for text in ("Line 1: “Q” is not a phone", "Line 2: “&lt;s&gt;” is not a word", "Line 3: “zebra” needs a word"):
+    for text in ("Line 1: “Q” is not a phone", "Line 2: “&lt;s&gt;” is not a word", "Line 3: “zebra” needs at least one phone"):
         assert text in problems
     review_run.refresh_from_db()
     assert review_run.stage == Run.Stage.REVIEW and review_run.realign_process is None

@@ -106,7 +106,7 @@ def test_missing_partners_and_templates_are_shown(alice_client, project):
     assert "no transcript" in page and "no audio" in page
     upload_only_audio = make_project(project.owner, "audio only", project.pipeline)
     page = upload(alice_client, upload_only_audio, sample("cards-003", "wav")).content.decode()
-    assert "Still missing before alignment can start: Transcript (UTF-8 text) (.txt)" in page
+    assert "Still missing before alignment can start: Transcript (UTF-8 text, .txt)" in page
 
 
 @pytest.mark.parametrize(

@@ -247,6 +247,14 @@ def _human(size):
         size /= 1024
 
 
+def _label_with_extension(template):
+    """ "Transcript (UTF-8 text, .txt)" rather than "Transcript (UTF-8 text) (.txt)"."""
+    label, extension = template.label, f".{template.extension}"
+    if label.endswith(")"):
+        return f"{label[:-1]}, {extension})"
+    return f"{label} ({extension})"
+
+
 @dataclass
 class ProfileStatus:
     number: int
@@ -266,7 +274,7 @@ def profile_status(project, files):
         for template in profile.input_templates.all():
             n = counts.get(template.template_id, 0)
             if n == 0 and not template.optional:
-                missing.append(f"{template.label} (.{template.extension})")
+                missing.append(_label_with_extension(template))
             if n > 1 and template.unique:
                 extra.append(f"only one {template.label} is allowed")
         statuses.append(ProfileStatus(profile.index + 1, not missing and not extra, missing, extra))
