@@ -38,19 +38,25 @@ def worker():
     thread.join(timeout=10)
 
 
-def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, english, worker):  # noqa: F811
+def upload_into_new_project(page, live_server, name, files):
+    """Log in as alice, create a project and upload `files` (paths) into it, as a researcher does."""
     page.goto(live_server.url + "/accounts/login/")
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
     with page.expect_navigation():
         page.get_by_role("button", name="Log in").click()
     page.goto(live_server.url + "/projects/new/")
-    page.fill("#id_name", "Demo")
+    page.fill("#id_name", name)
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()
-    page.set_input_files("#id_files", [str(DATA / f"{s}.{e}") for s in ("cards-001", "oov-equestria") for e in ("wav", "txt")])
+    page.set_input_files("#id_files", files)
     with page.expect_navigation():
         page.get_by_role("button", name="Upload").click()
+
+
+def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, english, worker):  # noqa: F811
+    upload_into_new_project(page, live_server, "Demo",
+                            [str(DATA / f"{s}.{e}") for s in ("cards-001", "oov-equestria") for e in ("wav", "txt")])
     with page.expect_navigation():
         page.get_by_role("button", name="Start alignment").click()
 
@@ -85,18 +91,7 @@ def test_a_mixed_run_as_a_researcher_sees_it(page, live_server, alice, english, 
     files = [str(DATA / f"cards-001.{e}") for e in ("wav", "txt")] + [
         str(tmp_path / name) for name in ("silent.wav", "silent.txt", "lonely.wav")
     ]
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Log in").click()
-    page.goto(live_server.url + "/projects/new/")
-    page.fill("#id_name", "Messy")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Save").click()
-    page.set_input_files("#id_files", files)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Upload").click()
+    upload_into_new_project(page, live_server, "Messy", files)
 
     # Not "ready": the recording without a transcript is named, and only the complete pairs can be aligned.
     assert page.locator(".alert-success", has_text="Ready to align").count() == 0
