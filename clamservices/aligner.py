@@ -264,9 +264,22 @@ class Aligner:
 
     @staticmethod
     def _decode(decoder, samples):
+        data = samples.tobytes()
         decoder.start_utt()
-        decoder.process_raw(samples.tobytes(), full_utt=True)
+        try:
+            decoder.process_raw(data, full_utt=True)
+        except BaseException:
+            try:  # never leave the shared decoder inside an utterance: every later file would fail
+                decoder.end_utt()
+            except RuntimeError:
+                pass
+            raise
         decoder.end_utt()
+
+    def reset(self):
+        """Fresh decoders, after an unexpected error left the current ones in an unknown state."""
+        self.decoder = self._new_decoder(wide=False)
+        self._wide = None
 
     def _strict_pass(self, decoder, samples, keys):
         """Segments of every word in order, or None when the decoder finds no such path."""

@@ -164,6 +164,7 @@ def align_all(job):
             report.not_aligned(audio.name, transcript.name, "internal",
                                "an unexpected error stopped the alignment of this recording; "
                                "an administrator can find the details in the service's error log")
+            aligner.reset()
             job.report(f"Not aligned: {audio.name}: unexpected error (see the error log)")
         else:
             if result.get("unknown_words"):

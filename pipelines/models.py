@@ -138,10 +138,10 @@ class Run(models.Model):
     def result_process(self):
         """The process whose outputs are this run's results and its outcomes' TextGrids.
 
-        The realignment once it delivered outputs; until then (and when it failed without any)
-        the first pass, whose TextGrids of recordings without unknown words are already useful.
+        The realignment once it succeeded; until then (and when it failed or was cancelled) the
+        first pass, whose TextGrids of recordings without unknown words are already useful.
         """
-        if self.realign_process is not None and self.realign_process.outputs:
+        if self.realign_process is not None and self.realign_process.status == "done":
             return self.realign_process
         return self.fa_process
 

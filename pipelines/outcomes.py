@@ -59,11 +59,16 @@ def record_pass(run, process, *, review=False):
     outcomes, and only settles those still waiting.
     """
     failed = process.status != process.Status.DONE
+    earlier = run.outcomes.exclude(code=LEFT_OUT).exists()
     try:
         with transaction.atomic():  # a savepoint: a failure here must not undo the finished process
-            if process.outputs:
+            if failed and earlier and process.pk == run.realign_process_id:
+                # A realignment that failed keeps the first pass's results (Run.result_process stays
+                # the first pass); only the recordings that waited for it end without one.
+                settle_waiting(run, STOPPED)
+            elif process.outputs:
                 _replace(run, process, _outcomes(run, process, review, failed))
-            elif run.outcomes.exists():
+            elif earlier:
                 settle_waiting(run, STOPPED)
             else:
                 _replace(run, process, derived(run, process, failed=True))
@@ -162,6 +167,10 @@ def _replace(run, process, outcomes):
                 old.status = Status.NOT_ALIGNED
                 old.message = _skipped_message(old.unknown_words, run.skipped_words) or \
                     "it was left out of the alignment with your pronunciations"
+            elif old.textgrid and old.textgrid not in process.outputs:
+                # Its result was the first pass's; the run's results are now the realignment's.
+                old.status, old.code, old.textgrid = Status.NOT_ALIGNED, "no_result", ""
+                old.message = "its files changed during the review, so it was not aligned again"
             old.pk = None
             outcomes.append(old)
     run.outcomes.all().delete()
@@ -187,16 +196,21 @@ def _outcomes(run, process, review, failed):
     if report is None:
         return derived(run, process, failed=failed, review=review)
     outcomes = []
+    # A CLAM service may change the case of an uploaded name's extension (REC1.WAV is stored as
+    # REC1.wav): the outcome carries the name the researcher uploaded.
+    sent = {str(item.get("name", "")).lower(): str(item.get("name", "")) for item in process.inputs}
     for number, entry in enumerate(report, start=1):
         outcome = from_entry(entry, process.outputs, review=review, skipped=run.skipped_words)
         if outcome is None:
             log.warning("Report of process %s: entry %d is not a recording: %.200r", process.pk, number, entry)
         else:
+            outcome.recording = sent.get(outcome.recording.lower(), outcome.recording)[:150]
+            outcome.transcript = sent.get(outcome.transcript.lower(), outcome.transcript)[:150]
             outcomes.append(outcome)
     # Recordings the report forgot still get an outcome, derived from the outputs.
-    named = {o.recording for o in outcomes}
+    named = {o.recording.lower() for o in outcomes}
     for outcome in derived(run, process, failed=failed, review=review):
-        if outcome.recording not in named:
+        if outcome.recording.lower() not in named:
             log.warning("Report of process %s has no entry for %s", process.pk, outcome.recording)
             outcomes.append(outcome)
     return outcomes
@@ -262,7 +276,8 @@ def derived(run, process, *, failed=False, review=False):
     grids = {name.lower(): name for name in process.outputs if name.lower().endswith(".textgrid")}
     outcomes = []
     for stem, name in sorted(audio.items()):
-        grid = grids.get(f"{stem}.textgrid".lower(), "")
+        # <stem>.TextGrid as CLAM's output templates name it, or <audio name>.TextGrid as some services do.
+        grid = grids.get(f"{stem}.textgrid".lower()) or grids.get(f"{name}.textgrid".lower(), "")
         outcome = RecordingOutcome(recording=name[:150], transcript=texts.get(stem, "")[:150], textgrid=grid)
         if grid:
             outcome.status = Status.ALIGNED

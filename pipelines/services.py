@@ -230,7 +230,7 @@ def realign(run, text, skip_missing=False):
             record.file.save(name, ContentFile(content.encode()), save=False)
             record.save()
             files.append(record)
-        run.dictionary = checked.text
+        run.dictionary = content  # what the realignment is given, earlier entries included
         run.skipped_words = skipped
         run.realign_process = _new_process(pipeline.fa_script, _inputs(files), run.parameters, f"{run.folder}/fa2")
         run.stage = Stage.REALIGNING

@@ -154,7 +154,7 @@ def download_results(request, project_id, run_id):
         recordings = list(run.outcomes.all())
         if recordings:
             archive.writestr(_free_name("report.csv", names), outcomes.report_csv(recordings))
-        if run.dictionary.strip():
+        if run.dictionary.strip() and process == run.realign_process:  # before that, only proposals
             archive.writestr(_free_name("dictionary.dict", names), run.dictionary)
     handle.seek(0)
     response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results.zip",

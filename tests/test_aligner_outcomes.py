@@ -174,3 +174,28 @@ def test_the_report_says_what_happened_to_each_recording(tmp_path):
     assert data["summary"] == (
         "Aligned 2 of 4 recordings; 1 has words without a pronunciation; 1 could not be aligned"
     )
+
+
+class _FailsOnce:
+    """A decoder whose first process_raw raises, as a native failure or MemoryError would (simulated)."""
+
+    def __init__(self, decoder):
+        self._decoder, self.failed = decoder, False
+
+    def __getattr__(self, name):
+        return getattr(self._decoder, name)
+
+    def process_raw(self, *args, **kwargs):
+        if not self.failed:
+            self.failed = True
+            raise MemoryError("simulated")
+        return self._decoder.process_raw(*args, **kwargs)
+
+
+def test_an_error_in_the_middle_of_a_decode_does_not_spoil_the_next_recording():
+    aligner = Aligner()
+    aligner.decoder = _FailsOnce(aligner.decoder)
+    samples, words = recording("cards-001")
+    with pytest.raises(MemoryError):
+        aligner.align(samples, words)
+    assert [w.label for w in aligner.align(samples, words).words] == ["ten", "of", "clubs"]

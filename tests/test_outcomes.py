@@ -286,6 +286,72 @@ def test_a_realignment_that_fails_without_results_keeps_the_first_pass_and_settl
     assert run.outcomes.get(recording="b.wav").message == outcomes.STOPPED
 
 
+def test_a_realignment_that_fails_after_delivering_some_outputs_keeps_the_first_pass(alice):
+    pipeline = with_g2p(make_fa_pipeline())
+    run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
+                                     "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))},
+                       pipeline=pipeline)
+    finish(run.fa_process)
+    run.refresh_from_db()
+    run.stage = Stage.REALIGNING
+    run.realign_process = fa_process(run.project, "ab", {"alignment.log": "Aligning a.wav\n"}, status="failed",
+                                     folder="fa2")
+    run.save()
+    finish(run.realign_process)
+    run.refresh_from_db()
+    assert run.result_process == run.fa_process  # its a.TextGrid stays on the page and in the zip
+    assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.NOT_ALIGNED, "unknown_words")}
+
+
+def test_a_recording_whose_files_changed_during_the_review_loses_no_link_to_a_missing_result(alice):
+    pipeline = with_g2p(make_fa_pipeline())
+    run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
+                                     "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))},
+                       pipeline=pipeline)
+    finish(run.fa_process)
+    run.refresh_from_db()
+    run.stage = Stage.REALIGNING  # a.wav and a.txt were deleted during the review
+    run.realign_process = fa_process(run.project, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                                     folder="fa2")
+    run.save()
+    finish(run.realign_process)
+    run.refresh_from_db()
+    a = run.outcomes.get(recording="a.wav")
+    assert (a.status, a.textgrid) == (Status.NOT_ALIGNED, "")
+    assert a.message == "its files changed during the review, so it was not aligned again"
+
+
+def test_names_the_service_stored_in_another_case_keep_the_uploaded_name(alice):
+    # CLAM stores REC.WAV as REC.wav; the report speaks of REC.wav.
+    project = make_project(alice)
+    process = fa_process(project, [], {"REC.TextGrid": GRID, "report.json": report(
+        {**entry("REC.wav"), "transcript": "REC.txt"})})
+    process.inputs = [{"storage_name": "x", "name": "REC.WAV", "template": "audio"},
+                      {"storage_name": "y", "name": "REC.TXT", "template": "transcript"}]
+    process.save()
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Stage.ALIGNING, fa_process=process)
+    finish(process)
+    assert [(o.recording, o.transcript, o.status) for o in run.outcomes.all()] == [("REC.WAV", "REC.TXT", Status.ALIGNED)]
+
+
+def test_without_a_report_a_textgrid_named_after_the_whole_audio_name_counts(alice):
+    run = aligning_run(alice, "ab", {"a.wav.TextGrid": GRID, "b.TextGrid": GRID})
+    finish(run.fa_process)
+    run.refresh_from_db()
+    assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.ALIGNED, "")}
+    assert run.stage == Stage.DONE
+
+
+def test_a_run_of_the_complete_pairs_only_that_fails_at_once_still_accounts_for_the_sent_ones(alice):
+    from upload.readiness import Unpaired
+
+    run = aligning_run(alice, "a", {}, status="failed")
+    outcomes.record_left_out(run, [Unpaired(["c.wav"], "c.wav has no transcript: add c.txt.")])
+    finish(run.fa_process)
+    run.refresh_from_db()
+    assert states(run) == {"a.wav": (Status.NOT_ALIGNED, "no_result"), "c.wav": (Status.NOT_ALIGNED, "left_out")}
+
+
 def test_cancelling_during_the_review_settles_the_waiting_recordings(alice):
     run = aligning_run(alice, "ab", {"a.TextGrid": GRID})
     finish(run.fa_process)

@@ -166,3 +166,14 @@ def test_a_mixed_run_delivers_the_good_recordings_and_says_why_not_the_bad_ones(
     assert "the transcript does not match the recording" in outcomes["wrong.wav"].message
     folder = Path(default_storage.path(run.result_process.output_folder))
     assert {p.name for p in folder.glob("*.TextGrid")} == {"austen-0870.TextGrid", "cards-001.TextGrid", "cards-3.TextGrid"}
+
+
+def test_upper_case_extensions_give_one_outcome_under_the_uploaded_name(alice, english):
+    # Recorders write REC001.WAV; the CLAM service stores it as REC001.wav.
+    project = Project.objects.create(owner=alice, name="recorder", pipeline=english)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("CARDS.WAV", (DATA / "cards-001.wav").read_bytes()))
+    upload.add(SimpleUploadedFile("CARDS.TXT", (DATA / "cards-001.txt").read_bytes()))
+    run = work_until(services.start_alignment(project), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    assert [(o.recording, o.transcript, o.status) for o in run.outcomes.all()] == [("CARDS.WAV", "CARDS.TXT", "aligned")]

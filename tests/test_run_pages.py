@@ -131,6 +131,10 @@ def test_the_progress_bar_never_goes_back_while_a_job_runs(alice, monkeypatch):
 
 def test_the_results_zip_has_the_outputs_a_csv_report_and_the_dictionary(alice, alice_client):
     project, run = mixed_run(alice, dictionary="zork Z AO R K\n")
+    # While the run waits for the review, run.dictionary holds proposals that nothing used yet.
+    response = alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]))
+    assert "dictionary.dict" not in zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+    Run.objects.filter(pk=run.pk).update(realign_process=run.fa_process)  # as if these were the realignment's
     response = alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]))
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     names = archive.namelist()
