@@ -117,7 +117,7 @@ class ClamConnection:
             except requests.exceptions.ConnectionError as exc:
                 raise ServerUnreachable(f"cannot connect to {self._where(url)} ({_reason(exc)})") from None
             except requests.exceptions.RequestException as exc:
-                raise ServerUnreachable(f"request to {self._where(url)} failed ({exc})") from None
+                raise ServerUnreachable(f"request to {self._where(url)} failed ({_reason(exc)})") from None
             if response.status_code == 401 and self.username and scheme != "digest":
                 if "digest" in response.headers.get("WWW-Authenticate", "").lower():
                     response.close()
@@ -162,7 +162,7 @@ class ClamConnection:
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError):
             raise ServerTimeout(f"{self._where(response.url)} stopped sending within the time limit") from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ServerUnreachable(f"the connection to {self._where(response.url)} broke ({exc})") from None
+            raise ServerUnreachable(f"the connection to {self._where(response.url)} broke ({_reason(exc)})") from None
         finally:
             response.close()
         return b"".join(chunks)
@@ -248,10 +248,23 @@ class ClamConnection:
         return root
 
 
+_NETWORK_REASONS = [
+    (("Connection refused",), "connection refused"),
+    (("Name or service not known", "nodename nor servname", "Temporary failure in name resolution"),
+     "unknown host name"),
+    (("timed out", "Timeout"), "timed out"),
+    (("Connection reset",), "connection reset"),
+    (("Connection aborted", "RemoteDisconnected", "closed connection", "IncompleteRead"),
+     "the connection was closed early"),
+    (("No route to host", "Network is unreachable"), "network unreachable"),
+    (("SSL", "certificate"), "TLS (certificate) problem"),
+]
+
+
 def _reason(exc):
+    """A network error in plain words: the library's text names exception classes (NewConnectionError …)."""
     text = str(exc)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "unknown host name"
-    return text.split(": ", 1)[-1][:200]
+    for needles, reason in _NETWORK_REASONS:
+        if any(needle in text for needle in needles):
+            return reason
+    return "network error"

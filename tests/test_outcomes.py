@@ -433,3 +433,22 @@ def test_without_a_log_the_status_message_is_the_reason():
 ])
 def test_technical_text_is_recognised(text, technical):
     assert looks_technical(text) is technical
+
+
+@pytest.mark.parametrize(
+    "library_text, reason",
+    [
+        ("HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Caused by NewConnectionError("
+         "'<urllib3.connection.HTTPConnection object>: Failed to establish a new connection: [Errno 111] "
+         "Connection refused'))", "connection refused"),
+        ("('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+         "the connection was closed early"),
+        ("HTTPConnectionPool(host='x', port=80): Read timed out. (read timeout=5)", "timed out"),
+        ("something else entirely: OSError(12)", "network error"),
+    ],
+)
+def test_network_errors_reach_the_researcher_in_plain_words(library_text, reason):
+    from scripts.clam import _reason
+
+    assert _reason(Exception(library_text)) == reason
+    assert not looks_technical(f"retrying (attempt 2): cannot connect to http://127.0.0.1:9 ({reason})")
