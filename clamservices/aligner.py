@@ -191,6 +191,7 @@ class Aligner:
         self._wide = None
         self.entries = []
         self.added = set()  # words whose pronunciations came from the extra dictionary
+        self.readings = {}  # {number or symbol: the words it is read as}
 
     def is_known(self, word):
         return self.decoder.lookup_word(word) is not None
@@ -221,8 +222,10 @@ class Aligner:
                     self._add(self._wide, entry)
         return refused
 
-    def add_reading(self, word, phones):
-        """Let `word` (e.g. "1990") be pronounced `phones` (how it is read), without counting it as the user's."""
+    def add_reading(self, word, phones, reading):
+        """Let `word` (e.g. "1990") be pronounced `phones`, as `reading` ("nineteen ninety") is, without
+        counting it as the user's; `readings` remembers it, so every recording with the word can say so."""
+        self.readings[word] = reading
         entry = Entry(word, tuple(phones))
         self._add(self.decoder, entry)
         if self._wide is not None:

@@ -87,12 +87,15 @@ def _words(aligner, words, readings):
     split = [part for word in words for part in split_hyphenated(word, aligner.is_known)]
     unknown = []
     for word in split:
+        if word.key in aligner.readings:  # read as words for an earlier recording already
+            readings[word.shown] = aligner.readings[word.key]
+            continue
         if aligner.is_known(word.key):
             continue
         reading = spoken_form(word.key)
         phones = [aligner.phones_of(w) for w in reading] if reading else None
         if phones and all(phones):
-            aligner.add_reading(word.key, [p for ps in phones for p in ps])
+            aligner.add_reading(word.key, [p for ps in phones for p in ps], " ".join(reading))
             readings[word.shown] = " ".join(reading)
         else:
             unknown.append(word.key)

@@ -212,3 +212,13 @@ def test_g2p_refuses_an_empty_word_list(g2p_service, tmp_path):
     result = run_job(g2p_service, [(wordlist, "wordlist")])
     assert result.failed
     assert "the word list is empty" in result.text("error.log")
+
+
+def test_every_recording_with_a_number_says_how_it_was_read(fa_service, tmp_path):
+    for stem in ("first", "second"):
+        shutil.copy(DATA / "cards-003.wav", tmp_path / f"{stem}.wav")
+        (tmp_path / f"{stem}.txt").write_text("7 of clubs")
+    result = run_job(fa_service, pair("first", tmp_path) + pair("second", tmp_path))
+    assert not result.failed, result.outputs.get("error.log")
+    for entry in json.loads(result.outputs["report.json"])["recordings"]:
+        assert entry["status"] == "warnings" and "“7” was read as “seven”" in entry["warnings"], entry
