@@ -269,53 +269,39 @@ def test_unknown_words_without_a_g2p_script_are_a_reason_not_a_wait(alice):
     assert (b.status, b.message) == (Status.NOT_ALIGNED, "its transcript has words no dictionary knows: zork")
 
 
-def test_a_realignment_that_fails_without_results_keeps_the_first_pass_and_settles_the_waiting(alice):
+def realigned(owner, stems, outputs, *, status="done"):
+    """A run whose first pass aligned a.wav and left b.wav waiting (unknown "zork"), then whose
+    realignment over `stems` ended with `status` and these output files."""
     pipeline = with_g2p(make_fa_pipeline())
-    run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
+    run = aligning_run(owner, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
                                      "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))},
                        pipeline=pipeline)
     finish(run.fa_process)
     run.refresh_from_db()
     run.stage = Stage.REALIGNING
-    run.realign_process = fa_process(run.project, "ab", {}, status="failed", folder="fa2")
+    run.realign_process = fa_process(run.project, stems, outputs, status=status, folder="fa2")
     run.save()
     finish(run.realign_process)
     run.refresh_from_db()
+    return run
+
+
+def test_a_realignment_that_fails_without_results_keeps_the_first_pass_and_settles_the_waiting(alice):
+    run = realigned(alice, "ab", {}, status="failed")
     assert run.stage == Stage.FAILED and run.result_process == run.fa_process
     assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.NOT_ALIGNED, "unknown_words")}
     assert run.outcomes.get(recording="b.wav").message == outcomes.STOPPED
 
 
 def test_a_realignment_that_fails_after_delivering_some_outputs_keeps_the_first_pass(alice):
-    pipeline = with_g2p(make_fa_pipeline())
-    run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
-                                     "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))},
-                       pipeline=pipeline)
-    finish(run.fa_process)
-    run.refresh_from_db()
-    run.stage = Stage.REALIGNING
-    run.realign_process = fa_process(run.project, "ab", {"alignment.log": "Aligning a.wav\n"}, status="failed",
-                                     folder="fa2")
-    run.save()
-    finish(run.realign_process)
-    run.refresh_from_db()
+    run = realigned(alice, "ab", {"alignment.log": "Aligning a.wav\n"}, status="failed")
     assert run.result_process == run.fa_process  # its a.TextGrid stays on the page and in the zip
     assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.NOT_ALIGNED, "unknown_words")}
 
 
 def test_a_recording_whose_files_changed_during_the_review_loses_no_link_to_a_missing_result(alice):
-    pipeline = with_g2p(make_fa_pipeline())
-    run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
-                                     "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))},
-                       pipeline=pipeline)
-    finish(run.fa_process)
-    run.refresh_from_db()
-    run.stage = Stage.REALIGNING  # a.wav and a.txt were deleted during the review
-    run.realign_process = fa_process(run.project, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
-                                     folder="fa2")
-    run.save()
-    finish(run.realign_process)
-    run.refresh_from_db()
+    # a.wav and a.txt were deleted during the review
+    run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))})
     a = run.outcomes.get(recording="a.wav")
     assert (a.status, a.textgrid) == (Status.NOT_ALIGNED, "")
     assert a.message == "its files changed during the review, so it was not aligned again"
