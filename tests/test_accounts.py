@@ -26,8 +26,9 @@ def signup(client, **overrides):
     return client.post_form(reverse("accounts-signup"), data)
 
 
-def login(client, username, password=PASSWORD, **extra):
-    return client.post_form(reverse("accounts-login"), {"username": username, "password": password}, **extra)
+def login(client, username, password=PASSWORD, url=None, **extra):
+    url = url or reverse("accounts-login")
+    return client.post_form(url, {"username": username, "password": password}, **extra)
 
 
 def test_sign_up_creates_the_account_and_logs_in(csrf_client):
@@ -254,6 +255,68 @@ def test_admin_login_is_throttled_too(admin_user, settings):
         client.post_form(url, {"username": "admin", "password": "wrong"})
     response = client.post_form(url, {"username": "admin", "password": PASSWORD})
     assert response.status_code == 429
+
+
+# Spellings of alice's account: the username in other cases, the e-mail address in any case,
+# with spaces around.
+ALICE_SPELLINGS = ["alice", "ALICE", "Alice", "alice@example.org", "ALICE@Example.ORG", "  aLiCe  "]
+LOCKED_OUT = "Too many failed logins"
+
+
+def _fail_with_every_spelling(client, url, spellings, limit):
+    for attempt in range(limit):
+        response = client.post_form(url, {"username": spellings[attempt % len(spellings)], "password": "wrong"})
+        if attempt < limit - 1:  # the last failure is answered with the lock already
+            assert response.status_code == 200, attempt
+
+
+@pytest.mark.parametrize("url_name", ["accounts-login", "admin:login"])
+@pytest.mark.parametrize("spelling", ALICE_SPELLINGS)
+def test_failures_in_mixed_spellings_lock_every_spelling_of_the_account(alice, settings, url_name, spelling):
+    alice.is_staff = True  # so the admin login would let her in
+    alice.save()
+    client = CsrfClient()
+    url = reverse(url_name)
+    _fail_with_every_spelling(client, url, ["Alice", "alice@EXAMPLE.org", " ALICE", "alice"], settings.AXES_FAILURE_LIMIT)
+    response = client.post_form(url, {"username": spelling, "password": PASSWORD})
+    assert response.status_code == 429
+    assert LOCKED_OUT in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("url_name", ["accounts-login", "admin:login"])
+def test_failures_for_an_unknown_name_lock_like_those_for_an_account(alice, settings, url_name):
+    alice.is_staff = True
+    alice.save()
+    client = CsrfClient()
+    url = reverse(url_name)
+    # Unknown names count per name in any case, as an account's spellings do.
+    _fail_with_every_spelling(client, url, ["Nobody", "NOBODY", " nobody "], settings.AXES_FAILURE_LIMIT)
+    response = client.post_form(url, {"username": "nobody", "password": "anything"})
+    assert response.status_code == 429
+    assert LOCKED_OUT in response.content.decode()
+    # Another name from the same client is not locked, known or unknown.
+    assert login(client, "somebody", "anything").status_code == 200
+    assert login(client, "ALICE@example.org", url=url).status_code == 302
+
+
+def test_the_lock_page_is_the_same_for_an_account_and_an_unknown_name(alice, settings):
+    pages = []
+    for name in ("alice", "nobody"):
+        client = CsrfClient(REMOTE_ADDR="10.7.7.7" if name == "alice" else "10.8.8.8")
+        _fail_with_every_spelling(client, reverse("accounts-login"), [name], settings.AXES_FAILURE_LIMIT)
+        response = login(client, name, "whatever")
+        pages.append((response.status_code, response.content))
+    assert pages[0] == pages[1]
+
+
+def test_a_successful_login_in_another_spelling_resets_the_count(alice, settings):
+    client = CsrfClient()
+    _fail_with_every_spelling(client, reverse("accounts-login"), ["ALICE"], settings.AXES_FAILURE_LIMIT - 1)
+    assert login(client, "alice@example.org").status_code == 302
+    client.post_form(reverse("accounts-logout"), {}, form_url=reverse("home"))
+    _fail_with_every_spelling(client, reverse("accounts-login"), ["Alice"], settings.AXES_FAILURE_LIMIT - 1)
+    assert login(client, "alice").status_code == 302
 
 
 def test_admin_accepts_staff_and_sends_others_to_log_in(admin_user, alice):
