@@ -137,6 +137,11 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 # the same as always (no hint whether an account exists) but sends nothing.
 PASSWORD_RESET_MAILS_PER_ADDRESS = env_int("PASSWORD_RESET_MAILS_PER_ADDRESS", 3)
 PASSWORD_RESET_MAILS_PER_IP = env_int("PASSWORD_RESET_MAILS_PER_IP", 20)
+# Mails with a sign-up confirmation link (at sign-up and on request), likewise limited: one per
+# address per CONFIRMATION_MAIL_INTERVAL_SECONDS, so many per address and per client per hour.
+CONFIRMATION_MAIL_INTERVAL_SECONDS = env_int("CONFIRMATION_MAIL_INTERVAL_SECONDS", 60)
+CONFIRMATION_MAILS_PER_ADDRESS = env_int("CONFIRMATION_MAILS_PER_ADDRESS", 5)
+CONFIRMATION_MAILS_PER_IP = env_int("CONFIRMATION_MAILS_PER_IP", 20)
 
 # Login throttling (django-axes): an account + address pair is locked out after
 # AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME; the admin login included. Failures
