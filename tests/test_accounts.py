@@ -586,3 +586,34 @@ def test_navigation_shows_the_user_and_projects_when_logged_in(alice_client, cli
     assert "alice" in page and "Projects" in page and "Log out" in page
     page = client.get(reverse("home")).content.decode()
     assert "Log in" in page and "Sign up" in page and "Log out" not in page
+
+
+def test_sign_up_when_the_mail_server_is_down_still_answers_and_logs_why(csrf_client, settings, caplog):
+    import socket
+
+    with socket.socket() as probe:  # a port on which nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    response = signup(csrf_client)
+    assert response["Location"] == reverse("accounts-signup-sent")
+    assert not User.objects.get(username="carol").email_verified
+    assert "Could not send the confirm-email mail" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accounts_that_existed_before_confirmation_came_in_stay_usable():
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("accounts", "0002_password_reset_request")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    OldUser = executor.loader.project_state(before).apps.get_model("accounts", "User")
+    OldUser.objects.create(username="olduser", email="old@example.org", password=make_password(PASSWORD))
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert User.objects.get(username="olduser").email_verified
+    assert login(CsrfClient(), "olduser").status_code == 302
