@@ -6,9 +6,10 @@ from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm, UserCreationForm
+from django.views.decorators.debug import sensitive_variables
 
+from accounts import services
 from accounts.models import PasswordResetRequest, User
-from accounts.services import throttle_mail
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,12 @@ class SignUpForm(UserCreationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
+
+    def clean_username(self):
+        username = super().clean_username()
+        if username and services.username_held_by_declined_sign_up(username):
+            raise forms.ValidationError(self.instance.unique_error_message(User, ["username"]))
+        return username
 
     def clean_email(self):
         return User.objects.normalize_email(self.cleaned_data["email"])
@@ -40,16 +47,31 @@ class LoginForm(AuthenticationForm):
     )
     unconfirmed = False
 
+    @sensitive_variables()
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError as error:
+            # A declined sign-up (its address had an account) answers as a
+            # new account waiting for confirmation would.
+            username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+            if error.code == "invalid_login" and services.declined_sign_up_matches(username, password):
+                self._refuse_unconfirmed()
+            raise
+
     def confirm_login_allowed(self, user):
         # Reached only with the right password, so saying this reveals
         # nothing to someone who does not know it.
         super().confirm_login_allowed(user)
         if not user.email_verified:
-            self.unconfirmed = True
-            raise forms.ValidationError(
-                "Confirm your e-mail address first: follow the link in the mail we sent when you signed up.",
-                code="unconfirmed",
-            )
+            self._refuse_unconfirmed()
+
+    def _refuse_unconfirmed(self):
+        self.unconfirmed = True
+        raise forms.ValidationError(
+            "Confirm your e-mail address first: follow the link in the mail we sent when you signed up.",
+            code="unconfirmed",
+        )
 
 
 class ResendConfirmationForm(forms.Form):
@@ -77,7 +99,7 @@ class ThrottledPasswordResetForm(PasswordResetForm):
 
     def save(self, *args, request=None, **kwargs):
         client_ip = get_client_ip_address(request) if request is not None else None
-        too_many = throttle_mail(
+        too_many = services.throttle_mail(
             PasswordResetRequest,
             self.cleaned_data["email"],
             client_ip,

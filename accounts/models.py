@@ -60,3 +60,19 @@ class PasswordResetRequest(MailRequest):
 
 class ConfirmationMailRequest(MailRequest):
     """A mail sent at sign-up (a confirmation link, or a note to an address that has an account) or a resend."""
+
+
+class DeclinedSignUp(models.Model):
+    """A sign-up with an address that already has an account, which created nothing.
+
+    For as long as a confirmation link would work, its username stays taken
+    and logging in with its username or address and its password says
+    "confirm your address first", as for a new account waiting for
+    confirmation: neither tells whether the address has an account. Deleted
+    after that, as are new accounts that were never confirmed.
+    """
+
+    username = models.CharField(max_length=150)
+    email = models.EmailField()
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -20,7 +20,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.mail import send_templated_mail
-from accounts.models import ConfirmationMailRequest, User
+from accounts.models import ConfirmationMailRequest, DeclinedSignUp, User
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,10 @@ def sign_up(form, request):
 
     For an address that already has an account nothing is created and its
     owner gets a mail saying so, with a link to reset the password; the
-    caller answers both cases alike.
+    caller answers both cases alike, and a DeclinedSignUp makes what follows
+    (the username taken, logging in) look alike too.
     """
+    forget_unconfirmed_sign_ups()
     address = form.cleaned_data["email"]
     owner = User.objects.filter(email__iexact=address).first()
     if owner is None:
@@ -114,8 +116,9 @@ def sign_up(form, request):
         else:
             send_confirmation(user, request)
             return
-    # As much work as creating an account, so the time taken does not tell either.
-    make_password(form.cleaned_data["password1"])
+    DeclinedSignUp.objects.create(
+        username=form.cleaned_data["username"], email=address, password=make_password(form.cleaned_data["password1"])
+    )
     if _throttle_confirmation_mail(owner.email, request):
         log.warning("Sign-up mail to an existing account not sent: too many for this address or client")
         return
@@ -128,6 +131,36 @@ def sign_up(form, request):
             "reset_url": request.build_absolute_uri(reverse("accounts-password-reset")),
         },
     )
+
+
+def _link_expiry():
+    return timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+
+
+def forget_unconfirmed_sign_ups():
+    """Delete sign-ups whose confirmation link has expired unused: declined ones and unconfirmed accounts.
+
+    Both go at the same age, so their usernames come free at the same time.
+    Only accounts that never logged in and are not staff: an administrator
+    who unticks "confirmed" on a working account does not delete it.
+    """
+    cutoff = _link_expiry()
+    DeclinedSignUp.objects.filter(created_at__lt=cutoff).delete()
+    User.objects.filter(
+        email_verified=False, last_login__isnull=True, is_staff=False, date_joined__lt=cutoff
+    ).delete()
+
+
+def username_held_by_declined_sign_up(username):
+    return DeclinedSignUp.objects.filter(username__iexact=username, created_at__gte=_link_expiry()).exists()
+
+
+def declined_sign_up_matches(identifier, password):
+    """Whether a username or address and password are those of a recent declined sign-up."""
+    identifier = identifier.strip()
+    field = "email__iexact" if "@" in identifier else "username__iexact"
+    recent = DeclinedSignUp.objects.filter(**{field: identifier}, created_at__gte=_link_expiry())
+    return any(check_password(password, declined.password) for declined in recent)
 
 
 def send_confirmation(user, request):

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
@@ -156,6 +157,52 @@ def test_sign_up_with_a_registered_address_answers_as_for_a_new_one(alice, mailo
     assert alice_mail.subject == "Someone tried to sign up for Equestria with your address"
     assert 'already\nbelongs to your account "alice". No new account was created.' in alice_mail.body
     assert "/accounts/password/reset/" in alice_mail.body and "/accounts/login/" in alice_mail.body
+
+
+def _what_a_prober_sees(address):
+    """Sign up as "dave" with `address`, then try what a prober could: the username again, logging in."""
+    signup(CsrfClient(REMOTE_ADDR="10.3.4.5"), username="dave", email=address)
+    again = signup(CsrfClient(REMOTE_ADDR="10.3.4.6"), username="DAVE", email="dave.other@example.org")
+    by_name = login(CsrfClient(REMOTE_ADDR="10.3.4.7"), "dave", NEW_PASSWORD)
+    by_address = login(CsrfClient(REMOTE_ADDR="10.3.4.8"), address.upper(), NEW_PASSWORD)
+    pages = [
+        (response.status_code, re.sub(r'value="[^"]*"', "", response.content.decode()).replace(address.upper(), "A"))
+        for response in (again, by_name, by_address)
+    ]
+    return [
+        (status, page.replace(quote(address.upper()), "A"))  # in the link to resend
+        for status, page in pages
+    ]
+
+
+def test_what_follows_a_sign_up_with_a_registered_address_looks_as_for_a_new_one(alice, mailoutbox):
+    registered = _what_a_prober_sees("alice@example.org")
+    User.objects.filter(username="dave").delete()
+    from accounts.models import DeclinedSignUp
+
+    DeclinedSignUp.objects.all().delete()
+    new = _what_a_prober_sees("erin@example.org")
+    assert registered == new
+    again, by_name, by_address = new
+    assert "A user with that username already exists." in again[1]
+    assert "Confirm your e-mail address first" in by_name[1]
+    assert "Confirm your e-mail address first" in by_address[1]
+    # The owner of the registered address still logs in with her own password.
+    assert login(CsrfClient(REMOTE_ADDR="10.3.4.9"), "alice@example.org").status_code == 302
+
+
+def test_unconfirmed_sign_ups_are_forgotten_when_their_link_expires(alice, mailoutbox, settings):
+    from accounts.models import DeclinedSignUp
+
+    signup(CsrfClient(REMOTE_ADDR="10.3.5.1"), username="dave", email="alice@example.org")
+    signup(CsrfClient(REMOTE_ADDR="10.3.5.2"), username="erin", email="erin@example.org")
+    expired = timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 1)
+    DeclinedSignUp.objects.update(created_at=expired)
+    User.objects.filter(username="erin").update(date_joined=expired)
+    signup(CsrfClient(REMOTE_ADDR="10.3.5.3"), username="frank", email="frank@example.org")
+    assert set(User.objects.values_list("username", flat=True)) == {"alice", "frank"}
+    assert not DeclinedSignUp.objects.exists()
+    assert signup(CsrfClient(REMOTE_ADDR="10.3.5.4"), username="dave")["Location"] == reverse("accounts-signup-sent")
 
 
 def test_mails_to_a_registered_address_from_sign_up_are_limited(alice, mailoutbox):
