@@ -14,6 +14,13 @@ class UserCreationAdminForm(AdminUserCreationForm):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationAdminForm
+    list_display = (*DjangoUserAdmin.list_display, "email_verified")
+    list_filter = (*DjangoUserAdmin.list_filter, "email_verified")
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets[:2],
+        ("Sign-up", {"fields": ("email_verified",)}),
+        *DjangoUserAdmin.fieldsets[2:],
+    )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
     )

@@ -1,15 +1,14 @@
 """Forms of the accounts app, rendered with crispy-forms (Bootstrap 5)."""
 
-import hashlib
 import logging
-from datetime import timedelta
 
 from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
-from django.utils import timezone
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm, UserCreationForm
+from django.views.decorators.debug import sensitive_variables
 
+from accounts import services
 from accounts.models import PasswordResetRequest, User
 
 log = logging.getLogger(__name__)
@@ -25,14 +24,19 @@ class SignUpForm(UserCreationForm):
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
 
+    def clean_username(self):
+        username = super().clean_username()
+        if username and services.username_held_by_declined_sign_up(username):
+            raise forms.ValidationError(self.instance.unique_error_message(User, ["username"]))
+        return username
+
     def clean_email(self):
-        email = User.objects.normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "A user with that e-mail address already exists. "
-                "If it is yours, log in or reset your password."
-            )
-        return email
+        return User.objects.normalize_email(self.cleaned_data["email"])
+
+    def _get_validation_exclusions(self):
+        # The form must not say that an address has an account: sign_up()
+        # mails its owner instead, so the model's unique check on it is skipped.
+        return super()._get_validation_exclusions() | {"email"}
 
 
 class LoginForm(AuthenticationForm):
@@ -41,6 +45,49 @@ class LoginForm(AuthenticationForm):
         max_length=254,
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
     )
+    unconfirmed = False
+
+    @sensitive_variables()
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError as error:
+            # A declined sign-up (its address had an account) answers as a
+            # new account waiting for confirmation would.
+            username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+            if error.code == "invalid_login" and services.declined_sign_up_matches(username, password):
+                self._refuse_unconfirmed()
+            raise
+
+    def confirm_login_allowed(self, user):
+        # Reached only with the right password, so saying this reveals
+        # nothing to someone who does not know it.
+        super().confirm_login_allowed(user)
+        if not user.email_verified:
+            self._refuse_unconfirmed()
+
+    def _refuse_unconfirmed(self):
+        self.unconfirmed = True
+        raise forms.ValidationError(
+            "Confirm your e-mail address first: follow the link in the mail we sent when you signed up.",
+            code="unconfirmed",
+        )
+
+
+class ResendConfirmationForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+
+class ConfirmingSetPasswordForm(SetPasswordForm):
+    """Setting a password through a reset link proves the mailbox too, so it confirms the address."""
+
+    def save(self, commit=True):
+        self.user.email_verified = True
+        return super().save(commit=commit)
 
 
 class ThrottledPasswordResetForm(PasswordResetForm):
@@ -50,20 +97,16 @@ class ThrottledPasswordResetForm(PasswordResetForm):
     same whether or not a mail goes out: the form reveals nothing about accounts.
     """
 
-    window = timedelta(hours=1)
-
     def save(self, *args, request=None, **kwargs):
-        address = self.cleaned_data["email"].strip().lower()
-        digest = hashlib.sha256(address.encode()).hexdigest()
         client_ip = get_client_ip_address(request) if request is not None else None
-        since = timezone.now() - self.window
-        PasswordResetRequest.objects.filter(created_at__lt=since).delete()
-        recent = PasswordResetRequest.objects.filter(created_at__gte=since)
-        too_many = (
-            recent.filter(address_hash=digest).count() >= settings.PASSWORD_RESET_MAILS_PER_ADDRESS
-            or (client_ip and recent.filter(client_ip=client_ip).count() >= settings.PASSWORD_RESET_MAILS_PER_IP)
+        too_many = services.throttle_mail(
+            PasswordResetRequest,
+            self.cleaned_data["email"],
+            client_ip,
+            per_address=settings.PASSWORD_RESET_MAILS_PER_ADDRESS,
+            per_ip=settings.PASSWORD_RESET_MAILS_PER_IP,
+            count_refused=True,
         )
-        PasswordResetRequest.objects.create(address_hash=digest, client_ip=client_ip or None)
         if too_many:
             log.warning("Password reset mail not sent: too many requests for this address or from %s", client_ip)
             return

@@ -2,10 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import LoginForm, ThrottledPasswordResetForm
+from accounts.forms import ConfirmingSetPasswordForm, LoginForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("signup/", views.signup, name="accounts-signup"),
+    path("signup/sent/", views.signup_sent, name="accounts-signup-sent"),
+    path("confirm/resend/", views.resend_confirmation, name="accounts-confirm-resend"),
+    path("confirm/resend/sent/", views.resend_sent, name="accounts-confirm-resend-sent"),
+    path("confirm/<uidb64>/<token>/", views.confirm_email, name="accounts-confirm-email"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -49,6 +53,7 @@ urlpatterns = [
         "password/reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
             template_name="accounts/password_reset_confirm.html",
+            form_class=ConfirmingSetPasswordForm,
             success_url=reverse_lazy("accounts-password-reset-complete"),
         ),
         name="accounts-password-reset-confirm",

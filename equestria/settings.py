@@ -137,12 +137,19 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 # the same as always (no hint whether an account exists) but sends nothing.
 PASSWORD_RESET_MAILS_PER_ADDRESS = env_int("PASSWORD_RESET_MAILS_PER_ADDRESS", 3)
 PASSWORD_RESET_MAILS_PER_IP = env_int("PASSWORD_RESET_MAILS_PER_IP", 20)
+# Mails with a sign-up confirmation link (at sign-up and on request), likewise limited: one per
+# address per CONFIRMATION_MAIL_INTERVAL_SECONDS, so many per address and per client per hour.
+CONFIRMATION_MAIL_INTERVAL_SECONDS = env_int("CONFIRMATION_MAIL_INTERVAL_SECONDS", 60)
+CONFIRMATION_MAILS_PER_ADDRESS = env_int("CONFIRMATION_MAILS_PER_ADDRESS", 5)
+CONFIRMATION_MAILS_PER_IP = env_int("CONFIRMATION_MAILS_PER_IP", 20)
 
-# Login throttling (django-axes): a username + address pair is locked out after
-# AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME; the admin login included.
+# Login throttling (django-axes): an account + address pair is locked out after
+# AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME; the admin login included. Failures
+# count per account, whatever spelling of it was typed (see accounts.backends).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "accounts.backends.lockout_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"

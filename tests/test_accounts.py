@@ -1,11 +1,14 @@
 """Accounts: sign up, log in and out, password change and reset, throttling."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
 from tests.conftest import PASSWORD, CsrfClient
@@ -26,17 +29,186 @@ def signup(client, **overrides):
     return client.post_form(reverse("accounts-signup"), data)
 
 
-def login(client, username, password=PASSWORD, **extra):
-    return client.post_form(reverse("accounts-login"), {"username": username, "password": password}, **extra)
+def login(client, username, password=PASSWORD, url=None, **extra):
+    url = url or reverse("accounts-login")
+    return client.post_form(url, {"username": username, "password": password}, **extra)
 
 
-def test_sign_up_creates_the_account_and_logs_in(csrf_client):
+def _link(mail, url_name):
+    prefix = reverse(url_name, kwargs={"uidb64": "U", "token": "T"}).split("U/")[0]
+    return re.search(rf"https?://[^/\s]+({re.escape(prefix)}\S+/)", mail.body).group(1)
+
+
+def _signed_up_carol(client, mailoutbox):
+    """Sign carol up; return her account and the confirmation link from the mail."""
+    signup(client)
+    user = User.objects.get(username="carol")
+    return user, _link(mailoutbox[-1], "accounts-confirm-email")
+
+
+def test_sign_up_creates_an_unconfirmed_account_and_mails_the_link(csrf_client, mailoutbox):
     response = signup(csrf_client)
-    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts-signup-sent")
     user = User.objects.get(username="carol")
     assert user.email == "carol@example.org"
     assert user.check_password(NEW_PASSWORD)
-    assert csrf_client.get(reverse("home")).context["user"] == user
+    assert not user.email_verified
+    page = csrf_client.get(response["Location"]).content.decode()
+    assert "We sent a link to <strong>carol@example.org</strong>." in page
+    assert not csrf_client.get(reverse("home")).context["user"].is_authenticated
+    [mail] = mailoutbox
+    assert mail.to == ["carol@example.org"]
+    assert mail.subject == "Confirm your e-mail address for Equestria"
+    assert "The link works for 3 days." in mail.body
+
+
+def test_an_unconfirmed_account_cannot_log_in_and_is_told_how_to_confirm(csrf_client, mailoutbox):
+    _signed_up_carol(csrf_client, mailoutbox)
+    for spelling in ("carol", "CAROL@example.org"):
+        response = login(CsrfClient(), spelling, NEW_PASSWORD)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert (
+            "Confirm your e-mail address first: follow the link in the mail we sent when you signed up." in page
+        )
+        assert "Send the confirmation link again" in page
+        assert "_auth_user_id" not in response.wsgi_request.session
+
+
+@pytest.mark.parametrize("username, password", [("carol", "wrong password"), ("nobody", NEW_PASSWORD)])
+def test_an_unconfirmed_account_with_a_wrong_password_gets_the_usual_message(
+    csrf_client, mailoutbox, username, password
+):
+    _signed_up_carol(csrf_client, mailoutbox)
+    page = login(CsrfClient(), username, password).content.decode()
+    assert "Please enter a correct username and password" in page
+    assert "Confirm your e-mail address" not in page
+    assert "confirmation link" not in page
+
+
+def test_following_the_link_confirms_the_address_and_the_account_can_log_in(csrf_client, mailoutbox):
+    user, link = _signed_up_carol(csrf_client, mailoutbox)
+    visitor = CsrfClient()  # the mail may be opened in another browser
+    page = visitor.get(link).content.decode()
+    assert "Confirm <strong>carol@example.org</strong> as the address of your Equestria account." in page
+    user.refresh_from_db()
+    assert not user.email_verified  # a GET (a mail scanner's) confirms nothing
+    response = visitor.post_form(link, {})
+    assert response["Location"] == reverse("accounts-login")
+    assert "Your e-mail address is confirmed. Log in to start." in visitor.get(response["Location"]).content.decode()
+    user.refresh_from_db()
+    assert user.email_verified
+    assert login(visitor, "carol", NEW_PASSWORD).status_code == 302
+
+
+def test_a_confirmation_link_works_once(csrf_client, mailoutbox):
+    _, link = _signed_up_carol(csrf_client, mailoutbox)
+    csrf_client.post_form(link, {})
+    page = csrf_client.get(link).content.decode()
+    assert "This link does not work" in page
+    assert "has been used already, has expired, or was not copied whole" in page
+
+
+def test_an_expired_confirmation_link_is_refused(csrf_client, mailoutbox, settings):
+    from accounts.services import EmailConfirmationTokenGenerator
+
+    user, _ = _signed_up_carol(csrf_client, mailoutbox)
+    old = EmailConfirmationTokenGenerator()
+    old._now = lambda: datetime.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
+    link = reverse(
+        "accounts-confirm-email", kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": old.make_token(user)}
+    )
+    assert "This link does not work" in csrf_client.get(link).content.decode()
+    response = csrf_client.post_form(link, {}, form_url=reverse("accounts-login"))
+    assert "This link does not work" in response.content.decode()
+    user.refresh_from_db()
+    assert not user.email_verified
+
+
+def test_a_tampered_confirmation_link_is_refused(csrf_client, mailoutbox, bob):
+    user, link = _signed_up_carol(csrf_client, mailoutbox)
+    _, _, _, uidb64, token, _ = link.split("/")
+    tampered = [
+        link[:-2] + ("0" if link[-2] != "0" else "1") + "/",  # last character of the signature
+        link.replace(uidb64, urlsafe_base64_encode(force_bytes(bob.pk))),  # another account's id
+        link.replace(uidb64, "!!"),
+        link.replace(token, "zz-zz"),
+    ]
+    for url in tampered:
+        assert "This link does not work" in csrf_client.get(url).content.decode(), url
+    user.refresh_from_db()
+    assert not user.email_verified
+
+
+@pytest.mark.parametrize("email", ["alice@example.org", "Alice@EXAMPLE.org"])
+def test_sign_up_with_a_registered_address_answers_as_for_a_new_one(alice, mailoutbox, email):
+    answers = []
+    for username, address in (("carol", "carol@example.org"), ("dave", email)):
+        client = CsrfClient(REMOTE_ADDR=f"10.3.3.{len(answers)}")
+        response = signup(client, username=username, email=address)
+        shown = User.objects.normalize_email(address)  # the domain in lower case
+        page = client.get(response["Location"]).content.decode().replace(shown, "ADDRESS")
+        answers.append((response.status_code, response["Location"], page))
+    assert answers[0] == answers[1]
+    assert not User.objects.filter(username="dave").exists()
+    # The owner of the address is told, with a way in.
+    carol_mail, alice_mail = mailoutbox
+    assert alice_mail.to == ["alice@example.org"]
+    assert alice_mail.subject == "Someone tried to sign up for Equestria with your address"
+    assert 'already\nbelongs to your account "alice". No new account was created.' in alice_mail.body
+    assert "/accounts/password/reset/" in alice_mail.body and "/accounts/login/" in alice_mail.body
+
+
+def _what_a_prober_sees(address):
+    """Sign up as "dave" with `address`, then try what a prober could: the username again, logging in."""
+    signup(CsrfClient(REMOTE_ADDR="10.3.4.5"), username="dave", email=address)
+    again = signup(CsrfClient(REMOTE_ADDR="10.3.4.6"), username="DAVE", email="dave.other@example.org")
+    by_name = login(CsrfClient(REMOTE_ADDR="10.3.4.7"), "dave", NEW_PASSWORD)
+    by_address = login(CsrfClient(REMOTE_ADDR="10.3.4.8"), address.upper(), NEW_PASSWORD)
+    pages = [
+        (response.status_code, re.sub(r'value="[^"]*"', "", response.content.decode()).replace(address.upper(), "A"))
+        for response in (again, by_name, by_address)
+    ]
+    return [
+        (status, page.replace(quote(address.upper()), "A"))  # in the link to resend
+        for status, page in pages
+    ]
+
+
+def test_what_follows_a_sign_up_with_a_registered_address_looks_as_for_a_new_one(alice, mailoutbox):
+    registered = _what_a_prober_sees("alice@example.org")
+    User.objects.filter(username="dave").delete()
+    from accounts.models import DeclinedSignUp
+
+    DeclinedSignUp.objects.all().delete()
+    new = _what_a_prober_sees("erin@example.org")
+    assert registered == new
+    again, by_name, by_address = new
+    assert "A user with that username already exists." in again[1]
+    assert "Confirm your e-mail address first" in by_name[1]
+    assert "Confirm your e-mail address first" in by_address[1]
+    # The owner of the registered address still logs in with her own password.
+    assert login(CsrfClient(REMOTE_ADDR="10.3.4.9"), "alice@example.org").status_code == 302
+
+
+def test_unconfirmed_sign_ups_are_forgotten_when_their_link_expires(alice, mailoutbox, settings):
+    from accounts.models import DeclinedSignUp
+
+    signup(CsrfClient(REMOTE_ADDR="10.3.5.1"), username="dave", email="alice@example.org")
+    signup(CsrfClient(REMOTE_ADDR="10.3.5.2"), username="erin", email="erin@example.org")
+    expired = timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 1)
+    DeclinedSignUp.objects.update(created_at=expired)
+    User.objects.filter(username="erin").update(date_joined=expired)
+    signup(CsrfClient(REMOTE_ADDR="10.3.5.3"), username="frank", email="frank@example.org")
+    assert set(User.objects.values_list("username", flat=True)) == {"alice", "frank"}
+    assert not DeclinedSignUp.objects.exists()
+    assert signup(CsrfClient(REMOTE_ADDR="10.3.5.4"), username="dave")["Location"] == reverse("accounts-signup-sent")
+
+
+def test_mails_to_a_registered_address_from_sign_up_are_limited(alice, mailoutbox):
+    for number in range(3):
+        signup(CsrfClient(REMOTE_ADDR=f"10.4.4.{number}"), username=f"mallory{number}", email="alice@example.org")
+    assert len(mailoutbox) == 1  # one a minute
 
 
 @pytest.mark.parametrize("username", ["alice", "ALICE"])
@@ -47,12 +219,111 @@ def test_sign_up_refuses_a_taken_username_in_any_case(csrf_client, alice, userna
     assert User.objects.count() == 1
 
 
-@pytest.mark.parametrize("email", ["alice@example.org", "Alice@EXAMPLE.org"])
-def test_sign_up_refuses_a_taken_email_in_any_case(csrf_client, alice, email):
-    response = signup(csrf_client, email=email)
-    assert response.status_code == 200
-    assert "A user with that e-mail address already exists." in response.content.decode()
-    assert User.objects.count() == 1
+def _resend(client, address):
+    return client.post_form(reverse("accounts-confirm-resend"), {"email": address})
+
+
+def _an_hour_passes(minutes=0):
+    from accounts.models import ConfirmationMailRequest
+
+    ConfirmationMailRequest.objects.update(created_at=timezone.now() - timedelta(minutes=minutes))
+
+
+WAIT_A_MINUTE = "A link was sent to this address less than a minute ago. Wait a little, then ask again."
+
+
+def test_resend_mails_a_new_link_that_confirms(csrf_client, mailoutbox):
+    user, first_link = _signed_up_carol(csrf_client, mailoutbox)
+    _an_hour_passes(minutes=2)
+    response = _resend(CsrfClient(), "CAROL@example.org")
+    assert response["Location"] == reverse("accounts-confirm-resend-sent")
+    assert len(mailoutbox) == 2
+    assert mailoutbox[1].to == ["carol@example.org"]
+    link = _link(mailoutbox[1], "accounts-confirm-email")
+    csrf_client.post_form(link, {})
+    user.refresh_from_db()
+    assert user.email_verified
+    # Once confirmed, every earlier link stops working and resend sends nothing.
+    assert "This link does not work" in csrf_client.get(first_link).content.decode()
+    _an_hour_passes(minutes=2)
+    _resend(CsrfClient(), "carol@example.org")
+    assert len(mailoutbox) == 2
+
+
+def test_resend_is_limited_per_address_for_known_and_unknown_addresses(csrf_client, mailoutbox, settings):
+    settings.CONFIRMATION_MAILS_PER_ADDRESS = 3
+    _signed_up_carol(csrf_client, mailoutbox)  # the sign-up mail counts
+    for address in ("carol@example.org", "nobody@example.org"):
+        client = CsrfClient(REMOTE_ADDR="10.5.5.5")
+        if address == "nobody@example.org":
+            assert _resend(client, address).status_code == 302
+        response = _resend(client, address)
+        assert response.status_code == 200
+        assert WAIT_A_MINUTE in response.content.decode()
+        for _ in range(2):
+            _an_hour_passes(minutes=2)
+            _resend(CsrfClient(REMOTE_ADDR="10.6.6.6"), address)
+        _an_hour_passes(minutes=2)
+        response = _resend(CsrfClient(REMOTE_ADDR="10.6.6.7"), address)
+        assert "Several links were sent to this address in the last hour. Try again in an hour." in (
+            response.content.decode()
+        )
+    assert [m.to for m in mailoutbox] == [["carol@example.org"]] * 3
+    _an_hour_passes(minutes=61)
+    assert _resend(CsrfClient(), "carol@example.org").status_code == 302
+    assert len(mailoutbox) == 4
+
+
+def test_resend_is_limited_per_client(csrf_client, mailoutbox, settings):
+    settings.CONFIRMATION_MAILS_PER_IP = 4
+    _signed_up_carol(CsrfClient(REMOTE_ADDR="10.2.2.2"), mailoutbox)
+    for number in range(4):  # unknown addresses count too
+        assert _resend(csrf_client, f"nobody{number}@example.org").status_code == 302
+    _an_hour_passes(minutes=2)
+    response = _resend(csrf_client, "carol@example.org")
+    assert "Too many links were asked for from your network in the last hour. Try again in an hour." in (
+        response.content.decode()
+    )
+    assert len(mailoutbox) == 1
+
+
+def test_resend_answers_the_same_for_unknown_confirmed_and_waiting_addresses(csrf_client, alice, mailoutbox):
+    _signed_up_carol(CsrfClient(REMOTE_ADDR="10.2.2.2"), mailoutbox)
+    _an_hour_passes(minutes=2)
+    pages = []
+    for number, address in enumerate(("carol@example.org", "alice@example.org", "nobody@example.org")):
+        client = CsrfClient(REMOTE_ADDR=f"10.9.0.{number}")
+        response = _resend(client, address)
+        pages.append((response["Location"], client.get(response["Location"]).content.decode().replace(address, "A")))
+    assert pages[0] == pages[1] == pages[2]
+    assert [m.to for m in mailoutbox] == [["carol@example.org"]] * 2
+
+
+def test_login_page_links_to_resend_with_the_address_filled_in(csrf_client, mailoutbox):
+    _signed_up_carol(csrf_client, mailoutbox)
+    page = login(CsrfClient(), "carol@example.org", NEW_PASSWORD).content.decode()
+    assert 'href="/accounts/confirm/resend/?email=carol%40example.org"' in page
+    page = CsrfClient().get("/accounts/confirm/resend/?email=carol%40example.org").content.decode()
+    assert 'value="carol@example.org"' in page
+
+
+def test_setting_a_password_through_a_reset_link_confirms_the_address(csrf_client, mailoutbox):
+    user, _ = _signed_up_carol(csrf_client, mailoutbox)
+    csrf_client.post_form(reverse("accounts-password-reset"), {"email": "carol@example.org"})
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/\S+/)", mailoutbox[-1].body).group(1)
+    form_url = csrf_client.get(link, follow=True).redirect_chain[-1][0]
+    csrf_client.post_form(form_url, {"new_password1": NEW_PASSWORD + "!", "new_password2": NEW_PASSWORD + "!"})
+    user.refresh_from_db()
+    assert user.email_verified
+    assert login(CsrfClient(), "carol", NEW_PASSWORD + "!").status_code == 302
+
+
+def test_accounts_made_by_administrators_can_log_in_at_once(admin_user):
+    from django.core.management import call_command
+
+    call_command("createsuperuser", "--noinput", username="root", email="root@example.org", verbosity=0)
+    assert User.objects.get(username="root").email_verified
+    assert User.objects.get(username="admin").email_verified
 
 
 @pytest.mark.parametrize(
@@ -256,6 +527,68 @@ def test_admin_login_is_throttled_too(admin_user, settings):
     assert response.status_code == 429
 
 
+# Spellings of alice's account: the username in other cases, the e-mail address in any case,
+# with spaces around.
+ALICE_SPELLINGS = ["alice", "ALICE", "Alice", "alice@example.org", "ALICE@Example.ORG", "  aLiCe  "]
+LOCKED_OUT = "Too many failed logins"
+
+
+def _fail_with_every_spelling(client, url, spellings, limit):
+    for attempt in range(limit):
+        response = client.post_form(url, {"username": spellings[attempt % len(spellings)], "password": "wrong"})
+        if attempt < limit - 1:  # the last failure is answered with the lock already
+            assert response.status_code == 200, attempt
+
+
+@pytest.mark.parametrize("url_name", ["accounts-login", "admin:login"])
+@pytest.mark.parametrize("spelling", ALICE_SPELLINGS)
+def test_failures_in_mixed_spellings_lock_every_spelling_of_the_account(alice, settings, url_name, spelling):
+    alice.is_staff = True  # so the admin login would let her in
+    alice.save()
+    client = CsrfClient()
+    url = reverse(url_name)
+    _fail_with_every_spelling(client, url, ["Alice", "alice@EXAMPLE.org", " ALICE", "alice"], settings.AXES_FAILURE_LIMIT)
+    response = client.post_form(url, {"username": spelling, "password": PASSWORD})
+    assert response.status_code == 429
+    assert LOCKED_OUT in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("url_name", ["accounts-login", "admin:login"])
+def test_failures_for_an_unknown_name_lock_like_those_for_an_account(alice, settings, url_name):
+    alice.is_staff = True
+    alice.save()
+    client = CsrfClient()
+    url = reverse(url_name)
+    # Unknown names count per name in any case, as an account's spellings do.
+    _fail_with_every_spelling(client, url, ["Nobody", "NOBODY", " nobody "], settings.AXES_FAILURE_LIMIT)
+    response = client.post_form(url, {"username": "nobody", "password": "anything"})
+    assert response.status_code == 429
+    assert LOCKED_OUT in response.content.decode()
+    # Another name from the same client is not locked, known or unknown.
+    assert login(client, "somebody", "anything").status_code == 200
+    assert login(client, "ALICE@example.org", url=url).status_code == 302
+
+
+def test_the_lock_page_is_the_same_for_an_account_and_an_unknown_name(alice, settings):
+    pages = []
+    for name in ("alice", "nobody"):
+        client = CsrfClient(REMOTE_ADDR="10.7.7.7" if name == "alice" else "10.8.8.8")
+        _fail_with_every_spelling(client, reverse("accounts-login"), [name], settings.AXES_FAILURE_LIMIT)
+        response = login(client, name, "whatever")
+        pages.append((response.status_code, response.content))
+    assert pages[0] == pages[1]
+
+
+def test_a_successful_login_in_another_spelling_resets_the_count(alice, settings):
+    client = CsrfClient()
+    _fail_with_every_spelling(client, reverse("accounts-login"), ["ALICE"], settings.AXES_FAILURE_LIMIT - 1)
+    assert login(client, "alice@example.org").status_code == 302
+    client.post_form(reverse("accounts-logout"), {}, form_url=reverse("home"))
+    _fail_with_every_spelling(client, reverse("accounts-login"), ["Alice"], settings.AXES_FAILURE_LIMIT - 1)
+    assert login(client, "alice").status_code == 302
+
+
 def test_admin_accepts_staff_and_sends_others_to_log_in(admin_user, alice):
     client = CsrfClient()
     response = client.post_form(reverse("admin:login"), {"username": "admin", "password": PASSWORD, "next": "/admin/"})
@@ -283,6 +616,16 @@ def test_admin_can_add_a_user_with_email(admin_user):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert User.objects.get(username="dave").email == "dave@example.org"
+    assert User.objects.get(username="dave").email_verified
+
+
+def test_admin_can_confirm_an_address_by_hand(admin_user, csrf_client, mailoutbox):
+    user, _ = _signed_up_carol(csrf_client, mailoutbox)
+    client = CsrfClient()
+    client.force_login(admin_user)
+    assert client.get(reverse("admin:accounts_user_changelist") + "?email_verified__exact=0").status_code == 200
+    page = client.get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()
+    assert 'name="email_verified"' in page
 
 
 def test_navigation_shows_the_user_and_projects_when_logged_in(alice_client, client):
@@ -290,3 +633,34 @@ def test_navigation_shows_the_user_and_projects_when_logged_in(alice_client, cli
     assert "alice" in page and "Projects" in page and "Log out" in page
     page = client.get(reverse("home")).content.decode()
     assert "Log in" in page and "Sign up" in page and "Log out" not in page
+
+
+def test_sign_up_when_the_mail_server_is_down_still_answers_and_logs_why(csrf_client, settings, caplog):
+    import socket
+
+    with socket.socket() as probe:  # a port on which nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    response = signup(csrf_client)
+    assert response["Location"] == reverse("accounts-signup-sent")
+    assert not User.objects.get(username="carol").email_verified
+    assert "Could not send the confirm-email mail" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accounts_that_existed_before_confirmation_came_in_stay_usable():
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("accounts", "0002_password_reset_request")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    OldUser = executor.loader.project_state(before).apps.get_model("accounts", "User")
+    OldUser.objects.create(username="olduser", email="old@example.org", password=make_password(PASSWORD))
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert User.objects.get(username="olduser").email_verified
+    assert login(CsrfClient(), "olduser").status_code == 302

@@ -1,4 +1,6 @@
-"""A new user signs up in a real browser and lands logged in."""
+"""A new user signs up in a real browser, confirms the address through the mail and logs in."""
+
+import re
 
 import pytest
 
@@ -7,7 +9,9 @@ from accounts.models import User
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_new_user_signs_up_and_lands_logged_in(page, live_server):
+def test_new_user_signs_up_confirms_the_address_and_logs_in(page, live_server, mailoutbox):
+    # pytest-django's live server is a thread of this process, so Django's
+    # in-memory outbox receives the mails it sends.
     page.goto(live_server.url + "/")
     page.get_by_role("link", name="Sign up").first.click()
     page.locator("#id_username").fill("erin")
@@ -16,10 +20,29 @@ def test_new_user_signs_up_and_lands_logged_in(page, live_server):
     page.locator("#id_password2").fill("a long enough passphrase 7")
     page.get_by_role("button", name="Sign up").click()
 
+    page.wait_for_url(live_server.url + "/accounts/signup/sent/")
+    assert "We sent a link to erin@example.org." in page.locator("main").inner_text()
+    assert not User.objects.get(username="erin").email_verified
+
+    # Not usable before the address is confirmed.
+    page.goto(live_server.url + "/accounts/login/")
+    page.locator("#id_username").fill("erin")
+    page.locator("#id_password").fill("a long enough passphrase 7")
+    page.get_by_role("button", name="Log in").click()
+    assert "Confirm your e-mail address first" in page.content()
+
+    [mail] = mailoutbox
+    link = re.search(r"https?://\S+/accounts/confirm/\S+/", mail.body).group(0)
+    page.goto(link)
+    page.get_by_role("button", name="Confirm my address").click()
+    page.wait_for_url(live_server.url + "/accounts/login/")
+    assert "Your e-mail address is confirmed. Log in to start." in page.content()
+
+    page.locator("#id_username").fill("erin@example.org")
+    page.locator("#id_password").fill("a long enough passphrase 7")
+    page.get_by_role("button", name="Log in").click()
     page.wait_for_url(live_server.url + "/")
-    assert "Welcome, erin!" in page.content()
     assert page.locator("#user-menu").inner_text() == "erin"
-    assert User.objects.filter(username="erin").exists()
 
     # The user menu works (Bootstrap's JS is served locally) and logging out works.
     page.locator("#user-menu").click()
