@@ -119,7 +119,18 @@ class Upload:
         return ", ".join(f".{e}" for e in sorted(self.by_extension) if e)
 
     def add(self, uploaded):
-        """Add one uploaded file (Django UploadedFile); a .zip is unpacked unless a template takes zips."""
+        """Add one uploaded file (Django UploadedFile); a .zip is unpacked unless a template takes zips.
+
+        An unexpected error is logged and reported for this file only, so the other files of the upload are kept.
+        """
+        try:
+            self._add(uploaded)
+        except Exception:
+            log.exception("Adding %r to project %s failed", uploaded.name, self.project.pk)
+            self.outcomes.append(Outcome(uploaded.name, False, f"{uploaded.name}: this file could not be added because of "
+                                         "an error on the server (it is logged for the administrators); try it again later"))
+
+    def _add(self, uploaded):
         try:
             name = clean_name(uploaded.name)
         except BadName as exc:
