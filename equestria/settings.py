@@ -40,7 +40,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "equestria.admin.EquestriaAdminConfig",  # django.contrib.admin with a guard (equestria/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -184,6 +184,15 @@ UPLOAD_MAX_PROJECT_BYTES = env_int("UPLOAD_MAX_PROJECT_BYTES", 20 * 1024**3)
 UPLOAD_MAX_ARCHIVE_ENTRIES = env_int("UPLOAD_MAX_ARCHIVE_ENTRIES", 2000)
 UPLOAD_MAX_ARCHIVE_BYTES = env_int("UPLOAD_MAX_ARCHIVE_BYTES", 4 * 1024**3)
 UPLOAD_MAX_COMPRESSION_RATIO = env_int("UPLOAD_MAX_COMPRESSION_RATIO", 100)
+# Text a researcher sends: a transcript of a two-hour recording is about 100 KB, a whole
+# CMUdict-sized lexicon under 4 MB, and a review holds the pronunciations of one run's unknown words.
+UPLOAD_MAX_TRANSCRIPT_BYTES = env_int("UPLOAD_MAX_TRANSCRIPT_BYTES", 1024**2)
+UPLOAD_MAX_DICTIONARY_BYTES = env_int("UPLOAD_MAX_DICTIONARY_BYTES", 10 * 1024**2)
+REVIEW_MAX_DICTIONARY_BYTES = env_int("REVIEW_MAX_DICTIONARY_BYTES", 1024**2)
+PARAMETER_MAX_CHARACTERS = env_int("PARAMETER_MAX_CHARACTERS", 10_000)
+# Django's limit of a form's body (files excepted): room for a review at its limit even when every
+# byte is percent-encoded (three characters each), so that the form, not a bare 400 page, refuses it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * REVIEW_MAX_DICTIONARY_BYTES + 256 * 1024
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

@@ -1,6 +1,7 @@
 """The researcher's form for starting an alignment, and the dictionary review."""
 
 from django import forms
+from django.conf import settings
 
 from pipelines import review
 from pipelines.services import clam_values, parameter_fields
@@ -50,6 +51,8 @@ class DictionaryForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if len(cleaned.get("dictionary", "").encode()) > settings.REVIEW_MAX_DICTIONARY_BYTES:
+            raise forms.ValidationError(dictionary_too_large_message())
         try:
             checked, missing = review.check_review(
                 cleaned.get("dictionary", ""), self.phone_set, self.unknown_words, cleaned.get("skip_missing", False)
@@ -60,3 +63,10 @@ class DictionaryForm(forms.Form):
         cleaned["dictionary"] = checked.text
         self.missing = missing
         return cleaned
+
+
+def dictionary_too_large_message():
+    return (
+        f"The dictionary is larger than {settings.REVIEW_MAX_DICTIONARY_BYTES // 1024} KB; keep only the lines for "
+        "the words of this run (the aligner already knows all other words)."
+    )

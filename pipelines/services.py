@@ -254,6 +254,7 @@ def cancel_run(run):
 def parameter_fields(script):
     """(parameter, form field) for each global, non-preset, non-static parameter of a script."""
     from django import forms
+    from django.conf import settings
 
     fields = []
     for base in script.parameters.filter(input_template=None, preset=False).exclude(type=BaseParameter.Type.STATIC):
@@ -272,9 +273,10 @@ def parameter_fields(script):
         elif p.type == BaseParameter.Type.FLOAT:
             field = forms.FloatField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
         elif p.type == BaseParameter.Type.STRING:
-            field = forms.CharField(initial=p.default, max_length=p.max_length, **common)
+            field = forms.CharField(initial=p.default, max_length=p.max_length or settings.PARAMETER_MAX_CHARACTERS, **common)
         else:
-            field = forms.CharField(initial=p.default, widget=forms.Textarea(attrs={"rows": 3}), **common)
+            field = forms.CharField(initial=p.default, max_length=settings.PARAMETER_MAX_CHARACTERS,
+                                    widget=forms.Textarea(attrs={"rows": 3}), **common)
         fields.append((p, field))
     return fields
 

@@ -3,10 +3,14 @@
 An archive that breaks a rule is refused whole and nothing of it is kept:
 entries with absolute paths or `..`, symbolic links, nested archives, too
 many entries, too many bytes (counted while extracting: headers can lie), or
-a compression ratio only a zip bomb has. Junk that operating systems add
-(`__MACOSX/`, `.DS_Store`, `Thumbs.db`) is skipped silently.
+a compression ratio only a zip bomb has. So is an archive that cannot be
+read: a damaged directory or member (bad compressed data, wrong checksum, cut
+short), a member protected by a password or compressed with a method Python
+cannot unpack. Junk that operating systems add (`__MACOSX/`, `.DS_Store`,
+`Thumbs.db`) is skipped silently.
 """
 
+import logging
 import shutil
 import stat
 import tempfile
@@ -17,6 +21,10 @@ from django.conf import settings
 
 from upload.names import BadName, clean_name
 
+log = logging.getLogger(__name__)
+
+# Methods zipfile can unpack; anything else (deflate64 from Windows, PPMd, …) is refused up front by name.
+SUPPORTED_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 JUNK_FOLDERS = {"__MACOSX"}
 
@@ -59,8 +67,10 @@ def extract_zip(source):
 def _extract(source, folder):
     try:
         archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise ArchiveRefused("it is not a valid zip archive") from None
+    except Exception:
+        # zipfile raises many kinds of exception for a damaged directory; all mean the same to the user.
+        log.info("Unreadable zip archive", exc_info=True)
+        raise ArchiveRefused("it is not a valid zip archive (or it is damaged)") from None
     with archive:
         infos = archive.infolist()
         if len(infos) > settings.UPLOAD_MAX_ARCHIVE_ENTRIES:
@@ -76,6 +86,7 @@ def _extract(source, folder):
                 raise ArchiveRefused(f"it contains another archive ({info.filename!r}); upload that one by itself")
             if info.compress_size and info.file_size / info.compress_size > settings.UPLOAD_MAX_COMPRESSION_RATIO:
                 raise ArchiveRefused(f"{info.filename!r} expands more than any real recording or text does (zip bomb?)")
+            _check_readable(info)
             wanted.append(info)
         declared = sum(i.file_size for i in wanted)
         if declared > settings.UPLOAD_MAX_ARCHIVE_BYTES:
@@ -100,7 +111,27 @@ def _extract(source, folder):
                         if written > info.file_size or total > settings.UPLOAD_MAX_ARCHIVE_BYTES:
                             raise ArchiveRefused(f"{info.filename!r} unpacks to more than its header says (zip bomb?)")
                         dst.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-                raise ArchiveRefused(f"{info.filename!r} cannot be unpacked ({exc})") from None
+            except ArchiveRefused:
+                raise
+            except Exception:
+                # Damaged data surfaces as zlib.error, OSError (bzip2), LZMAError, EOFError,
+                # BadZipFile (checksum) and more; the library's text means nothing to a researcher.
+                log.info("Damaged member %r in a zip archive", info.filename, exc_info=True)
+                raise ArchiveRefused(
+                    f"{info.filename!r} is damaged and cannot be unpacked (its compressed data or checksum is wrong); "
+                    "make the archive again and upload it"
+                ) from None
             entries.append((name, target))
         return entries
+
+
+def _check_readable(info):
+    """Refuse, before unpacking anything, a member zipfile cannot read: encrypted or an unknown method."""
+    if info.flag_bits & 0x1:
+        raise ArchiveRefused(f"{info.filename!r} is protected by a password; make the archive again without one")
+    if info.compress_type not in SUPPORTED_METHODS:
+        method = zipfile.compressor_names.get(info.compress_type, f"method {info.compress_type}")
+        raise ArchiveRefused(
+            f"{info.filename!r} is compressed with a method this site cannot unpack ({method}); "
+            "make the archive again with the usual “deflate” compression"
+        )

@@ -1,14 +1,16 @@
-"""Turn "too many files in one request" into a clear message instead of a bare 400 page.
+"""Turn "too many files in one request" and "form too large" into a clear message instead of a bare 400 page.
 
 Django refuses a request with more files than DATA_UPLOAD_MAX_NUMBER_FILES
 while parsing it, which happens first in the CSRF check. This middleware
 parses earlier (it sits after the message middleware, before any view
 runs), and on that error sends the user back with a message. It changes
-nothing on the server, so answering before the CSRF check is safe.
+nothing on the server, so answering before the CSRF check is safe. A form
+body over DATA_UPLOAD_MAX_MEMORY_SIZE (in practice only a pasted review
+dictionary gets there) is answered the same way.
 """
 
 from django.contrib import messages
-from django.core.exceptions import TooManyFilesSent
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,9 +21,9 @@ class TooManyFilesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.content_type == "multipart/form-data":
+        if request.method == "POST":
             try:
-                request.FILES  # noqa: B018  (parses the body)
+                request.POST  # noqa: B018  (parses the body, files included)
             except TooManyFilesSent as exc:
                 messages.error(
                     request,
@@ -29,7 +31,22 @@ class TooManyFilesMiddleware:
                     "archive. Nothing was added.",
                 )
                 return redirect(self._back(request))
+            except RequestDataTooBig:
+                messages.error(request, self._too_big_message(request))
+                return redirect(self._back(request))
         return self.get_response(request)
+
+    @staticmethod
+    def _too_big_message(request):
+        from pipelines.forms import dictionary_too_large_message
+
+        try:
+            review = resolve(request.path_info).url_name == "pipelines-review"
+        except Resolver404:
+            review = False
+        if review:
+            return f"{dictionary_too_large_message()} Nothing was aligned yet."
+        return "What you sent is larger than this form takes; nothing was saved. Send less text at once."
 
     @staticmethod
     def _back(request):
@@ -39,6 +56,8 @@ class TooManyFilesMiddleware:
             match = None
         if match and match.url_name == "upload-add-files":
             return reverse("upload-project", kwargs={"project_id": match.kwargs["project_id"]})
+        if match and match.url_name == "pipelines-review":
+            return request.path
         back = request.headers.get("Referer", "")
         if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
             return back

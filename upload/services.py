@@ -119,7 +119,18 @@ class Upload:
         return ", ".join(f".{e}" for e in sorted(self.by_extension) if e)
 
     def add(self, uploaded):
-        """Add one uploaded file (Django UploadedFile); a .zip is unpacked unless a template takes zips."""
+        """Add one uploaded file (Django UploadedFile); a .zip is unpacked unless a template takes zips.
+
+        An unexpected error is logged and reported for this file only, so the other files of the upload are kept.
+        """
+        try:
+            self._add(uploaded)
+        except Exception:
+            log.exception("Adding %r to project %s failed", uploaded.name, self.project.pk)
+            self.outcomes.append(Outcome(uploaded.name, False, f"{uploaded.name}: this file could not be added because of "
+                                         "an error on the server (it is logged for the administrators); try it again later"))
+
+    def _add(self, uploaded):
         try:
             name = clean_name(uploaded.name)
         except BadName as exc:
@@ -168,6 +179,7 @@ class Upload:
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
             raise FileRefused(f"{name}: the file is larger than the limit of {_human(settings.UPLOAD_MAX_FILE_BYTES)}")
+        _check_text_size(name, size, kind_of(template))
         existing = self.project.files.filter(name=name).first()
         freed = existing.size if existing and self.replace else 0
         if self.used - freed + size > settings.UPLOAD_MAX_PROJECT_BYTES:
@@ -209,6 +221,20 @@ class Upload:
         for old in replaced:
             remove_stored(old)
             self.used -= old.size
+
+
+def _check_text_size(name, size, kind):
+    if kind == ProjectFile.Kind.TRANSCRIPT and size > settings.UPLOAD_MAX_TRANSCRIPT_BYTES:
+        raise FileRefused(
+            f"{name}: the transcript is larger than the limit of {_human(settings.UPLOAD_MAX_TRANSCRIPT_BYTES)} "
+            "(a two-hour recording has about 100 KB of text); is this the right file? Cut long recordings and "
+            "their transcripts into parts"
+        )
+    if kind == ProjectFile.Kind.DICTIONARY and size > settings.UPLOAD_MAX_DICTIONARY_BYTES:
+        raise FileRefused(
+            f"{name}: the dictionary is larger than the limit of {_human(settings.UPLOAD_MAX_DICTIONARY_BYTES)}; "
+            "keep only the words your transcripts need"
+        )
 
 
 def _path_of(uploaded):
