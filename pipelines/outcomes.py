@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from pipelines.models import RecordingOutcome
+from scripts.clamnames import NameMap
 from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
 from upload.models import ProjectFile
@@ -196,16 +197,17 @@ def _outcomes(run, process, review, failed):
     if report is None:
         return derived(run, process, failed=failed, review=review)
     outcomes = []
-    # A CLAM service may change the case of an uploaded name's extension (REC1.WAV is stored as
-    # REC1.wav): the outcome carries the name the researcher uploaded.
-    sent = {str(item.get("name", "")).lower(): str(item.get("name", "")) for item in process.inputs}
+    # The report names the files as the service had them: under their safe names (scripts.clamnames),
+    # with an extension whose case the service may have changed (REC1.WAV stored as REC1.wav). The
+    # outcome carries the names the researcher uploaded.
+    names = NameMap(process.inputs)
     for number, entry in enumerate(report, start=1):
-        outcome = from_entry(entry, process.outputs, review=review, skipped=run.skipped_words)
+        outcome = from_entry(_with_user_names(entry, names), process.outputs, review=review, skipped=run.skipped_words)
         if outcome is None:
             log.warning("Report of process %s: entry %d is not a recording: %.200r", process.pk, number, entry)
         else:
-            outcome.recording = sent.get(outcome.recording.lower(), outcome.recording)[:150]
-            outcome.transcript = sent.get(outcome.transcript.lower(), outcome.transcript)[:150]
+            outcome.recording = outcome.recording[:150]
+            outcome.transcript = outcome.transcript[:150]
             outcomes.append(outcome)
     # Recordings the report forgot still get an outcome, derived from the outputs.
     named = {o.recording.lower() for o in outcomes}
@@ -214,6 +216,21 @@ def _outcomes(run, process, review, failed):
             log.warning("Report of process %s has no entry for %s", process.pk, outcome.recording)
             outcomes.append(outcome)
     return outcomes
+
+
+def _with_user_names(entry, names):
+    """A report entry with the service's file names (in names and in its texts) replaced by the user's."""
+    if not isinstance(entry, dict):
+        return entry
+    entry = dict(entry)
+    for key in ("audio", "transcript", "textgrid"):
+        if isinstance(entry.get(key), str):
+            entry[key] = names.name(entry[key].strip())
+    if isinstance(entry.get("reason"), str):
+        entry["reason"] = names.text(entry["reason"])
+    if isinstance(entry.get("warnings"), list):
+        entry["warnings"] = [names.text(w) if isinstance(w, str) else w for w in entry["warnings"]]
+    return entry
 
 
 def read_report(process):

@@ -9,7 +9,7 @@ messages are meant for administrators and users.
 
 import logging
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -52,6 +52,10 @@ class ServerError(ClamError):
 
 class UnsafeRedirect(ClamError):
     pass
+
+
+class UnexpectedRedirect(ClamError):
+    """A redirect in answer to a request that changes something (an upload, a start, a delete)."""
 
 
 class RequestRefused(ClamError):
@@ -126,6 +130,13 @@ class ClamConnection:
             if response.is_redirect:
                 target = urljoin(url, response.headers.get("Location", ""))
                 response.close()
+                if method not in ("GET", "HEAD"):
+                    # An upload's body is a stream already sent: following would send nothing (or wait
+                    # for the read timeout), and a service that redirects an upload did not store it.
+                    raise UnexpectedRedirect(
+                        f"{self._where(url)} answered the {_what(method)} with a redirect (HTTP {response.status_code}) "
+                        "instead of accepting it; Equestria follows no redirect for uploads and other changes"
+                    )
                 if not _same_origin(target, self.url) or urlsplit(target).scheme not in ("http", "https"):
                     raise UnsafeRedirect(
                         f"{self._where(url)} redirects to {urlsplit(target).netloc or target}; "
@@ -236,7 +247,7 @@ class ClamConnection:
 
     def index_of(self, project):
         """The root <clam> element of one project's page."""
-        response = self.request("GET", f"{project}/")
+        response = self.request("GET", quote(project, safe="") + "/")
         try:
             root = parse_xml(response.content, "project page")
         except MalformedResponse:
@@ -259,6 +270,12 @@ _NETWORK_REASONS = [
     (("No route to host", "Network is unreachable"), "network unreachable"),
     (("SSL", "certificate"), "TLS (certificate) problem"),
 ]
+
+
+def _what(method):
+    return {"POST": "upload or start", "PUT": "creation of the project", "DELETE": "deletion"}.get(
+        method, f"{method} request"
+    )
 
 
 def _reason(exc):

@@ -23,6 +23,7 @@ import re
 import shutil
 import uuid
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -30,6 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 from requests_toolbelt import MultipartEncoder
 
+from scripts import clamnames
 from scripts.clam import (
     AuthenticationFailed,
     ClamConnection,
@@ -42,7 +44,7 @@ from scripts.clam import (
     parse_xml,
 )
 from scripts.crypto import PasswordUnreadable
-from scripts.models import Process
+from scripts.models import OutputTemplate, Process
 from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.signals import process_finished
 
@@ -69,9 +71,14 @@ def _save(process, **fields):
     process.save(update_fields=[*fields, "updated_at"])
 
 
+def _path(*segments):
+    """A path below the service's URL, every segment quoted: a name's # ? % / must not change the URL."""
+    return "/".join(quote(segment, safe="") for segment in segments)
+
+
 def _delete_remote(connection, process):
     try:
-        connection.request("DELETE", f"{process.clam_project}/")
+        connection.request("DELETE", _path(process.clam_project, ""))
     except NotAClamService:
         pass  # 404: already gone
     except ClamError as exc:
@@ -85,14 +92,17 @@ def step_start(process):
     if retry:
         # A retry after a crash or timeout finds the project of the earlier attempt: start afresh.
         _delete_remote(connection, process)
-    connection.request("PUT", f"{process.clam_project}/")
+    if any("clam_name" not in item for item in process.inputs):
+        _save(process, inputs=clamnames.assign(process.inputs, reserved=_reserved_stems(process)))
+    connection.request("PUT", _path(process.clam_project, ""))
     for item in process.inputs:
+        sent = clamnames.clam_name(item)
         with default_storage.open(item["storage_name"], "rb") as f:
             body = MultipartEncoder(
-                fields={"file": (item["name"], f, "application/octet-stream"), "inputtemplate": item["template"]}
+                fields={"file": (sent, f, "application/octet-stream"), "inputtemplate": item["template"]}
             )
             response = connection.request(
-                "POST", f"{process.clam_project}/input/{item['name']}", data=body,
+                "POST", _path(process.clam_project, "input", sent), data=body,
                 headers={"Content-Type": body.content_type},
             )
         root = parse_xml(response.content, "upload answer")
@@ -109,6 +119,12 @@ def step_start(process):
     _save(process, status=Status.RUNNING, completion=0)
 
 
+def _reserved_stems(process):
+    """Stems of the script's outputs with a fixed name (report.json, oov.txt …): no input may be sent under one."""
+    names = OutputTemplate.objects.filter(profile__script_id=process.script_id).exclude(filename="")
+    return {clamnames.split_name(name)[0] for name in names.values_list("filename", flat=True)}
+
+
 def _status(connection, process):
     root = connection.index_of(process.clam_project)
     status = root.find("status")
@@ -123,12 +139,13 @@ def step_poll(process):
     code = status.get("code")
     completion = int(status.get("completion") or 0)
     if code == "2":
-        _save(process, status=Status.DOWNLOADING, completion=100, message=status.get("message", "")[:1000])
+        message = clamnames.NameMap(process.inputs).text(status.get("message", ""))
+        _save(process, status=Status.DOWNLOADING, completion=100, message=message[:1000])
         return True
     # Never backwards: a job's status lines without a figure count as 0 % (our wrappers' "Could not align
     # …"), which made the bar jump back and stay near 0 in a run.
     completion = max(process.completion, min(100, completion))
-    _save(process, completion=completion, message=status.get("message", "")[:1000])
+    _save(process, completion=completion, message=clamnames.NameMap(process.inputs).text(status.get("message", ""))[:1000])
     return False
 
 
@@ -146,14 +163,21 @@ def step_download(process):
         name = (f.findtext("name") or "").strip()
         if name and "/" not in name and "\\" not in name and name not in (".", ".."):
             names.append(name)
+    # Outputs are kept under the users' names (don_t.TextGrid → don't.TextGrid); a name that would
+    # then clash with another output keeps the service's.
+    mapping = clamnames.NameMap(process.inputs)
+    local = {}
+    for name in names:
+        mapped = mapping.name(name)
+        local[name] = mapped if mapped == name or (mapped not in names and mapped not in local.values()) else name
     final = _local_path(process.output_folder)
     temporary = f"{final}.part-{uuid.uuid4().hex[:8]}"
     os.makedirs(temporary)
     try:
         total = 0
         for name in names:
-            response = connection.request("GET", f"{process.clam_project}/output/{name}", stream=True)
-            with response, open(os.path.join(temporary, name), "wb") as target:
+            response = connection.request("GET", _path(process.clam_project, "output", name), stream=True)
+            with response, open(os.path.join(temporary, local[name]), "wb") as target:
                 for chunk in response.iter_content(1024 * 1024):
                     total += len(chunk)
                     if total > settings.CLAM_MAX_OUTPUT_BYTES:
@@ -171,18 +195,18 @@ def step_download(process):
         raise
     logs = []
     for name in ("error.log",):
-        path = os.path.join(final, name)
+        path = os.path.join(final, local.get(name, name))
         if os.path.exists(path):
             with open(path, encoding="utf-8", errors="replace") as f:
                 logs.append(f.read()[-20000:])
-    statuslog = " / ".join(s.get("message", "") for s in root.iter("status") if s.get("message"))
+    statuslog = mapping.text(" / ".join(s.get("message", "") for s in root.iter("status") if s.get("message")))
     _delete_remote(connection, process)
-    outputs = [n for n in names if n != "error.log"]
+    outputs = [local[n] for n in names if n != "error.log"]
     if errors:
-        reason = _failure_reason(status, logs)
-        _finish(process, Status.FAILED, error=reason, detail="\n".join(logs), log=statuslog, outputs=outputs)
+        reason = mapping.text(_failure_reason(status, logs))
+        _finish(process, Status.FAILED, error=reason, detail=mapping.text("\n".join(logs)), log=statuslog, outputs=outputs)
     else:
-        _finish(process, Status.DONE, log="\n".join(logs), outputs=outputs)
+        _finish(process, Status.DONE, log=mapping.text("\n".join(logs)), outputs=outputs)
 
 
 def _failure_reason(status, logs):

@@ -202,10 +202,24 @@ def test_a_full_disk_while_downloading_fails_clearly_and_leaves_nothing_half_wri
     assert not remote_exists(process)
 
 
-def test_a_file_name_the_service_refuses_is_named_as_such_not_as_a_password_problem(fa_script):
-    # Upload refuses such names; this is the second line of defence for names stored before that.
+def test_a_name_clam_refuses_is_sent_under_a_safe_name_and_its_results_keep_the_users_name(fa_script):
     wav, txt = pair("cards-001")
     process = run_to_end(make_process(fa_script, [("don't.wav", wav[1], "audio"), ("don't.txt", txt[1], "transcript")]))
+    assert process.status == "done", process.error
+    assert [i["clam_name"] for i in process.inputs] == ["don_t.wav", "don_t.txt"]
+    assert "don't.TextGrid" in process.outputs and "don_t.TextGrid" not in process.outputs
+    assert (Path(default_storage.path(process.output_folder)) / "don't.TextGrid").read_text().startswith("File type")
+    report = json.loads((Path(default_storage.path(process.output_folder)) / "report.json").read_text())
+    assert report["recordings"][0]["audio"] == "don_t.wav"  # the service's own file, as it wrote it
+
+
+def test_a_file_name_the_service_refuses_is_named_as_such_not_as_a_password_problem(fa_script):
+    # Names are sent under safe names; should a service still refuse one, the reason is its refusal.
+    wav, txt = pair("cards-001")
+    process = make_process(fa_script, [("don't.wav", wav[1], "audio"), ("don't.txt", txt[1], "transcript")])
+    process.inputs = [{**item, "clam_name": item["name"]} for item in process.inputs]
+    process.save()
+    process = run_to_end(process)
     assert process.status == "failed"
     assert "Filename contains invalid symbols" in process.error
     assert "credentials" not in process.error

@@ -202,12 +202,23 @@ def test_names_are_shown_escaped(alice_client, project):
     assert "<img src=x" not in page and "&lt;img src=x" in page
 
 
-@pytest.mark.parametrize("name", ["don't.wav", "a&b.txt", "50%.txt", "take#2.txt", "why?.txt", 'say "hi".txt', "x;y.txt"])
-def test_names_the_alignment_services_cannot_take_are_refused_with_the_reason(alice_client, project, name):
+@pytest.mark.parametrize("name", ["don't.txt", "a&b.txt", "50%.txt", "take#2.txt", "why?.txt", 'say "hi".txt', "x;y.txt",
+                                  "a%2Fb.txt", "{x}|<y>`.txt"])
+def test_names_with_characters_special_to_clam_or_urls_are_kept_as_the_user_named_them(alice_client, project, name):
+    # The runner sends them under safe names (scripts.clamnames); the project keeps the user's name.
     page = upload(alice_client, project, (name, b"words"), ("fine name é.txt", b"words")).content.decode()
-    assert "the alignment services cannot take file names with" in page
-    assert "rename the file (and its partner) without them and upload it again" in page
-    assert list(project.files.values_list("name", flat=True)) == ["fine name é.txt"]
+    assert "cannot take file names" not in page
+    assert sorted(project.files.values_list("name", flat=True)) == sorted([name, "fine name é.txt"])
+
+
+def test_long_names_are_shortened_to_fit_the_file_system_with_their_extension(alice_client, project, settings):
+    # 120 four-byte characters are 480 bytes, more than a file system takes for one name (255).
+    name = "𝄞" * 150 + ".txt"
+    response = upload(alice_client, project, (name, b"words"))
+    assert response.status_code == 200
+    f = project.files.get()
+    assert f.name.endswith("𝄞.txt") and len(f.name.encode()) <= 200
+    assert (settings.MEDIA_ROOT / f.file.name).read_bytes() == b"words"
 
 
 def test_download_is_an_attachment_that_never_renders(alice_client, project):

@@ -1,12 +1,16 @@
-"""Cleaning file names that come from browsers and archives."""
+"""Cleaning file names that come from browsers and archives.
+
+Any character a user can type stays in the name (after the cleaning below): the names files are sent
+under to a CLAM service are made safe separately, per run (scripts.clamnames).
+"""
 
 import re
 import unicodedata
 
 MAX_NAME_LENGTH = 120
-# CLAM refuses file names with any of / & | < > ' ` " { } ;, and #, ? and % would change the
-# meaning of the URL the name travels in; such names are refused here, before anything is stored.
-UNSAFE_CHARACTERS = "&|<>'`\"{};#?%"
+# File systems allow 255 bytes per name; results are stored under the user's name plus the service's
+# ending (".wav.TextGrid" …), so a name of 120 four-byte characters would not fit.
+MAX_NAME_BYTES = 200
 
 
 class BadName(ValueError):
@@ -14,7 +18,8 @@ class BadName(ValueError):
 
 
 def clean_name(raw):
-    """A safe file name: no folders, control or direction characters, at most MAX_NAME_LENGTH.
+    """A safe file name: no folders, control or direction characters, at most MAX_NAME_LENGTH characters
+    and MAX_NAME_BYTES bytes in UTF-8.
 
     Raises BadName when nothing usable is left.
     """
@@ -26,24 +31,16 @@ def clean_name(raw):
     name = re.sub(r"\s+", " ", name).strip().lstrip(".").strip()
     if not name or name in (".", ".."):
         raise BadName("the file name is empty once cleaned")
-    if len(name) > MAX_NAME_LENGTH:
+    if len(name) > MAX_NAME_LENGTH or len(name.encode()) > MAX_NAME_BYTES:
         stem, dot, extension = name.rpartition(".")
-        if dot and 0 < len(extension) <= 10:
-            name = stem[: MAX_NAME_LENGTH - len(extension) - 1].rstrip() + "." + extension
-        else:
-            name = name[:MAX_NAME_LENGTH]
+        if not (dot and stem and 0 < len(extension) <= 10):
+            stem, extension = name, ""
+        tail = "." + extension if extension else ""
+        stem = stem[: MAX_NAME_LENGTH - len(tail)]
+        while len((stem + tail).encode()) > MAX_NAME_BYTES:
+            stem = stem[:-1]
+        name = stem.rstrip() + tail
     return name
-
-
-def unsafe_characters_message(name):
-    """Why `name` cannot travel to a CLAM service, or None when it can."""
-    unsafe = sorted({ch for ch in name if ch in UNSAFE_CHARACTERS})
-    if not unsafe:
-        return None
-    return (
-        "the alignment services cannot take file names with " + " ".join(unsafe)
-        + "; rename the file (and its partner) without them and upload it again"
-    )
 
 
 def extension_of(name):

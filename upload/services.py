@@ -16,7 +16,7 @@ from django.db.models import Sum
 
 from upload.archives import ArchiveRefused, extract_zip
 from upload.models import ProjectFile
-from upload.names import BadName, clean_name, extension_of, unsafe_characters_message
+from upload.names import BadName, clean_name, extension_of
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +167,6 @@ class Upload:
         self.outcomes.append(Outcome(name, True, f"{origin}{name} added"))
 
     def _check(self, name, path, size):
-        unsafe = unsafe_characters_message(name)
-        if unsafe:
-            raise FileRefused(f"{name}: {unsafe}")
         extension = extension_of(name)
         template = self.by_extension.get(extension)
         if template is None:

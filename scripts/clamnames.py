@@ -1,0 +1,121 @@
+"""The names a process's files travel under on a CLAM service, and the way back to the users' names.
+
+CLAM refuses file names with / & | < > ; " ' ` { } and a name also travels in URLs, so a user's name
+cannot be sent as it is. Each input is sent under a "clam_name" made of ASCII letters, digits and
+_ - . only (kept in `Process.inputs`, so a retried start sends the same names), and every name that
+comes back (output files, report entries, status and log lines) is mapped to the user's name.
+
+The name is made per *stem*: a recording and its transcript (`don't.wav`, `don't.txt`) keep one stem
+(`don_t`), since services pair files by stem. Stems are unique within the process without regard to
+letter case, so that two users' names that differ in case or in characters that map to the same safe
+name never become one file on the service. Processes from before this mapping have no "clam_name":
+their inputs were sent under their own names, which then map to themselves.
+"""
+
+import re
+import unicodedata
+
+# Long enough to recognise a name in the service's log; short enough for any service's file system.
+MAX_STEM = 60
+# Stems a service's own outputs commonly have (CLAM writes error.log); a made-up stem must not take
+# one, or the service's file would be mapped to (and shown as) a user's file.
+RESERVED_STEMS = {"error", "log", "report", "index", "output", "input"}
+_SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def split_name(name):
+    """(stem, extension) as the pairing of recordings and transcripts sees them: split at the last dot."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        return name, ""
+    return stem, extension
+
+
+def is_safe_stem(stem):
+    return len(stem) <= MAX_STEM and bool(_SAFE_STEM.fullmatch(stem)) and not stem.endswith(".")
+
+
+def _made_up_stem(stem):
+    # é → e, ß → ss where Unicode knows a compatibility form; what has no ASCII form becomes "_".
+    ascii_text = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    if len(ascii_text) < len(stem) / 2:
+        ascii_text = re.sub(r"[^\x00-\x7f]", "_", unicodedata.normalize("NFKC", stem))
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_-")
+    return safe[:MAX_STEM - 8].rstrip("_-") or "file"
+
+
+def _safe_extension(extension):
+    return re.sub(r"[^A-Za-z0-9]+", "", extension).lower()[:16]
+
+
+def assign(inputs, reserved=()):
+    """`inputs` ([{name, …}]) with a "clam_name" on each: safe, unique per stem, same stem for one stem.
+
+    Stems that are safe already keep their names (the service's log then reads like the user's
+    files); the others get a made-up stem, numbered when taken. `reserved`: more stems the service's
+    own outputs have (e.g. of output templates with a fixed file name).
+    """
+    taken = {s.lower() for s in RESERVED_STEMS} | {s.lower() for s in reserved}
+    stems = {}
+    user_stems = list(dict.fromkeys(split_name(str(item["name"]))[0] for item in inputs))
+    for stem in user_stems:
+        if is_safe_stem(stem) and stem.lower() not in {s.lower() for s in stems.values()}:
+            stems[stem] = stem
+    taken |= {s.lower() for s in stems.values()}
+    for stem in user_stems:
+        if stem in stems:
+            continue
+        base = _made_up_stem(stem)
+        candidate, number = base, 2
+        while candidate.lower() in taken:
+            candidate, number = f"{base}-{number}", number + 1
+        stems[stem] = candidate
+        taken.add(candidate.lower())
+    result = []
+    for item in inputs:
+        stem, extension = split_name(str(item["name"]))
+        extension = _safe_extension(extension)
+        result.append({**item, "clam_name": stems[stem] + (f".{extension}" if extension else "")})
+    return result
+
+
+def clam_name(item):
+    """The name an input item was (or is to be) sent under."""
+    return str(item.get("clam_name") or item.get("name", ""))
+
+
+class NameMap:
+    """Maps names (and text naming files) from the service's side back to the user's names."""
+
+    def __init__(self, inputs):
+        self.names = {}  # clam name (lower case) → user name
+        self.stems = {}  # clam stem → user stem, only where they differ
+        for item in inputs:
+            user, sent = str(item.get("name", "")), clam_name(item)
+            self.names[sent.lower()] = user
+            self.names.setdefault(user.lower(), user)
+            if sent != user:
+                self.stems[split_name(sent)[0]] = split_name(user)[0]
+        # Longest first, so that "a_1" is not taken for the start of "a_1-2".
+        self._stems = sorted(self.stems, key=len, reverse=True)
+        self._pattern = (
+            re.compile(r"(?<![A-Za-z0-9_.-])(" + "|".join(map(re.escape, self._stems)) + r")(?=\.[A-Za-z0-9])")
+            if self._stems else None
+        )
+
+    def name(self, name):
+        """The user's name for a file name from the service: an input's own name, or <stem>.<anything>."""
+        if not name:
+            return name
+        if name.lower() in self.names:
+            return self.names[name.lower()]
+        for stem in self._stems:
+            if name.startswith(stem + "."):
+                return self.stems[stem] + name[len(stem):]
+        return name
+
+    def text(self, text):
+        """A status or log line with every file name of the service's side replaced by the user's."""
+        if not text or self._pattern is None:
+            return text
+        return self._pattern.sub(lambda m: self.stems[m.group(1)], text)
