@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from datetime import timedelta
 
@@ -40,6 +41,7 @@ from scripts.clam import (
     ServerTimeout,
     ServerUnreachable,
     parse_xml,
+    upload_read_timeout,
 )
 from scripts.crypto import PasswordUnreadable
 from scripts.models import Process
@@ -69,11 +71,15 @@ def _save(process, **fields):
     process.save(update_fields=[*fields, "updated_at"])
 
 
-def _delete_remote(connection, process):
+def _delete_remote(connection, process, *, hang_ends_step=False):
     try:
         connection.request("DELETE", f"{process.clam_project}/")
     except NotAClamService:
         pass  # 404: already gone
+    except ServerTimeout:
+        if hang_ends_step:
+            raise
+        log.warning("Could not delete CLAM project %s: the server did not answer", process.clam_project)
     except ClamError as exc:
         log.warning("Could not delete CLAM project %s: %s", process.clam_project, exc)
 
@@ -84,7 +90,8 @@ def step_start(process):
     _save(process, status=Status.UPLOADING, started_at=process.started_at or timezone.now())
     if retry:
         # A retry after a crash or timeout finds the project of the earlier attempt: start afresh.
-        _delete_remote(connection, process)
+        # A server that still hangs ends this attempt here instead of hanging the PUT too.
+        _delete_remote(connection, process, hang_ends_step=True)
     connection.request("PUT", f"{process.clam_project}/")
     for item in process.inputs:
         with default_storage.open(item["storage_name"], "rb") as f:
@@ -94,6 +101,7 @@ def step_start(process):
             response = connection.request(
                 "POST", f"{process.clam_project}/input/{item['name']}", data=body,
                 headers={"Content-Type": body.content_type},
+                read_timeout=upload_read_timeout(body.len),
             )
         root = parse_xml(response.content, "upload answer")
         errors = [e.text or "" for e in root.iter("error")] + [
@@ -245,6 +253,7 @@ def advance(process_id):
         _cleanup_after_failure(process)
         _finish(process, Status.FAILED, error=_gave_up(process), detail=process.detail)
         return None
+    began = time.monotonic()
     try:
         if process.status in (Status.QUEUED, Status.UPLOADING):
             step_start(process)
@@ -258,7 +267,10 @@ def advance(process_id):
     except (*TRANSIENT, OSError) as exc:
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
         reason = _local_problem(exc) if isinstance(exc, OSError) else str(exc)
-        delay = min(settings.PROCESS_RETRY_MAX_SECONDS, 2 ** process.attempts)
+        # The wait doubles with each attempt and grows with the time the step spent: a service that
+        # hangs until the time limit gets at most a third of a worker at first, less and less after.
+        spent = time.monotonic() - began
+        delay = min(settings.PROCESS_RETRY_MAX_SECONDS, 2 ** process.attempts * max(1, spent))
         _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None)
         return delay
     except (AuthenticationFailed, StepFailed, MalformedResponse, NotAClamService, ClamError) as exc:
