@@ -267,10 +267,7 @@ def advance(process_id):
     except (*TRANSIENT, OSError) as exc:
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
         reason = _local_problem(exc) if isinstance(exc, OSError) else str(exc)
-        # The wait doubles with each attempt and grows with the time the step spent: a service that
-        # hangs until the time limit gets at most a third of a worker at first, less and less after.
-        spent = time.monotonic() - began
-        delay = min(settings.PROCESS_RETRY_MAX_SECONDS, 2 ** process.attempts * max(1, spent))
+        delay = _retry_delay(process.attempts, time.monotonic() - began)
         _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None)
         return delay
     except (AuthenticationFailed, StepFailed, MalformedResponse, NotAClamService, ClamError) as exc:
@@ -281,6 +278,16 @@ def advance(process_id):
         return None
     _save(process, attempts=0, lease_until=None)
     return delay
+
+
+def _retry_delay(attempts, spent):
+    """Seconds before the next attempt of a step that failed after `spent` seconds.
+
+    The wait doubles with each attempt and grows with the time the step spent: a service that hangs
+    until the time limit gets at most a third of a worker at first, less and less after, and the
+    worker runs other processes' steps meanwhile.
+    """
+    return min(settings.PROCESS_RETRY_MAX_SECONDS, 2**attempts * max(1, spent))
 
 
 def _local_problem(exc):

@@ -21,6 +21,7 @@ XXE = b"""<?xml version="1.0"?>
 </input><output/></profile></profiles><parameters/></clam>"""
 
 MAX_HANG_SECONDS = 20
+SLOW_UPLOAD_SECONDS = 2
 
 
 class FaultServer(ThreadingHTTPServer):
@@ -69,6 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(201 if method == "PUT" else 200, b"ok", "text/plain")
         if method == "POST" and len(rest) >= 2 and rest[1] == "input":
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if scenario == "slowupload":  # CLAM copying and checking a large file before it answers
+                self.server.stopping.wait(SLOW_UPLOAD_SECONDS)
             return self._send(200, b'<?xml version="1.0"?><clamupload><upload filename="in.txt"><valid>yes</valid></upload></clamupload>')
         if method == "POST":
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -81,7 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if scenario == "error500":
                 return self._send(500, b"Internal Server Error", "text/plain")
-            names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"]}[scenario]
+            names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"],
+                     "slowupload": ["good.txt"]}[scenario]
             files = "".join(f"<file><name>{n}</name></file>" for n in names)
             body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="no"/><output>{files}</output></clam>'
             return self._send(200, body.encode())
