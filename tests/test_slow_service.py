@@ -8,6 +8,7 @@ instead of timing anything.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from scripts import runner
+from scripts.clam import ClamConnection, ServerTimeout
 from scripts.models import Process, Script
 from scripts.tasks import schedule_process
 from tests.clamservers import register_script, start_bundled_service, stop_service
@@ -174,3 +176,27 @@ def test_a_backed_off_process_does_not_hold_up_the_queue(fault_server, settings)
     hanging.refresh_from_db()
     assert other.status == "done" and hanging.attempts == 1
     assert Task.objects.count() == 1 and Task.objects.get().task_params.startswith(f'[["{hanging.pk}"]')
+
+
+def test_a_server_that_takes_no_connections_is_reported_with_the_connect_limit(settings):
+    settings.CLAM_CONNECT_TIMEOUT = 1
+    # A listening socket whose queue is full: the kernel drops further connection attempts, as a
+    # machine behind a firewall that drops packets does.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = []
+    for _ in range(5):
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        queued.append(client)
+    try:
+        with pytest.raises(ServerTimeout) as error:
+            ClamConnection(f"http://127.0.0.1:{port}/").index()
+        assert str(error.value) == f"cannot connect to http://127.0.0.1:{port} within 1 s"
+    finally:
+        for client in queued:
+            client.close()
+        listener.close()
