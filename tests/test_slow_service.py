@@ -86,8 +86,8 @@ def test_a_service_hanging_for_one_project_does_not_stall_another_projects_run(p
     try:
         wait_for(lambda: Process.objects.get(pk=other.pk).finished, "the other project's run")
         # Let the hanging project have its retry too (the retry starts by deleting the old CLAM project).
-        wait_for(lambda: Process.objects.get(pk=hanging.pk).message.startswith("retrying (attempt 2)"),
-                 "a second attempt of the hanging project")
+        wait_for(lambda: Process.objects.get(pk=hanging.pk).message.startswith("retrying (attempt 2)")
+                 and len(proxy.outcomes(hanging.clam_project)) >= 2, "a second attempt of the hanging project")
         hanging.refresh_from_db()
     finally:
         worker.terminate()
