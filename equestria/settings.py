@@ -233,10 +233,14 @@ X_FRAME_OPTIONS = "DENY"
 CLAM_PASSWORD_KEYS = env_secret("CLAM_PASSWORD_KEYS").replace(",", " ").split() or (
     [] if HTTPS else [_generated_once("clam_password_key", _fernet_key)]
 )
-# Every request Equestria makes to a CLAM server has these limits.
+# Every request Equestria makes to a CLAM server has these limits. They are
+# short because a worker waits them out while other processes queue behind it
+# (docs/operators/settings.md, "Slow CLAM services"); an upload may take longer
+# in proportion to its size (scripts.clam.upload_read_timeout).
 CLAM_CONNECT_TIMEOUT = env_int("CLAM_CONNECT_TIMEOUT", 5)
-CLAM_READ_TIMEOUT = env_int("CLAM_READ_TIMEOUT", 30)
-CLAM_TOTAL_TIMEOUT = env_int("CLAM_TOTAL_TIMEOUT", 120)
+CLAM_READ_TIMEOUT = env_int("CLAM_READ_TIMEOUT", 5)
+CLAM_TOTAL_TIMEOUT = env_int("CLAM_TOTAL_TIMEOUT", 30)
+CLAM_UPLOAD_SECONDS_PER_GB = env_int("CLAM_UPLOAD_SECONDS_PER_GB", 60)
 CLAM_MAX_XML_BYTES = env_int("CLAM_MAX_XML_BYTES", 10 * 1024 * 1024)
 
 CLAM_MAX_OUTPUT_BYTES = env_int("CLAM_MAX_OUTPUT_BYTES", 4 * 1024**3)

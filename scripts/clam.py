@@ -76,6 +76,17 @@ def parse_xml(content, what="response"):
     return root
 
 
+def upload_read_timeout(size):
+    """How long CLAM may take to answer an upload of `size` bytes, counted from when the body is sent.
+
+    CLAM's web server takes in the whole body first; only then does CLAM copy the file into the
+    project, validate it and expand archives, all before it answers, so a large file legitimately
+    needs longer than a status poll. (Sending the body itself is bounded per write by the connect
+    timeout: a server that stops reading fails fast.)
+    """
+    return settings.CLAM_READ_TIMEOUT + settings.CLAM_UPLOAD_SECONDS_PER_GB * size / 1024**3
+
+
 def _same_origin(a, b):
     a, b = urlsplit(a), urlsplit(b)
     return (a.hostname, a.port or _default_port(a.scheme)) == (b.hostname, b.port or _default_port(b.scheme))
@@ -106,18 +117,28 @@ class ClamConnection:
             return HTTPDigestAuth(self.username, self.password)
         return HTTPBasicAuth(self.username, self.password)
 
-    def request(self, method, path="", *, stream=False, max_bytes=None, **kwargs):
-        """One request, relative to the service's URL; returns the response, or raises ClamError."""
+    def request(self, method, path="", *, stream=False, max_bytes=None, read_timeout=None, **kwargs):
+        """One request, relative to the service's URL; returns the response, or raises ClamError.
+
+        `read_timeout` is how long the server may take to answer once the request is sent: by default
+        CLAM_READ_TIMEOUT, short, so a worker spends little time on a server that hangs; an upload
+        passes `upload_read_timeout(size)`.
+        """
         url = urljoin(self.url, path)
-        timeout = (settings.CLAM_CONNECT_TIMEOUT, settings.CLAM_READ_TIMEOUT)
+        read_timeout = read_timeout or settings.CLAM_READ_TIMEOUT
+        timeout = (settings.CLAM_CONNECT_TIMEOUT, read_timeout)
         scheme = self.auth_scheme
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 response = self.session.request(
                     method, url, auth=self._auth(scheme), timeout=timeout, allow_redirects=False, stream=True, **kwargs
                 )
+            except requests.exceptions.ConnectTimeout:
+                raise ServerTimeout(
+                    f"cannot connect to {self._where(url)} within {settings.CLAM_CONNECT_TIMEOUT} s"
+                ) from None
             except requests.exceptions.Timeout:
-                raise ServerTimeout(f"{self._where(url)} did not answer within the time limit") from None
+                raise ServerTimeout(f"{self._where(url)} did not answer within {read_timeout:g} s") from None
             except requests.exceptions.ConnectionError as exc:
                 raise ServerUnreachable(f"cannot connect to {self._where(url)} ({_reason(exc)})") from None
             except requests.exceptions.RequestException as exc:
@@ -168,10 +189,12 @@ class ClamConnection:
                 if size > max_bytes:
                     raise MalformedResponse(f"the server's answer is larger than {max_bytes} bytes")
                 if time.monotonic() > deadline:
-                    raise ServerTimeout(f"{self._where(response.url)} took too long to send its answer")
+                    raise ServerTimeout(
+                        f"{self._where(response.url)} took longer than {settings.CLAM_TOTAL_TIMEOUT} s to send its answer"
+                    )
                 chunks.append(chunk)
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError):
-            raise ServerTimeout(f"{self._where(response.url)} stopped sending within the time limit") from None
+            raise ServerTimeout(f"{self._where(response.url)} stopped sending in the middle of its answer") from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise ServerUnreachable(f"the connection to {self._where(response.url)} broke ({_reason(exc)})") from None
         finally:

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from datetime import timedelta
 from urllib.parse import quote
@@ -42,6 +43,7 @@ from scripts.clam import (
     ServerTimeout,
     ServerUnreachable,
     parse_xml,
+    upload_read_timeout,
 )
 from scripts.crypto import PasswordUnreadable
 from scripts.models import OutputTemplate, Process
@@ -76,11 +78,15 @@ def _path(*segments):
     return "/".join(quote(segment, safe="") for segment in segments)
 
 
-def _delete_remote(connection, process):
+def _delete_remote(connection, process, *, hang_ends_step=False):
     try:
         connection.request("DELETE", _path(process.clam_project, ""))
     except NotAClamService:
         pass  # 404: already gone
+    except ServerTimeout:
+        if hang_ends_step:
+            raise
+        log.warning("Could not delete CLAM project %s: the server did not answer", process.clam_project)
     except ClamError as exc:
         log.warning("Could not delete CLAM project %s: %s", process.clam_project, exc)
 
@@ -91,7 +97,8 @@ def step_start(process):
     _save(process, status=Status.UPLOADING, started_at=process.started_at or timezone.now())
     if retry:
         # A retry after a crash or timeout finds the project of the earlier attempt: start afresh.
-        _delete_remote(connection, process)
+        # A server that still hangs ends this attempt here instead of hanging the PUT too.
+        _delete_remote(connection, process, hang_ends_step=True)
     if any("clam_name" not in item for item in process.inputs):
         _save(process, inputs=clamnames.assign(process.inputs, reserved=_reserved_stems(process)))
     connection.request("PUT", _path(process.clam_project, ""))
@@ -104,6 +111,7 @@ def step_start(process):
             response = connection.request(
                 "POST", _path(process.clam_project, "input", sent), data=body,
                 headers={"Content-Type": body.content_type},
+                read_timeout=upload_read_timeout(body.len),
             )
         root = parse_xml(response.content, "upload answer")
         errors = [e.text or "" for e in root.iter("error")] + [
@@ -269,6 +277,7 @@ def advance(process_id):
         _cleanup_after_failure(process)
         _finish(process, Status.FAILED, error=_gave_up(process), detail=process.detail)
         return None
+    began = time.monotonic()
     try:
         if process.status in (Status.QUEUED, Status.UPLOADING):
             step_start(process)
@@ -282,7 +291,7 @@ def advance(process_id):
     except (*TRANSIENT, OSError) as exc:
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
         reason = _local_problem(exc) if isinstance(exc, OSError) else str(exc)
-        delay = min(settings.PROCESS_RETRY_MAX_SECONDS, 2 ** process.attempts)
+        delay = _retry_delay(process.attempts, time.monotonic() - began)
         _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None)
         return delay
     except (AuthenticationFailed, StepFailed, MalformedResponse, NotAClamService, ClamError) as exc:
@@ -293,6 +302,16 @@ def advance(process_id):
         return None
     _save(process, attempts=0, lease_until=None)
     return delay
+
+
+def _retry_delay(attempts, spent):
+    """Seconds before the next attempt of a step that failed after `spent` seconds.
+
+    The wait doubles with each attempt and grows with the time the step spent: a service that hangs
+    until the time limit gets at most a third of a worker at first, less and less after, and the
+    worker runs other processes' steps meanwhile.
+    """
+    return min(settings.PROCESS_RETRY_MAX_SECONDS, 2**attempts * max(1, spent))
 
 
 def _local_problem(exc):

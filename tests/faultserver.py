@@ -1,12 +1,18 @@
 """A misbehaving HTTP server on 127.0.0.1 for fault tests: each path is one kind of bad answer.
 
+(And `HangingProxy`: a real CLAM service that hangs for some projects only.)
+
 It records the Authorization headers it receives, so tests can check that
 credentials never reach a host they were not meant for.
 """
 
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE clam [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
@@ -15,6 +21,7 @@ XXE = b"""<?xml version="1.0"?>
 </input><output/></profile></profiles><parameters/></clam>"""
 
 MAX_HANG_SECONDS = 20
+SLOW_UPLOAD_SECONDS = 2
 
 
 class FaultServer(ThreadingHTTPServer):
@@ -63,6 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(201 if method == "PUT" else 200, b"ok", "text/plain")
         if method == "POST" and len(rest) >= 2 and rest[1] == "input":
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if scenario == "slowupload":  # CLAM copying and checking a large file before it answers
+                self.server.stopping.wait(SLOW_UPLOAD_SECONDS)
             return self._send(200, b'<?xml version="1.0"?><clamupload><upload filename="in.txt"><valid>yes</valid></upload></clamupload>')
         if method == "POST":
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -75,7 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if scenario == "error500":
                 return self._send(500, b"Internal Server Error", "text/plain")
-            names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"]}[scenario]
+            names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"],
+                     "slowupload": ["good.txt"]}[scenario]
             files = "".join(f"<file><name>{n}</name></file>" for n in names)
             body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="no"/><output>{files}</output></clam>'
             return self._send(200, body.encode())
@@ -155,3 +165,77 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
         else:
             self._send(404, b"not found", "text/plain")
+
+
+class HangingProxy(ThreadingHTTPServer):
+    """A real CLAM service behind a proxy on 127.0.0.1 that hangs for chosen CLAM projects.
+
+    Requests whose first path segment is in `hang_projects` are held for `hang_seconds` and then
+    passed on (a service that answers far too late); every other request is passed on at once.
+    `requests` records (project, method, outcome) with outcome "passed", "abandoned" (the client
+    gave up and closed the connection while the proxy held the request) or "waited out".
+    """
+
+    daemon_threads = True
+
+    def __init__(self, backend, hang_seconds):
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.backend = backend
+        self.hang_seconds = hang_seconds
+        self.hang_projects = set()
+        self.requests = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    url = FaultServer.url
+    start = FaultServer.start
+    stop = FaultServer.stop
+
+    def outcomes(self, project):
+        return [outcome for name, _, outcome in list(self.requests) if name == project]
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _client_left(self):
+        """Hold the request; True as soon as the client closes its connection (it stopped waiting)."""
+        deadline = time.monotonic() + self.server.hang_seconds
+        while time.monotonic() < deadline and not self.server.stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                return True
+        return False
+
+    def _pass_on(self):
+        # The whole body is read first: afterwards anything readable on the socket is the client leaving.
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        project = self.path.lstrip("/").split("/")[0].split("?")[0]
+        if project in self.server.hang_projects:
+            if self._client_left():
+                self.server.requests.append((project, self.command, "abandoned"))
+                self.close_connection = True
+                return
+            outcome = "waited out"
+        else:
+            outcome = "passed"
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        answer = requests.request(self.command, self.server.backend.rstrip("/") + self.path, headers=headers,
+                                  data=body, allow_redirects=False, timeout=60)
+        self.server.requests.append((project, self.command, outcome))
+        try:
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in _HOP_BY_HOP:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+        except OSError:
+            pass  # the client left while the answer was on its way
+
+    do_GET = do_PUT = do_POST = do_DELETE = _pass_on

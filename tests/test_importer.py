@@ -143,8 +143,8 @@ def test_bundled_services_import(fa_service, g2p_service):
 
 FAULTS = {
     "refused": ("refused", "connection refused"),
-    "hang": ("hang/", "did not answer within the time limit"),
-    "trickle": ("trickle/", "took too long"),
+    "hang": ("hang/", "did not answer within 1 s"),
+    "trickle": ("trickle/", "took longer than 2 s to send its answer"),
     "html": ("html/", "not a CLAM service description"),
     "truncated": ("truncated/", "not well-formed XML"),
     "error500": ("error500/", "internal error (HTTP 500)"),
