@@ -213,7 +213,8 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts and styles only from our own static files, never
 # inline, so injected markup cannot run or restyle anything. data: images are Bootstrap's icons.
-CSP_REPORT_URI = env_str("CSP_REPORT_URI")
+# Not a setting named CSP_REPORT_URI: django-csp's check refuses its old 3.x setting names.
+_csp_report_uri = env_str("CSP_REPORT_URI")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -224,7 +225,7 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
-        "report-uri": [CSP_REPORT_URI] if CSP_REPORT_URI else None,
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
     },
 }
 

@@ -11,7 +11,7 @@ from django.urls import include, path, reverse
 
 from pipelines.models import Run
 from scripts.models import Script
-from tests.helpers import ROOT, clean_env
+from tests.helpers import ROOT, clean_env, manage
 from tests.test_run_pages import mixed_run
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,6 @@ def test_operators_can_have_violations_reported(tmp_path):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert directives(result.stdout.strip().splitlines()[-1]) == {**POLICY, "report-uri": ["https://csp.example.org/report"]}
+    # django-csp's system check refuses settings named like its 3.x ones (CSP_REPORT_URI among them).
+    check = manage(["check"], env)
+    assert check.returncode == 0, check.stderr

@@ -72,4 +72,4 @@ def page(browser, csp_violations):
     if not page.is_closed():
         page.evaluate("0")  # a round trip, so reports still under way arrive first
     context.close()
-    assert csp_violations == [], "the pages broke the Content-Security-Policy"
+    assert not csp_violations, "the pages broke the Content-Security-Policy:\n" + "\n".join(csp_violations)
