@@ -211,6 +211,7 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "equestria.views.csrf_failure"
 # Content-Security-Policy (django-csp): scripts and styles only from our own static files, never
 # inline, so injected markup cannot run or restyle anything. data: images are Bootstrap's icons.
 # Not a setting named CSP_REPORT_URI: django-csp's check refuses its old 3.x setting names.

@@ -91,6 +91,25 @@ def test_error_pages_have_the_policy(alice, bob, settings):
     assert_policy(Client(raise_request_exception=False).get("/fail/"), 500)
 
 
+def test_a_form_refused_by_the_csrf_check_gets_a_page_in_the_site_layout(alice, alice_client):
+    """Django's own page has an inline stylesheet (refused by the policy) and speaks to developers."""
+    token = alice_client.csrf_token(reverse("upload-create-project"))
+    # A token from another session, as after logging in again in another tab.
+    response = alice_client.post(reverse("upload-create-project"), {"name": "x", "csrfmiddlewaretoken": token[::-1]})
+    assert_policy(response, 403)
+    html = response.content.decode()
+    assert "The page with the form was out of date, for example because you logged in or out in another tab. " \
+           "Go back, reload the page and send the form again." in html
+    assert '<a class="nav-link dropdown-toggle" href="#" id="user-menu"' in html  # alice is still shown as logged in
+    assert "<style" not in html and "CSRF" not in html
+    client = Client(enforce_csrf_checks=True)
+    client.cookies.clear()
+    response = client.post(reverse("accounts-login"), {"username": "alice", "password": "x"})
+    assert_policy(response, 403)
+    assert "Your browser did not send this site's cookie with the form. Allow cookies for this site" in \
+        response.content.decode()
+
+
 def test_no_template_has_inline_script_event_handlers_or_style():
     """The policy refuses these in the browser; finding them here names the file."""
     inline = re.compile(

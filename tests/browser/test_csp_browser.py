@@ -83,3 +83,15 @@ def test_error_pages_keep_to_the_policy(page, live_server, alice):
     response = page.goto(live_server.url + "/upload/00000000-0000-0000-0000-000000000000/")
     assert response.status == 404
     assert directives(response.headers["content-security-policy"]) == POLICY
+
+
+def test_a_form_refused_by_the_csrf_check_shows_a_page_that_keeps_to_the_policy(page, live_server, alice):
+    page.goto(live_server.url + reverse("accounts-login"))
+    page.context.clear_cookies()  # as when cookies are blocked: the form's token has no cookie to match
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Log in").click()
+    assert navigation.value.status == 403
+    assert "Allow cookies for this site" in page.content()
+    assert page.locator("nav.navbar").is_visible()  # the site's stylesheet applies
