@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from equestria.env import env_bool, env_int, env_list, env_secret, env_str
 
@@ -215,7 +216,10 @@ CSRF_FAILURE_VIEW = "equestria.views.csrf_failure"
 # Content-Security-Policy (django-csp): scripts and styles only from our own static files, never
 # inline, so injected markup cannot run or restyle anything. data: images are Bootstrap's icons.
 # Not a setting named CSP_REPORT_URI: django-csp's check refuses its old 3.x setting names.
-_csp_report_uri = env_str("CSP_REPORT_URI")
+_csp_report_uri = env_str("CSP_REPORT_URI").strip()
+if any(c.isspace() or c in ";," for c in _csp_report_uri):
+    # It goes into the header as it is: a second directive or a line break would change or break every page.
+    raise ImproperlyConfigured(f"CSP_REPORT_URI must be one URL, without spaces, commas or semicolons: {_csp_report_uri!r}")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

@@ -140,3 +140,10 @@ def test_operators_can_have_violations_reported(tmp_path):
     # django-csp's system check refuses settings named like its 3.x ones (CSP_REPORT_URI among them).
     check = manage(["check"], env)
     assert check.returncode == 0, check.stderr
+
+
+def test_a_report_uri_that_would_change_the_policy_stops_start_up(tmp_path):
+    env = clean_env(tmp_path, CSP_REPORT_URI="https://csp.example.org/report; script-src *")
+    result = manage(["check"], env)
+    assert result.returncode != 0
+    assert "CSP_REPORT_URI must be one URL, without spaces, commas or semicolons" in result.stderr
