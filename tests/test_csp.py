@@ -108,6 +108,11 @@ def test_a_form_refused_by_the_csrf_check_gets_a_page_in_the_site_layout(alice, 
     assert_policy(response, 403)
     assert "Your browser did not send this site's cookie with the form. Allow cookies for this site" in \
         response.content.decode()
+    # Over https, Django also wants to know which page the form came from.
+    token = alice_client.csrf_token(reverse("upload-create-project"))
+    response = alice_client.post(reverse("upload-create-project"), {"name": "x", "csrfmiddlewaretoken": token}, secure=True)
+    assert_policy(response, 403)
+    assert "Your browser did not say which page the form came from" in response.content.decode()
 
 
 def test_no_template_has_inline_script_event_handlers_or_style():
