@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from equestria.env import env_bool, env_int, env_list, env_secret, env_str
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "axes",
+    "csp",
     # Before django-background-tasks: its process_tasks command is replaced by ours (a loop made for chains of short tasks).
     "scripts",
     "equestria.background.BackgroundTasksConfig",
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -225,6 +228,27 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "equestria.views.csrf_failure"
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, never
+# inline, so injected markup cannot run or restyle anything. data: images are Bootstrap's icons.
+# Not a setting named CSP_REPORT_URI: django-csp's check refuses its old 3.x setting names.
+_csp_report_uri = env_str("CSP_REPORT_URI").strip()
+if any(c.isspace() or c in ";," for c in _csp_report_uri):
+    # It goes into the header as it is: a second directive or a line break would change or break every page.
+    raise ImproperlyConfigured(f"CSP_REPORT_URI must be one URL, without spaces, commas or semicolons: {_csp_report_uri!r}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
+    },
+}
 
 # CLAM passwords are encrypted at rest with Fernet. The first key encrypts,
 # all of them decrypt (add a new key in front to rotate, then run

@@ -132,6 +132,10 @@ class ScriptAdmin(admin.ModelAdmin):
         StaticParameterInline,
     ]
 
+    class Media:
+        # A stylesheet, not style attributes: the Content-Security-Policy refuses inline style.
+        css = {"all": ["css/admin.css"]}
+
     def get_fieldsets(self, request, obj=None):
         connection = ("Connection", {"fields": ["name", "url", "username", "password", "clear_password", "description"]})
         if obj is None:

@@ -103,7 +103,7 @@ def test_the_status_block_of_an_active_run_has_the_current_state_of_each_step(al
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING, realign_process=second, finished_at=None)
     html = page(alice_client, "pipelines-run-status", project, run)
     assert 'data-refresh-active="true"' in html
-    assert 'aria-valuenow="40"' in html and "width: 40%" in html
+    assert 'aria-valuenow="40"' in html and 'data-width="40"' in html
     assert '<p class="small text-muted">running</p>' in html  # its status line had a traceback: left out
     assert "Alignment with your dictionary</dt><dd class=\"col-sm-9\">running (40 %)" in html
     assert "Forced alignment</dt><dd class=\"col-sm-9\">done," in html

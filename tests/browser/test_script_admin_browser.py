@@ -49,3 +49,9 @@ def test_administrator_adds_a_clam_service_sets_a_preset_and_sees_a_stopped_serv
     assert "could not be read: cannot connect to" in page.content()
     assert "connection refused" in page.content()
     assert Script.objects.get().parameters.filter(input_template=None).count() == 5
+
+    # The change list, with its filters and actions (admin JS), under the Content-Security-Policy too.
+    page.goto(live_server.url + "/admin/scripts/script/")
+    page.locator("#result_list").get_by_role("link", name="Forced alignment").wait_for()
+    page.locator("#action-toggle").check()
+    assert page.locator("#result_list input.action-select").is_checked()
