@@ -76,8 +76,13 @@ def rename_project(request, project_id):
 def delete_project(request, project_id):
     project = get_project_for_user(request, project_id)
     if request.method == "POST":
-        count = services.delete_project(project)
-        messages.success(request, f"Project “{project.name}” and its {count} file(s) were deleted.")
+        try:
+            deleted = services.delete_project(project)
+        except services.ProjectGone as exc:  # deleted in another tab a moment ago
+            messages.error(request, str(exc))
+            return redirect("upload-project-list")
+        stopped = " Its running alignment was stopped, and its results were deleted too." if deleted.stopped else ""
+        messages.success(request, f"Project “{project.name}” and its {deleted.files} file(s) were deleted.{stopped}")
         return redirect("upload-project-list")
     return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count()})
 
@@ -114,7 +119,8 @@ def add_files(request, project_id):
     upload = services.Upload(project, replace=request.POST.get("replace") == "on")
     try:
         for f in uploaded:
-            upload.add(f)
+            upload.add(f, commit=False)
+        upload.commit()  # all of them at once, or none: see Upload.commit
     finally:
         services.cleanup(uploaded)
     saved = [o for o in upload.outcomes if o.saved]
@@ -124,6 +130,8 @@ def add_files(request, project_id):
     for outcome in upload.outcomes:
         if not outcome.saved:
             messages.error(request, outcome.message)
+    if not Project.objects.filter(pk=project.pk).exists():  # deleted (in another tab) during the upload
+        return redirect("upload-project-list")
     return redirect(project)
 
 
