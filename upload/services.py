@@ -46,7 +46,8 @@ def lock_project(project_id):
     after the other. On PostgreSQL this is a row lock (SELECT ... FOR UPDATE); SQLite has none, but
     there every transaction begins IMMEDIATE (see settings), which takes the database's write lock.
     """
-    project = Project.objects.select_for_update().select_related("pipeline").filter(pk=project_id).first()
+    # No select_related: PostgreSQL would lock the joined rows too (the pipeline, shared by many projects).
+    project = Project.objects.select_for_update().filter(pk=project_id).first()
     if project is None:
         raise ProjectGone()
     return project
@@ -234,8 +235,15 @@ class Upload:
         record = ProjectFile(
             project=self.project, name=name, template_id=template.template_id, kind=kind_of(template), size=size, **meta
         )
-        with open(path, "rb") as f:
-            record.file.save(name, File(f), save=False)
+        try:
+            with open(path, "rb") as f:
+                record.file.save(name, File(f), save=False)
+        except OSError as exc:
+            # E.g. the project's folder removed under it, by a delete of the project at this moment.
+            if record.file.name:
+                remove_stored(record)
+            raise FileRefused(f"{name}: the file could not be stored on the server ({exc.strerror or exc}); "
+                              "nothing of it was kept") from None
         self.pending.append((record, template, origin))
 
     def commit(self):
