@@ -261,17 +261,18 @@ def test_a_start_during_an_upload_sees_none_of_it_and_the_upload_is_refused_whol
     runner.cancel(run.fa_process)
 
 
-def test_a_start_sent_with_a_delete_finds_the_project_gone(project, monkeypatch):
-    """Two requests at once, each with its own database connection: the delete takes the project first."""
-    real_delete = Project.delete
+def at_once(monkeypatch, model, first, second):
+    """Run `first` in a thread until it calls model.delete (a delete service has taken its locks by then),
+    start `second` in another thread, then let `first` go on; each has its own database connection."""
+    real_delete = model.delete
     locked, release = threading.Event(), threading.Event()
 
     def delete_slowly(self, *args, **kwargs):
-        locked.set()  # inside delete_project's transaction, the project's lock taken
+        locked.set()
         assert release.wait(60)
         return real_delete(self, *args, **kwargs)
 
-    monkeypatch.setattr(Project, "delete", delete_slowly)
+    monkeypatch.setattr(model, "delete", delete_slowly)
     results = {}
 
     def in_thread(name, function):
@@ -282,16 +283,34 @@ def test_a_start_sent_with_a_delete_finds_the_project_gone(project, monkeypatch)
         finally:
             connection.close()
 
-    deleting = threading.Thread(target=in_thread, args=("delete", lambda: delete(project.pk)))
-    deleting.start()
+    one = threading.Thread(target=in_thread, args=("first", first))
+    one.start()
     assert locked.wait(60)
-    starting = threading.Thread(target=in_thread, args=("start", lambda: pipeline_services.start_alignment(project)))
-    starting.start()
-    time.sleep(0.5)  # not an assertion: gives the start time to reach the lock and wait there
+    two = threading.Thread(target=in_thread, args=("second", second))
+    two.start()
+    time.sleep(0.5)  # not an assertion: gives the second time to reach the lock and wait there
     release.set()
-    deleting.join(60)
-    starting.join(60)
-    assert results["delete"].files == 2
+    one.join(60)
+    two.join(60)
+    return results["first"], results["second"]
+
+
+def test_a_start_sent_with_a_delete_finds_the_project_gone(project, monkeypatch):
+    deleted, started = at_once(monkeypatch, Project, lambda: delete(project.pk),
+                               lambda: pipeline_services.start_alignment(project))
+    assert deleted.files == 2
+    results = {"start": started}
     assert isinstance(results["start"], ProjectGone) and str(results["start"]) == GONE
     assert not Run.objects.exists() and not Process.objects.exists()
     assert not folder_of(project.pk).exists()
+
+
+def test_a_start_sent_with_the_delete_of_a_file_does_not_align_the_deleted_file(project, alice_client, monkeypatch):
+    transcript = project.files.get(name="cards-001.txt")
+    url = reverse("upload-delete-file", args=[project.pk, transcript.pk])
+    token = alice_client.csrf_token(project.get_absolute_url())
+    response, started = at_once(monkeypatch, ProjectFile, lambda: alice_client.post(url, {"csrfmiddlewaretoken": token}),
+                                lambda: pipeline_services.start_alignment(project))
+    assert response.status_code == 302
+    assert isinstance(started, pipeline_services.CannotStart)
+    assert not Run.objects.exists() and not Process.objects.exists()

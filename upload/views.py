@@ -6,6 +6,7 @@ Every lookup of a project or file goes through `upload.access`, which answers
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import FileResponse
 from django.shortcuts import redirect, render
@@ -139,10 +140,16 @@ def add_files(request, project_id):
 @require_POST
 def delete_file(request, project_id, file_id):
     f = get_file_for_user(request, project_id, file_id)
-    if reason := f.project.busy_reason():
-        messages.error(request, f"{f.name} was not deleted. {reason}")
-        return redirect(f.project)
-    f.delete()
+    try:
+        with transaction.atomic():
+            # Under the project's lock, so that an alignment starting at this moment has the file or not.
+            if reason := services.lock_project(f.project_id).busy_reason():
+                messages.error(request, f"{f.name} was not deleted. {reason}")
+                return redirect(f.project)
+            f.delete()
+    except services.ProjectGone as exc:
+        messages.error(request, str(exc))
+        return redirect("upload-project-list")
     services.remove_stored(f)
     f.project.touch()
     messages.success(request, f"{f.name} deleted.")
