@@ -99,6 +99,9 @@ def test_deleting_a_project_stops_its_run_and_deletes_its_clam_project(project, 
     process = work(run.fa_process, until=lambda p: p.status == "running")
     assert remote_exists(process)
     url = reverse("upload-delete-project", args=[project.pk])
+    page = alice_client.get(url).content.decode()
+    assert "An alignment of this project is running: deleting the project stops it, and its results are deleted " \
+           "too." in page
     response = alice_client.post_form(url, {}, follow=True)
     assert "Project “cards” and its 2 file(s) were deleted. Its running alignment was stopped, and its results " \
            "were deleted too." in response.content.decode()
@@ -299,8 +302,7 @@ def test_a_start_sent_with_a_delete_finds_the_project_gone(project, monkeypatch)
     deleted, started = at_once(monkeypatch, Project, lambda: delete(project.pk),
                                lambda: pipeline_services.start_alignment(project))
     assert deleted.files == 2
-    results = {"start": started}
-    assert isinstance(results["start"], ProjectGone) and str(results["start"]) == GONE
+    assert isinstance(started, ProjectGone) and str(started) == GONE
     assert not Run.objects.exists() and not Process.objects.exists()
     assert not folder_of(project.pk).exists()
 

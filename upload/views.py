@@ -85,7 +85,8 @@ def delete_project(request, project_id):
         stopped = " Its running alignment was stopped, and its results were deleted too." if deleted.stopped else ""
         messages.success(request, f"Project “{project.name}” and its {deleted.files} file(s) were deleted.{stopped}")
         return redirect("upload-project-list")
-    return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count()})
+    return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count(),
+                                                                  "running": bool(project.busy_reason())})
 
 
 @login_required
