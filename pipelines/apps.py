@@ -9,9 +9,11 @@ class PipelinesConfig(AppConfig):
         from pipelines.services import on_process_finished
         from scripts.signals import process_finished
 
-        from pipelines.services import busy_reason
-        from upload.models import BUSY_CHECKS
+        from pipelines.services import active_processes, busy_reason
+        from upload.models import ACTIVE_PROCESSES, BUSY_CHECKS
 
         process_finished.connect(on_process_finished, dispatch_uid="pipelines-next-stage")
         if busy_reason not in BUSY_CHECKS:
             BUSY_CHECKS.append(busy_reason)
+        if active_processes not in ACTIVE_PROCESSES:
+            ACTIVE_PROCESSES.append(active_processes)

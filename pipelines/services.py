@@ -55,6 +55,12 @@ def active_run(project):
     return project.runs.filter(stage__in=Run.ACTIVE).first()
 
 
+def active_processes(project):
+    """The processes of the project's runs that have not finished (deleting the project stops them)."""
+    ids = [i for row in project.runs.values_list("fa_process", "g2p_process", "realign_process") for i in row if i]
+    return list(Process.objects.filter(pk__in=ids).exclude(status__in=Process.FINISHED).select_related("script"))
+
+
 def busy_reason(project):
     if active_run(project):
         return "An alignment of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
@@ -87,9 +93,12 @@ def start_alignment(project, values=None, only_complete_pairs=False):
     With `only_complete_pairs`, files that are not part of a complete pair are left out
     instead of refusing the start (the researcher's explicit choice on the project page).
     """
-    pipeline = project.pipeline
-    files, left_out = _files_to_align(project, only_complete_pairs)
     with transaction.atomic():
+        # The files are read under the project's lock: an upload or a delete at the same moment is
+        # wholly before this start or after it (then the run is stopped, or the upload refused).
+        project = upload_services.lock_project(project.pk)
+        pipeline = project.pipeline
+        files, left_out = _files_to_align(project, only_complete_pairs)
         if active_run(project):
             raise CannotStart("An alignment of this project is already running.")
         parameters = {**preset_values(pipeline.fa_script), **(values or {})}
@@ -140,6 +149,15 @@ def _process_failed(run, process):
 def on_process_finished(sender, process, **kwargs):
     run = Run.objects.filter(fa_process=process).first() or Run.objects.filter(g2p_process=process).first() \
         or Run.objects.filter(realign_process=process).first()
+    if run is None or not run.active or run.current_process != process:
+        return
+    # Lock the project before writing to its run, in the order of the deletion of a project (project, then
+    # runs), so the two cannot deadlock on PostgreSQL; and a run deleted meanwhile is left deleted.
+    try:
+        upload_services.lock_project(run.project_id)
+    except upload_services.ProjectGone:
+        return
+    run = Run.objects.select_related("pipeline").filter(pk=run.pk).first()
     if run is None or not run.active or run.current_process != process:
         return
     if process.status != Process.Status.DONE:
@@ -213,8 +231,10 @@ def realign(run, text, skip_missing=False):
     project = run.project
     name = f"equestria.{template.extension or 'dict'}"
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        if run.stage != Stage.REVIEW:
+        # The project's lock first, in the order of every other writer of its runs (see lock_project).
+        project = upload_services.lock_project(project.pk)
+        run = Run.objects.select_for_update().filter(pk=run.pk).first()
+        if run is None or run.stage != Stage.REVIEW:
             raise CannotStart("This run is not waiting for a dictionary review.")
         old = list(project.files.filter(template_id=template.template_id))
         content = "".join(f"{line}\n" for line in _kept_lines(old, checked.words)) + checked.text

@@ -21,6 +21,7 @@ from pipelines.forms import AlignmentForm, DictionaryForm
 from pipelines.models import Run
 from pipelines.pictures import picture
 from upload.access import get_project_for_user
+from upload.services import ProjectGone
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ def start_run(request, project_id):
     except services.CannotStart as exc:
         messages.error(request, str(exc))
         return redirect(project)
+    except ProjectGone as exc:  # deleted (in another tab) while this start was on its way
+        messages.error(request, str(exc))
+        return redirect("upload-project-list")
     sent = {i["name"] for i in run.fa_process.inputs}
     left_out = sorted(f.name for f in project.files.all() if f.name not in sent)
     note = f" Left out, as you chose: {', '.join(left_out)}." if left_out else ""
@@ -111,6 +115,9 @@ def review_dictionary(request, project_id, run_id):
             run = services.realign(run, form.cleaned_data["dictionary"], skip_missing=form.cleaned_data["skip_missing"])
         except (services.CannotStart, review.DictionaryRefused) as exc:
             messages.error(request, str(exc))
+        except ProjectGone as exc:
+            messages.error(request, str(exc))
+            return redirect("upload-project-list")
         else:
             skipped = f" Left out, as you chose: the recordings with {', '.join(run.skipped_words)}." if run.skipped_words else ""
             messages.success(request, f"Aligning again with your pronunciations.{skipped}")

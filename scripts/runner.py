@@ -78,6 +78,34 @@ def _path(*segments):
     return "/".join(quote(segment, safe="") for segment in segments)
 
 
+def _still_wanted(process):
+    """Whether the process's results are still wanted: its row exists and was not cancelled.
+
+    Call inside a transaction: the row stays locked until its end (on SQLite, the transaction holds
+    the database's write lock), so a cancel, or the deletion of the project, happens wholly before
+    this check or after the write that follows it.
+    """
+    row = Process.objects.select_for_update().filter(pk=process.pk).values("status", "cancel_requested").first()
+    return row is not None and not row["cancel_requested"] and row["status"] not in Process.FINISHED
+
+
+def _remove_empty_parents(path):
+    """Remove the empty folders above `path` inside the storage (a deleted project's, made again for a download)."""
+    root = os.path.abspath(default_storage.path(""))
+    folder = os.path.dirname(os.path.abspath(path))
+    # Not the top folder ("projects/"): other projects' uploads make their folders in it at any time.
+    while os.path.dirname(folder).startswith(root + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return  # not empty, or gone
+        folder = os.path.dirname(folder)
+
+
+class _NotWanted(Exception):
+    """The process was cancelled (or its project deleted) during the download."""
+
+
 def _delete_remote(connection, process, *, hang_ends_step=False):
     try:
         connection.request("DELETE", _path(process.clam_project, ""))
@@ -194,12 +222,19 @@ def step_download(process):
                             "nothing was kept"
                         )
                     target.write(chunk)
-        if os.path.isdir(final):
-            shutil.rmtree(final)  # a half-finished earlier attempt never renamed; this one did
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.rename(temporary, final)
-    except BaseException:
+        _rename_into_place(process, temporary, final)
+    except BaseException as exc:
         shutil.rmtree(temporary, ignore_errors=True)
+        _remove_empty_parents(temporary)
+        if isinstance(exc, OSError):
+            # Deleting the project removes the temporary folder too: that is no disk problem to retry.
+            with transaction.atomic():
+                if not _still_wanted(process):
+                    exc = _NotWanted()
+        if isinstance(exc, _NotWanted):
+            _delete_remote(connection, process)
+            _finish(process, Status.CANCELLED, error="cancelled")
+            return
         raise
     logs = []
     for name in ("error.log",):
@@ -215,6 +250,21 @@ def step_download(process):
         _finish(process, Status.FAILED, error=reason, detail=mapping.text("\n".join(logs)), log=statuslog, outputs=outputs)
     else:
         _finish(process, Status.DONE, log=mapping.text("\n".join(logs)), outputs=outputs)
+
+
+def _rename_into_place(process, temporary, final):
+    """Move the downloaded folder into place, unless the process was cancelled or its project deleted meanwhile.
+
+    Checked as late as possible and under the row's lock: a result renamed into a deleted project's
+    folder would stay there for good, unreachable.
+    """
+    with transaction.atomic():
+        if not _still_wanted(process):
+            raise _NotWanted
+        if os.path.isdir(final):
+            shutil.rmtree(final)  # a half-finished earlier attempt never renamed; this one did
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.rename(temporary, final)
 
 
 def _failure_reason(status, logs):
@@ -240,12 +290,19 @@ def _failure_reason(status, logs):
 
 
 def _finish(process, status, **fields):
+    """End the process and tell its listeners, once: a process already finished (or deleted) stays as it is,
+    and one whose cancel was requested meanwhile ends cancelled, whatever the step found."""
     with transaction.atomic():
+        row = Process.objects.select_for_update().filter(pk=process.pk).values("status", "cancel_requested").first()
+        if row is None or row["status"] in Process.FINISHED:
+            return
+        if row["cancel_requested"] and status != Status.CANCELLED:
+            status, fields = Status.CANCELLED, {"error": "cancelled"}
         _save(process, status=status, finished_at=timezone.now(), attempts=0, lease_until=None, **fields)
         process_finished.send(sender=Process, process=process)
 
 
-def cancel(process):
+def cancel(process, reason="cancelled"):
     """Stop a process: delete its CLAM project; the worker sees the flag and stops too."""
     Process.objects.filter(pk=process.pk).update(cancel_requested=True)
     if not process.finished:
@@ -253,7 +310,7 @@ def cancel(process):
             _delete_remote(_connection(process), process)
         except StepFailed:
             pass
-        _finish(process, Status.CANCELLED, error="cancelled")
+        _finish(process, Status.CANCELLED, error=reason)
 
 
 def advance(process_id):
@@ -269,7 +326,9 @@ def advance(process_id):
         return settings.PROCESS_LEASE_SECONDS  # another worker holds it; look again later
     process = Process.objects.select_related("script").get(pk=process_id)
     if process.cancel_requested:
-        _finish(process, Status.CANCELLED, error="cancelled")
+        # A step that was busy when the cancel came may have made the CLAM project again.
+        _cleanup_after_failure(process)
+        _finish(process, Status.CANCELLED, error=process.error or "cancelled")
         return None
     # Count the attempt before the step, so a step that kills the worker still counts.
     _save(process, attempts=process.attempts + 1)

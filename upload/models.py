@@ -14,6 +14,9 @@ from pipelines.models import Pipeline
 # change right now; `pipelines` registers one while an alignment runs. A
 # registry keeps the dependency pointing from pipelines to upload.
 BUSY_CHECKS = []
+# Functions (project -> its Processes that have not finished); `pipelines` registers
+# one, so that deleting a project can stop its runs (the same direction as above).
+ACTIVE_PROCESSES = []
 
 
 class Project(models.Model):

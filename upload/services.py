@@ -14,8 +14,9 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
+from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
-from upload.models import ProjectFile
+from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload.names import BadName, clean_name, extension_of
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,28 @@ SNIFF_BYTES = 64 * 1024
 
 class FileRefused(ValueError):
     """The file is not added; the message says why, for the user."""
+
+
+class ProjectGone(Exception):
+    """The project was deleted while a request that changes it was on its way."""
+
+    def __init__(self):
+        super().__init__("This project no longer exists: it was deleted.")
+
+
+def lock_project(project_id):
+    """The project's row, locked until the end of the current transaction; raises ProjectGone.
+
+    Starting an alignment, adding files and deleting the project each take this lock, and check
+    what they need only after taking it, so that two of them sent at the same moment happen one
+    after the other. On PostgreSQL this is a row lock (SELECT ... FOR UPDATE); SQLite has none, but
+    there every transaction begins IMMEDIATE (see settings), which takes the database's write lock.
+    """
+    # No select_related: PostgreSQL would lock the joined rows too (the pipeline, shared by many projects).
+    project = Project.objects.select_for_update().filter(pk=project_id).first()
+    if project is None:
+        raise ProjectGone()
+    return project
 
 
 @dataclass
@@ -114,23 +137,27 @@ class Upload:
         self.templates, self.by_extension = input_templates(project.pipeline)
         self.used = project.files.aggregate(total=Sum("size"))["total"] or 0
         self.outcomes = []
+        self.pending = []  # (record, template, origin): content stored, row not yet saved; see commit()
 
     def accepted_extensions(self):
         return ", ".join(f".{e}" for e in sorted(self.by_extension) if e)
 
-    def add(self, uploaded):
+    def add(self, uploaded, commit=True):
         """Add one uploaded file (Django UploadedFile); a .zip is unpacked unless a template takes zips.
 
-        An unexpected error is logged and reported for this file only, so the other files of the upload are kept.
+        With commit=False the file waits for `commit`, which adds every waiting file at once. An
+        unexpected error is logged and reported for this file only, so the other files of the upload are kept.
         """
         try:
-            self._add(uploaded)
+            self._stage(uploaded)
         except Exception:
             log.exception("Adding %r to project %s failed", uploaded.name, self.project.pk)
             self.outcomes.append(Outcome(uploaded.name, False, f"{uploaded.name}: this file could not be added because of "
                                          "an error on the server (it is logged for the administrators); try it again later"))
+        if commit:
+            self.commit()
 
-    def _add(self, uploaded):
+    def _stage(self, uploaded):
         try:
             name = clean_name(uploaded.name)
         except BadName as exc:
@@ -159,12 +186,11 @@ class Upload:
     def _add_one(self, name, path, size, origin=""):
         try:
             meta, template = self._check(name, path, size)
-            self._save(name, path, size, template, meta)
+            self._store(name, size, template, meta, path, origin)
         except FileRefused as exc:
             self.outcomes.append(Outcome(name, False, origin + str(exc)))
             return
         self.used += size
-        self.outcomes.append(Outcome(name, True, f"{origin}{name} added"))
 
     def _check(self, name, path, size):
         extension = extension_of(name)
@@ -183,10 +209,11 @@ class Upload:
             raise FileRefused(
                 f"{name}: the project would exceed its limit of {_human(settings.UPLOAD_MAX_PROJECT_BYTES)}; delete files first"
             )
-        if existing and not self.replace:
+        if (existing or self._waiting(name=name)) and not self.replace:
             raise FileRefused(f"{name}: a file with this name is already in the project; tick “replace” to overwrite it")
         if template.unique:
-            other = self.project.files.filter(template_id=template.template_id).exclude(name=name).first()
+            other = self.project.files.filter(template_id=template.template_id).exclude(name=name).first() \
+                or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
                 raise FileRefused(
                     f"{name}: the pipeline takes only one “{template.label}” file and the project has {other.name}; "
@@ -195,29 +222,95 @@ class Upload:
         meta = check_content(path, name, kind_of(template))
         return meta, template
 
-    def _save(self, name, path, size, template, meta):
-        replaced = list(self.project.files.filter(name=name)) if self.replace else []
-        if self.replace and template.unique:
-            replaced += list(self.project.files.filter(template_id=template.template_id).exclude(name=name))
+    def _waiting(self, name=None, template_id=None, exclude=None):
+        """A file of this upload, stored and waiting for `commit`, with this name or for this template."""
+        for record, _, _ in self.pending:
+            if (name is None or record.name == name) and record.name != exclude \
+                    and (template_id is None or record.template_id == template_id):
+                return record
+        return None
+
+    def _store(self, name, size, template, meta, path, origin):
+        """Store the content; the row waits for `commit`. A waiting file this one replaces is dropped."""
+        for record in [r for r, _, _ in self.pending if r.name == name or (template.unique and r.template_id == template.template_id)]:
+            self.pending = [p for p in self.pending if p[0] is not record]
+            remove_stored(record)
+            self.used -= record.size
         record = ProjectFile(
             project=self.project, name=name, template_id=template.template_id, kind=kind_of(template), size=size, **meta
         )
-        with open(path, "rb") as f:
-            record.file.save(name, File(f), save=False)
+        try:
+            with open(path, "rb") as f:
+                record.file.save(name, File(f), save=False)
+        except OSError as exc:
+            # E.g. the project's folder removed under it, by a delete of the project at this moment.
+            if record.file.name:
+                remove_stored(record)
+            raise FileRefused(f"{name}: the file could not be stored on the server ({exc.strerror or exc}); "
+                              "nothing of it was kept") from None
+        self.pending.append((record, template, origin))
+
+    def commit(self):
+        """Add every waiting file to the project in one transaction, under the project's lock.
+
+        So an alignment started at the same moment sees all of them or none; a project deleted, or
+        an alignment started, while they were checked and stored gets none, and their content is removed.
+        """
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        done, replaced = [], []
+        try:
+            with transaction.atomic():
+                project = lock_project(self.project.pk)
+                if reason := project.busy_reason():
+                    raise FileRefused(f"Nothing was added. {reason}")
+                for record, template, origin in pending:
+                    try:
+                        old = self._save(project, record, template)
+                    except FileRefused as exc:
+                        remove_stored(record)
+                        self.used -= record.size
+                        self.outcomes.append(Outcome(record.name, False, origin + str(exc)))
+                        continue
+                    replaced += old
+                    done.append((record, origin))
+        except (ProjectGone, FileRefused) as exc:
+            for record, _, _ in pending:
+                remove_stored(record)
+            if isinstance(exc, ProjectGone):
+                _remove_empty_folders(project_folder=self.project.folder)
+            self.used -= sum(record.size for record, _, _ in pending)
+            self.outcomes.append(Outcome("", False, str(exc)))
+            return
+        except BaseException:
+            for record, _, _ in pending:
+                remove_stored(record)
+            raise
+        for old in replaced:
+            remove_stored(old)
+            self.used -= old.size
+        self.outcomes += [Outcome(record.name, True, f"{origin}{record.name} added") for record, origin in done]
+
+    def _save(self, project, record, template):
+        """Save one row (under the lock of `commit`); returns the files it replaced."""
+        name = record.name
+        replaced = list(project.files.filter(name=name)) if self.replace else []
+        if template.unique:
+            others = list(project.files.filter(template_id=template.template_id).exclude(name=name))
+            if others and not self.replace:
+                # Another upload added one since this one's check.
+                raise FileRefused(f"{name}: the pipeline takes only one “{template.label}” file and the project has "
+                                  f"{others[0].name}; delete it or tick “replace”")
+            replaced += others
         try:
             with transaction.atomic():
                 for old in replaced:
                     old.delete()
                 record.save()
         except IntegrityError:
-            remove_stored(record)
             raise FileRefused(f"{name}: another upload of a file with this name finished first; nothing was overwritten") from None
-        except BaseException:
-            remove_stored(record)
-            raise
-        for old in replaced:
-            remove_stored(old)
-            self.used -= old.size
+        return replaced
 
 
 def _check_text_size(name, size, kind):
@@ -318,19 +411,49 @@ def remove_stored(record):
         pass  # a remote storage has no folders, or the folder is not empty
 
 
-def delete_project(project):
-    """Delete a project, its rows and every stored file of it."""
-    import shutil
+def _remove_empty_folders(project_folder):
+    """Remove the folders an upload made for a project deleted meanwhile, where nothing else is in them."""
+    import os
 
     from django.core.files.storage import default_storage
 
-    files = list(project.files.all())
-    folder = project.folder  # delete() clears the primary key
-    project.delete()
+    for folder in (f"{project_folder}/files", project_folder):
+        try:
+            os.rmdir(default_storage.path(folder))
+        except (NotImplementedError, OSError):
+            pass  # a remote storage has no folders, or the folder is not empty (or not there)
+
+
+@dataclass
+class Deleted:
+    files: int
+    stopped: int  # processes of the project's runs that had not finished
+
+
+def delete_project(project, reason="the project was deleted"):
+    """Delete a project, its runs and every stored file of it (results too), stopping what still runs.
+
+    The rows go first, under the project's lock: a start or an upload sent at the same moment either
+    happened before (its run is stopped here, its files removed) or finds the project gone. Then each
+    process that had not finished is cancelled, which deletes its CLAM project and marks its row; a
+    worker busy with it checks that mark, under the process's row lock, before it renames results into
+    place (scripts.runner). Only after the marks the folder is removed, so it takes along a result that
+    was renamed into place just before.
+    """
+    from django.core.files.storage import default_storage
+
+    with transaction.atomic():
+        project = lock_project(project.pk)
+        files = list(project.files.all())
+        processes = [p for find in ACTIVE_PROCESSES for p in find(project)]
+        folder = project.folder  # delete() clears the primary key
+        project.delete()
+    for process in processes:
+        cancel(process, reason=reason)
     for f in files:
         f.file.delete(save=False)
     try:
         shutil.rmtree(default_storage.path(folder), ignore_errors=True)
     except NotImplementedError:
         pass
-    return len(files)
+    return Deleted(files=len(files), stopped=len(processes))

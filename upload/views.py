@@ -6,6 +6,7 @@ Every lookup of a project or file goes through `upload.access`, which answers
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import FileResponse
 from django.shortcuts import redirect, render
@@ -76,10 +77,16 @@ def rename_project(request, project_id):
 def delete_project(request, project_id):
     project = get_project_for_user(request, project_id)
     if request.method == "POST":
-        count = services.delete_project(project)
-        messages.success(request, f"Project “{project.name}” and its {count} file(s) were deleted.")
+        try:
+            deleted = services.delete_project(project)
+        except services.ProjectGone as exc:  # deleted in another tab a moment ago
+            messages.error(request, str(exc))
+            return redirect("upload-project-list")
+        stopped = " Its running alignment was stopped, and its results were deleted too." if deleted.stopped else ""
+        messages.success(request, f"Project “{project.name}” and its {deleted.files} file(s) were deleted.{stopped}")
         return redirect("upload-project-list")
-    return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count()})
+    return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count(),
+                                                                  "running": bool(project.busy_reason())})
 
 
 @login_required
@@ -114,7 +121,8 @@ def add_files(request, project_id):
     upload = services.Upload(project, replace=request.POST.get("replace") == "on")
     try:
         for f in uploaded:
-            upload.add(f)
+            upload.add(f, commit=False)
+        upload.commit()  # all of them at once, or none: see Upload.commit
     finally:
         services.cleanup(uploaded)
     saved = [o for o in upload.outcomes if o.saved]
@@ -124,6 +132,8 @@ def add_files(request, project_id):
     for outcome in upload.outcomes:
         if not outcome.saved:
             messages.error(request, outcome.message)
+    if not Project.objects.filter(pk=project.pk).exists():  # deleted (in another tab) during the upload
+        return redirect("upload-project-list")
     return redirect(project)
 
 
@@ -131,10 +141,16 @@ def add_files(request, project_id):
 @require_POST
 def delete_file(request, project_id, file_id):
     f = get_file_for_user(request, project_id, file_id)
-    if reason := f.project.busy_reason():
-        messages.error(request, f"{f.name} was not deleted. {reason}")
-        return redirect(f.project)
-    f.delete()
+    try:
+        with transaction.atomic():
+            # Under the project's lock, so that an alignment starting at this moment has the file or not.
+            if reason := services.lock_project(f.project_id).busy_reason():
+                messages.error(request, f"{f.name} was not deleted. {reason}")
+                return redirect(f.project)
+            f.delete()
+    except services.ProjectGone as exc:
+        messages.error(request, str(exc))
+        return redirect("upload-project-list")
     services.remove_stored(f)
     f.project.touch()
     messages.success(request, f"{f.name} deleted.")
