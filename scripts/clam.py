@@ -87,6 +87,15 @@ def upload_read_timeout(size):
     return settings.CLAM_READ_TIMEOUT + settings.CLAM_UPLOAD_SECONDS_PER_GB * size / 1024**3
 
 
+def transfer_seconds(size):
+    """How long a transfer of `size` bytes (an output being downloaded) may take in all.
+
+    The allowance of `upload_read_timeout` with CLAM_TOTAL_TIMEOUT to start with: a server may pause,
+    but one that trickles a few bytes at a time is stopped.
+    """
+    return settings.CLAM_TOTAL_TIMEOUT + settings.CLAM_UPLOAD_SECONDS_PER_GB * size / 1024**3
+
+
 def _same_origin(a, b):
     a, b = urlsplit(a), urlsplit(b)
     return (a.hostname, a.port or _default_port(a.scheme)) == (b.hostname, b.port or _default_port(b.scheme))
@@ -200,6 +209,22 @@ class ClamConnection:
         finally:
             response.close()
         return b"".join(chunks)
+
+    def chunks(self, response, size=1024 * 1024):
+        """The body of a streamed response, in pieces as they arrive (not waiting for `size` bytes each)."""
+        try:
+            while chunk := response.raw.read1(size, decode_content=True):
+                yield chunk
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError):
+            raise ServerTimeout(
+                f"{self._where(response.url)} stopped sending within {settings.CLAM_READ_TIMEOUT:g} s"
+            ) from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ServerUnreachable(f"the connection to {self._where(response.url)} broke ({_reason(exc)})") from None
+
+    def where(self):
+        """The server's address as shown to users (scheme and host, no path)."""
+        return self._where(self.url)
 
     def _raise_for_status(self, response, url):
         code = response.status_code

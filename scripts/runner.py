@@ -43,6 +43,7 @@ from scripts.clam import (
     ServerTimeout,
     ServerUnreachable,
     parse_xml,
+    transfer_seconds,
     upload_read_timeout,
 )
 from scripts.crypto import PasswordUnreadable
@@ -211,10 +212,11 @@ def step_download(process):
     os.makedirs(temporary)
     try:
         total = 0
+        started = time.monotonic()
         for name in names:
             response = connection.request("GET", _path(process.clam_project, "output", name), stream=True)
             with response, open(os.path.join(temporary, local[name]), "wb") as target:
-                for chunk in response.iter_content(1024 * 1024):
+                for chunk in connection.chunks(response):
                     total += len(chunk)
                     if total > settings.CLAM_MAX_OUTPUT_BYTES:
                         raise StepFailed(
@@ -222,6 +224,13 @@ def step_download(process):
                             "nothing was kept"
                         )
                     target.write(chunk)
+                    # The read limit bounds each wait only: a server that trickles a few bytes at a time
+                    # would hold the worker for ever. Outputs must arrive at the rate uploads are allowed.
+                    if time.monotonic() - started > transfer_seconds(total):
+                        raise ServerTimeout(
+                            f"{connection.where()} sent the results too slowly (less than "
+                            f"{1024 / settings.CLAM_UPLOAD_SECONDS_PER_GB:.0f} MiB/s)"
+                        )
         _rename_into_place(process, temporary, final)
     except BaseException as exc:
         shutil.rmtree(temporary, ignore_errors=True)

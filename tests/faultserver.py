@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
             if scenario == "error500":
                 return self._send(500, b"Internal Server Error", "text/plain")
             names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"],
-                     "slowupload": ["good.txt"]}[scenario]
+                     "slowupload": ["good.txt"], "trickle": ["slow.bin"]}[scenario]
             files = "".join(f"<file><name>{n}</name></file>" for n in names)
             body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="no"/><output>{files}</output></clam>'
             return self._send(200, body.encode())
@@ -97,6 +97,18 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 while time.monotonic() < deadline and not self.server.stopping.is_set():
                     self.wfile.write(b"\0" * 65536)
+            except OSError:
+                pass
+            return
+        if scenario == "trickle":  # a byte now and then: each wait is short, the whole never ends
+            self.send_response(200)
+            self.send_header("Content-Length", str(1_000_000))
+            self.end_headers()
+            deadline = time.monotonic() + MAX_HANG_SECONDS
+            try:
+                while time.monotonic() < deadline and not self.server.stopping.wait(0.1):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
             except OSError:
                 pass
             return

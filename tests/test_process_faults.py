@@ -60,6 +60,17 @@ def test_a_download_cut_off_half_way_is_retried_then_fails_without_partial_files
     assert not folder.exists() and no_partial_files(folder)
 
 
+def test_an_output_that_trickles_in_is_stopped_and_retried_without_partial_files(fault_server, settings):
+    settings.CLAM_TOTAL_TIMEOUT = 1
+    process, folder = run(fault_server, "trickle")
+    assert process.status == "failed"
+    assert process.error == (
+        f"gave up after 3 attempts while downloading: {fault_server.url.rstrip('/')} sent the results too slowly "
+        "(less than 17 MiB/s)"
+    )
+    assert not folder.exists() and no_partial_files(folder)
+
+
 def test_a_proxy_error_page_instead_of_xml_fails_clearly(fault_server):
     process, _ = run(fault_server, "garbage")
     assert process.status == "failed" and "a page that is not CLAM's XML (a proxy error?)" in process.error
