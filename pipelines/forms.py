@@ -5,6 +5,7 @@ from django.conf import settings
 
 from pipelines import review
 from pipelines.services import clam_values, parameter_fields
+from upload.services import human_size
 
 
 class AlignmentForm(forms.Form):
@@ -67,6 +68,6 @@ class DictionaryForm(forms.Form):
 
 def dictionary_too_large_message():
     return (
-        f"The dictionary is larger than {settings.REVIEW_MAX_DICTIONARY_BYTES // 1024} KB; keep only the lines for "
+        f"The dictionary is larger than {human_size(settings.REVIEW_MAX_DICTIONARY_BYTES)}; keep only the lines for "
         "the words of this run (the aligner already knows all other words)."
     )

@@ -71,6 +71,13 @@ def _connection(process):
 def _save(process, **fields):
     for name, value in fields.items():
         setattr(process, name, value)
+    if fields.get("status") not in (None, *Process.FINISHED):
+        # A cancel (or the deletion of the project) may have ended the process during the step: a
+        # step's progress must not bring it back to life.
+        Process.objects.filter(pk=process.pk).exclude(status__in=Process.FINISHED).update(
+            **fields, updated_at=timezone.now()
+        )
+        return
     process.save(update_fields=[*fields, "updated_at"])
 
 
@@ -86,8 +93,13 @@ def _still_wanted(process):
     the database's write lock), so a cancel, or the deletion of the project, happens wholly before
     this check or after the write that follows it.
     """
-    row = Process.objects.select_for_update().filter(pk=process.pk).values("status", "cancel_requested").first()
+    row = _locked_row(process)
     return row is not None and not row["cancel_requested"] and row["status"] not in Process.FINISHED
+
+
+def _locked_row(process):
+    """The process's status and cancel flag, its row locked until the transaction ends (None: deleted)."""
+    return Process.objects.select_for_update().filter(pk=process.pk).values("status", "cancel_requested").first()
 
 
 def _remove_empty_parents(path):
@@ -148,7 +160,7 @@ def step_start(process):
         ]
         if errors or any((v.text or "").strip() == "no" for v in root.iter("valid")):
             raise StepFailed(f"the server refused {item['name']}: {'; '.join(errors) or 'invalid file'}")
-    response = connection.request("POST", f"{process.clam_project}/", data=process.parameters)
+    response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
     root = parse_xml(response.content, "start answer")
     problems = [f"{p.get('id')}: {p.get('error')}" for p in root.iter() if p.get("error") and p.get("id")]
     if problems:
@@ -302,7 +314,7 @@ def _finish(process, status, **fields):
     """End the process and tell its listeners, once: a process already finished (or deleted) stays as it is,
     and one whose cancel was requested meanwhile ends cancelled, whatever the step found."""
     with transaction.atomic():
-        row = Process.objects.select_for_update().filter(pk=process.pk).values("status", "cancel_requested").first()
+        row = _locked_row(process)
         if row is None or row["status"] in Process.FINISHED:
             return
         if row["cancel_requested"] and status != Status.CANCELLED:
@@ -346,8 +358,9 @@ def advance(process_id):
         _finish(process, Status.FAILED, error=_gave_up(process), detail=process.detail)
         return None
     began = time.monotonic()
+    step_was_start = process.status in (Status.QUEUED, Status.UPLOADING)
     try:
-        if process.status in (Status.QUEUED, Status.UPLOADING):
+        if step_was_start:
             step_start(process)
             delay = process.poll_interval
         elif process.status == Status.RUNNING:
@@ -357,8 +370,10 @@ def advance(process_id):
             step_download(process)
             delay = None
     except (*TRANSIENT, OSError) as exc:
+        if _cancelled_meanwhile(process):
+            return None
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
-        reason = _local_problem(exc) if isinstance(exc, OSError) else str(exc)
+        reason = _local_problem(exc, reading=step_was_start) if isinstance(exc, OSError) else str(exc)
         delay = _retry_delay(process.attempts, time.monotonic() - began)
         _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None)
         return delay
@@ -366,7 +381,7 @@ def advance(process_id):
         _cleanup_after_failure(process)
         _finish(process, Status.FAILED, error=str(exc))
         return None
-    if delay is None:
+    if delay is None or _cancelled_meanwhile(process):
         return None
     _save(process, attempts=0, lease_until=None)
     return delay
@@ -382,10 +397,25 @@ def _retry_delay(attempts, spent):
     return min(settings.PROCESS_RETRY_MAX_SECONDS, 2**attempts * max(1, spent))
 
 
-def _local_problem(exc):
+def _local_problem(exc, reading=False):
     if exc.errno == errno.ENOSPC:
         return "no space left on the Equestria server's disk for the results"
+    if reading:
+        return f"cannot read the input files on the Equestria server ({exc.strerror or exc})"
     return f"cannot write the results on the Equestria server ({exc.strerror or exc})"
+
+
+def _cancelled_meanwhile(process):
+    """Whether a cancel (or the deletion of the project) came while the step ran; then end the process here.
+
+    The step may have made the CLAM project again after the cancel deleted it (CLAM creates a project
+    on any upload or start), and nobody else will look at a finished process: delete it now.
+    """
+    if not Process.objects.filter(pk=process.pk, cancel_requested=True).exists():
+        return False
+    _cleanup_after_failure(process)
+    _finish(process, Status.CANCELLED, error="cancelled")
+    return True
 
 
 def _next_interval(process):

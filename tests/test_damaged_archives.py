@@ -171,6 +171,33 @@ def test_an_unexpected_error_with_one_file_keeps_the_others(alice, alice_client,
     with caplog.at_level(logging.ERROR, logger="upload.services"):
         found = upload(alice_client, project, ("a.txt", b"ten of clubs"), ("a.wav", wav_bytes()))
     assert ("a.txt: this file could not be added because of an error on the server (it is logged for the "
-            "administrators); try it again later") in found
+            "administrators); nothing of it was added; try it again later") in found
     assert "Added 1 file(s): a.wav" in found
     assert "KeyError" in caplog.text
+
+
+def test_an_unexpected_error_inside_an_archive_keeps_nothing_of_the_archive(alice, alice_client, monkeypatch):
+    # Mocked, as above: the members before the failing one must not stay behind half-added.
+    from upload import services
+
+    real = services.check_content
+
+    def failing(path, name, kind):
+        if name == "b.txt":
+            raise KeyError("boom")
+        return real(path, name, kind)
+
+    monkeypatch.setattr(services, "check_content", failing)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.wav", wav_bytes())
+        z.writestr("a.txt", "ten of clubs")
+        z.writestr("b.txt", "two of hearts")
+    project = make_project(alice)
+    found = upload(alice_client, project, ("corpus.zip", archive.getvalue()), ("c.txt", b"three"))
+    assert sorted(found) == [
+        "Added 1 file(s): c.txt",
+        "corpus.zip: this file could not be added because of an error on the server (it is logged for the "
+        "administrators); nothing of it was added; try it again later",
+    ]
+    assert list(project.files.values_list("name", flat=True)) == ["c.txt"]

@@ -122,6 +122,22 @@ def test_a_delete_while_the_worker_uploads_to_clam_leaves_nothing(project, monke
     assert_all_gone(project.pk, process)
 
 
+def test_a_delete_while_the_worker_sends_the_inputs_leaves_no_clam_project(project, monkeypatch):
+    run = pipeline_services.start_alignment(project)
+    real_request = ClamConnection.request
+
+    def delete_before_the_first_input(self, method, path, *args, **kwargs):
+        if method == "POST" and "/input/" in path and Project.objects.exists():
+            # The delete removes the CLAM project and the files; the worker's upload then makes the
+            # project again on the service (CLAM creates one on any upload) and cannot read the next file.
+            delete(project.pk)
+        return real_request(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(ClamConnection, "request", delete_before_the_first_input)
+    process = work(run.fa_process)
+    assert_all_gone(project.pk, process)
+
+
 def test_a_delete_while_the_worker_polls_a_finished_job_leaves_nothing(project, monkeypatch):
     run = pipeline_services.start_alignment(project)
     real_status = runner._status

@@ -44,7 +44,7 @@ def test_an_uploaded_dictionary_over_the_limit_is_refused(alice, alice_client, s
     assert not project.files.exists()
 
 
-TOO_LARGE = "The dictionary is larger than 1024 KB; keep only the lines for the words of this run (the aligner already knows all other words)."
+TOO_LARGE = "The dictionary is larger than 1.0 MB; keep only the lines for the words of this run (the aligner already knows all other words)."
 
 
 def review_url(run):

@@ -170,6 +170,21 @@ def test_size_limits_per_file_and_per_project(alice_client, project, settings):
     assert any("more.txt: the project would exceed its limit" in m for m in messages_of(response))
 
 
+def test_two_uploads_at_once_cannot_take_a_project_over_its_limit_together(project, settings):
+    from upload.services import Upload
+
+    settings.UPLOAD_MAX_PROJECT_BYTES = 1500
+    first, second = Upload(project), Upload(project)  # two tabs: both checked before either is saved
+    first.add(SimpleUploadedFile("one.txt", b"a" * 1000), commit=False)
+    second.add(SimpleUploadedFile("two.txt", b"b" * 1000), commit=False)
+    first.commit()
+    second.commit()
+    assert [o.message for o in second.outcomes] == [
+        "two.txt: the project would exceed its limit of 1.5 KB; delete files first"
+    ]
+    assert list(project.files.values_list("name", flat=True)) == ["one.txt"]
+
+
 def test_number_of_files_per_upload_is_limited_at_the_setting(alice_client, project, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
     upload(alice_client, project, *((f"f{i}.txt", b"text") for i in range(3)))

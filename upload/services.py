@@ -148,12 +148,19 @@ class Upload:
         With commit=False the file waits for `commit`, which adds every waiting file at once. An
         unexpected error is logged and reported for this file only, so the other files of the upload are kept.
         """
+        pending, outcomes = len(self.pending), len(self.outcomes)
         try:
             self._stage(uploaded)
         except Exception:
             log.exception("Adding %r to project %s failed", uploaded.name, self.project.pk)
+            # Nothing of this file (or archive: the members before the error) is kept.
+            for record, _, _ in self.pending[pending:]:
+                remove_stored(record)
+                self.used -= record.size
+            del self.pending[pending:], self.outcomes[outcomes:]
             self.outcomes.append(Outcome(uploaded.name, False, f"{uploaded.name}: this file could not be added because of "
-                                         "an error on the server (it is logged for the administrators); try it again later"))
+                                         "an error on the server (it is logged for the administrators); nothing of it "
+                                         "was added; try it again later"))
         if commit:
             self.commit()
 
@@ -201,24 +208,19 @@ class Upload:
                 f"pipeline; it takes {self.accepted_extensions()}"
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
-            raise FileRefused(f"{name}: the file is larger than the limit of {_human(settings.UPLOAD_MAX_FILE_BYTES)}")
+            raise FileRefused(f"{name}: the file is larger than the limit of {human_size(settings.UPLOAD_MAX_FILE_BYTES)}")
         _check_text_size(name, size, kind_of(template))
         existing = self.project.files.filter(name=name).first()
         freed = existing.size if existing and self.replace else 0
         if self.used - freed + size > settings.UPLOAD_MAX_PROJECT_BYTES:
-            raise FileRefused(
-                f"{name}: the project would exceed its limit of {_human(settings.UPLOAD_MAX_PROJECT_BYTES)}; delete files first"
-            )
+            raise _over_project_limit(name)
         if (existing or self._waiting(name=name)) and not self.replace:
             raise FileRefused(f"{name}: a file with this name is already in the project; tick “replace” to overwrite it")
         if template.unique:
             other = self.project.files.filter(template_id=template.template_id).exclude(name=name).first() \
                 or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
-                raise FileRefused(
-                    f"{name}: the pipeline takes only one “{template.label}” file and the project has {other.name}; "
-                    "delete it or tick “replace”"
-                )
+                raise _only_one(name, template, other)
         meta = check_content(path, name, kind_of(template))
         return meta, template
 
@@ -299,10 +301,12 @@ class Upload:
         if template.unique:
             others = list(project.files.filter(template_id=template.template_id).exclude(name=name))
             if others and not self.replace:
-                # Another upload added one since this one's check.
-                raise FileRefused(f"{name}: the pipeline takes only one “{template.label}” file and the project has "
-                                  f"{others[0].name}; delete it or tick “replace”")
+                raise _only_one(name, template, others[0])  # another upload added one since this one's check
             replaced += others
+        # Checked again here: two uploads at once (two tabs) each passed the check against the project before.
+        stored = project.files.aggregate(total=Sum("size"))["total"] or 0
+        if stored - sum(old.size for old in replaced) + record.size > settings.UPLOAD_MAX_PROJECT_BYTES:
+            raise _over_project_limit(name)
         try:
             with transaction.atomic():
                 for old in replaced:
@@ -313,16 +317,29 @@ class Upload:
         return replaced
 
 
+def _only_one(name, template, other):
+    return FileRefused(
+        f"{name}: the pipeline takes only one “{template.label}” file and the project has {other.name}; "
+        "delete it or tick “replace”"
+    )
+
+
+def _over_project_limit(name):
+    return FileRefused(
+        f"{name}: the project would exceed its limit of {human_size(settings.UPLOAD_MAX_PROJECT_BYTES)}; delete files first"
+    )
+
+
 def _check_text_size(name, size, kind):
     if kind == ProjectFile.Kind.TRANSCRIPT and size > settings.UPLOAD_MAX_TRANSCRIPT_BYTES:
         raise FileRefused(
-            f"{name}: the transcript is larger than the limit of {_human(settings.UPLOAD_MAX_TRANSCRIPT_BYTES)} "
+            f"{name}: the transcript is larger than the limit of {human_size(settings.UPLOAD_MAX_TRANSCRIPT_BYTES)} "
             "(a two-hour recording has about 100 KB of text); is this the right file? Cut long recordings and "
             "their transcripts into parts"
         )
     if kind == ProjectFile.Kind.DICTIONARY and size > settings.UPLOAD_MAX_DICTIONARY_BYTES:
         raise FileRefused(
-            f"{name}: the dictionary is larger than the limit of {_human(settings.UPLOAD_MAX_DICTIONARY_BYTES)}; "
+            f"{name}: the dictionary is larger than the limit of {human_size(settings.UPLOAD_MAX_DICTIONARY_BYTES)}; "
             "keep only the words your transcripts need"
         )
 
@@ -356,7 +373,8 @@ def cleanup(uploaded_files):
                 pass
 
 
-def _human(size):
+def human_size(size):
+    """A size as the pages say it: "1.0 MB" (units of 1024)."""
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if size < 1024 or unit == "TB":
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"

@@ -114,7 +114,7 @@ def add_files(request, project_id):
         return redirect(project)
     oversized = getattr(request, "oversized_uploads", [])
     for name in oversized:
-        messages.error(request, f"{name}: the file is larger than the limit of {services._human(services.settings.UPLOAD_MAX_FILE_BYTES)}")
+        messages.error(request, f"{name}: the file is larger than the limit of {services.human_size(services.settings.UPLOAD_MAX_FILE_BYTES)}")
     if not uploaded and not oversized:
         messages.error(request, "Choose one or more files to upload.")
         return redirect(project)
