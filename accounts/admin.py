@@ -16,9 +16,10 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationAdminForm
     list_display = (*DjangoUserAdmin.list_display, "email_verified")
     list_filter = (*DjangoUserAdmin.list_filter, "email_verified")
+    readonly_fields = ("pending_sign_up",)
     fieldsets = (
         *DjangoUserAdmin.fieldsets[:2],
-        ("Sign-up", {"fields": ("email_verified",)}),
+        ("Sign-up", {"fields": ("email_verified", "pending_sign_up")}),
         *DjangoUserAdmin.fieldsets[2:],
     )
     add_fieldsets = (

@@ -6,7 +6,6 @@ from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm, UserCreationForm
-from django.views.decorators.debug import sensitive_variables
 
 from accounts import services
 from accounts.models import PasswordResetRequest, User
@@ -47,21 +46,11 @@ class LoginForm(AuthenticationForm):
     )
     unconfirmed = False
 
-    @sensitive_variables()
-    def clean(self):
-        try:
-            return super().clean()
-        except forms.ValidationError as error:
-            # A declined sign-up (its address had an account) answers as a
-            # new account waiting for confirmation would.
-            username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
-            if error.code == "invalid_login" and services.declined_sign_up_matches(username, password):
-                self._refuse_unconfirmed()
-            raise
-
     def confirm_login_allowed(self, user):
         # Reached only with the right password, so saying this reveals
-        # nothing to someone who does not know it.
+        # nothing to someone who does not know it. A declined sign-up with
+        # its password arrives here too, as an unsaved unconfirmed account
+        # (see UsernameOrEmailBackend), so it is answered the same.
         super().confirm_login_allowed(user)
         if not user.email_verified:
             self._refuse_unconfirmed()

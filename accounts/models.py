@@ -2,7 +2,18 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
+
+
+def identified_by(identifier):
+    """The filter for what a typed login name means: an e-mail address if it has an @, else a username.
+
+    Any letter case, spaces around ignored. Used for accounts and for declined
+    sign-ups alike, so both are found by the same spellings.
+    """
+    identifier = identifier.strip()
+    return Q(email__iexact=identifier) if "@" in identifier else Q(username__iexact=identifier)
 
 
 class User(AbstractUser):
@@ -15,6 +26,16 @@ class User(AbstractUser):
         default=True,
         help_text="Off for a new sign-up until the link in the confirmation mail is followed; "
         "until then the account cannot log in.",
+    )
+    # Set only by the sign-up page, cleared for good once the address is
+    # confirmed: only such an account is deleted when its link expires, or
+    # replaced by a later sign-up with its address. An account an
+    # administrator made and later marked unconfirmed is never either.
+    pending_sign_up = models.BooleanField(
+        "sign-up awaiting confirmation",
+        default=False,
+        editable=False,
+        help_text="Made on the sign-up page and not confirmed yet; deleted when the confirmation link expires.",
     )
 
     class Meta:
@@ -35,6 +56,15 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.username
+
+    def save(self, *args, **kwargs):
+        if self.email_verified and self.pending_sign_up:
+            # Confirmed by the link, a password reset or an administrator:
+            # from now on an established account, even if unticked later.
+            self.pending_sign_up = False
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "pending_sign_up"}
+        super().save(*args, **kwargs)
 
 
 class MailRequest(models.Model):
@@ -69,7 +99,9 @@ class DeclinedSignUp(models.Model):
     and logging in with its username or address and its password says
     "confirm your address first", as for a new account waiting for
     confirmation: neither tells whether the address has an account. Deleted
-    after that, as are new accounts that were never confirmed.
+    after that, as are new accounts that were never confirmed, or earlier if
+    a later sign-up with the same address replaces it (as it would replace an
+    unconfirmed account).
     """
 
     username = models.CharField(max_length=150)

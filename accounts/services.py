@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -93,32 +93,45 @@ def _throttle_confirmation_mail(address, request):
 def sign_up(form, request):
     """Create the account from a valid SignUpForm, unconfirmed, and mail it the confirmation link.
 
-    For an address that already has an account nothing is created and its
-    owner gets a mail saying so, with a link to reset the password; the
-    caller answers both cases alike, and a DeclinedSignUp makes what follows
-    (the username taken, logging in) look alike too.
+    For an address that already has an established account nothing is
+    created and its owner gets a mail saying so, with a link to reset the
+    password; the caller answers both cases alike, and a DeclinedSignUp makes
+    what follows (the username taken, logging in) look alike too.
+
+    An address is held only by an account its owner confirmed (or an
+    administrator made): a sign-up still waiting for confirmation, declined
+    or not, is replaced by a later one with the same address. So nobody can
+    keep the owner of an address from signing up by signing up with it first;
+    only the mailbox can confirm either.
     """
     forget_unconfirmed_sign_ups()
     address = form.cleaned_data["email"]
-    owner = User.objects.filter(email__iexact=address).first()
-    if owner is None:
-        try:
-            with transaction.atomic():
+    try:
+        with transaction.atomic():
+            owner = User.objects.filter(email__iexact=address, pending_sign_up=False).first()
+            DeclinedSignUp.objects.filter(email__iexact=address).delete()
+            User.objects.filter(email__iexact=address, pending_sign_up=True).delete()
+            if owner is None:
                 user = form.save(commit=False)
                 user.email_verified = False
+                user.pending_sign_up = True
                 user.save()
-        except IntegrityError:
-            # A concurrent sign-up: with the same address it is the case below,
-            # otherwise it took the username.
-            owner = User.objects.filter(email__iexact=address).first()
-            if owner is None:
-                raise UsernameTaken from None
-        else:
-            send_confirmation(user, request)
-            return
-    DeclinedSignUp.objects.create(
-        username=form.cleaned_data["username"], email=address, password=make_password(form.cleaned_data["password1"])
-    )
+            else:
+                DeclinedSignUp.objects.create(
+                    username=form.cleaned_data["username"],
+                    email=address,
+                    password=make_password(form.cleaned_data["password1"]),
+                )
+    except IntegrityError:
+        # A concurrent sign-up took the username, or has the same address and
+        # replaced this one first.
+        if User.objects.filter(username__iexact=form.cleaned_data["username"]).exists():
+            raise UsernameTaken from None
+        log.warning("Sign-up replaced by a concurrent one with the same address")
+        return
+    if owner is None:
+        send_confirmation(user, request)
+        return
     if _throttle_confirmation_mail(owner.email, request):
         log.warning("Sign-up mail to an existing account not sent: too many for this address or client")
         return
@@ -141,26 +154,21 @@ def forget_unconfirmed_sign_ups():
     """Delete sign-ups whose confirmation link has expired unused: declined ones and unconfirmed accounts.
 
     Both go at the same age, so their usernames come free at the same time.
-    Only accounts that never logged in and are not staff: an administrator
-    who unticks "confirmed" on a working account does not delete it.
+    Only accounts made on the sign-up page and never confirmed
+    (pending_sign_up): an account an administrator made, or one confirmed
+    once, stays even if it is marked unconfirmed later.
     """
     cutoff = _link_expiry()
     DeclinedSignUp.objects.filter(created_at__lt=cutoff).delete()
-    User.objects.filter(
-        email_verified=False, last_login__isnull=True, is_staff=False, date_joined__lt=cutoff
-    ).delete()
+    User.objects.filter(pending_sign_up=True, email_verified=False, date_joined__lt=cutoff).delete()
+
+
+def recent_declined_sign_ups():
+    return DeclinedSignUp.objects.filter(created_at__gte=_link_expiry())
 
 
 def username_held_by_declined_sign_up(username):
-    return DeclinedSignUp.objects.filter(username__iexact=username, created_at__gte=_link_expiry()).exists()
-
-
-def declined_sign_up_matches(identifier, password):
-    """Whether a username or address and password are those of a recent declined sign-up."""
-    identifier = identifier.strip()
-    field = "email__iexact" if "@" in identifier else "username__iexact"
-    recent = DeclinedSignUp.objects.filter(**{field: identifier}, created_at__gte=_link_expiry())
-    return any(check_password(password, declined.password) for declined in recent)
+    return recent_declined_sign_ups().filter(username__iexact=username).exists()
 
 
 def send_confirmation(user, request):

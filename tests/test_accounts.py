@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import User
+from accounts.models import ConfirmationMailRequest, DeclinedSignUp, User
 from tests.conftest import PASSWORD, CsrfClient
 
 pytestmark = pytest.mark.django_db
@@ -159,36 +159,82 @@ def test_sign_up_with_a_registered_address_answers_as_for_a_new_one(alice, mailo
     assert "/accounts/password/reset/" in alice_mail.body and "/accounts/login/" in alice_mail.body
 
 
-def _what_a_prober_sees(address):
-    """Sign up as "dave" with `address`, then try what a prober could: the username again, logging in."""
+@pytest.fixture
+def hashes(monkeypatch):
+    """A list that gets one entry per password checked (tests hash with MD5, see conftest)."""
+    from django.contrib.auth.hashers import MD5PasswordHasher
+
+    checked = []
+    verify = MD5PasswordHasher.verify
+
+    def counting_verify(self, password, encoded):
+        checked.append(1)
+        return verify(self, password, encoded)
+
+    monkeypatch.setattr(MD5PasswordHasher, "verify", counting_verify)
+    return checked
+
+
+def _what_a_prober_sees(address, hashes, limit):
+    """Sign up as "dave" with `address`, then try what a prober could: the username again, logging in.
+
+    Logging in is tried `limit` + 2 times from one client with dave's password
+    (by name and by address in turn), then as often from another with a wrong
+    one; each login's answer and the number of passwords it checked are kept.
+    """
+    from axes.utils import reset
+
+    reset()
     signup(CsrfClient(REMOTE_ADDR="10.3.4.5"), username="dave", email=address)
     again = signup(CsrfClient(REMOTE_ADDR="10.3.4.6"), username="DAVE", email="dave.other@example.org")
-    by_name = login(CsrfClient(REMOTE_ADDR="10.3.4.7"), "dave", NEW_PASSWORD)
-    by_address = login(CsrfClient(REMOTE_ADDR="10.3.4.8"), address.upper(), NEW_PASSWORD)
+    responses = [again]
+    checks = []
+    for password, ip in ((NEW_PASSWORD, "10.3.4.7"), ("wrong", "10.3.4.8")):
+        client = CsrfClient(REMOTE_ADDR=ip)
+        for attempt in range(limit + 2):
+            del hashes[:]
+            responses.append(login(client, ["dave", address.upper()][attempt % 2], password))
+            checks.append(len(hashes))
     pages = [
         (response.status_code, re.sub(r'value="[^"]*"', "", response.content.decode()).replace(address.upper(), "A"))
-        for response in (again, by_name, by_address)
+        for response in responses
     ]
-    return [
+    return checks, [
         (status, page.replace(quote(address.upper()), "A"))  # in the link to resend
         for status, page in pages
     ]
 
 
-def test_what_follows_a_sign_up_with_a_registered_address_looks_as_for_a_new_one(alice, mailoutbox):
-    registered = _what_a_prober_sees("alice@example.org")
-    User.objects.filter(username="dave").delete()
+def test_what_follows_a_sign_up_with_a_registered_address_looks_as_for_a_new_one(alice, mailoutbox, hashes, settings):
     from accounts.models import DeclinedSignUp
 
+    limit = settings.AXES_FAILURE_LIMIT
+    registered = _what_a_prober_sees("alice@example.org", hashes, limit)
     DeclinedSignUp.objects.all().delete()
-    new = _what_a_prober_sees("erin@example.org")
+    new = _what_a_prober_sees("erin@example.org", hashes, limit)
     assert registered == new
-    again, by_name, by_address = new
+    checks, pages = new
+    # One password checked for a username, two for an address, whatever exists; none once locked.
+    by_name_then_address = [[1, 2][attempt % 2] for attempt in range(limit + 2)]
+    assert checks == by_name_then_address + by_name_then_address[:limit] + [0, 0]
+    again, right, wrong = pages[0], pages[1 : limit + 3], pages[limit + 3 :]
     assert "A user with that username already exists." in again[1]
-    assert "Confirm your e-mail address first" in by_name[1]
-    assert "Confirm your e-mail address first" in by_address[1]
+    # Its own password never locks a sign-up out: it is told to confirm, every time.
+    for status, page in right:
+        assert status == 200
+        assert "Confirm your e-mail address first" in page
+    # Wrong passwords count alike.
+    assert [status for status, _ in wrong] == [200] * (limit - 1) + [429] * 3
+    assert "Please enter a correct username and password" in wrong[0][1]
     # The owner of the registered address still logs in with her own password.
     assert login(CsrfClient(REMOTE_ADDR="10.3.4.9"), "alice@example.org").status_code == 302
+
+
+def test_an_unknown_name_checks_as_many_passwords_as_a_known_one(alice, hashes):
+    for name, expected in (("alice", 1), ("nobody", 1), ("alice@example.org", 2), ("nobody@example.org", 2)):
+        del hashes[:]
+        login(CsrfClient(), name, "wrong")
+        assert len(hashes) == expected, name
 
 
 def test_unconfirmed_sign_ups_are_forgotten_when_their_link_expires(alice, mailoutbox, settings):
@@ -203,6 +249,77 @@ def test_unconfirmed_sign_ups_are_forgotten_when_their_link_expires(alice, mailo
     assert set(User.objects.values_list("username", flat=True)) == {"alice", "frank"}
     assert not DeclinedSignUp.objects.exists()
     assert signup(CsrfClient(REMOTE_ADDR="10.3.5.4"), username="dave")["Location"] == reverse("accounts-signup-sent")
+
+
+def test_a_sign_up_with_an_address_held_by_an_unconfirmed_sign_up_replaces_it(mailoutbox):
+    # Mallory signs up with Erin's address before Erin does.
+    own = "mallory's own passphrase 7"
+    squat = {"username": "mallory", "password1": own, "password2": own}
+    signup(CsrfClient(REMOTE_ADDR="10.6.0.1"), email="erin@example.org", **squat)
+    mallory_link = _link(mailoutbox[-1], "accounts-confirm-email")
+    ConfirmationMailRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    response = signup(CsrfClient(REMOTE_ADDR="10.6.0.2"), username="erin", email="erin@example.org")
+    assert response["Location"] == reverse("accounts-signup-sent")
+    assert list(User.objects.values_list("username", flat=True)) == ["erin"]
+    # Erin gets a link for her own sign-up, not a note that the address is someone's.
+    mail = mailoutbox[-1]
+    assert mail.subject == "Confirm your e-mail address for Equestria"
+    assert mail.body.startswith("Hello erin,")
+    assert "mallory" not in mail.body
+    visitor = CsrfClient()
+    assert "This link does not work" in visitor.get(mallory_link).content.decode()
+    visitor.post_form(_link(mail, "accounts-confirm-email"), {})
+    assert login(visitor, "erin@example.org", NEW_PASSWORD).status_code == 302
+    # Once confirmed, the address is Erin's: a later sign-up with it is declined and she is told.
+    ConfirmationMailRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    signup(CsrfClient(REMOTE_ADDR="10.6.0.3"), email="erin@example.org", **{**squat, "username": "mallory2"})
+    assert list(User.objects.values_list("username", flat=True)) == ["erin"]
+    assert 'already\nbelongs to your account "erin".' in mailoutbox[-1].body
+
+
+def test_a_later_sign_up_replaces_a_declined_one_with_the_same_address(alice, mailoutbox):
+    signup(CsrfClient(REMOTE_ADDR="10.6.1.1"), username="dave", email="alice@example.org")
+    signup(CsrfClient(REMOTE_ADDR="10.6.1.2"), username="erin", email="ALICE@example.org")
+    assert list(DeclinedSignUp.objects.values_list("username", flat=True)) == ["erin"]
+    # As with a new address, the replaced sign-up's username is free and its password opens nothing.
+    assert "Please enter a correct username and password" in login(CsrfClient(), "dave", NEW_PASSWORD).content.decode()
+    assert signup(CsrfClient(REMOTE_ADDR="10.6.1.3"), username="dave", email="dave@example.org").status_code == 302
+
+
+def test_only_unconfirmed_sign_ups_are_forgotten_not_accounts_marked_unconfirmed_later(
+    admin_user, csrf_client, mailoutbox, settings
+):
+    expired = timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 1)
+    admin = CsrfClient()
+    admin.force_login(admin_user)
+    # An account an administrator made and then marked unconfirmed, never used.
+    admin.post_form(
+        reverse("admin:accounts_user_add"),
+        {
+            "username": "dave",
+            "email": "dave@example.org",
+            "usable_password": "true",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
+    dave = User.objects.get(username="dave")
+    # A sign-up that was confirmed and later marked unconfirmed by an administrator.
+    carol, link = _signed_up_carol(csrf_client, mailoutbox)
+    csrf_client.post_form(link, {})
+    for user in (dave, carol):
+        user.refresh_from_db()
+        user.email_verified = False  # as the admin's change form saves it
+        user.date_joined = expired
+        user.save()
+    signup(CsrfClient(REMOTE_ADDR="10.6.2.1"), username="frank", email="frank@example.org")
+    assert set(User.objects.values_list("username", flat=True)) == {"admin", "dave", "carol", "frank"}
+    # Nor does a sign-up with their address replace them: the owner is told instead.
+    ConfirmationMailRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    signup(CsrfClient(REMOTE_ADDR="10.6.2.2"), username="mallory", email="dave@example.org")
+    assert User.objects.filter(username="dave").exists()
+    assert not User.objects.filter(username="mallory").exists()
+    assert 'already\nbelongs to your account "dave".' in mailoutbox[-1].body
 
 
 def test_mails_to_a_registered_address_from_sign_up_are_limited(alice, mailoutbox):
