@@ -120,6 +120,7 @@ class _NotWanted(Exception):
 
 
 def _delete_remote(connection, process, *, hang_ends_step=False):
+    """Delete the process's CLAM project; False when the server could not be asked (down, hanging)."""
     try:
         connection.request("DELETE", _path(process.clam_project, ""))
     except NotAClamService:
@@ -128,8 +129,28 @@ def _delete_remote(connection, process, *, hang_ends_step=False):
         if hang_ends_step:
             raise
         log.warning("Could not delete CLAM project %s: the server did not answer", process.clam_project)
+        return False
+    except TRANSIENT as exc:
+        log.warning("Could not delete CLAM project %s: %s", process.clam_project, exc)
+        return False
     except ClamError as exc:
         log.warning("Could not delete CLAM project %s: %s", process.clam_project, exc)
+    return True
+
+
+def delete_remote_later(process_id):
+    """Ask the server again to delete an ended process's CLAM project (scripts.tasks.delete_clam_project).
+
+    A cancelled or failed process's inputs (a researcher's recordings) must not stay on the service
+    because it was down at that moment. Returns False when it should be tried again.
+    """
+    process = Process.objects.select_related("script").filter(pk=process_id).first()
+    if process is None:
+        return True
+    try:
+        return _delete_remote(_connection(process), process)
+    except StepFailed:
+        return True  # the password is unreadable: no attempt can succeed until an administrator acts
 
 
 def step_start(process):
@@ -327,10 +348,7 @@ def cancel(process, reason="cancelled"):
     """Stop a process: delete its CLAM project; the worker sees the flag and stops too."""
     Process.objects.filter(pk=process.pk).update(cancel_requested=True)
     if not process.finished:
-        try:
-            _delete_remote(_connection(process), process)
-        except StepFailed:
-            pass
+        _cleanup_after_failure(process)
         _finish(process, Status.CANCELLED, error=reason)
 
 
@@ -436,11 +454,16 @@ def _gave_up(process):
 
 
 def _cleanup_after_failure(process):
-    """Delete the CLAM project where the server is reachable; never let cleanup hide the failure."""
+    """Delete the CLAM project, or have it deleted later when the server does not answer now; never let
+    cleanup hide the failure."""
     try:
-        _delete_remote(_connection(process), process)
+        deleted = _delete_remote(_connection(process), process)
     except ClamError:
-        pass
+        return
+    if not deleted:
+        from scripts.tasks import delete_clam_project  # the tasks module imports this one
+
+        transaction.on_commit(lambda: delete_clam_project(str(process.pk)))
 
 
 def models_Q_lease_free(now):

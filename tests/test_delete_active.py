@@ -332,3 +332,20 @@ def test_a_start_sent_with_the_delete_of_a_file_does_not_align_the_deleted_file(
     assert response.status_code == 302
     assert isinstance(started, pipeline_services.CannotStart)
     assert not Run.objects.exists() and not Process.objects.exists()
+
+
+def test_a_clam_project_the_service_could_not_delete_at_once_is_deleted_later(project, monkeypatch):
+    from background_task.models import Task
+
+    from scripts.tasks import delete_clam_project
+
+    run = pipeline_services.start_alignment(project)
+    process = work(run.fa_process, until=lambda p: p.status == "running")
+    blip = _failing_remote_deletes(monkeypatch)
+    blip.set()
+    delete(project.pk)  # the service is down at this moment: the researcher's audio is still on it
+    assert remote_exists(process)
+    queued = Task.objects.get(task_name="scripts.tasks.delete_clam_project")
+    blip.clear()
+    delete_clam_project.task_function(*queued.params()[0])  # what the worker runs when the task is due
+    assert not remote_exists(process)
