@@ -1,6 +1,15 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import TemplateView
+from django.views.generic import RedirectView, TemplateView
+
+
+class FaviconView(RedirectView):
+    # Browsers ask for /favicon.ico on pages without <link rel="icon"> (the admin's);
+    # the icon's static URL has a content hash (WhiteNoise's manifest), so it is looked up per request.
+    def get_redirect_url(self, *args, **kwargs):
+        return static("favicon.svg")
+
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
@@ -8,4 +17,5 @@ urlpatterns = [
     path("", include("upload.urls")),
     path("", include("pipelines.urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", FaviconView.as_view()),
 ]

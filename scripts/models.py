@@ -411,6 +411,7 @@ class Process(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "processes"  # Django would add an "s": "processs"
         ordering = ["-created_at"]
         indexes = [
             # Queue health and "processes still running": by status, oldest first.

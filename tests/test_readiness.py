@@ -138,3 +138,40 @@ def test_a_transcript_that_cannot_be_read_is_listed(alice_client, project):
     f.file.storage.delete(f.file.name)
     cache.clear()  # the upload's page cached that it has words; a file's content never changes otherwise
     assert "a.txt cannot be read: upload it again" in page_of(alice_client, project)
+
+
+def test_an_empty_project_is_told_it_misses_recordings_and_transcripts(alice_client, project):
+    page = page_of(alice_client, project)
+    assert "Still missing before alignment can start: Recording (.wav or .flac), Transcript (UTF-8 text, .txt)." in page
+    # A dictionary alone is no recording either.
+    page = upload(alice_client, project, **{"extra.dict": b"zork Z AO R K\n"})
+    assert "Still missing before alignment can start: Recording (.wav or .flac), Transcript (UTF-8 text, .txt)." in page
+
+
+def test_transcripts_without_any_recording_are_told_they_miss_recordings(alice_client, project):
+    page = upload(alice_client, project, **{"a.txt": b"ten of clubs"})
+    assert "Still missing before alignment can start: Recording (.wav or .flac)." in page
+    assert "a.txt has no recording: add a.wav or a.flac." in page and "Ready to align" not in page
+
+
+def test_a_project_page_during_a_run_offers_nothing_the_run_would_refuse(alice_client, project):
+    upload(alice_client, project, **{"a.wav": None, "a.txt": b"ten of clubs"})
+    run = services.start_alignment(project)
+    page = page_of(alice_client, project)
+    assert ("An alignment of this project is running; files cannot be added or deleted until it ends (or is cancelled). "
+            f'<a href="{reverse("pipelines-run", args=[project.pk, run.pk])}">Follow the running alignment</a>.') in page
+    assert "A new alignment can start when the running one has ended (see Runs below)." in page
+    for offer in ("Ready to align", "Start alignment", 'id="upload-form"',
+                  f'action="{reverse("upload-add-files", args=[project.pk])}"', "Delete a.wav", "Delete a.txt"):
+        assert offer not in page, offer
+    assert "Download" in page and reverse("upload-delete-project", args=[project.pk]) in page  # still offered
+    # The server still refuses on its own (a page opened before the run started).
+    file = project.files.get(name="a.wav")
+    response = alice_client.post_form(reverse("upload-delete-file", args=[project.pk, file.pk]), {},
+                                      form_url=reverse("upload-project-list"), follow=True)
+    assert any("a.wav was not deleted. An alignment of this project is running" in str(m)
+               for m in response.context["messages"])
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.FAILED)
+    page = page_of(alice_client, project)
+    assert 'id="upload-form"' in page and "Delete a.wav" in page and "Start alignment" in page
+    assert "Follow the running alignment" not in page

@@ -108,6 +108,7 @@ def readiness(project, files):
         result.sendable = list(files)
         result.pairs_satisfy = any(p.satisfied for p in result.profiles)
         return result
+    _name_missing_kinds(project, files, result.profiles)
     audio, texts = defaultdict(list), defaultdict(list)
     for f in files:
         if f.kind == Kind.AUDIO:
@@ -132,6 +133,29 @@ def readiness(project, files):
                 result.pairing[f.pk] = (False, badge)
     result.pairs_satisfy = any(p.satisfied for p in profile_status(project, result.sendable))
     return result
+
+
+def _name_missing_kinds(project, files, statuses):
+    """Add recordings or transcripts to what each profile misses when the project has none of them.
+
+    A profile lists only its required templates as missing, and recordings usually come in one of
+    several optional templates (WAV or FLAC): an empty project would otherwise be told it misses
+    only a transcript. The profiles' `satisfied` is left alone: it is the service's rule; that no
+    pair can be aligned without both is readiness's own (`Readiness.ready`).
+    """
+    from upload.services import kind_of
+
+    present = {f.kind for f in files}
+    for status, profile in zip(statuses, project.pipeline.fa_script.profiles.all()):
+        templates = profile.input_templates.all()
+        named = []
+        for kind, noun in ((Kind.AUDIO, "Recording"), (Kind.TRANSCRIPT, "Transcript")):
+            of_kind = [t for t in templates if kind_of(t) == kind]
+            if kind in present or not of_kind or any(not t.optional for t in of_kind):
+                continue  # there are some, or the profile does not take them, or it names them itself
+            extensions = " or ".join(dict.fromkeys(f".{t.extension.lower()}" for t in of_kind if t.extension))
+            named.append(f"{noun} ({extensions})" if extensions else noun)
+        status.missing[:0] = named
 
 
 def _pair_problem(stem, audio, texts, kinds):

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pipelines.models import Pipeline, Run
+from pipelines.services import active_run
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.forms import ProjectForm, RenameProjectForm, UploadForm
@@ -93,9 +94,14 @@ def delete_project(request, project_id):
 def project_files(request, project_id):
     project = get_project_for_user(request, project_id)
     files = list(project.files.all())
+    # The rule that refuses uploads, deletes and starts during a run (Project.busy_reason) also
+    # decides what the page offers; the run is only looked up to link to it.
+    busy = project.busy_reason()
     context = {
         "project": project,
         "files": files,
+        "busy": busy,
+        "active_run": active_run(project) if busy else None,
         "readiness": readiness(project, files),
         "form": UploadForm(),
         "accepted": services.Upload(project).accepted_extensions(),

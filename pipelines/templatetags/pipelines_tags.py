@@ -9,14 +9,16 @@ register = template.Library()
 
 
 @register.inclusion_tag("pipelines/_project_panel.html", takes_context=True)
-def project_pipeline_panel(context, project, readiness):
-    """`readiness` is upload.readiness.readiness() of the project's files: what a start would align."""
+def project_pipeline_panel(context, project, readiness, busy=None):
+    """`readiness` is upload.readiness.readiness() of the project's files: what a start would align;
+    `busy` is Project.busy_reason(), the reason a start would be refused now (None if it would not)."""
     runs = list(project.runs.select_related("fa_process", "g2p_process", "realign_process"))
     return {
         "project": project,
         "runs": runs,
         "any_active": any(run.active for run in runs),
         "readiness": readiness,
+        "busy": busy,
         "form": AlignmentForm(script=project.pipeline.fa_script),
         "csrf_token": context.get("csrf_token"),
     }
