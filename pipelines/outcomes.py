@@ -110,8 +110,10 @@ def summary(outcomes):
 CSV_COLUMNS = ["recording", "transcript", "status", "message", "warnings", "textgrid"]
 
 
-def report_csv(outcomes):
+def report_csv(outcomes, in_zip=None):
     """The outcomes as CSV text, one row per recording, for the results zip.
+
+    `in_zip`: {result name: its name in the zip}, where they differ (see pipelines.views.zip_names).
 
     Starts with a byte-order mark so that spreadsheet programs read the names as UTF-8; cells that
     a spreadsheet would take for a formula get a leading apostrophe (OWASP "CSV injection").
@@ -120,7 +122,8 @@ def report_csv(outcomes):
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for o in outcomes:
-        row = [o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings), o.textgrid]
+        textgrid = (in_zip or {}).get(o.textgrid, o.textgrid)
+        row = [o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings), textgrid]
         writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell for cell in row])
     return "\ufeff" + out.getvalue()
 
@@ -197,9 +200,9 @@ def _outcomes(run, process, review, failed):
     if report is None:
         return derived(run, process, failed=failed, review=review)
     outcomes = []
-    # The report names the files as the service had them: under their safe names (scripts.clamnames),
-    # with an extension whose case the service may have changed (REC1.WAV stored as REC1.wav). The
-    # outcome carries the names the researcher uploaded.
+    # step_download mapped the report's names and texts to the researcher's names (scripts.clamnames).
+    # A name is mapped once more here, harmlessly (a user's name maps to itself), for an extension
+    # whose case the service changed in a report it wrote another way (REC1.WAV stored as REC1.wav).
     names = NameMap(process.inputs)
     for number, entry in enumerate(report, start=1):
         outcome = from_entry(_with_user_names(entry, names), process.outputs, review=review, skipped=run.skipped_words)
@@ -219,17 +222,14 @@ def _outcomes(run, process, review, failed):
 
 
 def _with_user_names(entry, names):
-    """A report entry with the service's file names (in names and in its texts) replaced by the user's."""
+    """A report entry with its file names the user's. Texts are not mapped again: that is not harmless
+    (with é.wav sent as e.wav, "a e.wav" would become "a é.wav")."""
     if not isinstance(entry, dict):
         return entry
     entry = dict(entry)
     for key in ("audio", "transcript", "textgrid"):
         if isinstance(entry.get(key), str):
             entry[key] = names.name(entry[key].strip())
-    if isinstance(entry.get("reason"), str):
-        entry["reason"] = names.text(entry["reason"])
-    if isinstance(entry.get("warnings"), list):
-        entry["warnings"] = [names.text(w) if isinstance(w, str) else w for w in entry["warnings"]]
     return entry
 
 

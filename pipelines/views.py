@@ -153,16 +153,20 @@ def download_results(request, project_id, run_id):
     if process is None or not process.outputs:
         raise Http404("No results yet.")
     folder = default_storage.path(process.output_folder)
-    names = sorted(process.outputs)
+    in_zip = zip_names(sorted(process.outputs))
+    taken = {name.lower() for name in in_zip.values()}
     handle = tempfile.TemporaryFile()
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in names:
-            archive.write(os.path.join(folder, name), arcname=name)
+        for name, arcname in in_zip.items():
+            archive.write(os.path.join(folder, name), arcname=arcname)
         recordings = list(run.outcomes.all())
         if recordings:
-            archive.writestr(_free_name("report.csv", names), outcomes.report_csv(recordings))
+            archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recordings, in_zip))
         if run.dictionary.strip() and process == run.realign_process:  # before that, only proposals
-            archive.writestr(_free_name("dictionary.dict", names), run.dictionary)
+            archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
+        renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
+        if renamed:
+            archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
     handle.seek(0)
     response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results.zip",
                             content_type="application/zip")
@@ -171,8 +175,42 @@ def download_results(request, project_id, run_id):
 
 
 def _free_name(name, taken):
-    """`name`, or `equestria-name` when an output of the service already has that name."""
-    return name if name not in taken else f"equestria-{name}"
+    """`name`, or `equestria-name` when an output of the service already has that name (in any letter case)."""
+    name = name if name.lower() not in taken else f"equestria-{name}"
+    taken.add(name.lower())
+    return name
+
+
+def zip_names(names):
+    """{name: name in the zip}: unique without regard to letter case.
+
+    The results keep the users' names, and names that differ only in case (Take1.TextGrid,
+    take1.TextGrid) are two results; unpacked on Windows or macOS, one would overwrite the other. The
+    first (in `names`' order) keeps its name; the next becomes "take1 (2).TextGrid".
+    """
+    taken = {name.lower() for name in names}
+    result, used = {}, set()
+    for name in names:
+        if name.lower() not in used:
+            result[name] = name
+        else:
+            stem, dot, extension = name.rpartition(".")
+            if not dot or not stem:
+                stem, dot, extension = name, "", ""
+            number = 2
+            while f"{stem} ({number}){dot}{extension}".lower() in taken:
+                number += 1
+            result[name] = f"{stem} ({number}){dot}{extension}"
+            taken.add(result[name].lower())
+        used.add(result[name].lower())
+    return result
+
+
+def _renamed_note(renamed):
+    lines = ["Some results have names that differ from others' only in letter case. Windows and macOS do not tell",
+             "such names apart, so these have other names in this zip (report.csv names them as here):", ""]
+    lines += [f"{arcname}\tis the result named\t{name}" for name, arcname in renamed.items()]
+    return "\n".join(lines) + "\n"
 
 
 @login_required

@@ -88,6 +88,7 @@ class NameMap:
     """Maps names (and text naming files) from the service's side back to the user's names."""
 
     def __init__(self, inputs):
+        self.users = {str(item.get("name", "")) for item in inputs}
         self.names = {}  # clam name (lower case) → user name
         self.stems = {}  # clam stem → user stem, only where they differ
         for item in inputs:
@@ -105,7 +106,9 @@ class NameMap:
 
     def name(self, name):
         """The user's name for a file name from the service: an input's own name, or <stem>.<anything>."""
-        if not name:
+        # A user's name is never another input's clam name (assign sees to that), so it maps to itself:
+        # mapping twice is harmless (with Take1.wav sent as such, take1.wav is not taken for it).
+        if not name or name in self.users:
             return name
         if name.lower() in self.names:
             return self.names[name.lower()]
@@ -113,6 +116,12 @@ class NameMap:
             if name.startswith(stem + "."):
                 return self.stems[stem] + name[len(stem):]
         return name
+
+    def value(self, value):
+        """A string of a structured output (JSON): an input's name is mapped as a name, any other as text."""
+        if value in self.users or value.lower() in self.names:
+            return self.name(value)
+        return self.text(value)
 
     def text(self, text):
         """A status or log line with every file name of the service's side replaced by the user's."""

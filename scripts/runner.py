@@ -17,6 +17,7 @@ on rejected credentials.
 """
 
 import errno
+import json
 import logging
 import os
 import re
@@ -264,6 +265,7 @@ def step_download(process):
                             f"{connection.where()} sent the results too slowly (less than "
                             f"{1024 / settings.CLAM_UPLOAD_SECONDS_PER_GB:.0f} MiB/s)"
                         )
+        _with_user_names_inside(temporary, [local[n] for n in names if n != "error.log"], mapping)
         _rename_into_place(process, temporary, final)
     except BaseException as exc:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -292,6 +294,52 @@ def step_download(process):
         _finish(process, Status.FAILED, error=reason, detail=mapping.text("\n".join(logs)), log=statuslog, outputs=outputs)
     else:
         _finish(process, Status.DONE, log=mapping.text("\n".join(logs)), outputs=outputs)
+
+
+# Outputs larger than this keep the service's names inside: a report or log is far smaller.
+MAP_INSIDE_MAX_BYTES = 20 * 1024 * 1024
+
+
+def _with_user_names_inside(folder, names, mapping):
+    """JSON and log outputs (report.json, alignment.log) name the files as the service had them: name the users'.
+
+    JSON stays JSON: parsed, each string that is a file name mapped as one, other strings as text
+    (whatever the service's schema); a file that does not parse is left as it is. error.log is not
+    among `names`: it is read, and mapped, by step_download itself.
+    """
+    for name in names:
+        kind = name.lower().rpartition(".")[2]
+        path = os.path.join(folder, name)
+        if kind not in ("json", "log") or os.path.getsize(path) > MAP_INSIDE_MAX_BYTES:
+            continue
+        with open(path, "rb") as f:
+            raw = f.read()
+        if kind == "log":
+            text = mapping.text(raw.decode("utf-8", "surrogateescape"))
+            with open(path, "wb") as f:
+                f.write(text.encode("utf-8", "surrogateescape"))
+            continue
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except (ValueError, RecursionError):
+            log.info("Output %s is not valid JSON; its file names are left as the service wrote them", name)
+            continue
+
+        def user(value):
+            if isinstance(value, str):
+                return mapping.value(value)
+            if isinstance(value, list):
+                return [user(v) for v in value]
+            if isinstance(value, dict):
+                return {user(k): user(v) for k, v in value.items()}
+            return value
+
+        try:
+            text = json.dumps(user(data), ensure_ascii=False, indent=2 if b"\n" in raw.strip() else None)
+        except RecursionError:
+            continue
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 def _rename_into_place(process, temporary, final):

@@ -8,6 +8,8 @@ redirects an upload on purpose.
 
 import csv
 import io
+import json
+import re
 import threading
 import time
 import uuid
@@ -27,6 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings as hypothesis_setting
 
 from pipelines.bundled import setup
 from pipelines.models import Pipeline, Run
+from pipelines.views import zip_names
 from scripts import clamnames, runner
 from scripts.clam import ClamConnection, UnexpectedRedirect
 from scripts.models import Process, Script
@@ -77,6 +80,34 @@ def test_outputs_and_messages_of_the_service_map_back_to_the_users_names():
 def test_inputs_of_a_process_from_before_the_mapping_map_to_themselves():
     names = clamnames.NameMap([{"name": "rec1.wav", "storage_name": "x", "template": "audio"}])
     assert names.name("rec1.TextGrid") == "rec1.TextGrid" and names.text("Aligning rec1.wav") == "Aligning rec1.wav"
+
+
+def test_a_users_name_maps_to_itself_so_mapping_twice_changes_nothing():
+    names = clamnames.NameMap(clamnames.assign([{"name": n} for n in ["Take1.wav", "take1.wav", "é.wav"]]))
+    assert [names.name(n) for n in ["Take1.wav", "take1-2.wav", "take1.wav", "e.wav", "é.wav"]] == \
+        ["Take1.wav", "take1.wav", "take1.wav", "é.wav", "é.wav"]
+
+
+def test_json_and_log_outputs_are_rewritten_with_the_users_names_whatever_their_shape(tmp_path):
+    names = clamnames.NameMap(clamnames.assign([{"name": n} for n in ["don't.wav", "don't.txt", "Rec.WAV", "日本語.wav"]]))
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"files": {"don_t.wav": {"transcript": "don_t.txt", "note": "don_t.txt: 3 words; file.wav: silent"}, "pair": "don_t.wav,don_t.txt"},
+         "list": ["Rec.wav", 1, None, True, {"x": ["file.wav"]}], "other": "nothing to map"}))
+    (tmp_path / "broken.json").write_text('{"audio": "don_t.wav"')
+    (tmp_path / "alignment.log").write_bytes(b"Aligned don_t.wav (don_t.txt)\nfile.wav: \xff not UTF-8\n")
+    runner._with_user_names_inside(tmp_path, ["summary.json", "broken.json", "alignment.log"], names)
+    assert json.loads((tmp_path / "summary.json").read_text()) == {
+        "files": {"don't.wav": {"transcript": "don't.txt", "note": "don't.txt: 3 words; 日本語.wav: silent"}, "pair": "don't.wav,don't.txt"},
+        "list": ["Rec.WAV", 1, None, True, {"x": ["日本語.wav"]}], "other": "nothing to map"}
+    assert (tmp_path / "broken.json").read_text() == '{"audio": "don_t.wav"'  # not JSON: left as the service wrote it
+    assert (tmp_path / "alignment.log").read_bytes() == \
+        "Aligned don't.wav (don't.txt)\n日本語.wav: \udcff not UTF-8\n".encode("utf-8", "surrogateescape")
+
+
+def test_names_in_the_results_zip_differ_in_more_than_letter_case():
+    assert zip_names(["TAKE1.TextGrid", "Take1.TextGrid", "take1 (2).TextGrid", "take1.TextGrid", "x"]) == {
+        "TAKE1.TextGrid": "TAKE1.TextGrid", "Take1.TextGrid": "Take1 (3).TextGrid",
+        "take1 (2).TextGrid": "take1 (2).TextGrid", "take1.TextGrid": "take1 (4).TextGrid", "x": "x"}
 
 
 # A CLAM look-alike that redirects uploads and lists outputs with URL-special names
@@ -232,9 +263,32 @@ def _check_results(client, project, run, pairs):
     assert not any(text in page for text in NEVER_SHOWN)
     archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("pipelines-download-results", kwargs=args))
                                                   .streaming_content)))
-    assert {f"{stem}.TextGrid" for stem in pairs} <= set(archive.namelist())
+    # Unpacked on Windows or macOS, names that differ only in case would overwrite each other.
+    assert len({name.lower() for name in archive.namelist()}) == len(archive.namelist())
+    in_zip = zip_names(sorted(run.result_process.outputs))
+    assert {in_zip[f"{stem}.TextGrid"] for stem in pairs} <= set(archive.namelist())
     rows = list(csv.DictReader(io.StringIO(archive.read("report.csv").decode("utf-8-sig"))))
-    assert {f"{stem}.wav" for stem in pairs} <= {row["recording"].removeprefix("'") for row in rows}
+    assert {(f"{stem}.wav", in_zip[f"{stem}.TextGrid"]) for stem in pairs} <= \
+        {(row["recording"].removeprefix("'"), row["textgrid"].removeprefix("'")) for row in rows}
+    _check_the_services_own_outputs(client, run, args)
+    return archive
+
+
+def _check_the_services_own_outputs(client, run, args):
+    """report.json and alignment.log name the user's files, never the names they travelled under."""
+    process = run.result_process
+    sent = {item["clam_name"] for item in process.inputs if item["clam_name"] != item["name"]}
+    report = json.loads(b"".join(client.get(reverse("pipelines-download-result", kwargs={**args, "name": "report.json"}))
+                                 .streaming_content).decode())
+    wavs = {item["name"] for item in process.inputs if item["name"].lower().endswith(".wav")}
+    assert {entry["audio"] for entry in report["recordings"]} == wavs
+    log = b"".join(client.get(reverse("pipelines-download-result", kwargs={**args, "name": "alignment.log"}))
+                   .streaming_content).decode()
+    texts = [log] + [json.dumps(report, ensure_ascii=False)]
+    for name in sent:
+        assert not any(re.search(rf"(?<![\w.-]){re.escape(name)}", text) for text in texts), (name, texts)
+    for name in wavs:
+        assert name in log
 
 
 @pytest.mark.django_db(transaction=True)
@@ -249,6 +303,22 @@ def test_names_from_the_issue_align_under_the_users_names(alice, alice_client, e
     _check_results(alice_client, project, run, stems)
     sent = {i["name"]: i["clam_name"] for i in run.fa_process.inputs}
     assert sent["don't.wav"] == "don_t.wav" and sent["a#1.wav"] == "a_1.wav" and sent["a#2.wav"] == "a_2.wav"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_leading_dots_and_letter_case_twins_align_apart_and_every_output_names_the_users_files(alice, alice_client,
+                                                                                               english):
+    stems = [".same", "same", "..dots", "....", "Take1", "take1", "don't", "日本語"]
+    project = Project.objects.create(owner=alice, name="dots", pipeline=english)
+    page = _upload(alice_client, project, [f"{stem}.{ext}" for stem in stems for ext in ("wav", "txt")])
+    assert f"Added {2 * len(stems)} file(s)" in page
+    run = _run(alice_client, project)
+    assert run.stage == Run.Stage.DONE, run.error
+    archive = _check_results(alice_client, project, run, stems)
+    assert {"Take1.TextGrid", "take1 (2).TextGrid", ".same.TextGrid", "same.TextGrid"} <= set(archive.namelist())
+    assert archive.read("renamed-files.txt").decode().splitlines()[-1] == "take1 (2).TextGrid\tis the result named\ttake1.TextGrid"
+    assert archive.read("take1 (2).TextGrid") == (Path(default_storage.path(run.result_process.output_folder))
+                                                  / "take1.TextGrid").read_bytes()
 
 
 # Any name a user can type. Several names per example, so that one CLAM run covers many of them.

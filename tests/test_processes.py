@@ -210,7 +210,7 @@ def test_a_name_clam_refuses_is_sent_under_a_safe_name_and_its_results_keep_the_
     assert "don't.TextGrid" in process.outputs and "don_t.TextGrid" not in process.outputs
     assert (Path(default_storage.path(process.output_folder)) / "don't.TextGrid").read_text().startswith("File type")
     report = json.loads((Path(default_storage.path(process.output_folder)) / "report.json").read_text())
-    assert report["recordings"][0]["audio"] == "don_t.wav"  # the service's own file, as it wrote it
+    assert report["recordings"][0]["audio"] == "don't.wav"  # the service's own file, with the user's names
 
 
 def test_a_file_name_the_service_refuses_is_named_as_such_not_as_a_password_problem(fa_script):

@@ -114,7 +114,7 @@ def test_missing_partners_and_templates_are_shown(alice_client, project):
     [
         ("song.mp3", b"ID3...", "song.mp3: .mp3 files are not used by the English pipeline; it takes .dict, .flac, .txt, .wav"),
         ("a.wav.php", b"<?php ?>", "a.wav.php: .php files are not used"),
-        ("README", b"hello", "README: .(no extension) files are not used"),
+        ("README", b"hello", "README: the name has no extension, so the file's type is unknown; the English pipeline takes"),
         ("empty.wav", b"", "empty.wav: the file is empty"),
         ("page.wav", b"<html><body>404</body></html>", "page.wav: this is not audio that can be read"),
         ("latin1.txt", "café au lait".encode("latin-1"), "latin1.txt: the text is not UTF-8"),
@@ -150,6 +150,44 @@ def test_same_name_twice_is_refused_unless_replace_is_ticked(alice_client, proje
     upload(alice_client, project, ("x.txt", b"second"), replace=True)
     assert project.files.get().file.read() == b"second"
     assert project.files.count() == 1
+
+
+def test_names_with_leading_dots_are_kept_and_never_taken_for_others(alice_client, project):
+    # ".same.wav" used to be stored as "same.wav", and the real "same.wav" was then refused as "already in the project".
+    names = [".same.wav", ".same.txt", "same.wav", "same.txt", "..dots.wav", "....wav", "....txt"]
+    response = upload(alice_client, project, *[(n, wav_bytes() if n.endswith(".wav") else b"words") for n in names])
+    assert [m for m in messages_of(response) if not m.startswith("Added")] == []
+    assert sorted(project.files.values_list("name", flat=True)) == sorted(names)
+    for f in project.files.all():
+        assert f.file.name.endswith("/" + f.name)  # the storage keeps the name too (Django's get_valid_name)
+        download = alice_client.get(reverse("upload-download-file", args=[project.pk, f.pk]))
+        assert download["Content-Disposition"] == f'attachment; filename="{f.name}"'
+
+
+def test_a_name_that_cleaning_changes_is_said_to_be_changed(alice_client, project):
+    response = upload(alice_client, project, (" leading space.txt ", b"words"), ("plain.txt", b"words"))
+    assert messages_of(response) == [
+        "Added 2 file(s): leading space.txt, plain.txt",
+        "“ leading space.txt ” added as “leading space.txt” (spaces at the start or end of a name are dropped)",
+    ]
+
+
+def test_two_files_of_one_upload_with_one_name_are_said_to_clash_with_each_other(alice_client, project):
+    for replace in (False, True):
+        response = upload(alice_client, project, ("x.txt", b"first"), (" x.txt", b"second"), replace=replace)
+        assert "x.txt: two files of this upload have this name; only the first is added (rename one and upload it "\
+               "again) (uploaded as “ x.txt”)" in messages_of(response)
+        assert not any("already in the project" in m for m in messages_of(response))
+        assert project.files.get().file.read() == b"first"
+        project.files.all().delete()
+
+
+def test_a_name_that_only_starts_with_a_dot_has_no_extension(alice_client, project):
+    response = upload(alice_client, project, (".wav", wav_bytes()))
+    assert messages_of(response) == [
+        ".wav: the name has no extension, so the file's type is unknown (a dot at the start of a name begins no "
+        "extension); the English pipeline takes .dict, .flac, .txt, .wav"
+    ]
 
 
 def test_a_unique_template_takes_one_file(alice_client, project):
@@ -276,8 +314,17 @@ def test_a_zip_of_pairs_is_unpacked_and_junk_skipped(alice_client, project):
          ("__MACOSX/corpus/._cards-001.wav", b"junk"), ("corpus/.DS_Store", b"junk")]
     )
     response = upload(alice_client, project, ("corpus.zip", archive))
-    assert any("Added 2 file(s)" in m for m in messages_of(response))
+    assert messages_of(response) == [
+        "Added 2 file(s): cards-001.wav, cards-001.txt",
+        "corpus.zip: skipped 2 files that macOS or Windows add to archives, not recordings or texts "
+        "(__MACOSX/, ._*, .DS_Store, Thumbs.db, desktop.ini)",
+    ]
     assert sorted(project.files.values_list("name", flat=True)) == ["cards-001.txt", "cards-001.wav"]
+
+
+def test_names_that_differ_in_letter_case_are_two_files_also_in_an_archive(alice_client, project):
+    response = upload(alice_client, project, ("takes.zip", make_zip([("Take1.txt", b"one"), ("take1.txt", b"two")])))
+    assert messages_of(response) == ["Added 2 file(s): Take1.txt, take1.txt"]
 
 
 @pytest.mark.parametrize(

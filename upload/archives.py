@@ -6,8 +6,8 @@ many entries, too many bytes (counted while extracting: headers can lie), or
 a compression ratio only a zip bomb has. So is an archive that cannot be
 read: a damaged directory or member (bad compressed data, wrong checksum, cut
 short), a member protected by a password or compressed with a method Python
-cannot unpack. Junk that operating systems add (`__MACOSX/`, `.DS_Store`,
-`Thumbs.db`) is skipped silently.
+cannot unpack. Files that operating systems add and no user made (`__MACOSX/`,
+macOS's `._name` companions, `.DS_Store`, `Thumbs.db`) are skipped; the caller says how many.
 """
 
 import logging
@@ -53,18 +53,19 @@ def _check_entry(info):
 def extract_zip(source):
     """Unpack `source` (a path or file object) into a new temporary folder.
 
-    Returns (folder, [(cleaned name, path)]); the caller removes the folder.
-    Raises ArchiveRefused, leaving nothing behind.
+    Returns (folder, [(cleaned name, path, name in the archive)], [skipped entries]); the caller removes
+    the folder. Raises ArchiveRefused, leaving nothing behind.
     """
     folder = Path(tempfile.mkdtemp(prefix="equestria-zip-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     try:
-        return folder, _extract(source, folder)
+        skipped = []
+        return folder, _extract(source, folder, skipped), skipped
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _extract(source, folder):
+def _extract(source, folder, skipped):
     try:
         archive = zipfile.ZipFile(source)
     except Exception:
@@ -80,7 +81,10 @@ def _extract(source, folder):
         wanted = []
         for info in infos:
             parts = _check_entry(info)
-            if info.is_dir() or not parts or _is_junk(parts):
+            if info.is_dir() or not parts:
+                continue
+            if _is_junk(parts):
+                skipped.append(info.filename)
                 continue
             if parts[-1].lower().endswith(".zip"):
                 raise ArchiveRefused(f"it contains another archive ({info.filename!r}); upload that one by itself")
@@ -94,13 +98,15 @@ def _extract(source, folder):
 
         entries, names, total = [], set(), 0
         for number, info in enumerate(wanted):
+            typed = PurePosixPath(info.filename.replace("\\", "/")).name
             try:
-                name = clean_name(PurePosixPath(info.filename.replace("\\", "/")).name)
+                name = clean_name(typed)
             except BadName:
                 raise ArchiveRefused(f"an entry has no usable name ({info.filename!r})") from None
-            if name.lower() in names:
+            # Names that differ in letter case only are two files, as in a project (see pipelines.zipnames).
+            if name in names:
                 raise ArchiveRefused(f"it holds two files named {name!r} (in different folders)")
-            names.add(name.lower())
+            names.add(name)
             target = folder / f"{number:05d}"
             written = 0
             try:
@@ -121,7 +127,7 @@ def _extract(source, folder):
                     f"{info.filename!r} is damaged and cannot be unpacked (its compressed data or checksum is wrong); "
                     "make the archive again and upload it"
                 ) from None
-            entries.append((name, target))
+            entries.append((name, target, typed))
         return entries
 
 

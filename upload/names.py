@@ -28,7 +28,9 @@ def clean_name(raw):
     # Cc: control characters; Cf: format characters, among them the
     # right-to-left override that makes "evil\u202egnp.exe" look like a PNG.
     name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf"))
-    name = re.sub(r"\s+", " ", name).strip().lstrip(".").strip()
+    # Leading dots stay (".same.wav" is not "same.wav"): a name is never a path here, and services get
+    # safe names of their own. Spaces at either end are trimmed: invisible, and Windows drops trailing ones.
+    name = name.strip()
     if not name or name in (".", ".."):
         raise BadName("the file name is empty once cleaned")
     if len(name) > MAX_NAME_LENGTH or len(name.encode()) > MAX_NAME_BYTES:

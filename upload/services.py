@@ -5,7 +5,9 @@ never stops the others of the same upload.
 """
 
 import logging
+import re
 import shutil
+import unicodedata
 from dataclasses import dataclass
 
 import soundfile
@@ -17,7 +19,7 @@ from django.db.models import Sum
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
-from upload.names import BadName, clean_name, extension_of
+from upload.names import MAX_NAME_BYTES, MAX_NAME_LENGTH, BadName, clean_name, extension_of
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class Upload:
         self.templates, self.by_extension = input_templates(project.pipeline)
         self.used = project.files.aggregate(total=Sum("size"))["total"] or 0
         self.outcomes = []
+        self.notes = []  # for the user, about files that were added or skipped: names changed, junk skipped
         self.pending = []  # (record, template, origin): content stored, row not yet saved; see commit()
 
     def accepted_extensions(self):
@@ -174,34 +177,49 @@ class Upload:
             self._add_archive(uploaded, name)
             return
         path = _path_of(uploaded)
-        self._add_one(name, path, uploaded.size)
+        self._add_one(name, path, uploaded.size, typed=uploaded.name)
 
     def _add_archive(self, uploaded, archive_name):
         try:
-            folder, entries = extract_zip(_path_of(uploaded))
+            folder, entries, skipped = extract_zip(_path_of(uploaded))
         except ArchiveRefused as exc:
             self.outcomes.append(Outcome(archive_name, False, f"{archive_name}: archive refused: {exc}; nothing of it was added"))
             return
         try:
             if not entries:
                 self.outcomes.append(Outcome(archive_name, False, f"{archive_name}: the archive holds no files"))
-            for name, path in entries:
-                self._add_one(name, path, path.stat().st_size, origin=f"{archive_name}: ")
+            if skipped:
+                count = f"{len(skipped)} file{'s' if len(skipped) > 1 else ''}"
+                self.notes.append(f"{archive_name}: skipped {count} that macOS or Windows add to archives, not "
+                                  "recordings or texts (__MACOSX/, ._*, .DS_Store, Thumbs.db, desktop.ini)")
+            for name, path, typed in entries:
+                self._add_one(name, path, path.stat().st_size, origin=f"{archive_name}: ", typed=typed)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _add_one(self, name, path, size, origin=""):
+    def _add_one(self, name, path, size, origin="", typed=None):
+        # A name cleaning changed (spaces at its ends, control characters, shortened) is said to be changed.
+        typed = unicodedata.normalize("NFC", re.split(r"[/\\]", typed or name)[-1])  # folders are no part of it
+        changed = f"“{typed}”" if typed != name else ""
         try:
             meta, template = self._check(name, path, size)
             self._store(name, size, template, meta, path, origin)
         except FileRefused as exc:
-            self.outcomes.append(Outcome(name, False, origin + str(exc)))
+            self.outcomes.append(Outcome(name, False, origin + str(exc) + (f" (uploaded as {changed})" if changed else "")))
             return
+        self.pending[-1][0].typed_name = typed if changed else ""
         self.used += size
 
     def _check(self, name, path, size):
         extension = extension_of(name)
         template = self.by_extension.get(extension)
+        if template is None and not extension:
+            # ".wav" is a name that starts with a dot, with no extension, as on Unix.
+            raise FileRefused(
+                f"{name}: the name has no extension, so the file's type is unknown"
+                + (" (a dot at the start of a name begins no extension)" if name.startswith(".") else "")
+                + f"; the {self.project.pipeline.name} pipeline takes {self.accepted_extensions()}"
+            )
         if template is None:
             raise FileRefused(
                 f"{name}: .{extension or '(no extension)'} files are not used by the {self.project.pipeline.name} "
@@ -214,7 +232,11 @@ class Upload:
         freed = existing.size if existing and self.replace else 0
         if self.used - freed + size > settings.UPLOAD_MAX_PROJECT_BYTES:
             raise _over_project_limit(name)
-        if (existing or self._waiting(name=name)) and not self.replace:
+        if self._waiting(name=name):
+            # "Replace" is about the project's files; of two files of one upload, neither is the newer.
+            raise FileRefused(f"{name}: two files of this upload have this name; only the first is added (rename one "
+                              "and upload it again)")
+        if existing and not self.replace:
             raise FileRefused(f"{name}: a file with this name is already in the project; tick “replace” to overwrite it")
         if template.unique:
             other = self.project.files.filter(template_id=template.template_id).exclude(name=name).first() \
@@ -292,7 +314,12 @@ class Upload:
         for old in replaced:
             remove_stored(old)
             self.used -= old.size
-        self.outcomes += [Outcome(record.name, True, f"{origin}{record.name} added") for record, origin in done]
+        for record, origin in done:
+            if getattr(record, "typed_name", ""):
+                self.notes.append(f"{origin}“{record.typed_name}” added as “{record.name}” "
+                                  f"({_why_changed(record.typed_name, record.name)})")
+        self.outcomes += [Outcome(record.name, True, f"{origin}{record.name} added" if not getattr(record, "typed_name", "")
+                                  else f"{origin}“{record.typed_name}” added as “{record.name}”") for record, origin in done]
 
     def _save(self, project, record, template):
         """Save one row (under the lock of `commit`); returns the files it replaced."""
@@ -315,6 +342,18 @@ class Upload:
         except IntegrityError:
             raise FileRefused(f"{name}: another upload of a file with this name finished first; nothing was overwritten") from None
         return replaced
+
+
+def _why_changed(typed, name):
+    """Why cleaning (upload.names.clean_name) made `name` of `typed`, in words."""
+    reasons = []
+    if typed != typed.strip():
+        reasons.append("spaces at the start or end of a name are dropped")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in typed):
+        reasons.append("control and text-direction characters are dropped")
+    if len(name) < len(typed.strip()) - sum(unicodedata.category(ch) in ("Cc", "Cf") for ch in typed):
+        reasons.append(f"names are shortened to {MAX_NAME_LENGTH} characters and {MAX_NAME_BYTES} bytes")
+    return "; ".join(reasons) or "the name was cleaned"
 
 
 def _only_one(name, template, other):

@@ -135,6 +135,8 @@ def add_files(request, project_id):
     if saved:
         project.touch()
         messages.success(request, f"Added {len(saved)} file(s): {', '.join(o.name for o in saved[:20])}{' …' if len(saved) > 20 else ''}")
+    for note in upload.notes:
+        messages.info(request, note)
     for outcome in upload.outcomes:
         if not outcome.saved:
             messages.error(request, outcome.message)
