@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 
+from accounts.forms import LockLiftingAdminPasswordChangeForm
 from accounts.models import User
 
 
@@ -14,6 +15,7 @@ class UserCreationAdminForm(AdminUserCreationForm):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationAdminForm
+    change_password_form = LockLiftingAdminPasswordChangeForm
     list_display = (*DjangoUserAdmin.list_display, "email_verified")
     list_filter = (*DjangoUserAdmin.list_filter, "email_verified")
     readonly_fields = ("pending_sign_up",)

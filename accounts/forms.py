@@ -5,7 +5,14 @@ import logging
 from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm, UserCreationForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    UserCreationForm,
+)
 
 from accounts import services
 from accounts.models import PasswordResetRequest, User
@@ -71,12 +78,30 @@ class ResendConfirmationForm(forms.Form):
     )
 
 
-class ConfirmingSetPasswordForm(SetPasswordForm):
+class LiftsLockoutMixin:
+    """A form that sets a password and then lifts the account's login lock-out (services.lift_lockout)."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            services.lift_lockout(user)
+        return user
+
+
+class ConfirmingSetPasswordForm(LiftsLockoutMixin, SetPasswordForm):
     """Setting a password through a reset link proves the mailbox too, so it confirms the address."""
 
     def save(self, commit=True):
         self.user.email_verified = True
         return super().save(commit=commit)
+
+
+class LockLiftingPasswordChangeForm(LiftsLockoutMixin, PasswordChangeForm):
+    pass
+
+
+class LockLiftingAdminPasswordChangeForm(LiftsLockoutMixin, AdminPasswordChangeForm):
+    pass
 
 
 class ThrottledPasswordResetForm(PasswordResetForm):

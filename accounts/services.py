@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from axes.helpers import get_client_ip_address
+from axes.utils import reset as reset_axes_attempts
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -226,3 +227,14 @@ def confirm_email(user):
 
 def _link_days():
     return max(1, settings.PASSWORD_RESET_TIMEOUT // (24 * 3600))
+
+
+def lift_lockout(user):
+    """Forget the failed logins of `user`'s account, from every client: a new password was just set.
+
+    The lock-out page offers a password reset as the way out, and the
+    failures were guesses at the old password. django-axes counts every
+    spelling of an account under its username (backends.lockout_username),
+    so this lifts the lock for all of them.
+    """
+    reset_axes_attempts(username=user.get_username())

@@ -2,7 +2,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import ConfirmingSetPasswordForm, LoginForm, ThrottledPasswordResetForm
+from accounts.forms import (
+    ConfirmingSetPasswordForm,
+    LockLiftingPasswordChangeForm,
+    LoginForm,
+    ThrottledPasswordResetForm,
+)
 
 urlpatterns = [
     path("signup/", views.signup, name="accounts-signup"),
@@ -24,6 +29,7 @@ urlpatterns = [
         "password/change/",
         auth_views.PasswordChangeView.as_view(
             template_name="accounts/password_change.html",
+            form_class=LockLiftingPasswordChangeForm,
             success_url=reverse_lazy("accounts-password-change-done"),
         ),
         name="accounts-password-change",

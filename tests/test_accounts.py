@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
+from django.utils.html import strip_tags
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import ConfirmationMailRequest, DeclinedSignUp, User
@@ -704,6 +705,128 @@ def test_a_successful_login_in_another_spelling_resets_the_count(alice, settings
     client.post_form(reverse("accounts-logout"), {}, form_url=reverse("home"))
     _fail_with_every_spelling(client, reverse("accounts-login"), ["Alice"], settings.AXES_FAILURE_LIMIT - 1)
     assert login(client, "alice").status_code == 302
+
+
+def _page_text(response):
+    """The page's words as a reader sees them: no tags, one space between words.
+
+    Durations are written with non-breaking spaces ("15&nbsp;minutes"), so they never break apart.
+    """
+    return " ".join(strip_tags(response.content.decode()).replace("\xa0", " ").split())
+
+
+@pytest.mark.parametrize("url_name", ["accounts-login", "admin:login"])
+@pytest.mark.parametrize(
+    "cooloff, words",
+    [
+        (timedelta(minutes=15), "in about 15 minutes"),
+        (timedelta(minutes=1), "in about 1 minute"),
+        (timedelta(hours=1), "in about 1 hour"),
+        (timedelta(minutes=90), "in about 1 hour, 30 minutes"),
+        (timedelta(seconds=30), "in about 1 minute"),
+    ],
+)
+def test_the_lock_page_says_how_long_in_words(alice, settings, url_name, cooloff, words):
+    settings.AXES_COOLOFF_TIME = cooloff
+    alice.is_staff = True
+    alice.save()
+    client = CsrfClient()
+    _fail_with_every_spelling(client, reverse(url_name), ["alice"], settings.AXES_FAILURE_LIMIT)
+    response = login(client, "alice", url=reverse(url_name))
+    assert response.status_code == 429
+    text = _page_text(response)
+    assert f"Try again later ({words}), or reset your password: a new password lifts the block at once." in text
+    assert "PT" not in text
+
+
+def _lock_alice(client, settings, url_name="accounts-login"):
+    _fail_with_every_spelling(
+        client, reverse(url_name), ["Alice", "alice@EXAMPLE.org", " ALICE", "alice"], settings.AXES_FAILURE_LIMIT
+    )
+    assert login(client, "alice", PASSWORD, url=reverse(url_name)).status_code == 429
+
+
+def _reset_password_by_mail(client, address, mailoutbox):
+    client.post_form(reverse("accounts-password-reset"), {"email": address})
+    response = client.get(_link(mailoutbox[-1], "accounts-password-reset-confirm"), follow=True)
+    form_url = response.redirect_chain[-1][0]
+    response = client.post_form(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert response["Location"] == reverse("accounts-password-reset-complete")
+
+
+@pytest.mark.parametrize("url_name", ["accounts-login", "admin:login"])
+@pytest.mark.parametrize("spelling", ["alice", "ALICE", "Alice@Example.org"])
+def test_a_password_reset_lifts_the_lock_for_every_spelling(alice, settings, mailoutbox, url_name, spelling):
+    alice.is_staff = True
+    alice.save()
+    client = CsrfClient()
+    _lock_alice(client, settings, url_name)
+    _reset_password_by_mail(client, "alice@example.org", mailoutbox)
+    response = login(client, spelling, NEW_PASSWORD, url=reverse(url_name))
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_a_password_reset_lifts_the_lock_from_every_client(alice, settings, mailoutbox):
+    prober = CsrfClient(REMOTE_ADDR="10.6.6.6")
+    _lock_alice(prober, settings)
+    _reset_password_by_mail(CsrfClient(REMOTE_ADDR="10.7.7.7"), "alice@example.org", mailoutbox)
+    # The lock is gone; the old password is simply wrong now and counts again from zero.
+    assert login(prober, "ALICE", PASSWORD).status_code == 200
+    assert login(prober, "alice@example.org", NEW_PASSWORD).status_code == 302
+
+
+def test_a_password_reset_of_another_account_leaves_the_lock(alice, bob, settings, mailoutbox):
+    client = CsrfClient()
+    _lock_alice(client, settings)
+    _reset_password_by_mail(client, bob.email, mailoutbox)
+    assert login(client, "alice", PASSWORD).status_code == 429
+
+
+def test_a_password_change_lifts_the_lock(alice, alice_client, settings):
+    prober = CsrfClient(REMOTE_ADDR="10.6.6.6")
+    _lock_alice(prober, settings)
+    response = alice_client.post_form(
+        reverse("accounts-password-change"),
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response["Location"] == reverse("accounts-password-change-done")
+    assert login(prober, "Alice", NEW_PASSWORD).status_code == 302
+
+
+def test_a_password_set_by_an_administrator_lifts_the_lock(alice, admin_user, settings):
+    prober = CsrfClient(REMOTE_ADDR="10.6.6.6")
+    _lock_alice(prober, settings)
+    admin = CsrfClient()
+    admin.force_login(admin_user)
+    url = reverse("admin:auth_user_password_change", args=[alice.pk])
+    response = admin.post_form(url, {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    assert response.status_code == 302
+    assert login(prober, "alice@example.org", NEW_PASSWORD).status_code == 302
+
+
+def test_the_right_password_of_an_unconfirmed_account_is_not_a_failure(csrf_client, mailoutbox, settings, caplog):
+    from axes.models import AccessAttempt
+
+    _, link = _signed_up_carol(csrf_client, mailoutbox)
+    client = CsrfClient()
+    spellings = ["carol", "CAROL", "carol@example.org", "Carol@Example.ORG"]
+    for attempt in range(settings.AXES_FAILURE_LIMIT + 2):
+        response = login(client, spellings[attempt % len(spellings)], NEW_PASSWORD)
+        assert response.status_code == 200, attempt
+        assert "Confirm your e-mail address first" in response.content.decode()
+    assert not AccessAttempt.objects.exists()
+    assert "login failure" not in caplog.text
+    client.post_form(link, {})
+    assert login(client, "Carol", NEW_PASSWORD).status_code == 302
+
+
+def test_wrong_passwords_for_an_unconfirmed_account_still_lock_it(csrf_client, mailoutbox, settings):
+    _signed_up_carol(csrf_client, mailoutbox)
+    client = CsrfClient()
+    spellings = ["carol", "CAROL@example.org"]
+    _fail_with_every_spelling(client, reverse("accounts-login"), spellings, settings.AXES_FAILURE_LIMIT)
+    assert login(client, "carol", NEW_PASSWORD).status_code == 429
 
 
 def test_admin_accepts_staff_and_sends_others_to_log_in(admin_user, alice):
