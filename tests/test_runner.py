@@ -40,7 +40,8 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "equestria.runner"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "equestria.runner"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # so that a failing test can stop the services and worker it started too
         )
         try:
             status, page = wait_for_http(f"http://127.0.0.1:{port}/accounts/login/", proc)
@@ -51,10 +52,14 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
                 status, page = wait_for_http(f"http://127.0.0.1:{clam_port}/", proc, auth=credentials)
                 assert status == 200 and f'id="{system_id}"' in page and 'user="equestria"' in page
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+            assert proc.wait(timeout=60) == 0
         finally:
             if proc.poll() is None:
                 proc.kill()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever the runner left behind when the test failed
+            except ProcessLookupError:
+                pass
     output = log.read_text()
     assert "Created administrator 'admin'" in output
     assert "pipeline “English” ready" in output
