@@ -17,6 +17,7 @@ on rejected credentials.
 """
 
 import errno
+import glob
 import json
 import logging
 import os
@@ -242,6 +243,9 @@ def step_download(process):
         mapped = mapping.name(name)
         local[name] = mapped if mapped == name or (mapped not in names and mapped not in local.values()) else name
     final = _local_path(process.output_folder)
+    for stale in glob.glob(f"{glob.escape(final)}.part-*"):
+        # An earlier attempt's, whose worker was killed mid-download; this worker holds the lease now.
+        shutil.rmtree(stale, ignore_errors=True)
     temporary = f"{final}.part-{uuid.uuid4().hex[:8]}"
     os.makedirs(temporary)
     try:
@@ -388,6 +392,8 @@ def _finish(process, status, **fields):
             return
         if row["cancel_requested"] and status != Status.CANCELLED:
             status, fields = Status.CANCELLED, {"error": "cancelled"}
+        if status == Status.DONE:
+            fields.setdefault("detail", "")  # a retry's transient error, over now
         _save(process, status=status, finished_at=timezone.now(), attempts=0, lease_until=None, **fields)
         process_finished.send(sender=Process, process=process)
 
@@ -449,7 +455,8 @@ def advance(process_id):
         return None
     if delay is None or _cancelled_meanwhile(process):
         return None
-    _save(process, attempts=0, lease_until=None)
+    # The step went through: the trouble of earlier attempts is over and must not stay on the page.
+    _save(process, attempts=0, lease_until=None, detail="")
     return delay
 
 

@@ -20,12 +20,12 @@ def quick(settings, monkeypatch):
     monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
 
 
-def run(fault_server, scenario):
+def run(fault_server, scenario, **fields):
     script = Script.objects.create(name=scenario, url=f"{fault_server.url}fake/{scenario}/")
     name = default_storage.save("projects/f/files/in.txt", ContentFile(b"hello"))
     process = Process.objects.create(
         script=script, inputs=[{"storage_name": name, "name": "in.txt", "template": "text"}],
-        output_folder=f"projects/f/runs/{scenario}",
+        output_folder=f"projects/f/runs/{scenario}", **fields,
     )
     delay = 0
     while delay is not None:
@@ -45,6 +45,18 @@ def test_output_names_with_paths_are_never_written_outside_the_run(fault_server,
     media = Path(settings.MEDIA_ROOT)
     assert not list(media.rglob("evil.txt")) and not Path("/abs.txt").exists()
     assert process.clam_project in fault_server.deleted
+
+
+def test_a_download_after_a_killed_one_leaves_only_the_results_and_no_stale_error(fault_server):
+    # As a worker killed mid-download leaves things: its temporary folder, and the error of a retry before.
+    stale = Path(default_storage.path("projects/f/runs/traversal.part-deadbeef"))
+    stale.mkdir(parents=True)
+    (stale / "good.txt").write_text("half")
+    # Another process's download in progress in the same folder: not touched.
+    Path(default_storage.path("projects/f/runs/other.part-cafe")).mkdir(parents=True)
+    process, folder = run(fault_server, "traversal", detail="cannot connect to the server (connection refused)")
+    assert process.status == "done" and process.detail == ""
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["other.part-cafe", "traversal"]
 
 
 def test_an_endless_output_is_stopped_at_the_byte_cap_and_nothing_is_kept(fault_server):
