@@ -270,9 +270,14 @@ def _check_results(client, project, run, pairs):
     assert {in_zip[f"{stem}.TextGrid"] for stem in pairs} <= set(archive.namelist())
     rows = list(csv.DictReader(io.StringIO(archive.read("report.csv").decode("utf-8-sig"))))
     assert {(f"{stem}.wav", in_zip[f"{stem}.TextGrid"]) for stem in pairs} <= \
-        {(row["recording"].removeprefix("'"), row["textgrid"].removeprefix("'")) for row in rows}
+        {(_from_csv(row["recording"]), _from_csv(row["textgrid"])) for row in rows}
     _check_the_services_own_outputs(client, run, args)
     return archive
+
+
+def _from_csv(cell):
+    """A name as written to report.csv: an apostrophe goes before what a spreadsheet takes for a formula."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def _check_the_services_own_outputs(client, run, args):
@@ -358,6 +363,7 @@ def _stems(draw):
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(stems=_stems())
 @example(stems=["۩˩..𒒀౿Ú𜾉𘅬؍M"])  # found by this test: the travel name (M.wav) ends the user's own name
+@example(stems=["'"])  # found by this test: an apostrophe that begins a name is the name's, not the CSV's
 def test_any_name_aligns_under_the_users_name_or_is_refused_at_upload(alice, alice_client, english, stems):
     project = Project.objects.create(owner=alice, name=uuid.uuid4().hex, pipeline=english)
     names = [f"{stem}.{ext}" for stem in stems for ext in ("wav", "txt")]
