@@ -272,15 +272,17 @@ CLAM_MAX_OUTPUT_BYTES = env_int("CLAM_MAX_OUTPUT_BYTES", 4 * 1024**3)
 # Background worker (django-background-tasks): synchronous mode only; the
 # thread pool is known to freeze and leave locks behind. Scale with processes.
 BACKGROUND_TASK_RUN_ASYNC = False
-# A task of a killed worker is picked up again after this many seconds; our
-# steps are short (polling is one request), so this need not be an hour.
-MAX_RUN_TIME = env_int("WORKER_MAX_RUN_TIME", 900)
+# Workers say they are alive every WORKER_HEARTBEAT_SECONDS; one silent for WORKER_STALE_SECONDS is
+# dead, and any worker takes over its task and process (scripts/workers.py). The queue library's task
+# lock lasts as long, kept fresh by the heartbeat while a step runs however long.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 30)
+MAX_RUN_TIME = WORKER_STALE_SECONDS
 # Processes: polling starts fast and slows down for long jobs; servers that
 # are down or answer 5xx are retried with backoff, then the process fails.
 PROCESS_POLL_MAX_SECONDS = float(env_int("PROCESS_POLL_MAX_SECONDS", 5))
 PROCESS_MAX_ATTEMPTS = env_int("PROCESS_MAX_ATTEMPTS", 8)
 PROCESS_RETRY_MAX_SECONDS = env_int("PROCESS_RETRY_MAX_SECONDS", 60)
-PROCESS_LEASE_SECONDS = env_int("PROCESS_LEASE_SECONDS", 600)
 
 LOGGING = {
     "version": 1,

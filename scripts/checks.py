@@ -29,3 +29,19 @@ def check_password_keys(app_configs, **kwargs):
                 )
             )
     return errors
+
+
+@register()
+def check_worker_timing(app_configs, **kwargs):
+    heartbeat, stale = settings.WORKER_HEARTBEAT_SECONDS, settings.WORKER_STALE_SECONDS
+    if heartbeat < 1 or stale < 3 * heartbeat:
+        return [
+            Error(
+                f"WORKER_STALE_SECONDS ({stale}) must be at least three WORKER_HEARTBEAT_SECONDS ({heartbeat}), "
+                "and the heartbeat at least 1 second.",
+                hint="Otherwise a worker that is only slow to write its heartbeat is taken for dead, and its "
+                "step runs twice at once.",
+                id="scripts.E003",
+            )
+        ]
+    return []

@@ -404,6 +404,7 @@ class Process(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Attempts of the current step.")
     poll_interval = models.FloatField(default=0.2)
     lease_until = models.DateTimeField(null=True, blank=True)
+    leased_by = models.CharField(max_length=64, blank=True, help_text="The worker working on a step of it.")
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -431,3 +432,23 @@ class Process(models.Model):
     @property
     def finished(self):
         return self.status in self.FINISHED
+
+
+class Worker(models.Model):
+    """A running `manage.py process_tasks`, as long as it says so (scripts.workers).
+
+    `name` is what the task queue records as a task's holder (Task.locked_by); a worker whose
+    `seen_at` is older than WORKER_STALE_SECONDS is dead, and its task and process are taken over.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self):
+        return self.name

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 from requests_toolbelt import MultipartEncoder
 
-from scripts import clamnames
+from scripts import clamnames, workers
 from scripts.clam import (
     AuthenticationFailed,
     ClamConnection,
@@ -394,7 +394,7 @@ def _finish(process, status, **fields):
             status, fields = Status.CANCELLED, {"error": "cancelled"}
         if status == Status.DONE:
             fields.setdefault("detail", "")  # a retry's transient error, over now
-        _save(process, status=status, finished_at=timezone.now(), attempts=0, lease_until=None, **fields)
+        _save(process, status=status, finished_at=timezone.now(), attempts=0, lease_until=None, leased_by="", **fields)
         process_finished.send(sender=Process, process=process)
 
 
@@ -411,12 +411,18 @@ def advance(process_id):
     now = timezone.now()
     claimed = Process.objects.filter(pk=process_id).exclude(status__in=Process.FINISHED).filter(
         models_Q_lease_free(now)
-    ).update(lease_until=now + timedelta(seconds=settings.PROCESS_LEASE_SECONDS))
+    ).update(lease_until=workers.lease_until(now), leased_by=workers.current_name or "")
     if not claimed:
         process = Process.objects.filter(pk=process_id).first()
         if process is None or process.finished:
             return None
-        return settings.PROCESS_LEASE_SECONDS  # another worker holds it; look again later
+        if workers.is_alive(process.leased_by):
+            # A live worker is on a step of it, from a task of its own that carries the process on:
+            # this one is a second chain (a task taken over from a worker that was only slow).
+            return None
+        # Its holder died: the lease ends within moments of the task lock that let this task run.
+        left = (process.lease_until - timezone.now()).total_seconds() if process.lease_until else 0
+        return max(0.1, left + 0.1)
     process = Process.objects.select_related("script").get(pk=process_id)
     if process.cancel_requested:
         # A step that was busy when the cancel came may have made the CLAM project again.
@@ -447,7 +453,7 @@ def advance(process_id):
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
         reason = _local_problem(exc, reading=step_was_start) if isinstance(exc, OSError) else str(exc)
         delay = _retry_delay(process.attempts, time.monotonic() - began)
-        _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None)
+        _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None, leased_by="")
         return delay
     except (AuthenticationFailed, StepFailed, MalformedResponse, NotAClamService, ClamError) as exc:
         _cleanup_after_failure(process)
@@ -456,7 +462,7 @@ def advance(process_id):
     if delay is None or _cancelled_meanwhile(process):
         return None
     # The step went through: the trouble of earlier attempts is over and must not stay on the page.
-    _save(process, attempts=0, lease_until=None, detail="")
+    _save(process, attempts=0, lease_until=None, leased_by="", detail="")
     return delay
 
 

@@ -48,8 +48,8 @@ def start_worker(tmp_path):
         "DATABASE_URL": database_url_of_this_test_run(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "CLAM_PASSWORD_KEYS": ",".join(settings.CLAM_PASSWORD_KEYS),
-        "WORKER_MAX_RUN_TIME": "3",
-        "PROCESS_LEASE_SECONDS": "3",
+        "WORKER_HEARTBEAT_SECONDS": "1",
+        "WORKER_STALE_SECONDS": "3",
     }
     log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")
     return subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT, env=env,

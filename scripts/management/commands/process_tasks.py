@@ -16,29 +16,50 @@ ahead (polls), and the library's loop costs them time
 """
 
 import logging
+import signal
+import threading
 import time
+from datetime import timedelta
 
 from background_task.management.commands import process_tasks
 from background_task.models import Task
 from background_task.tasks import autodiscover
 from background_task.utils import SignalManager
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.utils import autoreload, timezone
+
+from scripts import workers
 
 log = logging.getLogger(__name__)
 
 
 def seconds_until_next_task(queue, longest, names):
-    """Seconds until the earliest waiting task this worker knows is due (at least 10 ms, at most `longest`)."""
+    """Seconds until the earliest task this worker knows is due, or a lock ends (at least 10 ms, at most `longest`).
+
+    A lock ends when its holder stops beating (scripts.workers): waking then, rather than up to
+    `longest` later, is what makes a killed worker's step run again WORKER_STALE_SECONDS after it died.
+    """
     now = timezone.now()
-    waiting = Task.objects.unlocked(now).filter(failed_at=None, task_name__in=names)
-    if queue:
-        waiting = waiting.filter(queue=queue)
-    due = waiting.aggregate(due=Min("run_at"))["due"]
+
+    def known(tasks):
+        tasks = tasks.filter(failed_at=None, task_name__in=names)
+        return tasks.filter(queue=queue) if queue else tasks
+
+    due = known(Task.objects.unlocked(now)).aggregate(due=Min("run_at"))["due"]
+    locked_since = known(Task.objects.filter(locked_by__isnull=False)).aggregate(at=Min("locked_at"))["at"]
+    if locked_since is not None:
+        lock_ends = locked_since + timedelta(seconds=settings.MAX_RUN_TIME)
+        due = lock_ends if due is None else min(due, lock_ends)
     if due is None:
         return longest
     return max(0.01, min(longest, (due - now).total_seconds()))
+
+
+def _stop_at_once(signum, frame):
+    """SIGTERM (systemd, docker, a supervisor) stops the worker like Ctrl-C: its step is handed over at once."""
+    raise KeyboardInterrupt
 
 
 class Command(process_tasks.Command):
@@ -58,6 +79,19 @@ class Command(process_tasks.Command):
         if options.get("log_std"):
             process_tasks._configure_log_std()
         autodiscover()
+        if threading.current_thread() is threading.main_thread():  # not under --dev's reloader
+            signal.signal(signal.SIGTERM, _stop_at_once)
+        heartbeat = workers.Heartbeat().start()
+        self._tasks._runner.worker_name = heartbeat.name  # what the queue records as a task's holder
+        log.info("Worker %s started", heartbeat.name)
+        try:
+            self._loop(duration, sleep, queue)
+        except KeyboardInterrupt:
+            log.info("Worker %s stopped; its work goes to the other workers", heartbeat.name)
+        finally:
+            heartbeat.stop()
+
+    def _loop(self, duration, sleep, queue):
         started = time.time()
         while duration <= 0 or time.time() - started <= duration:
             if self.sig_manager.kill_now:

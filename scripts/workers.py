@@ -1,0 +1,121 @@
+"""Workers that say they are alive, so that a killed worker's work is taken over within seconds, not minutes.
+
+django-background-tasks lets another worker run a locked task only when the lock is older than
+MAX_RUN_TIME, whether its holder is alive or not: with a long MAX_RUN_TIME a killed worker's step
+waited 15 minutes; with a short one a long step (a big upload) would be run twice at once. So each
+worker has a row (scripts.models.Worker) and a heartbeat thread that every WORKER_HEARTBEAT_SECONDS
+refreshes the row, the lock of the task it runs and the lease of the process it advances, while
+MAX_RUN_TIME and the lease last only WORKER_STALE_SECONDS. A worker that stops beating (killed, frozen,
+cut off from the database) loses both that long after its last beat, however long its step was to take;
+a step that takes long on a live worker keeps them.
+
+The beat writes in this order: its row, then the task lock, then the process lease. So when another
+worker finds the task unlocked, the holder already looks dead, and the lease ends a moment later
+(scripts.runner.advance waits for it rather than giving up the chain).
+"""
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from datetime import timedelta
+
+from background_task.models import Task
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from scripts.models import Process, Worker
+
+log = logging.getLogger(__name__)
+
+# How long the rows of workers that died stay, for queue health to tell about them.
+FORGET_DEAD_AFTER = timedelta(days=1)
+
+# The name of the worker running in this process (None outside `process_tasks`); advance() records it
+# as the holder of the lease it takes, so the heartbeat can keep that lease.
+current_name = None
+
+
+def new_name():
+    """Unique across machines and restarts, and within Task.locked_by's 64 characters."""
+    suffix = f":{os.getpid()}:{secrets.token_hex(3)}"
+    return socket.gethostname()[: 64 - len(suffix)] + suffix
+
+
+def stale_before(now=None):
+    """Workers last seen before this moment are dead."""
+    return (now or timezone.now()) - timedelta(seconds=settings.WORKER_STALE_SECONDS)
+
+
+def live_workers(now=None):
+    return Worker.objects.filter(seen_at__gte=stale_before(now))
+
+
+def is_alive(name, now=None):
+    """Whether the named worker beat within half the stale time (a margin for clocks that differ a little)."""
+    now = now or timezone.now()
+    recent = now - timedelta(seconds=settings.WORKER_STALE_SECONDS / 2)
+    return bool(name) and Worker.objects.filter(name=name, seen_at__gte=recent).exists()
+
+
+def lease_until(now=None):
+    return (now or timezone.now()) + timedelta(seconds=settings.WORKER_STALE_SECONDS)
+
+
+def beat(name):
+    """Say this worker is alive and keep what it holds (see the module's docstring for the order)."""
+    now = timezone.now()
+    if not Worker.objects.filter(name=name).update(seen_at=now):
+        # Removed as dead after a long pause (the machine slept, the database was away): alive again.
+        Worker.objects.create(name=name, hostname=socket.gethostname(), pid=os.getpid(), seen_at=now)
+    Task.objects.filter(locked_by=name).update(locked_at=now)
+    Process.objects.filter(leased_by=name, lease_until__isnull=False).update(lease_until=lease_until(now))
+
+
+def release(name):
+    """Hand what a stopping worker holds to the others at once, and remove its row."""
+    Task.objects.filter(locked_by=name).update(locked_by=None, locked_at=None)
+    Process.objects.filter(leased_by=name).update(lease_until=None, leased_by="")
+    Worker.objects.filter(name=name).delete()
+
+
+class Heartbeat:
+    """Registers this process as a worker and beats in a thread of its own until `stop()`."""
+
+    def __init__(self):
+        self.name = new_name()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="equestria-heartbeat", daemon=True)
+
+    def start(self):
+        global current_name
+        now = timezone.now()
+        Worker.objects.filter(seen_at__lt=now - FORGET_DEAD_AFTER).delete()
+        Worker.objects.create(name=self.name, hostname=socket.gethostname(), pid=os.getpid(), seen_at=now)
+        current_name = self.name
+        self._thread.start()
+        return self
+
+    def _run(self):
+        # Its own database connection (Django's are per thread); closed when the thread ends.
+        try:
+            while not self._stopping.wait(settings.WORKER_HEARTBEAT_SECONDS):
+                try:
+                    beat(self.name)
+                except DatabaseError:
+                    log.warning("Worker %s could not write its heartbeat; trying again", self.name, exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self):
+        global current_name
+        self._stopping.set()
+        self._thread.join(timeout=settings.WORKER_HEARTBEAT_SECONDS + 5)
+        current_name = None
+        try:
+            release(self.name)
+        except DatabaseError:
+            log.warning("Worker %s could not hand over its work; others take it over when it looks dead", self.name)
