@@ -9,9 +9,10 @@ MAX_RUN_TIME and the lease last only WORKER_STALE_SECONDS. A worker that stops b
 cut off from the database) loses both that long after its last beat, however long its step was to take;
 a step that takes long on a live worker keeps them.
 
-The beat writes in this order: its row, then the task lock, then the process lease. So when another
-worker finds the task unlocked, the holder already looks dead, and the lease ends a moment later
-(scripts.runner.advance waits for it rather than giving up the chain).
+A beat writes the three at once with one time: the task lock and the lease end at the same moment, and
+the holder looks dead (is_alive) well before, so a worker that finds the task unlocked also finds the
+process free (scripts.runner.advance would otherwise wait for the lease, or leave the process to a
+holder that looks alive).
 """
 
 import logging
@@ -23,7 +24,7 @@ from datetime import timedelta
 
 from background_task.models import Task
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from scripts.models import Process, Worker
@@ -67,11 +68,12 @@ def lease_until(now=None):
 def beat(name):
     """Say this worker is alive and keep what it holds (see the module's docstring for the order)."""
     now = timezone.now()
-    if not Worker.objects.filter(name=name).update(seen_at=now):
-        # Removed as dead after a long pause (the machine slept, the database was away): alive again.
-        Worker.objects.create(name=name, hostname=socket.gethostname(), pid=os.getpid(), seen_at=now)
-    Task.objects.filter(locked_by=name).update(locked_at=now)
-    Process.objects.filter(leased_by=name, lease_until__isnull=False).update(lease_until=lease_until(now))
+    with transaction.atomic():  # one write (on SQLite, one turn of the database's write lock)
+        if not Worker.objects.filter(name=name).update(seen_at=now):
+            # Removed as dead after a long pause (the machine slept, the database was away): alive again.
+            Worker.objects.create(name=name, hostname=socket.gethostname(), pid=os.getpid(), seen_at=now)
+        Task.objects.filter(locked_by=name).update(locked_at=now)
+        Process.objects.filter(leased_by=name, lease_until__isnull=False).update(lease_until=lease_until(now))
 
 
 def release(name):
