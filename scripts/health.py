@@ -192,7 +192,7 @@ def _judge(health):
     for worker in recent:
         warning.append(f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']}) stopped without "
                        f"handing over its work {worker['seen_seconds_ago']} s ago (killed, out of memory, or its "
-                       "machine failed); its work is taken over. See its log for why.")
+                       "machine failed): see its log for why.")
     health["problems"] = critical + warning
     health["status"] = CRITICAL if critical else WARNING if warning else OK
 

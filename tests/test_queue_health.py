@@ -104,7 +104,7 @@ def test_live_workers_are_told_from_dead_ones_with_what_they_run():
     assert health["status"] == "warning"
     assert health["problems"] == [
         f"Worker {dead.name} (pid 13 on host) stopped without handing over its work {BOUND + 100} s ago "
-        "(killed, out of memory, or its machine failed); its work is taken over. See its log for why."
+        "(killed, out of memory, or its machine failed): see its log for why."
     ]
     out, status = command()
     assert status == 1
