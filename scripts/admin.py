@@ -6,7 +6,7 @@ administrator sets presets and ranges.
 """
 
 import background_task.admin  # noqa: F401  registers the queue's admin first, so ours can replace it
-from background_task.models import Task
+from background_task.models import CompletedTask, Task
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef
 from django.template.loader import render_to_string
@@ -297,5 +297,13 @@ class TaskAdmin(background_task.admin.TaskAdmin):
         return task._holder_alive if task.locked_by else None
 
 
-admin.site.unregister(Task)
+class CompletedTaskAdmin(background_task.admin.CompletedTaskAdmin):
+    """Completed tasks have no holder any more; when the queue gave up on one is what matters."""
+
+    list_display = ["task_name", "task_params", "run_at", "attempts", "has_error", "failed_at", "locked_by"]
+    list_filter = ["failed_at"]
+
+
+admin.site.unregister([Task, CompletedTask])
 admin.site.register(Task, TaskAdmin)
+admin.site.register(CompletedTask, CompletedTaskAdmin)

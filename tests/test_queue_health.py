@@ -365,3 +365,11 @@ def test_the_run_page_hint_is_only_for_the_owner(client, bob, aligning):
     client.force_login(bob)
     response = client.get(reverse("pipelines-run-status", kwargs={"project_id": aligning.project.pk, "run_id": aligning.pk}))
     assert response.status_code == 404
+
+
+def test_the_completed_task_admin_shows_when_the_queue_gave_up_instead_of_a_pid_check(client, admin_user):
+    CompletedTask.objects.create(task_name="scripts.tasks.update_script", task_params="[[], {}]", run_at=ago(60),
+                                 attempts=25, failed_at=ago(60), last_error="boom", locked_by="host:1:abc")
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:background_task_completedtask_changelist")).content.decode()
+    assert "pid running" not in page.lower() and 'class="field-failed_at nowrap"' in page
