@@ -144,7 +144,7 @@ def _oldest_stuck(waiting, stale, active, live_names, now):
     candidates = []
     due = waiting.filter(run_at__lte=now - timedelta(seconds=stuck_after())).order_by("run_at").first()
     if due is not None:
-        nobody = "no worker is alive" if not live_names else f"all {len(live_names)} live worker(s) are busy"
+        nobody = "no worker is alive" if not live_names else f"none of the {len(live_names)} live worker(s) took it"
         candidates.append(("task", due.pk, now - due.run_at, f"{due.task_name} is due and {nobody}"))
     for task in stale[:1]:  # oldest lock first
         free = _free_in(task, now)
@@ -176,7 +176,9 @@ def _judge(health):
     elif not live:
         warning.append("No worker is alive: new runs will wait until one starts (manage.py process_tasks).")
     stuck = health["oldest_stuck"]
-    if stuck:
+    stale_ids = {lock["task_id"] for lock in health["stale_locks"]}
+    # A stale lock still within its recovery has a sentence of its own below.
+    if stuck and not (stuck["kind"] == "task" and stuck["id"] in stale_ids and stuck["seconds"] <= critical_after()):
         text = f"Stuck for {stuck['seconds']} s: {stuck['why']} ({stuck['kind']} {stuck['id']})."
         (critical if stuck["seconds"] > critical_after() else warning).append(text)
     for lock in health["stale_locks"]:
