@@ -76,6 +76,7 @@ def queue_health(now=None):
     health = {
         "status": OK,
         "problems": [],
+        "problems_critical": 0,
         "recovery_bound_seconds": recovery_bound(),
         "workers": {"live": _live(live, now), "dead": _dead(now)},
         "tasks_queued": waiting.count(),
@@ -196,6 +197,7 @@ def _judge(health):
                        f"handing over its work {worker['seen_seconds_ago']} s ago (killed, out of memory, or its "
                        "machine failed): see its log for why.")
     health["problems"] = critical + warning
+    health["problems_critical"] = len(critical)  # the first ones of `problems`
     health["status"] = CRITICAL if critical else WARNING if warning else OK
 
 
