@@ -5,13 +5,15 @@ owns them); parameters are edited inline, one table per type, where the
 administrator sets presets and ranges.
 """
 
+import background_task.admin  # noqa: F401  registers the queue's admin first, so ours can replace it
+from background_task.models import CompletedTask, Task
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from scripts import importer
+from scripts import importer, workers
 from scripts.forms import ScriptForm
 from scripts.models import (
     Process,
@@ -23,6 +25,7 @@ from scripts.models import (
     StaticParameter,
     StringParameter,
     TextParameter,
+    Worker,
 )
 
 
@@ -253,3 +256,54 @@ class ProcessAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    """The running `process_tasks` workers and those that died without saying so, read-only (scripts.workers)."""
+
+    list_display = ["name", "hostname", "pid", "started_at", "seen_at", "alive"]
+    list_filter = ["hostname"]
+    search_fields = ["name", "hostname"]
+
+    @admin.display(boolean=True, description="alive")
+    def alive(self, worker):
+        return worker.seen_at >= workers.stale_before()
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Worker._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TaskAdmin(background_task.admin.TaskAdmin):
+    """The queue's own task list, whose "locked_by_pid_running" looked for the holder's pid on the web
+    server's machine: wrong for workers elsewhere, and our holders are worker names, not pids."""
+
+    list_display = [
+        "task_name", "task_params", "run_at", "priority", "attempts", "has_error", "locked_by", "holder_alive",
+    ]
+
+    def get_queryset(self, request):
+        live = workers.live_workers().filter(name=OuterRef("locked_by"))
+        return super().get_queryset(request).annotate(_holder_alive=Exists(live))
+
+    @admin.display(boolean=True, description="holder alive")
+    def holder_alive(self, task):
+        return task._holder_alive if task.locked_by else None
+
+
+class CompletedTaskAdmin(background_task.admin.CompletedTaskAdmin):
+    """Completed tasks have no holder any more; when the queue gave up on one is what matters."""
+
+    list_display = ["task_name", "task_params", "run_at", "attempts", "has_error", "failed_at", "locked_by"]
+    list_filter = ["failed_at"]
+
+
+admin.site.unregister([Task, CompletedTask])
+admin.site.register(Task, TaskAdmin)
+admin.site.register(CompletedTask, CompletedTaskAdmin)

@@ -1,25 +1,97 @@
-"""Queue health: what an operator watches (queued, running and failed work, the oldest running process)."""
+"""Queue health: what an operator watches, and what a run page tells a researcher who waits.
 
+Workers say they are alive (scripts.workers); a task locked by a worker that stopped saying so is a
+*stale lock*, not running work: it is free WORKER_STALE_SECONDS (the recovery bound) after its holder's
+last beat. The thresholds, from the recovery bound B (30 s by default), are in
+docs/operators/production.md, "Monitoring":
+
+- stuck: a task due for more than 2 B that nobody runs; a task under a stale lock; an active process
+  held by no live worker whose row has not changed for longer than any step should leave it
+  (PROCESS_POLL_MAX_SECONDS or PROCESS_RETRY_MAX_SECONDS, whichever is longer) plus 2 B;
+- critical: work waits (a task due, or a stale lock) and no worker is alive, or something is stuck
+  for more than 4 B (its recovery is long overdue);
+- warning: any stale lock, stuck item, process retrying, task the queue gave up on in the last 24 h,
+  a worker that died in the last hour, or no worker alive at all.
+"""
+
+import math
 from datetime import timedelta
 
-from background_task.models import Task
+from background_task.models import CompletedTask, Task
+from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from scripts.models import Process
+from scripts import workers
+from scripts.models import Process, Worker
+
+OK, WARNING, CRITICAL = "ok", "warning", "critical"
+EXIT_STATUS = {OK: 0, WARNING: 1, CRITICAL: 2}  # Nagios' convention, which most monitors follow
+
+# The task that carries a process on (scripts.tasks.update_script, named here to avoid importing the
+# task module, which imports the runner).
+PROCESS_TASK = "scripts.tasks.update_script"
+# Reasons listed per service: a service that is down gives one or two; more would hide the others.
+MAX_REASONS = 5
+DEAD_WORKERS_WARN_FOR = timedelta(hours=1)
+
+
+def recovery_bound():
+    return settings.WORKER_STALE_SECONDS
+
+
+def stuck_after():
+    """Seconds a due task may wait for a worker before it counts as stuck (a minute by default)."""
+    return 2 * recovery_bound()
+
+
+def critical_after():
+    return 4 * recovery_bound()
+
+
+def longest_step_pause():
+    """The longest a process's row rests between two steps on purpose (a slow poll, a retry's wait)."""
+    return max(settings.PROCESS_POLL_MAX_SECONDS, settings.PROCESS_RETRY_MAX_SECONDS)
+
+
+def _seconds(delta):
+    return max(0, int(delta.total_seconds()))
+
+
+def _free_in(task, now):
+    """Seconds until the queue lets any worker take a task whose holder stopped beating."""
+    return max(0, math.ceil((task.locked_at + timedelta(seconds=settings.MAX_RUN_TIME) - now).total_seconds()))
 
 
 def queue_health(now=None):
     now = now or timezone.now()
-    tasks = Task.objects.all()
+    live = list(workers.live_workers(now))
+    live_names = {w.name for w in live}
+    waiting = Task.objects.unlocked(now).filter(failed_at__isnull=True)
+    locked = list(Task.objects.filter(locked_by__isnull=False, failed_at__isnull=True).order_by("locked_at"))
+    stale = [t for t in locked if t.locked_by not in live_names]
     active = Process.objects.exclude(status__in=Process.FINISHED)
     oldest = active.aggregate(oldest=Min("created_at"))["oldest"]
     since = now - timedelta(hours=24)
-    return {
-        "tasks_queued": tasks.filter(locked_by__isnull=True, failed_at__isnull=True).count(),
-        "tasks_due": tasks.filter(locked_by__isnull=True, failed_at__isnull=True, run_at__lte=now).count(),
-        "tasks_running": tasks.filter(locked_by__isnull=False).count(),
-        "tasks_failed": tasks.filter(failed_at__isnull=False).count(),
+    health = {
+        "status": OK,
+        "problems": [],
+        "problems_critical": 0,
+        "recovery_bound_seconds": recovery_bound(),
+        "workers": {"live": _live(live, now), "dead": _dead(now)},
+        "tasks_queued": waiting.count(),
+        "tasks_due": waiting.filter(run_at__lte=now).count(),
+        "tasks_running": sum(1 for t in locked if t.locked_by in live_names),
+        # The queue deletes a task it gives up on, keeping a copy among the completed ones.
+        "tasks_failed": Task.objects.filter(failed_at__isnull=False).count()
+        + CompletedTask.objects.filter(failed_at__gte=since).count(),
+        "stale_locks": [
+            {"task_id": t.pk, "task_name": t.task_name, "holder": t.locked_by,
+             "locked_seconds_ago": _seconds(now - t.locked_at), "free_in_seconds": _free_in(t, now)}
+            for t in stale
+        ],
+        "retrying_by_service": _retrying(active),
+        "oldest_stuck": _oldest_stuck(waiting, stale, active, live_names, now),
         "processes_by_status": dict(Process.objects.values_list("status").annotate(n=Count("id")).order_by()),
         "oldest_active_process_seconds": int((now - oldest).total_seconds()) if oldest else None,
         "failures_last_24h_by_script": dict(
@@ -27,3 +99,127 @@ def queue_health(now=None):
             .values_list("script__name").annotate(n=Count("id")).order_by()
         ),
     }
+    _judge(health)
+    return health
+
+
+def _live(live, now):
+    held = dict(Task.objects.filter(locked_by__in=[w.name for w in live]).values_list("locked_by", "pk"))
+    leased = dict(
+        Process.objects.filter(leased_by__in=[w.name for w in live]).exclude(status__in=Process.FINISHED)
+        .values_list("leased_by", "pk")
+    )
+    return [
+        {"name": w.name, "hostname": w.hostname, "pid": w.pid, "seen_seconds_ago": _seconds(now - w.seen_at),
+         "task_id": held.get(w.name), "process_id": str(leased[w.name]) if w.name in leased else None}
+        for w in live
+    ]
+
+
+def _dead(now):
+    # Workers that stop normally remove their row: these were killed, or their machine failed.
+    dead = Worker.objects.filter(seen_at__lt=workers.stale_before(now)).order_by("-seen_at")
+    return [{"name": w.name, "hostname": w.hostname, "pid": w.pid, "seen_seconds_ago": _seconds(now - w.seen_at)}
+            for w in dead]
+
+
+def _retrying(active):
+    """Active processes whose step failed and waits for its next attempt (or runs it), per CLAM service.
+
+    `detail` holds the reason of a transient failure until a step goes through; a step attempted
+    again without one was interrupted by its worker's death.
+    """
+    by_service = {}
+    rows = active.filter(attempts__gte=1).exclude(detail="", attempts=1).values_list("script__name", "detail")
+    for script, detail in rows.order_by("created_at"):
+        entry = by_service.setdefault(script, {"processes": 0, "reasons": []})
+        entry["processes"] += 1
+        reason = detail.strip().splitlines()[0][:300] if detail.strip() else "the worker on it stopped during the step"
+        if reason not in entry["reasons"] and len(entry["reasons"]) < MAX_REASONS:
+            entry["reasons"].append(reason)
+    return by_service
+
+
+def _oldest_stuck(waiting, stale, active, live_names, now):
+    """The item that has waited longest for work that should have happened (see the module's docstring)."""
+    candidates = []
+    due = waiting.filter(run_at__lte=now - timedelta(seconds=stuck_after())).order_by("run_at").first()
+    if due is not None:
+        nobody = "no worker is alive" if not live_names else f"none of the {len(live_names)} live worker(s) took it"
+        candidates.append(("task", due.pk, now - due.run_at, f"{due.task_name} is due and {nobody}"))
+    for task in stale[:1]:  # oldest lock first
+        free = _free_in(task, now)
+        when = f"free in {free} s" if free else "free now, but no worker took it yet"
+        candidates.append(("task", task.pk, now - task.locked_at,
+                           f"{task.task_name} is locked by {task.locked_by}, a worker that stopped ({when})"))
+    pause = timedelta(seconds=longest_step_pause() + stuck_after())
+    resting = active.filter(updated_at__lt=now - pause).exclude(leased_by__in=live_names, lease_until__gt=now)
+    process = resting.select_related("script").order_by("updated_at").first()
+    if process is not None:
+        candidates.append(("process", str(process.pk), now - process.updated_at - timedelta(seconds=longest_step_pause()),
+                           f"a process of {process.script.name} ({process.status}) unchanged for "
+                           f"{_seconds(now - process.updated_at)} s; no step should leave it longer than "
+                           f"{longest_step_pause():.0f} s"))
+    if not candidates:
+        return None
+    kind, pk, waited, why = max(candidates, key=lambda c: c[2])
+    return {"kind": kind, "id": pk, "seconds": _seconds(waited), "why": why}
+
+
+def _judge(health):
+    """Set the status and say what to do about each problem."""
+    critical, warning = [], []
+    live = health["workers"]["live"]
+    waiting = health["tasks_due"] + len(health["stale_locks"])
+    if not live and waiting:
+        critical.append(f"No worker is alive and {waiting} task(s) wait for one: start the workers "
+                        "(manage.py process_tasks).")
+    elif not live:
+        warning.append("No worker is alive: new runs will wait until one starts (manage.py process_tasks).")
+    stuck = health["oldest_stuck"]
+    stale_ids = {lock["task_id"] for lock in health["stale_locks"]}
+    # A stale lock still within its recovery has a sentence of its own below.
+    if stuck and not (stuck["kind"] == "task" and stuck["id"] in stale_ids and stuck["seconds"] <= critical_after()):
+        text = f"Stuck for {stuck['seconds']} s: {stuck['why']} ({stuck['kind']} {stuck['id']})."
+        (critical if stuck["seconds"] > critical_after() else warning).append(text)
+    for lock in health["stale_locks"]:
+        when = f"taken over within {lock['free_in_seconds']} s" if lock["free_in_seconds"] else "free to take over now"
+        warning.append(f"Task {lock['task_id']} ({lock['task_name']}) is locked by {lock['holder']}, which stopped: {when}.")
+    for script, retrying in sorted(health["retrying_by_service"].items()):
+        warning.append(f"{retrying['processes']} process(es) of {script} retrying: {'; '.join(retrying['reasons'])}. "
+                       "Check that the service runs and answers.")
+    if health["tasks_failed"]:
+        warning.append(f"{health['tasks_failed']} task(s) given up by the queue in the last 24 h: see "
+                       "Background tasks → Completed tasks in the admin for their errors.")
+    recent = [w for w in health["workers"]["dead"] if w["seen_seconds_ago"] <= DEAD_WORKERS_WARN_FOR.total_seconds()]
+    for worker in recent:
+        warning.append(f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']}) stopped without "
+                       f"handing over its work {worker['seen_seconds_ago']} s ago (killed, out of memory, or its "
+                       "machine failed): see its log for why.")
+    health["problems"] = critical + warning
+    health["problems_critical"] = len(critical)  # the first ones of `problems`
+    health["status"] = CRITICAL if critical else WARNING if warning else OK
+
+
+def waiting_hint(process, now=None):
+    """A sentence for the researcher when a process's next step waits for a worker that will not come soon
+    ('' otherwise): its worker stopped and the step waits to be taken over, or no worker runs at all."""
+    if process is None or process.finished:
+        return ""
+    now = now or timezone.now()
+    live = set(workers.live_workers(now).values_list("name", flat=True))
+    tasks = list(Task.objects.filter(task_name=PROCESS_TASK, task_params__contains=str(process.pk), failed_at__isnull=True))
+    free_in = [_free_in(t, now) for t in tasks if t.locked_by and t.locked_by not in live]
+    if process.leased_by and process.leased_by not in live and process.lease_until and process.lease_until > now:
+        free_in.append(math.ceil((process.lease_until - now).total_seconds()))
+    if free_in and live:
+        wait = max(free_in)
+        return ("The worker doing this stopped; another takes over within "
+                f"{'a few seconds' if wait <= 5 else f'{wait} seconds'}.")
+    if live:
+        return ""
+    overdue = now - timedelta(seconds=stuck_after())
+    if free_in or any(t.run_at <= overdue and (not t.locked_by or t.locked_by not in live) for t in tasks):
+        return ("Waiting for a worker to take this up: none is running at the moment. "
+                "It goes on by itself when one starts; if it has not after a few minutes, tell your administrator.")
+    return ""

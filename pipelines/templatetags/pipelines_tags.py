@@ -3,6 +3,7 @@
 from django import template
 
 from pipelines.forms import AlignmentForm
+from scripts import health
 from scripts.plainwords import GENERIC_FAILURE, plain
 
 register = template.Library()
@@ -32,3 +33,9 @@ def plain_message(text, fallback=GENERIC_FAILURE):
     would be wrong while the job goes on.
     """
     return plain(text or "", fallback)
+
+
+@register.filter
+def waiting_hint(process):
+    """Why the process's next step waits for a worker, in a sentence for the researcher ('' while all is well)."""
+    return health.waiting_hint(process)

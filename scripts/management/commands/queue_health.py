@@ -1,14 +1,18 @@
-"""Print the health of the work queue, for operators and monitoring (see docs/operators/production.md)."""
+"""Print the health of the work queue, for operators and monitoring (see docs/operators/production.md).
+
+Exits 0 when all is well, 1 on a warning, 2 when critical (Nagios' convention), in both output modes.
+"""
 
 import json
 
 from django.core.management.base import BaseCommand
 
-from scripts.health import queue_health
+from scripts.health import EXIT_STATUS, queue_health
 
 
 class Command(BaseCommand):
-    help = "Queued, running and failed tasks, processes by status, oldest running process, failures per script."
+    help = ("Workers alive and dead, tasks queued, running and failed, stale locks, processes retrying per "
+            "service, the oldest stuck item; exit status 0 ok, 1 warning, 2 critical.")
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -17,13 +21,43 @@ class Command(BaseCommand):
         health = queue_health()
         if options["json"]:
             self.stdout.write(json.dumps(health, indent=2))
-            return
-        self.stdout.write(f"tasks queued:   {health['tasks_queued']} ({health['tasks_due']} due now)")
-        self.stdout.write(f"tasks running:  {health['tasks_running']}")
-        self.stdout.write(f"tasks failed:   {health['tasks_failed']}")
+        else:
+            self._print(health)
+        if EXIT_STATUS[health["status"]]:
+            raise SystemExit(EXIT_STATUS[health["status"]])
+
+    def _print(self, health):
+        write = self.stdout.write
+        write(f"status:         {health['status'].upper()}")
+        for problem in health["problems"]:
+            write(f"  - {problem}")
+        write(f"recovery bound: a dead worker's step is taken over within {health['recovery_bound_seconds']} s")
+        live, dead = health["workers"]["live"], health["workers"]["dead"]
+        write(f"live workers:   {len(live)}")
+        for w in live:
+            doing = f"task {w['task_id']}" if w["task_id"] else "idle"
+            if w["process_id"]:
+                doing += f", process {w['process_id']}"
+            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), seen {w['seen_seconds_ago']} s ago: {doing}")
+        write(f"dead workers:   {len(dead)}")
+        for w in dead:
+            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), last seen {w['seen_seconds_ago']} s ago")
+        write(f"tasks queued:   {health['tasks_queued']} ({health['tasks_due']} due now)")
+        write(f"tasks running:  {health['tasks_running']}")
+        write(f"tasks failed:   {health['tasks_failed']}")
+        write(f"stale locks:    {len(health['stale_locks'])}")
+        for lock in health["stale_locks"]:
+            write(f"  task {lock['task_id']} ({lock['task_name']}) held by {lock['holder']} since "
+                  f"{lock['locked_seconds_ago']} s, free in {lock['free_in_seconds']} s")
+        retrying = health["retrying_by_service"]
+        write(f"retrying:       {'none' if not retrying else ''}".rstrip())
+        for script, entry in sorted(retrying.items()):
+            write(f"  {script}: {entry['processes']} process(es): {'; '.join(entry['reasons'])}")
+        stuck = health["oldest_stuck"]
+        write("oldest stuck:   " + ("none" if stuck is None else f"{stuck['kind']} {stuck['id']}, {stuck['seconds']} s: {stuck['why']}"))
         by_status = ", ".join(f"{k} {v}" for k, v in sorted(health["processes_by_status"].items())) or "none"
-        self.stdout.write(f"processes:      {by_status}")
+        write(f"processes:      {by_status}")
         oldest = health["oldest_active_process_seconds"]
-        self.stdout.write(f"oldest active:  {'none' if oldest is None else f'{oldest} s'}")
+        write(f"oldest active:  {'none' if oldest is None else f'{oldest} s'}")
         failures = ", ".join(f"{k}: {v}" for k, v in sorted(health["failures_last_24h_by_script"].items())) or "none"
-        self.stdout.write(f"failed in 24 h: {failures}")
+        write(f"failed in 24 h: {failures}")
