@@ -18,6 +18,7 @@ row within moments of being complete.
 """
 
 import fnmatch
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from django.core.files.storage import default_storage
 
 from upload import tempfiles
 from upload.storage import PARTIAL_FOLDER
+
+log = logging.getLogger(__name__)
 
 PROJECTS_FOLDER = "projects"
 
@@ -89,6 +92,11 @@ def remove_orphans(now=None, dry_run=False, age_hours=None):
     files, folders = _references()
     _media(root, PARTIAL_FOLDER, report.partial, report.folders, cutoff, dry_run)
     _media(root, PROJECTS_FOLDER, report.unreferenced, report.folders, cutoff, dry_run, files, folders)
+    if not dry_run and any(kind.files for kind in report.kinds):
+        log.info("Removed orphan files: %s", ", ".join(f"{kind.files} {kind.label} ({kind.bytes} bytes)" for kind in report.kinds))
+        for kind in report.kinds:
+            for path in kind.paths:
+                log.debug("Removed %s: %s", kind.label, path)
     return report
 
 
@@ -125,8 +133,8 @@ def _temporary(report, cutoff, dry_run):
             continue  # its request ended meanwhile
         if newest >= cutoff:
             continue
-        if not dry_run:
-            tempfiles.remove(entry.path)
+        if not dry_run and not _removed(tempfiles.remove, entry.path):
+            continue
         report.temporary.add(entry.path, size)
 
 
@@ -145,6 +153,18 @@ def _newest_and_size(entry):
             newest = max(newest, st.st_mtime)
             size += st.st_size if name in names else 0
     return newest, size
+
+
+def _removed(remove, path):
+    """Whether `remove(path)` removed it; a file it may not remove is logged and left, the others go on."""
+    try:
+        remove(path)
+    except FileNotFoundError:
+        return False  # removed by its owner meanwhile
+    except OSError as exc:
+        log.warning("Cannot remove %s: %s", path, exc.strerror or exc)
+        return False
+    return True
 
 
 def _media(root, top, removed, removed_folders, cutoff, dry_run, files=frozenset(), folders=frozenset()):
@@ -167,11 +187,8 @@ def _media(root, top, removed, removed_folders, cutoff, dry_run, files=frozenset
                 continue
             if st.st_mtime >= cutoff:
                 continue
-            if not dry_run:
-                try:
-                    os.unlink(full)
-                except FileNotFoundError:
-                    continue
+            if not dry_run and not _removed(os.unlink, full):
+                continue
             gone.add(full)
             emptied.add(path)
             removed.add(rel, st.st_size)
