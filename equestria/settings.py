@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it removes a request's temporary upload files whatever ends the request.
+    "upload.middleware.UploadTempFilesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -173,14 +175,20 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # No MEDIA_URL on purpose: uploaded files are only ever served by views that
 # check who owns them.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Writes aside and renames into place, so a half-copied file never appears (upload/storage.py).
+    "default": {"BACKEND": "upload.storage.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # Uploads: files above FILE_UPLOAD_MAX_MEMORY_SIZE stream to a temporary file,
 # so the web process's memory stays flat for large recordings.
 FILE_UPLOAD_HANDLERS = ["upload.handlers.SizeLimitedUploadHandler"]
-FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
+# A folder of our own, so the cleanup of what a killed web process left (upload.cleanup) never
+# meets other programs' files; made when first needed.
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or str(VAR_DIR / "tmp" / "uploads")
+# Temporary upload files, half-written media files and media files no database row refers to are
+# removed once older than this (manage.py remove_orphan_files; workers run it every hour).
+CLEANUP_ORPHAN_AGE_HOURS = env_int("CLEANUP_ORPHAN_AGE_HOURS", 24)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("UPLOAD_MAX_FILES", 1000)
 UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 2 * 1024**3)
 UPLOAD_MAX_PROJECT_BYTES = env_int("UPLOAD_MAX_PROJECT_BYTES", 20 * 1024**3)

@@ -11,7 +11,6 @@ macOS's `._name` companions, `.DS_Store`, `Thumbs.db`) are skipped; the caller s
 """
 
 import logging
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from upload import tempfiles
 from upload.names import BadName, clean_name
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,13 @@ def extract_zip(source):
     Returns (folder, [(cleaned name, path, name in the archive)], [skipped entries]); the caller removes
     the folder. Raises ArchiveRefused, leaving nothing behind.
     """
-    folder = Path(tempfile.mkdtemp(prefix="equestria-zip-", dir=settings.FILE_UPLOAD_TEMP_DIR))
+    folder = Path(tempfile.mkdtemp(prefix="equestria-zip-", dir=tempfiles.temp_dir()))
+    tempfiles.track(folder)
     try:
         skipped = []
         return folder, _extract(source, folder, skipped), skipped
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        tempfiles.remove(folder)
         raise
 
 

@@ -1,4 +1,5 @@
-"""Turn "too many files in one request" and "form too large" into a clear message instead of a bare 400 page.
+"""Middleware of uploads: temporary files removed when a request ends (UploadTempFilesMiddleware), and
+"too many files in one request" and "form too large" as a clear message instead of a bare 400 page.
 
 Django refuses a request with more files than DATA_UPLOAD_MAX_NUMBER_FILES
 while parsing it, which happens first in the CSRF check. This middleware
@@ -6,7 +7,7 @@ parses earlier (it sits after the message middleware, before any view
 runs), and on that error sends the user back with a message. It changes
 nothing on the server, so answering before the CSRF check is safe. A form
 body over DATA_UPLOAD_MAX_MEMORY_SIZE (in practice only a pasted review
-dictionary gets there) is answered the same way.
+dictionary gets there) is answered the same way (TooManyFilesMiddleware).
 """
 
 from django.contrib import messages
@@ -14,6 +15,31 @@ from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+
+from upload import tempfiles
+
+
+class UploadTempFilesMiddleware:
+    """Remove the request's temporary upload files when it ends, whatever ends it.
+
+    Outermost, so that it also sees a parse that fails (a client that disconnects mid-upload) and
+    exceptions that no other middleware turns into a response (SystemExit of a stopping gunicorn worker).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            return self.get_response(request)
+        finally:
+            for uploaded in getattr(request, "upload_temp_files", ()):
+                path = uploaded.temporary_file_path()
+                try:
+                    uploaded.close()  # a NamedTemporaryFile: closing it removes it
+                except OSError:
+                    pass
+                tempfiles.remove(path)
 
 
 class TooManyFilesMiddleware:

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
+from upload import tempfiles
 from upload.names import MAX_NAME_BYTES, MAX_NAME_LENGTH, BadName, clean_name, extension_of
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class Upload:
             for name, path, typed in entries:
                 self._add_one(name, path, path.stat().st_size, origin=f"{archive_name}: ", typed=typed)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            tempfiles.remove(folder)
 
     def _add_one(self, name, path, size, origin="", typed=None):
         # A name cleaning changed (spaces at its ends, control characters, shortened) is said to be changed.
@@ -392,24 +393,20 @@ def _path_of(uploaded):
     # Small files stay in memory; write them out so every check reads a path.
     import tempfile
 
-    handle = tempfile.NamedTemporaryFile(prefix="equestria-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR, delete=False)
+    handle = tempfile.NamedTemporaryFile(prefix="equestria-upload-", dir=tempfiles.temp_dir(), delete=False)
+    tempfiles.track(handle.name)
+    uploaded._equestria_temp = handle.name  # removed by cleanup()
     with handle:
         for chunk in uploaded.chunks():
             handle.write(chunk)
-    uploaded._equestria_temp = handle.name  # removed by cleanup()
     return Path(handle.name)
 
 
 def cleanup(uploaded_files):
-    import os
-
     for uploaded in uploaded_files:
         temp = getattr(uploaded, "_equestria_temp", None)
         if temp:
-            try:
-                os.unlink(temp)
-            except FileNotFoundError:
-                pass
+            tempfiles.remove(temp)
 
 
 def human_size(size):
