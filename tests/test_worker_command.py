@@ -58,3 +58,33 @@ def test_a_worker_that_cannot_read_the_queue_says_so_and_waits_its_sleep(monkeyp
     monkeypatch.setattr(process_tasks.connection, "close", lambda: None)  # the test's database stays open
     assert run_until_idle(monkeypatch, sleep=2) == [2]
     assert "Could not look at the task queue; retrying in 2 s" in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_idle_worker_removes_what_crashes_left_behind_and_not_again_within_the_hour(monkeypatch, settings, tmp_path):
+    import os
+    import time as clock
+
+    settings.MEDIA_ROOT = tmp_path
+    orphan = tmp_path / "projects" / "7" / "files" / "left-behind.wav"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"RIFF")
+    day_ago = clock.time() - 25 * 3600
+    os.utime(orphan, (day_ago, day_ago))
+    calls = []
+    real = process_tasks.cleanup.remove_orphans
+    monkeypatch.setattr(process_tasks.cleanup, "remove_orphans", lambda: calls.append(1) or real())
+    run_until_idle(monkeypatch, sleep=0.3)
+    assert not orphan.exists() and calls == [1]
+    run_until_idle(monkeypatch, sleep=0.3)  # a new worker: its own first idle moment
+    assert calls == [1, 1]
+
+
+@pytest.mark.django_db
+def test_a_cleanup_that_fails_is_logged_and_the_worker_goes_on(monkeypatch, caplog):
+    def broken():
+        raise PermissionError("no")
+
+    monkeypatch.setattr(process_tasks.cleanup, "remove_orphans", broken)
+    assert run_until_idle(monkeypatch, sleep=0.3) == [0.3]
+    assert "Could not remove the files crashes left behind" in caplog.text

@@ -31,6 +31,7 @@ from django.db.models import Min
 from django.utils import autoreload, timezone
 
 from scripts import workers
+from upload import cleanup
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,17 @@ def seconds_until_next_task(queue, longest, names):
     if due is None:
         return longest
     return max(0.01, min(longest, (due - now).total_seconds()))
+
+
+# Files that crashes left behind (upload.cleanup) are removed by every worker about this often.
+CLEANUP_EVERY_SECONDS = 3600
+
+
+def remove_orphans_logged():
+    try:
+        cleanup.remove_orphans()  # logs what it removed
+    except Exception:  # never let housekeeping stop the worker: the next hour tries again
+        log.exception("Could not remove the files crashes left behind")
 
 
 def _stop_at_once(signum, frame):
@@ -93,10 +105,17 @@ class Command(process_tasks.Command):
 
     def _loop(self, duration, sleep, queue):
         started = time.time()
+        next_cleanup = time.monotonic()
         while duration <= 0 or time.time() - started <= duration:
             if self.sig_manager.kill_now:
                 break
             if self._tasks.run_next_task(queue):
+                continue
+            if time.monotonic() >= next_cleanup:
+                # When idle, never before a due step: a restarted worker takes over first, and the walk
+                # over a large media folder does not hold up anyone's run.
+                next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
+                remove_orphans_logged()
                 continue
             if connection.connection is not None and not connection.is_usable():
                 connection.close()  # the database went away; the next query reconnects
