@@ -169,21 +169,19 @@ def _failing_remote_deletes(monkeypatch):
 
 
 def test_a_delete_during_the_download_removes_the_results_and_the_clam_project(project, monkeypatch):
-    import builtins
-
     run = pipeline_services.start_alignment(project)
     process = work(run.fa_process, until=lambda p: p.status == "downloading")
     blip = _failing_remote_deletes(monkeypatch)
-    real_open = builtins.open
+    real_open_result = runner._open_result
 
-    def delete_while_downloading(path, mode="r", *args, **kwargs):
-        if "w" in mode and ".part-" in str(path) and Project.objects.exists():
+    def delete_while_downloading(path):
+        if Project.objects.exists():
             blip.set()
             delete(project.pk)  # the worker goes on downloading into its temporary folder
             blip.clear()
-        return real_open(path, mode, *args, **kwargs)
+        return real_open_result(path)
 
-    monkeypatch.setattr(runner, "open", delete_while_downloading, raising=False)
+    monkeypatch.setattr(runner, "_open_result", delete_while_downloading)
     assert remote_exists(process)
     assert runner.advance(process.pk) is None, Process.objects.get(pk=process.pk).message
     assert_all_gone(project.pk, process)
