@@ -4,17 +4,14 @@ The URL configuration is walked: every URL that takes an object id must be
 listed here, so a new view cannot ship without these checks.
 """
 
-import os
-
 import pytest
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import CsrfClient
 from pipelines.models import Run
 from scripts.models import Process
-from tests.factories import make_project, wav_bytes
+from tests.factories import make_project
 from upload.models import Project, ProjectFile
 
 pytestmark = pytest.mark.django_db
@@ -51,55 +48,6 @@ def object_url_names(patterns=None, prefix=""):
 
 def test_every_url_with_an_object_id_is_covered_here():
     assert object_url_names() == set(OBJECT_URLS)
-
-
-@pytest.fixture
-def owned(alice):
-    """Alice's project with a file and a finished run with one result."""
-    project = make_project(alice)
-    client = CsrfClient()
-    client.force_login(alice)
-    client.post_form(
-        reverse("upload-add-files", args=[project.pk]),
-        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs"), SimpleUploadedFile("a.wav", wav_bytes())]},
-        form_url=project.get_absolute_url(),
-    )
-    process = Process.objects.create(
-        script=project.pipeline.fa_script, output_folder=f"{project.folder}/runs/x/fa", status="done",
-        outputs=["a.TextGrid"],
-    )
-    folder = default_storage.path(process.output_folder)
-    os.makedirs(folder)
-    with open(os.path.join(folder, "a.TextGrid"), "w") as f:
-        f.write(GRID)
-    # The pipeline takes a reviewed dictionary, so that the owner can submit the review.
-    project.pipeline.fa_dictionary_input = project.pipeline.fa_script.profiles.get().input_templates.get(
-        template_id="dictionary")
-    project.pipeline.save(update_fields=["fa_dictionary_input"])
-    run = Run.objects.create(project=project, pipeline=project.pipeline, stage="review", fa_process=process,
-                             dictionary="a AH\n")
-    return project, project.files.get(name="a.txt"), run
-
-
-GRID = """File type = "ooTextFile"
-Object class = "TextGrid"
-
-xmin = 0
-xmax = 0.5
-tiers? <exists>
-size = 1
-item []:
-    item [1]:
-        class = "IntervalTier"
-        name = "words"
-        xmin = 0
-        xmax = 0.5
-        intervals: size = 1
-        intervals [1]:
-            xmin = 0
-            xmax = 0.5
-            text = "a"
-"""
 
 
 def url_for(name, project, f, run):

@@ -15,10 +15,9 @@ from scripts.clam import ClamConnection, NotAClamService
 from scripts.models import Process
 from scripts.tasks import schedule_process
 from tests.clamservers import register_script
-from tests.helpers import ROOT, free_port
+from tests.helpers import DATA, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture
