@@ -184,9 +184,13 @@ class ScriptAdmin(admin.ModelAdmin):
         # Keeps the CLAM password out of error reports, should saving ever fail.
         return super().changeform_view(request, *args, **kwargs)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        self._import(request, obj)
+    def save_related(self, request, form, formsets, change):
+        # Import only after the inline parameter rows are saved: those rows were loaded before
+        # this request's import, so saving them afterwards would write stale fields back and
+        # re-insert parameters the import removed. Importing last keeps the edited presets that
+        # still fit the service and drops those that no longer do.
+        super().save_related(request, form, formsets, change)
+        self._import(request, form.instance)
 
     def _import(self, request, script):
         error = importer.import_script(script)

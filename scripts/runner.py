@@ -225,6 +225,11 @@ def _local_path(name):
     return default_storage.path(name)
 
 
+def _open_result(path):
+    """The file one downloaded output is written to (a seam for tests of a full disk)."""
+    return open(path, "wb")
+
+
 def step_download(process):
     connection = _connection(process)
     root, status = _status(connection, process)
@@ -253,7 +258,7 @@ def step_download(process):
         started = time.monotonic()
         for name in names:
             response = connection.request("GET", _path(process.clam_project, "output", name), stream=True)
-            with response, open(os.path.join(temporary, local[name]), "wb") as target:
+            with response, _open_result(os.path.join(temporary, local[name])) as target:
                 for chunk in connection.chunks(response):
                     total += len(chunk)
                     if total > settings.CLAM_MAX_OUTPUT_BYTES:

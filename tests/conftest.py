@@ -1,5 +1,10 @@
-"""Shared test fixtures: the users every test needs and a CSRF-enforcing client."""
+"""Shared test fixtures: the users every test needs, a CSRF-enforcing client, alice's project with a
+run (`owned`), the CLAM services on 127.0.0.1 and the "English" pipeline on the bundled ones.
 
+Helpers that are not fixtures (DATA, work_until, free_port) are in tests/helpers.py.
+"""
+
+import os
 import re
 
 import pytest
@@ -12,7 +17,7 @@ PASSWORD = "correct horse battery staple"
 def _test_settings(settings, tmp_path):
     # A fast hasher: production uses Django's PBKDF2 (see test_settings.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # The manifest storage needs collectstatic; test_static.py covers that path.
+    # The manifest storage needs collectstatic; test_site.py covers that path.
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -82,6 +87,42 @@ def alice_client(alice):
     return client
 
 
+@pytest.fixture
+def owned(alice):
+    """Alice's project with two files and a run under review whose first pass has one result."""
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from pipelines.models import Run
+    from scripts.models import Process
+    from tests.factories import GRID, make_project, wav_bytes
+
+    project = make_project(alice)
+    client = CsrfClient()
+    client.force_login(alice)
+    client.post_form(
+        reverse("upload-add-files", args=[project.pk]),
+        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs"), SimpleUploadedFile("a.wav", wav_bytes())]},
+        form_url=project.get_absolute_url(),
+    )
+    process = Process.objects.create(
+        script=project.pipeline.fa_script, output_folder=f"{project.folder}/runs/x/fa", status="done",
+        outputs=["a.TextGrid"],
+    )
+    folder = default_storage.path(process.output_folder)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "a.TextGrid"), "w") as f:
+        f.write(GRID)
+    # The pipeline takes a reviewed dictionary, so that the owner can submit the review.
+    project.pipeline.fa_dictionary_input = project.pipeline.fa_script.profiles.get().input_templates.get(
+        template_id="dictionary")
+    project.pipeline.save(update_fields=["fa_dictionary_input"])
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage="review", fa_process=process,
+                             dictionary="a AH\n")
+    return project, project.files.get(name="a.txt"), run
+
+
 @pytest.fixture(scope="session")
 def fa_service(tmp_path_factory):
     """The bundled forced-alignment service, running on 127.0.0.1."""
@@ -129,6 +170,19 @@ def shapes_b(tmp_path_factory):
     service = _shapes_service(tmp_path_factory, "b")
     yield service
     stop_service(service)
+
+
+@pytest.fixture
+def english(fa_service, g2p_service, monkeypatch):
+    """The "English" pipeline of a fresh install, on the bundled services (FA, then G2P for unknown words)."""
+    from pipelines.bundled import setup
+    from pipelines.models import Pipeline
+    from tests.clamservers import PASSWORD, USER
+
+    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
+    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
+    assert setup(fa_service.url, g2p_service.url) == []
+    return Pipeline.objects.get(name="English")
 
 
 @pytest.fixture

@@ -36,3 +36,25 @@ def wav_bytes(seconds=0.5, rate=16000, channels=1):
     samples = np.zeros((int(seconds * rate), channels), dtype=np.int16)
     soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+# A minimal TextGrid with one word, as the bundled aligner writes them.
+GRID = """File type = "ooTextFile"
+Object class = "TextGrid"
+
+xmin = 0
+xmax = 0.5
+tiers? <exists>
+size = 1
+item []:
+    item [1]:
+        class = "IntervalTier"
+        name = "words"
+        xmin = 0
+        xmax = 0.5
+        intervals: size = 1
+        intervals [1]:
+            xmin = 0
+            xmax = 0.5
+            text = "a"
+"""

@@ -1,12 +1,14 @@
-"""Small helpers shared by tests that run Equestria's own commands."""
+"""Small helpers shared by tests: paths, ports, Equestria's own commands, driving the task queue."""
 
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"  # recordings with their transcripts
 
 
 def free_port():
@@ -50,3 +52,17 @@ def database_url_of_this_test_run():
         return f"sqlite:///{s['NAME']}"
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     return f"postgres://{auth}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def work_until(run, stages, limit=120):
+    """Run queued tasks in this process, as the worker would, until `run` reaches one of `stages`."""
+    from background_task.tasks import tasks
+
+    deadline = time.monotonic() + limit
+    while True:
+        run.refresh_from_db()
+        if run.stage in stages:
+            return run
+        assert time.monotonic() < deadline, f"run stuck in {run.stage}"
+        if not tasks.run_next_task():
+            time.sleep(0.05)

@@ -4,17 +4,14 @@ The URL configuration is walked: every URL that takes an object id must be
 listed here, so a new view cannot ship without these checks.
 """
 
-import os
-
 import pytest
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import CsrfClient
 from pipelines.models import Run
 from scripts.models import Process
-from tests.factories import make_project, wav_bytes
+from tests.factories import make_project
 from upload.models import Project, ProjectFile
 
 pytestmark = pytest.mark.django_db
@@ -53,51 +50,6 @@ def test_every_url_with_an_object_id_is_covered_here():
     assert object_url_names() == set(OBJECT_URLS)
 
 
-@pytest.fixture
-def owned(alice):
-    """Alice's project with a file and a finished run with one result."""
-    project = make_project(alice)
-    client = CsrfClient()
-    client.force_login(alice)
-    client.post_form(
-        reverse("upload-add-files", args=[project.pk]),
-        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs"), SimpleUploadedFile("a.wav", wav_bytes())]},
-        form_url=project.get_absolute_url(),
-    )
-    process = Process.objects.create(
-        script=project.pipeline.fa_script, output_folder=f"{project.folder}/runs/x/fa", status="done",
-        outputs=["a.TextGrid"],
-    )
-    folder = default_storage.path(process.output_folder)
-    os.makedirs(folder)
-    with open(os.path.join(folder, "a.TextGrid"), "w") as f:
-        f.write(GRID)
-    run = Run.objects.create(project=project, pipeline=project.pipeline, stage="review", fa_process=process,
-                             dictionary="a AH\n")
-    return project, project.files.get(name="a.txt"), run
-
-
-GRID = """File type = "ooTextFile"
-Object class = "TextGrid"
-
-xmin = 0
-xmax = 0.5
-tiers? <exists>
-size = 1
-item []:
-    item [1]:
-        class = "IntervalTier"
-        name = "words"
-        xmin = 0
-        xmax = 0.5
-        intervals: size = 1
-        intervals [1]:
-            xmin = 0
-            xmax = 0.5
-            text = "a"
-"""
-
-
 def url_for(name, project, f, run):
     kwargs = {"project_id": project.pk}
     if name.endswith("-file"):
@@ -118,12 +70,65 @@ def state(project):
     )
 
 
+# url name of each URL that changes something -> (the owner's form data, what the change looks like:
+# a reading of the database taken before and after, the reading expected after, the message shown)
+OWNER_CHANGES = {
+    "upload-rename-project": (
+        {"name": "Persuasion"},
+        lambda project, f, run: Project.objects.get(pk=project.pk).name, "Persuasion",
+        "Project renamed to “Persuasion”.",
+    ),
+    "upload-delete-project": (
+        {},
+        lambda project, f, run: Project.objects.filter(pk=project.pk).exists(), False,
+        "Project “Austen” and its 2 file(s) were deleted.",
+    ),
+    "upload-add-files": (
+        {"files": [SimpleUploadedFile("b.txt", b"two of hearts")]},
+        lambda project, f, run: sorted(project.files.values_list("name", flat=True)), ["a.txt", "a.wav", "b.txt"],
+        "Added 1 file(s): b.txt",
+    ),
+    "upload-delete-file": (
+        {},
+        lambda project, f, run: sorted(project.files.values_list("name", flat=True)), ["a.wav"],
+        "a.txt deleted.",
+    ),
+    "pipelines-start-run": (
+        {},
+        lambda project, f, run: project.runs.exclude(pk=run.pk).filter(stage="aligning").count(), 1,
+        "Alignment started. This page follows its progress.",
+    ),
+    "pipelines-review": (
+        {"dictionary": "a AH\n"},
+        lambda project, f, run: Run.objects.get(pk=run.pk).stage, "realigning",
+        "Aligning again with your pronunciations.",
+    ),
+    "pipelines-cancel-run": (
+        {},
+        lambda project, f, run: Run.objects.get(pk=run.pk).stage, "cancelled",
+        "The run was cancelled.",
+    ),
+}
+
+
+def test_every_url_that_changes_something_says_what_it_changes():
+    assert set(OWNER_CHANGES) == {name for name, (_, changes) in OBJECT_URLS.items() if changes}
+
+
 @pytest.mark.parametrize("name", sorted(OBJECT_URLS))
 def test_the_owner_can_use_every_url(alice_client, owned, name):
-    method, _ = OBJECT_URLS[name]
+    method, changes = OBJECT_URLS[name]
     url = url_for(name, *owned)
     if method == "GET":
         assert alice_client.get(url).status_code == 200, url
+    if changes:
+        project, f, run = owned
+        data, reading, expected, message = OWNER_CHANGES[name]
+        assert reading(*owned) != expected
+        response = alice_client.post_form(url, data, form_url=project.get_absolute_url(), follow=True)
+        assert response.status_code == 200 and response.redirect_chain, url
+        assert reading(*owned) == expected
+        assert message in [str(m) for m in response.context["messages"]]
 
 
 @pytest.mark.parametrize("name", sorted(OBJECT_URLS))

@@ -17,10 +17,9 @@ import pytest
 from clamservices.aligner import Aligner, AlignmentError
 from clamservices.audio import load_audio
 from clamservices.transcripts import words_of
-from tests.helpers import ROOT
+from tests.helpers import DATA
 from tests.messy_corpus import SENTENCES, gain, speak_with_digital_silence, tools_missing
 
-DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ from clamservices.dictionaries import Entry
 from clamservices.report import Report
 from clamservices.spoken import spoken_form
 from clamservices.transcripts import words_of
-from tests.helpers import ROOT
+from tests.helpers import DATA
 
-DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="module")

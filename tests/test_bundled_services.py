@@ -13,9 +13,8 @@ from praatio import textgrid
 from clamservices.arpabet import ARPABET_PHONES
 from clamservices.transcripts import words_of
 from tests.clamservers import run_job
-from tests.helpers import ROOT
+from tests.helpers import DATA
 
-DATA = ROOT / "tests" / "data"
 SAMPLES = ["austen-0870", "austen-0880", "austen-0890", "cards-001", "cards-002", "cards-003"]
 
 

@@ -14,9 +14,8 @@ from clamservices.audio import AudioError, load_audio
 from clamservices.dictionaries import DictionaryError, format_dictionary, parse_dictionary
 from clamservices.g2p import G2PError, pronounce
 from clamservices.transcripts import TranscriptError, Word, read_transcript, split_hyphenated, words_of
-from tests.helpers import ROOT
+from tests.helpers import DATA
 
-DATA = ROOT / "tests" / "data"
 
 
 def test_words_keep_their_spelling_but_lose_surrounding_punctuation():

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import threading
-import time
 import uuid
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from background_task.tasks import tasks
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -28,18 +26,15 @@ from django.http.multipartparser import MultiPartParser
 from django.urls import reverse
 from hypothesis import HealthCheck, Phase, example, given, settings as hypothesis_settings, strategies as st
 
-from pipelines.bundled import setup
-from pipelines.models import Pipeline, Run
+from pipelines.models import Run
 from pipelines.views import zip_names
 from scripts import clamnames, runner
 from scripts.clam import ClamConnection, UnexpectedRedirect
 from scripts.models import Process, Script
-from tests.clamservers import PASSWORD, USER
-from tests.helpers import ROOT
+from tests.helpers import DATA, work_until
 from upload.models import Project
 from upload.names import BadName, clean_name, extension_of
 
-DATA = ROOT / "tests" / "data"
 AUDIO = (DATA / "cards-001.wav").read_bytes()
 TEXT = (DATA / "cards-001.txt").read_bytes()
 # What a page must never show (RELIABILITY.md 42), and the refusals that upload used to give.
@@ -214,14 +209,6 @@ def test_every_path_segment_sent_to_clam_is_quoted(look_alike):
 # End to end: the upload view, the bundled FA service, the result pages
 
 
-@pytest.fixture
-def english(fa_service, g2p_service, monkeypatch):
-    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
-    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
-    assert setup(fa_service.url, g2p_service.url) == []
-    return Pipeline.objects.get(name="English")
-
-
 def _upload(client, project, names):
     files = [SimpleUploadedFile(name, AUDIO if name.endswith(".wav") else TEXT) for name in names]
     response = client.post_form(reverse("upload-add-files", args=[project.pk]), {"files": files},
@@ -236,14 +223,7 @@ def _run(client, project, limit=120):
     response = client.post_form(reverse("pipelines-start-run", args=[project.pk]), {"only_complete_pairs": "yes"},
                                 form_url=project.get_absolute_url())
     assert response.status_code == 302
-    run = project.runs.get()
-    deadline = time.monotonic() + limit
-    while run.stage not in Run.FINISHED:
-        assert time.monotonic() < deadline, f"run stuck in {run.stage}"
-        if not tasks.run_next_task():
-            time.sleep(0.05)
-        run.refresh_from_db()
-    return run
+    return work_until(project.runs.get(), Run.FINISHED, limit)
 
 
 def _check_results(client, project, run, pairs):

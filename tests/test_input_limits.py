@@ -13,8 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from pipelines.models import Run
-from tests.factories import make_project
-from tests.test_access_control import GRID, owned  # noqa: F401  (Alice's project with a run under review)
+from tests.factories import GRID, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +50,7 @@ def review_url(run):
     return reverse("pipelines-review", args=[run.project.pk, run.pk])
 
 
-def test_a_reviewed_dictionary_over_the_limit_is_refused_on_the_form_with_the_text_kept(alice_client, owned):  # noqa: F811
+def test_a_reviewed_dictionary_over_the_limit_is_refused_on_the_form_with_the_text_kept(alice_client, owned):
     project, f, run = owned
     text = "clubs K L AH1 B Z\n" * 60_000  # 1.08 MB
     response = alice_client.post_form(review_url(run), {"dictionary": text})
@@ -63,7 +62,7 @@ def test_a_reviewed_dictionary_over_the_limit_is_refused_on_the_form_with_the_te
     assert (run.stage, run.dictionary) == (Run.Stage.REVIEW, "a AH\n")
 
 
-def test_a_reviewed_dictionary_of_several_megabytes_gets_the_message_not_a_bare_400(alice_client, owned):  # noqa: F811
+def test_a_reviewed_dictionary_of_several_megabytes_gets_the_message_not_a_bare_400(alice_client, owned):
     project, f, run = owned
     text = "clubs K L AH1 B Z\n" * 300_000  # 5.4 MB, beyond what Django parses
     response = alice_client.post_form(review_url(run), {"dictionary": text}, follow=True)
@@ -106,7 +105,7 @@ def _write_result(run, name, content):
     run.fa_process.save(update_fields=["outputs"])
 
 
-def test_the_view_of_a_result_that_is_not_a_textgrid_is_404(alice_client, owned):  # noqa: F811
+def test_the_view_of_a_result_that_is_not_a_textgrid_is_404(alice_client, owned):
     project, f, run = owned
     _write_result(run, "a.log", b"the service's log\n")
     url = reverse("pipelines-view-result", args=[project.pk, run.pk, "a.log"])
@@ -122,7 +121,7 @@ def test_the_view_of_a_result_that_is_not_a_textgrid_is_404(alice_client, owned)
      GRID.replace('text = "a"', 'text = "\x00"').encode("latin-1")],
     ids=["empty", "binary", "text", "cut", "utf-16-cut", "negative", "wrong-size", "nul"],
 )
-def test_the_view_of_a_damaged_textgrid_is_404_not_500(owned, alice, content):  # noqa: F811
+def test_the_view_of_a_damaged_textgrid_is_404_not_500(owned, alice, content):
     project, f, run = owned
     with open(os.path.join(default_storage.path(run.fa_process.output_folder), "a.TextGrid"), "wb") as grid:
         grid.write(content)

@@ -1,6 +1,5 @@
 """A project through the whole pipeline on the bundled services, driven by the real task queue."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,23 +9,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from praatio import textgrid
 
 from pipelines import services
-from pipelines.bundled import setup
 from pipelines.models import Pipeline, Run
-from tests.clamservers import PASSWORD, USER
-from tests.helpers import ROOT
+from tests.helpers import DATA, work_until
 from upload.models import Project
 from upload.services import Upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DATA = ROOT / "tests" / "data"
-
-
-@pytest.fixture
-def english(fa_service, g2p_service, monkeypatch):
-    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
-    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
-    assert setup(fa_service.url, g2p_service.url) == []
-    return Pipeline.objects.get(name="English")
 
 
 def add(project, *stems):
@@ -35,17 +23,6 @@ def add(project, *stems):
         for ext in ("wav", "txt"):
             upload.add(SimpleUploadedFile(f"{stem}.{ext}", (DATA / f"{stem}.{ext}").read_bytes()))
     assert all(o.saved for o in upload.outcomes), upload.outcomes
-
-
-def work_until(run, stages, limit=120):
-    deadline = time.monotonic() + limit
-    while True:
-        run.refresh_from_db()
-        if run.stage in stages:
-            return run
-        assert time.monotonic() < deadline, f"run stuck in {run.stage}"
-        if not tasks.run_next_task():
-            time.sleep(0.05)
 
 
 def test_fa_g2p_review_and_fa_again(alice, english):

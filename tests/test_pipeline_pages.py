@@ -1,33 +1,20 @@
 """The researcher's pages of a run, through the test client, on the bundled services and the real task queue."""
 
 import io
-import time
 import zipfile
 
 import pytest
-from background_task.tasks import tasks
 from django.urls import reverse
 
 from pipelines.models import Run
 from tests.conftest import CsrfClient
-from tests.helpers import ROOT
-from tests.test_pipeline_flow import english  # noqa: F401  (fixture)
+from tests.helpers import DATA, work_until
 from upload.models import Project
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DATA = ROOT / "tests" / "data"
 
 
-def work_until(run_id, stages, limit=120):
-    deadline = time.monotonic() + limit
-    while (run := Run.objects.get(pk=run_id)).stage not in stages:
-        assert time.monotonic() < deadline
-        if not tasks.run_next_task():
-            time.sleep(0.05)
-    return run
-
-
-def test_start_review_align_again_and_see_results(alice, english):  # noqa: F811
+def test_start_review_align_again_and_see_results(alice, english):
     client = CsrfClient()
     client.force_login(alice)
     project = Project.objects.create(owner=alice, name="demo", pipeline=english)
@@ -49,7 +36,7 @@ def test_start_review_align_again_and_see_results(alice, english):  # noqa: F811
                                 form_url=project.get_absolute_url(), follow=True)
     assert any("An alignment of this project is running" in str(m) for m in response.context["messages"])
 
-    run = work_until(run.pk, {Run.Stage.REVIEW, Run.Stage.FAILED})
+    run = work_until(run, {Run.Stage.REVIEW, Run.Stage.FAILED})
     page = client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()
     assert "Review the proposed pronunciations" in page
     assert "cards-001.TextGrid" in page  # first-pass results are there already
@@ -61,7 +48,7 @@ def test_start_review_align_again_and_see_results(alice, english):  # noqa: F811
     assert "Line 2: “Q” is not a phone of this aligner" in response.content.decode()
     response = client.post_form(review_url, {"dictionary": "equestria IH K W EH S T R IY AH\n"})
     assert response.status_code == 302
-    run = work_until(run.pk, {Run.Stage.DONE, Run.Stage.FAILED})
+    run = work_until(run, {Run.Stage.DONE, Run.Stage.FAILED})
     assert run.stage == Run.Stage.DONE, run.error
 
     page = client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()

@@ -13,11 +13,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def quick(settings, monkeypatch):
+def quick(settings):
     settings.PROCESS_MAX_ATTEMPTS = 3
     settings.CLAM_READ_TIMEOUT = 1
     settings.CLAM_MAX_OUTPUT_BYTES = 1024 * 1024
-    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
+    settings.PROCESS_RETRY_MAX_SECONDS = 0  # no backoff wait in the test
 
 
 def run(fault_server, scenario, **fields):

@@ -15,10 +15,9 @@ from scripts.clam import ClamConnection, NotAClamService
 from scripts.models import Process
 from scripts.tasks import schedule_process
 from tests.clamservers import register_script
-from tests.helpers import ROOT, free_port
+from tests.helpers import DATA, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture
@@ -106,9 +105,9 @@ def test_wrong_password_fails_at_once(fa_script):
     assert process.status == "failed" and "rejected the credentials" in process.error
 
 
-def test_a_server_that_is_down_is_retried_then_fails_with_the_reason(fa_script, settings, monkeypatch):
+def test_a_server_that_is_down_is_retried_then_fails_with_the_reason(fa_script, settings):
     settings.PROCESS_MAX_ATTEMPTS = 3
-    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)  # no backoff wait in the test
+    settings.PROCESS_RETRY_MAX_SECONDS = 0  # no backoff wait in the test
     fa_script.url = f"http://127.0.0.1:{free_port()}/"
     fa_script.save()
     process = make_process(fa_script, pair("cards-001"))
@@ -169,12 +168,11 @@ def test_the_real_worker_queue_runs_a_process_to_the_end(fa_script):
 
 
 def test_a_full_disk_while_downloading_fails_clearly_and_leaves_nothing_half_written(fa_script, settings, monkeypatch):
-    import builtins
     import errno
 
     settings.PROCESS_MAX_ATTEMPTS = 3
-    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
-    real_open = builtins.open
+    settings.PROCESS_RETRY_MAX_SECONDS = 0  # no backoff wait in the test
+    real_open_result = runner._open_result
 
     class FullDisk:
         def __init__(self, f):
@@ -189,11 +187,8 @@ def test_a_full_disk_while_downloading_fails_clearly_and_leaves_nothing_half_wri
         def __exit__(self, *exc):
             self.f.close()
 
-    def open_on_a_full_disk(path, mode="r", *args, **kwargs):
-        f = real_open(path, mode, *args, **kwargs)
-        return FullDisk(f) if "w" in mode and ".part-" in str(path) else f
-
-    monkeypatch.setattr(runner, "open", open_on_a_full_disk, raising=False)
+    # A disk that fills up cannot be made here without privileges: every write of a result fails as one would.
+    monkeypatch.setattr(runner, "_open_result", lambda path: FullDisk(real_open_result(path)))
     process = run_to_end(make_process(fa_script, pair("cards-001")))
     assert process.status == "failed"
     assert "no space left on the Equestria server's disk" in process.error

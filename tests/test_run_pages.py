@@ -19,8 +19,7 @@ from django.urls import reverse
 from pipelines.models import Run
 from scripts import runner
 from scripts.models import Process
-from tests.factories import make_project, wav_bytes
-from tests.test_access_control import GRID
+from tests.factories import GRID, make_project, wav_bytes
 from tests.test_outcomes import entry, fa_process, finish, report, unknown
 from upload.services import Upload
 

@@ -111,6 +111,40 @@ def test_presets_are_set_inline_and_validated_per_type(admin_client, shapes_a):
     assert script.import_error == ""
 
 
+def test_saving_inline_edits_imports_after_them_when_the_server_changed(admin_client, shapes_a, shapes_b):
+    add_script(admin_client, shapes_a.url)
+    script = Script.objects.get()
+    url = reverse("admin:scripts_script_change", args=[script.pk])
+    page = admin_client.get(url).content.decode()
+    data = _inline_data(page)
+    data[_field(page, "beam", "value")] = "50"
+    data[_field(page, "beam", "preset")] = "on"
+    assert admin_client.post_form(url, data).status_code == 302
+
+    # The service behind the script's address is upgraded to release b (here: a second service),
+    # while the administrator's page still shows the parameters of release a.
+    Script.objects.filter(pk=script.pk).update(url=shapes_b.url)
+    page = admin_client.get(url).content.decode()
+    data = _inline_data(page)
+    data[_field(page, "beam", "value")] = "60"
+    data[_field(page, "legacy", "value")] = "7"  # release b removed this parameter
+    data[_field(page, "legacy", "preset")] = "on"
+    data[_field(page, "mode", "value")] = "fast"  # release b no longer offers this choice
+    data[_field(page, "mode", "preset")] = "on"
+    response = admin_client.post_form(url, data, follow=True)
+    assert "Imported “Shapes” from its server: 1 profile(s), 9 parameter(s)." in messages_of(response)
+
+    parameters = script.parameters.filter(input_template=None).order_by("order")
+    # The order (and every other field) is release b's: no inline row wrote release a's back.
+    assert [p.clam_id for p in parameters] == [
+        "verbose", "engine", "author", "mode", "tiers", "new_flag", "beam", "threshold", "notes",
+    ]
+    specific = {p.clam_id: p.specific for p in parameters}
+    assert specific["beam"].preset and specific["beam"].value_for_clam() == "60"
+    assert not specific["mode"].preset and specific["mode"].value == "exact"  # the new release's default
+    assert [c.choice_id for c in specific["mode"].choices.all()] == ["exact", "careful"]
+
+
 def test_saving_with_a_stopped_server_keeps_the_script_and_says_why(admin_client, shapes_a):
     add_script(admin_client, shapes_a.url)
     script = Script.objects.get()

@@ -19,7 +19,6 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tests.conftest import make_user
 from tests.factories import make_project
 # The fixture of Alice's project with a file and a finished run, shared with the access-control tests.
-from tests.test_access_control import owned  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +89,7 @@ def check(response, url, who, method):
 
 
 @pytest.mark.parametrize("route, name", ROUTES, ids=[r for r, _ in ROUTES])
-def test_no_url_answers_500_to_unexpected_names_and_ids(route, name, owned, alice, bob):  # noqa: F811
+def test_no_url_answers_500_to_unexpected_names_and_ids(route, name, owned, alice, bob):
     project, f, run = owned
     staff = make_user("staff", superuser=True)
     bobs = make_project(bob, "Bob's", project.pipeline)

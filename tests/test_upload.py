@@ -9,11 +9,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tests.factories import make_fa_pipeline, make_project, wav_bytes
-from tests.helpers import ROOT
+from tests.helpers import DATA
 from upload.models import Project, ProjectFile
 
 pytestmark = pytest.mark.django_db
-DATA = ROOT / "tests" / "data"
 
 
 def upload(client, project, *files, replace=False):

@@ -97,11 +97,11 @@ def test_a_worker_killed_at_random_moments_never_loses_or_duplicates_a_run(slow_
             pass
 
 
-def test_a_server_that_goes_away_mid_run_is_retried_then_the_run_fails_with_the_reason(tmp_path, settings, monkeypatch):
+def test_a_server_that_goes_away_mid_run_is_retried_then_the_run_fails_with_the_reason(tmp_path, settings):
     service = start_bundled_service("custom", tmp_path, settings="tests.clamconfigs.slow")
     script = register_script(service, "vanishing")
     settings.PROCESS_MAX_ATTEMPTS = 3
-    monkeypatch.setattr(runner, "min", lambda a, b: 0, raising=False)
+    settings.PROCESS_RETRY_MAX_SECONDS = 0  # no backoff wait in the test
     process = make_process(script, {"seconds": "5"})
     assert runner.advance(process.pk) is not None  # started
     stop_service(service)

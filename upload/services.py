@@ -1,7 +1,8 @@
 """Adding files to projects: which input template a file is for, content checks, limits, saving.
 
-Views call `add_files`; it returns one outcome per file, so one bad file
-never stops the others of the same upload.
+The upload view makes one `Upload` per request, calls its `add` for each file
+(a .zip adds its members) and then `commit`; `Upload.outcomes` holds one outcome
+per file, so one bad file never stops the others of the same upload.
 """
 
 import logging

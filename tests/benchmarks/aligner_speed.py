@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data"
+from tests.helpers import DATA, ROOT
+
 SAMPLES = ["austen-0870", "austen-0880", "austen-0890", "cards-001", "cards-002", "cards-003"]
 REPORT = ROOT / "docs" / "performance.md"
 

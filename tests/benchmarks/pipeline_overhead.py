@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data"
+from tests.helpers import DATA, ROOT
+
 STEMS = ["austen-0870", "austen-0880", "cards-001", "oov-equestria"]
 PASSWORD = "bench-password"
 

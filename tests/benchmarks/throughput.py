@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 from tests.benchmarks.upload_memory import peak_kb
+from tests.helpers import DATA, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data"
 STEM = "cards-001"
 
 

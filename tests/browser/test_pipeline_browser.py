@@ -12,11 +12,9 @@ from background_task.tasks import tasks
 from django.db import connection
 
 from tests.conftest import PASSWORD
-from tests.helpers import ROOT
-from tests.test_pipeline_flow import english  # noqa: F401  (fixture)
+from tests.helpers import DATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def upload_into_new_project(page, live_server, name, files):
         page.get_by_role("button", name="Upload").click()
 
 
-def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, english, worker):  # noqa: F811
+def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, english, worker):
     upload_into_new_project(page, live_server, "Demo",
                             [str(DATA / f"{s}.{e}") for s in ("cards-001", "oov-equestria") for e in ("wav", "txt")])
     with page.expect_navigation():
@@ -80,7 +78,7 @@ def test_researcher_aligns_reviews_and_downloads(page, live_server, alice, engli
     assert download.value.suggested_filename == "Demo-results.zip"
 
 
-def test_a_mixed_run_as_a_researcher_sees_it(page, live_server, alice, english, worker, tmp_path):  # noqa: F811
+def test_a_mixed_run_as_a_researcher_sees_it(page, live_server, alice, english, worker, tmp_path):
     """Good and bad pairs in one run: results for the good ones, a reason for each bad one, an amber end state."""
     import numpy as np
     import soundfile

@@ -3,11 +3,10 @@
 import pytest
 
 from tests.factories import make_fa_pipeline
-from tests.helpers import ROOT
+from tests.helpers import DATA
 from upload.models import ProjectFile
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-DATA = ROOT / "tests" / "data"
 
 
 def test_create_project_upload_pairs_and_delete_one(page, live_server, alice):
