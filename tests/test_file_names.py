@@ -29,11 +29,11 @@ from django.urls import reverse
 from hypothesis import HealthCheck, Phase, example, given, settings as hypothesis_settings, strategies as st
 
 from pipelines.bundled import setup
-from pipelines.models import Pipeline, Run
+from pipelines.models import Run
 from pipelines.views import zip_names
 from scripts import clamnames, runner
 from scripts.clam import ClamConnection, UnexpectedRedirect
-from scripts.models import Process, Script
+from scripts.models import Pipeline, Process, Script
 from tests.clamservers import PASSWORD, USER
 from tests.helpers import ROOT
 from upload.models import Project

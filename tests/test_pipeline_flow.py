@@ -11,7 +11,8 @@ from praatio import textgrid
 
 from pipelines import services
 from pipelines.bundled import setup
-from pipelines.models import Pipeline, Run
+from pipelines.models import Run
+from scripts.models import Pipeline
 from tests.clamservers import PASSWORD, USER
 from tests.helpers import ROOT
 from upload.models import Project
