@@ -4,8 +4,6 @@ import uuid
 
 from django.db import models
 
-from scripts.models import Pipeline
-
 
 class Run(models.Model):
     """One alignment of a project: FA, then (for OOV words) G2P, review, and FA again."""
@@ -28,7 +26,7 @@ class Run(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("upload.Project", on_delete=models.CASCADE, related_name="runs")
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
+    pipeline = models.ForeignKey("scripts.Pipeline", on_delete=models.PROTECT, related_name="runs")
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.ALIGNING)
     parameters = models.JSONField(default=dict, help_text="Values the researcher chose for the FA script.")
     fa_process = models.ForeignKey("scripts.Process", on_delete=models.SET_NULL, null=True, related_name="+")
