@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView, TemplateView
 
 
@@ -16,6 +16,9 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("upload.urls")),
     path("", include("pipelines.urls")),
+    # Pipelines moved to the `scripts` app (issue 15): administrators' bookmarks of their admin pages still work.
+    re_path(r"^admin/pipelines/pipeline/(?P<rest>.*)$",
+            RedirectView.as_view(url="/admin/scripts/pipeline/%(rest)s", query_string=True)),
     path("admin/", admin.site.urls),
     path("favicon.ico", FaviconView.as_view()),
 ]

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from pipelines.models import Pipeline, RecordingOutcome, Run
+from pipelines.models import RecordingOutcome, Run
+from scripts.models import Pipeline
 
 
 @admin.register(Pipeline)

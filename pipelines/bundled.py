@@ -8,9 +8,8 @@ generated password, then imports the services' parameters.
 from django.core.management import call_command
 
 from clamservices.credentials import service_credentials
-from pipelines.models import Pipeline
 from scripts.importer import import_script
-from scripts.models import Script
+from scripts.models import Pipeline, Script
 
 FA_NAME = "Bundled forced alignment (English)"
 G2P_NAME = "Bundled G2P (English, Dutch)"

@@ -1,4 +1,5 @@
-"""Alignment runs of a project: start, follow, review the dictionary, cancel, results.
+"""Alignment runs of a project: start, follow, review the dictionary, cancel, results; the project list
+and the project page, which show the runs.
 
 Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
 """
@@ -11,16 +12,21 @@ import zipfile
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
 from pipelines import outcomes, review, services
-from pipelines.forms import AlignmentForm, DictionaryForm
+from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
 from pipelines.pictures import picture
+from upload import services as upload_services
 from upload.access import get_project_for_user
+from upload.forms import UploadForm
+from upload.models import Project, ProjectFile
+from upload.readiness import readiness
 from upload.services import ProjectGone
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,60 @@ def _attachment(path, name):
     response = FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type="application/octet-stream")
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# The project list and the project page: projects (`upload`) with their runs, so they are here,
+# above `upload`, while their URLs stay those of the projects.
+
+
+@login_required
+def project_list(request):
+    # Queries: session, user, projects with pipeline and file counts, their
+    # files' templates, and the FA scripts' profiles and templates: 7, however
+    # many projects and files there are.
+    projects = list(
+        Project.objects.filter(owner=request.user)
+        .select_related("pipeline__fa_script")
+        .annotate(file_count=Count("files"), **_latest_run_fields())
+        .prefetch_related(
+            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file")),
+            "pipeline__fa_script__profiles__input_templates",
+        )
+    )
+    for project in projects:
+        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
+        project.readiness = readiness(project, project.files.all())
+        if project.latest_run_id:
+            # An unsaved Run, so that the page draws its state with the runs' own badge.
+            project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
+    return render(request, "pipelines/project_list.html", {"projects": projects})
+
+
+def _latest_run_fields():
+    """The id and stage of each project's latest run, as subqueries of the project query (no extra query)."""
+    latest = Run.objects.filter(project=OuterRef("pk")).order_by("-created_at")
+    return {"latest_run_id": Subquery(latest.values("pk")[:1]),
+            "latest_run_stage": Subquery(latest.values("stage")[:1])}
+
+
+@login_required
+def project_files(request, project_id):
+    project = get_project_for_user(request, project_id)
+    files = list(project.files.all())
+    # The rule that refuses uploads, deletes and starts during a run (Project.busy_reason) also
+    # decides what the page offers; the run is only looked up to link to it.
+    busy = project.busy_reason()
+    context = {
+        "project": project,
+        "files": files,
+        "busy": busy,
+        "active_run": services.active_run(project) if busy else None,
+        "readiness": readiness(project, files),
+        "form": UploadForm(),
+        "accepted": upload_services.Upload(project).accepted_extensions(),
+        "total_size": sum(f.size for f in files),
+    }
+    return render(request, "pipelines/project.html", context)
 
 
 @login_required
@@ -127,6 +187,10 @@ def review_dictionary(request, project_id, run_id):
         # The choice to leave words out is offered once a submission left some out, never up front.
         "offer_skip": bool(form.missing) or form["skip_missing"].value(),
     })
+
+
+# What upload.middleware says when a pasted dictionary is over the request size limit.
+review_dictionary.too_large_message = lambda: f"{dictionary_too_large_message()} Nothing was aligned yet."
 
 
 @login_required

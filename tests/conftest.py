@@ -176,7 +176,7 @@ def shapes_b(tmp_path_factory):
 def english(fa_service, g2p_service, monkeypatch):
     """The "English" pipeline of a fresh install, on the bundled services (FA, then G2P for unknown words)."""
     from pipelines.bundled import setup
-    from pipelines.models import Pipeline
+    from scripts.models import Pipeline
     from tests.clamservers import PASSWORD, USER
 
     monkeypatch.setenv("CLAM_SERVICES_USER", USER)

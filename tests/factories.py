@@ -5,8 +5,7 @@ import io
 import numpy as np
 import soundfile
 
-from pipelines.models import Pipeline
-from scripts.models import InputTemplate, Profile, Script
+from scripts.models import InputTemplate, Pipeline, Profile, Script
 from upload.models import Project
 
 

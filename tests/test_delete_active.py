@@ -18,10 +18,10 @@ from django.db import connection
 from django.urls import reverse
 
 from pipelines import services as pipeline_services
-from pipelines.models import Pipeline, RecordingOutcome, Run
+from pipelines.models import RecordingOutcome, Run
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService, ServerUnreachable
-from scripts.models import Process
+from scripts.models import Pipeline, Process
 from tests.clamservers import register_script
 from tests.helpers import DATA
 from upload import services as upload_services

@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from praatio import textgrid
 
 from pipelines import services
-from pipelines.models import Pipeline, Run
+from pipelines.models import Run
+from scripts.models import Pipeline
 from tests.helpers import DATA, work_until
 from upload.models import Project
 from upload.services import Upload

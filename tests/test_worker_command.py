@@ -8,6 +8,7 @@ from background_task.models import Task
 from django.core.management import get_commands
 
 from scripts.management.commands import process_tasks
+from scripts.signals import worker_idle_hourly
 from scripts.tasks import update_script
 
 
@@ -72,19 +73,27 @@ def test_an_idle_worker_removes_what_crashes_left_behind_and_not_again_within_th
     day_ago = clock.time() - 25 * 3600
     os.utime(orphan, (day_ago, day_ago))
     calls = []
-    real = process_tasks.cleanup.remove_orphans
-    monkeypatch.setattr(process_tasks.cleanup, "remove_orphans", lambda: calls.append(1) or real())
-    run_until_idle(monkeypatch, sleep=0.3)
-    assert not orphan.exists() and calls == [1]
-    run_until_idle(monkeypatch, sleep=0.3)  # a new worker: its own first idle moment
-    assert calls == [1, 1]
+    worker_idle_hourly.connect(lambda **kwargs: calls.append(1), weak=False, dispatch_uid="test-counter")
+    try:
+        run_until_idle(monkeypatch, sleep=0.3)
+        assert not orphan.exists() and calls == [1]
+        run_until_idle(monkeypatch, sleep=0.3)  # a new worker: its own first idle moment
+        assert calls == [1, 1]
+    finally:
+        worker_idle_hourly.disconnect(dispatch_uid="test-counter")
 
 
 @pytest.mark.django_db
-def test_a_cleanup_that_fails_is_logged_and_the_worker_goes_on(monkeypatch, caplog):
-    def broken():
+def test_a_cleanup_that_fails_is_logged_and_the_worker_goes_on(monkeypatch, settings, caplog):
+    settings.MEDIA_ROOT = "/proc/1/no-such-folder"  # listing it fails
+    settings.FILE_UPLOAD_TEMP_DIR = "/proc/1/no-such-folder"
+
+    def broken(**kwargs):
         raise PermissionError("no")
 
-    monkeypatch.setattr(process_tasks.cleanup, "remove_orphans", broken)
-    assert run_until_idle(monkeypatch, sleep=0.3) == [0.3]
-    assert "Could not remove the files crashes left behind" in caplog.text
+    worker_idle_hourly.connect(broken, dispatch_uid="test-broken")
+    try:
+        assert run_until_idle(monkeypatch, sleep=0.3) == [0.3]
+    finally:
+        worker_idle_hourly.disconnect(dispatch_uid="test-broken")
+    assert "Housekeeping by test_a_cleanup_that_fails_is_logged_and_the_worker_goes_on.<locals>.broken failed" in caplog.text

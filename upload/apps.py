@@ -15,3 +15,7 @@ class UploadConfig(AppConfig):
             os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, exist_ok=True)
         except OSError:
             pass
+        from scripts.signals import worker_idle_hourly
+        from upload.cleanup import remove_orphans_when_idle
+
+        worker_idle_hourly.connect(remove_orphans_when_idle, dispatch_uid="upload.remove_orphans")

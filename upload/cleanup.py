@@ -211,3 +211,8 @@ def _media(root, top, removed, removed_folders, cutoff, dry_run, files=frozenset
         gone.add(path)
         emptied.add(os.path.dirname(path))
         removed_folders.add(rel, 0)
+
+
+def remove_orphans_when_idle(**kwargs):
+    """Receiver of scripts.signals.worker_idle_hourly: every worker cleans up about once an hour."""
+    remove_orphans()

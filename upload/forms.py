@@ -2,7 +2,7 @@
 
 from django import forms
 
-from pipelines.models import Pipeline
+from scripts.models import Pipeline
 from upload.models import Project
 
 

@@ -64,14 +64,14 @@ class TooManyFilesMiddleware:
 
     @staticmethod
     def _too_big_message(request):
-        from pipelines.forms import dictionary_too_large_message
-
+        # A view whose form can grow this large (the review's pasted dictionary) says what to do about
+        # it in an attribute, as views say `csrf_exempt`: this site-wide middleware imports no app's views.
         try:
-            review = resolve(request.path_info).url_name == "pipelines-review"
+            advice = getattr(resolve(request.path_info).func, "too_large_message", None)
         except Resolver404:
-            review = False
-        if review:
-            return f"{dictionary_too_large_message()} Nothing was aligned yet."
+            advice = None
+        if advice:
+            return advice()
         return "What you sent is larger than this form takes; nothing was saved. Send less text at once."
 
     @staticmethod
@@ -82,7 +82,7 @@ class TooManyFilesMiddleware:
             match = None
         if match and match.url_name == "upload-add-files":
             return reverse("upload-project", kwargs={"project_id": match.kwargs["project_id"]})
-        if match and match.url_name == "pipelines-review":
+        if match and getattr(match.func, "too_large_message", None):  # back to the form, to send less
             return request.path
         back = request.headers.get("Referer", "")
         if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):

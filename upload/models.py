@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower, Now
 from django.urls import reverse
 
-from pipelines.models import Pipeline
+from scripts.models import Pipeline
 
 
 # Functions (project -> reason or None) that say a project's files must not

@@ -1,54 +1,22 @@
-"""Projects and their files: list, create, rename, delete, upload, download.
+"""Projects and their files: create, rename, delete, upload, download.
 
-Every lookup of a project or file goes through `upload.access`, which answers
-404 to anyone but the owner.
+The project list and the project page show runs too, so they are in `pipelines.views`.
+Every lookup of a project or file goes through `upload.access`, which answers 404 to
+anyone but the owner.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from pipelines.models import Pipeline, Run
-from pipelines.services import active_run
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
-from upload.forms import ProjectForm, RenameProjectForm, UploadForm
-from upload.readiness import readiness
-from upload.models import Project, ProjectFile
-
-
-@login_required
-def project_list(request):
-    # Queries: session, user, projects with pipeline and file counts, their
-    # files' templates, and the FA scripts' profiles and templates: 7, however
-    # many projects and files there are.
-    projects = list(
-        Project.objects.filter(owner=request.user)
-        .select_related("pipeline__fa_script")
-        .annotate(file_count=Count("files"), **_latest_run_fields())
-        .prefetch_related(
-            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file")),
-            "pipeline__fa_script__profiles__input_templates",
-        )
-    )
-    for project in projects:
-        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
-        project.readiness = readiness(project, project.files.all())
-        if project.latest_run_id:
-            # An unsaved Run, so that the page draws its state with the runs' own badge.
-            project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
-    return render(request, "upload/project_list.html", {"projects": projects})
-
-
-def _latest_run_fields():
-    """The id and stage of each project's latest run, as subqueries of the project query (no extra query)."""
-    latest = Run.objects.filter(project=OuterRef("pk")).order_by("-created_at")
-    return {"latest_run_id": Subquery(latest.values("pk")[:1]),
-            "latest_run_stage": Subquery(latest.values("stage")[:1])}
+from scripts.models import Pipeline
+from upload.forms import ProjectForm, RenameProjectForm
+from upload.models import Project
 
 
 @login_required
@@ -88,26 +56,6 @@ def delete_project(request, project_id):
         return redirect("upload-project-list")
     return render(request, "upload/project_confirm_delete.html", {"project": project, "file_count": project.files.count(),
                                                                   "running": bool(project.busy_reason())})
-
-
-@login_required
-def project_files(request, project_id):
-    project = get_project_for_user(request, project_id)
-    files = list(project.files.all())
-    # The rule that refuses uploads, deletes and starts during a run (Project.busy_reason) also
-    # decides what the page offers; the run is only looked up to link to it.
-    busy = project.busy_reason()
-    context = {
-        "project": project,
-        "files": files,
-        "busy": busy,
-        "active_run": active_run(project) if busy else None,
-        "readiness": readiness(project, files),
-        "form": UploadForm(),
-        "accepted": services.Upload(project).accepted_extensions(),
-        "total_size": sum(f.size for f in files),
-    }
-    return render(request, "upload/project_files.html", context)
 
 
 @login_required

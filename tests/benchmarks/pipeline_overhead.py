@@ -68,7 +68,8 @@ django.setup()
 from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import User
 from pipelines import services
-from pipelines.models import Pipeline, Run
+from pipelines.models import Run
+from scripts.models import Pipeline
 from upload.models import Project
 from upload.services import Upload
 user = User.objects.get_or_create(username="bench", defaults={{"email": "b@example.org"}})[0]

@@ -155,7 +155,7 @@ def main(argv):
         from django.core.management import call_command
 
         from accounts.models import User
-        from pipelines.models import Pipeline
+        from scripts.models import Pipeline
         from tests.clamservers import (
             register_script,
             start_bundled_service,

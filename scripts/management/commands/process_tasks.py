@@ -31,7 +31,7 @@ from django.db.models import Min
 from django.utils import autoreload, timezone
 
 from scripts import workers
-from upload import cleanup
+from scripts.signals import worker_idle_hourly
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,16 @@ def seconds_until_next_task(queue, longest, names):
     return max(0.01, min(longest, (due - now).total_seconds()))
 
 
-# Files that crashes left behind (upload.cleanup) are removed by every worker about this often.
+# Every worker does housekeeping (upload removes the files crashes left behind) about this often.
 CLEANUP_EVERY_SECONDS = 3600
 
 
-def remove_orphans_logged():
-    try:
-        cleanup.remove_orphans()  # logs what it removed
-    except Exception:  # never let housekeeping stop the worker: the next hour tries again
-        log.exception("Could not remove the files crashes left behind")
+def housekeeping():
+    """Tell the apps that keep house (upload removes the files crashes left behind) that now is a good time."""
+    for receiver, result in worker_idle_hourly.send_robust(sender=None):
+        if isinstance(result, Exception):  # never let housekeeping stop the worker: the next hour tries again
+            log.error("Housekeeping by %s failed", getattr(receiver, "__qualname__", receiver),
+                      exc_info=(type(result), result, result.__traceback__))
 
 
 def _stop_at_once(signum, frame):
@@ -115,7 +116,7 @@ class Command(process_tasks.Command):
                 # When idle, never before a due step: a restarted worker takes over first, and the walk
                 # over a large media folder does not hold up anyone's run.
                 next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
-                remove_orphans_logged()
+                housekeeping()
                 continue
             if connection.connection is not None and not connection.is_usable():
                 connection.close()  # the database went away; the next query reconnects
