@@ -275,14 +275,23 @@ def _job_lost(connection, process, names):
     """
     if "error.log" not in names:
         return "the job is done but its output folder is gone"
-    tail = bytearray()
-    response = connection.request("GET", _path(process.clam_project, "output", "error.log"), stream=True)
+    try:
+        response = connection.request("GET", _path(process.clam_project, "output", "error.log"), stream=True)
+    except NotAClamService:
+        return "the service answered 404 for error.log: it no longer has the project"
+    marker = _DISPATCHER.encode()
+    dispatched, tail, total, began = False, b"", 0, time.monotonic()
     with response:
         for chunk in connection.chunks(response):
-            tail += chunk
-            del tail[:-_LOG_TAIL_BYTES]
+            total += len(chunk)
+            if total > settings.CLAM_MAX_OUTPUT_BYTES or time.monotonic() - began > transfer_seconds(total):
+                return ""  # the download says what is wrong with it
+            # The dispatcher's first line may be far from the end: a job's own log can be long.
+            window = tail + chunk
+            dispatched = dispatched or marker in window
+            tail = window[-_LOG_TAIL_BYTES:]
     text = tail.decode("utf-8", errors="replace")
-    if _DISPATCHER in text:
+    if dispatched:
         if _DISPATCHER_ENDED.search(text):
             return ""
         return "the job's dispatcher never said that the job ended"

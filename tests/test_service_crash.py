@@ -167,6 +167,35 @@ def test_a_job_lost_with_a_killed_bundled_service_is_started_again_and_finishes(
     assert service.projects() == []
 
 
+def test_the_bundled_aligner_killed_mid_alignment_and_restarted_aligns_every_recording(tmp_path):
+    # Before: the first restart lost the project (404); with that fixed, the run failed with a line of the
+    # aligner's log for its reason ('ERROR: "state_align_search.c", line 236: …'), after a status request that
+    # timed out while CLAM waited 5 s for the dead dispatcher.
+    service = start_bundled_service("forced_alignment", tmp_path, own_group=True)
+    port = int(service.url.rstrip("/").rsplit(":", 1)[1])
+    try:
+        script = register_script(service, "Bundled forced alignment (English)")
+        stems = ["austen-0870", "austen-0880", "austen-0890"]
+        process = make_process(script, [
+            (f"{stem}.{kind}", (ROOT / "tests" / "data" / f"{stem}.{kind}").read_bytes(), template)
+            for stem in stems for kind, template in (("wav", "audio"), ("txt", "transcript"))
+        ])
+        drive(process, lambda p: p.status == "running" and "austen-0880" in p.message)
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait(timeout=10)
+        service = start_bundled_service("forced_alignment", tmp_path, own_group=True, port=port)
+        messages = drive(process, finished, limit=120)
+    finally:
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait(timeout=10)
+    assert process.status == "done", (process.error, messages)
+    assert messages[0] == (
+        'retrying (attempt 1): the service "Bundled forced alignment (English)" stopped while it was working on '
+        "this run; starting it again"
+    )
+    assert sorted(process.outputs) == sorted([f"{stem}.TextGrid" for stem in stems] + ["alignment.log", "report.json"])
+
+
 def test_a_service_that_loses_the_job_every_time_fails_with_a_readable_reason(crashable, settings):
     settings.PROCESS_MAX_ATTEMPTS = 2
     service = crashable(SLOW)
