@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService
-from scripts.models import Process
+from scripts.models import Process, Script
 from tests.clamservers import PASSWORD, USER, register_script, start_bundled_service
 from tests.helpers import ROOT
 
@@ -282,6 +282,25 @@ def test_a_job_that_fails_keeps_its_own_reason(crashable):
     process.save()
     drive(process, finished)
     assert process.status == "failed" and process.error == "the test job was told to fail"
+
+
+def fault_process(fault_server, scenario):
+    script = Script.objects.create(name=scenario, url=f"{fault_server.url}fake/{scenario}/")
+    return text_process(script)
+
+
+def test_a_lost_job_is_recognised_behind_a_long_log_of_its_own(fault_server, settings):
+    settings.PROCESS_MAX_ATTEMPTS = 2
+    process = fault_process(fault_server, "lostlong")
+    drive(process, finished)
+    assert process.status == "failed"
+    assert process.error.startswith(f"{LOST.format('lostlong')}, 2 times")
+
+
+def test_a_failure_behind_a_long_log_keeps_its_reason(fault_server):
+    process = fault_process(fault_server, "failedlong")
+    drive(process, finished)
+    assert process.status == "failed" and process.error == "the transcript is empty"
 
 
 def test_a_restarted_bundled_service_keeps_its_projects(crashable):
