@@ -196,6 +196,37 @@ def test_the_bundled_aligner_killed_mid_alignment_and_restarted_aligns_every_rec
     assert sorted(process.outputs) == sorted([f"{stem}.TextGrid" for stem in stems] + ["alignment.log", "report.json"])
 
 
+def test_a_real_worker_runs_a_job_lost_with_its_service_to_the_end(crashable, tmp_path):
+    from scripts.tasks import schedule_process
+    from tests.test_worker_faults import start_worker
+
+    service = crashable(SLOW)
+    script = register_script(service, "slow")
+    process = text_process(script)
+    schedule_process(process)
+    worker = start_worker(tmp_path)
+    try:
+        wait_until(process, job_is_working)
+        service.kill_with_jobs()
+        service.restart()
+        wait_until(process, finished, limit=90)
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+    assert process.status == "done", process.error
+    assert process.log.startswith("The service lost the job: ")
+    assert service.projects() == []
+
+
+def wait_until(process, until, limit=60):
+    deadline = time.monotonic() + limit
+    process.refresh_from_db()
+    while not until(process):
+        assert time.monotonic() < deadline, f"timed out: {process.status}, {process.message!r}"
+        time.sleep(0.05)
+        process.refresh_from_db()
+
+
 def test_a_service_that_loses_the_job_every_time_fails_with_a_readable_reason(crashable, settings):
     settings.PROCESS_MAX_ATTEMPTS = 2
     service = crashable(SLOW)
