@@ -247,7 +247,7 @@ _DISPATCHER_ENDED = re.compile(
     r"|PROCESS EXCEEDS|FATAL ERROR|ERROR)",
     re.MULTILINE,
 )
-# Enough of error.log to see the dispatcher's last words and the job's reason.
+# Enough of the end of error.log to hold the dispatcher's last words, which follow the job's.
 _LOG_TAIL_BYTES = 64 * 1024
 # Lines of the process log (Process.log) that count the times the service lost the job; step_download keeps them.
 _LOST_MARK = "The service lost the job: "

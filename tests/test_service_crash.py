@@ -82,7 +82,9 @@ def make_process(script, files):
         for name, content, template in files
     ]
     parameters = {"seconds": "4"} if script.name == "slow" else {}
-    return Process.objects.create(script=script, inputs=inputs, parameters=parameters, output_folder="projects/c/runs/1")
+    return Process.objects.create(
+        script=script, inputs=inputs, parameters=parameters, output_folder="projects/c/runs/1"
+    )
 
 
 def text_process(script):
