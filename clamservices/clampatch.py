@@ -7,7 +7,9 @@ lands in that window (easy when a client polls every 50-100 ms) either gets
 a 500 (both it and the dispatcher remove `.pid`) or reports a successful
 job as failed. Here, an ended job counts as running until the dispatcher
 writes `.done`; only if the dispatcher never does (it died) is the job marked
-failed, as CLAM does.
+failed, as CLAM does. A zombie counts as ended: a job whose dispatcher was
+killed with the service is nobody's child until init reaps it, and CLAM
+would report it running meanwhile.
 
 Second, the dispatcher creates `.done` and then writes the exit status into
 it; `Project.exitstatus()` reading in between gets an empty file and fails
@@ -31,7 +33,10 @@ import os
 import threading
 import time
 
-DISPATCHER_GRACE_SECONDS = 5.0
+# Well under the client's read timeout (Equestria's CLAM_READ_TIMEOUT, 5 s by default): after a restart
+# of a service killed with its jobs, the first status request of each lost job waits this long. Both
+# dispatchers write `.done` within a second of the job's end.
+DISPATCHER_GRACE_SECONDS = 2.5
 
 
 def _running(project, user):
@@ -47,12 +52,7 @@ def _running(project, user):
     except (OSError, ValueError):
         # Removed or being rewritten by the dispatcher right now.
         return not os.path.isfile(donefile)
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        pass
-    except PermissionError:
+    if not _ended(pid):
         return True
     deadline = time.monotonic() + DISPATCHER_GRACE_SECONDS
     while time.monotonic() < deadline:
@@ -67,6 +67,27 @@ def _running(project, user):
     except FileNotFoundError:
         pass
     return False
+
+
+def _ended(pid):
+    """Whether the process has ended: gone, or a zombie.
+
+    A job whose dispatcher died with the service becomes the child of the machine's init, which may
+    take its time to reap it (or never do, in a container without one); meanwhile kill(pid, 0) still
+    succeeds, and CLAM would report the lost job as running.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # "pid (command) state …": the command may itself hold ") ".
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _exitstatus(project, user):

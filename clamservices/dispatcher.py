@@ -17,6 +17,12 @@ to `.pid`; then:
   1-127, as CLAM only tells zero from non-zero), then `.pid` is removed;
 - `tmp/` is emptied.
 
+Like CLAM's, it says in error.log that it started and, before `.done`, that
+the job ended (lines beginning "[CLAM Dispatcher]"): a service killed together
+with its jobs leaves the first without the second, which is how Equestria
+tells a job lost with its service from one that failed (scripts/runner.py,
+`_job_lost`): CLAM reports both as done with errors.
+
 Unlike CLAM's, it leaves the user's project index (`../.index`, a cache for
 CLAM's own project listing page) alone: that page may show a finished job as
 running until the project is deleted, which Equestria does at the end of every
@@ -86,11 +92,13 @@ def main(argv):
         return 1
     projectdir = argv[2].rstrip("/") + "/"
     max_seconds = int(os.environ.get("CLAM_SERVICES_MAX_JOB_SECONDS", "7200"))
+    print("[CLAM Dispatcher] Started", file=sys.stderr, flush=True)
     try:
         status = run(projectdir, argv[3:], max_seconds)
     except OSError as exc:  # the job could not be started at all
         print(f"The job could not be started: {exc}", file=sys.stderr)
         status = 1
+    print(f"[CLAM Dispatcher] Job ended with exit status {status}", file=sys.stderr, flush=True)
     _write(projectdir + ".done", str(status))
     _remove(projectdir + ".pid")
     tmp = projectdir + "tmp"

@@ -46,7 +46,10 @@ def make_app(service=None, settings_module=None):
 
     clampatch.apply()
     settings = importlib.import_module(settings_module or SERVICES[service][0])
-    Path(settings.ROOT).mkdir(parents=True, exist_ok=True)
+    # CLAM takes a projects folder without "anonymous" in it for one from before CLAM 0.7 and, on
+    # start-up, moves every user's folder into "anonymous": its first restart would lose every project,
+    # running jobs' included, and keep their inputs (researchers' recordings) where nothing deletes them.
+    (Path(settings.ROOT) / "projects" / "anonymous").mkdir(parents=True, exist_ok=True)
     return clam.clamservice.run_wsgi(settings)
 
 

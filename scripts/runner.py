@@ -207,10 +207,20 @@ def _status(connection, process):
 
 def step_poll(process):
     connection = _connection(process)
-    root, status = _status(connection, process)
+    try:
+        root, status = _status(connection, process)
+    except NotAClamService:
+        _start_again(process, connection, "the service answered 404 for the project: it no longer has it")
     code = status.get("code")
     completion = int(status.get("completion") or 0)
+    if code == "0":
+        # CLAM writes the job's .pid before it answers the start: a project that is ready again has no job.
+        _start_again(process, connection, "the project is ready again: the service has no job for it")
     if code == "2":
+        if status.get("errors") == "yes":
+            lost = _job_lost(connection, process, _output_names(root))
+            if lost:
+                _start_again(process, connection, lost)
         message = clamnames.NameMap(process.inputs).text(status.get("message", ""))
         _save(process, status=Status.DOWNLOADING, completion=100, message=message[:1000])
         return True
@@ -221,8 +231,12 @@ def step_poll(process):
     return False
 
 
-def _local_path(name):
-    return default_storage.path(name)
+class JobLost(ServerError):
+    """The service lost the job (it stopped while the job ran, or lost the project); the process starts again.
+
+    A ServerError, so that advance() retries it like a server that is down: with a delay, which gives a
+    service that is starting up again a moment.
+    """
 
 
 def _open_result(path):
@@ -230,16 +244,106 @@ def _open_result(path):
     return open(path, "wb")
 
 
-def step_download(process):
-    connection = _connection(process)
-    root, status = _status(connection, process)
-    errors = status.get("errors") == "yes"
+# How a CLAM dispatcher's last words in error.log begin once the job has ended, in any way: CLAM's own
+# (clam.clamdispatcher) and the bundled services' (clamservices/dispatcher.py, "Job ended").
+_DISPATCHER = "[CLAM Dispatcher]"
+_DISPATCHER_ENDED = re.compile(
+    r"^\[CLAM Dispatcher\] (?:Process ended|Process lost|Job ended|Unable to launch|ABORTING|PROCESS TIMED OUT"
+    r"|PROCESS EXCEEDS|FATAL ERROR|ERROR)",
+    re.MULTILINE,
+)
+# Enough of the end of error.log to hold the dispatcher's last words, which follow the job's.
+_LOG_TAIL_BYTES = 64 * 1024
+# Lines of the process log (Process.log) that count the times the service lost the job; step_download keeps them.
+_LOST_MARK = "The service lost the job: "
+
+
+def _output_names(root):
+    """The names of the outputs in a CLAM project page; a name that is not a plain file name is left out."""
     names = []
     output = root.find("output")
     for f in output.findall("file") if output is not None else []:
         name = (f.findtext("name") or "").strip()
         if name and "/" not in name and "\\" not in name and name not in (".", ".."):
             names.append(name)
+    return names
+
+
+def _job_lost(connection, process, names):
+    """Why a job that CLAM reports done with errors did not really end, or "" when it did (a genuine failure).
+
+    CLAM cannot tell a job that failed from one whose service was killed with it: on the next status
+    request it finds the job's pid gone without an exit status and records a failure itself, and
+    reports the job's last status line (or "Done") as if it were the job's own. What tells them apart
+    is error.log: a dispatcher writes its last words there when the job ends, and a job that fails
+    says why; one killed with its service does neither.
+    """
+    if "error.log" not in names:
+        return "the job is done but its output folder is gone"
+    try:
+        response = connection.request("GET", _path(process.clam_project, "output", "error.log"), stream=True)
+    except NotAClamService:
+        return "the service answered 404 for error.log: it no longer has the project"
+    marker = _DISPATCHER.encode()
+    dispatched, tail, total, began = False, b"", 0, time.monotonic()
+    with response:
+        for chunk in connection.chunks(response):
+            total += len(chunk)
+            if total > settings.CLAM_MAX_OUTPUT_BYTES or time.monotonic() - began > transfer_seconds(total):
+                return ""  # the download says what is wrong with it
+            # The dispatcher's first line may be far from the end: a job's own log can be long.
+            window = tail + chunk
+            dispatched = dispatched or marker in window
+            tail = window[-_LOG_TAIL_BYTES:]
+    text = tail.decode("utf-8", errors="replace")
+    if dispatched:
+        if _DISPATCHER_ENDED.search(text):
+            return ""
+        return "the job's dispatcher never said that the job ended"
+    if not text.strip() and names == ["error.log"]:
+        return "the job failed without a word and without any output"
+    return ""
+
+
+def _times_lost(process):
+    return sum(1 for line in process.log.splitlines() if line.startswith(_LOST_MARK))
+
+
+def _start_again(process, connection, why):
+    """Start a job that its service lost once more, from the start step (the inputs are still here); or give up.
+
+    Each loss counts, in the process log, up to PROCESS_MAX_ATTEMPTS: a job that kills its service
+    every time must not run for ever. Raises JobLost (retried by advance) or StepFailed.
+    """
+    lost = _times_lost(process) + 1
+    log.warning("CLAM project %s: %s (%d time(s))", process.clam_project, why, lost)
+    service = f'the service "{process.script.name}"'
+    history = f"{process.log}{_LOST_MARK}{why}\n"
+    if lost >= settings.PROCESS_MAX_ATTEMPTS:
+        process.log = history
+        Process.objects.filter(pk=process.pk).update(log=history)
+        raise StepFailed(
+            f"{service} stopped while it was working on this run, {lost} times; try again later, or ask an "
+            "administrator to look at the service"
+        )
+    _delete_remote(connection, process)
+    # advance() words its "retrying (attempt n)" with the attempts of the current step: make n this job's.
+    _save(process, status=Status.QUEUED, completion=0, attempts=lost, log=history)
+    raise JobLost(f"{service} stopped while it was working on this run; starting it again")
+
+
+def _local_path(name):
+    return default_storage.path(name)
+
+
+def step_download(process):
+    connection = _connection(process)
+    try:
+        root, status = _status(connection, process)
+    except NotAClamService:
+        _start_again(process, connection, "the service answered 404 for the project: it no longer has it")
+    errors = status.get("errors") == "yes"
+    names = _output_names(root)
     # Outputs are kept under the users' names (don_t.TextGrid → don't.TextGrid); a name that would
     # then clash with another output keeps the service's.
     mapping = clamnames.NameMap(process.inputs)
@@ -288,6 +392,8 @@ def step_download(process):
             _delete_remote(connection, process)
             _finish(process, Status.CANCELLED, error="cancelled")
             return
+        if isinstance(exc, NotAClamService):
+            _start_again(process, connection, "the service answered 404 for an output: it no longer has the project")
         raise
     logs = []
     for name in ("error.log",):
@@ -298,11 +404,14 @@ def step_download(process):
     statuslog = mapping.text(" / ".join(s.get("message", "") for s in root.iter("status") if s.get("message")))
     _delete_remote(connection, process)
     outputs = [local[n] for n in names if n != "error.log"]
+    # The times the service lost the job stay in the log, for staff.
+    lost = "".join(line + "\n" for line in process.log.splitlines() if line.startswith(_LOST_MARK))
     if errors:
         reason = mapping.text(_failure_reason(status, logs))
-        _finish(process, Status.FAILED, error=reason, detail=mapping.text("\n".join(logs)), log=statuslog, outputs=outputs)
+        _finish(process, Status.FAILED, error=reason, detail=mapping.text("\n".join(logs)), log=lost + statuslog,
+                outputs=outputs)
     else:
-        _finish(process, Status.DONE, log=mapping.text("\n".join(logs)), outputs=outputs)
+        _finish(process, Status.DONE, log=lost + mapping.text("\n".join(logs)), outputs=outputs)
 
 
 # Outputs larger than this keep the service's names inside: a report or log is far smaller.
@@ -366,6 +475,9 @@ def _rename_into_place(process, temporary, final):
         os.rename(temporary, final)
 
 
+NO_REASON = "the job on the service ended with an error without saying why"
+
+
 def _failure_reason(status, logs):
     """CLAM's generic "an error occurred" is useless: prefer the wrapper's own last words.
 
@@ -383,7 +495,11 @@ def _failure_reason(status, logs):
                 break
         if reason:
             break
-    reason = reason or status.get("message", "") or status.get("errormsg") or "the CLAM job failed"
+    message = status.get("message", "")
+    if message == "Done":
+        message = ""  # CLAM's word for a job that wrote no status line, not the job's
+    # CLAM's errormsg ("… inspect the error log …") points at a log the researcher cannot see.
+    reason = reason or message or NO_REASON
     reason = re.sub(r"^(?:failed:\s*)+", "", reason, flags=re.IGNORECASE)
     return plain(reason)[:2000]
 

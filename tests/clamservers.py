@@ -32,13 +32,15 @@ class Service:
 
 
 def start_bundled_service(name, tmp_dir, timeout=60, settings=None, env=None, user=USER, password=PASSWORD,
-                          latency=None):
+                          latency=None, port=None, own_group=False):
     """Start a bundled service, or with name="custom", the CLAM settings module `settings`.
 
     With `latency` (seconds), a custom service answers every request that much later
-    (tests/clamconfigs/latency_serve.py: a server across a network).
+    (tests/clamconfigs/latency_serve.py: a server across a network). With `port`, on that port (a
+    service restarted where it was); with `own_group`, in a process group of its own that its jobs
+    share, so a test can kill the service together with its jobs (os.killpg), as a crash would.
     """
-    port = free_port()
+    port = port or free_port()
     extra_env = env or {}
     env = {
         **os.environ,
@@ -59,8 +61,9 @@ def start_bundled_service(name, tmp_dir, timeout=60, settings=None, env=None, us
         argv,
         cwd=ROOT,
         env=env,
-        stdout=log_path.open("w"),
+        stdout=log_path.open("a"),
         stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout

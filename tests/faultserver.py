@@ -85,9 +85,11 @@ class _Handler(BaseHTTPRequestHandler):
             if scenario == "error500":
                 return self._send(500, b"Internal Server Error", "text/plain")
             names = {"traversal": ["../evil.txt", "/abs.txt", "good.txt"], "endless": ["huge.bin"], "vanish": ["cut.bin"],
-                     "slowupload": ["good.txt"], "trickle": ["slow.bin"]}[scenario]
+                     "slowupload": ["good.txt"], "trickle": ["slow.bin"], "lostlong": ["error.log"],
+                     "failedlong": ["error.log"]}[scenario]
             files = "".join(f"<file><name>{n}</name></file>" for n in names)
-            body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="no"/><output>{files}</output></clam>'
+            errors = "yes" if scenario in ("lostlong", "failedlong") else "no"
+            body = f'<?xml version="1.0"?><clam><status code="2" message="done" completion="100" errors="{errors}"/><output>{files}</output></clam>'
             return self._send(200, body.encode())
         name = rest[-1]
         if scenario == "endless":
@@ -112,6 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if scenario in ("lostlong", "failedlong"):  # a job's long log (1.4 MB); a killed job's ends without the dispatcher's
+            body = b"[CLAM Dispatcher] Started\n" + b"a line of the job's own log\n" * 50_000
+            if scenario == "failedlong":
+                body += b"Failed: the transcript is empty\n[CLAM Dispatcher] Job ended with exit status 1\n"
+            return self._send(200, body, "text/plain")
         if scenario == "vanish":
             self.send_response(200)
             self.send_header("Content-Length", str(1_000_000))

@@ -112,3 +112,25 @@ def test_an_unreadable_or_missing_index_is_dropped_not_an_error(tmp_path, monkey
     clampatch._updateindex("user", "p", 0.0, 0)
     assert not (folder / ".index").exists()  # CLAM rebuilds it on the next listing
 
+
+
+def test_a_zombie_job_counts_as_ended(project, monkeypatch):
+    # A job whose dispatcher was killed with the service waits for init to reap it; CLAM took it for running.
+    monkeypatch.setattr(clampatch, "DISPATCHER_GRACE_SECONDS", 0.2)
+    parent = subprocess.Popen(["sh", "-c", "sleep 0 & exec sleep 30"])  # the exec'd sleep never reaps its child
+    try:
+        deadline = time.monotonic() + 10
+        zombie = None
+        while zombie is None:
+            assert time.monotonic() < deadline, "no zombie appeared"
+            children = subprocess.run(["ps", "-o", "pid=,stat=", "--ppid", str(parent.pid)], capture_output=True,
+                                      text=True).stdout.split()
+            if len(children) == 2 and children[1].startswith("Z"):
+                zombie = int(children[0])
+            time.sleep(0.05)
+        (project / ".pid").write_text(str(zombie))
+        assert clampatch._running("p", "user") is False
+        assert (project / ".done").read_text() == "1"
+    finally:
+        parent.kill()
+        parent.wait()

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.helpers import ROOT
 
 DISPATCHER = [sys.executable, "-S", str(ROOT / "clamservices" / "dispatcher.py")]
@@ -75,3 +77,23 @@ def test_a_job_running_too_long_is_stopped(tmp_path):
     assert process.wait(timeout=20) == 0
     assert (folder / ".done").read_text() == "3"
     assert "longer than 1 s" in process.stderr.read()
+
+
+@pytest.mark.parametrize(
+    "command, env, status",
+    [
+        (["sh", "-c", "echo working >&2"], None, 0),
+        (["sh", "-c", "exit 5"], None, 5),
+        (["/no-such-program"], None, 1),
+        (["sleep", "60"], {"CLAM_SERVICES_MAX_JOB_SECONDS": "1"}, 3),
+    ],
+)
+def test_every_end_of_a_job_is_said_in_the_error_log_before_its_status(tmp_path, command, env, status):
+    # A service killed with its jobs leaves "Started" without "Job ended": Equestria starts such a job again.
+    folder = project(tmp_path)
+    process = dispatch(folder, *command, env=env)
+    assert process.wait(timeout=30) == 0
+    lines = process.stderr.read().splitlines()
+    assert lines[0] == "[CLAM Dispatcher] Started"
+    assert lines[-1] == f"[CLAM Dispatcher] Job ended with exit status {status}"
+    assert (folder / ".done").read_text() == str(status)

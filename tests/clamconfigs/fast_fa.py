@@ -7,7 +7,8 @@ waits `FAST_FA_SECONDS` (default 0.5) without using the CPU (one job at a
 time if `FAST_FA_SERIAL` names a lock file, concurrently otherwise), then writes
 a one-interval TextGrid per recording; if `FAST_FA_LOG` names a file it
 appends the job's start and end times there, so a benchmark can compute the
-service's own busy time. Like the bundled services it uses the light
+service's own busy time; if `FAST_FA_EXIT` is set, it exits with that status
+instead, saying nothing and writing nothing. Like the bundled services it uses the light
 dispatcher (clamservices/dispatcher.py): CLAM's own costs more CPU per job
 than everything else here together.
 """
