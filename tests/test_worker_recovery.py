@@ -27,6 +27,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 
+from scripts.health import queue_health
 from scripts.models import Process, Worker
 from scripts.tasks import schedule_process
 from tests.clamservers import USER, register_script, start_bundled_service, stop_service
@@ -202,7 +203,10 @@ def test_a_worker_killed_in_a_step_has_that_step_run_again_by_its_restart_once_i
     assert [h.outcome for h in trap.held_for(process.clam_project)] == ["abandoned", "released"]
 
 
-def test_a_killed_workers_step_is_taken_over_by_another_live_worker_without_any_restart(script, trap, workers, service):
+def test_a_killed_workers_step_is_taken_over_by_another_live_worker_without_any_restart(
+    script, trap, workers, service, settings
+):
+    settings.WORKER_STALE_SECONDS = STALE  # as the workers see it, for queue health in this process
     count = 3 if connection.vendor == "postgresql" else 2
     names = {workers.name_of(w) for w in [workers.start() for _ in range(count)]}
     process = make_process(script)
@@ -217,6 +221,11 @@ def test_a_killed_workers_step_is_taken_over_by_another_live_worker_without_any_
     taken = Process.objects.get(pk=process.pk)
     assert taken.status == "running" and taken.leased_by in names - {caught.leased_by}
     assert retried.arrived >= caught.lease_until.timestamp()
+    health = queue_health()
+    if "workers" in health:  # issue 14's queue health (scripts/health.py), once it is there
+        assert [w["name"] for w in health["workers"]["dead"]] == [caught.leased_by]
+        assert {w["name"] for w in health["workers"]["live"]} == names - {caught.leased_by}
+        assert health["tasks_running"] == 1 and health["stale_locks"] == []
 
     trap.release(process.clam_project)
     assert_done_with_exactly_its_outputs(process, service, workers)
