@@ -6,8 +6,9 @@ given step, and then see that step run again. `StepTrap.hold(project, kind)`
 makes every request of that kind for that CLAM project wait until its client
 leaves (the worker was killed: the request is dropped, never reaching CLAM),
 until `release(project)`, or until `limit` seconds pass (then it goes on to
-the service). Each held request is recorded with the moment it arrived, so a
-test sees that the step was sent again, and by whom, without timing anything.
+the service); held `answered`, the service carries it out first and only its
+answer is held. Each held request is recorded with the moment it arrived, so
+a test sees that the step was sent again, and by whom, without timing anything.
 
 Kinds, from the method and path of CLAM's API:
 
@@ -15,6 +16,7 @@ Kinds, from the method and path of CLAM's API:
     start     POST <project>/               (step "start": the job's parameters)
     status    GET  <project>/               (step "poll", and the first request of "download")
     download  GET  <project>/output/<name>  (step "download")
+    delete    DELETE <project>/             (end of "download"; first request of a retried "start")
 """
 
 import select
@@ -60,6 +62,7 @@ class StepTrap(ThreadingHTTPServer):
         self.backend = backend.rstrip("/")
         self.limit = limit
         self.holding = {}  # project -> kind
+        self.answered = set()  # projects whose held requests go to the service before they are held
         self.held = []
         self.changed = threading.Condition()
         self.stopping = threading.Event()
@@ -80,9 +83,15 @@ class StepTrap(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
-    def hold(self, project, kind):
+    def hold(self, project, kind, answered=False):
+        """Hold the requests of `kind` for `project`; with `answered`, after the service has done them
+        (a worker killed then has had its request carried out, but never learns so)."""
         with self.changed:
             self.holding[project] = kind
+            if answered:
+                self.answered.add(project)
+            else:
+                self.answered.discard(project)
 
     def release(self, project):
         """Let the held requests of `project` go on, and hold no more of them."""
@@ -131,15 +140,20 @@ class _TrapHandler(BaseHTTPRequestHandler):
                 held = Held(project, kind, time.time(), time.monotonic())
                 server.held.append(held)
                 server.changed.notify_all()
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        answer = None
+        if trapped and project in server.answered:
+            answer = requests.request(self.command, server.backend + self.path, headers=headers, data=body,
+                                      allow_redirects=False, timeout=60)
         if trapped:
             if self._client_left_or_released(project):
                 held.outcome = "abandoned"
                 self.close_connection = True
                 return
             held.outcome = "released" if project not in server.holding else "waited out"
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        answer = requests.request(self.command, server.backend + self.path, headers=headers, data=body,
-                                  allow_redirects=False, timeout=60)
+        if answer is None:
+            answer = requests.request(self.command, server.backend + self.path, headers=headers, data=body,
+                                      allow_redirects=False, timeout=60)
         try:
             self.send_response(answer.status_code)
             for key, value in answer.headers.items():
