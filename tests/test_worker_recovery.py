@@ -81,9 +81,9 @@ class Workers:
         self.started = []
 
     def start(self):
-        log = open(self.tmp_path / f"worker-{len(self.started)}.log", "w")
-        worker = subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT,
-                                  env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.tmp_path / f"worker-{len(self.started)}.log", "w") as log:
+            worker = subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT,
+                                      env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.started.append(worker)
         return worker
 
@@ -127,11 +127,10 @@ def wait_for(predicate, what, limit=LIMIT):
 
 def make_process(script, text="abc"):
     name = default_storage.save("projects/r/files/in.txt", ContentFile(text.encode()))
-    process = Process.objects.create(
+    return Process.objects.create(
         script=script, inputs=[{"storage_name": name, "name": "in.txt", "template": "text"}],
         parameters={"seconds": "0.5", "outputs": str(OUTPUTS)}, output_folder=f"projects/r/runs/{time.time_ns()}",
     )
-    return process
 
 
 def parts_of(process):

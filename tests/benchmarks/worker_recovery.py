@@ -42,11 +42,12 @@ def _worker_env():
 
 
 def _start_workers(count, tmp, round_number):
-    return [
-        subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT, env=_worker_env(),
-                         stdout=open(tmp / f"worker-{round_number}-{n}.log", "w"), stderr=subprocess.STDOUT)
-        for n in range(count)
-    ]
+    workers = []
+    for n in range(count):
+        with open(tmp / f"worker-{round_number}-{n}.log", "w") as log:
+            workers.append(subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT,
+                                            env=_worker_env(), stdout=log, stderr=subprocess.STDOUT))
+    return workers
 
 
 def measure(kills, tmp):
