@@ -261,16 +261,12 @@ def test_a_worker_stopped_with_sigterm_hands_its_step_over_at_once(script, trap,
         workers.stop_all()
 
 
-
 @ONLY_ON_SQLITE
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 14, found here and not fixed (scripts/runner.py step_download, in the part of the CLAM-service "
-    "engineer): the retried download finds the CLAM project gone and fails the run with "
-    "'<server> answered 404 Not Found', although its results are all in place"
-))
 def test_a_worker_killed_once_the_service_deleted_the_finished_project_still_leaves_a_done_run(
     script, trap, workers, service
 ):
+    # The retried download finds the project gone: the job is started again (scripts.runner._start_again)
+    # rather than the run failed with "404", and its results replace the first ones.
     process = make_process(script)
     # The last request of a download: the service deletes the project, the worker dies before it hears so.
     trap.hold(process.clam_project, "delete", answered=True)
