@@ -286,6 +286,9 @@ BACKGROUND_TASK_RUN_ASYNC = False
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 30)
 MAX_RUN_TIME = WORKER_STALE_SECONDS
+# A step still running after this long is no longer kept by the heartbeat (its worker is stuck on a
+# file system or in a loop): another worker takes it over WORKER_STALE_SECONDS later.
+WORKER_MAX_STEP_SECONDS = env_int("WORKER_MAX_STEP_SECONDS", 3600)
 # Processes: polling starts fast and slows down for long jobs; servers that
 # are down or answer 5xx are retried with backoff, then the process fails.
 PROCESS_POLL_MAX_SECONDS = float(env_int("PROCESS_POLL_MAX_SECONDS", 5))

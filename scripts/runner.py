@@ -31,6 +31,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from requests_toolbelt import MultipartEncoder
 
@@ -530,9 +531,12 @@ def cancel(process, reason="cancelled"):
 def advance(process_id):
     """Do the next step of a process. Returns seconds until the next call, or None when finished."""
     now = timezone.now()
-    claimed = Process.objects.filter(pk=process_id).exclude(status__in=Process.FINISHED).filter(
-        models_Q_lease_free(now)
-    ).update(lease_until=workers.lease_until(now), leased_by=workers.current_name or "")
+    free = models_Q_lease_free(now)
+    if workers.current_name:
+        free |= Q(leased_by=workers.current_name)  # a lease of ours is left only by a step that ended badly
+    claimed = Process.objects.filter(pk=process_id).exclude(status__in=Process.FINISHED).filter(free).update(
+        lease_until=workers.lease_until(now), leased_by=workers.current_name or ""
+    )
     if not claimed:
         process = Process.objects.filter(pk=process_id).first()
         if process is None or process.finished:
@@ -544,6 +548,21 @@ def advance(process_id):
         # Its holder died: the lease ends within moments of the task lock that let this task run.
         left = (process.lease_until - timezone.now()).total_seconds() if process.lease_until else 0
         return max(0.1, left + 0.1)
+    workers.current_process = process_id  # the heartbeat keeps this lease, and no other
+    try:
+        return _advance_claimed(process_id)
+    except BaseException:
+        # Not one of the step's expected errors (a bug, the database gone, the worker stopping): let the
+        # task's next attempt, on any worker, have the process at once.
+        Process.objects.filter(pk=process_id, leased_by=workers.current_name or "").update(
+            lease_until=None, leased_by=""
+        )
+        raise
+    finally:
+        workers.current_process = None
+
+
+def _advance_claimed(process_id):
     process = Process.objects.select_related("script").get(pk=process_id)
     if process.cancel_requested:
         # A step that was busy when the cancel came may have made the CLAM project again.
@@ -559,15 +578,16 @@ def advance(process_id):
     began = time.monotonic()
     step_was_start = process.status in (Status.QUEUED, Status.UPLOADING)
     try:
-        if step_was_start:
-            step_start(process)
-            delay = process.poll_interval
-        elif process.status == Status.RUNNING:
-            done = step_poll(process)
-            delay = 0 if done else _next_interval(process)
-        else:
-            step_download(process)
-            delay = None
+        with workers.stoppable():
+            if step_was_start:
+                step_start(process)
+                delay = process.poll_interval
+            elif process.status == Status.RUNNING:
+                done = step_poll(process)
+                delay = 0 if done else _next_interval(process)
+            else:
+                step_download(process)
+                delay = None
     except (*TRANSIENT, OSError) as exc:
         if _cancelled_meanwhile(process):
             return None
@@ -649,6 +669,4 @@ def _cleanup_after_failure(process):
 
 
 def models_Q_lease_free(now):
-    from django.db.models import Q
-
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)

@@ -20,11 +20,14 @@ import os
 import secrets
 import socket
 import threading
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 from background_task.models import Task
+from background_task.tasks import DBTaskRunner
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from scripts.models import Process, Worker
@@ -34,9 +37,15 @@ log = logging.getLogger(__name__)
 # How long the rows of workers that died stay, for queue health to tell about them.
 FORGET_DEAD_AFTER = timedelta(days=1)
 
-# The name of the worker running in this process (None outside `process_tasks`); advance() records it
-# as the holder of the lease it takes, so the heartbeat can keep that lease.
+# What the worker in this process (`process_tasks`) is doing, for its heartbeat thread to keep: its name
+# (None outside a worker; advance() records it as the lease's holder), the task it runs with the
+# monotonic time it began (set by TaskRunner) and the process whose step it works on (set by advance()).
+# Only these are kept fresh: a lock or lease that a step which ended badly left behind runs out.
 current_name = None
+current_task = None
+current_process = None
+# Whether the worker is inside a step, where a stop may interrupt it (see stoppable()).
+in_step = False
 
 
 def new_name():
@@ -65,15 +74,81 @@ def lease_until(now=None):
     return (now or timezone.now()) + timedelta(seconds=settings.WORKER_STALE_SECONDS)
 
 
-def beat(name):
-    """Say this worker is alive and keep what it holds (see the module's docstring for the order)."""
+def beat(name, stopping=None):
+    """Say this worker is alive and keep the lock of the task it runs and the lease of the process it works on.
+
+    A step that has run for WORKER_MAX_STEP_SECONDS is no longer kept: a worker stuck in it (a file
+    system that stopped answering, a bug that loops) must not hold a run for ever.
+    """
     now = timezone.now()
+    task, process = current_task, current_process
     with transaction.atomic():  # one write (on SQLite, one turn of the database's write lock)
-        if not Worker.objects.filter(name=name).update(seen_at=now):
+        if not Worker.objects.filter(name=name).update(seen_at=now) and not (stopping and stopping.is_set()):
             # Removed as dead after a long pause (the machine slept, the database was away): alive again.
             Worker.objects.create(name=name, hostname=socket.gethostname(), pid=os.getpid(), seen_at=now)
-        Task.objects.filter(locked_by=name).update(locked_at=now)
-        Process.objects.filter(leased_by=name, lease_until__isnull=False).update(lease_until=lease_until(now))
+        if task is None:
+            return
+        if time.monotonic() - task[1] > settings.WORKER_MAX_STEP_SECONDS:
+            log.error("Worker %s has been on task %s for over %s s; other workers may take it over",
+                      name, task[0], settings.WORKER_MAX_STEP_SECONDS)
+            return
+        Task.objects.filter(pk=task[0], locked_by=name).update(locked_at=now)
+        if process is not None:
+            Process.objects.filter(pk=process, leased_by=name, lease_until__isnull=False).update(
+                lease_until=lease_until(now)
+            )
+
+
+@contextmanager
+def stoppable():
+    """Mark a step: a stop (SIGTERM, Ctrl-C) may interrupt the worker here, and hand the step over at once.
+
+    Elsewhere, e.g. between queueing a process's next task and removing the one that ran, an
+    interruption would leave both, and the process would go on twice: there a stop waits for the
+    task's end.
+    """
+    global in_step
+    in_step = True
+    try:
+        yield
+    finally:
+        in_step = False
+
+
+class TaskRunner(DBTaskRunner):
+    """The queue library's runner, which never takes a task from a live worker, and tells the heartbeat what runs.
+
+    The library decides by the lock's age alone, and itself saves the task once it has run with the
+    time it was locked: a task that ran longer than WORKER_STALE_SECONDS looks free for a moment then.
+    """
+
+    def __init__(self, name):
+        super().__init__()
+        self.worker_name = name
+
+    def get_task_to_run(self, tasks, queue=None):
+        try:
+            available = [task for task in Task.objects.find_available(queue) if task.task_name in tasks._tasks][:5]
+            for task in available:
+                now = timezone.now()
+                taken = (
+                    Task.objects.unlocked(now).filter(pk=task.pk)
+                    .exclude(locked_by__in=live_workers(now).values("name"))
+                    .update(locked_by=self.worker_name, locked_at=now)
+                )
+                if taken:
+                    return Task.objects.get(pk=task.pk)
+            return None
+        except OperationalError:
+            log.warning("Failed to retrieve tasks. Database unreachable.")
+
+    def run_task(self, tasks, task):
+        global current_task
+        current_task = (task.pk, time.monotonic())
+        try:
+            super().run_task(tasks, task)
+        finally:
+            current_task = None
 
 
 def release(name):
@@ -105,8 +180,8 @@ class Heartbeat:
         try:
             while not self._stopping.wait(settings.WORKER_HEARTBEAT_SECONDS):
                 try:
-                    beat(self.name)
-                except DatabaseError:
+                    beat(self.name, self._stopping)
+                except Exception:  # whatever it was, a heartbeat that stops makes a live worker look dead
                     log.warning("Worker %s could not write its heartbeat; trying again", self.name, exc_info=True)
                     connection.close()
         finally:

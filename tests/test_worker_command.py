@@ -28,6 +28,8 @@ def run_until_idle(monkeypatch, sleep):
 
     monkeypatch.setattr(process_tasks.time, "sleep", fake_sleep)
     command.run(sleep=sleep)
+    if command.housekeeper:
+        command.housekeeper.join(timeout=30)
     return waits
 
 

@@ -3,6 +3,8 @@
 The SIGKILLed real workers are in tests/test_worker_recovery.py; here the rules, on the database.
 """
 
+import signal
+import time
 import uuid
 from datetime import timedelta
 
@@ -38,7 +40,12 @@ def test_a_beat_keeps_the_workers_task_lock_and_process_lease_fresh(process):
     update_script(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=long_ago)
     Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=long_ago)
-    workers.beat(worker.name)
+    workers.current_task = (Task.objects.get().pk, time.monotonic())
+    workers.current_process = process.pk
+    try:
+        workers.beat(worker.name)
+    finally:
+        workers.current_task = workers.current_process = None
     worker.refresh_from_db()
     process.refresh_from_db()
     task = Task.objects.get()
@@ -118,3 +125,95 @@ def test_an_idle_worker_wakes_when_a_lock_ends(process):
 def test_worker_names_are_unique_and_fit_the_task_lock():
     names = {workers.new_name() for _ in range(50)}
     assert len(names) == 50 and all(len(name) <= 64 for name in names)
+
+
+def test_a_beat_keeps_only_what_the_worker_is_doing_now(process):
+    """A lock or lease that a step which ended badly left behind runs out, though its worker lives on."""
+    worker = a_worker(seen_seconds_ago=0)
+    long_ago = timezone.now() - timedelta(seconds=20)
+    update_script(str(process.pk))
+    Task.objects.update(locked_by=worker.name, locked_at=long_ago)
+    Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=long_ago)
+    workers.beat(worker.name)  # between tasks: it runs none
+    assert Task.objects.get().locked_at == long_ago
+    process.refresh_from_db()
+    assert process.lease_until == long_ago
+
+
+def test_a_step_longer_than_the_limit_is_no_longer_kept(process, settings):
+    worker = a_worker(seen_seconds_ago=0)
+    long_ago = timezone.now() - timedelta(seconds=20)
+    update_script(str(process.pk))
+    Task.objects.update(locked_by=worker.name, locked_at=long_ago)
+    settings.WORKER_MAX_STEP_SECONDS = 60
+    workers.current_task = (Task.objects.get().pk, time.monotonic() - 61)
+    try:
+        workers.beat(worker.name)
+    finally:
+        workers.current_task = None
+    assert Task.objects.get().locked_at == long_ago
+
+
+def test_a_stopped_workers_late_beat_does_not_bring_its_row_back():
+    import threading
+
+    stopping = threading.Event()
+    stopping.set()
+    workers.beat("host:4:gone", stopping)
+    assert not Worker.objects.exists()
+
+
+def test_no_worker_takes_a_task_from_a_live_worker_even_when_its_lock_looks_old(process):
+    """The queue library saves a task that ran with the time it was locked: after a long step it looks free."""
+    from background_task.tasks import tasks
+
+    worker = a_worker(seen_seconds_ago=1)
+    update_script(str(process.pk))
+    Task.objects.update(locked_by=worker.name, locked_at=timezone.now() - timedelta(hours=1))
+    runner_ = workers.TaskRunner("host:5:other")
+    assert runner_.get_task_to_run(tasks) is None
+    Worker.objects.filter(pk=worker.pk).update(seen_at=timezone.now() - timedelta(seconds=settings.WORKER_STALE_SECONDS + 1))
+    assert runner_.get_task_to_run(tasks).locked_by == "host:5:other"
+
+
+def test_a_step_that_ends_with_an_unexpected_error_leaves_the_process_free(process, monkeypatch):
+    monkeypatch.setattr(workers, "current_name", "host:6:me")
+    a_worker(seen_seconds_ago=0)
+
+    def bug(p):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runner, "step_start", bug)
+    with pytest.raises(RuntimeError):
+        runner.advance(process.pk)
+    process.refresh_from_db()
+    assert process.leased_by == "" and process.lease_until is None
+    monkeypatch.setattr(workers, "current_name", "host:7:other")
+    monkeypatch.setattr(runner, "step_start", lambda p: None)
+    assert runner.advance(process.pk) is not None  # the queue's retry, on another worker, goes on
+    process.refresh_from_db()
+    assert process.attempts == 0
+
+
+def test_a_lease_of_its_own_left_by_a_bad_step_is_no_obstacle_to_the_same_worker(process, monkeypatch):
+    monkeypatch.setattr(workers, "current_name", "host:8:me")
+    Worker.objects.create(name="host:8:me", hostname="host", pid=1, seen_at=timezone.now())
+    Process.objects.filter(pk=process.pk).update(leased_by="host:8:me", lease_until=workers.lease_until())
+    monkeypatch.setattr(runner, "step_start", lambda p: None)
+    assert runner.advance(process.pk) is not None
+    process.refresh_from_db()
+    assert process.attempts == 0 and process.leased_by == ""
+
+
+def test_a_stop_outside_a_step_waits_for_the_end_of_the_task_and_inside_one_interrupts_it():
+    from scripts.management.commands import process_tasks
+
+    command = process_tasks.Command()
+    command.sig_manager = process_tasks.SignalManager()
+    command._stop(signal.SIGTERM, None)
+    assert command.sig_manager.kill_now
+    with pytest.raises(KeyboardInterrupt):
+        command._stop(signal.SIGTERM, None)  # a second one: at once
+    command.sig_manager.kill_now = False
+    with workers.stoppable(), pytest.raises(KeyboardInterrupt):
+        command._stop(signal.SIGINT, None)

@@ -64,18 +64,20 @@ CLEANUP_EVERY_SECONDS = 3600
 
 def housekeeping():
     """Tell the apps that keep house (upload removes the files crashes left behind) that now is a good time."""
-    for receiver, result in worker_idle_hourly.send_robust(sender=None):
-        if isinstance(result, Exception):  # never let housekeeping stop the worker: the next hour tries again
-            log.error("Housekeeping by %s failed", getattr(receiver, "__qualname__", receiver),
-                      exc_info=(type(result), result, result.__traceback__))
+    try:
+        for receiver, result in worker_idle_hourly.send_robust(sender=None):
+            if isinstance(result, Exception):  # never let housekeeping stop the worker: the next hour tries again
+                log.error("Housekeeping by %s failed", getattr(receiver, "__qualname__", receiver),
+                          exc_info=(type(result), result, result.__traceback__))
+    finally:
+        connection.close()  # this thread's own
 
 
-def _stop_at_once(signum, frame):
-    """SIGTERM (systemd, docker, a supervisor) stops the worker like Ctrl-C: its step is handed over at once."""
-    raise KeyboardInterrupt
 
 
 class Command(process_tasks.Command):
+    housekeeper = None  # the thread of the last housekeeping
+
     def handle(self, *args, **options):
         self.sig_manager = SignalManager()
         if options.get("dev"):
@@ -93,9 +95,10 @@ class Command(process_tasks.Command):
             process_tasks._configure_log_std()
         autodiscover()
         if threading.current_thread() is threading.main_thread():  # not under --dev's reloader
-            signal.signal(signal.SIGTERM, _stop_at_once)
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
         heartbeat = workers.Heartbeat().start()
-        self._tasks._runner.worker_name = heartbeat.name  # what the queue records as a task's holder
+        self._tasks._runner = workers.TaskRunner(heartbeat.name)
         log.info("Worker %s started", heartbeat.name)
         try:
             self._loop(duration, sleep, queue)
@@ -103,6 +106,13 @@ class Command(process_tasks.Command):
             log.info("Worker %s stopped; its work goes to the other workers", heartbeat.name)
         finally:
             heartbeat.stop()
+
+    def _stop(self, signum, frame):
+        """SIGTERM (systemd, docker, a supervisor) and Ctrl-C: inside a step, stop at once and hand the step
+        over; elsewhere at the end of the task (as SIGTSTP does); a second one stops at once anyway."""
+        if workers.in_step or self.sig_manager.kill_now:
+            raise KeyboardInterrupt
+        self.sig_manager.kill_now = True
 
     def _loop(self, duration, sleep, queue):
         started = time.time()
@@ -112,12 +122,12 @@ class Command(process_tasks.Command):
                 break
             if self._tasks.run_next_task(queue):
                 continue
-            if time.monotonic() >= next_cleanup:
-                # When idle, never before a due step: a restarted worker takes over first, and the walk
-                # over a large media folder does not hold up anyone's run.
+            if time.monotonic() >= next_cleanup and not (self.housekeeper and self.housekeeper.is_alive()):
+                # When idle, so a restarted worker takes over first; in a thread, so a walk over a large
+                # media folder does not hold up steps that fall due meanwhile.
                 next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
-                housekeeping()
-                continue
+                self.housekeeper = threading.Thread(target=housekeeping, name="equestria-housekeeping", daemon=True)
+                self.housekeeper.start()
             if connection.connection is not None and not connection.is_usable():
                 connection.close()  # the database went away; the next query reconnects
             try:
