@@ -5,7 +5,7 @@ from django.conf import settings
 
 from pipelines import review
 from scripts.models import BaseParameter
-from upload.services import human_size
+from upload.checks import human_size
 
 
 class AlignmentForm(forms.Form):
