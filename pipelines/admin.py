@@ -20,6 +20,7 @@ class PipelineAdmin(admin.ModelAdmin):
                 "description": "Templates of the scripts above, as imported from their servers.",
             },
         ),
+        ("Dictionary review", {"fields": ["phone_set"]}),
     ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

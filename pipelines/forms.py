@@ -4,8 +4,8 @@ from django import forms
 from django.conf import settings
 
 from pipelines import review
-from pipelines.services import clam_values, parameter_fields
-from upload.services import human_size
+from scripts.models import BaseParameter
+from upload.checks import human_size
 
 
 class AlignmentForm(forms.Form):
@@ -26,7 +26,41 @@ class AlignmentForm(forms.Form):
         return cleaned
 
     def clam_values(self):
-        return clam_values((self.parameters[k], v) for k, v in self.cleaned_data.items())
+        """The values the researcher gave, as CLAM wants them; an empty field sends nothing (the preset or
+        the server's default applies)."""
+        values = {}
+        for clam_id, value in self.cleaned_data.items():
+            if value is None or value == "":
+                continue
+            values[clam_id] = self.parameters[clam_id].to_clam(value)
+        return values
+
+
+def parameter_fields(script):
+    """(parameter, form field) for each global, non-preset, non-static parameter of a script."""
+    fields = []
+    for base in script.parameters.filter(input_template=None, preset=False).exclude(type=BaseParameter.Type.STATIC):
+        p = base.specific
+        common = {"label": p.name, "help_text": p.description, "required": False}
+        if p.type == BaseParameter.Type.BOOLEAN:
+            field = forms.BooleanField(initial=p.default, **common)
+        elif p.type == BaseParameter.Type.CHOICE:
+            choices = [(c.choice_id, c.label) for c in p.choices.all()]
+            if p.multi:
+                field = forms.MultipleChoiceField(choices=choices, initial=p.default.split(","), **common)
+            else:
+                field = forms.ChoiceField(choices=choices, initial=p.default, **common)
+        elif p.type == BaseParameter.Type.INTEGER:
+            field = forms.IntegerField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
+        elif p.type == BaseParameter.Type.FLOAT:
+            field = forms.FloatField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
+        elif p.type == BaseParameter.Type.STRING:
+            field = forms.CharField(initial=p.default, max_length=p.max_length or settings.PARAMETER_MAX_CHARACTERS, **common)
+        else:
+            field = forms.CharField(initial=p.default, max_length=settings.PARAMETER_MAX_CHARACTERS,
+                                    widget=forms.Textarea(attrs={"rows": 3}), **common)
+        fields.append((p, field))
+    return fields
 
 
 class DictionaryForm(forms.Form):

@@ -24,7 +24,7 @@ from scripts.clamnames import NameMap
 from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
 from upload.models import ProjectFile
-from upload.services import kind_of
+from upload.checks import kind_of
 
 log = logging.getLogger(__name__)
 Status = RecordingOutcome.Status

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from pipelines import outcomes, review
 from pipelines.models import Run
-from scripts.models import BaseParameter, Process
+from scripts.models import Process
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.models import Project, ProjectFile
@@ -269,48 +269,3 @@ def cancel_run(run):
     if run.stage not in Run.FINISHED:
         outcomes.settle_waiting(run, CANCELLED)
         _finish_run(run, Stage.CANCELLED, "cancelled")
-
-
-def parameter_fields(script):
-    """(parameter, form field) for each global, non-preset, non-static parameter of a script."""
-    from django import forms
-    from django.conf import settings
-
-    fields = []
-    for base in script.parameters.filter(input_template=None, preset=False).exclude(type=BaseParameter.Type.STATIC):
-        p = base.specific
-        common = {"label": p.name, "help_text": p.description, "required": False}
-        if p.type == BaseParameter.Type.BOOLEAN:
-            field = forms.BooleanField(initial=p.default, **common)
-        elif p.type == BaseParameter.Type.CHOICE:
-            choices = [(c.choice_id, c.label) for c in p.choices.all()]
-            if p.multi:
-                field = forms.MultipleChoiceField(choices=choices, initial=p.default.split(","), **common)
-            else:
-                field = forms.ChoiceField(choices=choices, initial=p.default, **common)
-        elif p.type == BaseParameter.Type.INTEGER:
-            field = forms.IntegerField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
-        elif p.type == BaseParameter.Type.FLOAT:
-            field = forms.FloatField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
-        elif p.type == BaseParameter.Type.STRING:
-            field = forms.CharField(initial=p.default, max_length=p.max_length or settings.PARAMETER_MAX_CHARACTERS, **common)
-        else:
-            field = forms.CharField(initial=p.default, max_length=settings.PARAMETER_MAX_CHARACTERS,
-                                    widget=forms.Textarea(attrs={"rows": 3}), **common)
-        fields.append((p, field))
-    return fields
-
-
-def clam_values(parameters_and_values):
-    """Form values as CLAM wants them: booleans as True/False, lists joined with commas."""
-    values = {}
-    for parameter, value in parameters_and_values:
-        if value is None or value == "":
-            continue
-        if isinstance(value, bool):
-            values[parameter.clam_id] = "True" if value else "False"
-        elif isinstance(value, (list, tuple)):
-            values[parameter.clam_id] = ",".join(value)
-        else:
-            values[parameter.clam_id] = str(value)
-    return values

@@ -22,8 +22,8 @@ from pipelines import outcomes, review, services
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
 from pipelines.pictures import picture
-from upload import services as upload_services
 from upload.access import get_project_for_user
+from upload.checks import accepted_extensions
 from upload.forms import UploadForm
 from upload.models import Project, ProjectFile
 from upload.readiness import readiness
@@ -101,7 +101,7 @@ def project_files(request, project_id):
         "active_run": services.active_run(project) if busy else None,
         "readiness": readiness(project, files),
         "form": UploadForm(),
-        "accepted": upload_services.Upload(project).accepted_extensions(),
+        "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
     }
     return render(request, "pipelines/project.html", context)

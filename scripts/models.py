@@ -239,7 +239,16 @@ class BaseParameter(models.Model):
         return getattr(self, f"{self.type}parameter")
 
     def value_for_clam(self):
-        """The string to send for this parameter, or None to send nothing."""
+        """The administrator's preset as CLAM wants it, or None to send nothing (the server's default applies).
+
+        Call it on the row of the parameter's type (`specific`).
+        """
+        return self.to_clam(self.value) if self.preset else None
+
+    def to_clam(self, value):
+        """A value of this parameter's type (the preset, or what the researcher's form field cleaned) as
+        the string CLAM wants, or None to send nothing. One conversion for both, so a value means the
+        same to the service whoever chose it."""
         return None
 
 
@@ -256,10 +265,10 @@ class BooleanParameter(BaseParameter):
     default = models.BooleanField(null=True, blank=True, editable=False)
     value = models.BooleanField(null=True, blank=True)
 
-    def value_for_clam(self):
-        if not self.preset or self.value is None:
+    def to_clam(self, value):
+        if value is None:
             return None
-        return "True" if self.value else "False"
+        return "True" if value else "False"
 
 
 class StaticParameter(BaseParameter):
@@ -277,16 +286,16 @@ class StringParameter(BaseParameter):
         if self.max_length is not None and len(self.value) > self.max_length:
             raise ValidationError({"value": f"At most {self.max_length} characters."})
 
-    def value_for_clam(self):
-        return self.value if self.preset else None
+    def to_clam(self, value):
+        return value
 
 
 class TextParameter(BaseParameter):
     default = models.TextField(blank=True, editable=False)
     value = models.TextField(blank=True)
 
-    def value_for_clam(self):
-        return self.value if self.preset else None
+    def to_clam(self, value):
+        return value
 
 
 class ChoiceParameter(BaseParameter):
@@ -310,9 +319,13 @@ class ChoiceParameter(BaseParameter):
             )
 
     def value_for_clam(self):
-        if not self.preset:
-            return None
-        return ",".join(self.selected())
+        return self.to_clam(self.selected()) if self.preset else None
+
+    def to_clam(self, value):
+        """Choice ids, joined with commas for a multiple choice."""
+        if isinstance(value, (list, tuple)):
+            return ",".join(value)
+        return value
 
 
 class ParameterChoice(models.Model):
@@ -339,8 +352,8 @@ class IntegerParameter(BaseParameter):
         if self.preset and self.value is None:
             raise ValidationError({"value": "Enter a value to preset."})
 
-    def value_for_clam(self):
-        return str(self.value) if self.preset and self.value is not None else None
+    def to_clam(self, value):
+        return None if value is None else str(value)
 
 
 class FloatParameter(BaseParameter):
@@ -356,8 +369,8 @@ class FloatParameter(BaseParameter):
         if self.preset and self.value is None:
             raise ValidationError({"value": "Enter a value to preset."})
 
-    def value_for_clam(self):
-        return repr(float(self.value)) if self.preset and self.value is not None else None
+    def to_clam(self, value):
+        return None if value is None else repr(float(value))
 
 
 PARAMETER_MODELS = {

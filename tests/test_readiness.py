@@ -15,6 +15,7 @@ from pipelines.models import Run
 from tests.conftest import CsrfClient
 from tests.factories import make_project, wav_bytes
 from upload.models import ProjectFile
+from upload.services import ProjectBusy, delete_file
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +172,10 @@ def test_a_project_page_during_a_run_offers_nothing_the_run_would_refuse(alice_c
                                       form_url=reverse("upload-project-list"), follow=True)
     assert any("a.wav was not deleted. An alignment of this project is running" in str(m)
                for m in response.context["messages"])
+    with pytest.raises(ProjectBusy, match="^An alignment of this project is running; files cannot be added or "
+                                          r"deleted until it ends \(or is cancelled\)\.$"):
+        delete_file(file)
+    assert project.files.filter(pk=file.pk).exists() and file.file.storage.exists(file.file.name)
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.FAILED)
     page = page_of(alice_client, project)
     assert 'id="upload-form"' in page and "Delete a.wav" in page and "Start alignment" in page

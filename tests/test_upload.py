@@ -292,6 +292,41 @@ def test_delete_a_file(alice_client, project, settings):
     assert not project.files.exists() and not path.exists() and not path.parent.exists()
 
 
+def test_the_project_page_lists_what_the_pipeline_accepts_without_touching_the_project(alice_client, project,
+                                                                                       django_assert_num_queries):
+    from upload.checks import accepted_extensions
+
+    # The FA script's profiles, then their input templates; nothing of the project's files.
+    with django_assert_num_queries(2):
+        assert accepted_extensions(project) == ".dict, .flac, .txt, .wav"
+    page = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "Accepted: .dict, .flac, .txt, .wav and .zip archives of them." in page
+
+
+def test_deleting_a_file_removes_its_row_and_content_and_is_news_for_the_project(project, settings):
+    from upload.services import Upload, delete_file
+
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile(*sample("cards-001", "txt")))
+    f = project.files.get()
+    path = settings.MEDIA_ROOT / f.file.name
+    Project.objects.filter(pk=project.pk).update(updated_at="2020-01-01T00:00:00Z")
+    delete_file(f)
+    assert not project.files.exists() and not path.exists() and not path.parent.exists()
+    assert Project.objects.get(pk=project.pk).updated_at.year > 2020
+
+
+def test_a_file_of_a_project_deleted_meanwhile_is_reported_gone(project):
+    from upload.services import ProjectGone, Upload, delete_file, delete_project
+
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile(*sample("cards-001", "txt")))
+    f = project.files.get()
+    delete_project(project)
+    with pytest.raises(ProjectGone, match="^This project no longer exists: it was deleted.$"):
+        delete_file(f)
+
+
 # Archives
 
 

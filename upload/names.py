@@ -49,3 +49,15 @@ def extension_of(name):
     """Lower-case extension without the dot ('' if none)."""
     stem, dot, extension = name.rpartition(".")
     return extension.lower() if dot and stem else ""
+
+
+def why_changed(typed, name):
+    """Why `clean_name` made `name` of `typed`, in words."""
+    reasons = []
+    if typed != typed.strip():
+        reasons.append("spaces at the start or end of a name are dropped")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in typed):
+        reasons.append("control and text-direction characters are dropped")
+    if len(name) < len(typed.strip()) - sum(unicodedata.category(ch) in ("Cc", "Cf") for ch in typed):
+        reasons.append(f"names are shortened to {MAX_NAME_LENGTH} characters and {MAX_NAME_BYTES} bytes")
+    return "; ".join(reasons) or "the name was cleaned"

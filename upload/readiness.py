@@ -1,4 +1,5 @@
-"""Is a project ready to align? Every recording with its transcript, every transcript with words.
+"""Is a project ready to align? Each profile of the aligner satisfied (`profile_status`), every recording
+with its transcript, every transcript with words.
 
 The forced aligner pairs a recording with the transcript of the same name
 (`a.wav` with `a.txt`). A file without its partner, or a transcript without a
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 
+from upload.checks import kind_of
 from upload.models import ProjectFile
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ class Unpaired:
 
 @dataclass
 class Readiness:
-    profiles: list  # upload.services.ProfileStatus of all files
+    profiles: list  # ProfileStatus of all files
     pairs: int = 0  # complete pairs with words
     unpaired: list = field(default_factory=list)  # [Unpaired]
     sendable: list = field(default_factory=list)  # the files a run of the complete pairs only sends
@@ -51,10 +53,42 @@ class Readiness:
         return [name for u in self.unpaired for name in u.names]
 
 
+def _label_with_extension(template):
+    """ "Transcript (UTF-8 text, .txt)" rather than "Transcript (UTF-8 text) (.txt)"."""
+    label, extension = template.label, f".{template.extension}"
+    if label.endswith(")"):
+        return f"{label[:-1]}, {extension})"
+    return f"{label} ({extension})"
+
+
+@dataclass
+class ProfileStatus:
+    number: int
+    satisfied: bool
+    missing: list  # labels of required templates without files
+    extra: list  # messages about unique templates with several files
+
+
+def profile_status(project, files):
+    """For each profile of the FA script: is it satisfied by these files, and what is missing."""
+    statuses = []
+    counts = {}
+    for f in files:
+        counts[f.template_id] = counts.get(f.template_id, 0) + 1
+    for profile in project.pipeline.fa_script.profiles.all():
+        missing, extra = [], []
+        for template in profile.input_templates.all():
+            n = counts.get(template.template_id, 0)
+            if n == 0 and not template.optional:
+                missing.append(_label_with_extension(template))
+            if n > 1 and template.unique:
+                extra.append(f"only one {template.label} is allowed")
+        statuses.append(ProfileStatus(profile.index + 1, not missing and not extra, missing, extra))
+    return statuses
+
+
 def _kinds(project):
     """{kind: [extension, …]} of the FA script's input templates (reads the prefetched profiles)."""
-    from upload.services import kind_of
-
     extensions = defaultdict(list)
     for profile in project.pipeline.fa_script.profiles.all():
         for template in profile.input_templates.all():
@@ -99,8 +133,6 @@ def _or(stem, extensions):
 
 def readiness(project, files):
     """What a run of `project` with `files` would align, and what it would have to leave out."""
-    from upload.services import profile_status
-
     result = Readiness(profiles=profile_status(project, files))
     kinds = _kinds(project)
     if not kinds[Kind.AUDIO] or not kinds[Kind.TRANSCRIPT]:
@@ -143,8 +175,6 @@ def _name_missing_kinds(project, files, statuses):
     only a transcript. The profiles' `satisfied` is left alone: it is the service's rule; that no
     pair can be aligned without both is readiness's own (`Readiness.ready`).
     """
-    from upload.services import kind_of
-
     present = {f.kind for f in files}
     for status, profile in zip(statuses, project.pipeline.fa_script.profiles.all()):
         templates = profile.input_templates.all()

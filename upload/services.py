@@ -1,8 +1,11 @@
-"""Adding files to projects: which input template a file is for, content checks, limits, saving.
+"""Changing a project's files: adding them (`Upload`), deleting one (`delete_file`), deleting the
+project (`delete_project`), each under the project's lock (`lock_project`).
 
 The upload view makes one `Upload` per request, calls its `add` for each file
 (a .zip adds its members) and then `commit`; `Upload.outcomes` holds one outcome
-per file, so one bad file never stops the others of the same upload.
+per file, so one bad file never stops the others of the same upload. What a file must
+be to be added is checked by `upload.checks`; whether the files are ready to align, by
+`upload.readiness`.
 """
 
 import logging
@@ -11,7 +14,6 @@ import shutil
 import unicodedata
 from dataclasses import dataclass
 
-import soundfile
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
@@ -19,20 +21,15 @@ from django.db.models import Sum
 
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
+from upload.checks import (
+    FileRefused, check_content, check_text_size, input_templates, kind_of, listed_extensions,
+    only_one, over_project_limit, too_large,
+)
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
-from upload.names import MAX_NAME_BYTES, MAX_NAME_LENGTH, BadName, clean_name, extension_of
+from upload.names import BadName, clean_name, extension_of, why_changed
 
 log = logging.getLogger(__name__)
-
-AUDIO_EXTENSIONS = {"wav", "flac", "ogg", "mp3", "aiff", "aif"}
-LIBSNDFILE_EXTENSIONS = {"wav", "flac", "ogg", "aiff", "aif"}
-TEXT_KINDS = {ProjectFile.Kind.TRANSCRIPT, ProjectFile.Kind.DICTIONARY}
-SNIFF_BYTES = 64 * 1024
-
-
-class FileRefused(ValueError):
-    """The file is not added; the message says why, for the user."""
 
 
 class ProjectGone(Exception):
@@ -40,6 +37,10 @@ class ProjectGone(Exception):
 
     def __init__(self):
         super().__init__("This project no longer exists: it was deleted.")
+
+
+class ProjectBusy(Exception):
+    """The project's files cannot change now; the message says why (`Project.busy_reason`)."""
 
 
 def lock_project(project_id):
@@ -64,74 +65,6 @@ class Outcome:
     message: str
 
 
-def input_templates(pipeline):
-    """The FA script's input templates, all profiles, by lower-case extension (first wins)."""
-    by_extension = {}
-    templates = []
-    for profile in pipeline.fa_script.profiles.prefetch_related("input_templates"):
-        for template in profile.input_templates.all():
-            templates.append(template)
-            by_extension.setdefault(template.extension.lower(), template)
-    return templates, by_extension
-
-
-def kind_of(template):
-    extension = template.extension.lower()
-    if extension in AUDIO_EXTENSIONS or template.mimetype.startswith("audio/"):
-        return ProjectFile.Kind.AUDIO
-    if extension == "dict" or "dictionary" in template.label.lower() or "lexicon" in template.label.lower():
-        return ProjectFile.Kind.DICTIONARY
-    if extension == "txt" or template.mimetype.startswith("text/"):
-        return ProjectFile.Kind.TRANSCRIPT
-    return ProjectFile.Kind.OTHER
-
-
-def _check_text(path, name):
-    with open(path, "rb") as f:
-        head = f.read(SNIFF_BYTES)
-    if b"\x00" in head:
-        raise FileRefused(f"{name}: this is not a text file (it contains NUL bytes)")
-    # Decode the whole file incrementally, so a large file never sits in memory.
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise FileRefused(
-            f"{name}: the text is not UTF-8 (byte {exc.start} of a block cannot be decoded); "
-            "save it as UTF-8 in your editor and upload it again"
-        ) from None
-    if not head.decode("utf-8-sig", errors="ignore").strip():
-        raise FileRefused(f"{name}: the file contains no text")
-
-
-def _check_audio(path, name):
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        raise FileRefused(f"{name}: this is not audio that can be read (damaged, or not really a {extension_of(name).upper()} file)") from None
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise FileRefused(f"{name}: the recording contains no audio")
-    return {"duration": info.frames / info.samplerate, "sample_rate": info.samplerate, "channels": info.channels}
-
-
-def check_content(path, name, kind):
-    """Metadata of a file that passes the content check for its kind; raises FileRefused."""
-    if path.stat().st_size == 0:
-        raise FileRefused(f"{name}: the file is empty")
-    if kind == ProjectFile.Kind.AUDIO:
-        if extension_of(name) not in LIBSNDFILE_EXTENSIONS:
-            return {}
-        return _check_audio(path, name)
-    if kind in TEXT_KINDS:
-        _check_text(path, name)
-    return {}
-
-
 class Upload:
     """One upload request into one project."""
 
@@ -143,9 +76,6 @@ class Upload:
         self.outcomes = []
         self.notes = []  # for the user, about files that were added or skipped: names changed, junk skipped
         self.pending = []  # (record, template, origin): content stored, row not yet saved; see commit()
-
-    def accepted_extensions(self):
-        return ", ".join(f".{e}" for e in sorted(self.by_extension) if e)
 
     def add(self, uploaded, commit=True):
         """Add one uploaded file (Django UploadedFile); a .zip is unpacked unless a template takes zips.
@@ -220,20 +150,20 @@ class Upload:
             raise FileRefused(
                 f"{name}: the name has no extension, so the file's type is unknown"
                 + (" (a dot at the start of a name begins no extension)" if name.startswith(".") else "")
-                + f"; the {self.project.pipeline.name} pipeline takes {self.accepted_extensions()}"
+                + f"; the {self.project.pipeline.name} pipeline takes {listed_extensions(self.by_extension)}"
             )
         if template is None:
             raise FileRefused(
                 f"{name}: .{extension or '(no extension)'} files are not used by the {self.project.pipeline.name} "
-                f"pipeline; it takes {self.accepted_extensions()}"
+                f"pipeline; it takes {listed_extensions(self.by_extension)}"
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
-            raise FileRefused(f"{name}: the file is larger than the limit of {human_size(settings.UPLOAD_MAX_FILE_BYTES)}")
-        _check_text_size(name, size, kind_of(template))
+            raise FileRefused(too_large(name))
+        check_text_size(name, size, kind_of(template))
         existing = self.project.files.filter(name=name).first()
         freed = existing.size if existing and self.replace else 0
         if self.used - freed + size > settings.UPLOAD_MAX_PROJECT_BYTES:
-            raise _over_project_limit(name)
+            raise over_project_limit(name)
         if self._waiting(name=name):
             # "Replace" is about the project's files; of two files of one upload, neither is the newer.
             raise FileRefused(f"{name}: two files of this upload have this name; only the first is added (rename one "
@@ -244,7 +174,7 @@ class Upload:
             other = self.project.files.filter(template_id=template.template_id).exclude(name=name).first() \
                 or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
-                raise _only_one(name, template, other)
+                raise only_one(name, template, other)
         meta = check_content(path, name, kind_of(template))
         return meta, template
 
@@ -319,7 +249,7 @@ class Upload:
         for record, origin in done:
             if getattr(record, "typed_name", ""):
                 self.notes.append(f"{origin}“{record.typed_name}” added as “{record.name}” "
-                                  f"({_why_changed(record.typed_name, record.name)})")
+                                  f"({why_changed(record.typed_name, record.name)})")
         self.outcomes += [Outcome(record.name, True, f"{origin}{record.name} added" if not getattr(record, "typed_name", "")
                                   else f"{origin}“{record.typed_name}” added as “{record.name}”") for record, origin in done]
 
@@ -330,12 +260,12 @@ class Upload:
         if template.unique:
             others = list(project.files.filter(template_id=template.template_id).exclude(name=name))
             if others and not self.replace:
-                raise _only_one(name, template, others[0])  # another upload added one since this one's check
+                raise only_one(name, template, others[0])  # another upload added one since this one's check
             replaced += others
         # Checked again here: two uploads at once (two tabs) each passed the check against the project before.
         stored = project.files.aggregate(total=Sum("size"))["total"] or 0
         if stored - sum(old.size for old in replaced) + record.size > settings.UPLOAD_MAX_PROJECT_BYTES:
-            raise _over_project_limit(name)
+            raise over_project_limit(name)
         try:
             with transaction.atomic():
                 for old in replaced:
@@ -344,45 +274,6 @@ class Upload:
         except IntegrityError:
             raise FileRefused(f"{name}: another upload of a file with this name finished first; nothing was overwritten") from None
         return replaced
-
-
-def _why_changed(typed, name):
-    """Why cleaning (upload.names.clean_name) made `name` of `typed`, in words."""
-    reasons = []
-    if typed != typed.strip():
-        reasons.append("spaces at the start or end of a name are dropped")
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in typed):
-        reasons.append("control and text-direction characters are dropped")
-    if len(name) < len(typed.strip()) - sum(unicodedata.category(ch) in ("Cc", "Cf") for ch in typed):
-        reasons.append(f"names are shortened to {MAX_NAME_LENGTH} characters and {MAX_NAME_BYTES} bytes")
-    return "; ".join(reasons) or "the name was cleaned"
-
-
-def _only_one(name, template, other):
-    return FileRefused(
-        f"{name}: the pipeline takes only one “{template.label}” file and the project has {other.name}; "
-        "delete it or tick “replace”"
-    )
-
-
-def _over_project_limit(name):
-    return FileRefused(
-        f"{name}: the project would exceed its limit of {human_size(settings.UPLOAD_MAX_PROJECT_BYTES)}; delete files first"
-    )
-
-
-def _check_text_size(name, size, kind):
-    if kind == ProjectFile.Kind.TRANSCRIPT and size > settings.UPLOAD_MAX_TRANSCRIPT_BYTES:
-        raise FileRefused(
-            f"{name}: the transcript is larger than the limit of {human_size(settings.UPLOAD_MAX_TRANSCRIPT_BYTES)} "
-            "(a two-hour recording has about 100 KB of text); is this the right file? Cut long recordings and "
-            "their transcripts into parts"
-        )
-    if kind == ProjectFile.Kind.DICTIONARY and size > settings.UPLOAD_MAX_DICTIONARY_BYTES:
-        raise FileRefused(
-            f"{name}: the dictionary is larger than the limit of {human_size(settings.UPLOAD_MAX_DICTIONARY_BYTES)}; "
-            "keep only the words your transcripts need"
-        )
 
 
 def _path_of(uploaded):
@@ -410,48 +301,6 @@ def cleanup(uploaded_files):
             tempfiles.remove(temp)
 
 
-def human_size(size):
-    """A size as the pages say it: "1.0 MB" (units of 1024)."""
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-
-
-def _label_with_extension(template):
-    """ "Transcript (UTF-8 text, .txt)" rather than "Transcript (UTF-8 text) (.txt)"."""
-    label, extension = template.label, f".{template.extension}"
-    if label.endswith(")"):
-        return f"{label[:-1]}, {extension})"
-    return f"{label} ({extension})"
-
-
-@dataclass
-class ProfileStatus:
-    number: int
-    satisfied: bool
-    missing: list  # labels of required templates without files
-    extra: list  # messages about unique templates with several files
-
-
-def profile_status(project, files):
-    """For each profile of the FA script: is it satisfied by these files, and what is missing."""
-    statuses = []
-    counts = {}
-    for f in files:
-        counts[f.template_id] = counts.get(f.template_id, 0) + 1
-    for profile in project.pipeline.fa_script.profiles.all():
-        missing, extra = [], []
-        for template in profile.input_templates.all():
-            n = counts.get(template.template_id, 0)
-            if n == 0 and not template.optional:
-                missing.append(_label_with_extension(template))
-            if n > 1 and template.unique:
-                extra.append(f"only one {template.label} is allowed")
-        statuses.append(ProfileStatus(profile.index + 1, not missing and not extra, missing, extra))
-    return statuses
-
-
 def remove_stored(record):
     """Delete a file's content from the storage, and its (now empty) folder on a local disk."""
     import os
@@ -477,6 +326,21 @@ def _remove_empty_folders(project_folder):
             os.rmdir(default_storage.path(folder))
         except (NotImplementedError, OSError):
             pass  # a remote storage has no folders, or the folder is not empty (or not there)
+
+
+def delete_file(project_file):
+    """Delete one file of a project, its row and its stored content; raises ProjectBusy or ProjectGone.
+
+    Under the project's lock, like a start or an upload: an alignment starting at this moment either
+    has the file or not, and a file is never deleted while a run of its project may be sending it.
+    """
+    with transaction.atomic():
+        project = lock_project(project_file.project_id)
+        if reason := project.busy_reason():
+            raise ProjectBusy(reason)
+        project_file.delete()
+    remove_stored(project_file)
+    project.touch()
 
 
 @dataclass

@@ -7,13 +7,13 @@ anyone but the owner.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
+from upload.checks import too_large
 from scripts.models import Pipeline
 from upload.forms import ProjectForm, RenameProjectForm
 from upload.models import Project
@@ -68,7 +68,7 @@ def add_files(request, project_id):
         return redirect(project)
     oversized = getattr(request, "oversized_uploads", [])
     for name in oversized:
-        messages.error(request, f"{name}: the file is larger than the limit of {services.human_size(services.settings.UPLOAD_MAX_FILE_BYTES)}")
+        messages.error(request, too_large(name))
     if not uploaded and not oversized:
         messages.error(request, "Choose one or more files to upload.")
         return redirect(project)
@@ -98,17 +98,13 @@ def add_files(request, project_id):
 def delete_file(request, project_id, file_id):
     f = get_file_for_user(request, project_id, file_id)
     try:
-        with transaction.atomic():
-            # Under the project's lock, so that an alignment starting at this moment has the file or not.
-            if reason := services.lock_project(f.project_id).busy_reason():
-                messages.error(request, f"{f.name} was not deleted. {reason}")
-                return redirect(f.project)
-            f.delete()
+        services.delete_file(f)
+    except services.ProjectBusy as exc:
+        messages.error(request, f"{f.name} was not deleted. {exc}")
+        return redirect(f.project)
     except services.ProjectGone as exc:
         messages.error(request, str(exc))
         return redirect("upload-project-list")
-    services.remove_stored(f)
-    f.project.touch()
     messages.success(request, f"{f.name} deleted.")
     return redirect(f.project)
 

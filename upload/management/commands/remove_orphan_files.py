@@ -9,8 +9,8 @@ import argparse
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from upload.checks import human_size
 from upload.cleanup import remove_orphans
-from upload.services import human_size
 
 
 def _non_negative_hours(value):

@@ -1,0 +1,139 @@
+"""Whether a file may be added to a project: the input template its extension is for, its kind, the
+size limits, and its content (audio that soundfile can read, UTF-8 text). Each check raises
+FileRefused with the message for the researcher; `upload.services.Upload` runs them before it stores a file.
+"""
+
+import codecs
+
+import soundfile
+from django.conf import settings
+
+from upload.models import ProjectFile
+from upload.names import extension_of
+
+AUDIO_EXTENSIONS = {"wav", "flac", "ogg", "mp3", "aiff", "aif"}
+LIBSNDFILE_EXTENSIONS = {"wav", "flac", "ogg", "aiff", "aif"}
+TEXT_KINDS = {ProjectFile.Kind.TRANSCRIPT, ProjectFile.Kind.DICTIONARY}
+SNIFF_BYTES = 64 * 1024
+
+
+class FileRefused(ValueError):
+    """The file is not added; the message says why, for the user."""
+
+
+def input_templates(pipeline):
+    """The FA script's input templates, all profiles, by lower-case extension (first wins)."""
+    by_extension = {}
+    templates = []
+    for profile in pipeline.fa_script.profiles.prefetch_related("input_templates"):
+        for template in profile.input_templates.all():
+            templates.append(template)
+            by_extension.setdefault(template.extension.lower(), template)
+    return templates, by_extension
+
+
+def accepted_extensions(project):
+    """The extensions the project's pipeline takes, as the pages and messages list them: ".dict, .txt, .wav"."""
+    return listed_extensions(input_templates(project.pipeline)[1])
+
+
+def listed_extensions(by_extension):
+    return ", ".join(f".{e}" for e in sorted(by_extension) if e)
+
+
+def kind_of(template):
+    extension = template.extension.lower()
+    if extension in AUDIO_EXTENSIONS or template.mimetype.startswith("audio/"):
+        return ProjectFile.Kind.AUDIO
+    if extension == "dict" or "dictionary" in template.label.lower() or "lexicon" in template.label.lower():
+        return ProjectFile.Kind.DICTIONARY
+    if extension == "txt" or template.mimetype.startswith("text/"):
+        return ProjectFile.Kind.TRANSCRIPT
+    return ProjectFile.Kind.OTHER
+
+
+def _check_text(path, name):
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if b"\x00" in head:
+        raise FileRefused(f"{name}: this is not a text file (it contains NUL bytes)")
+    # Decode the whole file incrementally, so a large file never sits in memory.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise FileRefused(
+            f"{name}: the text is not UTF-8 (byte {exc.start} of a block cannot be decoded); "
+            "save it as UTF-8 in your editor and upload it again"
+        ) from None
+    if not head.decode("utf-8-sig", errors="ignore").strip():
+        raise FileRefused(f"{name}: the file contains no text")
+
+
+def _check_audio(path, name):
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        raise FileRefused(f"{name}: this is not audio that can be read (damaged, or not really a {extension_of(name).upper()} file)") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise FileRefused(f"{name}: the recording contains no audio")
+    return {"duration": info.frames / info.samplerate, "sample_rate": info.samplerate, "channels": info.channels}
+
+
+def check_content(path, name, kind):
+    """Metadata of a file that passes the content check for its kind; raises FileRefused."""
+    if path.stat().st_size == 0:
+        raise FileRefused(f"{name}: the file is empty")
+    if kind == ProjectFile.Kind.AUDIO:
+        if extension_of(name) not in LIBSNDFILE_EXTENSIONS:
+            return {}
+        return _check_audio(path, name)
+    if kind in TEXT_KINDS:
+        _check_text(path, name)
+    return {}
+
+
+def only_one(name, template, other):
+    """The refusal of a second file for a template that takes one."""
+    return FileRefused(
+        f"{name}: the pipeline takes only one “{template.label}” file and the project has {other.name}; "
+        "delete it or tick “replace”"
+    )
+
+
+def over_project_limit(name):
+    """The refusal of a file that would take the project over its limit."""
+    return FileRefused(
+        f"{name}: the project would exceed its limit of {human_size(settings.UPLOAD_MAX_PROJECT_BYTES)}; delete files first"
+    )
+
+
+def check_text_size(name, size, kind):
+    """Refuses a transcript or dictionary over its own limit, far below the one for any file."""
+    if kind == ProjectFile.Kind.TRANSCRIPT and size > settings.UPLOAD_MAX_TRANSCRIPT_BYTES:
+        raise FileRefused(
+            f"{name}: the transcript is larger than the limit of {human_size(settings.UPLOAD_MAX_TRANSCRIPT_BYTES)} "
+            "(a two-hour recording has about 100 KB of text); is this the right file? Cut long recordings and "
+            "their transcripts into parts"
+        )
+    if kind == ProjectFile.Kind.DICTIONARY and size > settings.UPLOAD_MAX_DICTIONARY_BYTES:
+        raise FileRefused(
+            f"{name}: the dictionary is larger than the limit of {human_size(settings.UPLOAD_MAX_DICTIONARY_BYTES)}; "
+            "keep only the words your transcripts need"
+        )
+
+
+def human_size(size):
+    """A size as the pages say it: "1.0 MB" (units of 1024)."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+
+
+def too_large(name):
+    """The refusal of a file over the limit for any one file (also said of files the upload handler stopped)."""
+    return f"{name}: the file is larger than the limit of {human_size(settings.UPLOAD_MAX_FILE_BYTES)}"
