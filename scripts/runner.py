@@ -31,6 +31,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from requests_toolbelt import MultipartEncoder
 
@@ -415,7 +416,7 @@ def advance(process_id):
     """Do the next step of a process. Returns seconds until the next call, or None when finished."""
     now = timezone.now()
     claimed = Process.objects.filter(pk=process_id).exclude(status__in=Process.FINISHED).filter(
-        models_Q_lease_free(now)
+        _lease_free(now)
     ).update(lease_until=workers.lease_until(now), leased_by=workers.current_name or "")
     if not claimed:
         process = Process.objects.filter(pk=process_id).first()
@@ -532,7 +533,6 @@ def _cleanup_after_failure(process):
         transaction.on_commit(lambda: delete_clam_project(str(process.pk)))
 
 
-def models_Q_lease_free(now):
-    from django.db.models import Q
-
+def _lease_free(now):
+    """No worker holds the process, or its holder's lease has run out."""
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
