@@ -14,7 +14,7 @@ from django.utils import timezone
 from scripts import runner, workers
 from scripts.management.commands.process_tasks import seconds_until_next_task
 from scripts.models import Process, Script, Worker
-from scripts.tasks import update_script
+from scripts.tasks import advance_process
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def a_worker(seen_seconds_ago):
 def test_a_beat_keeps_the_workers_task_lock_and_process_lease_fresh(process):
     worker = a_worker(seen_seconds_ago=20)
     long_ago = timezone.now() - timedelta(seconds=20)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=long_ago)
     Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=long_ago)
     workers.beat(worker.name)
@@ -50,7 +50,7 @@ def test_a_beat_keeps_the_workers_task_lock_and_process_lease_fresh(process):
 
 def test_a_task_whose_worker_stopped_beating_is_free_after_the_stale_time(process):
     worker = a_worker(seen_seconds_ago=0)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=timezone.now())
     later = timezone.now() + timedelta(seconds=settings.WORKER_STALE_SECONDS + 1)
     assert Task.objects.unlocked(timezone.now()).count() == 0
@@ -59,7 +59,7 @@ def test_a_task_whose_worker_stopped_beating_is_free_after_the_stale_time(proces
 
 def test_a_stopping_worker_hands_over_its_task_and_process_at_once(process):
     worker = a_worker(seen_seconds_ago=0)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=timezone.now())
     Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=workers.lease_until())
     workers.release(worker.name)
@@ -109,9 +109,9 @@ def test_the_lease_a_worker_takes_names_it(process, monkeypatch):
 
 
 def test_an_idle_worker_wakes_when_a_lock_ends(process):
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by="host:3:dead", locked_at=timezone.now() - timedelta(seconds=settings.MAX_RUN_TIME - 2))
-    wait = seconds_until_next_task(None, 60, ["scripts.tasks.update_script"])
+    wait = seconds_until_next_task(None, 60, ["scripts.tasks.advance_process"])
     assert 1 < wait <= 2
 
 
