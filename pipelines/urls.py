@@ -6,7 +6,7 @@ run = "projects/<uuid:project_id>/runs/<uuid:run_id>/"
 urlpatterns = [
     # The projects' own pages, here because they show runs (see pipelines.views).
     path("projects/", views.project_list, name="upload-project-list"),
-    path("upload/<uuid:project_id>/", views.project_files, name="upload-project"),
+    path("projects/<uuid:project_id>/", views.project_files, name="upload-project"),
     path("projects/<uuid:project_id>/align/", views.start_run, name="pipelines-start-run"),
     path("projects/<uuid:project_id>/runs/", views.project_runs, name="pipelines-project-runs"),
     path(run, views.run_detail, name="pipelines-run"),

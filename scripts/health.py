@@ -28,9 +28,9 @@ from scripts.models import Process, Worker
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 EXIT_STATUS = {OK: 0, WARNING: 1, CRITICAL: 2}  # Nagios' convention, which most monitors follow
 
-# The task that carries a process on (scripts.tasks.update_script, named here to avoid importing the
-# task module, which imports the runner).
-PROCESS_TASK = "scripts.tasks.update_script"
+# The task that carries a process on (scripts.tasks.advance_process, named here to avoid importing the
+# task module, which imports the runner), and its name before issue 15, still run for older queued tasks.
+PROCESS_TASKS = ("scripts.tasks.advance_process", "scripts.tasks.update_script")
 # Reasons listed per service: a service that is down gives one or two; more would hide the others.
 MAX_REASONS = 5
 DEAD_WORKERS_WARN_FOR = timedelta(hours=1)
@@ -208,7 +208,7 @@ def waiting_hint(process, now=None):
         return ""
     now = now or timezone.now()
     live = set(workers.live_workers(now).values_list("name", flat=True))
-    tasks = list(Task.objects.filter(task_name=PROCESS_TASK, task_params__contains=str(process.pk), failed_at__isnull=True))
+    tasks = list(Task.objects.filter(task_name__in=PROCESS_TASKS, task_params__contains=str(process.pk), failed_at__isnull=True))
     free_in = [_free_in(t, now) for t in tasks if t.locked_by and t.locked_by not in live]
     if process.leased_by and process.leased_by not in live and process.lease_until and process.lease_until > now:
         free_in.append(math.ceil((process.lease_until - now).total_seconds()))

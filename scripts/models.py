@@ -412,7 +412,12 @@ class Process(models.Model):
     message = models.CharField("CLAM's status message", max_length=1000, blank=True)
     error = models.TextField("reason of failure", blank=True)
     detail = models.TextField("technical detail", blank=True)
-    log = models.TextField("CLAM's log", blank=True)
+    log = models.TextField(
+        "job log",
+        blank=True,
+        help_text="After a job that succeeded: the end of its error.log (what the job wrote to standard error). "
+        "After one that failed: CLAM's status messages; its error.log is then in “technical detail”.",
+    )
     outputs = models.JSONField(default=list, help_text="Names of the downloaded output files.")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Attempts of the current step.")
     poll_interval = models.FloatField(default=0.2)

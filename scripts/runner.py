@@ -531,7 +531,7 @@ def cancel(process, reason="cancelled"):
 def advance(process_id):
     """Do the next step of a process. Returns seconds until the next call, or None when finished."""
     now = timezone.now()
-    free = models_Q_lease_free(now)
+    free = _lease_free(now)
     if workers.current_name:
         free |= Q(leased_by=workers.current_name)  # a lease of ours is left only by a step that ended badly
     claimed = Process.objects.filter(pk=process_id).exclude(status__in=Process.FINISHED).filter(free).update(
@@ -668,5 +668,6 @@ def _cleanup_after_failure(process):
         transaction.on_commit(lambda: delete_clam_project(str(process.pk)))
 
 
-def models_Q_lease_free(now):
+def _lease_free(now):
+    """No worker holds the process, or its holder's lease has run out."""
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)

@@ -13,15 +13,23 @@ from scripts.runner import advance, delete_remote_later
 
 
 @background(schedule=0)
-def update_script(process_id):
+def advance_process(process_id):
+    """Do the next step of a process and queue the one after it."""
     delay = advance(process_id)
     if delay is not None:
-        update_script(process_id, schedule=timedelta(seconds=delay))
+        advance_process(process_id, schedule=timedelta(seconds=delay))
+
+
+# Its name before issue 15, kept as a second name of the same task: a worker runs only the names it
+# knows, and the queue holds tasks under the name they were queued with, by an earlier version or, during
+# an upgrade, by a worker still finishing its step with the old code (so renaming the rows in a data
+# migration would not be enough). The steps after such a task are queued under the new name.
+background(schedule=0, name="scripts.tasks.update_script")(advance_process.task_function)
 
 
 def schedule_process(process):
     """Queue the first step of a process (call inside the transaction that created it)."""
-    update_script(str(process.pk), schedule=timedelta(0))
+    advance_process(str(process.pk), schedule=timedelta(0))
 
 
 @background(schedule=0)

@@ -122,7 +122,7 @@ class WebServer:
         length = len(head) + total + len(f"\r\n--{boundary}--\r\n")
         cookies = "; ".join(f"{k}={v}" for k, v in self.session.cookies.items())
         request = (
-            f"POST /upload/{project}/files/ HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nCookie: {cookies}\r\n"
+            f"POST /projects/{project}/files/ HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nCookie: {cookies}\r\n"
             f"Referer: {self.base}/\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
             f"Content-Length: {length}\r\n\r\n"
         ).encode()
@@ -176,7 +176,7 @@ def test_a_web_server_stopped_mid_upload_leaves_nothing_after_the_cleanup(serve,
     server = serve(kind)
     # A finished upload first: its file must survive the cleanup.
     response = server.session.post(
-        f"{server.base}/upload/{install['project']}/files/",
+        f"{server.base}/projects/{install['project']}/files/",
         data={"csrfmiddlewaretoken": server.session.cookies["csrftoken"]},
         files={"files": (f"kept-{kind}-{signum}.wav", wav_bytes(3 * MB), "audio/wav")},
         headers={"Referer": server.base + "/"}, timeout=60,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from pipelines.models import Run
 from scripts.health import queue_health
 from scripts.models import Process, Script, Worker
-from scripts.tasks import schedule_process, update_script
+from scripts.tasks import advance_process, schedule_process
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def a_process(script_name="aligner", **fields):
 
 
 def a_task(process, *, due_seconds_ago=0, holder=None, locked_seconds_ago=0):
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     task = Task.objects.order_by("-pk").first()
     Task.objects.filter(pk=task.pk).update(
         run_at=ago(due_seconds_ago), locked_by=holder, locked_at=ago(locked_seconds_ago) if holder else None,
@@ -130,17 +130,17 @@ def test_a_dead_workers_lock_is_a_stale_lock_not_running_work():
     task = a_task(process, holder=dead.name, locked_seconds_ago=10)
     health = queue_health()
     assert health["tasks_running"] == 0
-    assert health["stale_locks"] == [{"task_id": task.pk, "task_name": "scripts.tasks.update_script",
+    assert health["stale_locks"] == [{"task_id": task.pk, "task_name": "scripts.tasks.advance_process",
                                       "holder": dead.name, "locked_seconds_ago": 10,
                                       "free_in_seconds": BOUND - 10}]
-    assert (f"Task {task.pk} (scripts.tasks.update_script) is locked by {dead.name}, which stopped: "
+    assert (f"Task {task.pk} (scripts.tasks.advance_process) is locked by {dead.name}, which stopped: "
             f"taken over within {BOUND - 10} s.") in health["problems"]
     assert health["oldest_stuck"]["kind"] == "task" and health["oldest_stuck"]["id"] == task.pk
     assert health["status"] == "warning"
     assert not any(p.startswith("Stuck") for p in health["problems"])  # the stale lock's own sentence says it
     out, status = command()
     assert status == 1
-    assert f"  task {task.pk} (scripts.tasks.update_script) held by {dead.name} since 10 s, free in {BOUND - 10} s" in out
+    assert f"  task {task.pk} (scripts.tasks.advance_process) held by {dead.name} since 10 s, free in {BOUND - 10} s" in out
     assert "tasks running:  0" in out
 
 
@@ -213,7 +213,7 @@ def test_the_oldest_stuck_item_is_the_one_waiting_longest_for_work_that_should_h
     due = a_task(a_process(), due_seconds_ago=3 * BOUND)
     stuck = queue_health()["oldest_stuck"]
     assert stuck["kind"] == "task" and stuck["id"] == due.pk and 3 * BOUND <= stuck["seconds"] <= 3 * BOUND + 5
-    assert stuck["why"] == "scripts.tasks.update_script is due and none of the 1 live worker(s) took it"
+    assert stuck["why"] == "scripts.tasks.advance_process is due and none of the 1 live worker(s) took it"
     # A process nobody moved on for far longer than any step rests (its task was lost or given up).
     lost = a_process(status="running")
     Process.objects.filter(pk__in=[lost.pk, busy.pk]).update(updated_at=ago(pause + 10 * BOUND))
@@ -233,7 +233,7 @@ def test_the_oldest_stuck_item_is_the_one_waiting_longest_for_work_that_should_h
 def test_tasks_the_queue_gave_up_on_count_as_failed_for_a_day():
     a_worker()
     for hours in (1, 30):
-        CompletedTask.objects.create(task_name="scripts.tasks.update_script", task_params="[[], {}]", run_at=ago(3600 * hours),
+        CompletedTask.objects.create(task_name="scripts.tasks.advance_process", task_params="[[], {}]", run_at=ago(3600 * hours),
                                      attempts=25, failed_at=ago(3600 * hours), last_error="boom")
     health = queue_health()
     assert health["tasks_failed"] == 1 and health["status"] == "warning"
@@ -255,10 +255,10 @@ def test_queue_health_page_in_the_admin_shows_the_same(client, admin_user):
     assert f'href="{url}"' in changelist
     page = client.get(url).content.decode()
     assert "Status: WARNING" in page and '<li class="error">' not in page
-    assert f"Task {task.pk} (scripts.tasks.update_script) is locked by {dead.name}, which stopped: free to take over now." in page
+    assert f"Task {task.pk} (scripts.tasks.advance_process) is locked by {dead.name}, which stopped: free to take over now." in page
     assert f"<td>{live.name}</td><td>host</td><td>21</td>" in page
     assert f"<td>{dead.name}</td><td>host</td><td>22</td>" in page
-    assert f"task {task.pk} (scripts.tasks.update_script) held by {dead.name}, free now" in page
+    assert f"task {task.pk} (scripts.tasks.advance_process) held by {dead.name}, free now" in page
     assert "aligner: 1 process(es): cannot connect (connection refused)" in page
     assert f"Recovery bound: a dead worker's step is taken over within {BOUND} s" in page
     assert "failed 1" in page and "aligner: 1" in page
@@ -361,6 +361,14 @@ def test_the_run_page_says_when_no_worker_takes_up_a_step_due_for_a_minute(alice
             "starts; if it has not after a few minutes, tell your administrator.") in status_block(alice_client, aligning)
 
 
+def test_the_run_page_sees_a_step_queued_under_the_tasks_name_before_issue_15(alice_client, aligning):
+    a_worker()
+    dead = a_worker(seen_seconds_ago=BOUND + 1)
+    task = a_task(aligning.fa_process, holder=dead.name, locked_seconds_ago=10)
+    Task.objects.filter(pk=task.pk).update(task_name="scripts.tasks.update_script")
+    assert "The worker doing this stopped; another takes over within" in status_block(alice_client, aligning)
+
+
 def test_the_run_page_hint_is_only_for_the_owner(client, bob, aligning):
     a_task(aligning.fa_process, due_seconds_ago=3 * BOUND)
     client.force_login(bob)
@@ -369,7 +377,7 @@ def test_the_run_page_hint_is_only_for_the_owner(client, bob, aligning):
 
 
 def test_the_completed_task_admin_shows_when_the_queue_gave_up_instead_of_a_pid_check(client, admin_user):
-    CompletedTask.objects.create(task_name="scripts.tasks.update_script", task_params="[[], {}]", run_at=ago(60),
+    CompletedTask.objects.create(task_name="scripts.tasks.advance_process", task_params="[[], {}]", run_at=ago(60),
                                  attempts=25, failed_at=ago(60), last_error="boom", locked_by="host:1:abc")
     client.force_login(admin_user)
     page = client.get(reverse("admin:background_task_completedtask_changelist")).content.decode()

@@ -296,3 +296,20 @@ def test_processes_are_listed_read_only_for_troubleshooting(admin_client):
     assert admin_client.get(reverse("admin:scripts_process_add")).status_code == 403
     page = admin_client.get(reverse("admin:scripts_process_change", args=[process.pk])).content.decode()
     assert "server exploded" in page and 'name="_save"' not in page
+
+
+def test_the_process_page_says_what_its_log_holds(admin_client):
+    """The log holds error.log after a success but CLAM's status messages after a failure: the label says so."""
+    from html import unescape
+
+    from scripts.models import Process
+
+    script = Script.objects.create(name="s", url="http://127.0.0.1:9/")
+    process = Process.objects.create(script=script, output_folder="x", status="done", log="warning: slow disk")
+    page = unescape(admin_client.get(reverse("admin:scripts_process_change", args=[process.pk])).content.decode())
+    assert "Job log:" in page and "warning: slow disk" in page
+    assert (
+        "After a job that succeeded: the end of its error.log (what the job wrote to standard error). "
+        "After one that failed: CLAM's status messages; its error.log is then in “technical detail”." in page
+    )
+    assert "CLAM's log" not in page

@@ -67,7 +67,7 @@ def valid_values(project, f, run):
     return {
         "project_id": str(project.pk), "run_id": str(run.pk), "file_id": str(f.pk), "name": "a.TextGrid",
         "uidb64": "MQ", "token": "set-password", "app_label": "pipelines", "object_id": "1",
-        "content_type_id": "1", "id": "1", "url": "nothing-here/",
+        "content_type_id": "1", "id": "1", "url": "nothing-here/", "rest": "1/change/",
     }
 
 

@@ -4,12 +4,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from background_task.models import Task
+from background_task.models import CompletedTask, Task
 from django.core.management import get_commands
 
 from scripts.management.commands import process_tasks
 from scripts.signals import worker_idle_hourly
-from scripts.tasks import update_script
+from scripts.tasks import advance_process
 
 
 def test_the_worker_command_is_equestrias():
@@ -36,14 +36,14 @@ def run_until_idle(monkeypatch, sleep):
 @pytest.mark.django_db
 def test_the_worker_goes_straight_to_the_next_task_and_waits_only_when_none_is_due(monkeypatch):
     for _ in range(5):
-        update_script(str(uuid.uuid4()))  # unknown processes: each task ends at once
+        advance_process(str(uuid.uuid4()))  # unknown processes: each task ends at once
     assert run_until_idle(monkeypatch, sleep=0.3) == [0.3]  # no pause between the five tasks
     assert Task.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_an_idle_worker_wakes_when_the_next_task_is_due_not_later(monkeypatch):
-    update_script(str(uuid.uuid4()), schedule=timedelta(seconds=1))
+    advance_process(str(uuid.uuid4()), schedule=timedelta(seconds=1))
     Task.objects.create(task_name="an.unknown.task", task_params="[[], {}]", task_hash="x", run_at=Task.objects.get().run_at - timedelta(hours=1))
     [wait] = run_until_idle(monkeypatch, sleep=5)
     assert 0.5 < wait <= 1.0  # the poll in a second, not --sleep; a task this worker does not know is ignored
@@ -99,3 +99,20 @@ def test_a_cleanup_that_fails_is_logged_and_the_worker_goes_on(monkeypatch, sett
     finally:
         worker_idle_hourly.disconnect(dispatch_uid="test-broken")
     assert "Housekeeping by test_a_cleanup_that_fails_is_logged_and_the_worker_goes_on.<locals>.broken failed" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_step_queued_under_the_tasks_name_before_issue_15_runs_and_queues_the_next_under_the_new_name(monkeypatch):
+    from scripts.models import Process, Script
+    from tests.helpers import free_port
+
+    script = Script.objects.create(name="aligner", url=f"http://127.0.0.1:{free_port()}/")  # down: the step is retried
+    process = Process.objects.create(script=script, output_folder="x")
+    # As the task was queued before it was renamed (background_task's own way of queueing it).
+    Task.objects.new_task("scripts.tasks.update_script", args=[str(process.pk)]).save()
+    run_until_idle(monkeypatch, sleep=5)
+    assert list(CompletedTask.objects.values_list("task_name", flat=True)) == ["scripts.tasks.update_script"]
+    assert list(Task.objects.values_list("task_name", flat=True)) == ["scripts.tasks.advance_process"]
+    process.refresh_from_db()
+    assert process.message.startswith("retrying (attempt 1)"), process.message
+

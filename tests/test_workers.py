@@ -16,7 +16,7 @@ from django.utils import timezone
 from scripts import runner, workers
 from scripts.management.commands.process_tasks import seconds_until_next_task
 from scripts.models import Process, Script, Worker
-from scripts.tasks import update_script
+from scripts.tasks import advance_process
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def a_worker(seen_seconds_ago):
 def test_a_beat_keeps_the_workers_task_lock_and_process_lease_fresh(process):
     worker = a_worker(seen_seconds_ago=20)
     long_ago = timezone.now() - timedelta(seconds=20)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=long_ago)
     Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=long_ago)
     workers.current_task = (Task.objects.get().pk, time.monotonic())
@@ -57,7 +57,7 @@ def test_a_beat_keeps_the_workers_task_lock_and_process_lease_fresh(process):
 
 def test_a_task_whose_worker_stopped_beating_is_free_after_the_stale_time(process):
     worker = a_worker(seen_seconds_ago=0)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=timezone.now())
     later = timezone.now() + timedelta(seconds=settings.WORKER_STALE_SECONDS + 1)
     assert Task.objects.unlocked(timezone.now()).count() == 0
@@ -66,7 +66,7 @@ def test_a_task_whose_worker_stopped_beating_is_free_after_the_stale_time(proces
 
 def test_a_stopping_worker_hands_over_its_task_and_process_at_once(process):
     worker = a_worker(seen_seconds_ago=0)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=timezone.now())
     Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=workers.lease_until())
     workers.release(worker.name)
@@ -116,9 +116,9 @@ def test_the_lease_a_worker_takes_names_it(process, monkeypatch):
 
 
 def test_an_idle_worker_wakes_when_a_lock_ends(process):
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by="host:3:dead", locked_at=timezone.now() - timedelta(seconds=settings.MAX_RUN_TIME - 2))
-    wait = seconds_until_next_task(None, 60, ["scripts.tasks.update_script"])
+    wait = seconds_until_next_task(None, 60, ["scripts.tasks.advance_process"])
     assert 1 < wait <= 2
 
 
@@ -131,7 +131,7 @@ def test_a_beat_keeps_only_what_the_worker_is_doing_now(process):
     """A lock or lease that a step which ended badly left behind runs out, though its worker lives on."""
     worker = a_worker(seen_seconds_ago=0)
     long_ago = timezone.now() - timedelta(seconds=20)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=long_ago)
     Process.objects.filter(pk=process.pk).update(leased_by=worker.name, lease_until=long_ago)
     workers.beat(worker.name)  # between tasks: it runs none
@@ -143,7 +143,7 @@ def test_a_beat_keeps_only_what_the_worker_is_doing_now(process):
 def test_a_step_longer_than_the_limit_is_no_longer_kept(process, settings):
     worker = a_worker(seen_seconds_ago=0)
     long_ago = timezone.now() - timedelta(seconds=20)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=long_ago)
     settings.WORKER_MAX_STEP_SECONDS = 60
     workers.current_task = (Task.objects.get().pk, time.monotonic() - 61)
@@ -168,7 +168,7 @@ def test_no_worker_takes_a_task_from_a_live_worker_even_when_its_lock_looks_old(
     from background_task.tasks import tasks
 
     worker = a_worker(seen_seconds_ago=1)
-    update_script(str(process.pk))
+    advance_process(str(process.pk))
     Task.objects.update(locked_by=worker.name, locked_at=timezone.now() - timedelta(hours=1))
     runner_ = workers.TaskRunner("host:5:other")
     assert runner_.get_task_to_run(tasks) is None

@@ -7,9 +7,10 @@ anyone but the owner.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.views.generic import RedirectView
 
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
@@ -116,3 +117,18 @@ def download_file(request, project_id, file_id):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+class Moved(RedirectView):
+    """An old URL of a page that moved: a permanent redirect to its new URL, with the query string.
+
+    A GET or HEAD gets 301; a POST (a form on a page opened before the move) gets 308, which browsers
+    follow with the same method and body, where a 301 would turn it into a GET that the new URL refuses.
+    """
+
+    permanent = True
+    query_string = True
+
+    def get(self, request, *args, **kwargs):
+        url = self.get_redirect_url(*args, **kwargs)
+        return HttpResponsePermanentRedirect(url, preserve_request=request.method not in ("GET", "HEAD"))

@@ -96,7 +96,7 @@ def main():
                     time.sleep(0.2)
             token = session.cookies["csrftoken"]
             session.post(base + "/accounts/login/", {"username": "bench", "password": "bench password 123", "csrfmiddlewaretoken": token})
-            session.get(f"{base}/upload/{project}/")
+            session.get(f"{base}/projects/{project}/")
             before = peak_kb(server.pid)
 
             wav = tmp / "big.wav"
@@ -105,7 +105,7 @@ def main():
             body, length = multipart(wav, session.cookies["csrftoken"], boundary)
             start = time.perf_counter()
             response = session.post(
-                f"{base}/upload/{project}/files/", data=body,
+                f"{base}/projects/{project}/files/", data=body,
                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(length),
                          "Referer": base + "/"},
                 allow_redirects=True,

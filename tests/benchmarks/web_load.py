@@ -55,7 +55,7 @@ def user_session(base, number, stop, latencies, errors):
         response = session.post(base + "/accounts/login/", {"username": f"user{number}", "password": PASSWORD,
                                 "csrfmiddlewaretoken": session.cookies["csrftoken"]}, timeout=30)
         page = session.get(base + "/projects/", timeout=30).text
-        projects = sorted(set(__import__("re").findall(r'href="(/upload/[0-9a-f-]+/)"', page)))
+        projects = sorted(set(__import__("re").findall(r'href="(/projects/[0-9a-f-]+/)"', page)))
         assert projects, "no projects listed"
     except Exception as exc:
         errors.append(f"login: {exc}")

@@ -80,7 +80,7 @@ def test_the_result_picture_fills_the_width_with_its_stylesheet(page, live_serve
 
 def test_error_pages_keep_to_the_policy(page, live_server, alice):
     log_in(page, live_server, "alice")
-    response = page.goto(live_server.url + "/upload/00000000-0000-0000-0000-000000000000/")
+    response = page.goto(live_server.url + "/projects/00000000-0000-0000-0000-000000000000/")
     assert response.status == 404
     assert directives(response.headers["content-security-policy"]) == POLICY
 

@@ -87,3 +87,40 @@ def test_files_dropped_on_the_upload_area_are_uploaded(page, live_server, alice)
     assert "Added 2 file(s)" in content
     assert "with cards-001.txt" in content
     assert sorted(project.files.values_list("name", flat=True)) == ["cards-001.txt", "cards-001.wav"]
+
+
+def test_a_page_opened_before_the_move_to_projects_still_uploads_and_deletes(page, live_server, alice):
+    """Forms that post to the old /upload/… URLs (issue 15) are sent on with their files (308), in Chromium."""
+    from tests.conftest import PASSWORD
+    from upload.models import Project
+
+    project = Project.objects.create(owner=alice, name="Old tab", pipeline=make_fa_pipeline())
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + f"/upload/{project.pk}/?from=bookmark")
+    assert page.url == live_server.url + f"/projects/{project.pk}/?from=bookmark"
+
+    def post_to_the_old_urls():
+        moved = page.evaluate(
+            """() => [...document.querySelectorAll("form")]
+                .filter(form => form.action.includes("/files/"))
+                .map(form => form.action = form.action.replace("/projects/", "/upload/"))"""
+        )
+        assert moved and all("/upload/" in action for action in moved)
+
+    post_to_the_old_urls()
+    page.set_input_files("#id_files", [str(DATA / "cards-001.wav"), str(DATA / "cards-001.txt")])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    assert "Added 2 file(s)" in page.content()
+    assert sorted(project.files.values_list("name", flat=True)) == ["cards-001.txt", "cards-001.wav"]
+
+    post_to_the_old_urls()
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete cards-001.txt").click()
+    assert "cards-001.txt deleted." in page.content()
+    assert list(project.files.values_list("name", flat=True)) == ["cards-001.wav"]

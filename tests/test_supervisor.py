@@ -19,7 +19,7 @@ def wait_for_http(url, proc, timeout=90, auth=None):
         request.add_header("Authorization", f"Basic {token}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the runner exited early"
+        assert proc.poll() is None, "the supervisor exited early"
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, response.read().decode()
@@ -40,7 +40,7 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "equestria.runner"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "equestria.supervisor"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # so that a failing test can stop the services and worker it started too
         )
         try:
@@ -57,7 +57,7 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
             if proc.poll() is None:
                 proc.kill()
             try:
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever the runner left behind when the test failed
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever the supervisor left behind when the test failed
             except ProcessLookupError:
                 pass
     output = log.read_text()
