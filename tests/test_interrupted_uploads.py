@@ -8,10 +8,12 @@ does) on a fresh install in tmp_path; the cleanup is the real command.
 
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -21,6 +23,7 @@ import requests
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.urls import reverse
@@ -31,6 +34,7 @@ from tests.conftest import PASSWORD
 from tests.factories import make_fa_pipeline, make_project
 from tests.helpers import ROOT, clean_env, free_port, manage
 from upload import cleanup
+from upload import tempfiles as upload_tempfiles
 from upload.models import ProjectFile
 
 SETUP = f"""
@@ -299,6 +303,84 @@ def test_a_stored_file_is_complete_and_a_taken_name_gets_another(settings):
     taken = default_storage._save("projects/p/files/f/a.txt", ContentFile(b"third"))
     assert taken not in (first, second) and default_storage.open(taken).read() == b"third"
     assert sorted(files_below(settings.MEDIA_ROOT)) == sorted([first, second, taken])
+
+
+def a_temporary_upload(settings, tmp_path, content, name="big.wav"):
+    """An upload as Django's parser leaves a large one: a TemporaryUploadedFile in the temporary folder."""
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
+    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, exist_ok=True)
+    uploaded = TemporaryUploadedFile(name, "audio/wav", len(content), None)
+    uploaded.write(content)
+    uploaded.flush()
+    return uploaded
+
+
+def test_a_temporary_upload_is_moved_into_media_not_copied(settings, tmp_path):
+    uploaded = a_temporary_upload(settings, tmp_path, wav_bytes(3 * MB))
+    temporary = uploaded.temporary_file_path()
+    inode = os.stat(temporary).st_ino
+    name = default_storage.save("projects/p/files/f/big.wav", uploaded)
+    stored = os.stat(default_storage.path(name))
+    # The same file on disk, under one name only: never written a second time.
+    assert (stored.st_ino, stored.st_nlink, stored.st_size) == (inode, 1, 3 * MB)
+    assert not os.path.exists(temporary)
+    assert files_below(settings.MEDIA_ROOT) == [name]
+    assert stored.st_mode & 0o777 == settings.FILE_UPLOAD_PERMISSIONS  # not the temporary file's 0600
+    # What the upload middleware does at the end of the request is fine with a file moved away.
+    uploaded.close()
+    upload_tempfiles.remove(temporary)
+    assert default_storage.open(name).read() == wav_bytes(3 * MB)
+
+
+def test_a_moved_upload_whose_name_is_taken_gets_another(settings, tmp_path):
+    first = default_storage.save("projects/p/files/f/a.wav", ContentFile(b"first"))
+    uploaded = a_temporary_upload(settings, tmp_path, b"second")
+    second = default_storage.save("projects/p/files/f/a.wav", uploaded)
+    assert second != first and second.startswith("projects/p/files/f/a_")
+    third = a_temporary_upload(settings, tmp_path, b"third")
+    taken = default_storage._save("projects/p/files/f/a.wav", third)
+    assert taken not in (first, second)
+    assert [default_storage.open(n).read() for n in (first, second, taken)] == [b"first", b"second", b"third"]
+    assert sorted(files_below(settings.MEDIA_ROOT)) == sorted([first, second, taken])
+    assert os.listdir(settings.FILE_UPLOAD_TEMP_DIR) == []
+    uploaded.close()
+    third.close()
+
+
+def test_an_uploaded_file_added_to_a_project_is_moved_into_media(alice, settings, tmp_path):
+    from upload.services import Upload
+
+    uploaded = a_temporary_upload(settings, tmp_path, wav_bytes(MB), name="cards.wav")
+    inode = os.stat(uploaded.temporary_file_path()).st_ino
+    upload = Upload(make_project(alice))
+    upload.add(uploaded)
+    assert [(o.name, o.saved) for o in upload.outcomes] == [("cards.wav", True)]
+    record = ProjectFile.objects.get(name="cards.wav")
+    assert os.stat(record.file.path).st_ino == inode
+    assert os.listdir(settings.FILE_UPLOAD_TEMP_DIR) == []
+    uploaded.close()  # as the request's end does
+
+
+def _another_file_system():
+    """A folder on another file system than the tests' (tmpfs), or None."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.stat(shm).st_dev != os.stat(tempfile.gettempdir()).st_dev else None
+
+
+@pytest.mark.skipif(_another_file_system() is None, reason="needs /dev/shm on a file system of its own")
+def test_a_temporary_upload_on_another_file_system_is_copied_once_and_removed(settings):
+    settings.FILE_UPLOAD_TEMP_DIR = tempfile.mkdtemp(dir=_another_file_system(), prefix="equestria-test-")
+    try:
+        uploaded = TemporaryUploadedFile("big.wav", "audio/wav", MB, None)
+        uploaded.write(bytes(MB))
+        uploaded.flush()
+        temporary = uploaded.temporary_file_path()
+        name = default_storage.save("projects/p/files/f/big.wav", uploaded)
+        assert not os.path.exists(temporary) and default_storage.size(name) == MB
+        assert files_below(settings.MEDIA_ROOT) == [name]  # nothing left in .partial
+        uploaded.close()
+    finally:
+        shutil.rmtree(settings.FILE_UPLOAD_TEMP_DIR, ignore_errors=True)
 
 
 KILLED_COPY = """

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import soundfile
 from django.conf import settings
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
@@ -22,6 +21,7 @@ from upload.archives import ArchiveRefused, extract_zip
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
 from upload.names import MAX_NAME_BYTES, MAX_NAME_LENGTH, BadName, clean_name, extension_of
+from upload.storage import MovableFile
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,9 @@ class Upload:
         )
         try:
             with open(path, "rb") as f:
-                record.file.save(name, File(f), save=False)
+                # `path` is this request's temporary copy (the upload's, or an archive member) and is
+                # not read again: moved into media, not copied a second time.
+                record.file.save(name, MovableFile(f), save=False)
         except OSError as exc:
             # E.g. the project's folder removed under it, by a delete of the project at this moment.
             if record.file.name:
