@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -491,7 +492,8 @@ def test_the_cleanup_keeps_referenced_and_young_files_and_removes_old_orphans(al
 
 
 @pytest.mark.django_db
-def test_the_age_limit_counts_from_now(settings, aged):
+def test_the_age_limit_counts_from_now(alice, settings, aged):
+    make_project(alice)  # a database in use: see the refusals below
     orphan = aged(settings.MEDIA_ROOT / "projects" / "p" / "files" / "f" / "a.wav", hours=30)
     assert cleanup.remove_orphans(now=timezone.now() - timedelta(hours=8)).unreferenced.files == 0
     assert orphan.exists()
@@ -502,7 +504,8 @@ def test_the_age_limit_counts_from_now(settings, aged):
 
 
 @pytest.mark.django_db
-def test_the_command_says_what_it_removed_and_a_dry_run_removes_nothing(settings, aged, capsys):
+def test_the_command_says_what_it_removed_and_a_dry_run_removes_nothing(alice, settings, aged, capsys):
+    make_project(alice)
     orphan = aged(settings.MEDIA_ROOT / "projects" / "p" / "files" / "f" / "a.wav", content=b"a" * 2048)
     call_command("remove_orphan_files", "--dry-run")
     assert orphan.exists()
@@ -526,6 +529,81 @@ def test_the_command_says_what_it_removed_and_a_dry_run_removes_nothing(settings
         "empty folders: 3 removed",
         "2.0 KB freed.",
     ]
+
+
+def project_files(media, count, hours=48):
+    """`count` old files under projects/, as uploads left them."""
+    for i in range(count):
+        path = media / "projects" / f"p{i % 7}" / "files" / f"f{i}" / "a.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - hours * 3600,) * 2)
+    return sorted(p for p in (media / "projects").rglob("*") if p.is_file())
+
+
+@pytest.mark.django_db
+def test_the_cleanup_removes_no_project_file_when_the_database_has_no_projects_at_all(settings, aged, caplog):
+    media = settings.MEDIA_ROOT
+    files = project_files(media, 3)
+    partial = aged(media / ".partial" / "0123abcd")
+    temporary = aged(Path(settings.FILE_UPLOAD_TEMP_DIR) / "tmpab12.upload.wav")
+    report = cleanup.remove_orphans()
+    assert all(path.exists() for path in files)
+    assert report.unreferenced.files == 0 and report.folders.files == 0
+    # What is never referenced goes all the same.
+    assert not partial.exists() and not temporary.exists()
+    assert report.refused == (
+        f"Refusing to remove 3 project file(s) older than the cleanup age in {media / 'projects'}: the database has "
+        "no projects, files or processes at all. Is this the database that goes with this MEDIA_ROOT (the settings "
+        "or environment of this cron job or shell)? Nothing under it was removed (temporary files and .partial/ were "
+        "cleaned). See them with `manage.py remove_orphan_files --dry-run -v 2`; if they really are orphans, run it "
+        "with --force."
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [report.refused]
+    assert cleanup.remove_orphans(force=True).unreferenced.files == 3
+    assert not any(path.exists() for path in files)
+
+
+@pytest.mark.django_db
+def test_the_cleanup_removes_no_project_file_when_more_than_half_and_more_than_a_hundred_look_orphaned(
+        alice, settings):
+    media = settings.MEDIA_ROOT
+    project = make_project(alice)
+    files = project_files(media, 101)  # of 101 + 100 referenced below: just over half
+    for i in range(100):
+        record = ProjectFile(project=project, name=f"k{i}.txt", template_id="t", kind="transcript", size=1)
+        record.file.save(f"k{i}.txt", ContentFile(b"k"), save=False)
+        record.save()
+    report = cleanup.remove_orphans()
+    assert report.unreferenced.files == 0 and all(path.exists() for path in files)
+    assert report.refused.startswith(f"Refusing to remove 101 of the 201 project files in {media / 'projects'} as "
+                                     "unreferenced: more than 50% of them look like orphans, which a crash does not "
+                                     "leave (a database restored from an older backup, or another one).")
+    # A hundred orphans, or fewer than half: a crash's leftovers, removed.
+    files[0].unlink()
+    assert cleanup.remove_orphans().unreferenced.files == 100
+    assert ProjectFile.objects.count() == 100 and all(os.path.exists(r.file.path) for r in ProjectFile.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_wrong_looking_database_unless_forced(settings, capsys):
+    files = project_files(settings.MEDIA_ROOT, 2)
+    call_command("remove_orphan_files", "--dry-run")
+    captured = capsys.readouterr()
+    assert "media files no record refers to: 2 would be removed (2 bytes)" in captured.out
+    assert captured.err.startswith("Without --force a real run would not remove the unreferenced files: Refusing to "
+                                   "remove 2 project file(s)")
+    # A cron job whose environment names another, empty, database with the same MEDIA_ROOT.
+    cron = clean_env(settings.MEDIA_ROOT.parent, MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    assert manage(["migrate", "--no-input"], cron).returncode == 0
+    result = manage(["remove_orphan_files"], cron)
+    assert result.returncode == 1, result.stderr
+    assert "media files no record refers to: 0 removed" in result.stdout
+    assert "Refusing to remove 2 project file(s)" in result.stderr and "Traceback" not in result.stderr
+    assert all(path.exists() for path in files)
+    call_command("remove_orphan_files", "--force")
+    assert "media files no record refers to: 2 removed (2 bytes)" in capsys.readouterr().out
+    assert not any(path.exists() for path in files)
 
 
 def test_the_command_refuses_a_negative_age(tmp_path):
