@@ -5,13 +5,17 @@ Workers say they are alive (scripts.workers); a task locked by a worker that sto
 last beat. The thresholds, from the recovery bound B (30 s by default), are in
 docs/operators/production.md, "Monitoring":
 
-- stuck: a task due for more than 2 B that nobody runs; a task under a stale lock; an active process
-  held by no live worker whose row has not changed for longer than any step should leave it
-  (PROCESS_POLL_MAX_SECONDS or PROCESS_RETRY_MAX_SECONDS, whichever is longer) plus 2 B;
+- stuck: a task due for more than 2 B that no worker takes although one is idle (holds no task) or
+  none is alive; a task under a stale lock; an active process held by no live worker whose row has
+  not changed for longer than any step should leave it (PROCESS_POLL_MAX_SECONDS or
+  PROCESS_RETRY_MAX_SECONDS, whichever is longer) plus 2 B; an active process whose lease a live
+  worker keeps without running a task for it (nobody else may take it while that worker lives);
+- backlog: tasks due for more than 2 B while every live worker is busy: not stuck, the load is higher
+  than the workers (a warning at most: one worker on a long upload makes the others' steps wait);
 - critical: work waits (a task due, or a stale lock) and no worker is alive, or something is stuck
   for more than 4 B (its recovery is long overdue);
-- warning: any stale lock, stuck item, process retrying, task the queue gave up on in the last 24 h,
-  a worker that died in the last hour, or no worker alive at all.
+- warning: any stale lock, stuck item, backlog, process retrying, task the queue gave up on in the
+  last 24 h, a worker that died in the last hour, or no worker alive at all.
 """
 
 import math
@@ -19,7 +23,7 @@ from datetime import timedelta
 
 from background_task.models import CompletedTask, Task
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from scripts import workers
@@ -70,6 +74,8 @@ def queue_health(now=None):
     waiting = Task.objects.unlocked(now).filter(failed_at__isnull=True)
     locked = list(Task.objects.filter(locked_by__isnull=False, failed_at__isnull=True).order_by("locked_at"))
     stale = [t for t in locked if t.locked_by not in live_names]
+    running = [t for t in locked if t.locked_by in live_names]
+    idle = live_names - {t.locked_by for t in running}
     active = Process.objects.exclude(status__in=Process.FINISHED)
     oldest = active.aggregate(oldest=Min("created_at"))["oldest"]
     since = now - timedelta(hours=24)
@@ -78,10 +84,10 @@ def queue_health(now=None):
         "problems": [],
         "problems_critical": 0,
         "recovery_bound_seconds": recovery_bound(),
-        "workers": {"live": _live(live, now), "dead": _dead(now)},
+        "workers": {"live": _live(live, running, now), "dead": _dead(now)},
         "tasks_queued": waiting.count(),
         "tasks_due": waiting.filter(run_at__lte=now).count(),
-        "tasks_running": sum(1 for t in locked if t.locked_by in live_names),
+        "tasks_running": len(running),
         # The queue deletes a task it gives up on, keeping a copy among the completed ones.
         "tasks_failed": Task.objects.filter(failed_at__isnull=False).count()
         + CompletedTask.objects.filter(failed_at__gte=since).count(),
@@ -91,7 +97,8 @@ def queue_health(now=None):
             for t in stale
         ],
         "retrying_by_service": _retrying(active),
-        "oldest_stuck": _oldest_stuck(waiting, stale, active, live_names, now),
+        "oldest_stuck": _oldest_stuck(waiting, stale, active, live, running, idle, now),
+        "backlog": _backlog(waiting, live_names, idle, now),
         "processes_by_status": dict(Process.objects.values_list("status").annotate(n=Count("id")).order_by()),
         "oldest_active_process_seconds": int((now - oldest).total_seconds()) if oldest else None,
         "failures_last_24h_by_script": dict(
@@ -103,23 +110,42 @@ def queue_health(now=None):
     return health
 
 
-def _live(live, now):
-    held = dict(Task.objects.filter(locked_by__in=[w.name for w in live]).values_list("locked_by", "pk"))
-    leased = dict(
-        Process.objects.filter(leased_by__in=[w.name for w in live]).exclude(status__in=Process.FINISHED)
-        .values_list("leased_by", "pk")
+def _held(names):
+    """The task each named worker has locked and the active process whose lease it has (or None)."""
+    tasks = dict(Task.objects.filter(locked_by__in=names).values_list("locked_by", "pk"))
+    leases = dict(
+        Process.objects.filter(leased_by__in=names).exclude(status__in=Process.FINISHED).values_list("leased_by", "pk")
     )
-    return [
-        {"name": w.name, "hostname": w.hostname, "pid": w.pid, "seen_seconds_ago": _seconds(now - w.seen_at),
-         "task_id": held.get(w.name), "process_id": str(leased[w.name]) if w.name in leased else None}
-        for w in live
-    ]
+    return {name: (tasks.get(name), str(leases[name]) if name in leases else None) for name in names}
+
+
+def _carries(task, process_id):
+    """Whether the task carries that process on (its parameters are the process's id)."""
+    return task is not None and process_id in task.task_params
+
+
+def _live(live, running, now):
+    held = _held([w.name for w in live])
+    task_of = {t.locked_by: t for t in running}
+    rows = []
+    for w in live:
+        task_id, process_id = held[w.name]
+        rows.append({
+            "name": w.name, "hostname": w.hostname, "pid": w.pid, "seen_seconds_ago": _seconds(now - w.seen_at),
+            "task_id": task_id, "process_id": process_id,
+            # A lease its worker keeps (its heartbeat renews it) with no task of its own for the process.
+            "lease_left_over": process_id is not None and not _carries(task_of.get(w.name), process_id),
+        })
+    return rows
 
 
 def _dead(now):
-    # Workers that stop normally remove their row: these were killed, or their machine failed.
-    dead = Worker.objects.filter(seen_at__lt=workers.stale_before(now)).order_by("-seen_at")
-    return [{"name": w.name, "hostname": w.hostname, "pid": w.pid, "seen_seconds_ago": _seconds(now - w.seen_at)}
+    # Workers that stop normally remove their row: these were killed, or their machine failed. What
+    # the rows of tasks and processes still name a dead worker as holding waits to be taken over.
+    dead = list(Worker.objects.filter(seen_at__lt=workers.stale_before(now)).order_by("-seen_at"))
+    held = _held([w.name for w in dead])
+    return [{"name": w.name, "hostname": w.hostname, "pid": w.pid, "seen_seconds_ago": _seconds(now - w.seen_at),
+             "task_id": held[w.name][0], "process_id": held[w.name][1]}
             for w in dead]
 
 
@@ -140,13 +166,44 @@ def _retrying(active):
     return by_service
 
 
-def _oldest_stuck(waiting, stale, active, live_names, now):
+def _idle_since(idle, now):
+    """When the first of the idle workers became free: the end of its last task, or its start.
+
+    A finished task's copy keeps its lock time, which the heartbeat renewed until the task ended.
+    """
+    ended = dict(
+        CompletedTask.objects.filter(locked_by__in=idle).values_list("locked_by").annotate(last=Max("locked_at")).order_by()
+    )
+    started = Worker.objects.filter(name__in=idle).values_list("name", "started_at")
+    return min((max(at, ended.get(name) or at) for name, at in started), default=now)
+
+
+def _backlog(waiting, live_names, idle, now):
+    """Tasks due for more than the grace while every live worker runs a task: the load, not a fault."""
+    if not live_names or idle:
+        return None
+    due = waiting.filter(run_at__lte=now)
+    oldest = due.aggregate(oldest=Min("run_at"))["oldest"]
+    if oldest is None or now - oldest <= timedelta(seconds=stuck_after()):
+        return None
+    return {"tasks": due.count(), "busy_workers": len(live_names), "oldest_seconds": _seconds(now - oldest)}
+
+
+def _oldest_stuck(waiting, stale, active, live, running, idle, now):
     """The item that has waited longest for work that should have happened (see the module's docstring)."""
     candidates = []
-    due = waiting.filter(run_at__lte=now - timedelta(seconds=stuck_after())).order_by("run_at").first()
-    if due is not None:
-        nobody = "no worker is alive" if not live_names else f"none of the {len(live_names)} live worker(s) took it"
-        candidates.append(("task", due.pk, now - due.run_at, f"{due.task_name} is due and {nobody}"))
+    live_names = {w.name for w in live}
+    grace = timedelta(seconds=stuck_after())
+    due = waiting.filter(run_at__lte=now - grace).order_by("run_at").first()
+    if due is not None and not live_names:
+        candidates.append(("task", due.pk, now - due.run_at, f"{due.task_name} is due and no worker is alive"))
+    elif due is not None and idle:
+        # Busy workers are no fault: only the time an idle worker left it counts.
+        since = max(due.run_at, _idle_since(idle, now))
+        if now - since > grace:
+            candidates.append(("task", due.pk, now - since,
+                               f"{due.task_name} is due and {len(idle)} of the {len(live_names)} live worker(s) "
+                               "are idle but did not take it"))
     for task in stale[:1]:  # oldest lock first
         free = _free_in(task, now)
         when = f"free in {free} s" if free else "free now, but no worker took it yet"
@@ -160,6 +217,15 @@ def _oldest_stuck(waiting, stale, active, live_names, now):
                            f"a process of {process.script.name} ({process.status}) unchanged for "
                            f"{_seconds(now - process.updated_at)} s; no step should leave it longer than "
                            f"{longest_step_pause():.0f} s"))
+    task_of = {t.locked_by: t for t in running}
+    kept = active.filter(leased_by__in=live_names, lease_until__gt=now, updated_at__lt=now - grace)
+    for process in kept.select_related("script").order_by("updated_at"):
+        if not _carries(task_of.get(process.leased_by), str(process.pk)):
+            candidates.append(("process", str(process.pk), now - process.updated_at,
+                               f"a process of {process.script.name} ({process.status}) is held by the live worker "
+                               f"{process.leased_by}, which runs no task for it: no other worker may take it while "
+                               "that one lives"))
+            break  # the oldest
     if not candidates:
         return None
     kind, pk, waited, why = max(candidates, key=lambda c: c[2])
@@ -185,6 +251,11 @@ def _judge(health):
     for lock in health["stale_locks"]:
         when = f"taken over within {lock['free_in_seconds']} s" if lock["free_in_seconds"] else "free to take over now"
         warning.append(f"Task {lock['task_id']} ({lock['task_name']}) is locked by {lock['holder']}, which stopped: {when}.")
+    backlog = health["backlog"]
+    if backlog:
+        warning.append(f"{backlog['tasks']} task(s) wait for a free worker; all {backlog['busy_workers']} live "
+                       f"worker(s) are busy (the oldest has waited {backlog['oldest_seconds']} s): more workers "
+                       "(manage.py process_tasks) would shorten the wait.")
     for script, retrying in sorted(health["retrying_by_service"].items()):
         warning.append(f"{retrying['processes']} process(es) of {script} retrying: {'; '.join(retrying['reasons'])}. "
                        "Check that the service runs and answers.")
@@ -193,9 +264,13 @@ def _judge(health):
                        "Background tasks → Completed tasks in the admin for their errors.")
     recent = [w for w in health["workers"]["dead"] if w["seen_seconds_ago"] <= DEAD_WORKERS_WARN_FOR.total_seconds()]
     for worker in recent:
-        warning.append(f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']}) stopped without "
-                       f"handing over its work {worker['seen_seconds_ago']} s ago (killed, out of memory, or its "
-                       "machine failed): see its log for why.")
+        who = f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']})"
+        if worker["task_id"] or worker["process_id"]:
+            warning.append(f"{who} stopped without handing over its work {worker['seen_seconds_ago']} s ago (killed, "
+                           "out of memory, or its machine failed): see its log for why.")
+        else:
+            warning.append(f"{who} stopped without saying so {worker['seen_seconds_ago']} s ago (killed, out of "
+                           "memory, or its machine failed); nothing it held waits for it: see its log for why.")
     health["problems"] = critical + warning
     health["problems_critical"] = len(critical)  # the first ones of `problems`
     health["status"] = CRITICAL if critical else WARNING if warning else OK
@@ -213,6 +288,10 @@ def waiting_hint(process, now=None):
     if process.leased_by and process.leased_by not in live and process.lease_until and process.lease_until > now:
         free_in.append(math.ceil((process.lease_until - now).total_seconds()))
     if free_in and live:
+        busy = set(Task.objects.filter(locked_by__in=live).values_list("locked_by", flat=True))
+        if busy >= live:
+            # Each live worker is on a step of its own, which may be a long upload: no promise of seconds.
+            return "The worker doing this stopped; another worker takes over as soon as one is free."
         wait = max(free_in)
         return ("The worker doing this stopped; another takes over within "
                 f"{'a few seconds' if wait <= 5 else f'{wait} seconds'}.")

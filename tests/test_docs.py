@@ -43,3 +43,25 @@ def test_the_docs_link_only_to_files_in_the_repository():
 def test_no_doc_points_outside_the_repository():
     for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
         assert "../shared/" not in page.read_text(), page.relative_to(ROOT)
+
+
+# Apps from the lowest to the highest: code imports only downward (docs/architecture.md).
+APP_ORDER = ["accounts", "scripts", "upload", "pipelines"]
+
+
+def test_every_migration_that_depends_upward_is_the_explained_history_of_the_pipeline_move():
+    from django.db.migrations.loader import MigrationLoader
+
+    upward = set()
+    for (app, name), migration in MigrationLoader(None, ignore_no_migrations=True).disk_migrations.items():
+        for dep_app, dep_name in migration.dependencies:
+            if app in APP_ORDER and dep_app in APP_ORDER and APP_ORDER.index(dep_app) > APP_ORDER.index(app):
+                upward.add((app, name[:4], dep_app, dep_name[:4]))
+    # A new one is a mistake: a new migration depends only downward.
+    assert upward == {("scripts", "0005", "pipelines", "0003"), ("upload", "0001", "pipelines", "0001")}
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    explained = text[text.index("**The migrations still depend both ways, on purpose.**"):]
+    explained = " ".join(explained.split("\n\n")[0].split())
+    for app, number, dep_app, dep_number in upward | {("pipelines", "0004", "upload", "0002")}:
+        assert re.search(rf"`{app}` {number} \([^)]*\) depends on `{dep_app}` {dep_number}\b|"
+                         rf"`{app}` {number} depends on `{dep_app}` {dep_number}\b", explained), (app, number)

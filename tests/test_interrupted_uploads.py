@@ -8,19 +8,23 @@ does) on a fresh install in tmp_path; the cleanup is the real command.
 
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.urls import reverse
@@ -31,6 +35,7 @@ from tests.conftest import PASSWORD
 from tests.factories import make_fa_pipeline, make_project
 from tests.helpers import ROOT, clean_env, free_port, manage
 from upload import cleanup
+from upload import tempfiles as upload_tempfiles
 from upload.models import ProjectFile
 
 SETUP = f"""
@@ -301,6 +306,84 @@ def test_a_stored_file_is_complete_and_a_taken_name_gets_another(settings):
     assert sorted(files_below(settings.MEDIA_ROOT)) == sorted([first, second, taken])
 
 
+def a_temporary_upload(settings, tmp_path, content, name="big.wav"):
+    """An upload as Django's parser leaves a large one: a TemporaryUploadedFile in the temporary folder."""
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
+    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, exist_ok=True)
+    uploaded = TemporaryUploadedFile(name, "audio/wav", len(content), None)
+    uploaded.write(content)
+    uploaded.flush()
+    return uploaded
+
+
+def test_a_temporary_upload_is_moved_into_media_not_copied(settings, tmp_path):
+    uploaded = a_temporary_upload(settings, tmp_path, wav_bytes(3 * MB))
+    temporary = uploaded.temporary_file_path()
+    inode = os.stat(temporary).st_ino
+    name = default_storage.save("projects/p/files/f/big.wav", uploaded)
+    stored = os.stat(default_storage.path(name))
+    # The same file on disk, under one name only: never written a second time.
+    assert (stored.st_ino, stored.st_nlink, stored.st_size) == (inode, 1, 3 * MB)
+    assert not os.path.exists(temporary)
+    assert files_below(settings.MEDIA_ROOT) == [name]
+    assert stored.st_mode & 0o777 == settings.FILE_UPLOAD_PERMISSIONS  # not the temporary file's 0600
+    # What the upload middleware does at the end of the request is fine with a file moved away.
+    uploaded.close()
+    upload_tempfiles.remove(temporary)
+    assert default_storage.open(name).read() == wav_bytes(3 * MB)
+
+
+def test_a_moved_upload_whose_name_is_taken_gets_another(settings, tmp_path):
+    first = default_storage.save("projects/p/files/f/a.wav", ContentFile(b"first"))
+    uploaded = a_temporary_upload(settings, tmp_path, b"second")
+    second = default_storage.save("projects/p/files/f/a.wav", uploaded)
+    assert second != first and second.startswith("projects/p/files/f/a_")
+    third = a_temporary_upload(settings, tmp_path, b"third")
+    taken = default_storage._save("projects/p/files/f/a.wav", third)
+    assert taken not in (first, second)
+    assert [default_storage.open(n).read() for n in (first, second, taken)] == [b"first", b"second", b"third"]
+    assert sorted(files_below(settings.MEDIA_ROOT)) == sorted([first, second, taken])
+    assert os.listdir(settings.FILE_UPLOAD_TEMP_DIR) == []
+    uploaded.close()
+    third.close()
+
+
+def test_an_uploaded_file_added_to_a_project_is_moved_into_media(alice, settings, tmp_path):
+    from upload.services import Upload
+
+    uploaded = a_temporary_upload(settings, tmp_path, wav_bytes(MB), name="cards.wav")
+    inode = os.stat(uploaded.temporary_file_path()).st_ino
+    upload = Upload(make_project(alice))
+    upload.add(uploaded)
+    assert [(o.name, o.saved) for o in upload.outcomes] == [("cards.wav", True)]
+    record = ProjectFile.objects.get(name="cards.wav")
+    assert os.stat(record.file.path).st_ino == inode
+    assert os.listdir(settings.FILE_UPLOAD_TEMP_DIR) == []
+    uploaded.close()  # as the request's end does
+
+
+def _another_file_system():
+    """A folder on another file system than the tests' (tmpfs), or None."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.stat(shm).st_dev != os.stat(tempfile.gettempdir()).st_dev else None
+
+
+@pytest.mark.skipif(_another_file_system() is None, reason="needs /dev/shm on a file system of its own")
+def test_a_temporary_upload_on_another_file_system_is_copied_once_and_removed(settings):
+    settings.FILE_UPLOAD_TEMP_DIR = tempfile.mkdtemp(dir=_another_file_system(), prefix="equestria-test-")
+    try:
+        uploaded = TemporaryUploadedFile("big.wav", "audio/wav", MB, None)
+        uploaded.write(bytes(MB))
+        uploaded.flush()
+        temporary = uploaded.temporary_file_path()
+        name = default_storage.save("projects/p/files/f/big.wav", uploaded)
+        assert not os.path.exists(temporary) and default_storage.size(name) == MB
+        assert files_below(settings.MEDIA_ROOT) == [name]  # nothing left in .partial
+        uploaded.close()
+    finally:
+        shutil.rmtree(settings.FILE_UPLOAD_TEMP_DIR, ignore_errors=True)
+
+
 KILLED_COPY = """
 import sys, django
 django.setup()
@@ -409,7 +492,8 @@ def test_the_cleanup_keeps_referenced_and_young_files_and_removes_old_orphans(al
 
 
 @pytest.mark.django_db
-def test_the_age_limit_counts_from_now(settings, aged):
+def test_the_age_limit_counts_from_now(alice, settings, aged):
+    make_project(alice)  # a database in use: see the refusals below
     orphan = aged(settings.MEDIA_ROOT / "projects" / "p" / "files" / "f" / "a.wav", hours=30)
     assert cleanup.remove_orphans(now=timezone.now() - timedelta(hours=8)).unreferenced.files == 0
     assert orphan.exists()
@@ -420,7 +504,8 @@ def test_the_age_limit_counts_from_now(settings, aged):
 
 
 @pytest.mark.django_db
-def test_the_command_says_what_it_removed_and_a_dry_run_removes_nothing(settings, aged, capsys):
+def test_the_command_says_what_it_removed_and_a_dry_run_removes_nothing(alice, settings, aged, capsys):
+    make_project(alice)
     orphan = aged(settings.MEDIA_ROOT / "projects" / "p" / "files" / "f" / "a.wav", content=b"a" * 2048)
     call_command("remove_orphan_files", "--dry-run")
     assert orphan.exists()
@@ -444,6 +529,81 @@ def test_the_command_says_what_it_removed_and_a_dry_run_removes_nothing(settings
         "empty folders: 3 removed",
         "2.0 KB freed.",
     ]
+
+
+def project_files(media, count, hours=48):
+    """`count` old files under projects/, as uploads left them."""
+    for i in range(count):
+        path = media / "projects" / f"p{i % 7}" / "files" / f"f{i}" / "a.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - hours * 3600,) * 2)
+    return sorted(p for p in (media / "projects").rglob("*") if p.is_file())
+
+
+@pytest.mark.django_db
+def test_the_cleanup_removes_no_project_file_when_the_database_has_no_projects_at_all(settings, aged, caplog):
+    media = settings.MEDIA_ROOT
+    files = project_files(media, 3)
+    partial = aged(media / ".partial" / "0123abcd")
+    temporary = aged(Path(settings.FILE_UPLOAD_TEMP_DIR) / "tmpab12.upload.wav")
+    report = cleanup.remove_orphans()
+    assert all(path.exists() for path in files)
+    assert report.unreferenced.files == 0 and report.folders.files == 0
+    # What is never referenced goes all the same.
+    assert not partial.exists() and not temporary.exists()
+    assert report.refused == (
+        f"Refusing to remove 3 project file(s) older than the cleanup age in {media / 'projects'}: the database has "
+        "no projects, files or processes at all. Is this the database that goes with this MEDIA_ROOT (the settings "
+        "or environment of this cron job or shell)? Nothing under it was removed (temporary files and .partial/ were "
+        "cleaned). See them with `manage.py remove_orphan_files --dry-run -v 2`; if they really are orphans, run it "
+        "with --force."
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [report.refused]
+    assert cleanup.remove_orphans(force=True).unreferenced.files == 3
+    assert not any(path.exists() for path in files)
+
+
+@pytest.mark.django_db
+def test_the_cleanup_removes_no_project_file_when_more_than_half_and_more_than_a_hundred_look_orphaned(
+        alice, settings):
+    media = settings.MEDIA_ROOT
+    project = make_project(alice)
+    files = project_files(media, 101)  # of 101 + 100 referenced below: just over half
+    for i in range(100):
+        record = ProjectFile(project=project, name=f"k{i}.txt", template_id="t", kind="transcript", size=1)
+        record.file.save(f"k{i}.txt", ContentFile(b"k"), save=False)
+        record.save()
+    report = cleanup.remove_orphans()
+    assert report.unreferenced.files == 0 and all(path.exists() for path in files)
+    assert report.refused.startswith(f"Refusing to remove 101 of the 201 project files in {media / 'projects'} as "
+                                     "unreferenced: more than 50% of them look like orphans, which a crash does not "
+                                     "leave (a database restored from an older backup, or another one).")
+    # A hundred orphans, or fewer than half: a crash's leftovers, removed.
+    files[0].unlink()
+    assert cleanup.remove_orphans().unreferenced.files == 100
+    assert ProjectFile.objects.count() == 100 and all(os.path.exists(r.file.path) for r in ProjectFile.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_wrong_looking_database_unless_forced(settings, capsys):
+    files = project_files(settings.MEDIA_ROOT, 2)
+    call_command("remove_orphan_files", "--dry-run")
+    captured = capsys.readouterr()
+    assert "media files no record refers to: 2 would be removed (2 bytes)" in captured.out
+    assert captured.err.startswith("Without --force a real run would not remove the unreferenced files: Refusing to "
+                                   "remove 2 project file(s)")
+    # A cron job whose environment names another, empty, database with the same MEDIA_ROOT.
+    cron = clean_env(settings.MEDIA_ROOT.parent, MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    assert manage(["migrate", "--no-input"], cron).returncode == 0
+    result = manage(["remove_orphan_files"], cron)
+    assert result.returncode == 1, result.stderr
+    assert "media files no record refers to: 0 removed" in result.stdout
+    assert "Refusing to remove 2 project file(s)" in result.stderr and "Traceback" not in result.stderr
+    assert all(path.exists() for path in files)
+    call_command("remove_orphan_files", "--force")
+    assert "media files no record refers to: 2 removed (2 bytes)" in capsys.readouterr().out
+    assert not any(path.exists() for path in files)
 
 
 def test_the_command_refuses_a_negative_age(tmp_path):

@@ -34,10 +34,12 @@ def ago(seconds):
     return timezone.now() - timedelta(seconds=seconds)
 
 
-def a_worker(seen_seconds_ago=1, pid=None):
+def a_worker(seen_seconds_ago=1, pid=None, started_seconds_ago=3600):
     pid = pid or int(uuid.uuid4().int % 30000) + 2
-    return Worker.objects.create(name=f"host:{pid}:{uuid.uuid4().hex[:6]}", hostname="host", pid=pid,
-                                 seen_at=ago(seen_seconds_ago))
+    worker = Worker.objects.create(name=f"host:{pid}:{uuid.uuid4().hex[:6]}", hostname="host", pid=pid,
+                                   seen_at=ago(seen_seconds_ago))
+    Worker.objects.filter(pk=worker.pk).update(started_at=ago(started_seconds_ago))  # auto_now_add on create
+    return worker
 
 
 def a_process(script_name="aligner", **fields):
@@ -96,21 +98,22 @@ def test_live_workers_are_told_from_dead_ones_with_what_they_run():
     live = {w["name"]: w for w in health["workers"]["live"]}
     assert set(live) == {busy.name, idle.name}
     assert live[busy.name] == {"name": busy.name, "hostname": "host", "pid": 11, "seen_seconds_ago": 2,
-                               "task_id": task.pk, "process_id": str(process.pk)}
+                               "task_id": task.pk, "process_id": str(process.pk), "lease_left_over": False}
     assert live[idle.name]["task_id"] is None and live[idle.name]["process_id"] is None
-    assert health["workers"]["dead"] == [{"name": dead.name, "hostname": "host", "pid": 13, "seen_seconds_ago": BOUND + 100}]
+    assert health["workers"]["dead"] == [{"name": dead.name, "hostname": "host", "pid": 13, "seen_seconds_ago": BOUND + 100,
+                                          "task_id": None, "process_id": None}]
     assert health["tasks_running"] == 1 and health["stale_locks"] == []
     assert health["retrying_by_service"] == {}  # a first attempt on a live worker is no retry
     assert health["status"] == "warning"
-    assert health["problems"] == [
-        f"Worker {dead.name} (pid 13 on host) stopped without handing over its work {BOUND + 100} s ago "
-        "(killed, out of memory, or its machine failed): see its log for why."
+    assert health["problems"] == [  # it held nothing when it died
+        f"Worker {dead.name} (pid 13 on host) stopped without saying so {BOUND + 100} s ago "
+        "(killed, out of memory, or its machine failed); nothing it held waits for it: see its log for why."
     ]
     out, status = command()
     assert status == 1
     assert f"  {busy.name} (pid 11 on host), seen 2 s ago: task {task.pk}, process {process.pk}" in out
     assert f"  {idle.name} (pid 12 on host), seen 0 s ago: idle" in out
-    assert f"  {dead.name} (pid 13 on host), last seen {BOUND + 100} s ago" in out
+    assert f"  {dead.name} (pid 13 on host), last seen {BOUND + 100} s ago: holds nothing" in out
 
 
 def test_workers_that_died_more_than_an_hour_ago_are_listed_but_no_longer_a_warning():
@@ -203,9 +206,11 @@ def test_processes_retrying_are_grouped_by_service_with_their_reasons():
 
 def test_the_oldest_stuck_item_is_the_one_waiting_longest_for_work_that_should_have_happened():
     worker = a_worker()
+    a_worker()  # idle
     pause = max(settings.PROCESS_POLL_MAX_SECONDS, settings.PROCESS_RETRY_MAX_SECONDS)
     # Held by a live worker (a long upload): not stuck however old its row.
     busy = a_process(status="uploading", attempts=1)
+    a_task(busy, holder=worker.name)
     leased(busy, worker)
     # Due for less than the grace: a busy moment, not stuck.
     a_task(a_process(), due_seconds_ago=BOUND)
@@ -213,7 +218,7 @@ def test_the_oldest_stuck_item_is_the_one_waiting_longest_for_work_that_should_h
     due = a_task(a_process(), due_seconds_ago=3 * BOUND)
     stuck = queue_health()["oldest_stuck"]
     assert stuck["kind"] == "task" and stuck["id"] == due.pk and 3 * BOUND <= stuck["seconds"] <= 3 * BOUND + 5
-    assert stuck["why"] == "scripts.tasks.advance_process is due and none of the 1 live worker(s) took it"
+    assert stuck["why"] == "scripts.tasks.advance_process is due and 1 of the 2 live worker(s) are idle but did not take it"
     # A process nobody moved on for far longer than any step rests (its task was lost or given up).
     lost = a_process(status="running")
     Process.objects.filter(pk__in=[lost.pk, busy.pk]).update(updated_at=ago(pause + 10 * BOUND))
@@ -228,6 +233,92 @@ def test_the_oldest_stuck_item_is_the_one_waiting_longest_for_work_that_should_h
     assert health["problems"][0].startswith(f"Stuck for {10 * BOUND}") and health["problems_critical"] == 1
     out, status = command()
     assert status == 2 and f"oldest stuck:   process {lost.pk}, {10 * BOUND}" in out
+
+
+def test_due_tasks_behind_workers_all_busy_are_a_backlog_not_stuck():
+    worker = a_worker()
+    upload = a_process(status="uploading", attempts=1)  # a 3-minute upload
+    a_task(upload, holder=worker.name, locked_seconds_ago=1)
+    leased(upload, worker)
+    Process.objects.filter(pk=upload.pk).update(updated_at=ago(180))
+    a_task(a_process(), due_seconds_ago=5 * BOUND)
+    a_task(a_process(), due_seconds_ago=BOUND)
+    health = queue_health()
+    assert health["oldest_stuck"] is None
+    assert health["backlog"] == {"tasks": 2, "busy_workers": 1, "oldest_seconds": 5 * BOUND}
+    assert health["status"] == "warning"
+    assert health["problems"] == [
+        f"2 task(s) wait for a free worker; all 1 live worker(s) are busy (the oldest has waited {5 * BOUND} s): "
+        "more workers (manage.py process_tasks) would shorten the wait."
+    ]
+    out, status = command()
+    assert status == 1
+    assert f"backlog:        2 task(s) wait for a free worker, the oldest for {5 * BOUND} s" in out
+    assert "oldest stuck:   none" in out
+
+
+def test_a_due_task_an_idle_worker_leaves_is_stuck_from_when_that_worker_became_free():
+    busy, idle = a_worker(), a_worker()
+    upload = a_process(status="uploading", attempts=1)
+    a_task(upload, holder=busy.name)
+    leased(upload, busy)
+    due = a_task(a_process(), due_seconds_ago=5 * BOUND)
+    # The idle one finished its last task a moment ago: it is about to take the due one.
+    CompletedTask.objects.create(task_name="scripts.tasks.advance_process", task_params="[[], {}]", run_at=ago(60),
+                                 locked_by=idle.name, locked_at=ago(5))
+    health = queue_health()
+    assert health["oldest_stuck"] is None and health["backlog"] is None
+    assert health["status"] == "ok"
+    # Idle for longer than the grace and it still did not take it: stuck, critical after four bounds.
+    CompletedTask.objects.filter(locked_by=idle.name).update(locked_at=ago(4 * BOUND + 10))
+    health = queue_health()
+    assert health["oldest_stuck"]["id"] == due.pk and 4 * BOUND + 10 <= health["oldest_stuck"]["seconds"] <= 4 * BOUND + 15
+    assert health["oldest_stuck"]["why"] == (
+        "scripts.tasks.advance_process is due and 1 of the 2 live worker(s) are idle but did not take it")
+    assert health["status"] == "critical" and health["problems"][0].startswith(f"Stuck for {health['oldest_stuck']['seconds']} s: ")
+
+
+def test_a_lease_a_live_worker_keeps_without_a_task_is_stuck_and_said_so():
+    worker = a_worker(pid=41)
+    process = a_process(status="running", attempts=1)
+    leased(process, worker)  # its heartbeat renews the lease; no task of its carries the process on
+    a_task(a_process(), holder=worker.name)  # a task for another process
+    health = queue_health()
+    assert health["oldest_stuck"] is None  # a moment after a claim: not yet
+    Process.objects.filter(pk=process.pk).update(updated_at=ago(3 * BOUND))
+    health = queue_health()
+    assert health["workers"]["live"][0]["lease_left_over"] is True
+    stuck = health["oldest_stuck"]
+    assert stuck["kind"] == "process" and stuck["id"] == str(process.pk)
+    assert stuck["why"] == (f"a process of aligner (running) is held by the live worker {worker.name}, which runs no "
+                            "task for it: no other worker may take it while that one lives")
+    assert health["status"] == "warning"
+    out, _ = command()
+    task = Task.objects.get(locked_by=worker.name)
+    assert (f"  {worker.name} (pid 41 on host), seen 1 s ago: task {task.pk}; also holds the lease of process "
+            f"{process.pk} without running a task for it (left over)") in out
+    Task.objects.filter(pk=task.pk).delete()
+    out, _ = command()
+    assert (f"seen 1 s ago: no task; holds the lease of process {process.pk} without running a task for it "
+            "(left over)") in out
+
+
+def test_only_a_dead_worker_that_still_holds_work_is_said_not_to_have_handed_it_over():
+    a_worker()
+    holder, empty = a_worker(seen_seconds_ago=BOUND + 5, pid=51), a_worker(seen_seconds_ago=BOUND + 5, pid=52)
+    process = a_process(status="running", attempts=1)
+    task = a_task(process, holder=holder.name, locked_seconds_ago=BOUND + 5)
+    Process.objects.filter(pk=process.pk).update(leased_by=holder.name, lease_until=ago(5))
+    health = queue_health()
+    dead = {w["name"]: w for w in health["workers"]["dead"]}
+    assert (dead[holder.name]["task_id"], dead[holder.name]["process_id"]) == (task.pk, str(process.pk))
+    assert f"Worker {holder.name} (pid 51 on host) stopped without handing over its work {BOUND + 5} s ago " \
+        "(killed, out of memory, or its machine failed): see its log for why." in health["problems"]
+    assert f"Worker {empty.name} (pid 52 on host) stopped without saying so {BOUND + 5} s ago (killed, out of " \
+        "memory, or its machine failed); nothing it held waits for it: see its log for why." in health["problems"]
+    out, _ = command()
+    assert f"last seen {BOUND + 5} s ago: still holds task {task.pk}, process {process.pk}" in out
+    assert f"  {empty.name} (pid 52 on host), last seen {BOUND + 5} s ago: holds nothing" in out
 
 
 def test_tasks_the_queue_gave_up_on_count_as_failed_for_a_day():
@@ -258,6 +349,8 @@ def test_queue_health_page_in_the_admin_shows_the_same(client, admin_user):
     assert f"Task {task.pk} (scripts.tasks.advance_process) is locked by {dead.name}, which stopped: free to take over now." in page
     assert f"<td>{live.name}</td><td>host</td><td>21</td>" in page
     assert f"<td>{dead.name}</td><td>host</td><td>22</td>" in page
+    assert "Dead: stopped without saying so (1)" in page and f"<td>task {task.pk}</td>" in page  # still holds it
+    assert '<td id="backlog">none</td>' in page
     assert f"task {task.pk} (scripts.tasks.advance_process) held by {dead.name}, free now" in page
     assert "aligner: 1 process(es): cannot connect (connection refused)" in page
     assert f"Recovery bound: a dead worker's step is taken over within {BOUND} s" in page
@@ -350,6 +443,17 @@ def test_the_run_page_says_when_the_worker_on_the_step_stopped_and_another_takes
     assert BOUND - 12 <= wait <= BOUND
     run_page = alice_client.get(reverse("pipelines-run", kwargs={"project_id": aligning.project.pk, "run_id": aligning.pk}))
     assert "The worker doing this stopped; another takes over within" in run_page.content.decode()
+
+
+def test_the_run_page_promises_no_seconds_when_every_live_worker_is_busy(alice_client, aligning):
+    busy = a_worker()
+    a_task(a_process(status="uploading", attempts=1), holder=busy.name)  # a long upload of someone else's
+    dead = a_worker(seen_seconds_ago=BOUND + 1)
+    a_task(aligning.fa_process, holder=dead.name, locked_seconds_ago=10)
+    Process.objects.filter(pk=aligning.fa_process.pk).update(leased_by=dead.name, lease_until=ago(10 - BOUND))
+    page = status_block(alice_client, aligning)
+    assert "The worker doing this stopped; another worker takes over as soon as one is free." in page
+    assert "within" not in page
 
 
 def test_the_run_page_says_when_no_worker_takes_up_a_step_due_for_a_minute(alice_client, aligning):

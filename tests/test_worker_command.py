@@ -63,12 +63,16 @@ def test_a_worker_that_cannot_read_the_queue_says_so_and_waits_its_sleep(monkeyp
     assert "Could not look at the task queue; retrying in 2 s" in caplog.text
 
 
-@pytest.mark.django_db
-def test_an_idle_worker_removes_what_crashes_left_behind_and_not_again_within_the_hour(monkeypatch, settings, tmp_path):
+@pytest.mark.django_db(transaction=True)  # the housekeeping thread has its own connection
+def test_an_idle_worker_removes_what_crashes_left_behind_and_not_again_within_the_hour(monkeypatch, settings, tmp_path,
+                                                                                         alice):
     import os
     import time as clock
 
+    from tests.factories import make_project
+
     settings.MEDIA_ROOT = tmp_path
+    make_project(alice)  # the cleanup removes no project file while the database has no projects at all
     orphan = tmp_path / "projects" / "7" / "files" / "left-behind.wav"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"RIFF")

@@ -15,6 +15,13 @@ once they are older than CLEANUP_ORPHAN_AGE_HOURS:
 Anything else in MEDIA_ROOT is not Equestria's and is left alone. The age is what makes this safe to
 run at any time: a file being uploaded, stored or downloaded is written to continually, and has its
 row within moments of being complete.
+
+Unreferenced means "no row in *this* database": a cron job or shell whose settings point at another
+database (an empty one, a test copy, an old backup) with the same MEDIA_ROOT would take every project
+file for an orphan. So unless forced it removes no unreferenced file, and logs an error, when the
+database has no projects, files or processes at all while old project files exist, or when more
+than half of the project files (and more than MAX_UNREFERENCED_UNFORCED) look unreferenced. The
+temporary folder and .partial/ are cleaned all the same: nothing there is ever referenced.
 """
 
 import fnmatch
@@ -33,6 +40,11 @@ from upload.storage import PARTIAL_FOLDER
 log = logging.getLogger(__name__)
 
 PROJECTS_FOLDER = "projects"
+
+# Removing more unreferenced files than this at once, and more than this share of all project files,
+# needs force=True (see the module's docstring): a crash leaves a few orphans, not half of media.
+MAX_UNREFERENCED_UNFORCED = 100
+MAX_UNREFERENCED_SHARE = 0.5
 
 
 @dataclass
@@ -57,6 +69,8 @@ class Report:
     unreferenced: Removed
     folders: Removed
     dry_run: bool
+    # Why unreferenced files were not removed (a wrong database?), or "".
+    refused: str = ""
 
     @property
     def kinds(self):
@@ -67,11 +81,12 @@ class Report:
         return sum(kind.bytes for kind in self.kinds)
 
 
-def remove_orphans(now=None, dry_run=False, age_hours=None):
+def remove_orphans(now=None, dry_run=False, age_hours=None, force=False):
     """Remove what crashes left behind (see the module's docstring); returns a Report.
 
     `now` is a timestamp or an aware datetime (default: the current time); `age_hours` defaults to
-    CLEANUP_ORPHAN_AGE_HOURS. Safe to call while web processes and workers run.
+    CLEANUP_ORPHAN_AGE_HOURS. Safe to call while web processes and workers run. `force` removes
+    unreferenced files even when so many look unreferenced that the database may be the wrong one.
     """
     if now is None:
         now = time.time()
@@ -91,7 +106,12 @@ def remove_orphans(now=None, dry_run=False, age_hours=None):
     # References first: a file stored after this read is younger than the age, so it stays anyway.
     files, folders = _references()
     _media(root, PARTIAL_FOLDER, report.partial, report.folders, cutoff, dry_run)
-    _media(root, PROJECTS_FOLDER, report.unreferenced, report.folders, cutoff, dry_run, files, folders)
+    if not force:
+        report.refused = _wrong_database(root, cutoff, files, folders)
+    if report.refused and not dry_run:
+        log.error("%s", report.refused)
+    if not report.refused or dry_run:  # a dry run lists them all the same, to check them
+        _media(root, PROJECTS_FOLDER, report.unreferenced, report.folders, cutoff, dry_run, files, folders)
     if not dry_run and any(kind.files for kind in report.kinds):
         log.info("Removed orphan files: %s", ", ".join(f"{kind.files} {kind.label} ({kind.bytes} bytes)" for kind in report.kinds))
         for kind in report.kinds:
@@ -110,6 +130,30 @@ def _references():
     for inputs in Process.objects.exclude(status__in=Process.FINISHED).values_list("inputs", flat=True).iterator():
         files.update(item.get("storage_name", "") for item in inputs or [] if isinstance(item, dict))
     return files, folders
+
+
+def _wrong_database(root, cutoff, files, folders):
+    """Why the unreferenced project files are too many to remove without force (a wrong database?), or ""."""
+    from scripts.models import Process
+    from upload.models import Project, ProjectFile
+
+    candidates = Removed("candidates")
+    _media(root, PROJECTS_FOLDER, candidates, Removed("folders"), cutoff, True, files, folders)
+    if not candidates.files:
+        return ""
+    where = os.path.join(root, PROJECTS_FOLDER)
+    check = ("Is this the database that goes with this MEDIA_ROOT (the settings or environment of this cron "
+             "job or shell)? Nothing under it was removed (temporary files and .partial/ were cleaned). See "
+             "them with `manage.py remove_orphan_files --dry-run -v 2`; if they really are orphans, run it with --force.")
+    if not (Project.objects.exists() or ProjectFile.objects.exists() or Process.objects.exists()):
+        return (f"Refusing to remove {candidates.files} project file(s) older than the cleanup age in {where}: the "
+                f"database has no projects, files or processes at all. {check}")
+    total = sum(len(names) for _, _, names in os.walk(where))
+    if candidates.files > MAX_UNREFERENCED_UNFORCED and candidates.files > MAX_UNREFERENCED_SHARE * total:
+        return (f"Refusing to remove {candidates.files} of the {total} project files in {where} as unreferenced: "
+                f"more than {MAX_UNREFERENCED_SHARE:.0%} of them look like orphans, which a crash does not "
+                f"leave (a database restored from an older backup, or another one). {check}")
+    return ""
 
 
 def _in_folders(rel, folders):

@@ -15,7 +15,6 @@ import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
@@ -28,6 +27,7 @@ from upload.checks import (
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
 from upload.names import BadName, clean_name, extension_of, why_changed
+from upload.storage import MovableFile
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,9 @@ class Upload:
         )
         try:
             with open(path, "rb") as f:
-                record.file.save(name, File(f), save=False)
+                # `path` is this request's temporary copy (the upload's, or an archive member) and is
+                # not read again: moved into media, not copied a second time.
+                record.file.save(name, MovableFile(f), save=False)
         except OSError as exc:
             # E.g. the project's folder removed under it, by a delete of the project at this moment.
             if record.file.name:

@@ -6,12 +6,18 @@ system, and a folder no stored name ever points into), flushes it to disk, then 
 name: os.link fails if the name is taken, which keeps Django's choice of another free name for a
 clash. A half-written file therefore only ever exists in .partial/, where the periodic cleanup
 (upload.cleanup) removes what a killed process left.
+
+Content already in a temporary file of its own (Django's TemporaryUploadedFile, or a MovableFile)
+is moved into .partial/ instead of copied: renamed when the temporary folder is on the same file
+system, so a 2 GB upload is written once, not twice, and needs its space once.
 """
 
 import errno
 import os
 import uuid
 
+from django.core.files import File
+from django.core.files.move import file_move_safe
 from django.core.files.storage import FileSystemStorage
 from django.utils._os import safe_makedirs
 
@@ -23,9 +29,19 @@ PARTIAL_FOLDER = ".partial"
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
+class MovableFile(File):
+    """An open temporary file that nothing reads after it is stored: the storage may move it into place."""
+
+    def temporary_file_path(self):
+        return self.file.name
+
+
 class AtomicFileSystemStorage(FileSystemStorage):
     def _save(self, name, content):
-        partial = self._write_partial(content)
+        if hasattr(content, "temporary_file_path"):
+            partial = self._move_partial(content.temporary_file_path())
+        else:
+            partial = self._write_partial(content)
         try:
             full_path = self._link_into_place(partial, name)
         finally:
@@ -43,10 +59,31 @@ class AtomicFileSystemStorage(FileSystemStorage):
         except FileExistsError:
             raise FileExistsError(f"{directory} exists and is not a directory.") from None
 
-    def _write_partial(self, content):
+    def _new_partial(self):
         folder = self.path(PARTIAL_FOLDER)
         self._makedirs(folder)
-        partial = os.path.join(folder, uuid.uuid4().hex)
+        return os.path.join(folder, uuid.uuid4().hex)
+
+    def _move_partial(self, temporary):
+        partial = self._new_partial()
+        tempfiles.track(partial)  # across file systems the move is a copy, which the process may not finish
+        try:
+            # A rename on one file system; otherwise a copy (refusing to overwrite), then the source removed.
+            file_move_safe(temporary, partial, allow_overwrite=False)
+            fd = os.open(partial, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # as _write_partial: on disk before it gets its name
+            finally:
+                os.close(fd)
+            if self.file_permissions_mode is not None:
+                os.chmod(partial, self.file_permissions_mode)  # a temporary file is private (0600)
+        except BaseException:
+            tempfiles.remove(partial)
+            raise
+        return partial
+
+    def _write_partial(self, content):
+        partial = self._new_partial()
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         tempfiles.track(partial)  # removed if the web process exits during the copy
         target = None

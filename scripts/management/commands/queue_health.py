@@ -35,15 +35,17 @@ class Command(BaseCommand):
         live, dead = health["workers"]["live"], health["workers"]["dead"]
         write(f"live workers:   {len(live)}")
         for w in live:
-            doing = f"task {w['task_id']}" if w["task_id"] else "idle"
-            if w["process_id"]:
-                doing += f", process {w['process_id']}"
-            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), seen {w['seen_seconds_ago']} s ago: {doing}")
+            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), seen {w['seen_seconds_ago']} s ago: {_doing(w)}")
         write(f"dead workers:   {len(dead)}")
         for w in dead:
-            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), last seen {w['seen_seconds_ago']} s ago")
+            held = ", ".join(f"{kind} {w[f'{kind}_id']}" for kind in ("task", "process") if w[f"{kind}_id"])
+            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), last seen {w['seen_seconds_ago']} s ago: "
+                  + (f"still holds {held}" if held else "holds nothing"))
         write(f"tasks queued:   {health['tasks_queued']} ({health['tasks_due']} due now)")
         write(f"tasks running:  {health['tasks_running']}")
+        backlog = health["backlog"]
+        write("backlog:        " + ("none" if backlog is None else f"{backlog['tasks']} task(s) wait for a free worker, "
+                                    f"the oldest for {backlog['oldest_seconds']} s"))
         write(f"tasks failed:   {health['tasks_failed']}")
         write(f"stale locks:    {len(health['stale_locks'])}")
         for lock in health["stale_locks"]:
@@ -61,3 +63,14 @@ class Command(BaseCommand):
         write(f"oldest active:  {'none' if oldest is None else f'{oldest} s'}")
         failures = ", ".join(f"{k}: {v}" for k, v in sorted(health["failures_last_24h_by_script"].items())) or "none"
         write(f"failed in 24 h: {failures}")
+
+
+def _doing(worker):
+    """What a live worker does, as its rows tell; a lease kept without a task is said to be one."""
+    task, process = worker["task_id"], worker["process_id"]
+    if process and worker["lease_left_over"]:
+        left = f"holds the lease of process {process} without running a task for it (left over)"
+        return f"task {task}; also {left}" if task else f"no task; {left}"
+    if task:
+        return f"task {task}, process {process}" if process else f"task {task}"
+    return "idle"
