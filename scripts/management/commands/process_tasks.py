@@ -102,6 +102,8 @@ class Command(process_tasks.Command):
         log.info("Worker %s started", heartbeat.name)
         try:
             self._loop(duration, sleep, queue)
+            if self.sig_manager.kill_now:
+                log.info("Worker %s stopped after its task, as asked", heartbeat.name)
         except KeyboardInterrupt:
             log.info("Worker %s stopped; its work goes to the other workers", heartbeat.name)
         finally:
