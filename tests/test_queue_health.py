@@ -405,6 +405,17 @@ def test_queue_health_page_in_the_admin_shows_the_same(client, admin_user):
     assert "Traceback" not in page
 
 
+def test_queue_health_page_shows_a_late_worker_apart(client, admin_user):
+    late = a_worker(seen_seconds_ago=LATE, pid=71)
+    task = a_task(a_process(status="running", attempts=1), holder=late.name, locked_seconds_ago=LATE)
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:scripts_process_queue_health")).content.decode()
+    assert "Status: WARNING" in page
+    assert (f"<td>{late.name}</td><td>host</td><td>71</td><td>{LATE} s ago</td>\n        <td><strong class=\"late\">late: "
+            f"not heard from for {LATE} s, taken for dead in {BOUND - LATE} s;</strong> task {task.pk}</td>") in page
+    assert "<td>0 (and 1 on late workers)</td>" in page
+
+
 def test_queue_health_page_is_for_staff_who_may_view_processes(client, alice):
     url = reverse("admin:scripts_process_queue_health")
     client.force_login(alice)  # a researcher: not staff
