@@ -283,6 +283,10 @@ class WorkerAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # The rows are the workers' own record; a dead one's says what it left behind, and goes after a day.
+        return False
+
 
 class TaskAdmin(background_task.admin.TaskAdmin):
     """The queue's own task list, whose "locked_by_pid_running" looked for the holder's pid on the web

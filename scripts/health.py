@@ -14,8 +14,12 @@ docs/operators/production.md, "Monitoring":
   than the workers (a warning at most: one worker on a long upload makes the others' steps wait);
 - critical: work waits (a task due, or a stale lock) and no worker is alive, or something is stuck
   for more than 4 B (its recovery is long overdue);
-- warning: any stale lock, stuck item, backlog, process retrying, task the queue gave up on in the
-  last 24 h, a worker that died in the last hour, or no worker alive at all.
+- late: a live worker not heard from for more than two heartbeats (plus a second): probably killed, but
+  not yet taken for dead; its task is not counted as running;
+- warning: any late worker, stale lock, stuck item, backlog, process retrying, task the queue gave up on
+  in the last 24 h, a dead worker that a task lock or process lease still names, or no worker alive at
+  all. A dead worker that holds nothing is listed without changing the status: once its work is taken
+  over, a monitor alerting on the exit status has nothing left to alert on.
 """
 
 import math
@@ -37,7 +41,6 @@ EXIT_STATUS = {OK: 0, WARNING: 1, CRITICAL: 2}  # Nagios' convention, which most
 PROCESS_TASKS = ("scripts.tasks.advance_process", "scripts.tasks.update_script")
 # Reasons listed per service: a service that is down gives one or two; more would hide the others.
 MAX_REASONS = 5
-DEAD_WORKERS_WARN_FOR = timedelta(hours=1)
 
 
 def recovery_bound():
@@ -47,6 +50,20 @@ def recovery_bound():
 def stuck_after():
     """Seconds a due task may wait for a worker before it counts as stuck (a minute by default)."""
     return 2 * recovery_bound()
+
+
+def late_after():
+    """Seconds of silence after which a worker missed two heartbeats (a second for the write's own delay)."""
+    return 2 * settings.WORKER_HEARTBEAT_SECONDS + 1
+
+
+def _is_late(worker, now):
+    return (now - worker.seen_at).total_seconds() > late_after()
+
+
+def _dead_in(worker, now):
+    """Seconds until a silent worker is taken for dead and its task lock and lease run out."""
+    return max(0, math.ceil((worker.seen_at + timedelta(seconds=recovery_bound()) - now).total_seconds()))
 
 
 def critical_after():
@@ -75,6 +92,7 @@ def queue_health(now=None):
     locked = list(Task.objects.filter(locked_by__isnull=False, failed_at__isnull=True).order_by("locked_at"))
     stale = [t for t in locked if t.locked_by not in live_names]
     running = [t for t in locked if t.locked_by in live_names]
+    late_names = {w.name for w in live if _is_late(w, now)}
     idle = live_names - {t.locked_by for t in running}
     active = Process.objects.exclude(status__in=Process.FINISHED)
     oldest = active.aggregate(oldest=Min("created_at"))["oldest"]
@@ -87,7 +105,9 @@ def queue_health(now=None):
         "workers": {"live": _live(live, running, now), "dead": _dead(now)},
         "tasks_queued": waiting.count(),
         "tasks_due": waiting.filter(run_at__lte=now).count(),
-        "tasks_running": len(running),
+        # A late worker's task probably does not run any more: not counted as running normally.
+        "tasks_running": len([t for t in running if t.locked_by not in late_names]),
+        "tasks_on_late_workers": len([t for t in running if t.locked_by in late_names]),
         # The queue deletes a task it gives up on, keeping a copy among the completed ones.
         "tasks_failed": Task.objects.filter(failed_at__isnull=False).count()
         + CompletedTask.objects.filter(failed_at__gte=since).count(),
@@ -135,6 +155,8 @@ def _live(live, running, now):
             "task_id": task_id, "process_id": process_id,
             # A lease its worker keeps (its heartbeat renews it) with no task of its own for the process.
             "lease_left_over": process_id is not None and not _carries(task_of.get(w.name), process_id),
+            "late": _is_late(w, now),
+            "dead_in_seconds": _dead_in(w, now) if _is_late(w, now) else None,
         })
     return rows
 
@@ -248,8 +270,17 @@ def _judge(health):
     if stuck and not (stuck["kind"] == "task" and stuck["id"] in stale_ids and stuck["seconds"] <= critical_after()):
         text = f"Stuck for {stuck['seconds']} s: {stuck['why']} ({stuck['kind']} {stuck['id']})."
         (critical if stuck["seconds"] > critical_after() else warning).append(text)
+    for worker in live:
+        if worker["late"]:
+            warning.append(f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']}) not heard from for "
+                           f"{worker['seen_seconds_ago']} s; taken for dead (and its work taken over) in "
+                           f"{worker['dead_in_seconds']} s.")
     for lock in health["stale_locks"]:
-        when = f"taken over within {lock['free_in_seconds']} s" if lock["free_in_seconds"] else "free to take over now"
+        free = lock["free_in_seconds"]
+        if not live:  # nobody to take it over: its lock running out changes nothing
+            when = f"free in {free} s, but waits for a worker to start" if free else "free now, but waits for a worker to start"
+        else:
+            when = f"taken over within {free} s" if free else "free to take over now"
         warning.append(f"Task {lock['task_id']} ({lock['task_name']}) is locked by {lock['holder']}, which stopped: {when}.")
     backlog = health["backlog"]
     if backlog:
@@ -262,15 +293,12 @@ def _judge(health):
     if health["tasks_failed"]:
         warning.append(f"{health['tasks_failed']} task(s) given up by the queue in the last 24 h: see "
                        "Background tasks → Completed tasks in the admin for their errors.")
-    recent = [w for w in health["workers"]["dead"] if w["seen_seconds_ago"] <= DEAD_WORKERS_WARN_FOR.total_seconds()]
-    for worker in recent:
-        who = f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']})"
+    # A dead worker that holds nothing any more is listed (workers.dead) but is no problem: its work is over.
+    for worker in health["workers"]["dead"]:
         if worker["task_id"] or worker["process_id"]:
-            warning.append(f"{who} stopped without handing over its work {worker['seen_seconds_ago']} s ago (killed, "
-                           "out of memory, or its machine failed): see its log for why.")
-        else:
-            warning.append(f"{who} stopped without saying so {worker['seen_seconds_ago']} s ago (killed, out of "
-                           "memory, or its machine failed); nothing it held waits for it: see its log for why.")
+            warning.append(f"Worker {worker['name']} (pid {worker['pid']} on {worker['hostname']}) stopped without "
+                           f"handing over its work {worker['seen_seconds_ago']} s ago (killed, out of memory, or its "
+                           "machine failed): see its log for why.")
     health["problems"] = critical + warning
     health["problems_critical"] = len(critical)  # the first ones of `problems`
     health["status"] = CRITICAL if critical else WARNING if warning else OK
@@ -278,23 +306,28 @@ def _judge(health):
 
 def waiting_hint(process, now=None):
     """A sentence for the researcher when a process's next step waits for a worker that will not come soon
-    ('' otherwise): its worker stopped and the step waits to be taken over, or no worker runs at all."""
+    ('' otherwise): its worker stopped (or has not answered for two heartbeats) and the step waits to be
+    taken over, or no worker runs at all."""
     if process is None or process.finished:
         return ""
     now = now or timezone.now()
-    live = set(workers.live_workers(now).values_list("name", flat=True))
+    live = {w.name: w for w in workers.live_workers(now)}
     tasks = list(Task.objects.filter(task_name__in=PROCESS_TASKS, task_params__contains=str(process.pk), failed_at__isnull=True))
     free_in = [_free_in(t, now) for t in tasks if t.locked_by and t.locked_by not in live]
-    if process.leased_by and process.leased_by not in live and process.lease_until and process.lease_until > now:
+    leased = bool(process.leased_by and process.lease_until and process.lease_until > now)
+    if leased and process.leased_by not in live:
         free_in.append(math.ceil((process.lease_until - now).total_seconds()))
+    if not free_in:
+        holders = {t.locked_by for t in tasks if t.locked_by in live} | ({process.leased_by} & set(live) if leased else set())
+        late = [live[name] for name in holders if _is_late(live[name], now)]
+        if late:
+            return _late_hint(late[0], process, tasks, live, now)
     if free_in and live:
         busy = set(Task.objects.filter(locked_by__in=live).values_list("locked_by", flat=True))
-        if busy >= live:
+        if busy >= set(live):
             # Each live worker is on a step of its own, which may be a long upload: no promise of seconds.
             return "The worker doing this stopped; another worker takes over as soon as one is free."
-        wait = max(free_in)
-        return ("The worker doing this stopped; another takes over within "
-                f"{'a few seconds' if wait <= 5 else f'{wait} seconds'}.")
+        return f"The worker doing this stopped; another takes over within {_in_seconds(max(free_in))}."
     if live:
         return ""
     overdue = now - timedelta(seconds=stuck_after())
@@ -302,3 +335,22 @@ def waiting_hint(process, now=None):
         return ("Waiting for a worker to take this up: none is running at the moment. "
                 "It goes on by itself when one starts; if it has not after a few minutes, tell your administrator.")
     return ""
+
+
+def _in_seconds(seconds):
+    return "a few seconds" if seconds <= 5 else f"{seconds} seconds"
+
+
+def _late_hint(worker, process, tasks, live, now):
+    """The hint while the step's worker is silent but not yet taken for dead: it may only be slow to beat."""
+    said = f"The worker doing this has not answered for {_seconds(now - worker.seen_at)} seconds; if it stopped, "
+    others = set(live) - {worker.name}
+    if not others:
+        return said + "it waits for another worker to start."
+    busy = set(Task.objects.filter(locked_by__in=others).values_list("locked_by", flat=True))
+    if busy >= others:
+        return said + "another worker takes over as soon as one is free."
+    free = [_free_in(t, now) for t in tasks if t.locked_by == worker.name]
+    if process.leased_by == worker.name:
+        free.append(math.ceil((process.lease_until - now).total_seconds()))
+    return said + f"another takes over within {_in_seconds(max([_dead_in(worker, now), *free]))}."

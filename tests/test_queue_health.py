@@ -98,19 +98,16 @@ def test_live_workers_are_told_from_dead_ones_with_what_they_run():
     live = {w["name"]: w for w in health["workers"]["live"]}
     assert set(live) == {busy.name, idle.name}
     assert live[busy.name] == {"name": busy.name, "hostname": "host", "pid": 11, "seen_seconds_ago": 2,
-                               "task_id": task.pk, "process_id": str(process.pk), "lease_left_over": False}
+                               "task_id": task.pk, "process_id": str(process.pk), "lease_left_over": False,
+                               "late": False, "dead_in_seconds": None}
     assert live[idle.name]["task_id"] is None and live[idle.name]["process_id"] is None
     assert health["workers"]["dead"] == [{"name": dead.name, "hostname": "host", "pid": 13, "seen_seconds_ago": BOUND + 100,
                                           "task_id": None, "process_id": None}]
     assert health["tasks_running"] == 1 and health["stale_locks"] == []
     assert health["retrying_by_service"] == {}  # a first attempt on a live worker is no retry
-    assert health["status"] == "warning"
-    assert health["problems"] == [  # it held nothing when it died
-        f"Worker {dead.name} (pid 13 on host) stopped without saying so {BOUND + 100} s ago "
-        "(killed, out of memory, or its machine failed); nothing it held waits for it: see its log for why."
-    ]
+    assert health["status"] == "ok" and health["problems"] == []  # it holds nothing: listed, no problem
     out, status = command()
-    assert status == 1
+    assert status == 0
     assert f"  {busy.name} (pid 11 on host), seen 2 s ago: task {task.pk}, process {process.pk}" in out
     assert f"  {idle.name} (pid 12 on host), seen 0 s ago: idle" in out
     assert f"  {dead.name} (pid 13 on host), last seen {BOUND + 100} s ago: holds nothing" in out
@@ -303,8 +300,8 @@ def test_a_lease_a_live_worker_keeps_without_a_task_is_stuck_and_said_so():
             "(left over)") in out
 
 
-def test_only_a_dead_worker_that_still_holds_work_is_said_not_to_have_handed_it_over():
-    a_worker()
+def test_only_a_dead_worker_that_still_holds_work_is_a_warning():
+    alive = a_worker()
     holder, empty = a_worker(seen_seconds_ago=BOUND + 5, pid=51), a_worker(seen_seconds_ago=BOUND + 5, pid=52)
     process = a_process(status="running", attempts=1)
     task = a_task(process, holder=holder.name, locked_seconds_ago=BOUND + 5)
@@ -312,13 +309,63 @@ def test_only_a_dead_worker_that_still_holds_work_is_said_not_to_have_handed_it_
     health = queue_health()
     dead = {w["name"]: w for w in health["workers"]["dead"]}
     assert (dead[holder.name]["task_id"], dead[holder.name]["process_id"]) == (task.pk, str(process.pk))
+    assert (dead[empty.name]["task_id"], dead[empty.name]["process_id"]) == (None, None)
     assert f"Worker {holder.name} (pid 51 on host) stopped without handing over its work {BOUND + 5} s ago " \
         "(killed, out of memory, or its machine failed): see its log for why." in health["problems"]
-    assert f"Worker {empty.name} (pid 52 on host) stopped without saying so {BOUND + 5} s ago (killed, out of " \
-        "memory, or its machine failed); nothing it held waits for it: see its log for why." in health["problems"]
+    assert not any(empty.name in p for p in health["problems"])  # listed, but it left nothing to wait for
     out, _ = command()
     assert f"last seen {BOUND + 5} s ago: still holds task {task.pk}, process {process.pk}" in out
     assert f"  {empty.name} (pid 52 on host), last seen {BOUND + 5} s ago: holds nothing" in out
+    # A live worker took the step over: both dead rows stay listed (for a day), the status is ok again.
+    Task.objects.filter(pk=task.pk).update(locked_by=alive.name, locked_at=timezone.now())
+    leased(process, alive)
+    health = queue_health()
+    assert {w["name"] for w in health["workers"]["dead"]} == {holder.name, empty.name}
+    assert health["status"] == "ok" and health["problems"] == []
+    out, status = command()
+    assert status == 0 and f"  {holder.name} (pid 51 on host), last seen {BOUND + 5} s ago: holds nothing" in out
+
+
+LATE = 2 * settings.WORKER_HEARTBEAT_SECONDS + 2  # two heartbeats missed, and the second of margin
+
+
+def test_a_worker_that_missed_two_heartbeats_is_late_a_warning_and_not_counted_as_running():
+    on_time = a_worker(seen_seconds_ago=2 * settings.WORKER_HEARTBEAT_SECONDS, pid=61)
+    late = a_worker(seen_seconds_ago=LATE, pid=62)
+    process = a_process(status="running", attempts=1)
+    task = a_task(process, holder=late.name, locked_seconds_ago=LATE)
+    Process.objects.filter(pk=process.pk).update(leased_by=late.name, lease_until=ago(LATE - BOUND))
+    a_task(a_process(status="running", attempts=1), holder=on_time.name, locked_seconds_ago=1)
+    out, status = command("--json")
+    health = json.loads(out)
+    live = {w["name"]: w for w in health["workers"]["live"]}
+    assert (live[late.name]["late"], live[late.name]["dead_in_seconds"]) == (True, BOUND - LATE)
+    assert (live[on_time.name]["late"], live[on_time.name]["dead_in_seconds"]) == (False, None)
+    assert health["tasks_running"] == 1 and health["tasks_on_late_workers"] == 1
+    assert status == 1 and health["status"] == "warning"
+    assert health["problems"] == [f"Worker {late.name} (pid 62 on host) not heard from for {LATE} s; taken for dead "
+                                  f"(and its work taken over) in {BOUND - LATE} s."]
+    out, status = command()
+    assert status == 1
+    assert (f"  {late.name} (pid 62 on host), seen {LATE} s ago: LATE: not heard from for {LATE} s, taken for dead "
+            f"in {BOUND - LATE} s; task {task.pk}, process {process.pk}") in out
+    assert "tasks running:  1 (and 1 on late workers)" in out
+
+
+def test_a_stale_lock_with_no_worker_alive_waits_for_one_to_start():
+    dead = a_worker(seen_seconds_ago=BOUND + 1)
+    process = a_process(status="running", attempts=1)
+    task = a_task(process, holder=dead.name, locked_seconds_ago=10)
+    health = queue_health()
+    assert health["status"] == "critical"
+    assert health["problems"][0] == ("No worker is alive and 1 task(s) wait for one: start the workers "
+                                     "(manage.py process_tasks).")
+    assert (f"Task {task.pk} (scripts.tasks.advance_process) is locked by {dead.name}, which stopped: free in "
+            f"{BOUND - 10} s, but waits for a worker to start.") in health["problems"]
+    assert not any("taken over within" in p for p in health["problems"])
+    Task.objects.filter(pk=task.pk).update(locked_at=ago(BOUND + 1))
+    assert (f"Task {task.pk} (scripts.tasks.advance_process) is locked by {dead.name}, which stopped: free now, "
+            "but waits for a worker to start.") in queue_health()["problems"]
 
 
 def test_tasks_the_queue_gave_up_on_count_as_failed_for_a_day():
@@ -358,6 +405,17 @@ def test_queue_health_page_in_the_admin_shows_the_same(client, admin_user):
     assert "Traceback" not in page
 
 
+def test_queue_health_page_shows_a_late_worker_apart(client, admin_user):
+    late = a_worker(seen_seconds_ago=LATE, pid=71)
+    task = a_task(a_process(status="running", attempts=1), holder=late.name, locked_seconds_ago=LATE)
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:scripts_process_queue_health")).content.decode()
+    assert "Status: WARNING" in page
+    assert (f"<td>{late.name}</td><td>host</td><td>71</td><td>{LATE} s ago</td>\n        <td><strong class=\"late\">late: "
+            f"not heard from for {LATE} s, taken for dead in {BOUND - LATE} s;</strong> task {task.pk}</td>") in page
+    assert "<td>0 (and 1 on late workers)</td>" in page
+
+
 def test_queue_health_page_is_for_staff_who_may_view_processes(client, alice):
     url = reverse("admin:scripts_process_queue_health")
     client.force_login(alice)  # a researcher: not staff
@@ -379,6 +437,12 @@ def test_the_worker_admin_lists_workers_alive_or_not_read_only(client, admin_use
     assert client.get(reverse("admin:scripts_worker_add")).status_code == 403
     change = client.get(reverse("admin:scripts_worker_change", args=[live.pk])).content.decode()
     assert 'name="name"' not in change  # read-only
+    assert "delete_selected" not in page and "Delete" not in change
+    assert client.get(reverse("admin:scripts_worker_delete", args=[dead.pk])).status_code == 403
+    response = client.post(reverse("admin:scripts_worker_changelist"),
+                           {"action": "delete_selected", "_selected_action": [dead.pk], "post": "yes"})
+    assert response.status_code in (200, 302)  # the admin ignores an action it does not offer
+    assert Worker.objects.filter(pk=dead.pk).exists()
 
 
 def test_the_worker_admin_is_for_staff_who_may_view_workers(client, alice):
@@ -443,6 +507,26 @@ def test_the_run_page_says_when_the_worker_on_the_step_stopped_and_another_takes
     assert BOUND - 12 <= wait <= BOUND
     run_page = alice_client.get(reverse("pipelines-run", kwargs={"project_id": aligning.project.pk, "run_id": aligning.pk}))
     assert "The worker doing this stopped; another takes over within" in run_page.content.decode()
+
+
+def test_the_run_page_says_so_as_soon_as_the_worker_on_the_step_is_late(alice_client, aligning):
+    a_worker()  # idle, to take it over
+    late = a_worker(seen_seconds_ago=LATE)
+    a_task(aligning.fa_process, holder=late.name, locked_seconds_ago=LATE)
+    Process.objects.filter(pk=aligning.fa_process.pk).update(leased_by=late.name, lease_until=ago(LATE - BOUND))
+    assert (f"The worker doing this has not answered for {LATE} seconds; if it stopped, another takes over within "
+            f"{BOUND - LATE} seconds.") in status_block(alice_client, aligning)
+    # One heartbeat missed is no news.
+    Worker.objects.filter(pk=late.pk).update(seen_at=ago(settings.WORKER_HEARTBEAT_SECONDS + 1))
+    assert 'id="run-waiting"' not in status_block(alice_client, aligning)
+
+
+def test_the_run_page_promises_no_takeover_when_the_late_worker_is_the_only_one(alice_client, aligning):
+    late = a_worker(seen_seconds_ago=LATE)
+    a_task(aligning.fa_process, holder=late.name, locked_seconds_ago=LATE)
+    Process.objects.filter(pk=aligning.fa_process.pk).update(leased_by=late.name, lease_until=ago(LATE - BOUND))
+    assert (f"The worker doing this has not answered for {LATE} seconds; if it stopped, it waits for another worker "
+            "to start.") in status_block(alice_client, aligning)
 
 
 def test_the_run_page_promises_no_seconds_when_every_live_worker_is_busy(alice_client, aligning):

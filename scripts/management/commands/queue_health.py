@@ -35,14 +35,17 @@ class Command(BaseCommand):
         live, dead = health["workers"]["live"], health["workers"]["dead"]
         write(f"live workers:   {len(live)}")
         for w in live:
-            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), seen {w['seen_seconds_ago']} s ago: {_doing(w)}")
+            late = (f"LATE: not heard from for {w['seen_seconds_ago']} s, taken for dead in {w['dead_in_seconds']} s; "
+                    if w["late"] else "")
+            write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), seen {w['seen_seconds_ago']} s ago: {late}{_doing(w)}")
         write(f"dead workers:   {len(dead)}")
         for w in dead:
             held = ", ".join(f"{kind} {w[f'{kind}_id']}" for kind in ("task", "process") if w[f"{kind}_id"])
             write(f"  {w['name']} (pid {w['pid']} on {w['hostname']}), last seen {w['seen_seconds_ago']} s ago: "
                   + (f"still holds {held}" if held else "holds nothing"))
         write(f"tasks queued:   {health['tasks_queued']} ({health['tasks_due']} due now)")
-        write(f"tasks running:  {health['tasks_running']}")
+        on_late = health["tasks_on_late_workers"]
+        write(f"tasks running:  {health['tasks_running']}" + (f" (and {on_late} on late workers)" if on_late else ""))
         backlog = health["backlog"]
         write("backlog:        " + ("none" if backlog is None else f"{backlog['tasks']} task(s) wait for a free worker, "
                                     f"the oldest for {backlog['oldest_seconds']} s"))
