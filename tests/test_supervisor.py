@@ -10,8 +10,10 @@ import sys
 import time
 import urllib.request
 
+import clam.common.client
+
 from equestria.supervisor import Supervisor
-from tests.helpers import ROOT, clean_env, free_port
+from tests.helpers import DATA, ROOT, clean_env, free_port
 
 
 def wait_for_http(url, proc, timeout=90, auth=None):
@@ -53,6 +55,21 @@ def test_run_command_serves_the_site_and_stops_everything_on_ctrl_c(tmp_path):
             for clam_port, system_id in ((fa_port, "equestria_fa"), (g2p_port, "equestria_g2p")):
                 status, page = wait_for_http(f"http://127.0.0.1:{clam_port}/", proc, auth=credentials)
                 assert status == 200 and f'id="{system_id}"' in page and 'user="equestria"' in page
+            # A forced alignment job running when Ctrl-C comes is in its service's process group, which the
+            # stop ends. (The bundled job is short and may finish first, so the stand-in test further down
+            # is the one sure to see a leftover job.)
+            client = clam.common.client.CLAMClient(f"http://127.0.0.1:{fa_port}/", *credentials, basicauth=True)
+            client.create("running")
+            data = client.get("running")
+            for wav in sorted(DATA.glob("*.wav")):
+                client.addinputfile("running", data.inputtemplate("audio"), str(wav))
+                client.addinputfile("running", data.inputtemplate("transcript"), str(wav.with_suffix(".txt")))
+            client.start("running")
+            fa_service = int(re.search(r"started forced alignment service \(pid (\d+)\)", log.read_text()).group(1))
+            deadline = time.monotonic() + 30
+            while len(processes_in_groups({fa_service})) < 2:  # the service and its job's dispatcher
+                assert time.monotonic() < deadline, "the forced alignment job did not start"
+                time.sleep(0.05)
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=60) == 0
         finally:
