@@ -70,7 +70,7 @@ def remote_projects(service_dir):
 def test_a_worker_killed_at_random_moments_never_loses_or_duplicates_a_run(slow_script, slow_service, tmp_path):
     rng = random.Random(42)
     # Random moments, on top of tests/test_worker_recovery.py's kill inside each step kind.
-    for _ in range(8):
+    for _ in range(5):
         process = make_process(slow_script, {"seconds": "1.0", "outputs": "20"}, text="abc")
         schedule_process(process)
         worker = start_worker(tmp_path)
