@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pocketsphinx import Decoder
 
-from clamservices.audio import SAMPLE_RATE
+from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.dictionaries import Entry
 
 log = logging.getLogger(__name__)
@@ -126,16 +126,33 @@ def _dbfs(level):
     return 32767 * 10 ** (level / 20)
 
 
-def _peak(samples):
-    return max(int(samples.max()), -int(samples.min())) if len(samples) else 0
+def _blocks(samples):
+    """`samples` (an int16 array or an audio.Recording) a block at a time."""
+    for start in range(0, len(samples), BLOCK_SAMPLES):
+        yield samples[start : start + BLOCK_SAMPLES]
+
+
+def _stats(samples):
+    """(peak, samples at full scale) of an int16 array or an audio.Recording (which knows both already)."""
+    if hasattr(samples, "clipped_samples"):
+        return samples.peak, samples.clipped_samples
+    peak = clipped = 0
+    for block in _blocks(samples):
+        peak = max(peak, int(block.max()), -int(block.min()))
+        clipped += int(np.count_nonzero(block >= CLIP_LEVEL) + np.count_nonzero(block <= -CLIP_LEVEL))
+    return peak, clipped
+
+
+def peak_of(samples):
+    """The largest absolute sample of an int16 array or an audio.Recording; pass it to `normalised` for its pieces."""
+    return _stats(samples)[0]
 
 
 def _blockwise(samples, transform):
     """int16 `transform(float32 block)` of `samples`, a block at a time: an hour of audio needs no float copy of itself."""
-    out = np.empty_like(samples)
-    for start in range(0, len(samples), BLOCK_SAMPLES):
-        block = samples[start : start + BLOCK_SAMPLES].astype(np.float32)
-        out[start : start + BLOCK_SAMPLES] = np.clip(transform(block), -32768, 32767)
+    out = np.empty(len(samples), dtype=np.int16)
+    for start, block in zip(range(0, len(samples), BLOCK_SAMPLES), _blocks(samples)):
+        out[start : start + len(block)] = np.clip(transform(block.astype(np.float32)), -32768, 32767)
     return out
 
 
@@ -159,26 +176,30 @@ def _background(samples, length):
     return np.clip(noise, -32768, 32767).astype(np.int16)
 
 
-def normalised(samples):
-    """Quiet recordings raised to a peak of NORMAL_PEAK_DBFS, so the noise floor stays far below the speech."""
-    peak = _peak(samples)
+def normalised(samples, peak=None):
+    """Quiet recordings raised to a peak of NORMAL_PEAK_DBFS, so the noise floor stays far below the speech.
+
+    For a piece of a recording, give the whole recording's `peak` (peak_of), so that every piece gets the same gain.
+    An int16 array comes back as it is when it needs no gain; anything else (a Recording) as an int16 array.
+    """
+    peak = peak_of(samples) if peak is None else peak
     target = _dbfs(NORMAL_PEAK_DBFS)
     if peak == 0 or peak >= target:
-        return samples
+        return samples if isinstance(samples, np.ndarray) else _blockwise(samples, lambda block: block)
     gain = np.float32(target / peak)
     return _blockwise(samples, lambda block: block * gain)
 
 
 def level_warnings(samples):
-    """Raise for audio without speech; return warnings about its level."""
-    peak = _peak(samples)
+    """Raise for audio without speech; return warnings about its level (of a whole int16 array or audio.Recording)."""
+    peak, clipped_samples = _stats(samples)
     if peak < _dbfs(SILENT_PEAK_DBFS):
         raise AlignmentError(
             "silent", "the recording is silent (nothing louder than "
             f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
         )
     warnings = []
-    clipped = (np.count_nonzero(samples >= 32700) + np.count_nonzero(samples <= -32700)) / len(samples)
+    clipped = clipped_samples / len(samples)
     if clipped > CLIPPED_SHARE:
         warnings.append(f"the recording is clipped (distorted) in {clipped:.1%} of its samples; "
                         "boundaries there may be less exact")
