@@ -22,6 +22,7 @@ reused for every chunk and every file of a job.
 
 import logging
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from pocketsphinx import Decoder
 
 from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.dictionaries import Entry
+from clamservices.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
 
@@ -207,20 +209,40 @@ def level_warnings(samples):
 
 
 class Aligner:
-    def __init__(self):
-        self.decoder = self._new_decoder(wide=False)
+    """PocketSphinx with a dictionary of the job's words only (no language model: alignment needs none).
+
+    A decoder with the whole CMU dictionary and the language model took ~0.46 s to load, most of
+    a short job; with the words the transcripts need, looked up as they are asked for
+    (is_known, phones_of, or a pass over them), it takes a few hundredths of a second.
+    """
+
+    def __init__(self, lexicon=None):
+        self.lexicon = lexicon or Lexicon()
+        self._names = {}  # {name in the decoders ("word", "word(2)"): phones}, in the order added
+        self._pulled = set()  # words whose dictionary pronunciations are in self._names
         self._wide = None
+        self.decoder = self._new_decoder(wide=False)
         self.entries = []
         self.added = set()  # words whose pronunciations came from the extra dictionary
         self.readings = {}  # {number or symbol: the words it is read as}
 
     def is_known(self, word):
-        return self.decoder.lookup_word(word) is not None
+        self._include([word])
+        return word in self._names
 
     def phones_of(self, word):
         """The first pronunciation of a known word, as a list of phones."""
-        pronunciation = self.decoder.lookup_word(word)
+        self._include([word])
+        pronunciation = self._names.get(word)
         return pronunciation.split() if pronunciation else None
+
+    def _include(self, words):
+        """Give the decoders the dictionary's pronunciations of `words` they do not have yet."""
+        for word in words:
+            if word not in self._pulled:
+                self._pulled.add(word)
+                for phones in self.lexicon.pronunciations(word):
+                    self._add(Entry(word, tuple(phones.split())))
 
     def add_entries(self, entries):
         """Add dictionary entries; words already known get them as alternates.
@@ -230,17 +252,14 @@ class Aligner:
         refused = []
         for entry in entries:
             try:
-                self._add(self.decoder, entry)
+                self._include([entry.word])
+                self._add(entry)
             except (RuntimeError, ValueError) as exc:
                 log.warning("refused dictionary entry %r: %s", entry, exc)
                 refused.append(entry)
                 continue
             self.entries.append(entry)
             self.added.add(entry.word)
-        if self._wide is not None:
-            for entry in entries:
-                if entry not in refused:
-                    self._add(self._wide, entry)
         return refused
 
     def add_reading(self, word, phones, reading):
@@ -248,29 +267,35 @@ class Aligner:
         counting it as the user's; `readings` remembers it, so every recording with the word can say so."""
         self.readings[word] = reading
         entry = Entry(word, tuple(phones))
-        self._add(self.decoder, entry)
-        if self._wide is not None:
-            self._add(self._wide, entry)
+        self._include([word])
+        self._add(entry)
         self.entries.append(entry)
 
-    @staticmethod
-    def _add(decoder, entry):
+    def _add(self, entry):
+        """`entry` into every decoder, as an alternate ("word(2)") if the word has a pronunciation already."""
         number, name = 1, entry.word
-        while decoder.lookup_word(name) is not None:
+        while name in self._names:
             number += 1
             name = f"{entry.word}({number})"
-        decoder.add_word(name, " ".join(entry.phones), True)
+        phones = " ".join(entry.phones)
+        # Without updating the active search: every pass sets up a new one, which sees the word.
+        self.decoder.add_word(name, phones, False)
+        if self._wide is not None:
+            self._wide.add_word(name, phones, False)
+        self._names[name] = phones
 
     def _new_decoder(self, wide):
         # Batch CMN (the mean over the whole recording): results do not depend on what the decoder saw
         # before, which matters because a decoder is renewed after a failed phone pass.
-        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", **(WIDE_BEAMS if wide else {}))
-        for entry in getattr(self, "entries", ()):
-            self._add(decoder, entry)
+        # No language model and an empty dictionary file: the words come from self._names.
+        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", lm=None, dict=os.devnull,
+                          **(WIDE_BEAMS if wide else {}))
+        for name, phones in self._names.items():
+            decoder.add_word(name, phones, False)
         return decoder
 
     def _wide_decoder(self):
-        """A second decoder with much wider beams, made when first needed (loading one takes ~0.5 s)."""
+        """A second decoder with much wider beams, made when first needed."""
         if self._wide is None:
             self._wide = self._new_decoder(wide=True)
         return self._wide
@@ -307,6 +332,7 @@ class Aligner:
 
     def _strict_pass(self, decoder, samples, keys):
         """Segments of every word in order, or None when the decoder finds no such path."""
+        self._include(keys)
         try:
             decoder.set_align_text(" ".join(keys))
             self._decode(decoder, samples)
@@ -321,6 +347,7 @@ class Aligner:
 
     def _tolerant_pass(self, decoder, samples, keys):
         """[(index in keys, segment)] of the words found when any word may be skipped."""
+        self._include(keys)
         transitions = []
         for i, key in enumerate(keys):
             transitions.append((i, i + 1, 1.0 - SKIP_PROBABILITY, key))

@@ -169,3 +169,34 @@ def test_recording_removal_is_idempotent(tmp_path):
         recording.remove()
     recording.remove()
     assert isinstance(recording, Recording) and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_job_dictionary_holds_the_words_the_transcripts_need_and_no_others():
+    from clamservices.aligner import Aligner
+    from clamservices.dictionaries import Entry
+    from clamservices.fa_job import _words
+    from clamservices.transcripts import words_of
+
+    aligner = Aligner()
+    assert aligner.decoder.config["lm"] is None  # alignment uses no language model
+    # A user's pronunciation given before the transcripts are read is still an alternate of the dictionary's.
+    assert aligner.add_entries([Entry("read", ("R", "AY", "D"))]) == []
+    readings = {}
+    split, unknown = _words(aligner, words_of("I read the gold-framed 1990 Zywicki report, xqzt."), readings)
+    assert unknown == ["xqzt"] and readings == {"1990": "nineteen ninety"}
+    expected = {
+        "i": "AY", "read": "R EH D", "read(2)": "R IY D", "read(3)": "R AY D", "the": "DH AH", "the(2)": "DH IY",
+        "gold": "G OW L D", "framed": "F R EY M D", "nineteen": "N AY N T IY N", "ninety": "N AY N T IY",
+        "1990": "N AY N T IY N N AY N T IY", "zywicki": "Z IH W IH K IY", "report": "R IY P AO R T",
+        "report(2)": "R IH P AO R T",
+    }
+    for name, phones in expected.items():
+        assert aligner.decoder.lookup_word(name) == phones, name
+    assert aligner.phones_of("read") == ["R", "EH", "D"] and aligner.is_known("zywicki")
+    assert aligner.decoder.lookup_word("xqzt") is None and not aligner.is_known("xqzt")
+    assert aligner.decoder.lookup_word("clubs") is None  # never asked for: not loaded
+    # A decoder made later (the wide one, or a fresh one after a failed pass) gets the same words.
+    assert aligner._wide_decoder().lookup_word("read(3)") == "R AY D"
+    aligner.reset()
+    assert aligner.decoder.lookup_word("1990") == expected["1990"]
+    assert aligner.decoder.lookup_word("gold-framed") is None  # split into its known parts instead
