@@ -7,6 +7,7 @@ several full-length float copies. What the aligner needs to know about the
 whole signal (its peak, how much of it is clipped) is gathered on the way.
 """
 
+import math
 import os
 import tempfile
 
@@ -97,6 +98,11 @@ def unreadable_reason(exc):
     return getattr(exc, "error_string", None) or str(exc)
 
 
+def minutes(seconds):
+    """Minutes to one decimal, rounded up: a file 2 s over a 60-minute limit is "60.1", not "60.0", minutes long."""
+    return f"{math.ceil(seconds / 6 - 1e-9) / 10:.1f}"
+
+
 def _info(path, max_seconds):
     try:
         info = soundfile.info(str(path))
@@ -107,7 +113,7 @@ def _info(path, max_seconds):
     duration = info.frames / info.samplerate
     if max_seconds is not None and duration > max_seconds:
         raise AudioError(
-            f"it is {duration / 60:.1f} minutes long; this service aligns at most {max_seconds / 60:.0f} minutes per file"
+            f"it is {minutes(duration)} minutes long; this service aligns at most {max_seconds / 60:.0f} minutes per file"
         )
 
 

@@ -16,7 +16,7 @@ import soundfile
 
 from clamservices.aligner import Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
-from clamservices.audio import AudioError, convert, unreadable_reason
+from clamservices.audio import AudioError, convert, minutes, unreadable_reason
 from clamservices.dictionaries import parse_dictionary
 from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
@@ -55,7 +55,7 @@ def _check_audio(path, max_seconds):
         raise _coded(AudioError("it contains no audio (0 samples)"), "too_short")
     if info.frames / info.samplerate > max_seconds:
         raise _coded(AudioError(
-            f"it is {info.frames / info.samplerate / 60:.1f} minutes long; the limit is {max_seconds / 60:.0f} minutes; "
+            f"it is {minutes(info.frames / info.samplerate)} minutes long; the limit is {max_seconds / 60:.0f} minutes; "
             "cut it into shorter recordings"
         ), "too_long")
 

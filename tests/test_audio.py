@@ -10,7 +10,7 @@ import soundfile
 import soxr
 
 from clamservices.aligner import AlignmentError, level_warnings, normalised, peak_of, with_noise_floor
-from clamservices.audio import SAMPLE_RATE, AudioError, Recording, convert, load_audio
+from clamservices.audio import SAMPLE_RATE, AudioError, Recording, convert, load_audio, minutes
 from tests.fajob import make_job, run_job
 from tests.helpers import DATA
 
@@ -91,6 +91,11 @@ def test_too_long_recordings_are_refused_with_the_limit(tmp_path):
     path = write(tmp_path / "long.wav", 8000, seconds=90)
     with pytest.raises(AudioError, match=r"^it is 1\.5 minutes long; this service aligns at most 1 minutes per file$"):
         convert(path, tmp_path / "tmp", max_seconds=60)
+    # Just over the limit does not read as being at it ("1.0 minutes long; … at most 1 minutes").
+    path = write(tmp_path / "long.wav", 8000, seconds=60.5)
+    with pytest.raises(AudioError, match=r"^it is 1\.1 minutes long;"):
+        convert(path, tmp_path / "tmp", max_seconds=60)
+    assert [minutes(s) for s in (0, 6, 60, 3600, 3600.5, 3606)] == ["0.0", "0.1", "1.0", "60.0", "60.1", "60.1"]
 
 
 def test_a_recording_reads_any_slice_like_an_array(tmp_path):
