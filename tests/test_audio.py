@@ -87,6 +87,15 @@ def test_files_without_audio_are_refused_with_a_reason_and_leave_nothing(tmp_pat
     assert list((tmp_path / "tmp").iterdir()) == [] if (tmp_path / "tmp").exists() else True
 
 
+def test_a_file_that_fails_halfway_leaves_no_raw_audio(tmp_path):
+    whole = write(tmp_path / "whole.flac", 22050, seconds=60).read_bytes()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole[: len(whole) // 2])  # libsndfile reads the first blocks, then loses sync
+    with pytest.raises(AudioError, match=r"^cannot read it as audio \(Error : flac decoder lost sync\.\)$"):
+        convert(cut, tmp_path / "tmp")
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_too_long_recordings_are_refused_with_the_limit(tmp_path):
     path = write(tmp_path / "long.wav", 8000, seconds=90)
     with pytest.raises(AudioError, match=r"^it is 1\.5 minutes long; this service aligns at most 1 minutes per file$"):
