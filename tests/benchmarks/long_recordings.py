@@ -223,6 +223,14 @@ def main(argv=None):
             result = run(wav, txt, LIMIT_FACTOR * seconds)
             rows.append(row(MATERIALS[kind], minutes, seconds, result))
             print(rows[-1], flush=True)
+    table = section(rows)
+    print(table)
+    if not args.no_write:
+        write_section(table)
+
+
+def section(rows, note=""):
+    """This benchmark's section of docs/performance.md around the table rows (`note`: a paragraph after it)."""
     lines = [
         "## Long recordings (bundled forced alignment, issue 16)",
         "",
@@ -242,10 +250,9 @@ def main(argv=None):
         *rows,
         "",
     ]
-    table = "\n".join(lines)
-    print(table)
-    if not args.no_write:
-        write_section(table)
+    if note:
+        lines += [note, ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
