@@ -22,14 +22,16 @@ reused for every chunk and every file of a job.
 
 import logging
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
 from pocketsphinx import Decoder
 
-from clamservices.audio import SAMPLE_RATE
+from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.dictionaries import Entry
+from clamservices.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +128,33 @@ def _dbfs(level):
     return 32767 * 10 ** (level / 20)
 
 
-def _peak(samples):
-    return max(int(samples.max()), -int(samples.min())) if len(samples) else 0
+def _blocks(samples):
+    """`samples` (an int16 array or an audio.Recording) a block at a time."""
+    for start in range(0, len(samples), BLOCK_SAMPLES):
+        yield samples[start : start + BLOCK_SAMPLES]
+
+
+def _stats(samples):
+    """(peak, samples at full scale) of an int16 array or an audio.Recording (which knows both already)."""
+    if hasattr(samples, "clipped_samples"):
+        return samples.peak, samples.clipped_samples
+    peak = clipped = 0
+    for block in _blocks(samples):
+        peak = max(peak, int(block.max()), -int(block.min()))
+        clipped += int(np.count_nonzero(block >= CLIP_LEVEL) + np.count_nonzero(block <= -CLIP_LEVEL))
+    return peak, clipped
+
+
+def peak_of(samples):
+    """The largest absolute sample of an int16 array or an audio.Recording; pass it to `normalised` for its pieces."""
+    return _stats(samples)[0]
 
 
 def _blockwise(samples, transform):
     """int16 `transform(float32 block)` of `samples`, a block at a time: an hour of audio needs no float copy of itself."""
-    out = np.empty_like(samples)
-    for start in range(0, len(samples), BLOCK_SAMPLES):
-        block = samples[start : start + BLOCK_SAMPLES].astype(np.float32)
-        out[start : start + BLOCK_SAMPLES] = np.clip(transform(block), -32768, 32767)
+    out = np.empty(len(samples), dtype=np.int16)
+    for start, block in zip(range(0, len(samples), BLOCK_SAMPLES), _blocks(samples)):
+        out[start : start + len(block)] = np.clip(transform(block.astype(np.float32)), -32768, 32767)
     return out
 
 
@@ -159,26 +178,30 @@ def _background(samples, length):
     return np.clip(noise, -32768, 32767).astype(np.int16)
 
 
-def normalised(samples):
-    """Quiet recordings raised to a peak of NORMAL_PEAK_DBFS, so the noise floor stays far below the speech."""
-    peak = _peak(samples)
+def normalised(samples, peak=None):
+    """Quiet recordings raised to a peak of NORMAL_PEAK_DBFS, so the noise floor stays far below the speech.
+
+    For a piece of a recording, give the whole recording's `peak` (peak_of), so that every piece gets the same gain.
+    An int16 array comes back as it is when it needs no gain; anything else (a Recording) as an int16 array.
+    """
+    peak = peak_of(samples) if peak is None else peak
     target = _dbfs(NORMAL_PEAK_DBFS)
     if peak == 0 or peak >= target:
-        return samples
+        return samples if isinstance(samples, np.ndarray) else _blockwise(samples, lambda block: block)
     gain = np.float32(target / peak)
     return _blockwise(samples, lambda block: block * gain)
 
 
 def level_warnings(samples):
-    """Raise for audio without speech; return warnings about its level."""
-    peak = _peak(samples)
+    """Raise for audio without speech; return warnings about its level (of a whole int16 array or audio.Recording)."""
+    peak, clipped_samples = _stats(samples)
     if peak < _dbfs(SILENT_PEAK_DBFS):
         raise AlignmentError(
             "silent", "the recording is silent (nothing louder than "
             f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
         )
     warnings = []
-    clipped = (np.count_nonzero(samples >= 32700) + np.count_nonzero(samples <= -32700)) / len(samples)
+    clipped = clipped_samples / len(samples)
     if clipped > CLIPPED_SHARE:
         warnings.append(f"the recording is clipped (distorted) in {clipped:.1%} of its samples; "
                         "boundaries there may be less exact")
@@ -186,20 +209,40 @@ def level_warnings(samples):
 
 
 class Aligner:
-    def __init__(self):
-        self.decoder = self._new_decoder(wide=False)
+    """PocketSphinx with a dictionary of the job's words only (no language model: alignment needs none).
+
+    A decoder with the whole CMU dictionary and the language model took ~0.46 s to load, most of
+    a short job; with the words the transcripts need, looked up as they are asked for
+    (is_known, phones_of, or a pass over them), it takes a few hundredths of a second.
+    """
+
+    def __init__(self, lexicon=None):
+        self.lexicon = lexicon or Lexicon()
+        self._names = {}  # {name in the decoders ("word", "word(2)"): phones}, in the order added
+        self._pulled = set()  # words whose dictionary pronunciations are in self._names
         self._wide = None
+        self.decoder = self._new_decoder(wide=False)
         self.entries = []
         self.added = set()  # words whose pronunciations came from the extra dictionary
         self.readings = {}  # {number or symbol: the words it is read as}
 
     def is_known(self, word):
-        return self.decoder.lookup_word(word) is not None
+        self._include([word])
+        return word in self._names
 
     def phones_of(self, word):
         """The first pronunciation of a known word, as a list of phones."""
-        pronunciation = self.decoder.lookup_word(word)
+        self._include([word])
+        pronunciation = self._names.get(word)
         return pronunciation.split() if pronunciation else None
+
+    def _include(self, words):
+        """Give the decoders the dictionary's pronunciations of `words` they do not have yet."""
+        for word in words:
+            if word not in self._pulled:
+                self._pulled.add(word)
+                for phones in self.lexicon.pronunciations(word):
+                    self._add(Entry(word, tuple(phones.split())))
 
     def add_entries(self, entries):
         """Add dictionary entries; words already known get them as alternates.
@@ -209,17 +252,14 @@ class Aligner:
         refused = []
         for entry in entries:
             try:
-                self._add(self.decoder, entry)
+                self._include([entry.word])
+                self._add(entry)
             except (RuntimeError, ValueError) as exc:
                 log.warning("refused dictionary entry %r: %s", entry, exc)
                 refused.append(entry)
                 continue
             self.entries.append(entry)
             self.added.add(entry.word)
-        if self._wide is not None:
-            for entry in entries:
-                if entry not in refused:
-                    self._add(self._wide, entry)
         return refused
 
     def add_reading(self, word, phones, reading):
@@ -227,29 +267,35 @@ class Aligner:
         counting it as the user's; `readings` remembers it, so every recording with the word can say so."""
         self.readings[word] = reading
         entry = Entry(word, tuple(phones))
-        self._add(self.decoder, entry)
-        if self._wide is not None:
-            self._add(self._wide, entry)
+        self._include([word])
+        self._add(entry)
         self.entries.append(entry)
 
-    @staticmethod
-    def _add(decoder, entry):
+    def _add(self, entry):
+        """`entry` into every decoder, as an alternate ("word(2)") if the word has a pronunciation already."""
         number, name = 1, entry.word
-        while decoder.lookup_word(name) is not None:
+        while name in self._names:
             number += 1
             name = f"{entry.word}({number})"
-        decoder.add_word(name, " ".join(entry.phones), True)
+        phones = " ".join(entry.phones)
+        # Without updating the active search: every pass sets up a new one, which sees the word.
+        self.decoder.add_word(name, phones, False)
+        if self._wide is not None:
+            self._wide.add_word(name, phones, False)
+        self._names[name] = phones
 
     def _new_decoder(self, wide):
         # Batch CMN (the mean over the whole recording): results do not depend on what the decoder saw
         # before, which matters because a decoder is renewed after a failed phone pass.
-        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", **(WIDE_BEAMS if wide else {}))
-        for entry in getattr(self, "entries", ()):
-            self._add(decoder, entry)
+        # No language model and an empty dictionary file: the words come from self._names.
+        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", lm=None, dict=os.devnull,
+                          **(WIDE_BEAMS if wide else {}))
+        for name, phones in self._names.items():
+            decoder.add_word(name, phones, False)
         return decoder
 
     def _wide_decoder(self):
-        """A second decoder with much wider beams, made when first needed (loading one takes ~0.5 s)."""
+        """A second decoder with much wider beams, made when first needed."""
         if self._wide is None:
             self._wide = self._new_decoder(wide=True)
         return self._wide
@@ -286,6 +332,7 @@ class Aligner:
 
     def _strict_pass(self, decoder, samples, keys):
         """Segments of every word in order, or None when the decoder finds no such path."""
+        self._include(keys)
         try:
             decoder.set_align_text(" ".join(keys))
             self._decode(decoder, samples)
@@ -300,6 +347,7 @@ class Aligner:
 
     def _tolerant_pass(self, decoder, samples, keys):
         """[(index in keys, segment)] of the words found when any word may be skipped."""
+        self._include(keys)
         transitions = []
         for i, key in enumerate(keys):
             transitions.append((i, i + 1, 1.0 - SKIP_PROBABILITY, key))

@@ -16,7 +16,7 @@ import soundfile
 
 from clamservices.aligner import Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
-from clamservices.audio import AudioError, load_audio
+from clamservices.audio import AudioError, convert, minutes, unreadable_reason
 from clamservices.dictionaries import parse_dictionary
 from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
@@ -50,12 +50,12 @@ def _check_audio(path, max_seconds):
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise _coded(AudioError(f"it cannot be read as audio ({exc})"), "unreadable_audio") from None
+        raise _coded(AudioError(f"it cannot be read as audio ({unreadable_reason(exc)})"), "unreadable_audio") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise _coded(AudioError("it contains no audio (0 samples)"), "too_short")
     if info.frames / info.samplerate > max_seconds:
         raise _coded(AudioError(
-            f"it is {info.frames / info.samplerate / 60:.1f} minutes long; the limit is {max_seconds / 60:.0f} minutes; "
+            f"it is {minutes(info.frames / info.samplerate)} minutes long; the limit is {max_seconds / 60:.0f} minutes; "
             "cut it into shorter recordings"
         ), "too_long")
 
@@ -117,11 +117,14 @@ def _align_one(job, aligner, stem, audio, transcript, options, progress):
     if unknown:
         return {"unknown_words": unknown}
     try:
-        samples, duration = load_audio(str(audio), max_seconds=options["max_seconds"])
+        # A raw 16 kHz file in the job's tmp/ (which the dispatcher empties too, should this process be killed).
+        recording = convert(audio, job.data.project / "tmp", max_seconds=options["max_seconds"])
     except AudioError as exc:
         raise _coded(exc, "unreadable_audio") from None
-    alignment = aligner.align(samples, split, phones=options["phones"], chunk_seconds=options["chunk_seconds"],
-                              progress=progress)
+    with recording:
+        alignment = aligner.align(recording, split, phones=options["phones"], chunk_seconds=options["chunk_seconds"],
+                                  progress=progress)
+    duration = recording.duration
     target = f"{stem}.TextGrid"
     write_textgrid(job.outputdir / target, alignment, duration, phones=options["phones"],
                    text_format=options["text_format"], silence_label=options["silence_label"])

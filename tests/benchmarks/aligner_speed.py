@@ -170,13 +170,19 @@ def clam_layer(alone, repeats=3):
                      f"{jobs[stem] - r['seconds']:+.2f} |")
     extra = [jobs[s] - alone[s]["seconds"] for s in alone]
     model = statistics.median(startup("from clamservices.aligner import Aligner; Aligner()") for _ in range(repeats))
+    job = statistics.median(startup("import clamservices.fa_job\nfrom clamservices.aligner import Aligner\nAligner()")
+                            for _ in range(repeats))
+    bare = statistics.median(startup("pass") for _ in range(repeats))
+    numpy = statistics.median(startup("import numpy") for _ in range(repeats))
     ours = statistics.median(light_dispatch() for _ in range(repeats))
     clams = statistics.median(startup("import clam.clamdispatcher, clamservices.config.forced_alignment")
                               for _ in range(repeats))
     lines += [
         "",
         f"Median overhead per request: **{statistics.median(extra):.2f} s**. Of it, a fresh Python loading the "
-        f"aligner and its acoustic model takes {model:.2f} s and the services' light dispatcher "
+        f"aligner and its acoustic model (only the job's words, no language model) takes {model:.2f} s, one "
+        f"importing the whole job script and making the aligner {job:.2f} s (a bare Python start {bare:.2f} s, "
+        f"importing numpy alone {numpy:.2f} s), and the services' light dispatcher "
         f"(clamservices/dispatcher.py) {ours:.2f} s; CLAM's own dispatcher, which it replaces, would take "
         f"{clams:.2f} s just to start (all measured alone in this run). The rest is HTTP, polling and CLAM's "
         "bookkeeping.",
