@@ -29,6 +29,7 @@ import numpy as np
 from pocketsphinx import Decoder
 
 from clamservices.audio import SAMPLE_RATE
+from clamservices.boundaries import refine_boundaries
 from clamservices.dictionaries import Entry
 
 log = logging.getLogger(__name__)
@@ -541,4 +542,4 @@ class Aligner:
             stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
-        return Alignment(word_intervals, phone_intervals, warnings, not_found)
+        return refine_boundaries(Alignment(word_intervals, phone_intervals, warnings, not_found), raw)

@@ -1,4 +1,5 @@
-"""All seven benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14), one after another (`make bench`);
+"""All eight benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, alignment
+accuracy of issue 16), one after another (`make bench`);
 not part of the test suite.
 
     .venv/bin/python -m tests.benchmarks
@@ -18,7 +19,7 @@ import time
 from tests.benchmarks.aligner_speed import REPORT, ROOT
 
 BENCHMARKS = ["aligner_speed", "upload_memory", "web_load", "pipeline_overhead", "throughput", "messy_corpus",
-              "worker_recovery"]
+              "worker_recovery", "alignment_accuracy"]
 
 
 def machine():
