@@ -18,6 +18,12 @@ with it, the inner phone boundaries stay in order inside the word.
 
 Only a window of about a second around each boundary is read (`samples[a:b]`),
 so this works on a file-backed recording of any length.
+
+Measured on the benchmark's development set (the held-out set was not used to
+choose): word boundaries within 20 ms went from 48 % to 92 %, within 50 ms from
+84 % to 97 %. Pauses of 30 ms, or 100 ms away, also caught the closures of stop
+consonants next to boundaries between words spoken without a pause (those went
+from 66 % within 20 ms to 56 %); 40 ms and 30 ms keep them where they were.
 """
 
 import dataclasses

@@ -8,9 +8,13 @@ Because every word starts at a sample we placed, the word start and end times
 of the concatenation are exact ground truth.
 
 Trimming: a word's speech is the stretch from the first to the last 5 ms frame
-whose RMS is within TRIM_DB (40 dB) of the word's loudest frame, cut to the
+whose RMS is within TRIM_DB (30 dB) of the word's loudest frame, cut to the
 sample inside those frames; espeak-ng's own leading/trailing silence and the
-faint tails of its envelope fall outside.
+faint tails of its envelope fall outside. 30 dB because the noisy files' noise
+lies 30 dB below the speech: a word's edge is where it can still be heard in
+them, the same in the clean files. (With 40 dB the en-us+f3 voice's breathy
+tails, about 100 ms at 33–44 dB below the word's peak, counted as speech though
+buried in the noise, and every aligner "missed" them.)
 
 Phones: espeak-ng gives no phone timings on the command line (`--pho` needs
 mbrola voices, which are not installed), and phones synthesised one by one are

@@ -4,8 +4,10 @@ and the bundled aligner's accuracy on a few generated sentences with known word 
 import numpy as np
 import pytest
 
-from clamservices.aligner import Alignment, Interval
+from clamservices.aligner import Aligner, Alignment, Interval
+from clamservices.audio import load_audio
 from clamservices.boundaries import MIN_PHONE_SECONDS, refine_boundaries
+from clamservices.transcripts import words_of
 from tests import alignment_material
 from tests.benchmarks.alignment_accuracy import align_bundled, matched, summary
 
@@ -117,3 +119,18 @@ def test_the_bundled_aligner_places_most_word_boundaries_of_generated_speech_wit
     # boundary refinement); the floors leave a margin for other machines' arithmetic.
     assert summary(pairs)["within_50"] >= 0.95
     assert summary(pairs)["within_20"] >= 0.85
+
+
+def test_a_phone_pass_that_fails_in_one_piece_aligns_in_two_parts(tmp_path):
+    # This recording's phone pass fails in one piece however it is prepared ("Alignment failed in frame
+    # 842", at the pause after "any"); cut at its longest pause, both parts align.
+    assert not alignment_material.tools_missing(), "install espeak-ng and sox (bin/ensure-system-packages does)"
+    recording = alignment_material.recording("dev-04", 1004, "en-us", 160, noisy=False)  # material("dev", 5)[4]
+    samples, _ = load_audio(str(recording.write(tmp_path)))
+    result = Aligner().align(samples, words_of(recording.text))
+    assert not [w for w in result.warnings if w.startswith("no phone alignment")]
+    assert len(result.words) == len(recording.words)
+    for w in result.words:
+        phones = [p for p in result.phones if w.start <= p.start < w.end]
+        assert phones and phones[0].start == w.start and phones[-1].end == w.end
+

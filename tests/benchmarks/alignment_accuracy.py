@@ -51,8 +51,11 @@ PEER_CONFIG = ("task_language=eng|is_text_type=plain|os_task_file_format=json|"
 
 # --- the bundled aligner ------------------------------------------------------------------------------
 
-def align_bundled(wavs):
-    """{wav: [(word, start, end)] or None when not aligned}, and the process's CPU seconds, as the service does it."""
+def align_bundled(wavs, phone_tier=None):
+    """{wav: [(word, start, end)] or None when not aligned}, and the process's CPU seconds, as the service does it.
+
+    `phone_tier`, a dict, gets {wav: (words with phones, words aligned)}.
+    """
     from clamservices.aligner import Aligner, AlignmentError
     from clamservices.audio import load_audio
     from clamservices.fa_job import _words
@@ -74,6 +77,9 @@ def align_bundled(wavs):
             results[wav] = None
             continue
         results[wav] = [(w.label, w.start, w.end) for w in alignment.words]
+        if phone_tier is not None:
+            phone_tier[wav] = (sum(any(w.start <= p.start < w.end for p in alignment.phones) for w in alignment.words),
+                               len(alignment.words))
     return results, time.process_time() - start
 
 
@@ -192,12 +198,14 @@ def _pct(x):
     return f"{100 * x:.1f} %"
 
 
-def run_set(which, count, folder, peer):
+def run_set(which, count, folder, peer, phone_tiers):
     recordings = alignment_material.material(which, count)
     wavs = {r.name: r.write(folder) for r in recordings}
     audio_seconds = sum(len(r.samples) for r in recordings) / alignment_material.RATE
-    found, cpu = align_bundled(list(wavs.values()))
+    tier = {}
+    found, cpu = align_bundled(list(wavs.values()), tier)
     rows = {"bundled": (*score(recordings, {Path(w).stem: v for w, v in found.items()}), cpu / audio_seconds)}
+    phone_tiers[which] = [sum(x[k] for x in tier.values()) for k in (0, 1)]
     if peer is not None:
         found, cpu = align_peer(peer, list(wavs.values()), folder)
         rows["aeneas-ng"] = (*score(recordings, {Path(w).stem: v for w, v in found.items()}), cpu / audio_seconds)
@@ -212,12 +220,12 @@ def main():
         peer = peer_python()
     except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
         peer, peer_note = None, f"aeneas-ng could not be set up: {exc}"
-    sets = {}
+    sets, phone_tiers = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for which, count in (("dev", DEV_COUNT), ("held-out", HELD_OUT_COUNT)):
             folder = Path(tmp) / which
             folder.mkdir()
-            sets[which] = run_set(which, count, folder, peer)
+            sets[which] = run_set(which, count, folder, peer, phone_tiers)
     real = real_speech()
     change = real_speech_change(real) if REFERENCE.exists() else None
 
@@ -252,7 +260,8 @@ def main():
             lines.append(f"| {which} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "Phone boundaries: espeak-ng gives no phone timings (see tests/alignment_material.py), so there is "
               "no phone ground truth; the phone tier's first and last phone of each word share the word's edges, "
-              "so word-edge figures hold for those phone boundaries too."]
+              "so word-edge figures hold for those phone boundaries too. Words of the bundled aligner with phones: "
+              + "; ".join(f"{which} {a} of {b}" for which, (a, b) in phone_tiers.items()) + "."]
     if change:
         lines += ["", f"Real read speech (the {len(REAL_SAMPLES)} clips of tests/data, no ground truth): word boundaries "
                   f"against the saved reference (the aligner before issue 16): median change {change[0]:.0f} ms, "
