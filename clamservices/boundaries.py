@@ -66,19 +66,22 @@ def _pauses(levels):
 
 
 def _pause_near(samples, earliest, latest, before, after):
-    """(start, end) in seconds of the pause nearest to the boundary stretch [before, after], searched in
-    [earliest, latest]; None when no pause lies within MAX_DISTANCE_SECONDS of it."""
+    """(start, end) in seconds of the pause at the boundary stretch [before, after], searched in
+    [earliest, latest]; None when no pause lies within MAX_DISTANCE_SECONDS of it.
+
+    Several pauses there make one, from the first's start to the last's end: what separates them (a
+    breath, a click; measured in tests/data/cards-002.wav between "four" and "queen") is no word's.
+    """
     first = max(0, int(earliest * SAMPLE_RATE) // FRAME)
     last = min(len(samples) // FRAME, int(latest * SAMPLE_RATE) // FRAME)
     if last - first <= 0:
         return None
-    best = None
+    near = []
     for a, b in _pauses(_frame_levels(samples, first, last)):
         start, end = (first + a) * FRAME / SAMPLE_RATE, (first + b) * FRAME / SAMPLE_RATE
-        distance = max(0.0, start - after, before - end)
-        if distance <= MAX_DISTANCE_SECONDS and (best is None or (distance, start - end) < best[0]):
-            best = ((distance, start - end), (start, end))
-    return best and best[1]
+        if max(0.0, start - after, before - end) <= MAX_DISTANCE_SECONDS:
+            near.append((start, end))
+    return (near[0][0], near[-1][1]) if near else None
 
 
 def _minimum(phones):

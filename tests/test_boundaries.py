@@ -14,13 +14,14 @@ from tests.benchmarks.alignment_accuracy import align_bundled, matched, summary
 RATE = 16000
 
 
-def bursts(spans, seconds=2.0, seed=0):
-    """int16 audio: noise bursts at −12 dBFS over `spans` [(start, end)] in seconds, a −70 dBFS floor elsewhere."""
+def bursts(spans, seconds=2.0, seed=0, level=-12):
+    """int16 audio: noise bursts at `level` dBFS over `spans` [(start, end)] in seconds (or (start, end, level)),
+    a −70 dBFS floor elsewhere."""
     rng = np.random.default_rng(seed)
     audio = rng.standard_normal(int(seconds * RATE)) * 32767 * 10 ** (-70 / 20)
-    for start, end in spans:
+    for start, end, *own in spans:
         a, b = int(start * RATE), int(end * RATE)
-        audio[a:b] = rng.standard_normal(b - a) * 32767 * 10 ** (-12 / 20)
+        audio[a:b] = rng.standard_normal(b - a) * 32767 * 10 ** ((own[0] if own else level) / 20)
     return np.clip(audio, -32768, 32767).astype(np.int16)
 
 
@@ -63,6 +64,14 @@ def test_a_word_start_placed_early_next_to_a_pause_moves_to_the_energy_edge():
     result = refine_boundaries(alignment(word(0.3, 0.8, "one"), word(0.8, 1.7, "two")), audio)
     assert result.words[0].end == pytest.approx(0.80, abs=0.005)
     assert result.words[1].start == pytest.approx(1.20, abs=0.005)
+
+
+def test_a_click_inside_a_pause_stays_out_of_both_words():
+    # The aligner left 0.85–1.05 s to no word; a click at 0.93 s splits the pause in two in the energy.
+    audio = bursts([(0.3, 0.8), (0.93, 0.95, -40), (1.1, 1.5)])
+    result = refine_boundaries(alignment(word(0.3, 0.85, "one"), word(1.05, 1.5, "two")), audio)
+    assert result.words[0].end == pytest.approx(0.80, abs=0.005)
+    assert result.words[1].start == pytest.approx(1.10, abs=0.005)
 
 
 def test_phones_move_with_their_word_and_stay_inside_it_in_order():
