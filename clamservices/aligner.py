@@ -15,8 +15,10 @@ before it gives up on a file:
 Memory of PocketSphinx's phone pass grows with the length of what it aligns
 (a 5-minute file in one piece needs gigabytes), so after the word pass the
 phone pass runs per chunk of at most `chunk_seconds`, cut in the middle of
-silences that the word pass found. A chunk whose phone pass fails keeps its
-word alignment, with a warning, instead of losing the file. One decoder is
+silences that the word pass found. A chunk whose phone pass fails (also in two
+parts cut at its longest pause) keeps its word alignment, with a warning,
+instead of losing the file. Word edges next to pauses are then moved to the
+pause's edges in the signal (clamservices/boundaries.py). One decoder is
 reused for every chunk and every file of a job.
 """
 
@@ -414,7 +416,7 @@ class Aligner:
         """
         if depth == 0 or len(keys) < 2:
             return None
-        segments = self._strict_pass(self.decoder, chunk, keys)
+        segments = self._strict_pass(self._wide_decoder() if wide else self.decoder, chunk, keys)
         if segments is None:
             return None
         split = max(range(1, len(keys)), key=lambda i: segments[i].start_frame - segments[i - 1].end_frame)

@@ -6,7 +6,7 @@ not part of the test suite.
 
 Each prints its table and rewrites its own section of docs/performance.md;
 this then stamps the machine they ran on at the top of that file and prints
-the whole report. About 24 minutes on 2 cores.
+the whole report. About 30 minutes on 2 cores.
 """
 
 import os

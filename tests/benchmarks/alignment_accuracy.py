@@ -268,6 +268,12 @@ def main():
                   f"largest {change[1]:.0f} ms over {change[2]} boundaries."]
     if peer_note:
         lines += ["", peer_note]
+    else:
+        version = subprocess.run([str(peer), "-c", "import aeneas; print(aeneas.__version__)"], capture_output=True,
+                                 text=True).stdout.strip()
+        lines += ["", f"aeneas-ng {version} (in var/bench-aeneas/) ran one process per file, as its command line "
+                  f"does: `python -m aeneas.tools.execute_task audio words \"{PEER_CONFIG}\" out.json --presets-word` "
+                  "with one word per line; its CPU includes starting that process."]
     table = "\n".join(lines) + "\n"
     print(table)
     write_section(table)
