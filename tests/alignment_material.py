@@ -121,7 +121,8 @@ def synthesise(word, voice, speed):
     espeak = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", word],
                             check=True, capture_output=True)
     sox = subprocess.run(
-        ["sox", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed-integer", "-"],
+        # -D: no dither, which sox adds with a random seed; with it the material differed from run to run.
+        ["sox", "-D", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed-integer", "-"],
         input=espeak.stdout, check=True, capture_output=True,
     )
     samples = np.frombuffer(sox.stdout, dtype="<i2").astype(np.float32) / 32768

@@ -131,8 +131,8 @@ def test_the_bundled_aligner_places_most_word_boundaries_of_generated_speech_wit
 
 
 def test_a_phone_pass_that_fails_in_one_piece_aligns_in_two_parts(tmp_path):
-    # This recording's phone pass fails in one piece however it is prepared ("Alignment failed in frame
-    # 842", at the pause after "any"); cut at its longest pause, both parts align.
+    # This recording's phone pass fails in one piece however it is prepared (PocketSphinx: "Alignment
+    # failed in frame N", near "any" at 8.1 s); cut at its longest pause, both parts align.
     assert not alignment_material.tools_missing(), "install espeak-ng and sox (bin/ensure-system-packages does)"
     recording = alignment_material.recording("dev-04", 1004, "en-us", 160, noisy=False)  # material("dev", 5)[4]
     samples, _ = load_audio(str(recording.write(tmp_path)))
