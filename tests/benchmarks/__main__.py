@@ -1,12 +1,12 @@
-"""All eight benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, long recordings
-of issue 16), one after another (`make bench`);
+"""All nine benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, long recordings and
+alignment accuracy of issue 16), one after another (`make bench`);
 not part of the test suite.
 
     .venv/bin/python -m tests.benchmarks
 
 Each prints its table and rewrites its own section of docs/performance.md;
 this then stamps the machine they ran on at the top of that file and prints
-the whole report. About 24 minutes on 2 cores.
+the whole report. About 30 minutes on 2 cores.
 """
 
 import os
@@ -19,7 +19,7 @@ import time
 from tests.benchmarks.aligner_speed import REPORT, ROOT
 
 BENCHMARKS = ["aligner_speed", "upload_memory", "web_load", "pipeline_overhead", "throughput", "messy_corpus",
-              "worker_recovery", "long_recordings"]
+              "worker_recovery", "long_recordings", "alignment_accuracy"]
 
 
 def machine():
