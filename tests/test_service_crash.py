@@ -233,7 +233,9 @@ def test_a_real_worker_runs_a_job_lost_with_its_service_to_the_end(slow_service,
     script = register_script(service, "slow")
     process = text_process(script)
     schedule_process(process)
-    worker = start_worker(tmp_path)
+    # Short waits between the worker's tries while the service is down (2 s at most, 8 tries); how long
+    # the runner backs off is not what this test is about.
+    worker = start_worker(tmp_path, PROCESS_RETRY_MAX_SECONDS="2")
     try:
         wait_until(process, job_is_working)
         service.kill_with_jobs()

@@ -42,7 +42,7 @@ def make_process(script, parameters, text="hello"):
     )
 
 
-def start_worker(tmp_path):
+def start_worker(tmp_path, **settings_env):
     env = {
         **os.environ,
         "DATABASE_URL": database_url_of_this_test_run(),
@@ -50,6 +50,7 @@ def start_worker(tmp_path):
         "CLAM_PASSWORD_KEYS": ",".join(settings.CLAM_PASSWORD_KEYS),
         "WORKER_HEARTBEAT_SECONDS": "1",
         "WORKER_STALE_SECONDS": "3",
+        **settings_env,
     }
     log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")
     return subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT, env=env,
