@@ -186,7 +186,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
 
 
-class HangingProxy(ThreadingHTTPServer):
+class Proxy(ThreadingHTTPServer):
+    """A server on 127.0.0.1 that passes requests on to a real CLAM service (`backend`), for handlers
+    built on `ProxyHandler` that hold some of them first. Shared by HangingProxy and tests/steptrap.py."""
+
+    daemon_threads = True
+
+    def __init__(self, backend, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.backend = backend.rstrip("/")
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    url = FaultServer.url
+    start = FaultServer.start
+    stop = FaultServer.stop
+
+
+class HangingProxy(Proxy):
     """A real CLAM service behind a proxy on 127.0.0.1 that hangs for chosen CLAM projects.
 
     Requests whose first path segment is in `hang_projects` are held for `hang_seconds` and then
@@ -195,20 +212,11 @@ class HangingProxy(ThreadingHTTPServer):
     gave up and closed the connection while the proxy held the request) or "waited out".
     """
 
-    daemon_threads = True
-
     def __init__(self, backend, hang_seconds):
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.backend = backend
+        super().__init__(backend, _HangingHandler)
         self.hang_seconds = hang_seconds
         self.hang_projects = set()
         self.requests = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    url = FaultServer.url
-    start = FaultServer.start
-    stop = FaultServer.stop
 
     def outcomes(self, project):
         return [outcome for name, _, outcome in list(self.requests) if name == project]
@@ -217,35 +225,32 @@ class HangingProxy(ThreadingHTTPServer):
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def _client_left(self):
-        """Hold the request; True as soon as the client closes its connection (it stopped waiting)."""
-        deadline = time.monotonic() + self.server.hang_seconds
+    def read_body(self):
+        # The whole body first: afterwards anything readable on the socket is the client leaving.
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def client_left(self, seconds, holding=lambda: True):
+        """Hold the request for up to `seconds` while `holding()`; True as soon as its client closes the
+        connection (it stopped waiting, or was killed)."""
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not self.server.stopping.is_set():
+            if not holding():
+                return False
             readable, _, _ = select.select([self.connection], [], [], 0.05)
             if readable and not self.connection.recv(1, socket.MSG_PEEK):
                 return True
         return False
 
-    def _pass_on(self):
-        # The whole body is read first: afterwards anything readable on the socket is the client leaving.
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        project = self.path.lstrip("/").split("/")[0].split("?")[0]
-        if project in self.server.hang_projects:
-            if self._client_left():
-                self.server.requests.append((project, self.command, "abandoned"))
-                self.close_connection = True
-                return
-            outcome = "waited out"
-        else:
-            outcome = "passed"
+    def ask_backend(self, body):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        answer = requests.request(self.command, self.server.backend.rstrip("/") + self.path, headers=headers,
-                                  data=body, allow_redirects=False, timeout=60)
-        self.server.requests.append((project, self.command, outcome))
+        return requests.request(self.command, self.server.backend + self.path, headers=headers, data=body,
+                                allow_redirects=False, timeout=60)
+
+    def send_answer(self, answer):
         try:
             self.send_response(answer.status_code)
             for key, value in answer.headers.items():
@@ -256,5 +261,22 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(answer.content)
         except OSError:
             pass  # the client left while the answer was on its way
+
+
+class _HangingHandler(ProxyHandler):
+    def _pass_on(self):
+        body = self.read_body()
+        project = self.path.lstrip("/").split("/")[0].split("?")[0]
+        if project in self.server.hang_projects:
+            if self.client_left(self.server.hang_seconds):
+                self.server.requests.append((project, self.command, "abandoned"))
+                self.close_connection = True
+                return
+            outcome = "waited out"
+        else:
+            outcome = "passed"
+        answer = self.ask_backend(body)
+        self.server.requests.append((project, self.command, outcome))
+        self.send_answer(answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = _pass_on

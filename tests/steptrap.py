@@ -19,16 +19,11 @@ Kinds, from the method and path of CLAM's API:
     delete    DELETE <project>/             (end of "download"; first request of a retried "start")
 """
 
-import select
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
-
-from tests.faultserver import _HOP_BY_HOP
+from tests.faultserver import Proxy, ProxyHandler
 
 
 @dataclass
@@ -54,34 +49,20 @@ def kind_of(method, path):
     return project, method.lower()
 
 
-class StepTrap(ThreadingHTTPServer):
-    daemon_threads = True
-
+class StepTrap(Proxy):
     def __init__(self, backend, limit=120):
-        super().__init__(("127.0.0.1", 0), _TrapHandler)
-        self.backend = backend.rstrip("/")
+        super().__init__(backend, _TrapHandler)
         self.limit = limit
         self.holding = {}  # project -> kind
         self.answered = set()  # projects whose held requests go to the service before they are held
         self.held = []
         self.changed = threading.Condition()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-    def start(self):
-        self.thread.start()
-        return self
 
     def stop(self):
         self.stopping.set()
         with self.changed:
             self.changed.notify_all()
-        self.shutdown()
-        self.server_close()
+        super().stop()
 
     def hold(self, project, kind, answered=False):
         """Hold the requests of `kind` for `project`; with `answered`, after the service has done them
@@ -114,24 +95,9 @@ class StepTrap(ThreadingHTTPServer):
             return [h for h in self.held if h.project == project][count - 1]
 
 
-class _TrapHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _client_left_or_released(self, project):
-        """Hold the request; True as soon as its client closes the connection (killed or gave up)."""
-        deadline = time.monotonic() + self.server.limit
-        while time.monotonic() < deadline and not self.server.stopping.is_set():
-            if project not in self.server.holding:
-                return False
-            readable, _, _ = select.select([self.connection], [], [], 0.05)
-            if readable and not self.connection.recv(1, socket.MSG_PEEK):
-                return True
-        return False
-
+class _TrapHandler(ProxyHandler):
     def _pass_on(self):
-        # The whole body first: afterwards anything readable on the socket is the client leaving.
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.read_body()
         project, kind = kind_of(self.command, self.path)
         server = self.server
         with server.changed:
@@ -140,29 +106,17 @@ class _TrapHandler(BaseHTTPRequestHandler):
                 held = Held(project, kind, time.time(), time.monotonic())
                 server.held.append(held)
                 server.changed.notify_all()
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         answer = None
         if trapped and project in server.answered:
-            answer = requests.request(self.command, server.backend + self.path, headers=headers, data=body,
-                                      allow_redirects=False, timeout=60)
+            answer = self.ask_backend(body)
         if trapped:
-            if self._client_left_or_released(project):
+            if self.client_left(server.limit, holding=lambda: project in server.holding):
                 held.outcome = "abandoned"
                 self.close_connection = True
                 return
             held.outcome = "released" if project not in server.holding else "waited out"
         if answer is None:
-            answer = requests.request(self.command, server.backend + self.path, headers=headers, data=body,
-                                      allow_redirects=False, timeout=60)
-        try:
-            self.send_response(answer.status_code)
-            for key, value in answer.headers.items():
-                if key.lower() not in _HOP_BY_HOP:
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(answer.content)))
-            self.end_headers()
-            self.wfile.write(answer.content)
-        except OSError:
-            pass  # the client left while the answer was on its way
+            answer = self.ask_backend(body)
+        self.send_answer(answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = _pass_on

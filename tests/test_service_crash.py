@@ -33,8 +33,10 @@ class Crashable:
 
     def __init__(self, tmp_path, settings, env=None):
         self.tmp_path, self.settings = tmp_path, settings
+        self.data = tmp_path  # the data folder it runs on now
         self.service = start_bundled_service("custom", tmp_path, settings=settings, env=env, own_group=True)
         self.port = int(self.service.url.rstrip("/").rsplit(":", 1)[1])
+        self.earlier = set()  # projects left by earlier tests on a shared service
 
     @property
     def url(self):
@@ -46,8 +48,9 @@ class Crashable:
 
     def restart(self, tmp_path=None, env=None):
         """Start the service again on its port, on the same data folder unless another is given."""
+        self.data = tmp_path or self.tmp_path
         self.service = start_bundled_service(
-            "custom", tmp_path or self.tmp_path, settings=self.settings, env=env, own_group=True, port=self.port
+            "custom", self.data, settings=self.settings, env=env, own_group=True, port=self.port
         )
 
     def stop(self):
@@ -58,8 +61,30 @@ class Crashable:
         self.service.process.wait(timeout=10)
 
     def projects(self):
-        """The project folders on the service, whoever CLAM filed them under."""
-        return sorted(p.name for p in (self.tmp_path / "clam").glob("*/projects/*/*") if p.is_dir())
+        """The project folders on the service that this test made, whoever CLAM filed them under."""
+        return sorted(set(self._all_projects()) - self.earlier)
+
+    def _all_projects(self):
+        return [p.name for p in (self.tmp_path / "clam").glob("*/projects/*/*") if p.is_dir()]
+
+
+@pytest.fixture(scope="module")
+def _slow_service(tmp_path_factory):
+    service = Crashable(tmp_path_factory.mktemp("slow"), SLOW)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def slow_service(_slow_service):
+    """The slow test service, shared by this module's tests (a start costs seconds): a test may kill and
+    restart it; the next test finds it running on its own data folder again."""
+    service = _slow_service
+    service.earlier = set(service._all_projects())
+    yield service
+    if service.service.process.poll() is not None or service.data != service.tmp_path:
+        service.stop()
+        service.restart()
 
 
 @pytest.fixture
@@ -81,7 +106,9 @@ def make_process(script, files):
          "template": template}
         for name, content, template in files
     ]
-    parameters = {"seconds": "4"} if script.name == "slow" else {}
+    # Long enough to be killed while it works, even on a busy machine (the kill follows the first
+    # "working" within a poll or two).
+    parameters = {"seconds": "2"} if script.name == "slow" else {}
     return Process.objects.create(
         script=script, inputs=inputs, parameters=parameters, output_folder="projects/c/runs/1"
     )
@@ -129,8 +156,8 @@ def assert_no_project_left(script, process):
         ClamConnection.for_script(script).index_of(process.clam_project)
 
 
-def test_a_job_lost_with_its_killed_service_is_started_again_and_finishes(crashable):
-    service = crashable(SLOW)
+def test_a_job_lost_with_its_killed_service_is_started_again_and_finishes(slow_service):
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     drive(process, job_is_working)
@@ -198,15 +225,17 @@ def test_the_bundled_aligner_killed_mid_alignment_and_restarted_aligns_every_rec
     assert sorted(process.outputs) == sorted([f"{stem}.TextGrid" for stem in stems] + ["alignment.log", "report.json"])
 
 
-def test_a_real_worker_runs_a_job_lost_with_its_service_to_the_end(crashable, tmp_path):
+def test_a_real_worker_runs_a_job_lost_with_its_service_to_the_end(slow_service, tmp_path):
     from scripts.tasks import schedule_process
     from tests.test_worker_faults import start_worker
 
-    service = crashable(SLOW)
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     schedule_process(process)
-    worker = start_worker(tmp_path)
+    # Short waits between the worker's tries while the service is down (2 s at most, 8 tries); how long
+    # the runner backs off is not what this test is about.
+    worker = start_worker(tmp_path, PROCESS_RETRY_MAX_SECONDS="2")
     try:
         wait_until(process, job_is_working)
         service.kill_with_jobs()
@@ -229,9 +258,9 @@ def wait_until(process, until, limit=60):
         process.refresh_from_db()
 
 
-def test_a_service_that_loses_the_job_every_time_fails_with_a_readable_reason(crashable, settings):
+def test_a_service_that_loses_the_job_every_time_fails_with_a_readable_reason(slow_service, settings):
     settings.PROCESS_MAX_ATTEMPTS = 2
-    service = crashable(SLOW)
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     drive(process, job_is_working)
@@ -251,8 +280,8 @@ def test_a_service_that_loses_the_job_every_time_fails_with_a_readable_reason(cr
     assert service.projects() == []
 
 
-def test_a_service_restarted_without_its_projects_starts_the_job_again(crashable, tmp_path):
-    service = crashable(SLOW)
+def test_a_service_restarted_without_its_projects_starts_the_job_again(slow_service, tmp_path):
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     drive(process, job_is_working)
@@ -265,9 +294,9 @@ def test_a_service_restarted_without_its_projects_starts_the_job_again(crashable
     assert "The service lost the job: the service answered 404 for the project: it no longer has it" in process.log
 
 
-def test_a_lost_job_whose_pid_file_is_gone_is_started_again(crashable):
+def test_a_lost_job_whose_pid_file_is_gone_is_started_again(slow_service):
     # Nothing says the job ran: CLAM shows the project as ready for a new job, for ever.
-    service = crashable(SLOW)
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     drive(process, job_is_working)
@@ -281,8 +310,8 @@ def test_a_lost_job_whose_pid_file_is_gone_is_started_again(crashable):
     assert "The service lost the job: the project is ready again: the service has no job for it" in process.log
 
 
-def test_a_project_gone_before_its_download_starts_the_job_again(crashable):
-    service = crashable(SLOW)
+def test_a_project_gone_before_its_download_starts_the_job_again(slow_service):
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     drive(process, lambda p: p.status == "downloading")
@@ -307,8 +336,8 @@ def test_a_job_that_fails_without_a_word_is_a_failure_not_a_lost_job(crashable):
     assert not any(m.startswith("retrying") for m in messages) and process.log.count("lost the job") == 0
 
 
-def test_a_job_that_fails_keeps_its_own_reason(crashable):
-    service = crashable(SLOW)
+def test_a_job_that_fails_keeps_its_own_reason(slow_service):
+    service = slow_service
     script = register_script(service, "slow")
     process = text_process(script)
     process.parameters = {"seconds": "0.2", "fail": "True"}
@@ -336,9 +365,9 @@ def test_a_failure_behind_a_long_log_keeps_its_reason(fault_server):
     assert process.status == "failed" and process.error == "the transcript is empty"
 
 
-def test_a_restarted_bundled_service_keeps_its_projects(crashable):
+def test_a_restarted_bundled_service_keeps_its_projects(slow_service):
     # CLAM moved every user's projects into "anonymous" on its first restart (a migration from CLAM 0.6).
-    service = crashable(SLOW)
+    service = slow_service
     connection = ClamConnection(service.url, USER, PASSWORD)
     connection.request("PUT", "kept/")
     service.kill_with_jobs()

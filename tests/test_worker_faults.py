@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService
-from scripts.models import Process
+from scripts.models import Process, Worker
 from scripts.tasks import schedule_process
 from tests.clamservers import USER, register_script, start_bundled_service, stop_service
 from tests.helpers import ROOT, database_url_of_this_test_run
@@ -42,7 +42,7 @@ def make_process(script, parameters, text="hello"):
     )
 
 
-def start_worker(tmp_path):
+def start_worker(tmp_path, **settings_env):
     env = {
         **os.environ,
         "DATABASE_URL": database_url_of_this_test_run(),
@@ -50,6 +50,7 @@ def start_worker(tmp_path):
         "CLAM_PASSWORD_KEYS": ",".join(settings.CLAM_PASSWORD_KEYS),
         "WORKER_HEARTBEAT_SECONDS": "1",
         "WORKER_STALE_SECONDS": "3",
+        **settings_env,
     }
     log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")
     return subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT, env=env,
@@ -69,33 +70,40 @@ def remote_projects(service_dir):
 
 def test_a_worker_killed_at_random_moments_never_loses_or_duplicates_a_run(slow_script, slow_service, tmp_path):
     rng = random.Random(42)
-    # Random moments, on top of tests/test_worker_recovery.py's kill inside each step kind.
-    for _ in range(5):
-        process = make_process(slow_script, {"seconds": "1.0", "outputs": "20"}, text="abc")
-        schedule_process(process)
-        worker = start_worker(tmp_path)
-        try:
+    # Random moments, on top of tests/test_worker_recovery.py's kill inside each step kind. The worker
+    # that finishes a round's process is the one killed in the next: it is up and polling when the
+    # process arrives, so the moments fall on the process's steps rather than on a worker starting.
+    worker = start_worker(tmp_path)
+    wait_for(lambda: Worker.objects.filter(pid=worker.pid).exists())
+    try:
+        for _ in range(5):
+            process = make_process(slow_script, {"seconds": "1.0", "outputs": "20"}, text="abc")
+            schedule_process(process)
             time.sleep(rng.uniform(0.1, 2.0))
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             worker = start_worker(tmp_path)
             wait_for(lambda: Process.objects.get(pk=process.pk).finished, limit=60)
-        finally:
-            worker.kill()
-            worker.wait()
-        process.refresh_from_db()
-        assert process.status == "done", (process.error, process.message)
-        folder = default_storage.path(process.output_folder)
-        assert open(os.path.join(folder, "result.txt")).read() == "ABC"
-        assert sorted(os.listdir(folder)) == sorted(process.outputs + ["error.log"])
-        assert all(os.path.getsize(os.path.join(folder, f"extra{i}.txt")) == 100_000 for i in range(20))
-        parent = os.path.dirname(folder)
-        assert not [n for n in os.listdir(parent) if ".part-" in n]
-        try:
-            ClamConnection.for_script(slow_script).index_of(process.clam_project)
-            raise AssertionError("the CLAM project was left behind")
-        except NotAClamService:
-            pass
+            check_round(process, slow_script)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def check_round(process, slow_script):
+    process.refresh_from_db()
+    assert process.status == "done", (process.error, process.message)
+    folder = default_storage.path(process.output_folder)
+    assert open(os.path.join(folder, "result.txt")).read() == "ABC"
+    assert sorted(os.listdir(folder)) == sorted(process.outputs + ["error.log"])
+    assert all(os.path.getsize(os.path.join(folder, f"extra{i}.txt")) == 100_000 for i in range(20))
+    parent = os.path.dirname(folder)
+    assert not [n for n in os.listdir(parent) if ".part-" in n]
+    try:
+        ClamConnection.for_script(slow_script).index_of(process.clam_project)
+        raise AssertionError("the CLAM project was left behind")
+    except NotAClamService:
+        pass
 
 
 def test_a_server_that_goes_away_mid_run_is_retried_then_the_run_fails_with_the_reason(tmp_path, settings):
