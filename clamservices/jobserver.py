@@ -6,7 +6,8 @@ A fresh Python for every job spends about a quarter of a second importing numpy,
 pocketsphinx before it does anything (docs/performance.md, "CLAM layer"). `clamservices.serve`
 starts this server next to waitress, in the service's process group, and tells the dispatcher
 (clamservices/dispatcher.py) where its socket is (CLAM_SERVICES_JOB_SOCKET). Per request the
-dispatcher sends, over a Unix seqpacket socket, one JSON message {"argv", "cwd", "env"} with its
+dispatcher sends, over a Unix seqpacket socket, one message (NUL-separated: the number of arguments,
+the arguments, the job's folder, then NAME=VALUE for each environment variable) with its
 stdin, stdout and stderr as passed file descriptors; the server answers "pid N" once it has forked
 the child that runs the job, and "status N" (the exit status, negative for a signal, as
 subprocess reports it) when that child has ended. It refuses ("refused ...") a command that is not
@@ -24,7 +25,6 @@ forking a process that has other threads running may copy a lock held by one of 
 import atexit
 import ctypes
 import importlib
-import json
 import os
 import runpy
 import selectors
@@ -112,16 +112,15 @@ class Server:
         fds = []
         try:
             message, fds, _, _ = socket.recv_fds(connection, MAX_REQUEST_BYTES, 3)
-            request = json.loads(message)
-            argv = request["argv"]
             if len(fds) != 3 or not message:
                 raise ValueError("stdin, stdout and stderr are needed")
+            argv, cwd, env = parse_request(message)
             if len(argv) < 3 or argv[0] != sys.executable or argv[1] != "-m":
                 connection.send(b"refused: not a Python module of this service")
                 self._close(connection)
                 return
-            pid = self._fork(connection, fds, argv, request["cwd"], request["env"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            pid = self._fork(connection, fds, argv, cwd, env)
+        except (OSError, ValueError) as exc:
             try:
                 connection.send(f"refused: {exc}".encode())
             except OSError:
@@ -180,6 +179,17 @@ class Server:
         connection, _ = self.jobs[pid]
         self.selector.unregister(connection)
         os.kill(pid, signal.SIGKILL)  # the pidfd still tells when it has ended, and then it is reaped
+
+
+def parse_request(message):
+    """(argv, cwd, env) of a dispatcher's request; ValueError when it is not one."""
+    fields = message.decode("utf-8", "surrogateescape").split("\0")
+    count = int(fields[0])
+    if count < 1 or len(fields) < count + 2:
+        raise ValueError("incomplete request")
+    argv, cwd = fields[1:count + 1], fields[count + 1]
+    env = dict(item.split("=", 1) for item in fields[count + 2:] if "=" in item)
+    return argv, cwd, env
 
 
 def run_job(fds, argv, cwd, env):
