@@ -36,7 +36,8 @@ import traceback
 # Modules each job module needs, imported here so children find them loaded. The job module's own
 # imports bring most; these are the ones it imports lazily.
 PRELOAD = {
-    "clamservices.fa_job": ["numpy", "soundfile", "soxr", "pocketsphinx", "clamservices.aligner"],
+    "clamservices.fa_job": ["numpy", "soundfile", "soxr", "pocketsphinx", "clamservices.aligner",
+                            "num2words", "webrtcvad", "multiprocessing.pool"],
     "clamservices.g2p_job": ["gruut"],
 }
 MAX_REQUEST_BYTES = 1 << 20
