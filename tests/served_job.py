@@ -1,7 +1,8 @@
 """A job module for tests of the job server (tests/test_job_server.py): `python -m tests.served_job WHAT FILE`.
 
 WHAT: "facts" writes what the job sees of its process to FILE (JSON); "sleep" sleeps up to a minute;
-"crash" dies of SIGSEGV; "pool" squares numbers in a multiprocessing pool into FILE; "fail" exits 5.
+"crash" dies of SIGSEGV; "pool-METHOD" squares numbers in a multiprocessing pool (start method METHOD)
+into FILE; "fail" exits 5.
 """
 
 import json
@@ -43,8 +44,8 @@ def main(what, path):
         time.sleep(60)
     elif what == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
-    elif what == "pool":
-        with multiprocessing.Pool(2) as pool:
+    elif what.startswith("pool-"):  # pool-fork, pool-spawn, pool-forkserver
+        with multiprocessing.get_context(what[5:]).Pool(2) as pool:
             squares = pool.map(_square, range(10))
         with open(path, "w") as f:
             json.dump(squares, f)

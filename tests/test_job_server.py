@@ -120,9 +120,10 @@ def test_a_crashing_job_fails_and_the_job_server_runs_the_next(job_server, tmp_p
     assert (second / ".done").read_text() == "5"
 
 
-def test_a_job_of_the_job_server_can_use_a_multiprocessing_pool(job_server, tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_a_job_of_the_job_server_can_use_a_multiprocessing_pool(job_server, tmp_path, method):
     folder = project(tmp_path)
-    process = dispatch(folder, *JOB, "pool", str(tmp_path / "squares"), socket_path=job_server[1])
+    process = dispatch(folder, *JOB, f"pool-{method}", str(tmp_path / "squares"), socket_path=job_server[1])
     assert process.wait(timeout=30) == 0, process.stderr.read()
     assert (folder / ".done").read_text() == "0"
     assert json.loads((tmp_path / "squares").read_text()) == [n * n for n in range(10)]
