@@ -17,6 +17,15 @@ to `.pid`; then:
   1-127, as CLAM only tells zero from non-zero), then `.pid` is removed;
 - `tmp/` is emptied.
 
+When CLAM_SERVICES_JOB_SOCKET names the socket of the service's job server
+(clamservices/jobserver.py, started by clamservices.serve), the job is forked
+from that server, which has the job's modules imported already, with this
+process's stdin/stdout/stderr and environment; `.pid` holds the forked
+child's pid and abort and time limit signal it as above. A job server that is
+not there or does not answer means the job is started here, as before; one
+that dies during the job loses it (error.log says so, without the line that
+says the job ended, so Equestria starts the job again as a lost one).
+
 Like CLAM's, it says in error.log that it started and, before `.done`, that
 the job ended (lines beginning "[CLAM Dispatcher]"): a service killed together
 with its jobs leaves the first without the second, which is how Equestria
@@ -31,15 +40,18 @@ the next project creation.
 """
 
 import os
-import shutil
 import signal
-import subprocess
+import socket
 import sys
 import threading
 import time
 
 ABORT_GRACE_SECONDS = 10.0
 CHECK_SECONDS = 0.2
+# How long the job server may take to answer with the job's pid before the job is started here instead.
+JOB_SERVER_SECONDS = 10.0
+LOST_MESSAGE = ("The service's job server stopped while this job was running, so the job was lost; "
+                "it can be started again.")
 
 
 def _write(path, text):
@@ -64,9 +76,70 @@ def _stop(job, ended):
         ended.wait()
 
 
+class ServedJob:
+    """A job forked by the service's job server (clamservices/jobserver.py), with Popen's methods used here."""
+
+    def __init__(self, pid, connection):
+        self.pid, self.connection = pid, connection
+        self.returncode = None
+        self.lost = False
+
+    def wait(self):
+        try:
+            reply = self.connection.recv(64)
+        except OSError:
+            reply = b""
+        if reply.startswith(b"status "):
+            self.returncode = int(reply[7:])
+        else:  # the job server is gone, and its children with it
+            self.lost = True
+            self.kill()
+            self.returncode = -signal.SIGKILL
+        self.connection.close()
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+def served_job(projectdir, command):
+    """The job started by the job server named in CLAM_SERVICES_JOB_SOCKET, or None: then start it here."""
+    path = os.environ.get("CLAM_SERVICES_JOB_SOCKET")
+    if not path:
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    connection.settimeout(JOB_SERVER_SECONDS)
+    try:
+        connection.connect(path)
+        # NUL-separated (no argument or variable holds one) rather than JSON: importing json (and so re)
+        # would add about 20 ms to every job.
+        fields = [str(len(command)), *command, projectdir, *(f"{k}={v}" for k, v in os.environ.items())]
+        socket.send_fds(connection, ["\0".join(fields).encode("utf-8", "surrogateescape")], [0, 1, 2])
+        reply = connection.recv(64)
+    except OSError:  # not running, or not answering: closing makes it drop a job it started
+        connection.close()
+        return None
+    if not reply.startswith(b"pid "):
+        connection.close()
+        return None
+    connection.settimeout(None)
+    return ServedJob(int(reply[4:]), connection)
+
+
 def run(projectdir, command, max_seconds):
-    """Run the job to its end (or abort/time-out); returns the status for `.done`."""
-    job = subprocess.Popen(command, cwd=projectdir)
+    """Run the job to its end (or abort/time-out); returns the status for `.done`, None if the job was lost."""
+    job = served_job(projectdir, command)
+    if job is None:
+        import subprocess  # only here: a job from the job server does without its import time
+
+        job = subprocess.Popen(command, cwd=projectdir)
     _write(projectdir + ".pid", str(job.pid))
     # A thread blocks in wait(), so the end of the job is seen at once and nothing polls it;
     # this thread only looks for `.abort` and the time limit, a few times a second.
@@ -83,6 +156,8 @@ def run(projectdir, command, max_seconds):
             _stop(job, ended)
             print(f"The job was stopped after running longer than {max_seconds} s.", file=sys.stderr)
             return 3
+    if getattr(job, "lost", False):
+        return None
     return 0 if job.returncode == 0 else max(1, min(job.returncode, 127))
 
 
@@ -98,14 +173,25 @@ def main(argv):
     except OSError as exc:  # the job could not be started at all
         print(f"The job could not be started: {exc}", file=sys.stderr)
         status = 1
-    print(f"[CLAM Dispatcher] Job ended with exit status {status}", file=sys.stderr, flush=True)
+    if status is None:
+        # Without the line that says the job ended, Equestria takes it for a job lost with its service and
+        # starts it again (scripts/runner.py, _job_lost); CLAM sees a failure.
+        print(LOST_MESSAGE, file=sys.stderr, flush=True)
+        status = 1
+    else:
+        print(f"[CLAM Dispatcher] Job ended with exit status {status}", file=sys.stderr, flush=True)
     _write(projectdir + ".done", str(status))
     _remove(projectdir + ".pid")
     tmp = projectdir + "tmp"
     if os.path.isdir(tmp):
         for name in os.listdir(tmp):
             path = os.path.join(tmp, name)
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _remove(path)
+            if os.path.isdir(path):
+                import shutil  # here: importing it costs about 10 ms, and most jobs leave no folder in tmp/
+
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _remove(path)
     return 0
 
 

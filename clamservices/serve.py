@@ -7,12 +7,21 @@ CLAM's own `clamservice` command always binds every interface, hence this. The
 settings module and the job wrappers are imported by name in CLAM's
 dispatcher (a child process), so the project folder goes on PYTHONPATH, and
 VIRTUAL_ENV makes CLAM run jobs inside this virtual environment.
+
+Next to waitress runs the service's job server (clamservices/jobserver.py), which
+has the job module imported once and forks a child per job; it is restarted
+when it dies, at most JOB_SERVER_STARTS_PER_MINUTE times a minute.
+CLAM_SERVICES_JOB_SERVER=0 turns it off (every job then starts a fresh Python).
 """
 
 import argparse
 import importlib
 import os
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 from clamservices.credentials import service_credentials, var_dir
@@ -23,6 +32,10 @@ SERVICES = {
     "g2p": ("clamservices.config.g2p", 8002),
 }
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The job module each bundled service's job server preloads (its COMMAND runs it with -m).
+JOB_MODULES = {"forced_alignment": "clamservices.fa_job", "g2p": "clamservices.g2p_job"}
+JOB_SERVER_STARTS_PER_MINUTE = 3
+SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 
 
 def prepare_environment():
@@ -64,8 +77,43 @@ def main(argv=None):
         parser.error("'custom' needs --settings and --port")
     port = args.port or SERVICES[args.service][1]
     app = make_app(args.service, args.settings)
+    os.environ.pop("CLAM_SERVICES_JOB_SOCKET", None)  # only ever this service's own job server
+    if args.service in JOB_MODULES and os.environ.get("CLAM_SERVICES_JOB_SERVER", "1") != "0":
+        start_job_server(JOB_MODULES[args.service], Path(os.environ["CLAM_SERVICES_ROOT"]) / args.service)
     print(f"[clamservices] {args.service} on http://{HOST}:{port}/", flush=True)
     serve(app, port, args.threads)
+
+
+def job_socket_path(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = str(folder / "jobserver.sock")
+    if len(path.encode()) > SOCKET_PATH_MAX:  # too long for a Unix socket: a private folder of its own
+        path = os.path.join(tempfile.mkdtemp(prefix="equestria-jobs-"), "jobserver.sock")
+    return path
+
+
+def start_job_server(module, folder):
+    """Keep a job server for `module` running (in a thread) and tell the dispatcher its socket."""
+    path = job_socket_path(folder)
+    os.environ["CLAM_SERVICES_JOB_SOCKET"] = path
+    argv = [sys.executable, "-m", "clamservices.jobserver", module, path]
+
+    def keep_running():
+        # This thread must outlive the server it starts: the server dies with it (PR_SET_PDEATHSIG is tied
+        # to the thread that forked it), hence the loop here rather than a thread per start.
+        starts = []
+        while True:
+            now = time.monotonic()
+            starts = [t for t in starts if now - t < 60] + [now]
+            # A child of ours, in our process group: killing the service's group ends it and its jobs.
+            server = subprocess.Popen(argv, cwd=PROJECT_DIR)
+            server.wait()
+            print(f"[clamservices] the job server stopped (exit status {server.returncode}); "
+                  "jobs start without it until it is back", flush=True)
+            if len(starts) >= JOB_SERVER_STARTS_PER_MINUTE:
+                time.sleep(max(0.0, 60 - (time.monotonic() - starts[0])))
+
+    threading.Thread(target=keep_running, name="job-server", daemon=True).start()
 
 
 def serve(app, port, threads):

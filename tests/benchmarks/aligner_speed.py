@@ -148,27 +148,36 @@ def clam_layer(alone, repeats=3):
 
     from tests.clamservers import start_bundled_service, stop_service
 
-    with tempfile.TemporaryDirectory() as tmp:
-        service = start_bundled_service("forced_alignment", Path(tmp))
-        try:
-            jobs = {stem: statistics.median(timed_job(service, stem) for _ in range(repeats)) for stem in alone}
-        finally:
-            stop_service(service)
+    def jobs_on_service(env):
+        with tempfile.TemporaryDirectory() as tmp:
+            service = start_bundled_service("forced_alignment", Path(tmp), env=env)
+            try:
+                time.sleep(2)  # the job server's start (clamservices/jobserver.py), not a job's
+                return {stem: statistics.median(timed_job(service, stem) for _ in range(repeats)) for stem in alone}
+            finally:
+                stop_service(service)
+
+    jobs = jobs_on_service({})
+    fresh = jobs_on_service({"CLAM_SERVICES_JOB_SERVER": "0"})  # every job a fresh Python, as before issue 16
     lines = [
         "## CLAM layer around the aligner",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} by `tests/benchmarks/aligner_speed.py`, median of {repeats}: each "
         "sample as a job on the bundled FA service (create, upload, start, poll every 50 ms, download, delete) "
         "against the alignment alone (table above, same run). The difference is what one request costs around "
-        "the aligner: HTTP, the dispatcher, the job process start and loading the acoustic model.",
+        "the aligner: HTTP, the dispatcher, the job process start and loading the acoustic model. The service "
+        "forks each job from its job server, which has the job's modules imported (clamservices/jobserver.py); "
+        "the last column is the same with the job server turned off (CLAM_SERVICES_JOB_SERVER=0: a fresh "
+        "Python per job).",
         "",
-        "| audio | audio (s) | alignment alone (s) | CLAM job (s) | overhead (s) |",
-        "|---|---:|---:|---:|---:|",
+        "| audio | audio (s) | alignment alone (s) | CLAM job (s) | overhead (s) | overhead, fresh Python per job (s) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for stem, r in alone.items():
         lines.append(f"| {stem} | {r['audio']:.1f} | {r['seconds']:.2f} | {jobs[stem]:.2f} | "
-                     f"{jobs[stem] - r['seconds']:+.2f} |")
+                     f"{jobs[stem] - r['seconds']:+.2f} | {fresh[stem] - r['seconds']:+.2f} |")
     extra = [jobs[s] - alone[s]["seconds"] for s in alone]
+    extra_fresh = [fresh[s] - alone[s]["seconds"] for s in alone]
     model = statistics.median(startup("from clamservices.aligner import Aligner; Aligner()") for _ in range(repeats))
     job = statistics.median(startup("import clamservices.fa_job\nfrom clamservices.aligner import Aligner\nAligner()")
                             for _ in range(repeats))
@@ -179,7 +188,8 @@ def clam_layer(alone, repeats=3):
                               for _ in range(repeats))
     lines += [
         "",
-        f"Median overhead per request: **{statistics.median(extra):.2f} s**. Of it, a fresh Python loading the "
+        f"Median overhead per request: **{statistics.median(extra):.2f} s** with the job server, "
+        f"{statistics.median(extra_fresh):.2f} s without. Without it, a fresh Python loading the "
         f"aligner and its acoustic model (only the job's words, no language model) takes {model:.2f} s, one "
         f"importing the whole job script and making the aligner {job:.2f} s (a bare Python start {bare:.2f} s, "
         f"importing numpy alone {numpy:.2f} s), and the services' light dispatcher "
