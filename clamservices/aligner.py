@@ -18,6 +18,10 @@ phone pass runs per chunk of at most `chunk_seconds`, cut in the middle of
 silences that the word pass found. A chunk whose phone pass fails keeps its
 word alignment, with a warning, instead of losing the file. One decoder is
 reused for every chunk and every file of a job.
+
+Recordings longer than `piece_seconds` are first cut into pieces, each aligned
+as above (clamservices.longaudio): the word pass over a whole recording costs
+about the square of its length.
 """
 
 import logging
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pocketsphinx import Decoder
 
+from clamservices import longaudio
 from clamservices.audio import SAMPLE_RATE
 from clamservices.dictionaries import Entry
 
@@ -64,6 +69,9 @@ MIN_FOUND_SHARE = 0.5
 # the words in; single right words rarely score below −5 (1 of 160), wrong ones mostly do.
 NO_MATCH_MEDIAN_CONFIDENCE = -3.0
 LOW_CONFIDENCE = -5.0
+# Longer recordings are cut into pieces of at most this length (clamservices.longaudio).
+PIECE_SECONDS = 60.0
+PLAN_SHARE = 0.1  # of a long recording's progress: finding where to cut it
 
 
 class AlignmentError(RuntimeError):
@@ -169,20 +177,55 @@ def normalised(samples):
     return _blockwise(samples, lambda block: block * gain)
 
 
+def _silent():
+    return AlignmentError(
+        "silent", "the recording is silent (nothing louder than "
+        f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
+    )
+
+
 def level_warnings(samples):
     """Raise for audio without speech; return warnings about its level."""
     peak = _peak(samples)
     if peak < _dbfs(SILENT_PEAK_DBFS):
-        raise AlignmentError(
-            "silent", "the recording is silent (nothing louder than "
-            f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
-        )
+        raise _silent()
     warnings = []
     clipped = (np.count_nonzero(samples >= 32700) + np.count_nonzero(samples <= -32700)) / len(samples)
     if clipped > CLIPPED_SHARE:
         warnings.append(f"the recording is clipped (distorted) in {clipped:.1%} of its samples; "
                         "boundaries there may be less exact")
     return warnings
+
+
+def long_level_warnings(samples):
+    """level_warnings and the gain `normalised` would apply, reading `samples` a block at a time."""
+    peak = clipped = 0
+    for start in range(0, len(samples), BLOCK_SAMPLES):
+        block = np.asarray(samples[start : start + BLOCK_SAMPLES])
+        peak = max(peak, _peak(block))
+        clipped += np.count_nonzero(block >= 32700) + np.count_nonzero(block <= -32700)
+    if peak < _dbfs(SILENT_PEAK_DBFS):
+        raise _silent()
+    target = _dbfs(NORMAL_PEAK_DBFS)
+    gain = target / peak if peak < target else 1.0
+    share = clipped / len(samples)
+    warnings = []
+    if share > CLIPPED_SHARE:
+        warnings.append(f"the recording is clipped (distorted) in {share:.1%} of its samples; "
+                        "boundaries there may be less exact")
+    return warnings, gain
+
+
+def prepared(block, gain, seed):
+    """A piece of a long recording as the decoder gets it: raised by `gain` (see `normalised`), with the noise floor."""
+    if gain != 1.0:
+        factor = np.float32(gain)
+        block = _blockwise(block, lambda b: b * factor)
+    return with_noise_floor(block, seed=seed)
+
+
+def _shifted(interval, seconds):
+    return Interval(interval.start + seconds, interval.end + seconds, interval.label, interval.score)
 
 
 class Aligner:
@@ -329,6 +372,39 @@ class Aligner:
             position += 1
         return found
 
+    def window_pass(self, samples, keys, estimate):
+        """[(position in keys, segment, fits well?)] of the words found in a window cut out of a long recording.
+
+        The window starts and ends inside speech, so the grammar may enter at any word (most likely
+        near `estimate`) and leave after any word, with spoken noise before and after.
+        """
+        count = len(keys)
+        start, final = count + 1, count + 2
+        spread = max(1.0, count / 4)
+        weights = [math.exp(-0.5 * ((s - estimate) / spread) ** 2) for s in range(count + 1)]
+        transitions = [(start, start, longaudio.ENTRY_GARBAGE, GARBAGE_WORD),
+                       (final, final, longaudio.ENTRY_GARBAGE, GARBAGE_WORD)]
+        for state, weight in enumerate(weights):
+            transitions.append((start, state, max(weight / sum(weights), 1e-6)))
+            transitions.append((state, final, 1.0 / (count + 1)))
+        for i, key in enumerate(keys):
+            transitions.append((i, i + 1, 1.0 - SKIP_PROBABILITY, key))
+            transitions.append((i, i + 1, SKIP_PROBABILITY))
+            transitions.append((i, i, GARBAGE_PROBABILITY, GARBAGE_WORD))
+        try:
+            grammar = self.decoder.create_fsg("window", start, final, transitions)
+            self.decoder.add_fsg("window", grammar)
+            self.decoder.activate_search("window")
+            self._decode(self.decoder, samples)
+        except (RuntimeError, ValueError) as exc:
+            log.info("window pass failed: %s", exc)
+            return []
+        segments = [s for s in self.decoder.seg() or [] if not s.word.startswith(("<", "["))]
+        positions = longaudio.embed([_base_word(s.word) for s in segments], keys, estimate)
+        if len(positions) != len(segments):
+            return []
+        return [(p, s, confidence(s) >= LOW_CONFIDENCE) for p, s in zip(positions, segments)]
+
     def _word_pass(self, samples, keys):
         """(wide beams used?, [(index, segment)]): the strict pass, else the tolerant one, retried with wider beams.
 
@@ -472,43 +548,17 @@ class Aligner:
             )
         return warnings
 
-    def align(self, samples, words, *, phones=True, chunk_seconds=20.0, progress=None):
-        """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
-
-        Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
-        says in `warnings` and `not_found` what was less than perfect. `progress(fraction)`
-        is called as the work advances.
-        """
-        words = list(words)
-        if not words:
-            raise AlignmentError("empty_transcript", "the transcript has no words")
-        report = progress or (lambda fraction: None)
-        warnings = level_warnings(samples)
-        keys = [w.key for w in words]
-        self._check_length(samples, keys)
-        raw, samples = samples, with_noise_floor(normalised(samples))
-        total_frames = len(samples) // SAMPLES_PER_FRAME
-
-        wide_found, found = self._word_pass(samples, keys)
-        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
-            raise self._no_match(words, found, samples)
-        not_found = [words[i].shown for i in sorted(set(range(len(words))) - {i for i, _ in found})]
-        warnings += self._fit_warnings(words, found)
-        report(0.3)
-        word_interval = {
-            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
-            for i, s in found
-        }
-        if not phones:
-            return Alignment([word_interval[i] for i, _ in found], [], warnings, not_found)
-
+    def _phone_passes(self, raw, samples, words, found, wide_found, word_interval, chunk_seconds, report):
+        """(word intervals, phone intervals, [(start s, end s)] where the phone pass failed), a chunk at a time."""
         segments = [s for _, s in found]
         word_intervals, phone_intervals, failed = [], [], []
         chunks = self._chunks(segments, int(chunk_seconds * FRAME_RATE))
+        total_frames = len(samples) // SAMPLES_PER_FRAME
         for number, (start, end, indexes) in enumerate(chunks, start=1):
             end = total_frames if end is None else end
             span = slice(start * SAMPLES_PER_FRAME, end * SAMPLES_PER_FRAME)
             positions = [found[j][0] for j in indexes]
+            keys = [words[i].key for i in positions]
             aligned = None
             # PocketSphinx's phone pass is fragile: the same chunk may fail prepared one way and
             # align prepared another, even with other noise of the same level (measured on the
@@ -522,7 +572,7 @@ class Aligner:
                 (lambda: raw[span], False, (0.1,)),
             ]
             for audio, wide, paddings in attempts:
-                aligned = self._phone_pass(wide, audio(), [keys[i] for i in positions], paddings)
+                aligned = self._phone_pass(wide, audio(), keys, paddings)
                 if aligned is not None:
                     break
             if aligned is None:
@@ -537,8 +587,127 @@ class Aligner:
                     for (name, _, _), (p_start, p_end) in zip(word_phones, frames):
                         phone_intervals.append(Interval(p_start / FRAME_RATE, p_end / FRAME_RATE, name))
             report(0.3 + 0.7 * number / len(chunks))
+        return word_intervals, phone_intervals, failed
+
+    def align(self, samples, words, *, phones=True, chunk_seconds=20.0, progress=None, piece_seconds=PIECE_SECONDS):
+        """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
+
+        Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
+        says in `warnings` and `not_found` what was less than perfect. `progress(fraction)`
+        is called as the work advances.
+        """
+        words = list(words)
+        if not words:
+            raise AlignmentError("empty_transcript", "the transcript has no words")
+        report = progress or (lambda fraction: None)
+        if len(samples) > piece_seconds * SAMPLE_RATE:
+            plan = self.plan(samples, words, piece_seconds, lambda fraction: report(PLAN_SHARE * fraction))
+            results, done = [], 0
+            for piece in plan.pieces:
+                results.append(self.align_piece(samples[piece.start : piece.end], words[piece.first : piece.last],
+                                                piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
+                done += piece.end - piece.start
+                report(PLAN_SHARE + (1 - PLAN_SHARE) * done / len(samples))
+            return self.assemble(words, plan, results, len(samples))
+        warnings = level_warnings(samples)
+        keys = [w.key for w in words]
+        self._check_length(samples, keys)
+        raw, samples = samples, with_noise_floor(normalised(samples))
+
+        wide_found, found = self._word_pass(samples, keys)
+        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
+            raise self._no_match(words, found, samples)
+        not_found = [words[i].shown for i in sorted(set(range(len(words))) - {i for i, _ in found})]
+        warnings += self._fit_warnings(words, found)
+        report(0.3)
+        word_interval = {
+            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
+            for i, s in found
+        }
+        if not phones:
+            return Alignment([word_interval[i] for i, _ in found], [], warnings, not_found)
+
+        word_intervals, phone_intervals, failed = self._phone_passes(
+            raw, samples, words, found, wide_found, word_interval, chunk_seconds, report)
         if failed:
             stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
         return Alignment(word_intervals, phone_intervals, warnings, not_found)
+
+    # --- long recordings (clamservices.longaudio) -----------------------------------------------
+
+    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None):
+        """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio)."""
+        warnings, gain = long_level_warnings(samples)
+        keys = [w.key for w in words]
+        self._check_length(samples, keys)
+        splitter = longaudio.Splitter(self, samples, keys, lambda a, b: prepared(samples[a:b], gain, a),
+                                      piece_seconds, progress)
+        return Plan(warnings, gain, splitter.pieces())
+
+    def align_piece(self, raw, words, piece, gain, *, phones=True, chunk_seconds=20.0):
+        """A `longaudio.PieceResult` for `words` in `raw` (the piece's samples), in the whole recording's time."""
+        offset_frames = piece.start // SAMPLES_PER_FRAME
+        offset = offset_frames / FRAME_RATE
+        result = longaudio.PieceResult()
+        samples = prepared(raw, gain, piece.start)
+        keys = [w.key for w in words]
+        wide_found, found = self._word_pass(samples, keys)
+        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
+            result.error = "no_match"
+            return result
+        result.found = [(piece.first + i, longaudio.Segment.of(s, offset_frames)) for i, s in found]
+        word_interval = {
+            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
+            for i, s in found
+        }
+        if not phones:
+            result.words = [_shifted(word_interval[i], offset) for i, _ in found]
+            return result
+        word_intervals, phone_intervals, failed = self._phone_passes(
+            raw, samples, words, found, wide_found, word_interval, chunk_seconds, lambda fraction: None)
+        result.words = [_shifted(w, offset) for w in word_intervals]
+        result.phones = [_shifted(p, offset) for p in phone_intervals]
+        result.no_phones = [(a + offset, b + offset) for a, b in failed]
+        return result
+
+    def assemble(self, words, plan, results, length):
+        """The Alignment of a long recording from its pieces' results; raises as `align` does."""
+        found = [f for r in results for f in r.found]
+        if len(found) < max(1, MIN_FOUND_SHARE * len(words)) or not _plausible([s for _, s in found]):
+            raise self._no_match(words, found, None)
+        warnings = plan.warnings + self._fit_warnings(words, found)
+        warnings += _unplaced(words, found, length / SAMPLE_RATE)
+        failed = [stretch for r in results for stretch in r.no_phones]
+        if failed:
+            stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
+            warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
+                            "the word alignment is kept")
+        placed = {i for i, _ in found}
+        not_found = [w.shown for i, w in enumerate(words) if i not in placed]
+        return Alignment([w for r in results for w in r.words], [p for r in results for p in r.phones],
+                         warnings, not_found)
+
+
+@dataclass
+class Plan:
+    warnings: list
+    gain: float
+    pieces: list  # [longaudio.Piece]
+
+
+def _unplaced(words, found, seconds):
+    """Warnings saying where runs of words that were not found belong: between the found words around them."""
+    warnings, previous = [], (-1, 0.0)
+    for index, end in [(i, s) for i, s in found] + [(len(words), None)]:
+        first = previous[0] + 1
+        if index - first >= longaudio.MIN_RUN_TO_PLACE:
+            after = seconds if end is None else end.start_frame / FRAME_RATE
+            warnings.append(
+                f"words {first + 1}–{index} (“{words[first].shown}” … “{words[index - 1].shown}”) could not be "
+                f"placed between {longaudio.clock(previous[1])} and {longaudio.clock(after)}"
+            )
+        if end is not None:
+            previous = (index, (end.end_frame + 1) / FRAME_RATE)
+    return warnings
