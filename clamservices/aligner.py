@@ -275,6 +275,16 @@ class Aligner:
             self._add(self._wide, entry)
         self.entries.append(entry)
 
+    def follow(self, entries, added, readings):
+        """Take the entries another Aligner got after the ones this one has: a worker process
+        (clamservices.pool) keeps in step with its job's Aligner."""
+        for entry in entries[len(self.entries):]:
+            self._add(self.decoder, entry)
+            if self._wide is not None:
+                self._add(self._wide, entry)
+            self.entries.append(entry)
+        self.added, self.readings = set(added), dict(readings)
+
     @staticmethod
     def _add(decoder, entry):
         number, name = 1, entry.word
@@ -654,7 +664,9 @@ class Aligner:
         samples = prepared(raw, gain, piece.start)
         keys = [w.key for w in words]
         wide_found, found = self._word_pass(samples, keys)
-        if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
+        # A piece's share of words found may be small where its transcript and audio do not match
+        # (its neighbours' words, cut blindly); the whole recording's share is checked by `assemble`.
+        if not _plausible([s for _, s in found]):
             result.error = "no_match"
             return result
         result.found = [(piece.first + i, longaudio.Segment.of(s, offset_frames)) for i, s in found]
@@ -698,16 +710,34 @@ class Plan:
 
 
 def _unplaced(words, found, seconds):
-    """Warnings saying where runs of words that were not found belong: between the found words around them."""
-    warnings, previous = [], (-1, 0.0)
-    for index, end in [(i, s) for i, s in found] + [(len(words), None)]:
-        first = previous[0] + 1
-        if index - first >= longaudio.MIN_RUN_TO_PLACE:
-            after = seconds if end is None else end.start_frame / FRAME_RATE
+    """Warnings saying where runs of words that were not found belong: between the well-fitting words around them.
+
+    A run ends only at ANCHOR_WORDS well-fitting words in a row (as a piece's cut does): words found
+    inside it are mostly chance finds of short words in audio that is not theirs.
+    """
+    by_index = dict(found)
+    warnings, previous_end, run, sure_in_a_row = [], 0.0, [], []
+    for index in range(len(words) + 1):
+        segment = by_index.get(index)
+        if index < len(words) and (segment is None or confidence(segment) < LOW_CONFIDENCE):
+            run += sure_in_a_row + [index]
+            sure_in_a_row = []
+            continue
+        sure_in_a_row.append(index)
+        if index < len(words) and len(sure_in_a_row) < longaudio.ANCHOR_WORDS:
+            continue
+        missing = [i for i in run if i not in by_index]
+        if len(missing) >= longaudio.MIN_RUN_TO_PLACE:
+            first, last = missing[0], missing[-1]
+            following = by_index.get(sure_in_a_row[0])
+            after = seconds if following is None else following.start_frame / FRAME_RATE
             warnings.append(
-                f"words {first + 1}–{index} (“{words[first].shown}” … “{words[index - 1].shown}”) could not be "
-                f"placed between {longaudio.clock(previous[1])} and {longaudio.clock(after)}"
+                f"words {first + 1}–{last + 1} (“{words[first].shown}” … “{words[last].shown}”) could not be "
+                f"placed between {longaudio.clock(previous_end)} and {longaudio.clock(after)}; "
+                "check the transcript there"
             )
-        if end is not None:
-            previous = (index, (end.end_frame + 1) / FRAME_RATE)
+        run = []
+        if index < len(words):
+            previous_end = (by_index[index].end_frame + 1) / FRAME_RATE
+            sure_in_a_row = sure_in_a_row[1:]
     return warnings

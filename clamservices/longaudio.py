@@ -39,12 +39,13 @@ VAD_AGGRESSIVENESS = 2  # webrtcvad's 0–3; 2 keeps breaths and quiet syllables
 VAD_FRAME = SAMPLE_RATE * 30 // 1000  # 30 ms, the longest frame webrtcvad takes
 READ_BLOCK = VAD_FRAME * 2000  # one minute: what is read of the recording at a time
 MIN_PAUSE_SECONDS = 0.15
-WINDOW_SECONDS = 8.0
+WINDOW_SECONDS = 6.0
 ANCHOR_WORDS = 3
 MAX_TRIES = 8  # pauses tried per range before it is given up as not matching
 # The decode window's grammar: words estimate ± max(MIN_SPAN, SPAN_SHARE of the range's words).
 MIN_SPAN = 20
 SPAN_SHARE = 0.05
+MAX_SPAN = 400  # words: beyond that a window's decode costs more than the piece it would save
 ENTRY_GARBAGE = 0.5  # the window starts and ends inside speech: cut words are spoken noise
 DENSITY_RATIO = 3.0  # words per second of speech on one side of a cut vs the whole range, at most
 BLIND_FACTOR = 3  # a range without anchors longer than this many pieces is cut where the estimate says
@@ -144,7 +145,9 @@ class Splitter:
     def _split(self, a, b, i, j, anchored=True):
         if b - a <= self.piece or j - i < 2 * ANCHOR_WORDS + 2:
             return self._leaf(Piece(a, b, i, j, anchored))
-        middle = (a + b) // 2
+        # Cut where the pieces come out about equal: each as long as allowed, and no more of them than needed.
+        count = math.ceil((b - a) / self.piece)
+        middle = a + (b - a) * (count // 2) // count
         margin = self.window // 2
         candidates = sorted(((s + e) // 2 for s, e in self.pauses if a + margin <= (s + e) // 2 <= b - margin),
                             key=lambda c: abs(c - middle))
@@ -155,20 +158,26 @@ class Splitter:
             if any(abs(center - t) < margin for t in tried):  # the same window again would fail again
                 continue
             tried.append(center)
-            cut = self._anchor(a, b, i, j, center)
-            if cut is not None:
-                at, k = cut
-                return self._split(a, at, i, k, anchored) + self._split(at, b, k, j, anchored)
+        # Near the estimate first; then, as a passage of audio without transcript (or the reverse) puts
+        # the estimate far off, against all of the range's words, if they are not too many.
+        spans = [max(MIN_SPAN, int(SPAN_SHARE * (j - i)))]
+        if spans[0] < j - i <= MAX_SPAN:
+            spans.append(j - i)
+        for span in spans:
+            for center in tried:
+                cut = self._anchor(a, b, i, j, center, span)
+                if cut is not None:
+                    at, k = cut
+                    return self._split(a, at, i, k, anchored) + self._split(at, b, k, j, anchored)
         if b - a <= BLIND_FACTOR * self.piece:
             return self._leaf(Piece(a, b, i, j, False))
         at = candidates[0] if candidates else middle
         k = min(j - 1, max(i + 1, self._estimate(a, b, i, j, at)))
         return self._split(a, at, i, k, False) + self._split(at, b, k, j, False)
 
-    def _anchor(self, a, b, i, j, center):
+    def _anchor(self, a, b, i, j, center, span):
         """(cut sample, first word index after it) at the pause around `center`, or None."""
         estimate = self._estimate(a, b, i, j, center)
-        span = max(MIN_SPAN, int(SPAN_SHARE * (j - i)))
         lo, hi = max(i, estimate - span), min(j, estimate + span)
         w0, w1 = max(a, center - self.window // 2), min(b, center + self.window // 2)
         found = self.aligner.window_pass(self.prepare(w0, w1), self.keys[lo:hi], estimate - lo)

@@ -6,9 +6,14 @@ concatenation of the samples in tests/data) at a few speeds, joined by pauses of
 Nothing is committed: the same seed gives the same recording on every run.
 """
 
-import numpy as np
+import io
+import subprocess
 
-from tests.messy_corpus import RATE, speak, trim_zeros
+import numpy as np
+import soundfile
+import soxr
+
+from tests.messy_corpus import RATE, trim_zeros
 
 SUBJECTS = ["the farmer", "my neighbour", "a young teacher", "the old captain", "our doctor", "the baker",
             "his sister", "a quiet student", "the mayor", "her uncle", "the driver", "a tired nurse"]
@@ -22,6 +27,14 @@ ENDINGS = ["before dinner", "near the river", "after the storm", "in the village
            "with great care", "under the bridge"]
 SPEEDS = (140, 160, 175)
 NOISE = 0.01  # −40 dBFS, a quiet room: cleaner pauses make PocketSphinx put them into words
+
+
+def speak(text, speed):
+    """espeak-ng's US English reading of `text`, float32 at 16 kHz; the same on every run (sox would dither)."""
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(speed), "--stdout", text], check=True,
+                         capture_output=True).stdout
+    audio, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+    return soxr.resample(audio, rate, RATE, quality="HQ").astype(np.float32)
 
 
 def sentences(count, seed=0):

@@ -1,0 +1,213 @@
+"""Long recordings (issue 16): cut into anchored pieces, aligned by a pool of processes, with progress.
+
+Real aligner and real processes throughout; the recordings are espeak-ng speech of
+different sentences (tests/long_speech.py), pieces are made small (`piece_seconds`)
+so that a recording of a few minutes is cut several times.
+"""
+
+import os
+import re
+import signal
+import time
+
+import numpy as np
+import psutil
+import pytest
+from praatio import textgrid
+
+from clamservices.aligner import Aligner
+from clamservices.pool import Pool
+from clamservices.transcripts import words_of
+from tests.helpers import DATA
+from tests.long_speech import RATE, recording
+from tests.messy_corpus import tools_missing
+
+pytestmark = pytest.mark.skipif(bool(tools_missing()), reason="needs espeak-ng and sox (bin/ensure-system-packages)")
+
+PIECE = 15.0
+SAMPLES = ["austen-0870", "austen-0880", "austen-0890", "cards-001", "cards-002", "cards-003"]
+
+
+@pytest.fixture(scope="module")
+def speech():
+    """A minute of different sentences: (samples, [sentence], [(start s, end s)])."""
+    return recording(60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def aligner():
+    return Aligner()
+
+
+def test_a_long_recording_is_cut_into_anchored_pieces_that_align_like_one_piece(speech, aligner):
+    samples, sentences, _ = speech
+    words = words_of(" ".join(sentences))
+    plan = aligner.plan(samples, words, PIECE)
+    assert len(plan.pieces) >= 5 and all(p.anchored for p in plan.pieces)
+    assert all(p.end - p.start <= PIECE * RATE for p in plan.pieces)
+    assert [(p.start, p.first) for p in plan.pieces[1:]] == [(p.end, p.last) for p in plan.pieces[:-1]]
+
+    pieces = aligner.align(samples, words, phones=False, piece_seconds=PIECE)
+    whole = aligner.align(samples, words, phones=False, piece_seconds=1e9)
+    assert [w.label for w in pieces.words] == [w.shown for w in words] == [w.label for w in whole.words]
+    assert pieces.warnings == [] and pieces.not_found == []
+    differences = [abs(a.start - b.start) for a, b in zip(pieces.words, whole.words)] + \
+                  [abs(a.end - b.end) for a, b in zip(pieces.words, whole.words)]
+    assert np.median(differences) <= 0.01
+    assert np.mean(np.array(differences) <= 0.03) >= 0.9
+
+
+def test_a_long_recording_gets_phones_and_progress_that_never_goes_back(aligner):
+    # The samples of tests/data, whose phone pass is known to succeed, twice over with pauses: 42 s.
+    import soundfile
+
+    pause = np.zeros(RATE // 2, dtype=np.int16)
+    audio = [a for _ in range(2) for stem in SAMPLES for a in (soundfile.read(DATA / f"{stem}.wav", dtype="int16")[0], pause)]
+    text = " ".join((DATA / f"{stem}.txt").read_text() for _ in range(2) for stem in SAMPLES)
+    seen = []
+    alignment = aligner.align(np.concatenate(audio), words_of(text), piece_seconds=15.0, progress=seen.append)
+    assert [w.label for w in alignment.words] == [w.shown for w in words_of(text)]
+    for word in alignment.words:
+        assert any(word.start <= p.start and p.end <= word.end for p in alignment.phones), word
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+
+
+def test_words_missing_from_the_audio_are_reported_with_where_they_belong(speech, aligner):
+    samples, sentences, spans = speech
+    extra = "the elephant quietly translated seventeen ancient poems into perfect swedish yesterday"
+    middle = len(sentences) // 2
+    words = words_of(" ".join(sentences[:middle] + [extra] + sentences[middle:]))
+    alignment = aligner.align(samples, words, phones=False, piece_seconds=PIECE)
+    spoken = words_of(" ".join(sentences))
+    assert len(alignment.words) >= 0.97 * len(spoken)
+    first = len(words_of(" ".join(sentences[:middle])))
+    warnings = [m for m in map(PLACED.fullmatch, alignment.warnings) if m]
+    assert len(warnings) == 1, alignment.warnings
+    start, end = (int(n) - 1 for n in warnings[0].group(1, 2))
+    assert start <= first + 10 and end >= first  # it names (some of) the extra words …
+    seconds = [60 * int(m) + int(s) for m, s in (warnings[0].group(3, 4), warnings[0].group(5, 6))]
+    # … and where they would be: around the pause before the next sentence, which took some of them
+    assert seconds[0] <= spans[middle][1] + 1 and seconds[1] >= spans[middle - 1][1] - 1
+    assert seconds[1] - seconds[0] <= 15
+    assert len(set(extra.split()) & set(alignment.not_found)) >= 5
+
+
+PLACED = re.compile(r"words (\d+)–(\d+) \(“\w+” … “\w+”\) could not be placed between (\d+):(\d\d) and "
+                    r"(\d+):(\d\d); check the transcript there")
+
+
+def test_a_passage_missing_from_the_transcript_costs_only_that_passage(speech, aligner):
+    samples, sentences, spans = speech
+    middle = len(sentences) // 2
+    kept = sentences[: middle - 2] + sentences[middle + 2 :]
+    words = words_of(" ".join(kept))
+    alignment = aligner.align(samples, words, phones=False, piece_seconds=PIECE)
+    assert len(alignment.words) >= 0.9 * len(words)
+    # From the second sentence after the gap on, every word is inside its sentence's audio.
+    after = middle + 3
+    first = len(words_of(" ".join(sentences[: middle - 2] + sentences[middle + 2 : after])))
+    tail = alignment.words[first - len(words):]
+    assert [w.label for w in tail] == [w.shown for w in words[first:]]
+    ends = np.cumsum([len(words_of(s)) for s in sentences[after:]])
+    for number, word in enumerate(tail):
+        start, end = spans[after + int(np.searchsorted(ends, number, side="right"))]
+        assert start - 0.3 <= word.start < word.end <= end + 0.3, (word, start, end)
+
+
+def _tiers(alignment):
+    """What a TextGrid holds of an alignment."""
+    return [(i.start, i.end, i.label) for i in alignment.words], [(i.start, i.end, i.label) for i in alignment.phones]
+
+
+def _shorter(samples, seconds):
+    return samples[: int(seconds * RATE)]
+
+
+def test_the_pool_aligns_in_parallel_what_one_process_aligns_one_by_one(speech, aligner):
+    samples, sentences, spans = speech
+    cut = next(i for i, (start, _) in enumerate(spans) if start > 12)
+    tasks = {"a": (_shorter(samples, spans[cut - 1][1] + 0.3), words_of(" ".join(sentences[:cut])))}
+    start = int((spans[cut][0] - 0.3) * RATE)
+    end = next(i for i, (s, _) in enumerate(spans) if s > spans[cut][0] + 12)
+    tasks["b"] = (samples[start : int((spans[end - 1][1] + 0.3) * RATE)], words_of(" ".join(sentences[cut:end])))
+    alone = {name: Aligner().align(audio, words) for name, (audio, words) in tasks.items()}  # fresh, as in a worker
+    workers = Pool(2)
+    try:
+        for name, (audio, words) in tasks.items():
+            workers.submit(name, aligner, "align", audio, words)
+        results = {}
+        deadline = time.monotonic() + 120
+        while workers.pending() and time.monotonic() < deadline:
+            results.update(workers.results(timeout=5))
+        assert len(workers.pids()) == 2  # both ran at the same time
+    finally:
+        workers.close()
+    assert {name: result[0] for name, result in results.items()} == {"a": "ok", "b": "ok"}
+    assert {name: _tiers(result[1]) for name, result in results.items()} == {n: _tiers(a) for n, a in alone.items()}
+
+
+def test_a_killed_worker_costs_only_its_own_task(speech, aligner):
+    samples, sentences, _ = speech
+    words = words_of(" ".join(sentences))
+    short = words_of(" ".join(sentences[:3]))
+    workers = Pool(2)
+    try:
+        workers.submit("long", aligner, "align", samples, words, piece_seconds=1e9)
+        workers.submit("short", aligner, "align", _shorter(samples, 10), short)
+        victim = next(w for w, tag in workers.busy.items() if tag == "long")
+        # Wait (bounded) until the worker is aligning, not still starting.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and psutil.Process(victim.process.pid).cpu_times().user < 1.5:
+            time.sleep(0.1)
+        os.kill(victim.process.pid, signal.SIGKILL)
+        results = {}
+        while workers.pending() and time.monotonic() < deadline + 60:
+            results.update(workers.results(timeout=5))
+        assert results["long"] == ("died",)
+        assert results["short"][0] == "ok" and [w.label for w in results["short"][1].words] == [w.shown for w in short]
+        workers.submit("again", aligner, "align", _shorter(samples, 10), short)  # a new process takes it
+        again = dict(workers.results(timeout=60))
+        assert again["again"][0] == "ok"
+    finally:
+        workers.close()
+
+
+@pytest.fixture
+def long_pair(tmp_path, speech):
+    import soundfile
+
+    samples, sentences, _ = speech
+    soundfile.write(tmp_path / "interview.wav", samples, RATE)
+    (tmp_path / "interview.txt").write_text(" ".join(sentences))
+    return [(tmp_path / "interview.wav", "audio"), (tmp_path / "interview.txt", "transcript")]
+
+
+def _grid_words(result, name, tmp_path):
+    path = tmp_path / f"out-{name}"
+    path.write_bytes(result.outputs[name])
+    return [(e.start, e.end, e.label) for e in textgrid.openTextgrid(str(path), False).getTier("words").entries]
+
+
+def test_the_job_stops_with_its_processes_on_sigterm(fa_service, long_pair, tmp_path):
+    client = fa_service.client()
+    project = f"sigterm{os.getpid()}"
+    client.create(project)
+    try:
+        data = client.get(project)
+        for path, template in long_pair:
+            client.addinputfile(project, data.inputtemplate(template), str(path))
+        client.start(project)
+        deadline = time.monotonic() + 60
+        job = children = None
+        while time.monotonic() < deadline and not children:
+            job = next((p for p in psutil.process_iter(["cmdline"])  # the job itself, not the shell or dispatcher
+                        if (p.info["cmdline"] or [])[1:3] == ["-m", "clamservices.fa_job"]
+                        and any(project in part for part in p.info["cmdline"])), None)
+            children = job.children(recursive=True) if job else []
+            time.sleep(0.2)
+        assert children, "the job did not start its processes"
+        job.send_signal(signal.SIGTERM)  # as the dispatcher does when a job is deleted or runs too long
+        gone, alive = psutil.wait_procs([job, *children], timeout=20)
+        assert alive == []
+    finally:
+        client.delete(project)
