@@ -18,6 +18,7 @@ from praatio import textgrid
 from clamservices.aligner import Aligner
 from clamservices.pool import Pool
 from clamservices.transcripts import words_of
+from tests.clamservers import run_job
 from tests.helpers import DATA
 from tests.long_speech import RATE, recording
 from tests.messy_corpus import tools_missing
@@ -211,3 +212,94 @@ def test_the_job_stops_with_its_processes_on_sigterm(fa_service, long_pair, tmp_
         assert alive == []
     finally:
         client.delete(project)
+
+
+def test_a_long_recording_through_the_service_reports_its_progress_and_aligns_every_word(fa_service, long_pair,
+                                                                                          tmp_path):
+    result = run_job(fa_service, long_pair, timeout=300)
+    assert not result.failed, result.outputs.get("error.log")
+    words = _grid_words(result, "interview.TextGrid", tmp_path)
+    assert [label for _, _, label in words if label] == [w.shown for w in words_of(long_pair[1][0].read_text())]
+    log = result.text("alignment.log").splitlines()
+    shares = [int(m.group(1)) for m in map(PROGRESS.fullmatch, log) if m]
+    assert shares[0] == 0 and shares == sorted(shares) and len(set(shares)) >= 3, log
+    assert log[-1] == "Aligned 1 of 1 recordings"
+
+
+PROGRESS = re.compile(r"Aligning interview\.wav: (\d+) % \(\d+ of 61 s\); 0 of 1 files done")
+
+
+def test_two_recordings_aligned_in_parallel_get_the_textgrids_they_get_one_by_one(fa_service, tmp_path):
+    import soundfile
+
+    samples, sentences, spans = recording(25, seed=5)
+    middle = len(sentences) // 2
+    cut = int((spans[middle - 1][1] + spans[middle][0]) / 2 * RATE)
+    files = []
+    for stem, audio, text in (("first", samples[:cut], sentences[:middle]), ("second", samples[cut:], sentences[middle:])):
+        soundfile.write(tmp_path / f"{stem}.wav", audio, RATE)
+        (tmp_path / f"{stem}.txt").write_text(" ".join(text))
+        files.append([(tmp_path / f"{stem}.wav", "audio"), (tmp_path / f"{stem}.txt", "transcript")])
+    both = run_job(fa_service, files[0] + files[1])
+    alone = [run_job(fa_service, pair) for pair in files]
+    for name, one in zip(("first.TextGrid", "second.TextGrid"), alone):
+        assert both.outputs[name] == one.outputs[name]
+
+
+def _job_process(project, deadline):
+    """The job's own process (not the shell or the dispatcher), waited for until `deadline`."""
+    while time.monotonic() < deadline:
+        for p in psutil.process_iter(["cmdline"]):
+            cmdline = p.info["cmdline"] or []
+            if cmdline[1:3] == ["-m", "clamservices.fa_job"] and any(project in part for part in cmdline):
+                return p
+        time.sleep(0.1)
+    raise AssertionError("the job did not start")
+
+
+def test_a_killed_aligning_process_costs_only_its_recording(fa_service, tmp_path):
+    import json
+
+    import soundfile
+
+    samples, sentences, _ = recording(150, seed=7)
+    soundfile.write(tmp_path / "a-long.wav", samples, RATE)
+    (tmp_path / "a-long.txt").write_text(" ".join(sentences))
+    client = fa_service.client()
+    project = f"killed{os.getpid()}"
+    client.create(project)
+    try:
+        data = client.get(project)
+        for path, template in [(tmp_path / "a-long.wav", "audio"), (tmp_path / "a-long.txt", "transcript"),
+                               (DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")]:
+            client.addinputfile(project, data.inputtemplate(template), str(path))
+        client.start(project)
+        deadline = time.monotonic() + 90
+        job = _job_process(project, deadline)
+        # The long recording's first two pieces (of three, 50 s each) go to the two processes first: the
+        # first process that is seen aligning (not just starting) aligns one of them.
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            workers = [p for p in job.children() if "spawn_main" in " ".join(p.cmdline())]
+            victim = next((p for p in workers if p.cpu_times().user > 1.5), None)
+            time.sleep(0.05)
+        assert victim, "no process started aligning"
+        victim.kill()
+        while client.get(project).status != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        report = json.loads(_output(fa_service, project))
+    finally:
+        client.delete(project)
+    outcomes = {r["audio"]: (r["status"], r.get("code"), r.get("reason")) for r in report["recordings"]}
+    assert outcomes["a-long.wav"] == ("not_aligned", "internal",
+                                      "an unexpected error stopped the alignment of this recording; "
+                                      "an administrator can find the details in the service's error log")
+    assert outcomes["cards-001.wav"][0] in ("aligned", "warnings")
+
+
+def _output(service, project):
+    import requests
+
+    from tests.clamservers import PASSWORD, USER
+
+    return requests.get(f"{service.url}{project}/output/report.json", auth=(USER, PASSWORD), timeout=30).text
