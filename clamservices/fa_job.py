@@ -237,8 +237,9 @@ def _align_in_turn(job, report, aligner, pairs, options, oov):
         progress.finish(stem)
 
 
-class _Stopped(Exception):
-    """The dispatcher sent SIGTERM: end the job, and its processes with it."""
+class _Stopped(BaseException):
+    """The dispatcher sent SIGTERM: end the job, and its processes with it (not an Exception: no
+    per-file handler may take it for that file's failure)."""
 
 
 def _stop(signum, frame):
