@@ -16,7 +16,6 @@ import pytest
 from praatio import textgrid
 
 from clamservices.aligner import Aligner
-from clamservices.pool import Pool
 from clamservices.transcripts import words_of
 from tests.clamservers import run_job
 from tests.helpers import DATA
@@ -115,64 +114,6 @@ def test_a_passage_missing_from_the_transcript_costs_only_that_passage(speech, a
         assert start - 0.3 <= word.start < word.end <= end + 0.3, (word, start, end)
 
 
-def _tiers(alignment):
-    """What a TextGrid holds of an alignment."""
-    return [(i.start, i.end, i.label) for i in alignment.words], [(i.start, i.end, i.label) for i in alignment.phones]
-
-
-def _shorter(samples, seconds):
-    return samples[: int(seconds * RATE)]
-
-
-def test_the_pool_aligns_in_parallel_what_one_process_aligns_one_by_one(speech, aligner):
-    samples, sentences, spans = speech
-    cut = next(i for i, (start, _) in enumerate(spans) if start > 12)
-    tasks = {"a": (_shorter(samples, spans[cut - 1][1] + 0.3), words_of(" ".join(sentences[:cut])))}
-    start = int((spans[cut][0] - 0.3) * RATE)
-    end = next(i for i, (s, _) in enumerate(spans) if s > spans[cut][0] + 12)
-    tasks["b"] = (samples[start : int((spans[end - 1][1] + 0.3) * RATE)], words_of(" ".join(sentences[cut:end])))
-    alone = {name: Aligner().align(audio, words) for name, (audio, words) in tasks.items()}  # fresh, as in a worker
-    workers = Pool(2)
-    try:
-        for name, (audio, words) in tasks.items():
-            workers.submit(name, aligner, "align", audio, words)
-        results = {}
-        deadline = time.monotonic() + 120
-        while workers.pending() and time.monotonic() < deadline:
-            results.update(workers.results(timeout=5))
-        assert len(workers.pids()) == 2  # both ran at the same time
-    finally:
-        workers.close()
-    assert {name: result[0] for name, result in results.items()} == {"a": "ok", "b": "ok"}
-    assert {name: _tiers(result[1]) for name, result in results.items()} == {n: _tiers(a) for n, a in alone.items()}
-
-
-def test_a_killed_worker_costs_only_its_own_task(speech, aligner):
-    samples, sentences, _ = speech
-    words = words_of(" ".join(sentences))
-    short = words_of(" ".join(sentences[:3]))
-    workers = Pool(2)
-    try:
-        workers.submit("long", aligner, "align", samples, words, piece_seconds=1e9)
-        workers.submit("short", aligner, "align", _shorter(samples, 10), short)
-        victim = next(w for w, tag in workers.busy.items() if tag == "long")
-        # Wait (bounded) until the worker is aligning, not still starting.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and psutil.Process(victim.process.pid).cpu_times().user < 1.5:
-            time.sleep(0.1)
-        os.kill(victim.process.pid, signal.SIGKILL)
-        results = {}
-        while workers.pending() and time.monotonic() < deadline + 60:
-            results.update(workers.results(timeout=5))
-        assert results["long"] == ("died",)
-        assert results["short"][0] == "ok" and [w.label for w in results["short"][1].words] == [w.shown for w in short]
-        workers.submit("again", aligner, "align", _shorter(samples, 10), short)  # a new process takes it
-        again = dict(workers.results(timeout=60))
-        assert again["again"][0] == "ok"
-    finally:
-        workers.close()
-
-
 @pytest.fixture
 def long_pair(tmp_path, speech):
     import soundfile
@@ -232,7 +173,7 @@ PROGRESS = re.compile(r"Aligning interview\.wav: (\d+) % \(\d+ of 61 s\); 0 of 1
 def test_two_recordings_aligned_in_parallel_get_the_textgrids_they_get_one_by_one(fa_service, tmp_path):
     import soundfile
 
-    samples, sentences, spans = recording(25, seed=5)
+    samples, sentences, spans = recording(16, seed=5)
     middle = len(sentences) // 2
     cut = int((spans[middle - 1][1] + spans[middle][0]) / 2 * RATE)
     files = []
