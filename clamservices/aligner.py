@@ -635,7 +635,9 @@ class Aligner:
 
         Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
         says in `warnings` and `not_found` what was less than perfect. `progress(fraction)`
-        is called as the work advances.
+        is called as the work advances. A recording longer than `piece_seconds` is aligned a
+        piece at a time (`plan`, `align_piece`, `assemble`; clamservices.longaudio); `samples`
+        then only needs len() and slicing, so it may be a file-backed recording.
         """
         words = list(words)
         if not words:
