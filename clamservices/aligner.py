@@ -20,6 +20,10 @@ parts cut at its longest pause) keeps its word alignment, with a warning,
 instead of losing the file. Word edges next to pauses are then moved to the
 pause's edges in the signal (clamservices/boundaries.py). One decoder is
 reused for every chunk and every file of a job.
+
+Recordings longer than `piece_seconds` are first cut into pieces, each aligned
+as above (clamservices.longaudio): the word pass over a whole recording costs
+about the square of its length.
 """
 
 import logging
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pocketsphinx import Decoder
 
+from clamservices import longaudio
 from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.boundaries import refine_boundaries
 from clamservices.dictionaries import Entry
@@ -54,6 +59,12 @@ CLIPPED_SHARE = 0.001  # more samples than this at full scale: warn that the aud
 BLOCK_SAMPLES = 1 << 20
 MIN_FRAMES_PER_PHONE = 3  # PocketSphinx's models have three states per phone, one frame each at least
 WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80, "lpbeam": 1e-60}
+# A decoder without the lattice's best-path search, for the phone pass only: the phone pass follows
+# the strict pass's hypothesis, and the best path's (same words, same boundaries) made it fail
+# ("Alignment failed in frame N") on most espeak-ng sentences; measured on 61 s of them: phone
+# tier for 2 of 3 chunks → 3 of 3, CPU 24.9 → 4.1 s. Its word pass scores differ, so the word pass
+# keeps the usual decoder.
+FLAT = "flat"
 # The tolerant pass: a transcript word may be skipped with this probability,
 # and spoken noise ([SPEECH]) may fill any gap.
 SKIP_PROBABILITY = 0.01
@@ -69,6 +80,9 @@ MIN_FOUND_SHARE = 0.5
 # the words in; single right words rarely score below −5 (1 of 160), wrong ones mostly do.
 NO_MATCH_MEDIAN_CONFIDENCE = -3.0
 LOW_CONFIDENCE = -5.0
+# Longer recordings are cut into pieces of at most this length (clamservices.longaudio).
+PIECE_SECONDS = 60.0
+PLAN_SHARE = 0.1  # of a long recording's progress: finding where to cut it
 
 
 class AlignmentError(RuntimeError):
@@ -195,20 +209,43 @@ def normalised(samples, peak=None):
     return _blockwise(samples, lambda block: block * gain)
 
 
+def _silent():
+    return AlignmentError(
+        "silent", "the recording is silent (nothing louder than "
+        f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
+    )
+
+
 def level_warnings(samples):
     """Raise for audio without speech; return warnings about its level (of a whole int16 array or audio.Recording)."""
     peak, clipped_samples = _stats(samples)
     if peak < _dbfs(SILENT_PEAK_DBFS):
-        raise AlignmentError(
-            "silent", "the recording is silent (nothing louder than "
-            f"{SILENT_PEAK_DBFS:.0f} dBFS); is it the right file, and was the microphone on?"
-        )
+        raise _silent()
     warnings = []
     clipped = clipped_samples / len(samples)
     if clipped > CLIPPED_SHARE:
         warnings.append(f"the recording is clipped (distorted) in {clipped:.1%} of its samples; "
                         "boundaries there may be less exact")
     return warnings
+
+
+def long_level_warnings(samples):
+    """level_warnings and the gain `normalised` would apply to the whole of `samples` (a Recording knows its peak)."""
+    warnings = level_warnings(samples)
+    peak, target = peak_of(samples), _dbfs(NORMAL_PEAK_DBFS)
+    return warnings, (target / peak if peak < target else 1.0)
+
+
+def prepared(block, gain, seed):
+    """A piece of a long recording as the decoder gets it: raised by `gain` (see `normalised`), with the noise floor."""
+    if gain != 1.0:
+        factor = np.float32(gain)
+        block = _blockwise(block, lambda b: b * factor)
+    return with_noise_floor(block, seed=seed)
+
+
+def _shifted(interval, seconds):
+    return Interval(interval.start + seconds, interval.end + seconds, interval.label, interval.score)
 
 
 class Aligner:
@@ -224,6 +261,7 @@ class Aligner:
         self._names = {}  # {name in the decoders ("word", "word(2)"): phones}, in the order added
         self._pulled = set()  # words whose dictionary pronunciations are in self._names
         self._wide = None
+        self._flat = None
         self.decoder = self._new_decoder(wide=False)
         self.entries = []
         self.added = set()  # words whose pronunciations came from the extra dictionary
@@ -274,6 +312,15 @@ class Aligner:
         self._add(entry)
         self.entries.append(entry)
 
+    def follow(self, entries, added, readings):
+        """Take the entries another Aligner got after the ones this one has: a worker process
+        (clamservices.pool) keeps in step with its job's Aligner (in the same order, so alternates get the same names)."""
+        for entry in entries[len(self.entries):]:
+            self._include([entry.word])
+            self._add(entry)
+            self.entries.append(entry)
+        self.added, self.readings = set(added), dict(readings)
+
     def _add(self, entry):
         """`entry` into every decoder, as an alternate ("word(2)") if the word has a pronunciation already."""
         number, name = 1, entry.word
@@ -282,17 +329,17 @@ class Aligner:
             name = f"{entry.word}({number})"
         phones = " ".join(entry.phones)
         # Without updating the active search: every pass sets up a new one, which sees the word.
-        self.decoder.add_word(name, phones, False)
-        if self._wide is not None:
-            self._wide.add_word(name, phones, False)
+        for decoder in (self.decoder, self._wide, self._flat):
+            if decoder is not None:
+                decoder.add_word(name, phones, False)
         self._names[name] = phones
 
     def _new_decoder(self, wide):
         # Batch CMN (the mean over the whole recording): results do not depend on what the decoder saw
         # before, which matters because a decoder is renewed after a failed phone pass.
         # No language model and an empty dictionary file: the words come from self._names.
-        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", lm=None, dict=os.devnull,
-                          **(WIDE_BEAMS if wide else {}))
+        options = {"bestpath": False} if wide == FLAT else (WIDE_BEAMS if wide else {})
+        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR", cmn="batch", lm=None, dict=os.devnull, **options)
         for name, phones in self._names.items():
             decoder.add_word(name, phones, False)
         return decoder
@@ -303,9 +350,18 @@ class Aligner:
             self._wide = self._new_decoder(wide=True)
         return self._wide
 
+    def _flat_decoder(self):
+        """The phone pass's decoder without best-path search (see FLAT), made when first needed."""
+        if self._flat is None:
+            self._flat = self._new_decoder(wide=FLAT)
+        return self._flat
+
     def _renew(self, decoder):
         """A fresh decoder in place of `decoder`: after a failed phone pass PocketSphinx's decoder
         fails every later phone pass too (measured: the same chunk aligns on a fresh one)."""
+        if decoder is self._flat:
+            self._flat = None
+            return self._flat_decoder()
         wide = decoder is self._wide
         fresh = self._new_decoder(wide=wide)
         if wide:
@@ -332,6 +388,7 @@ class Aligner:
         """Fresh decoders, after an unexpected error left the current ones in an unknown state."""
         self.decoder = self._new_decoder(wide=False)
         self._wide = None
+        self._flat = None
 
     def _strict_pass(self, decoder, samples, keys):
         """Segments of every word in order, or None when the decoder finds no such path."""
@@ -379,6 +436,40 @@ class Aligner:
             found.append((position, segment))
             position += 1
         return found
+
+    def window_pass(self, samples, keys, estimate):
+        """[(position in keys, segment, fits well?)] of the words found in a window cut out of a long recording.
+
+        The window starts and ends inside speech, so the grammar may enter at any word (most likely
+        near `estimate`) and leave after any word, with spoken noise before and after.
+        """
+        self._include(keys)
+        count = len(keys)
+        start, final = count + 1, count + 2
+        spread = max(1.0, count / 4)
+        weights = [math.exp(-0.5 * ((s - estimate) / spread) ** 2) for s in range(count + 1)]
+        transitions = [(start, start, longaudio.ENTRY_GARBAGE, GARBAGE_WORD),
+                       (final, final, longaudio.ENTRY_GARBAGE, GARBAGE_WORD)]
+        for state, weight in enumerate(weights):
+            transitions.append((start, state, max(weight / sum(weights), 1e-6)))
+            transitions.append((state, final, 1.0 / (count + 1)))
+        for i, key in enumerate(keys):
+            transitions.append((i, i + 1, 1.0 - SKIP_PROBABILITY, key))
+            transitions.append((i, i + 1, SKIP_PROBABILITY))
+            transitions.append((i, i, GARBAGE_PROBABILITY, GARBAGE_WORD))
+        try:
+            grammar = self.decoder.create_fsg("window", start, final, transitions)
+            self.decoder.add_fsg("window", grammar)
+            self.decoder.activate_search("window")
+            self._decode(self.decoder, samples)
+        except (RuntimeError, ValueError) as exc:
+            log.info("window pass failed: %s", exc)
+            return []
+        segments = [s for s in self.decoder.seg() or [] if not s.word.startswith(("<", "["))]
+        positions = longaudio.embed([_base_word(s.word) for s in segments], keys, estimate)
+        if len(positions) != len(segments):
+            return []
+        return [(p, s, confidence(s) >= LOW_CONFIDENCE) for p, s in zip(positions, segments)]
 
     def _word_pass(self, samples, keys):
         """(wide beams used?, [(index, segment)]): the strict pass, else the tolerant one, retried with wider beams.
@@ -431,7 +522,7 @@ class Aligner:
     def _phone_pass(self, wide, chunk, keys, paddings=PHONE_PASS_PADDING_SECONDS):
         """[(word name, [(phone, start frame, end frame)])] of one chunk, in chunk frames; None when it fails."""
         for pad_seconds in paddings:
-            decoder = self._wide_decoder() if wide else self.decoder
+            decoder = self._flat_decoder() if wide == FLAT else self._wide_decoder() if wide else self.decoder
             pad = int(pad_seconds * FRAME_RATE)
             silence = _background(chunk, pad * SAMPLES_PER_FRAME)
             padded = np.concatenate([silence, chunk, silence]) if pad else chunk
@@ -548,22 +639,88 @@ class Aligner:
             )
         return warnings
 
-    def align(self, samples, words, *, phones=True, chunk_seconds=20.0, progress=None):
+    def _phone_passes(self, raw, samples, words, found, wide_found, word_interval, chunk_seconds, report,
+                      flat_first=False):
+        """(word intervals, phone intervals, [(start s, end s)] where the phone pass failed), a chunk at a time.
+
+        `flat_first`: try the FLAT decoder before the usual one (it becomes so after the first chunk
+        that needs it, for the rest of this recording or piece only, so that a result does not
+        depend on what the Aligner did before).
+        """
+        segments = [s for _, s in found]
+        word_intervals, phone_intervals, failed = [], [], []
+        chunks = self._chunks(segments, int(chunk_seconds * FRAME_RATE))
+        total_frames = len(samples) // SAMPLES_PER_FRAME
+        for number, (start, end, indexes) in enumerate(chunks, start=1):
+            end = total_frames if end is None else end
+            span = slice(start * SAMPLES_PER_FRAME, end * SAMPLES_PER_FRAME)
+            positions = [found[j][0] for j in indexes]
+            keys = [words[i].key for i in positions]
+            aligned = None
+            # PocketSphinx's phone pass is fragile: the same chunk may fail prepared one way and
+            # align prepared another, even with other noise of the same level (measured on the
+            # bundled samples and synthetic speech), so try a few before giving up.
+            # Each failed try costs a fresh decoder, so the later ones try one padding only.
+            first = [(lambda: samples[span], wide_found, PHONE_PASS_PADDING_SECONDS[:1]),
+                     (lambda: samples[span], FLAT, PHONE_PASS_PADDING_SECONDS[:2])]
+            if flat_first:  # it aligned where the usual decoder failed: speech of that kind, likely again
+                first.reverse()
+            attempts = first + [
+                (lambda: samples[span], wide_found, PHONE_PASS_PADDING_SECONDS[1:]),
+                (lambda: samples[span], not wide_found, (0.1,)),
+                (lambda: with_noise_floor(normalised(raw[span]), seed=1), False, (0.1,)),
+                (lambda: with_noise_floor(raw[span]), False, (0.1,)),
+                (lambda: raw[span], False, (0.1,)),
+            ]
+            for number_tried, (audio, wide, paddings) in enumerate(attempts):
+                aligned = self._phone_pass(wide, audio(), keys, paddings)
+                if aligned is None and number_tried == len(first) - 1:  # in parts, before the costlier tries
+                    aligned = self._split_phone_pass(wide_found, samples[span], keys)
+                if aligned is not None:
+                    flat_first = flat_first or (wide == FLAT and number_tried == 1)
+                    break
+            if aligned is None:
+                # Keep what the word pass found rather than lose the file.
+                word_intervals.extend(word_interval[i] for i in positions)
+                failed.append((start / FRAME_RATE, end / FRAME_RATE))
+            else:
+                for i, (_, word_phones) in zip(positions, aligned):
+                    frames = [(p_start + start, p_end + start) for _, p_start, p_end in word_phones]
+                    word_intervals.append(Interval(frames[0][0] / FRAME_RATE, frames[-1][1] / FRAME_RATE,
+                                                   words[i].shown, word_interval[i].score))
+                    for (name, _, _), (p_start, p_end) in zip(word_phones, frames):
+                        phone_intervals.append(Interval(p_start / FRAME_RATE, p_end / FRAME_RATE, name))
+            report(0.3 + 0.7 * number / len(chunks))
+        return word_intervals, phone_intervals, failed
+
+    def align(self, samples, words, *, phones=True, chunk_seconds=20.0, progress=None, piece_seconds=PIECE_SECONDS):
         """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
 
         Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
         says in `warnings` and `not_found` what was less than perfect. `progress(fraction)`
-        is called as the work advances.
+        is called as the work advances. A recording longer than `piece_seconds` is aligned a
+        piece at a time (`plan`, `align_piece`, `assemble`; clamservices.longaudio); `samples`
+        then only needs len() and slicing, so it may be a file-backed recording.
         """
         words = list(words)
         if not words:
             raise AlignmentError("empty_transcript", "the transcript has no words")
         report = progress or (lambda fraction: None)
+        if len(samples) > piece_seconds * SAMPLE_RATE:
+            plan = self.plan(samples, words, piece_seconds, lambda fraction: report(PLAN_SHARE * fraction))
+            results, done = [], 0
+            for piece in plan.pieces:
+                results.append(self.align_piece(samples[piece.start : piece.end], words[piece.first : piece.last],
+                                                piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
+                done += piece.end - piece.start
+                report(PLAN_SHARE + (1 - PLAN_SHARE) * done / len(samples))
+            return self.assemble(words, plan, results, len(samples))
+        if not isinstance(samples, np.ndarray):  # a file-backed recording: one piece is small enough to read
+            samples = samples[0 : len(samples)]
         warnings = level_warnings(samples)
         keys = [w.key for w in words]
         self._check_length(samples, keys)
         raw, samples = samples, with_noise_floor(normalised(samples))
-        total_frames = len(samples) // SAMPLES_PER_FRAME
 
         wide_found, found = self._word_pass(samples, keys)
         if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
@@ -578,45 +735,116 @@ class Aligner:
         if not phones:
             return Alignment([word_interval[i] for i, _ in found], [], warnings, not_found)
 
-        segments = [s for _, s in found]
-        word_intervals, phone_intervals, failed = [], [], []
-        chunks = self._chunks(segments, int(chunk_seconds * FRAME_RATE))
-        for number, (start, end, indexes) in enumerate(chunks, start=1):
-            end = total_frames if end is None else end
-            span = slice(start * SAMPLES_PER_FRAME, end * SAMPLES_PER_FRAME)
-            positions = [found[j][0] for j in indexes]
-            aligned = None
-            # PocketSphinx's phone pass is fragile: the same chunk may fail prepared one way and
-            # align prepared another, even with other noise of the same level (measured on the
-            # bundled samples and synthetic speech), so try a few before giving up.
-            # Each failed try costs a fresh decoder (~0.5 s), so the later ones try one padding only.
-            attempts = [
-                (lambda: samples[span], wide_found, PHONE_PASS_PADDING_SECONDS),
-                (lambda: samples[span], not wide_found, (0.1,)),
-                (lambda: with_noise_floor(normalised(raw[span]), seed=1), False, (0.1,)),
-                (lambda: with_noise_floor(raw[span]), False, (0.1,)),
-                (lambda: raw[span], False, (0.1,)),
-            ]
-            for number_of_try, (audio, wide, paddings) in enumerate(attempts):
-                aligned = self._phone_pass(wide, audio(), [keys[i] for i in positions], paddings)
-                if aligned is None and number_of_try == 0:  # in parts, before the costlier other tries
-                    aligned = self._split_phone_pass(wide_found, samples[span], [keys[i] for i in positions])
-                if aligned is not None:
-                    break
-            if aligned is None:
-                # Keep what the word pass found rather than lose the file.
-                word_intervals.extend(word_interval[i] for i in positions)
-                failed.append((start / FRAME_RATE, end / FRAME_RATE))
-            else:
-                for i, (_, word_phones) in zip(positions, aligned):
-                    frames = [(p_start + start, p_end + start) for _, p_start, p_end in word_phones]
-                    word_intervals.append(Interval(frames[0][0] / FRAME_RATE, frames[-1][1] / FRAME_RATE,
-                                                   words[i].shown, word_interval[i].score))
-                    for (name, _, _), (p_start, p_end) in zip(word_phones, frames):
-                        phone_intervals.append(Interval(p_start / FRAME_RATE, p_end / FRAME_RATE, name))
-            report(0.3 + 0.7 * number / len(chunks))
+        word_intervals, phone_intervals, failed = self._phone_passes(
+            raw, samples, words, found, wide_found, word_interval, chunk_seconds, report)
         if failed:
             stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
         return refine_boundaries(Alignment(word_intervals, phone_intervals, warnings, not_found), raw)
+
+    # --- long recordings (clamservices.longaudio) -----------------------------------------------
+
+    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None):
+        """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio)."""
+        warnings, gain = long_level_warnings(samples)
+        keys = [w.key for w in words]
+        self._check_length(samples, keys)
+        splitter = longaudio.Splitter(self, samples, keys, lambda a, b: prepared(samples[a:b], gain, a),
+                                      piece_seconds, progress)
+        return Plan(warnings, gain, splitter.pieces())
+
+    def align_piece(self, raw, words, piece, gain, *, phones=True, chunk_seconds=20.0):
+        """A `longaudio.PieceResult` for `words` in `raw` (the piece's samples), in the whole recording's time."""
+        offset_frames = piece.start // SAMPLES_PER_FRAME
+        offset = offset_frames / FRAME_RATE
+        result = longaudio.PieceResult()
+        samples = prepared(raw, gain, piece.start)
+        keys = [w.key for w in words]
+        wide_found, found = self._word_pass(samples, keys)
+        # A piece's share of words found may be small where its transcript and audio do not match
+        # (its neighbours' words, cut blindly); the whole recording's share is checked by `assemble`.
+        if not _plausible([s for _, s in found]):
+            result.error = "no_match"
+            return result
+        result.found = [(piece.first + i, longaudio.Segment.of(s, offset_frames)) for i, s in found]
+        word_interval = {
+            i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
+            for i, s in found
+        }
+        if not phones:
+            result.words = [_shifted(word_interval[i], offset) for i, _ in found]
+            return result
+        # The FLAT decoder first: measured on 10 minutes of espeak-ng speech, the usual one failed on
+        # most chunks, each failure costing a fresh decoder (~0.5 s).
+        word_intervals, phone_intervals, failed = self._phone_passes(
+            raw, samples, words, found, wide_found, word_interval, chunk_seconds, lambda fraction: None,
+            flat_first=True)
+        refined = refine_boundaries(Alignment(word_intervals, phone_intervals), raw)
+        result.words = [_shifted(w, offset) for w in refined.words]
+        result.phones = [_shifted(p, offset) for p in refined.phones]
+        result.no_phones = [(a + offset, b + offset) for a, b in failed]
+        return result
+
+    def align_piece_of(self, recording, words, piece, gain, **options):
+        """`align_piece` reading the piece from `recording` here: a worker process gets the
+        recording (a file-backed audio.Recording pickles as its path), not the piece's samples."""
+        return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
+
+    def assemble(self, words, plan, results, length):
+        """The Alignment of a long recording from its pieces' results; raises as `align` does."""
+        found = [f for r in results for f in r.found]
+        if len(found) < max(1, MIN_FOUND_SHARE * len(words)) or not _plausible([s for _, s in found]):
+            raise self._no_match(words, found, None)
+        warnings = plan.warnings + self._fit_warnings(words, found)
+        warnings += _unplaced(words, found, length / SAMPLE_RATE)
+        failed = [stretch for r in results for stretch in r.no_phones]
+        if failed:
+            stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
+            warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
+                            "the word alignment is kept")
+        placed = {i for i, _ in found}
+        not_found = [w.shown for i, w in enumerate(words) if i not in placed]
+        return Alignment([w for r in results for w in r.words], [p for r in results for p in r.phones],
+                         warnings, not_found)
+
+
+@dataclass
+class Plan:
+    warnings: list
+    gain: float
+    pieces: list  # [longaudio.Piece]
+
+
+def _unplaced(words, found, seconds):
+    """Warnings saying where runs of words that were not found belong: between the well-fitting words around them.
+
+    A run ends only at ANCHOR_WORDS well-fitting words in a row (as a piece's cut does): words found
+    inside it are mostly chance finds of short words in audio that is not theirs.
+    """
+    by_index = dict(found)
+    warnings, previous_end, run, sure_in_a_row = [], 0.0, [], []
+    for index in range(len(words) + 1):
+        segment = by_index.get(index)
+        if index < len(words) and (segment is None or confidence(segment) < LOW_CONFIDENCE):
+            run += sure_in_a_row + [index]
+            sure_in_a_row = []
+            continue
+        sure_in_a_row.append(index)
+        if index < len(words) and len(sure_in_a_row) < longaudio.ANCHOR_WORDS:
+            continue
+        missing = [i for i in run if i not in by_index]
+        if len(missing) >= longaudio.MIN_RUN_TO_PLACE:
+            first, last = missing[0], missing[-1]
+            following = by_index.get(sure_in_a_row[0])
+            after = seconds if following is None else following.start_frame / FRAME_RATE
+            warnings.append(
+                f"words {first + 1}–{last + 1} (“{words[first].shown}” … “{words[last].shown}”) could not be "
+                f"placed between {longaudio.clock(previous_end)} and {longaudio.clock(after)}; "
+                "check the transcript there"
+            )
+        run = []
+        if index < len(words):
+            previous_end = (by_index[index].end_frame + 1) / FRAME_RATE
+            sure_in_a_row = sure_in_a_row[1:]
+    return warnings

@@ -6,17 +6,25 @@ when there is nothing to work on; otherwise it succeeds once the report is
 written, and per-file failures are entries of the report, not job failures.
 Transcripts with words no dictionary knows are listed in oov.txt (for the G2P
 step) and left out; numbers and symbols are read as words (clamservices.spoken).
+
+With more than one recording, or a recording longer than one piece (see
+clamservices.longaudio), the work goes to a pool of processes (clamservices.pool):
+the recordings, and the pieces of a long one, are aligned in parallel while this
+process reads the next recording and finds where to cut it. Progress is the
+share of the job's audio aligned.
 """
 
+import signal
 import sys
 import traceback
 from pathlib import Path
 
 import soundfile
 
-from clamservices.aligner import Aligner, AlignmentError
+from clamservices import pool
+from clamservices.aligner import PIECE_SECONDS, PLAN_SHARE, Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
-from clamservices.audio import AudioError, convert, minutes, unreadable_reason
+from clamservices.audio import SAMPLE_RATE, AudioError, convert, minutes, unreadable_reason
 from clamservices.dictionaries import parse_dictionary
 from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
@@ -102,8 +110,9 @@ def _words(aligner, words, readings):
     return split, sorted(set(unknown))
 
 
-def _align_one(job, aligner, stem, audio, transcript, options, progress):
-    """Align one pair and write its TextGrid; returns (entry fields) or raises a coded error."""
+def _prepare_one(job, aligner, audio, transcript, options):
+    """(split words, readings, unknown words, recording, duration) of one pair, or raises a coded error;
+    recording (clamservices.audio.Recording: a raw file the caller removes) is None when there are unknown words."""
     try:
         text = read_transcript(transcript)
     except TranscriptError as exc:
@@ -115,22 +124,220 @@ def _align_one(job, aligner, stem, audio, transcript, options, progress):
     readings = {}
     split, unknown = _words(aligner, words, readings)
     if unknown:
-        return {"unknown_words": unknown}
+        return split, readings, unknown, None, 0.0
     try:
         # A raw 16 kHz file in the job's tmp/ (which the dispatcher empties too, should this process be killed).
         recording = convert(audio, job.data.project / "tmp", max_seconds=options["max_seconds"])
     except AudioError as exc:
         raise _coded(exc, "unreadable_audio") from None
-    with recording:
-        alignment = aligner.align(recording, split, phones=options["phones"], chunk_seconds=options["chunk_seconds"],
-                                  progress=progress)
-    duration = recording.duration
+    return split, readings, unknown, recording, recording.duration
+
+
+def _finish_one(job, stem, alignment, split, readings, duration, options):
+    """Write the TextGrid of an alignment; returns the report entry's fields."""
     target = f"{stem}.TextGrid"
     write_textgrid(job.outputdir / target, alignment, duration, phones=options["phones"],
                    text_format=options["text_format"], silence_label=options["silence_label"])
     warnings = [f"“{token}” was read as “{reading}”" for token, reading in readings.items()] + alignment.warnings
     return {"textgrid": target, "warnings": warnings, "words": len(split),
             "words_aligned": len(alignment.words), "duration": round(duration, 3)}
+
+
+def _align_one(job, aligner, stem, audio, transcript, options, progress):
+    """Align one pair and write its TextGrid; returns (entry fields) or raises a coded error."""
+    split, readings, unknown, recording, duration = _prepare_one(job, aligner, audio, transcript, options)
+    if unknown:
+        return {"unknown_words": unknown}
+    with recording:
+        alignment = aligner.align(recording, split, phones=options["phones"], chunk_seconds=options["chunk_seconds"],
+                                  progress=progress, piece_seconds=options["piece_seconds"])
+    return _finish_one(job, stem, alignment, split, readings, duration, options)
+
+
+INTERNAL = ("an unexpected error stopped the alignment of this recording; "
+            "an administrator can find the details in the service's error log")
+
+
+class _Progress:
+    """Status lines: the file being aligned, its share done, and the job's completion as the share of
+    all its audio aligned (never going back)."""
+
+    def __init__(self, job, pairs):
+        self.job = job
+        self.count = len(pairs)
+        self.seconds = {stem: _seconds(audio) for stem, audio, _ in pairs}
+        self.total = sum(self.seconds.values()) or 1.0
+        self.share = dict.fromkeys(self.seconds, 0.0)
+        self.finished = 0
+
+    def update(self, stem, name, fraction):
+        self.share[stem] = max(self.share[stem], min(1.0, fraction))
+        seconds = self.seconds[stem]
+        done = sum(self.seconds[s] * f for s, f in self.share.items()) / self.total
+        unit, scale = ("min", 60) if seconds >= 120 else ("s", 1)
+        self.job.report(
+            f"Aligning {name}: {int(100 * self.share[stem])} % ({seconds * self.share[stem] / scale:.0f} of "
+            f"{seconds / scale:.0f} {unit}); {self.finished} of {self.count} files done",
+            max(self.job.completion, min(99, int(100 * done))),
+        )
+
+    def finish(self, stem):
+        self.share[stem] = 1.0
+        self.finished += 1
+
+
+def _seconds(path):
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
+def _record(job, report, aligner, audio, transcript, outcome, oov):
+    """Put one recording's outcome in the report: ("ok", fields), ("error", exc) or ("internal",)."""
+    if outcome[0] == "internal":
+        report.not_aligned(audio.name, transcript.name, "internal", INTERNAL)
+        aligner.reset()
+        job.report(f"Not aligned: {audio.name}: unexpected error (see the error log)")
+    elif outcome[0] == "error":
+        exc = outcome[1]
+        report.not_aligned(audio.name, transcript.name, getattr(exc, "code", "no_match"), str(exc))
+        job.report(f"Not aligned: {audio.name}: {exc}")
+    elif outcome[1].get("unknown_words"):
+        unknown = outcome[1]["unknown_words"]
+        oov |= set(unknown)
+        report.not_aligned(audio.name, transcript.name, "unknown_words",
+                           "the transcript has words that are not in the pronunciation dictionary: "
+                           + ", ".join(unknown), unknown_words=unknown)
+        job.report(f"Not aligned yet: {transcript.name} has words missing from the dictionary")
+    else:
+        report.aligned(audio.name, transcript.name, **outcome[1])
+    report.save()  # after every file, so a job stopped by its time limit still tells what it did
+
+
+def _guarded(call, audio):
+    """("ok", call()), ("error", exc) for an expected failure, or ("internal",) with the traceback on stderr."""
+    try:
+        return ("ok", call())
+    except (AudioError, AlignmentError, TranscriptError) as exc:
+        return ("error", exc)
+    except Exception:  # noqa: BLE001 - one file's unexpected failure must not cost the others
+        # The traceback goes to stderr (CLAM's error.log, kept for administrators), not into the report.
+        print(f"Unexpected error while aligning {audio.name}:\n{traceback.format_exc()}", file=sys.stderr)
+        return ("internal",)
+
+
+def _align_in_turn(job, report, aligner, pairs, options, oov):
+    """One recording after the other in this process (a single short recording: no pool to start)."""
+    progress = _Progress(job, pairs)
+    for stem, audio, transcript in pairs:
+        progress.update(stem, audio.name, 0.0)
+        outcome = _guarded(lambda: _align_one(job, aligner, stem, audio, transcript, options,
+                                              lambda fraction: progress.update(stem, audio.name, fraction)), audio)
+        _record(job, report, aligner, audio, transcript, outcome, oov)
+        progress.finish(stem)
+
+
+class _Stopped(BaseException):
+    """The dispatcher sent SIGTERM: end the job, and its processes with it (not an Exception: no
+    per-file handler may take it for that file's failure)."""
+
+
+def _stop(signum, frame):
+    raise _Stopped()
+
+
+def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
+    """The recordings and the pieces of long ones aligned by a pool of processes (see the module docstring)."""
+    progress = _Progress(job, pairs)
+    workers = pool.Pool(processes)
+    files = {}  # stem → {"audio", "transcript", "split", "readings", "duration", "plan", "results", "left"}
+    previous = signal.signal(signal.SIGTERM, _stop)
+
+    def finish(stem, outcome):
+        state = files.pop(stem)
+        if state.get("recording") is not None:
+            state["recording"].remove()
+        if outcome[0] == "ok" and not isinstance(outcome[1], dict):
+            alignment = outcome[1]
+            outcome = _guarded(lambda: _finish_one(job, stem, alignment, state["split"], state["readings"],
+                                                   state["duration"], options), state["audio"])
+        _record(job, report, aligner, state["audio"], state["transcript"], outcome, oov)
+        workers.discard(lambda tag: tag[0] != stem)
+        progress.finish(stem)
+
+    def collect(timeout):
+        for (stem, number), result in workers.results(timeout):
+            state = files.get(stem)
+            if state is None:  # its recording failed already
+                continue
+            if result[0] in ("died", "internal"):
+                if result[0] == "died":
+                    print(f"The process aligning {state['audio'].name} ended unexpectedly", file=sys.stderr)
+                finish(stem, ("internal",))
+            elif result[0] == "alignment":
+                finish(stem, ("error", AlignmentError(result[1], result[2])))
+            elif number is None:
+                finish(stem, ("ok", result[1]))
+            else:
+                state["results"][number] = result[1]
+                state["left"] -= 1
+                piece = state["plan"].pieces[number]
+                state["aligned"] += piece.end - piece.start
+                progress.update(stem, state["audio"].name,
+                                PLAN_SHARE + (1 - PLAN_SHARE) * state["aligned"] / state["length"])
+                if not state["left"]:
+                    results = [state["results"][n] for n in range(len(state["plan"].pieces))]
+                    finish(stem, _guarded(lambda: aligner.assemble(state["split"], state["plan"], results,
+                                                                   state["length"]), state["audio"]))
+
+    try:
+        for stem, audio, transcript in pairs:
+            while workers.pending() > processes:  # keep the audio of at most a few recordings in memory
+                collect(None)
+            progress.update(stem, audio.name, 0.0)
+            prepared = _guarded(lambda: _prepare_one(job, aligner, audio, transcript, options), audio)
+            if prepared[0] != "ok":
+                files[stem] = {"audio": audio, "transcript": transcript}
+                finish(stem, prepared)
+                continue
+            split, readings, unknown, samples, duration = prepared[1]
+            files[stem] = {"audio": audio, "transcript": transcript, "split": split, "readings": readings,
+                           "duration": duration, "length": len(samples) if samples is not None else 0}
+            if unknown:
+                finish(stem, ("ok", {"unknown_words": unknown}))
+            elif len(samples) <= options["piece_seconds"] * SAMPLE_RATE:
+                with samples:  # one piece: its samples go to the process, the raw file is no longer needed
+                    workers.submit((stem, None), aligner, "align", samples[0 : len(samples)], split,
+                                   phones=options["phones"], chunk_seconds=options["chunk_seconds"],
+                                   piece_seconds=options["piece_seconds"])
+            else:
+                # The raw file stays until the recording is finished: each process reads its piece from
+                # it, so this process never holds more than a block of a long recording.
+                files[stem]["recording"] = samples
+
+                def planned(fraction, stem=stem, name=audio.name):
+                    progress.update(stem, name, PLAN_SHARE * fraction)
+                    collect(0)  # results of the other recordings and pieces come in meanwhile
+                plan = _guarded(lambda: aligner.plan(samples, split, options["piece_seconds"], planned), audio)
+                if plan[0] != "ok":
+                    finish(stem, plan)
+                    continue
+                state = files[stem]
+                state.update(plan=plan[1], results={}, left=len(plan[1].pieces), aligned=0)
+                for number, piece in enumerate(plan[1].pieces):
+                    workers.submit((stem, number), aligner, "align_piece_of", samples,
+                                   split[piece.first : piece.last], piece, plan[1].gain,
+                                   phones=options["phones"], chunk_seconds=options["chunk_seconds"])
+        while workers.pending():
+            collect(None)
+    finally:
+        workers.close()
+        signal.signal(signal.SIGTERM, previous)
+        for state in files.values():  # stopped or failed midway: what is left of the raw audio
+            if state.get("recording") is not None:
+                state["recording"].remove()
 
 
 def align_all(job):
@@ -140,6 +347,7 @@ def align_all(job):
         "silence_label": job.param("silence_label", "") or "",
         "chunk_seconds": float(job.param("chunk_seconds", 20.0)),
         "max_seconds": int(job.param("max_minutes", 60)) * 60,
+        "piece_seconds": PIECE_SECONDS,
     }
     job.report("Checking the input files")
     report = Report(job.outputdir / "report.json")
@@ -153,35 +361,17 @@ def align_all(job):
         job.report(f"Warning: {warning}")
 
     oov = set()
-    for number, (stem, audio, transcript) in enumerate(pairs, start=1):
-        def progress(fraction, number=number):
-            job.report(f"Aligning {audio.name} ({number} of {len(pairs)})",
-                       int(100 * (number - 1 + fraction) / len(pairs)))
-
-        progress(0.0)
+    processes = pool.size()
+    long_ones = any(_seconds(audio) > options["piece_seconds"] for _, audio, _ in pairs)
+    if processes > 1 and (len(pairs) > 1 or long_ones):
         try:
-            result = _align_one(job, aligner, stem, audio, transcript, options, progress)
-        except (AudioError, AlignmentError, TranscriptError) as exc:
-            report.not_aligned(audio.name, transcript.name, getattr(exc, "code", "no_match"), str(exc))
-            job.report(f"Not aligned: {audio.name}: {exc}")
-        except Exception:  # noqa: BLE001 - one file's unexpected failure must not cost the others
-            # The traceback goes to stderr (CLAM's error.log, kept for administrators), not into the report.
-            print(f"Unexpected error while aligning {audio.name}:\n{traceback.format_exc()}", file=sys.stderr)
-            report.not_aligned(audio.name, transcript.name, "internal",
-                               "an unexpected error stopped the alignment of this recording; "
-                               "an administrator can find the details in the service's error log")
-            aligner.reset()
-            job.report(f"Not aligned: {audio.name}: unexpected error (see the error log)")
-        else:
-            if result.get("unknown_words"):
-                oov |= set(result["unknown_words"])
-                report.not_aligned(audio.name, transcript.name, "unknown_words",
-                                   "the transcript has words that are not in the pronunciation dictionary: "
-                                   + ", ".join(result["unknown_words"]), unknown_words=result["unknown_words"])
-                job.report(f"Not aligned yet: {transcript.name} has words missing from the dictionary")
-            else:
-                report.aligned(audio.name, transcript.name, **result)
-        report.save()  # after every file, so a job stopped by its time limit still tells what it did
+            _align_in_parallel(job, report, aligner, pairs, options, oov, processes)
+        except _Stopped:
+            report.save()
+            job.report("Stopped", None)
+            raise SystemExit(128 + signal.SIGTERM) from None
+    else:
+        _align_in_turn(job, report, aligner, pairs, options, oov)
 
     if oov:
         (job.outputdir / "oov.txt").write_text("".join(f"{w}\n" for w in sorted(oov)), encoding="utf-8")

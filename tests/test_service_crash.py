@@ -204,12 +204,15 @@ def test_the_bundled_aligner_killed_mid_alignment_and_restarted_aligns_every_rec
     port = int(service.url.rstrip("/").rsplit(":", 1)[1])
     try:
         script = register_script(service, "Bundled forced alignment (English)")
-        stems = ["austen-0870", "austen-0880", "austen-0890"]
+        # Three copies of each: the job's processes align several recordings at once, and it must still be
+        # at work when the service is killed.
+        sources = ["austen-0870", "austen-0880", "austen-0890"] * 3
+        stems = [f"{n}-{source}" for n, source in enumerate(sources)]
         process = make_process(script, [
-            (f"{stem}.{kind}", (ROOT / "tests" / "data" / f"{stem}.{kind}").read_bytes(), template)
-            for stem in stems for kind, template in (("wav", "audio"), ("txt", "transcript"))
+            (f"{stem}.{kind}", (ROOT / "tests" / "data" / f"{source}.{kind}").read_bytes(), template)
+            for stem, source in zip(stems, sources) for kind, template in (("wav", "audio"), ("txt", "transcript"))
         ])
-        drive(process, lambda p: p.status == "running" and "austen-0880" in p.message)
+        drive(process, lambda p: p.status == "running" and "Aligning" in p.message)
         os.killpg(service.process.pid, signal.SIGKILL)
         service.process.wait(timeout=10)
         service = start_bundled_service("forced_alignment", tmp_path, own_group=True, port=port)

@@ -1,0 +1,145 @@
+"""Processes that align in parallel: the recordings of a job and the pieces of a long recording.
+
+PocketSphinx holds the GIL-free part of the work in one thread per decoder, and
+a job process has one decoder, so both cores are used by processes: each has
+its own Aligner, kept in step with the job's (the extra dictionary's entries and
+the readings of numbers), and takes one task at a time over a pipe.
+
+A process that dies (killed, out of memory, a crash in PocketSphinx) costs only
+its task: `results` reports it as ("died",) and a new process takes the next
+task. Processes end when the job closes the pool, when it terminates them (the
+job got SIGTERM), or by themselves when the job's end of their pipe closes (the
+job was killed): no process outlives its job.
+"""
+
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections import deque
+from multiprocessing.connection import wait
+
+ENV = "CLAM_SERVICES_ALIGN_PROCESSES"
+STOP_SECONDS = 5.0
+
+
+def size():
+    """How many aligning processes: CLAM_SERVICES_ALIGN_PROCESSES, else one per core."""
+    value = os.environ.get(ENV, "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1
+
+
+def _serve(conn):
+    """A worker process: align tasks until the job's end of the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the job, which stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the job's handler, which a fork would inherit
+    from clamservices.aligner import Aligner, AlignmentError
+
+    aligner = Aligner()
+    while True:
+        try:
+            entries, added, readings, method, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            aligner.follow(entries, added, readings)
+            result = ("ok", getattr(aligner, method)(*args, **kwargs))
+        except AlignmentError as exc:
+            result = ("alignment", exc.code, str(exc))
+        except Exception:  # noqa: BLE001 - reported as this task's failure; the process goes on
+            print(f"Unexpected error while aligning:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            aligner.reset()
+            result = ("internal",)
+        try:
+            conn.send(result)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class _Worker:
+    def __init__(self, context):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+
+
+class Pool:
+    """Up to `processes` workers, started when there is work for them; tasks are tagged by the caller."""
+
+    def __init__(self, processes):
+        self.processes = processes
+        # Forked: the job's modules are loaded already (spawning a fresh interpreter cost ~0.5 s per
+        # process); each process makes its own Aligner, so no decoder is shared.
+        self.context = multiprocessing.get_context("fork")
+        self.idle, self.busy, self.queue = [], {}, deque()
+
+    def submit(self, tag, aligner, method, *args, **kwargs):
+        """Queue `aligner.method(*args, **kwargs)` for a worker whose Aligner knows `aligner`'s words."""
+        self.queue.append((tag, (list(aligner.entries), set(aligner.added), dict(aligner.readings), method,
+                                 args, kwargs)))
+        self._dispatch()
+
+    def pending(self):
+        return len(self.queue) + len(self.busy)
+
+    def discard(self, keep):
+        """Drop the queued tasks whose tag `keep(tag)` rejects (their recording failed already)."""
+        self.queue = deque((tag, task) for tag, task in self.queue if keep(tag))
+
+    def _dispatch(self):
+        while self.queue and (self.idle or len(self.busy) < self.processes):
+            worker = self.idle.pop() if self.idle else _Worker(self.context)
+            tag, task = self.queue.popleft()
+            try:
+                worker.conn.send(task)
+            except (BrokenPipeError, OSError):  # it died while idle: a new one takes the task
+                self._bury(worker)
+                self.queue.appendleft((tag, task))
+                continue
+            self.busy[worker] = tag
+
+    def results(self, timeout=None):
+        """[(tag, result)] of the tasks that ended within `timeout` seconds (at least one if any runs and
+        timeout is None). result is ("ok", value), ("alignment", code, message), ("internal",) or ("died",)."""
+        if not self.busy:
+            return []
+        ready = set(wait([w.conn for w in self.busy] + [w.process.sentinel for w in self.busy], timeout))
+        finished = []
+        for worker in [w for w in self.busy if w.conn in ready or w.process.sentinel in ready]:
+            tag = self.busy.pop(worker)
+            try:
+                result = worker.conn.recv() if worker.conn.poll() else None
+            except Exception:  # noqa: BLE001 - a result cut short by the process's death
+                result = None
+            if result is None:
+                self._bury(worker)
+                finished.append((tag, ("died",)))
+            else:
+                self.idle.append(worker)
+                finished.append((tag, result))
+        self._dispatch()
+        return finished
+
+    def _bury(self, worker):
+        worker.conn.close()
+        worker.process.join(STOP_SECONDS)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        if worker in self.idle:
+            self.idle.remove(worker)
+
+    def close(self):
+        """Stop every worker: idle ones end when their pipe closes; busy ones are terminated."""
+        for worker in list(self.busy):
+            worker.process.terminate()
+        for worker in list(self.busy) + self.idle:
+            self._bury(worker)
+        self.busy, self.idle, self.queue = {}, [], deque()
+
+    def pids(self):
+        return [w.process.pid for w in list(self.busy) + self.idle]

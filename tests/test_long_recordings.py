@@ -1,0 +1,250 @@
+"""Long recordings (issue 16): cut into anchored pieces, aligned by a pool of processes, with progress.
+
+Real aligner and real processes throughout; the recordings are espeak-ng speech of
+different sentences (tests/long_speech.py), pieces are made small (`piece_seconds`)
+so that a recording of a few minutes is cut several times.
+"""
+
+import os
+import re
+import signal
+import time
+
+import numpy as np
+import psutil
+import pytest
+from praatio import textgrid
+
+from clamservices.aligner import Aligner
+from clamservices.transcripts import words_of
+from tests.clamservers import run_job
+from tests.helpers import DATA
+from tests.long_speech import RATE, recording
+from tests.messy_corpus import tools_missing
+
+pytestmark = pytest.mark.skipif(bool(tools_missing()), reason="needs espeak-ng and sox (bin/ensure-system-packages)")
+
+PIECE = 15.0
+SAMPLES = ["austen-0870", "austen-0880", "austen-0890", "cards-001", "cards-002", "cards-003"]
+
+
+@pytest.fixture(scope="module")
+def speech():
+    """A minute of different sentences: (samples, [sentence], [(start s, end s)])."""
+    return recording(60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def aligner():
+    return Aligner()
+
+
+def test_a_long_recording_is_cut_into_anchored_pieces_that_align_like_one_piece(speech, aligner):
+    samples, sentences, _ = speech
+    words = words_of(" ".join(sentences))
+    plan = aligner.plan(samples, words, PIECE)
+    assert len(plan.pieces) >= 5 and all(p.anchored for p in plan.pieces)
+    assert all(p.end - p.start <= PIECE * RATE for p in plan.pieces)
+    assert [(p.start, p.first) for p in plan.pieces[1:]] == [(p.end, p.last) for p in plan.pieces[:-1]]
+
+    pieces = aligner.align(samples, words, phones=False, piece_seconds=PIECE)
+    whole = aligner.align(samples, words, phones=False, piece_seconds=1e9)
+    assert [w.label for w in pieces.words] == [w.shown for w in words] == [w.label for w in whole.words]
+    assert pieces.warnings == [] and pieces.not_found == []
+    differences = [abs(a.start - b.start) for a, b in zip(pieces.words, whole.words)] + \
+                  [abs(a.end - b.end) for a, b in zip(pieces.words, whole.words)]
+    assert np.median(differences) <= 0.01
+    assert np.mean(np.array(differences) <= 0.03) >= 0.9
+
+
+def test_a_long_recording_gets_phones_and_progress_that_never_goes_back(aligner):
+    # The samples of tests/data, whose phone pass is known to succeed, twice over with pauses: 42 s.
+    import soundfile
+
+    pause = np.zeros(RATE // 2, dtype=np.int16)
+    audio = [a for _ in range(2) for stem in SAMPLES for a in (soundfile.read(DATA / f"{stem}.wav", dtype="int16")[0], pause)]
+    text = " ".join((DATA / f"{stem}.txt").read_text() for _ in range(2) for stem in SAMPLES)
+    seen = []
+    alignment = aligner.align(np.concatenate(audio), words_of(text), piece_seconds=15.0, progress=seen.append)
+    assert [w.label for w in alignment.words] == [w.shown for w in words_of(text)]
+    for word in alignment.words:
+        assert any(word.start <= p.start and p.end <= word.end for p in alignment.phones), word
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+
+
+def test_words_missing_from_the_audio_are_reported_with_where_they_belong(speech, aligner):
+    samples, sentences, spans = speech
+    extra = "the elephant quietly translated seventeen ancient poems into perfect swedish yesterday"
+    middle = len(sentences) // 2
+    words = words_of(" ".join(sentences[:middle] + [extra] + sentences[middle:]))
+    alignment = aligner.align(samples, words, phones=False, piece_seconds=PIECE)
+    spoken = words_of(" ".join(sentences))
+    assert len(alignment.words) >= 0.97 * len(spoken)
+    first = len(words_of(" ".join(sentences[:middle])))
+    warnings = [m for m in map(PLACED.fullmatch, alignment.warnings) if m]
+    assert len(warnings) == 1, alignment.warnings
+    start, end = (int(n) - 1 for n in warnings[0].group(1, 2))
+    assert start <= first + 10 and end >= first  # it names (some of) the extra words …
+    seconds = [60 * int(m) + int(s) for m, s in (warnings[0].group(3, 4), warnings[0].group(5, 6))]
+    # … and where they would be: around the pause before the next sentence, which took some of them
+    assert seconds[0] <= spans[middle][1] + 1 and seconds[1] >= spans[middle - 1][1] - 1
+    assert seconds[1] - seconds[0] <= 15
+    assert len(set(extra.split()) & set(alignment.not_found)) >= 5
+
+
+PLACED = re.compile(r"words (\d+)–(\d+) \(“\w+” … “\w+”\) could not be placed between (\d+):(\d\d) and "
+                    r"(\d+):(\d\d); check the transcript there")
+
+
+def test_a_passage_missing_from_the_transcript_costs_only_that_passage(speech, aligner):
+    samples, sentences, spans = speech
+    middle = len(sentences) // 2
+    kept = sentences[: middle - 2] + sentences[middle + 2 :]
+    words = words_of(" ".join(kept))
+    alignment = aligner.align(samples, words, phones=False, piece_seconds=PIECE)
+    assert len(alignment.words) >= 0.9 * len(words)
+    # From the second sentence after the gap on, every word is inside its sentence's audio.
+    after = middle + 3
+    first = len(words_of(" ".join(sentences[: middle - 2] + sentences[middle + 2 : after])))
+    tail = alignment.words[first - len(words):]
+    assert [w.label for w in tail] == [w.shown for w in words[first:]]
+    ends = np.cumsum([len(words_of(s)) for s in sentences[after:]])
+    for number, word in enumerate(tail):
+        start, end = spans[after + int(np.searchsorted(ends, number, side="right"))]
+        assert start - 0.3 <= word.start < word.end <= end + 0.3, (word, start, end)
+
+
+@pytest.fixture
+def long_pair(tmp_path, speech):
+    import soundfile
+
+    samples, sentences, _ = speech
+    soundfile.write(tmp_path / "interview.wav", samples, RATE)
+    (tmp_path / "interview.txt").write_text(" ".join(sentences))
+    return [(tmp_path / "interview.wav", "audio"), (tmp_path / "interview.txt", "transcript")]
+
+
+def _grid_words(result, name, tmp_path):
+    path = tmp_path / f"out-{name}"
+    path.write_bytes(result.outputs[name])
+    return [(e.start, e.end, e.label) for e in textgrid.openTextgrid(str(path), False).getTier("words").entries]
+
+
+def test_the_job_stops_with_its_processes_on_sigterm(fa_service, long_pair, tmp_path):
+    client = fa_service.client()
+    project = f"sigterm{os.getpid()}"
+    client.create(project)
+    try:
+        data = client.get(project)
+        for path, template in long_pair:
+            client.addinputfile(project, data.inputtemplate(template), str(path))
+        client.start(project)
+        deadline = time.monotonic() + 60
+        job = _job_process(fa_service, project, deadline)
+        children = []
+        while time.monotonic() < deadline and not children:
+            children = job.children(recursive=True)
+            time.sleep(0.2)
+        assert children, "the job did not start its processes"
+        job.send_signal(signal.SIGTERM)  # as the dispatcher does when a job is deleted or runs too long
+        gone, alive = psutil.wait_procs([job, *children], timeout=20)
+        assert alive == []
+    finally:
+        client.delete(project)
+
+
+def test_a_long_recording_through_the_service_reports_its_progress_and_aligns_every_word(fa_service, long_pair,
+                                                                                          tmp_path):
+    result = run_job(fa_service, long_pair, timeout=300)
+    assert not result.failed, result.outputs.get("error.log")
+    words = _grid_words(result, "interview.TextGrid", tmp_path)
+    assert [label for _, _, label in words if label] == [w.shown for w in words_of(long_pair[1][0].read_text())]
+    log = result.text("alignment.log").splitlines()
+    shares = [int(m.group(1)) for m in map(PROGRESS.fullmatch, log) if m]
+    assert shares[0] == 0 and shares == sorted(shares) and len(set(shares)) >= 3, log
+    assert log[-1] == "Aligned 1 of 1 recordings"
+
+
+PROGRESS = re.compile(r"Aligning interview\.wav: (\d+) % \(\d+ of 61 s\); 0 of 1 files done")
+
+
+def test_two_recordings_aligned_in_parallel_get_the_textgrids_they_get_one_by_one(fa_service, tmp_path):
+    import soundfile
+
+    samples, sentences, spans = recording(16, seed=5)
+    middle = len(sentences) // 2
+    cut = int((spans[middle - 1][1] + spans[middle][0]) / 2 * RATE)
+    files = []
+    for stem, audio, text in (("first", samples[:cut], sentences[:middle]), ("second", samples[cut:], sentences[middle:])):
+        soundfile.write(tmp_path / f"{stem}.wav", audio, RATE)
+        (tmp_path / f"{stem}.txt").write_text(" ".join(text))
+        files.append([(tmp_path / f"{stem}.wav", "audio"), (tmp_path / f"{stem}.txt", "transcript")])
+    both = run_job(fa_service, files[0] + files[1])
+    alone = [run_job(fa_service, pair) for pair in files]
+    for name, one in zip(("first.TextGrid", "second.TextGrid"), alone):
+        assert both.outputs[name] == one.outputs[name]
+
+
+def _job_process(service, project, deadline):
+    """The job's own process (not the shell or the dispatcher; a child of the service's job server, or of the
+    dispatcher when that is off), from the project's `.pid`, waited for until `deadline`."""
+    from tests.clamservers import USER
+
+    pid_file = service.log_path.parent / "clam" / "forced_alignment" / "projects" / USER / project / ".pid"
+    while time.monotonic() < deadline:
+        try:
+            process = psutil.Process(int(pid_file.read_text()))
+            if not any("dispatcher.py" in part for part in process.cmdline()):
+                return process
+        except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the job did not start")
+
+
+def test_a_killed_aligning_process_costs_only_its_recording(fa_service, tmp_path):
+    import json
+
+    import soundfile
+
+    samples, sentences, _ = recording(150, seed=7)
+    soundfile.write(tmp_path / "a-long.wav", samples, RATE)
+    (tmp_path / "a-long.txt").write_text(" ".join(sentences))
+    client = fa_service.client()
+    project = f"killed{os.getpid()}"
+    client.create(project)
+    try:
+        data = client.get(project)
+        for path, template in [(tmp_path / "a-long.wav", "audio"), (tmp_path / "a-long.txt", "transcript"),
+                               (DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")]:
+            client.addinputfile(project, data.inputtemplate(template), str(path))
+        client.start(project)
+        deadline = time.monotonic() + 90
+        job = _job_process(fa_service, project, deadline)
+        # The long recording's first two pieces (of three, 50 s each) go to the two processes first: the
+        # first process that is seen aligning (not just starting) aligns one of them.
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            workers = job.children()  # the pool's processes (forked)
+            victim = next((p for p in workers if p.cpu_times().user > 1.5), None)
+            time.sleep(0.05)
+        assert victim, "no process started aligning"
+        victim.kill()
+        while client.get(project).status != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        report = json.loads(_output(fa_service, project))
+    finally:
+        client.delete(project)
+    outcomes = {r["audio"]: (r["status"], r.get("code"), r.get("reason")) for r in report["recordings"]}
+    assert outcomes["a-long.wav"] == ("not_aligned", "internal",
+                                      "an unexpected error stopped the alignment of this recording; "
+                                      "an administrator can find the details in the service's error log")
+    assert outcomes["cards-001.wav"][0] in ("aligned", "warnings")
+
+
+def _output(service, project):
+    import requests
+
+    from tests.clamservers import PASSWORD, USER
+
+    return requests.get(f"{service.url}{project}/output/report.json", auth=(USER, PASSWORD), timeout=30).text
