@@ -759,6 +759,8 @@ class Aligner:
         offset_frames = piece.start // SAMPLES_PER_FRAME
         offset = offset_frames / FRAME_RATE
         result = longaudio.PieceResult()
+        if not words:  # a stretch of a long recording cut blindly, with none of the transcript's words
+            return result
         samples = prepared(raw, gain, piece.start)
         keys = [w.key for w in words]
         wide_found, found = self._word_pass(samples, keys)

@@ -10,6 +10,7 @@ whole signal (its peak, how much of it is clipped) is gathered on the way.
 import math
 import os
 import tempfile
+import weakref
 
 import numpy as np
 import soundfile
@@ -22,6 +23,17 @@ CLIP_LEVEL = 32700  # samples at least this loud (either sign) count as clipped
 
 class AudioError(ValueError):
     """The file is not audio we can use; the message says why, for the user."""
+
+
+_OPEN = weakref.WeakSet()  # every Recording of this process (see Recording._forget_fd)
+
+
+def _after_fork_in_child():
+    for recording in list(_OPEN):
+        recording._forget_fd()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Recording:
@@ -41,6 +53,7 @@ class Recording:
         self.peak = peak  # largest absolute sample value
         self.clipped_samples = clipped_samples  # samples at ±CLIP_LEVEL or beyond
         self._fd = None
+        _OPEN.add(self)
 
     def __len__(self):
         return self.length
@@ -83,6 +96,16 @@ class Recording:
 
     def __exit__(self, *exc):
         self.remove()
+
+    def _forget_fd(self):
+        """In a forked child: the parent's descriptor is the parent's (reading reopens the file by path),
+        so a file the parent removes does not stay on disk until the child ends."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -291,6 +291,7 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                     results = [state["results"][n] for n in range(len(state["plan"].pieces))]
                     finish(stem, _guarded(lambda: aligner.assemble(state["split"], state["plan"], results,
                                                                    state["length"]), state["audio"]))
+        workers.dispatch()  # after the results' recordings are finished: no task of a failed one is sent
 
     try:
         for stem, audio, transcript in pairs:

@@ -177,6 +177,8 @@ class Server:
 
     def _dispatcher_gone(self, pid):
         # The dispatcher only ever listens after its request: readable means closed.
+        if pid not in self.jobs:  # it ended in the same wake-up, and _ended has cleaned up
+            return
         connection, _ = self.jobs[pid]
         self.selector.unregister(connection)
         os.kill(pid, signal.SIGKILL)  # the pidfd still tells when it has ended, and then it is reaped

@@ -143,14 +143,22 @@ class Splitter:
         return i + round((j - i) * self._speech(a, at) / max(1, self._speech(a, b)))
 
     def _split(self, a, b, i, j, anchored=True):
-        if b - a <= self.piece or j - i < 2 * ANCHOR_WORDS + 2:
+        if b - a <= self.piece:
             return self._leaf(Piece(a, b, i, j, anchored))
+        if j - i < 2 * ANCHOR_WORDS + 2:  # too few words to anchor a cut in
+            if b - a <= BLIND_FACTOR * self.piece:
+                return self._leaf(Piece(a, b, i, j, anchored))
+            # A few words on a long stretch (music, silence, a transcript that stops early): cut it
+            # anyway, so that no decode is long; pieces may have no words at all.
+            middle = a + (b - a) // 2
+            at = _on_frame((self._pauses_near(a, b, middle) or [middle])[0])
+            k = min(j, max(i, self._estimate(a, b, i, j, at)))
+            return self._split(a, at, i, k, False) + self._split(at, b, k, j, False)
         # Cut where the pieces come out about equal: each as long as allowed, and no more of them than needed.
         count = math.ceil((b - a) / self.piece)
         middle = a + (b - a) * (count // 2) // count
         margin = self.window // 2
-        candidates = sorted(((s + e) // 2 for s, e in self.pauses if a + margin <= (s + e) // 2 <= b - margin),
-                            key=lambda c: abs(c - middle))
+        candidates = self._pauses_near(a, b, middle)
         tried = []
         for center in candidates:
             if len(tried) == MAX_TRIES:
@@ -168,12 +176,19 @@ class Splitter:
                 cut = self._anchor(a, b, i, j, center, span)
                 if cut is not None:
                     at, k = cut
+                    at = _on_frame(at)
                     return self._split(a, at, i, k, anchored) + self._split(at, b, k, j, anchored)
         if b - a <= BLIND_FACTOR * self.piece:
             return self._leaf(Piece(a, b, i, j, False))
-        at = candidates[0] if candidates else middle
+        at = _on_frame(candidates[0] if candidates else middle)
         k = min(j - 1, max(i + 1, self._estimate(a, b, i, j, at)))
         return self._split(a, at, i, k, False) + self._split(at, b, k, j, False)
+
+    def _pauses_near(self, a, b, middle):
+        """The middles of the pauses inside a–b (a window's half away from its edges), nearest `middle` first."""
+        margin = self.window // 2
+        return sorted(((s + e) // 2 for s, e in self.pauses if a + margin <= (s + e) // 2 <= b - margin),
+                      key=lambda c: abs(c - middle))
 
     def _anchor(self, a, b, i, j, center, span):
         """(cut sample, first word index after it) at the pause around `center`, or None."""
@@ -209,6 +224,11 @@ class Splitter:
             if not rate / DENSITY_RATIO <= side <= rate * DENSITY_RATIO:
                 return False
         return True
+
+
+def _on_frame(sample):
+    """A cut on the decoder's 10 ms frame grid, so that a piece's times shift by whole frames."""
+    return sample - sample % (SAMPLE_RATE // 100)
 
 
 def embed(found_words, keys, estimate):

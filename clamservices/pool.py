@@ -24,16 +24,27 @@ ENV = "CLAM_SERVICES_ALIGN_PROCESSES"
 STOP_SECONDS = 5.0
 
 
+_JOB_ENDS = []  # the job's ends of its workers' pipes: a forked worker closes its copies (see _serve)
+
+
 def size():
-    """How many aligning processes: CLAM_SERVICES_ALIGN_PROCESSES, else one per core."""
+    """How many aligning processes: CLAM_SERVICES_ALIGN_PROCESSES, else one per core this process may use
+    (in a container limited to some cores, os.cpu_count() would count the host's)."""
     value = os.environ.get(ENV, "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
-    return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) or 1
 
 
-def _serve(conn):
-    """A worker process: align tasks until the job's end of the pipe closes."""
+def _serve(conn, job_ends):
+    """A worker process: align tasks until the job says stop (None) or its end of the pipe closes."""
+    # A fork inherits the job's ends of every pipe, this one's included: with them open here, the
+    # pipe would never close when the job ends, and the worker would wait for ever.
+    for end in job_ends:
+        end.close()
+    from clamservices.jobserver import die_with_parent
+
+    die_with_parent()  # and a job killed outright (SIGKILL, out of memory) takes its workers with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the job, which stops us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the job's handler, which a fork would inherit
     from clamservices.aligner import Aligner, AlignmentError
@@ -41,9 +52,12 @@ def _serve(conn):
     aligner = Aligner()
     while True:
         try:
-            entries, added, readings, method, args, kwargs = conn.recv()
+            task = conn.recv()
         except (EOFError, OSError):
             return
+        if task is None:
+            return
+        entries, added, readings, method, args, kwargs = task
         try:
             aligner.follow(entries, added, readings)
             result = ("ok", getattr(aligner, method)(*args, **kwargs))
@@ -62,9 +76,12 @@ def _serve(conn):
 class _Worker:
     def __init__(self, context):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), daemon=True)
-        self.process.start()
-        child.close()
+        _JOB_ENDS.append(self.conn)
+        self.process = context.Process(target=_serve, args=(child, list(_JOB_ENDS)), daemon=True)
+        try:
+            self.process.start()
+        finally:
+            child.close()
 
 
 class Pool:
@@ -76,23 +93,37 @@ class Pool:
         # process); each process makes its own Aligner, so no decoder is shared.
         self.context = multiprocessing.get_context("fork")
         self.idle, self.busy, self.queue = [], {}, deque()
+        self.failed = []  # [(tag, ("internal",))] of tasks no process could be started for
 
     def submit(self, tag, aligner, method, *args, **kwargs):
         """Queue `aligner.method(*args, **kwargs)` for a worker whose Aligner knows `aligner`'s words."""
         self.queue.append((tag, (list(aligner.entries), set(aligner.added), dict(aligner.readings), method,
                                  args, kwargs)))
-        self._dispatch()
+        self.dispatch()
 
     def pending(self):
-        return len(self.queue) + len(self.busy)
+        return len(self.queue) + len(self.busy) + len(self.failed)
 
     def discard(self, keep):
         """Drop the queued tasks whose tag `keep(tag)` rejects (their recording failed already)."""
         self.queue = deque((tag, task) for tag, task in self.queue if keep(tag))
 
-    def _dispatch(self):
+    def dispatch(self):
+        """Send queued tasks to idle (or new) workers. `results` does not: the caller first discards the
+        tasks of a recording that a result has made fail (its raw audio is gone)."""
         while self.queue and (self.idle or len(self.busy) < self.processes):
-            worker = self.idle.pop() if self.idle else _Worker(self.context)
+            if self.idle:
+                worker = self.idle.pop()
+            else:
+                try:
+                    worker = _Worker(self.context)
+                except OSError as exc:  # no process to be had (out of memory, process limit)
+                    if self.busy or self.idle:
+                        return  # the running workers take the queue in turn
+                    tag, _ = self.queue.popleft()
+                    print(f"No process could be started to align: {exc}", file=sys.stderr, flush=True)
+                    self.failed.append((tag, ("internal",)))
+                    continue
             tag, task = self.queue.popleft()
             try:
                 worker.conn.send(task)
@@ -105,6 +136,9 @@ class Pool:
     def results(self, timeout=None):
         """[(tag, result)] of the tasks that ended within `timeout` seconds (at least one if any runs and
         timeout is None). result is ("ok", value), ("alignment", code, message), ("internal",) or ("died",)."""
+        if self.failed:
+            finished, self.failed = self.failed, []
+            return finished
         if not self.busy:
             return []
         ready = set(wait([w.conn for w in self.busy] + [w.process.sentinel for w in self.busy], timeout))
@@ -121,10 +155,11 @@ class Pool:
             else:
                 self.idle.append(worker)
                 finished.append((tag, result))
-        self._dispatch()
         return finished
 
     def _bury(self, worker):
+        if worker.conn in _JOB_ENDS:
+            _JOB_ENDS.remove(worker.conn)
         worker.conn.close()
         worker.process.join(STOP_SECONDS)
         if worker.process.is_alive():
@@ -137,6 +172,11 @@ class Pool:
         """Stop every worker: idle ones end when their pipe closes; busy ones are terminated."""
         for worker in list(self.busy):
             worker.process.terminate()
+        for worker in self.idle:
+            try:
+                worker.conn.send(None)  # stop now, rather than at the end of STOP_SECONDS
+            except (BrokenPipeError, OSError):
+                pass
         for worker in list(self.busy) + self.idle:
             self._bury(worker)
         self.busy, self.idle, self.queue = {}, [], deque()

@@ -214,3 +214,22 @@ def test_the_job_dictionary_holds_the_words_the_transcripts_need_and_no_others()
     aligner.reset()
     assert aligner.decoder.lookup_word("1990") == expected["1990"]
     assert aligner.decoder.lookup_word("gold-framed") is None  # split into its known parts instead
+
+
+def test_a_forked_process_does_not_keep_the_parents_raw_audio_open(tmp_path):
+    # The job's worker processes are forked while it reads a recording: with the parent's descriptor,
+    # a worker kept the removed raw file (115 MB an hour) on disk until it ended.
+    import os
+
+    path = write(tmp_path / "a.wav", 16000)
+    recording = convert(path, tmp_path / "tmp")
+    recording[0:10]
+    read, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it still holds the parent's descriptor, then leave at once
+        os.write(write_end, b"open" if recording._fd is not None else b"closed")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 10) == b"closed"
+    assert recording._fd is not None  # the parent's own stays open
+    recording.remove()

@@ -175,3 +175,13 @@ def test_a_command_that_is_not_a_module_of_this_python_is_started_by_the_dispatc
     assert process.wait(timeout=30) == 0
     assert (folder / ".done").read_text() == "0"
     assert int((folder / "parent").read_text()) == process.pid
+
+
+def test_a_job_that_ends_as_its_dispatcher_goes_away_does_not_stop_the_job_server():
+    # Both can be reported by one select(): the job's end is handled first, and the dispatcher's going
+    # away then found no job (KeyError) and ended the job server, with every other running job.
+    from clamservices.jobserver import Server
+
+    server = Server.__new__(Server)
+    server.jobs = {}
+    server._dispatcher_gone(12345)  # no exception

@@ -18,7 +18,7 @@ from praatio import textgrid
 from clamservices.aligner import Aligner
 from clamservices.transcripts import words_of
 from tests.clamservers import run_job
-from tests.helpers import DATA
+from tests.helpers import DATA, ROOT
 from tests.long_speech import RATE, recording
 from tests.messy_corpus import tools_missing
 
@@ -248,3 +248,63 @@ def _output(service, project):
     from tests.clamservers import PASSWORD, USER
 
     return requests.get(f"{service.url}{project}/output/report.json", auth=(USER, PASSWORD), timeout=30).text
+
+
+def test_a_few_words_on_a_long_stretch_make_pieces_of_bounded_length(aligner):
+    # A transcript of one sentence for a recording that goes on long after it (silence, music, a
+    # transcript that stops early): one piece of the whole length made the phone pass's memory and
+    # time grow with the square of it. Pieces now stay at most BLIND_FACTOR pieces long.
+    from clamservices.longaudio import BLIND_FACTOR
+
+    samples, sentences, _ = recording(10, seed=4)
+    noise = (np.random.default_rng(1).standard_normal(RATE * 100) * 30).astype(np.int16)
+    plan = aligner.plan(np.concatenate([samples, noise]), words_of(sentences[0]), PIECE)
+    assert len(plan.pieces) > 1
+    assert all(p.end - p.start <= BLIND_FACTOR * PIECE * RATE for p in plan.pieces)
+    assert plan.pieces[0].start == 0 and all(p.start % (RATE // 100) == 0 for p in plan.pieces)  # whole frames
+
+
+def test_the_pool_stops_its_idle_processes_at_once_and_they_end_with_a_killed_job(tmp_path):
+    import subprocess
+    import sys
+
+    from clamservices import pool
+
+    # Closing: idle processes are told to stop (before, each was waited for 5 s and then killed).
+    workers = pool.Pool(2)
+    for tag in ("a", "b"):
+        workers.submit(tag, Aligner(), "is_known", "hello")
+    done = []
+    while len(done) < 2:
+        done += workers.results(30)
+        workers.dispatch()
+    processes = [w.process for w in workers.idle]
+    workers.close()
+    assert [p.exitcode for p in processes] == [0, 0]
+
+    # A job killed outright (SIGKILL, out of memory): its processes do not live on.
+    script = (
+        "import sys, time\n"
+        "from clamservices import pool\n"
+        "from clamservices.aligner import Aligner\n"
+        "workers = pool.Pool(2)\n"
+        "for tag in 'ab':\n"
+        "    workers.submit(tag, Aligner(), 'is_known', 'hello')\n"
+        "done = []\n"
+        "while len(done) < 2:\n"
+        "    done += workers.results(30)\n"
+        "    workers.dispatch()\n"
+        "print(' '.join(str(pid) for pid in workers.pids()), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        pids = [int(pid) for pid in job.stdout.readline().split()]
+        assert len(pids) == 2
+        job.kill()
+        job.wait(10)
+        gone, alive = psutil.wait_procs([psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)], timeout=10)
+        assert alive == []
+    finally:
+        job.kill()
