@@ -176,7 +176,8 @@ class _Progress:
         done = sum(self.seconds[s] * f for s, f in self.share.items()) / self.total
         unit, scale = ("min", 60) if seconds >= 120 else ("s", 1)
         self.job.report(
-            f"Aligning {name}: {int(100 * self.share[stem])} % ({seconds * self.share[stem] / scale:.0f} of "
+            # Both figures rounded down, so they agree ("0 % (1 of 60 min)" read as a contradiction).
+            f"Aligning {name}: {int(100 * self.share[stem])} % ({int(seconds * self.share[stem] / scale)} of "
             f"{seconds / scale:.0f} {unit}); {self.finished} of {self.count} files done",
             max(self.job.completion, min(99, int(100 * done))),
         )

@@ -308,3 +308,23 @@ def test_the_pool_stops_its_idle_processes_at_once_and_they_end_with_a_killed_jo
         assert alive == []
     finally:
         job.kill()
+
+
+def test_the_progress_line_rounds_its_share_and_its_minutes_alike():
+    # A stand-in for the CLAM job (only its report method is used): the real one writes CLAM's status file.
+    from clamservices.fa_job import _Progress
+
+    class Job:
+        completion = 0
+        lines = []
+
+        def report(self, message, completion=None):
+            self.lines.append(message)
+
+    job = Job()
+    progress = _Progress(job, [])
+    progress.seconds, progress.total, progress.share, progress.count = {"a": 3600.0}, 3600.0, {"a": 0.0}, 1
+    for share in (0.009, 0.125):
+        progress.update("a", "a.wav", share)
+    assert job.lines == ["Aligning a.wav: 0 % (0 of 60 min); 0 of 1 files done",
+                         "Aligning a.wav: 12 % (7 of 60 min); 0 of 1 files done"]
