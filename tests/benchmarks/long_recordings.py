@@ -125,8 +125,8 @@ def material(kind, minutes):
 
 # --- measuring ------------------------------------------------------------------------------------
 
-def _tree_pss(root):
-    """Sum of PSS (bytes) over `root` and its descendants; processes that end meanwhile count 0."""
+def _tree_sum(root, measure):
+    """Sum of `measure(process)` over `root` and its descendants; processes that end meanwhile count 0."""
     total = 0
     try:
         processes = [root] + root.children(recursive=True)
@@ -134,10 +134,24 @@ def _tree_pss(root):
         return 0
     for process in processes:
         try:
-            total += process.memory_full_info().pss
+            total += measure(process)
         except psutil.Error:
             pass
     return total
+
+
+def _tree_pss(root):
+    """PSS (bytes) of `root` and its descendants."""
+    return _tree_sum(root, lambda process: process.memory_full_info().pss)
+
+
+def _tree_cpu(root):
+    """CPU seconds (user + system, with reaped children's) of `root` and its descendants."""
+    def seconds(process):
+        times = process.cpu_times()
+        return times.user + times.system + times.children_user + times.children_system
+
+    return _tree_sum(root, seconds)
 
 
 def run(wav, txt, limit_seconds):
@@ -174,21 +188,6 @@ def run(wav, txt, limit_seconds):
     if not stopped and process.returncode:
         print(message[-2000:], file=sys.stderr)
     return {"peak_mb": peak / 1024**2, "cpu": cpu, "wall": wall, "stopped": stopped, "entry": entry}
-
-
-def _tree_cpu(root):
-    total = 0.0
-    try:
-        processes = [root] + root.children(recursive=True)
-    except psutil.Error:
-        return 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-        except psutil.Error:
-            pass
-    return total
 
 
 # --- report ---------------------------------------------------------------------------------------
