@@ -148,11 +148,13 @@ def run_detail(request, project_id, run_id):
     process = run.result_process
     results = sorted(process.outputs) if process else []
     recordings = list(run.outcomes.all())
+    textgrids = [n for n in results if n.lower().endswith(".textgrid")]
     # Runs from before outcomes were recorded list their TextGrids only.
-    grids = [] if recordings else [n for n in results if n.lower().endswith(".textgrid")]
+    grids = [] if recordings else textgrids
     return render(request, "pipelines/run.html", {
         "run": run, "project": run.project, "outcomes": recordings, "summary": outcomes.summary(recordings),
-        "grids": grids, "has_results": bool(results),
+        # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
+        "grids": grids, "has_results": bool(textgrids),
     })
 
 
