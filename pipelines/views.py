@@ -21,6 +21,7 @@ from praatio.utilities.errors import PraatioException
 from pipelines import outcomes, pictures, review, services
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
+from scripts.models import BaseParameter
 from upload.access import get_project_for_user
 from upload.checks import accepted_extensions
 from upload.forms import UploadForm
@@ -59,23 +60,28 @@ def _attachment(path, name):
 @login_required
 def project_list(request):
     # Queries: session, user, projects with pipeline and file counts, their
-    # files' templates, and the FA scripts' profiles and templates: 7, however
-    # many projects and files there are.
+    # files, the FA scripts' profiles and templates, and their parameters (the
+    # length limit): 8, however many projects and files there are.
     projects = list(
         Project.objects.filter(owner=request.user)
         .select_related("pipeline__fa_script")
         .annotate(file_count=Count("files"), **_latest_run_fields())
         .prefetch_related(
-            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file")),
+            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file",
+                                                                "duration")),
             "pipeline__fa_script__profiles__input_templates",
+            Prefetch("pipeline__fa_script__parameters",
+                     queryset=BaseParameter.objects.select_related("integerparameter", "floatparameter")),
         )
     )
     for project in projects:
-        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
-        project.readiness = readiness(project, project.files.all())
+        project.latest_run = None
         if project.latest_run_id:
             # An unsaved Run, so that the page draws its state with the runs' own badge.
             project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
+        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
+        project.state = services.project_state(readiness(project, project.files.all()), project.latest_run,
+                                               project.file_count > 0)
     return render(request, "pipelines/project_list.html", {"projects": projects})
 
 
@@ -93,12 +99,14 @@ def project_files(request, project_id):
     # The rule that refuses uploads, deletes and starts during a run (Project.busy_reason) also
     # decides what the page offers; the run is only looked up to link to it.
     busy = project.busy_reason()
+    state = readiness(project, files)
     context = {
         "project": project,
         "files": files,
         "busy": busy,
         "active_run": services.active_run(project) if busy else None,
-        "readiness": readiness(project, files),
+        "readiness": state,
+        "state": services.project_state(state, project.runs.first(), bool(files)),
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
