@@ -32,7 +32,7 @@ def picture(audio_path, grid_path, width=WIDTH):
     tiers = []
     for name in grid.tierNames:
         tier = grid.getTier(name)
-        if not hasattr(tier, "entries"):
+        if not isinstance(tier, textgrid.IntervalTier):  # a point tier has no spans to draw
             continue
         tiers.append(
             {
@@ -122,7 +122,8 @@ def window(audio_path, grid_path, start, width=WIDTH):
                              always_2d=True)[0].mean(axis=1)
     peak = max(QUIET_PEAK, float(np.abs(samples).max(initial=0.0)))
     grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
-    tiers = [(name, grid.getTier(name).entries) for name in grid.tierNames if hasattr(grid.getTier(name), "entries")]
+    tiers = [(name, grid.getTier(name).entries) for name in grid.tierNames
+             if isinstance(grid.getTier(name), textgrid.IntervalTier)]
     scale = width / ROW_SECONDS
     rows = []
     for number, row_start in enumerate(np.arange(start, end - 1e-6, ROW_SECONDS)):

@@ -40,7 +40,7 @@ def long_audio(seconds):
     return buffer.getvalue()
 
 
-def long_grid(seconds):
+def long_grid(seconds, points=False):
     """A TextGrid in Praat's long format: words w0, w1, … of WORD s with GAP s between, three phones each."""
     words, phones, start = [], [], 0.0
     while start + WORD + GAP <= seconds + 1e-9:
@@ -55,18 +55,22 @@ def long_grid(seconds):
                 + "".join(f'        intervals [{i}]:\n            xmin = {a:.3f}\n            xmax = {b:.3f}\n'
                           f'            text = "{label}"\n' for i, (a, b, label) in enumerate(entries, 1)))
 
+    # A point tier, as a researcher's own tools may add (the bundled aligner writes none).
+    marks = (f'    item [3]:\n        class = "TextTier"\n        name = "marks"\n        xmin = 0\n'
+             f"        xmax = {words[-1][1]:.3f}\n        points: size = 1\n        points [1]:\n"
+             '            number = 1.5\n            mark = "here"\n') if points else ""
     return ('File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\n'
-            f"xmax = {words[-1][1]:.3f}\ntiers? <exists>\nsize = 2\nitem []:\n"
-            + tier(1, "words", words) + tier(2, "phones", phones))
+            f"xmax = {words[-1][1]:.3f}\ntiers? <exists>\nsize = {3 if points else 2}\nitem []:\n"
+            + tier(1, "words", words) + tier(2, "phones", phones) + marks)
 
 
-def long_result(owner, seconds=3600, name="Interview", pipeline=None):
+def long_result(owner, seconds=3600, name="Interview", pipeline=None, points=False):
     """A finished run whose one recording (interview.flac, `seconds` long) was aligned with WARNINGS."""
     project = make_project(owner, name, pipeline)
     upload = Upload(project)
     upload.add(SimpleUploadedFile("interview.flac", long_audio(seconds)))
     upload.add(SimpleUploadedFile("interview.txt", b"words"))
-    process = fa_process(project, [], {"interview.TextGrid": long_grid(seconds),
+    process = fa_process(project, [], {"interview.TextGrid": long_grid(seconds, points),
                                        "report.json": report(entry("interview.flac", status="warnings",
                                                                    warnings=WARNINGS))})
     run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
@@ -162,3 +166,10 @@ def test_a_short_result_is_drawn_whole_as_before_whatever_the_time(alice_client,
     assert 'class="row"' not in html and "Showing" not in html
     assert html.count("<line ") == 1000  # a line per column of the whole recording, as before
     assert "<title>w0 0.000–0.400 s</title>" in html and "<title>w79 39.500–39.900 s</title>" in html
+
+
+@pytest.mark.parametrize("seconds", [40, 90])
+def test_a_point_tier_is_left_out_of_the_picture_not_a_server_error(alice_client, alice, seconds):
+    project, run = long_result(alice, seconds=seconds, name="Marks", points=True)
+    html = view(alice_client, project, run)
+    assert 'data-tier="words"' in html and 'data-tier="marks"' not in html
