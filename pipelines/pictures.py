@@ -102,6 +102,29 @@ def mentioned_times(text):
     return [(part, seconds) for part, seconds in parts if part]
 
 
+def linked_warnings(texts):
+    """Each warning as [(part, None or the m:ss of the window to link it to)]: where to look is what a
+    warning is for, so each time it mentions opens its window (a little before it)."""
+    return [[(part, None if at is None else clock(max(0.0, at - LEAD_SECONDS))) for part, at in mentioned_times(text)]
+            for text in texts]
+
+
+def window_start(text, seconds):
+    """(start, a note for the researcher or "") of the window `text` (the page's `?at=`) asks for in a
+    recording of `seconds`: a time that cannot be read, or is outside the recording, is told, not an error."""
+    if not text.strip():
+        return 0.0, ""
+    try:
+        start = parse_time(text)
+    except BadTime as exc:
+        return 0.0, f"{exc} Showing the start of the recording."
+    if start < 0:
+        return 0.0, "Times start at 0:00: showing the start of the recording."
+    if start >= seconds:  # `window` clamps it to the last window
+        return start, f"The recording is {clock(seconds)} long: showing its end."
+    return start, ""
+
+
 def duration(audio_path):
     info = soundfile.info(str(audio_path))
     return info.frames / info.samplerate
@@ -133,8 +156,8 @@ def window(audio_path, grid_path, start, width=WIDTH):
             "y": number * ROW_HEIGHT,
             "width": (row_end - row_start) * scale,
             "wave": _wave_path(row, peak, int((row_end - row_start) * scale / WAVE_COLUMN)),
-            "ticks": [{"x": (t - row_start) * scale, "t": clock(t)} for t in range(int(np.ceil(row_start)), int(row_end) + 1)
-                      if t < row_end],
+            "ticks": [{"x": (t - row_start) * scale, "t": clock(t)}
+                      for t in range(int(np.ceil(row_start)), int(np.ceil(row_end)))],
             "tiers": [{"name": name, "intervals": _intervals(entries, row_start, row_end, scale, name)}
                       for name, entries in tiers],
         })
@@ -150,17 +173,20 @@ def _wave_path(samples, peak, columns):
         return ""
     blocks = samples[: len(samples) // columns * columns].reshape(columns, -1)
     low, high = blocks.min(axis=1) / peak, blocks.max(axis=1) / peak
-    return "".join(f"M{i * WAVE_COLUMN:.0f} {50 - hi * 48:.1f}V{50 - lo * 48:.1f}" for i, (lo, hi) in enumerate(zip(low, high)))
+    return "".join(f"M{i * WAVE_COLUMN:.0f} {50 - hi * 48:.1f}V{50 - lo * 48:.1f}"
+                   for i, (lo, hi) in enumerate(zip(low, high)))
 
 
 def _intervals(entries, row_start, row_end, scale, tier_name):
     """The intervals of a row, clipped to it; their titles keep their whole times."""
     shown = []
-    for entry in entries[bisect.bisect_right(entries, row_start, key=lambda e: e.end):]:
-        if entry.start >= row_end:
-            break
+    index = bisect.bisect_right(entries, row_start, key=lambda e: e.end)  # the first one ending inside the row
+    while index < len(entries) and entries[index].start < row_end:
+        entry = entries[index]
         left, right = max(entry.start, row_start), min(entry.end, row_end)
-        shown.append({"x": (left - row_start) * scale, "w": max(0.5, (right - left) * scale), "label": entry.label,
-                      "start": clock(entry.start, 3), "end": clock(entry.end, 3), "mid": (left + right) / 2 * scale - row_start * scale,
+        shown.append({"x": (left - row_start) * scale, "w": max(0.5, (right - left) * scale),
+                      "mid": ((left + right) / 2 - row_start) * scale, "label": entry.label,
+                      "start": clock(entry.start, 3), "end": clock(entry.end, 3),
                       "fits": (right - left) * scale >= (7 if tier_name == "words" else 6) * len(entry.label)})
+        index += 1
     return shown

@@ -307,11 +307,9 @@ def view_result(request, project_id, run_id, name):
         if seconds <= pictures.WHOLE_SECONDS:
             data = pictures.picture(audio_path, grid_path)
         else:
-            start, note = _window_start(request.GET.get("at", ""), seconds)
+            start, note = pictures.window_start(request.GET.get("at", ""), seconds)
             data = pictures.window(audio_path, grid_path, start)
-            # The warnings' times link to their windows: where to look is what a warning is for.
-            warnings = [[(part, None if at is None else pictures.clock(max(0.0, at - pictures.LEAD_SECONDS)))
-                         for part, at in pictures.mentioned_times(text)] for text in (outcome.warnings if outcome else [])]
+            warnings = pictures.linked_warnings(outcome.warnings if outcome else [])
     except (PraatioException, ValueError, OSError, RuntimeError, IndexError, KeyError):
         # A service's output that does not parse is no server error; it can still be downloaded.
         log.warning("Cannot draw %s of run %s", name, run.pk, exc_info=True)
@@ -320,18 +318,3 @@ def view_result(request, project_id, run_id, name):
                                                      "audio": audio, "picture": data, "note": note,
                                                      "warnings": warnings,
                                                      "window_seconds": int(pictures.WINDOW_SECONDS)})
-
-
-def _window_start(text, duration):
-    """(start in seconds, a note for the researcher or "") of the window `?at=` asks for; never an error page."""
-    if not text.strip():
-        return 0.0, ""
-    try:
-        start = pictures.parse_time(text)
-    except pictures.BadTime as exc:
-        return 0.0, f"{exc} Showing the start of the recording."
-    if start < 0:
-        return 0.0, "Times start at 0:00: showing the start of the recording."
-    if start >= duration:  # the window is clamped to the recording's end
-        return start, f"The recording is {pictures.clock(duration)} long: showing its end."
-    return start, ""
