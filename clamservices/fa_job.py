@@ -199,8 +199,10 @@ class _Progress:
         seconds = sum(self.seconds[s] for s in stems)
         aligned = sum(self.seconds[s] * self.share[s] for s in stems)
         unit, scale = ("min", 60) if seconds >= 120 else ("s", 1)
-        # Both figures rounded down, so they agree ("0 % (1 of 60 min)" read as a contradiction).
-        amount = f"({int(aligned / scale)} of {seconds / scale:.0f} {unit})"
+        # The share and the minutes done both rounded down, so they agree ("0 % (1 of 60 min)" read as a
+        # contradiction); all done is the whole length, whichever way that was rounded ("100 % (2 of 3 min)").
+        length = f"{seconds / scale:.0f}"
+        amount = f"({length if aligned >= seconds else int(aligned / scale)} of {length} {unit})"
         if len(stems) == 1:
             return f"Aligning {_short(self.aligning[stems[0]])}: {int(100 * self.share[stems[0]])} % {amount}; {files}"
         # A bounded line however many files run at once: the first few by name, the others counted.

@@ -53,11 +53,11 @@ def picture(audio_path, grid_path, width=WIDTH):
 
 
 # Long recordings are drawn a window at a time: the whole of an hour is 40,000 intervals, too many to
-# draw, label or hover. The server draws only the window asked for, in rows as wide in seconds as
-# a short recording drawn whole, so labels fit as they do there.
+# draw, label or hover. The server draws only the window asked for, in rows of 200 pixels a second,
+# where the labels of most words of fluent speech fit (at 100, most of espeak-ng's did not).
 WHOLE_SECONDS = 60.0  # recordings up to this long are drawn whole, as `picture` always did
 WINDOW_SECONDS = 30.0
-ROW_SECONDS = 10.0
+ROW_SECONDS = 5.0
 ROW_HEIGHT = 230
 WAVE_COLUMN = 2  # pixels per waveform column in a window's rows
 QUIET_PEAK = 0.02  # a window quieter than this is not scaled up further, so noise stays small

@@ -349,6 +349,15 @@ def test_the_progress_line_names_the_files_aligned_at_once_and_counts_a_file_don
                          "Aligning: 3 of 4 files done"]
 
 
+def test_the_progress_line_of_a_file_all_aligned_says_all_its_minutes():
+    job = _StatusJob()
+    progress = _progress(job, {"talk.wav": 2.51})
+    progress.update("talk.wav", "talk.wav", 0.99)
+    progress.update("talk.wav", "talk.wav", 1.0)
+    assert job.lines == ["Aligning talk.wav: 99 % (2 of 3 min); 0 of 1 files done",
+                         "Aligning talk.wav: 100 % (3 of 3 min); 0 of 1 files done"]
+
+
 def test_the_progress_line_stays_short_with_500_files_of_long_names():
     job = _StatusJob()
     names = [f"{'interview-with-a-very-long-name-' * 4}{n:03}.wav" for n in range(500)]

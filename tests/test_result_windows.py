@@ -106,7 +106,7 @@ def test_an_hour_long_result_is_shown_a_small_window_at_a_time_with_its_words_la
     html = view(alice_client, *hour)
     assert len(html.encode()) < 200_000
     assert "Showing 0:00–0:30 of 1:00:00" in html
-    assert html.count('class="row"') == 3  # 30 s in rows of 10 s
+    assert html.count('class="row"') == 6  # 30 s in rows of 5 s
     words = re.findall(r'<text x="[\d.]+" y="25" class="w">(w\d+)</text>', html)
     assert words == [f"w{n}" for n in range(60)]  # every word of the window has its label, in order
     assert "<title>w59 0:29.500–0:29.900</title>" in html
