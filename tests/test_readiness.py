@@ -199,6 +199,8 @@ def test_a_recording_over_the_aligners_length_limit_is_listed_with_what_to_do(al
     page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
     row = page[page.index('<td class="text-break">a.wav</td>'):].split("</tr>")[0]
     assert '<span class="badge text-bg-warning">too long</span>' in row and TOO_LONG in row
+    text_row = page[page.index('<td class="text-break">a.txt</td>'):].split("</tr>")[0]
+    assert '<span class="badge text-bg-warning">a.wav too long</span>' in text_row and TOO_LONG not in text_row
     assert "Ready to align" not in page and "Start alignment" not in page
     assert "Nothing can be aligned yet" in page
     listed = alice_client.get(reverse("upload-project-list")).content.decode()

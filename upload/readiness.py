@@ -208,8 +208,10 @@ def readiness(project, files, parameters=None):
             badge, message = problem
             result.unpaired.append(Unpaired([f.name for f in group], message, badge))
             for f in group:
-                # A recording that is too long says what to do in its own row of the file list too.
-                result.pairing[f.pk] = (False, badge, message if badge == TOO_LONG and f.kind == Kind.AUDIO else "")
+                if badge == TOO_LONG and f.kind != Kind.AUDIO:  # its transcript is not too long, its recording is
+                    result.pairing[f.pk] = (False, f"{audio[stem][0].name} too long", "")
+                else:  # a recording that is too long says what to do in its own row of the file list too
+                    result.pairing[f.pk] = (False, badge, message if badge == TOO_LONG else "")
     result.pairs_satisfy = any(p.satisfied for p in profile_status(project, result.sendable))
     return result
 
