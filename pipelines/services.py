@@ -75,16 +75,17 @@ class ProjectState:
     run: Run | None = None  # the run whose stage it is (its badge is the runs' own), else None
 
 
-def project_state(readiness, latest_run, has_files):
+def project_state(status, latest_run, has_files):
     """What a project is at: the stage of its latest run while that runs or waits for the researcher's
-    review, else whether a run can start. One answer for the project list and the project page."""
+    review, else whether a run can start (`status`: upload.readiness of its files). One answer for the
+    project list and the project page."""
     if latest_run is not None and (latest_run.active or latest_run.stage == Stage.REVIEW):
         return ProjectState(latest_run.get_stage_display(), "", latest_run)
-    if readiness.ready:
+    if status.ready:
         return ProjectState("ready to align", "success")
-    if any(u.badge == TOO_LONG for u in readiness.unpaired):
+    if any(u.badge == TOO_LONG for u in status.unpaired):
         return ProjectState("recording too long", "warning")
-    if readiness.pairs_only:
+    if status.pairs_only:
         return ProjectState("unpaired files", "warning")
     return ProjectState("needs files", "secondary") if has_files else ProjectState("empty", "light")
 
