@@ -159,8 +159,8 @@ INTERNAL = ("an unexpected error stopped the alignment of this recording; "
 
 
 class _Progress:
-    """Status lines: the file being aligned, its share done, and the job's completion as the share of
-    all its audio aligned (never going back)."""
+    """Status lines: the files being aligned (several at once in the pool) with the share of each done, the
+    files done, and the job's completion as the share of all its audio aligned (never going back)."""
 
     def __init__(self, job, pairs):
         self.job = job
@@ -168,23 +168,58 @@ class _Progress:
         self.seconds = {stem: _seconds(audio) for stem, audio, _ in pairs}
         self.total = sum(self.seconds.values()) or 1.0
         self.share = dict.fromkeys(self.seconds, 0.0)
-        self.finished = 0
+        self.aligning = {}  # stem → name of the files begun and not done, in the order they began
+        self.done = set()
 
     def update(self, stem, name, fraction):
+        if stem in self.done:  # a late report of a file already counted
+            return
         self.share[stem] = max(self.share[stem], min(1.0, fraction))
-        seconds = self.seconds[stem]
-        done = sum(self.seconds[s] * f for s, f in self.share.items()) / self.total
-        unit, scale = ("min", 60) if seconds >= 120 else ("s", 1)
-        self.job.report(
-            # Both figures rounded down, so they agree ("0 % (1 of 60 min)" read as a contradiction).
-            f"Aligning {name}: {int(100 * self.share[stem])} % ({int(seconds * self.share[stem] / scale)} of "
-            f"{seconds / scale:.0f} {unit}); {self.finished} of {self.count} files done",
-            max(self.job.completion, min(99, int(100 * done))),
-        )
+        self.aligning.setdefault(stem, name)
+        self._report()
 
     def finish(self, stem):
+        """Count the file done (said at once, not with the next file's news); a second call changes nothing."""
+        if stem in self.done:
+            return
         self.share[stem] = 1.0
-        self.finished += 1
+        self.done.add(stem)
+        self.aligning.pop(stem, None)
+        self._report()
+
+    def _report(self):
+        done = sum(self.seconds[s] * f for s, f in self.share.items()) / self.total
+        self.job.report(self._line(), max(self.job.completion, min(99, int(100 * done))))
+
+    def _line(self):
+        files = f"{len(self.done)} of {self.count} files done"
+        stems = list(self.aligning)
+        if not stems:
+            return f"Aligning: {files}"
+        seconds = sum(self.seconds[s] for s in stems)
+        aligned = sum(self.seconds[s] * self.share[s] for s in stems)
+        unit, scale = ("min", 60) if seconds >= 120 else ("s", 1)
+        # The share and the minutes done both rounded down, so they agree ("0 % (1 of 60 min)" read as a
+        # contradiction); all done is the whole length, whichever way that was rounded ("100 % (2 of 3 min)").
+        length = f"{seconds / scale:.0f}"
+        amount = f"({length if aligned >= seconds else int(aligned / scale)} of {length} {unit})"
+        if len(stems) == 1:
+            return f"Aligning {_short(self.aligning[stems[0]])}: {int(100 * self.share[stems[0]])} % {amount}; {files}"
+        # A bounded line however many files run at once: the first few by name, the others counted.
+        named = ", ".join(f"{_short(self.aligning[s])} {int(100 * self.share[s])} %" for s in stems[:NAMED_FILES])
+        more = f" and {len(stems) - NAMED_FILES} more" if len(stems) > NAMED_FILES else ""
+        return f"Aligning {len(stems)} files: {named}{more} {amount}; {files}"
+
+
+NAMED_FILES = 3  # files named in a status line; more being aligned at once are counted
+NAME_CHARACTERS = 32  # a file's name in a status line, shortened in the middle beyond this
+
+
+def _short(name):
+    if len(name) <= NAME_CHARACTERS:
+        return name
+    half = (NAME_CHARACTERS - 1) // 2
+    return f"{name[:half]}…{name[-(NAME_CHARACTERS - 1 - half):]}"
 
 
 def _seconds(path):
@@ -289,6 +324,7 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                 progress.update(stem, state["audio"].name,
                                 PLAN_SHARE + (1 - PLAN_SHARE) * state["aligned"] / state["length"])
                 if not state["left"]:
+                    progress.finish(stem)  # its audio is all aligned; the assembly is no part of the share
                     results = [state["results"][n] for n in range(len(state["plan"].pieces))]
                     finish(stem, _guarded(lambda: aligner.assemble(state["split"], state["plan"], results,
                                                                    state["length"]), state["audio"]))

@@ -1,5 +1,8 @@
 """The picture of one result: the waveform with the word and phone tiers under it, as SVG data."""
 
+import bisect
+import re
+
 import numpy as np
 import soundfile
 from praatio import textgrid
@@ -29,7 +32,7 @@ def picture(audio_path, grid_path, width=WIDTH):
     tiers = []
     for name in grid.tierNames:
         tier = grid.getTier(name)
-        if not hasattr(tier, "entries"):
+        if not isinstance(tier, textgrid.IntervalTier):  # a point tier has no spans to draw
             continue
         tiers.append(
             {
@@ -47,3 +50,143 @@ def picture(audio_path, grid_path, width=WIDTH):
     wave = [{"x": i * step, "y1": 50 - hi * 48, "y2": 50 - lo * 48} for i, (lo, hi) in enumerate(columns)]
     ticks = [{"x": t * scale, "t": t} for t in np.arange(0, duration, max(0.5, round(duration / 10, 1)))]
     return {"width": width, "duration": duration, "wave": wave, "tiers": tiers, "ticks": ticks}
+
+
+# Long recordings are drawn a window at a time: the whole of an hour is 40,000 intervals, too many to
+# draw, label or hover. The server draws only the window asked for, in rows of 200 pixels a second,
+# where the labels of most words of fluent speech fit (at 100, most of espeak-ng's did not).
+WHOLE_SECONDS = 60.0  # recordings up to this long are drawn whole, as `picture` always did
+WINDOW_SECONDS = 30.0
+ROW_SECONDS = 5.0
+ROW_HEIGHT = 230
+WAVE_COLUMN = 2  # pixels per waveform column in a window's rows
+QUIET_PEAK = 0.02  # a window quieter than this is not scaled up further, so noise stays small
+LEAD_SECONDS = 2.0  # a link to a time opens the window a little before it, to show what comes first
+_TIME = re.compile(r"^(?:(\d{1,3}):)??(?:(\d{1,4}):)?(\d{1,12}(?:\.\d{0,6})?)$")
+_MENTIONED = re.compile(r"(?<![\d.:])(?:\d{1,3}:)?\d{1,4}:\d{2}(?:\.\d+)?(?![\d:])|(?<![\w.])\d+(?:\.\d+)? s\b")
+
+
+class BadTime(ValueError):
+    """A time that cannot be read; the message says how to write one."""
+
+
+def clock(seconds, decimals=0):
+    """m:ss (h:mm:ss from an hour on), with `decimals` of the seconds; rounded down, never up past the end."""
+    scale = 10**decimals
+    hundredths = int(seconds * scale + 1e-6)
+    whole, fraction = divmod(hundredths, scale)
+    hours, rest = divmod(whole, 3600)
+    text = f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+    return f"{text}.{fraction:0{decimals}}" if decimals else text
+
+
+def parse_time(text):
+    """Seconds from "12:30", "1:02:03", "750" or "750.5" (negative allowed: the caller clamps it)."""
+    text = (text or "").strip()
+    sign = -1 if text.startswith("-") else 1
+    match = _TIME.match(text.lstrip("-").strip()) if len(text) <= 20 else None
+    if not match:
+        raise BadTime(f"“{text[:20]}” is not a time: write minutes and seconds (12:30) or seconds (750).")
+    hours, minutes, seconds = match.groups()
+    return sign * (int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds))
+
+
+def mentioned_times(text):
+    """`text` as [(part, seconds or None)]: the times it mentions ("12:31", "751.2 s") with their seconds."""
+    parts, position = [], 0
+    for match in _MENTIONED.finditer(text):
+        parts.append((text[position:match.start()], None))
+        parts.append((match.group(), parse_time(match.group().removesuffix(" s"))))
+        position = match.end()
+    parts.append((text[position:], None))
+    return [(part, seconds) for part, seconds in parts if part]
+
+
+def linked_warnings(texts):
+    """Each warning as [(part, None or the m:ss of the window to link it to)]: where to look is what a
+    warning is for, so each time it mentions opens its window (a little before it)."""
+    return [[(part, None if at is None else clock(max(0.0, at - LEAD_SECONDS))) for part, at in mentioned_times(text)]
+            for text in texts]
+
+
+def window_start(text, seconds):
+    """(start, a note for the researcher or "") of the window `text` (the page's `?at=`) asks for in a
+    recording of `seconds`: a time that cannot be read, or is outside the recording, is told, not an error."""
+    if not text.strip():
+        return 0.0, ""
+    try:
+        start = parse_time(text)
+    except BadTime as exc:
+        return 0.0, f"{exc} Showing the start of the recording."
+    if start < 0:
+        return 0.0, "Times start at 0:00: showing the start of the recording."
+    if start >= seconds:  # `window` clamps it to the last window
+        return start, f"The recording is {clock(seconds)} long: showing its end."
+    return start, ""
+
+
+def duration(audio_path):
+    info = soundfile.info(str(audio_path))
+    return info.frames / info.samplerate
+
+
+def window(audio_path, grid_path, start, width=WIDTH):
+    """The window of WINDOW_SECONDS from `start` (clamped to the recording) in rows of ROW_SECONDS.
+
+    The TextGrid is parsed once; each row takes only the intervals it shows (found by bisection),
+    and only the window's samples are read: the work per window does not grow with the recording.
+    """
+    info = soundfile.info(str(audio_path))
+    total = info.frames / info.samplerate
+    start = min(max(0.0, start), max(0.0, total - WINDOW_SECONDS))
+    end = min(total, start + WINDOW_SECONDS)
+    first = int(start * info.samplerate)
+    samples = soundfile.read(str(audio_path), start=first, stop=int(end * info.samplerate), dtype="float32",
+                             always_2d=True)[0].mean(axis=1)
+    peak = max(QUIET_PEAK, float(np.abs(samples).max(initial=0.0)))
+    grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
+    tiers = [(name, grid.getTier(name).entries) for name in grid.tierNames
+             if isinstance(grid.getTier(name), textgrid.IntervalTier)]
+    scale = width / ROW_SECONDS
+    rows = []
+    for number, row_start in enumerate(np.arange(start, end - 1e-6, ROW_SECONDS)):
+        row_end = min(end, row_start + ROW_SECONDS)
+        row = samples[int((row_start - start) * info.samplerate):int((row_end - start) * info.samplerate)]
+        rows.append({
+            "y": number * ROW_HEIGHT,
+            "width": (row_end - row_start) * scale,
+            "wave": _wave_path(row, peak, int((row_end - row_start) * scale / WAVE_COLUMN)),
+            "ticks": [{"x": (t - row_start) * scale, "t": clock(t)}
+                      for t in range(int(np.ceil(row_start)), int(np.ceil(row_end)))],
+            "tiers": [{"name": name, "intervals": _intervals(entries, row_start, row_end, scale, name)}
+                      for name, entries in tiers],
+        })
+    return {"width": width, "height": len(rows) * ROW_HEIGHT, "duration": total, "start": start, "end": end,
+            "rows": rows, "earlier": max(0.0, start - WINDOW_SECONDS) if start > 0 else None,
+            "later": start + WINDOW_SECONDS if end < total else None}
+
+
+def _wave_path(samples, peak, columns):
+    """The waveform as one SVG path (a vertical stroke per column): a tenth of the size of a line per column."""
+    columns = max(1, min(columns, len(samples)))
+    if not len(samples):
+        return ""
+    blocks = samples[: len(samples) // columns * columns].reshape(columns, -1)
+    low, high = blocks.min(axis=1) / peak, blocks.max(axis=1) / peak
+    return "".join(f"M{i * WAVE_COLUMN:.0f} {50 - hi * 48:.1f}V{50 - lo * 48:.1f}"
+                   for i, (lo, hi) in enumerate(zip(low, high)))
+
+
+def _intervals(entries, row_start, row_end, scale, tier_name):
+    """The intervals of a row, clipped to it; their titles keep their whole times."""
+    shown = []
+    index = bisect.bisect_right(entries, row_start, key=lambda e: e.end)  # the first one ending inside the row
+    while index < len(entries) and entries[index].start < row_end:
+        entry = entries[index]
+        left, right = max(entry.start, row_start), min(entry.end, row_end)
+        shown.append({"x": (left - row_start) * scale, "w": max(0.5, (right - left) * scale),
+                      "mid": ((left + right) / 2 - row_start) * scale, "label": entry.label,
+                      "start": clock(entry.start, 3), "end": clock(entry.end, 3),
+                      "fits": (right - left) * scale >= (7 if tier_name == "words" else 6) * len(entry.label)})
+        index += 1
+    return shown

@@ -7,6 +7,7 @@ stage in the worker, in the same transaction that finished the process.
 
 import logging
 import os
+from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -20,7 +21,7 @@ from scripts.models import Process
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.models import Project, ProjectFile
-from upload.readiness import readiness
+from upload.readiness import TOO_LONG, readiness
 
 log = logging.getLogger(__name__)
 Stage = Run.Stage
@@ -67,18 +68,41 @@ def busy_reason(project):
     return None
 
 
-def _files_to_align(project, only_complete_pairs):
+@dataclass(frozen=True)
+class ProjectState:
+    label: str
+    colour: str  # of its badge (Bootstrap's text-bg-…)
+    run: Run | None = None  # the run whose stage it is (its badge is the runs' own), else None
+
+
+def project_state(status, latest_run, has_files):
+    """What a project is at: the stage of its latest run while that runs or waits for the researcher's
+    review, else whether a run can start (`status`: upload.readiness of its files). One answer for the
+    project list and the project page."""
+    if latest_run is not None and (latest_run.active or latest_run.stage == Stage.REVIEW):
+        return ProjectState(latest_run.get_stage_display(), "", latest_run)
+    if status.ready:
+        return ProjectState("ready to align", "success")
+    if any(u.badge == TOO_LONG for u in status.unpaired):
+        return ProjectState("recording too long", "warning")
+    if status.pairs_only:
+        return ProjectState("unpaired files", "warning")
+    return ProjectState("needs files", "secondary") if has_files else ProjectState("empty", "light")
+
+
+def _files_to_align(project, only_complete_pairs, parameters):
     """The files a run sends: all of them when every recording has its transcript; else, only when
-    the researcher chose it, the complete pairs (a run with unpaired files would not align them)."""
+    the researcher chose it, the complete pairs (a run with unpaired files would not align them).
+    `parameters` are the values the run sends (the length limit among them)."""
     files = list(project.files.all())
-    state = readiness(project, files)
+    state = readiness(project, files, parameters)
     if state.ready:
         return files, []
     if not any(s.satisfied for s in state.profiles):
         raise CannotStart("The files do not yet satisfy what the aligner needs; see what is missing above.")
     problems = " ".join(u.message for u in state.unpaired)
     if not state.pairs_only:
-        raise CannotStart(f"Nothing can be aligned: no recording has a transcript with words. {problems}")
+        raise CannotStart(f"Nothing can be aligned: no recording can be aligned with its transcript. {problems}")
     if not only_complete_pairs:
         raise CannotStart(
             f"Not every recording has a transcript with words: {problems} Add what is missing, or choose "
@@ -98,10 +122,10 @@ def start_alignment(project, values=None, only_complete_pairs=False):
         # wholly before this start or after it (then the run is stopped, or the upload refused).
         project = upload_services.lock_project(project.pk)
         pipeline = project.pipeline
-        files, left_out = _files_to_align(project, only_complete_pairs)
+        parameters = {**preset_values(pipeline.fa_script), **(values or {})}
+        files, left_out = _files_to_align(project, only_complete_pairs, parameters)
         if active_run(project):
             raise CannotStart("An alignment of this project is already running.")
-        parameters = {**preset_values(pipeline.fa_script), **(values or {})}
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
         run.fa_process = _new_process(pipeline.fa_script, _inputs(files), parameters, f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])

@@ -18,10 +18,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
-from pipelines import outcomes, review, services
+from pipelines import outcomes, pictures, review, services
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
-from pipelines.pictures import picture
+from scripts.models import BaseParameter
 from upload.access import get_project_for_user
 from upload.checks import accepted_extensions
 from upload.forms import UploadForm
@@ -60,23 +60,28 @@ def _attachment(path, name):
 @login_required
 def project_list(request):
     # Queries: session, user, projects with pipeline and file counts, their
-    # files' templates, and the FA scripts' profiles and templates: 7, however
-    # many projects and files there are.
+    # files, the FA scripts' profiles and templates, and their parameters (the
+    # length limit): 8, however many projects and files there are.
     projects = list(
         Project.objects.filter(owner=request.user)
         .select_related("pipeline__fa_script")
         .annotate(file_count=Count("files"), **_latest_run_fields())
         .prefetch_related(
-            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file")),
+            Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file",
+                                                                "duration")),
             "pipeline__fa_script__profiles__input_templates",
+            Prefetch("pipeline__fa_script__parameters",
+                     queryset=BaseParameter.objects.select_related("integerparameter", "floatparameter")),
         )
     )
     for project in projects:
-        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
-        project.readiness = readiness(project, project.files.all())
+        project.latest_run = None
         if project.latest_run_id:
             # An unsaved Run, so that the page draws its state with the runs' own badge.
             project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
+        # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
+        project.state = services.project_state(readiness(project, project.files.all()), project.latest_run,
+                                               project.file_count > 0)
     return render(request, "pipelines/project_list.html", {"projects": projects})
 
 
@@ -94,12 +99,14 @@ def project_files(request, project_id):
     # The rule that refuses uploads, deletes and starts during a run (Project.busy_reason) also
     # decides what the page offers; the run is only looked up to link to it.
     busy = project.busy_reason()
+    state = readiness(project, files)
     context = {
         "project": project,
         "files": files,
         "busy": busy,
         "active_run": services.active_run(project) if busy else None,
-        "readiness": readiness(project, files),
+        "readiness": state,
+        "state": services.project_state(state, project.runs.first(), bool(files)),
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
@@ -148,11 +155,13 @@ def run_detail(request, project_id, run_id):
     process = run.result_process
     results = sorted(process.outputs) if process else []
     recordings = list(run.outcomes.all())
+    textgrids = [n for n in results if n.lower().endswith(".textgrid")]
     # Runs from before outcomes were recorded list their TextGrids only.
-    grids = [] if recordings else [n for n in results if n.lower().endswith(".textgrid")]
+    grids = [] if recordings else textgrids
     return render(request, "pipelines/run.html", {
         "run": run, "project": run.project, "outcomes": recordings, "summary": outcomes.summary(recordings),
-        "grids": grids, "has_results": bool(results),
+        # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
+        "grids": grids, "has_results": bool(textgrids),
     })
 
 
@@ -291,11 +300,21 @@ def view_result(request, project_id, run_id, name):
         audio = next((f for f in run.project.files.filter(kind="audio", name__startswith=stem + ".") if f.stem == stem), None)
     if audio is None:
         raise Http404("The recording of this result is no longer in the project.")
+    audio_path = default_storage.path(audio.file.name)
+    note, warnings = "", []
     try:
-        data = picture(default_storage.path(audio.file.name), grid_path)
+        seconds = pictures.duration(audio_path)
+        if seconds <= pictures.WHOLE_SECONDS:
+            data = pictures.picture(audio_path, grid_path)
+        else:
+            start, note = pictures.window_start(request.GET.get("at", ""), seconds)
+            data = pictures.window(audio_path, grid_path, start)
+            warnings = pictures.linked_warnings(outcome.warnings if outcome else [])
     except (PraatioException, ValueError, OSError, RuntimeError, IndexError, KeyError):
         # A service's output that does not parse is no server error; it can still be downloaded.
         log.warning("Cannot draw %s of run %s", name, run.pk, exc_info=True)
         raise Http404("This result cannot be shown; download it instead.") from None
     return render(request, "pipelines/result.html", {"run": run, "project": run.project, "name": name,
-                                                     "audio": audio, "picture": data})
+                                                     "audio": audio, "picture": data, "note": note,
+                                                     "warnings": warnings,
+                                                     "window_seconds": int(pictures.WINDOW_SECONDS)})

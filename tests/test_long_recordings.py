@@ -310,6 +310,87 @@ def test_the_pool_stops_its_idle_processes_at_once_and_they_end_with_a_killed_jo
         job.kill()
 
 
+class _StatusJob:
+    """A stand-in for the CLAM job (only its report method is used): the real one writes CLAM's status file."""
+
+    completion = 0
+
+    def __init__(self):
+        self.lines = []
+
+    def report(self, message, completion=None):
+        self.lines.append(message)
+
+
+def _progress(job, minutes_by_name):
+    from clamservices.fa_job import _Progress
+
+    progress = _Progress(job, [])
+    progress.seconds = {name: 60.0 * m for name, m in minutes_by_name.items()}
+    progress.total, progress.share = sum(progress.seconds.values()), dict.fromkeys(progress.seconds, 0.0)
+    progress.count = len(minutes_by_name)
+    return progress
+
+
+def test_the_progress_line_names_the_files_aligned_at_once_and_counts_a_file_done_when_it_is():
+    job = _StatusJob()
+    progress = _progress(job, {"a.wav": 60, "b.wav": 20, "c.wav": 10, "d.wav": 10})
+    progress.update("a.wav", "a.wav", 0.4)
+    progress.update("b.wav", "b.wav", 0.1)
+    progress.finish("c.wav")
+    progress.finish("c.wav")  # the job's bookkeeping says so again after writing its TextGrid
+    progress.finish("a.wav")
+    progress.update("a.wav", "a.wav", 0.5)  # late news of a file done is no news
+    progress.finish("b.wav")
+    assert job.lines == ["Aligning a.wav: 40 % (24 of 60 min); 0 of 4 files done",
+                         "Aligning 2 files: a.wav 40 %, b.wav 10 % (26 of 80 min); 0 of 4 files done",
+                         "Aligning 2 files: a.wav 40 %, b.wav 10 % (26 of 80 min); 1 of 4 files done",
+                         "Aligning b.wav: 10 % (2 of 20 min); 2 of 4 files done",
+                         "Aligning: 3 of 4 files done"]
+
+
+def test_the_progress_line_of_a_file_all_aligned_says_all_its_minutes():
+    job = _StatusJob()
+    progress = _progress(job, {"talk.wav": 2.51})
+    progress.update("talk.wav", "talk.wav", 0.99)
+    progress.update("talk.wav", "talk.wav", 1.0)
+    assert job.lines == ["Aligning talk.wav: 99 % (2 of 3 min); 0 of 1 files done",
+                         "Aligning talk.wav: 100 % (3 of 3 min); 0 of 1 files done"]
+
+
+def test_the_progress_line_stays_short_with_500_files_of_long_names():
+    job = _StatusJob()
+    names = [f"{'interview-with-a-very-long-name-' * 4}{n:03}.wav" for n in range(500)]
+    progress = _progress(job, dict.fromkeys(names, 1))
+    for name in names:
+        progress.update(name, name, 0.5)
+    line = job.lines[-1]
+    assert line.startswith("Aligning 500 files: interview-with-…ong-name-000.wav 50 %, interview-with-…ong-name-001.wav 50 %, ")
+    assert line.endswith(" and 497 more (250 of 500 min); 0 of 500 files done")
+    assert max(map(len, job.lines)) <= 200
+
+
+def test_a_job_of_two_recordings_names_both_and_says_each_one_done_as_it_is(fa_service, tmp_path):
+    import soundfile
+
+    samples, sentences, spans = recording(16, seed=5)
+    middle = len(sentences) // 2
+    cut = int((spans[middle - 1][1] + spans[middle][0]) / 2 * RATE)
+    files = []
+    for stem, audio, text in (("first", samples[:cut], sentences[:middle]), ("second", samples[cut:], sentences[middle:])):
+        soundfile.write(tmp_path / f"{stem}.wav", audio, RATE)
+        (tmp_path / f"{stem}.txt").write_text(" ".join(text))
+        files += [(tmp_path / f"{stem}.wav", "audio"), (tmp_path / f"{stem}.txt", "transcript")]
+    result = run_job(fa_service, files)
+    assert not result.failed, result.outputs.get("error.log")
+    log = result.text("alignment.log").splitlines()
+    assert re.fullmatch(r"Aligning 2 files: first\.wav 0 %, second\.wav 0 % \(0 of \d+ s\); 0 of 2 files done",
+                        log[2]), log
+    done = [line for line in log if line.endswith("1 of 2 files done")]
+    assert done and re.fullmatch(r"Aligning (first|second)\.wav: 0 % \(0 of \d+ s\); 1 of 2 files done", done[0]), log
+    assert log.index("Aligning: 2 of 2 files done") < log.index("Aligned 2 of 2 recordings"), log
+
+
 def test_the_progress_line_rounds_its_share_and_its_minutes_alike():
     # A stand-in for the CLAM job (only its report method is used): the real one writes CLAM's status file.
     from clamservices.fa_job import _Progress

@@ -14,6 +14,7 @@ from pipelines import services
 from pipelines.models import Run
 from tests.conftest import CsrfClient
 from tests.factories import make_project, wav_bytes
+from scripts.models import IntegerParameter
 from upload.models import ProjectFile
 from upload.services import ProjectBusy, delete_file
 
@@ -80,7 +81,7 @@ def test_without_a_single_complete_pair_nothing_can_be_started(alice_client, pro
     page = upload(alice_client, project, **{"a.wav": None, "b.txt": b"two", "e.wav": None, "e.txt": b"?"})
     assert "Nothing can be aligned yet" in page
     assert "Start alignment" not in page and "complete pair" not in page
-    with pytest.raises(services.CannotStart, match="Nothing can be aligned: no recording has a transcript with words"):
+    with pytest.raises(services.CannotStart, match="Nothing can be aligned: no recording can be aligned with its transcript"):
         services.start_alignment(project, only_complete_pairs=True)
 
 
@@ -180,3 +181,66 @@ def test_a_project_page_during_a_run_offers_nothing_the_run_would_refuse(alice_c
     page = page_of(alice_client, project)
     assert 'id="upload-form"' in page and "Delete a.wav" in page and "Start alignment" in page
     assert "Follow the running alignment" not in page
+
+
+def length_limit(project, minutes, preset=None):
+    """The FA script's longest recording, as the bundled service publishes it (`max_minutes`)."""
+    IntegerParameter.objects.create(script=project.pipeline.fa_script, clam_id="max_minutes", type="integer",
+                                    name="Longest recording (minutes)", default=minutes, minimum=1, maximum=240,
+                                    preset=preset is not None, value=preset)
+
+
+TOO_LONG = ("a.wav is 1.3 minutes long; the aligner takes recordings of at most 1 minute: split it into shorter "
+            "recordings, each with its own transcript, and upload those.")
+
+
+def test_a_recording_over_the_aligners_length_limit_is_listed_with_what_to_do(alice_client, project):
+    length_limit(project, 1)
+    page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    row = page[page.index('<td class="text-break">a.wav</td>'):].split("</tr>")[0]
+    assert '<span class="badge text-bg-warning">too long</span>' in row and TOO_LONG in row
+    text_row = page[page.index('<td class="text-break">a.txt</td>'):].split("</tr>")[0]
+    assert '<span class="badge text-bg-warning">a.wav too long</span>' in text_row and TOO_LONG not in text_row
+    assert "Ready to align" not in page and "Start alignment" not in page
+    assert "Nothing can be aligned yet" in page
+    listed = alice_client.get(reverse("upload-project-list")).content.decode()
+    assert '<span class="badge text-bg-warning">recording too long</span>' in listed
+
+
+def test_starting_with_only_recordings_over_the_limit_is_refused_with_the_same_message(alice_client, project):
+    length_limit(project, 1)
+    upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    response = start(alice_client, project, only_complete_pairs="yes")
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Nothing can be aligned: no recording can be aligned with its transcript. {TOO_LONG}"]
+    assert not Run.objects.exists()
+
+
+def test_a_recording_over_the_limit_is_left_out_only_by_choice(alice_client, project):
+    length_limit(project, 1)
+    page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs",
+                                            "b.wav": None, "b.txt": b"two"})
+    assert TOO_LONG in page and "Align the 1 complete pair only" in page and "Left out: a.wav, a.txt." in page
+    with pytest.raises(services.CannotStart, match=TOO_LONG):
+        services.start_alignment(project)
+    start(alice_client, project, only_complete_pairs="yes")
+    assert sorted(i["name"] for i in Run.objects.get().fa_process.inputs) == ["b.txt", "b.wav"]
+
+
+def test_the_limit_a_run_sends_is_the_one_checked(alice_client, project):
+    length_limit(project, 1)
+    upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    # The researcher's choice under Settings (the parameter is not preset) is what the service gets.
+    run = services.start_alignment(project, {"max_minutes": "2"})
+    assert sorted(i["name"] for i in run.fa_process.inputs) == ["a.txt", "a.wav"]
+
+
+def test_an_administrators_preset_limit_is_the_one_checked(alice_client, project):
+    length_limit(project, 1, preset=2)
+    page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    assert "Ready to align" in page and "too long" not in page
+
+
+def test_a_script_without_a_length_limit_leaves_the_length_to_its_service(alice_client, project):
+    page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    assert "Ready to align" in page and "too long" not in page

@@ -157,6 +157,26 @@ def test_a_run_without_a_dictionary_has_none_in_its_zip(alice, alice_client):
     assert "report.csv" in names and "dictionary.dict" not in names
 
 
+def test_the_zip_is_offered_only_when_the_run_has_textgrids(alice, alice_client):
+    _, mixed = mixed_run(alice)
+    assert "Download all (zip)" in page(alice_client, "pipelines-run", mixed.project, mixed)
+    project = make_project(alice, "Every recording failed", mixed.pipeline)
+    upload = Upload(project)
+    for stem in "ab":
+        upload.add(SimpleUploadedFile(f"{stem}.wav", wav_bytes()))
+        upload.add(SimpleUploadedFile(f"{stem}.txt", b"ten of clubs"))
+    failed = [entry(f"{stem}.wav", status="not_aligned", code="no_match", reason="the transcript does not match")
+              for stem in "ab"]
+    process = fa_process(project, "ab", {"report.json": report(*failed), "alignment.log": "Aligned 0 of 2 recordings"})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+    run.refresh_from_db()
+    html = page(alice_client, "pipelines-run", project, run)
+    assert "0 of 2 recordings aligned" in html
+    assert "Download all (zip)" not in html
+    assert reverse("pipelines-download-results", args=[project.pk, run.pk]) not in html
+
+
 def test_only_textgrids_are_viewed_and_one_that_does_not_parse_is_a_404(alice, alice_client):
     project, run = mixed_run(alice)
     html = page(alice_client, "pipelines-view-result", project, run, name="a.TextGrid")

@@ -2,14 +2,16 @@
 with its transcript, every transcript with words.
 
 The forced aligner pairs a recording with the transcript of the same name
-(`a.wav` with `a.txt`). A file without its partner, or a transcript without a
-single word, cannot be aligned; the project page lists them by name with what
-to do, and a run includes them only if the researcher explicitly chooses to
-align the complete pairs without them.
+(`a.wav` with `a.txt`). A file without its partner, a transcript without a
+single word, or a recording longer than the aligner takes (`length_limit`)
+cannot be aligned; the project page lists them by name with what to do, and a
+run includes them only if the researcher explicitly chooses to align the
+complete pairs without them.
 """
 
 import codecs
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -22,10 +24,18 @@ log = logging.getLogger(__name__)
 Kind = ProjectFile.Kind
 
 
+# The FA script's global parameter for the longest recording it takes, in minutes (the bundled
+# service's `max_minutes`, clamservices/config/forced_alignment.py). A script without one is not
+# checked here; its service says so when it runs.
+LENGTH_LIMIT_PARAMETER = "max_minutes"
+TOO_LONG = "too long"  # the badge of a recording over that limit
+
+
 @dataclass
 class Unpaired:
     names: list  # the files that are left out
     message: str  # what is wrong and what to do, in plain words
+    badge: str = ""  # the short word for it in the file list
 
 
 @dataclass
@@ -35,7 +45,7 @@ class Readiness:
     unpaired: list = field(default_factory=list)  # [Unpaired]
     sendable: list = field(default_factory=list)  # the files a run of the complete pairs only sends
     pairs_satisfy: bool = False  # those files alone satisfy what the aligner needs
-    pairing: dict = field(default_factory=dict)  # {file id: (paired, text)} for the file table
+    pairing: dict = field(default_factory=dict)  # {file id: (paired, badge, what to do or "")} for the file table
     pairs_needed: bool = True  # the pipeline takes recordings and transcripts
 
     @property
@@ -131,8 +141,43 @@ def _or(stem, extensions):
     return " or ".join(f"{stem}.{ext}" for ext in extensions) or stem
 
 
-def readiness(project, files):
-    """What a run of `project` with `files` would align, and what it would have to leave out."""
+def length_limit(script, parameters=None):
+    """Seconds of the longest recording `script` aligns, or None when it does not say.
+
+    `parameters` are the values a run sends (presets and the researcher's choices); without them,
+    or without this one among them, the administrator's preset applies, else the service's default.
+    Reads `script.parameters.all()`, so the project list can prefetch them.
+    """
+    for parameter in script.parameters.all():
+        if parameter.clam_id != LENGTH_LIMIT_PARAMETER or parameter.input_template_id is not None:
+            continue
+        if parameters and LENGTH_LIMIT_PARAMETER in parameters:
+            value = parameters[LENGTH_LIMIT_PARAMETER]
+        else:
+            specific = parameter.specific
+            value = specific.value if parameter.preset else getattr(specific, "default", None)
+        try:
+            minutes = float(value)
+        except (TypeError, ValueError):
+            return None
+        return minutes * 60 if math.isfinite(minutes) and minutes > 0 else None
+    return None
+
+
+def too_long_message(f, limit):
+    """What the file list and a refused start say of a recording over the aligner's limit."""
+    # Rounded up, so that a recording just over the limit never reads as exactly the limit.
+    most = limit / 60
+    return (f"{f.name} is {math.ceil(f.duration / 6) / 10:.1f} minutes long; the aligner takes recordings of at most "
+            f"{most:g} minute{'' if most == 1 else 's'}: split it into shorter recordings, each with its own "
+            "transcript, and upload those.")
+
+
+def readiness(project, files, parameters=None):
+    """What a run of `project` with `files` would align, and what it would have to leave out.
+
+    `parameters`: the values the run would send, for the length limit (see `length_limit`).
+    """
     result = Readiness(profiles=profile_status(project, files))
     kinds = _kinds(project)
     if not kinds[Kind.AUDIO] or not kinds[Kind.TRANSCRIPT]:
@@ -149,20 +194,24 @@ def readiness(project, files):
             texts[f.stem].append(f)
         else:
             result.sendable.append(f)  # dictionaries and the like go with any run
+    limit = length_limit(project.pipeline.fa_script, parameters)
     for stem in sorted(set(audio) | set(texts)):
-        problem = _pair_problem(stem, audio[stem], texts[stem], kinds)
+        problem = _pair_problem(stem, audio[stem], texts[stem], kinds, limit)
         group = audio[stem] + texts[stem]
         if problem is None:
             result.pairs += 1
             result.sendable += group
             for f in group:
                 partner = texts[stem][0] if f.kind == Kind.AUDIO else audio[stem][0]
-                result.pairing[f.pk] = (True, f"with {partner.name}")
+                result.pairing[f.pk] = (True, f"with {partner.name}", "")
         else:
             badge, message = problem
-            result.unpaired.append(Unpaired([f.name for f in group], message))
+            result.unpaired.append(Unpaired([f.name for f in group], message, badge))
             for f in group:
-                result.pairing[f.pk] = (False, badge)
+                if badge == TOO_LONG and f.kind != Kind.AUDIO:  # its transcript is not too long, its recording is
+                    result.pairing[f.pk] = (False, f"{audio[stem][0].name} too long", "")
+                else:  # a recording that is too long says what to do in its own row of the file list too
+                    result.pairing[f.pk] = (False, badge, message if badge == TOO_LONG else "")
     result.pairs_satisfy = any(p.satisfied for p in profile_status(project, result.sendable))
     return result
 
@@ -188,8 +237,10 @@ def _name_missing_kinds(project, files, statuses):
         status.missing[:0] = named
 
 
-def _pair_problem(stem, audio, texts, kinds):
+def _pair_problem(stem, audio, texts, kinds, limit=None):
     """(badge, message) saying why the files of one name are not a pair that can be aligned, or None."""
+    if limit is not None and len(audio) == 1 and audio[0].duration is not None and audio[0].duration > limit:
+        return TOO_LONG, too_long_message(audio[0], limit)
     if not texts:
         return "no transcript", f"{audio[0].name} has no transcript: add {_or(stem, kinds[Kind.TRANSCRIPT])}."
     if not audio:

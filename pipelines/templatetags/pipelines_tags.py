@@ -2,6 +2,7 @@
 
 from django import template
 
+from pipelines import pictures
 from pipelines.forms import AlignmentForm
 from scripts import health
 from scripts.plainwords import GENERIC_FAILURE, plain
@@ -39,3 +40,9 @@ def plain_message(text, fallback=GENERIC_FAILURE):
 def waiting_hint(process):
     """Why the process's next step waits for a worker, in a sentence for the researcher ('' while all is well)."""
     return health.waiting_hint(process)
+
+
+@register.filter
+def clock(seconds):
+    """Seconds as m:ss (h:mm:ss from an hour on), as the result picture's windows are named."""
+    return pictures.clock(seconds)

@@ -67,6 +67,34 @@ def test_the_link_to_the_running_alignment_leads_to_its_page(page, live_server, 
     assert page.url == live_server.url + reverse("pipelines-run", args=[project.pk, run.pk])
 
 
+def test_the_project_list_says_what_a_project_is_at_as_its_page_does(page, live_server, alice):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    project = make_project(alice)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("a.wav", wav_bytes()))
+    upload.add(SimpleUploadedFile("a.txt", b"ten of clubs"))
+    log_in(page, live_server, "alice")
+    list_state = page.locator("tr", has_text=project.name).locator("td").nth(2)
+    page_state = page.locator("#project-state")
+    for stage, said in ((None, "ready to align"), (Run.Stage.ALIGNING, "aligning"),
+                        (Run.Stage.REVIEW, "waiting for your review of the pronunciations"),
+                        (Run.Stage.REALIGNING, "aligning again with your pronunciations"),
+                        (Run.Stage.DONE, "ready to align")):
+        if stage == Run.Stage.ALIGNING:
+            run = services.start_alignment(project)
+        elif stage:
+            Run.objects.filter(pk=run.pk).update(stage=stage)
+        page.goto(live_server.url + reverse("upload-project-list"))
+        expect(list_state).to_have_text(said)
+        page.goto(live_server.url + project.get_absolute_url())
+        expect(page_state).to_have_text(f"State: {said}")
+        if stage in (Run.Stage.ALIGNING, Run.Stage.REVIEW):
+            with page.expect_navigation():
+                page_state.get_by_role("link").click()
+            assert page.url == live_server.url + reverse("pipelines-run", args=[project.pk, run.pk])
+
+
 def test_the_favicon_is_served_and_shown_under_the_policy(page, live_server, alice):
     log_in(page, live_server, "alice")
     href = page.locator('link[rel="icon"]').get_attribute("href")
