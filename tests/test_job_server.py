@@ -212,3 +212,24 @@ def test_an_alignment_job_in_the_job_server_imports_nothing_the_server_has_not_p
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, timeout=120, capture_output=True)
     facts = json.loads((folder / "imported.json").read_text())
     assert facts == {"status": 0, "imported": []}
+
+
+def test_each_job_runs_the_job_module_as_the_job_server_compiled_it_once(tmp_path):
+    # Like every module the server preloads, the job module is read once: not compiled again per job.
+    module = tmp_path / "modules" / "one_off_job.py"
+    module.parent.mkdir()
+    job = "import sys\nif __name__ == '__main__':\n    open(sys.argv[1], 'w').write({!r} + __name__)\n"
+    module.write_text(job.format("as loaded "))
+    path = tmp_path / "jobs.sock"
+    server = subprocess.Popen([sys.executable, "-m", "clamservices.jobserver", "one_off_job", str(path)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(module.parent)])})
+    try:
+        wait_for(path.exists, what="job server socket")
+        module.write_text(job.format("changed "))
+        folder, out = project(tmp_path), tmp_path / "out.txt"
+        process = dispatch(folder, sys.executable, "-m", "one_off_job", str(out), socket_path=path)
+        assert process.wait(timeout=30) == 0
+        assert out.read_text() == "as loaded __main__"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
