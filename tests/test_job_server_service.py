@@ -146,6 +146,13 @@ def test_a_finished_job_leaves_no_zombie_in_the_service(fa):
     wait_for(lambda: not zombies(fa), limit=10, what="service without zombies")
 
 
+def test_requests_leave_no_debug_lines_in_the_services_log(fa):
+    result = run_job(fa, [(DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")])
+    assert not result.failed
+    log = fa.log_path.read_text()
+    assert "Handling Multiple Authenticators" not in log and "Requested scheme" not in log
+
+
 def test_a_job_server_that_does_not_answer_leaves_the_job_to_a_fresh_python_at_once(fa):
     server = the_job_server(fa)
     server.suspend()
