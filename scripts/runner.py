@@ -5,8 +5,8 @@ tasks at least once) does no harm:
 
 - start: (re)create the CLAM project under the process's fixed name, upload
   every input as a stream, start it with the stored parameter values;
-- poll: read CLAM's status and completion, again after a twentieth of the job's
-  run time so far;
+- poll: read CLAM's status and completion, first POLL_MIN_SECONDS after the
+  start, then again after a twentieth of the job's run time so far;
 - download: stream each output into a temporary folder with a byte cap, then
   rename the folder into place; delete the CLAM project (also on failure).
 
@@ -57,6 +57,9 @@ from scripts.signals import process_finished
 log = logging.getLogger(__name__)
 
 TRANSIENT = (ServerUnreachable, ServerTimeout, ServerError)
+# The first poll, and the shortest wait between polls: a job of a second or less (the bundled services'
+# on a short recording) is collected within tens of milliseconds of its end.
+POLL_MIN_SECONDS = 0.02
 Status = Process.Status
 
 
@@ -581,7 +584,7 @@ def _advance_claimed(process_id):
         with workers.stoppable():
             if step_was_start:
                 step_start(process)
-                delay = process.poll_interval
+                delay = POLL_MIN_SECONDS
             elif process.status == Status.RUNNING:
                 done = step_poll(process)
                 delay = 0 if done else _next_interval(process)
@@ -639,13 +642,13 @@ def _cancelled_meanwhile(process):
 
 
 def _next_interval(process):
-    """Poll again after a twentieth of the time the job has run so far (0.05 s to PROCESS_POLL_MAX_SECONDS).
+    """Poll again after a twentieth of the time the job has run so far (POLL_MIN_SECONDS to PROCESS_POLL_MAX_SECONDS).
 
-    So noticing that a job is done costs at most about 5 % of its run time (50 ms for short jobs),
+    So noticing that a job is done costs at most about 5 % of its run time (20 ms for short jobs),
     and a long job is not polled needlessly often.
     """
     elapsed = (timezone.now() - (process.started_at or process.created_at)).total_seconds()
-    interval = max(0.05, min(settings.PROCESS_POLL_MAX_SECONDS, elapsed / 20))
+    interval = max(POLL_MIN_SECONDS, min(settings.PROCESS_POLL_MAX_SECONDS, elapsed / 20))
     _save(process, poll_interval=interval)
     return interval
 

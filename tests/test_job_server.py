@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from clamservices.dispatcher import LOST_MESSAGE
-from tests.helpers import ROOT
+from tests.helpers import DATA, ROOT
 from tests.test_dispatcher import project
 
 DISPATCHER = [sys.executable, "-S", str(ROOT / "clamservices" / "dispatcher.py")]
@@ -185,3 +185,51 @@ def test_a_job_that_ends_as_its_dispatcher_goes_away_does_not_stop_the_job_serve
     server = Server.__new__(Server)
     server.jobs = {}
     server._dispatcher_gone(12345)  # no exception
+
+
+WARM_JOB = """
+import json, runpy, sys
+from clamservices import jobserver
+jobserver.preload(sys.argv[1])
+before = set(sys.modules)
+sys.argv = [sys.argv[1], *sys.argv[3:]]
+try:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    status = exc.code
+with open(sys.argv[-1] + "/../imported.json", "w") as f:
+    json.dump({"status": status, "imported": sorted(set(sys.modules) - before)}, f)
+"""
+
+
+def test_an_alignment_job_in_the_job_server_imports_nothing_the_server_has_not_preloaded(tmp_path):
+    # What a job imports itself, every job of a job server imports again: numpy.ma alone took 40-60 ms.
+    from tests.fajob import job_command, make_job
+
+    folder = make_job(tmp_path / "project", [DATA / "cards-001.wav", DATA / "cards-001.txt"])
+    command = job_command(folder)
+    subprocess.run([sys.executable, "-c", WARM_JOB, "clamservices.fa_job", "unused", *command[3:]], cwd=folder,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, timeout=120, capture_output=True)
+    facts = json.loads((folder / "imported.json").read_text())
+    assert facts == {"status": 0, "imported": []}
+
+
+def test_each_job_runs_the_job_module_as_the_job_server_compiled_it_once(tmp_path):
+    # Like every module the server preloads, the job module is read once: not compiled again per job.
+    module = tmp_path / "modules" / "one_off_job.py"
+    module.parent.mkdir()
+    job = "import sys\nif __name__ == '__main__':\n    open(sys.argv[1], 'w').write({!r} + __name__)\n"
+    module.write_text(job.format("as loaded "))
+    path = tmp_path / "jobs.sock"
+    server = subprocess.Popen([sys.executable, "-m", "clamservices.jobserver", "one_off_job", str(path)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(module.parent)])})
+    try:
+        wait_for(path.exists, what="job server socket")
+        module.write_text(job.format("changed "))
+        folder, out = project(tmp_path), tmp_path / "out.txt"
+        process = dispatch(folder, sys.executable, "-m", "one_off_job", str(out), socket_path=path)
+        assert process.wait(timeout=30) == 0
+        assert out.read_text() == "as loaded __main__"
+    finally:
+        server.kill()
+        server.wait(timeout=10)

@@ -121,6 +121,59 @@ def test_a_bundled_alignment_job_runs_in_a_child_of_the_job_server(fa):
         client.delete(project)
 
 
+def zombies(service):
+    """The service's children that have ended without being reaped."""
+    return [c for c in psutil.Process(service.process.pid).children() if c.status() == psutil.STATUS_ZOMBIE]
+
+
+def test_a_job_of_the_job_server_is_started_without_a_shell_or_a_dispatcher_process(fa):
+    server = the_job_server(fa)
+    client, project = start(fa, STEMS[:1])
+    try:
+        job = running_job(fa, project)
+        assert job.ppid() == server.pid
+        others = [p for p in psutil.Process(fa.process.pid).children(recursive=True) if p.pid not in (server.pid, job.pid)
+                  and p.ppid() != job.pid]  # the job's own pool processes, if any
+        assert [p.cmdline() for p in others] == []
+        assert not finish(client, project).errors
+    finally:
+        client.delete(project)
+
+
+def test_a_finished_job_leaves_no_zombie_in_the_service(fa):
+    result = run_job(fa, [(DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")])
+    assert not result.failed
+    wait_for(lambda: not zombies(fa), limit=10, what="service without zombies")
+
+
+def test_requests_leave_no_debug_lines_in_the_services_log(fa):
+    result = run_job(fa, [(DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")])
+    assert not result.failed
+    log = fa.log_path.read_text()
+    assert "Handling Multiple Authenticators" not in log and "Requested scheme" not in log
+
+
+def test_a_job_server_that_does_not_answer_leaves_the_job_to_a_fresh_python_at_once(fa):
+    server = the_job_server(fa)
+    server.suspend()
+    try:
+        client, project = start(fa, STEMS[:1])
+        try:
+            job = running_job(fa, project)
+            dispatcher = job.parent()
+            assert "dispatcher.py" in " ".join(dispatcher.cmdline())
+            # The dispatcher does not ask the job server again (and wait up to 10 s for it).
+            assert "CLAM_SERVICES_JOB_SOCKET" not in dispatcher.environ()
+            assert not finish(client, project).errors
+        finally:
+            client.delete(project)
+    finally:
+        server.resume()
+    # The job server, back, drops the job it was asked for meanwhile and runs the next ones.
+    result = run_job(fa, [(DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")])
+    assert not result.failed and server.is_running() and the_job_server(fa).pid == server.pid
+
+
 def test_deleting_a_running_project_stops_its_job_in_the_job_server(fa):
     server = the_job_server(fa)
     client, project = start(fa)
@@ -162,5 +215,7 @@ def test_with_the_job_server_turned_off_jobs_start_as_before(tmp_path):
         finally:
             client.delete(project)
         assert job_servers(service) == [] and not job_socket(service).exists()
+        # CLAM never waits for the shell it starts each job with; the service does.
+        wait_for(lambda: not zombies(service), limit=10, what="service without zombies")
     finally:
         stop_group(service)

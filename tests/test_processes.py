@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from background_task.models import Task
 from background_task.tasks import tasks
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from scripts import runner
 from scripts.clam import ClamConnection, NotAClamService
@@ -75,6 +77,18 @@ def test_a_process_runs_downloads_into_place_and_cleans_up(fa_script, settings):
     assert not list(folder.parent.glob("*.part-*"))
     assert not remote_exists(process)
     assert process.started_at and process.finished_at and process.completion == 100
+
+
+def test_a_job_is_polled_soon_after_its_start_and_less_often_the_longer_it_runs(fa_script, settings):
+    process = make_process(fa_script, pair("cards-001"))
+    assert runner.advance(process.pk) == 0.02  # the start: a job of a second is often done within 0.2 s
+    process.refresh_from_db()
+    waits = {}
+    for seconds in (0.1, 1, 10, 1000):
+        process.started_at = timezone.now() - timedelta(seconds=seconds)
+        waits[seconds] = runner._next_interval(process)
+    assert waits == pytest.approx({0.1: 0.02, 1: 0.05, 10: 0.5, 1000: settings.PROCESS_POLL_MAX_SECONDS}, abs=0.005)
+    assert run_to_end(process).status == "done"
 
 
 def test_a_failing_job_reports_the_wrappers_reason_and_cleans_up(fa_script):
