@@ -119,11 +119,11 @@ def refine_boundaries(alignment, samples):
             continue
         start, end = round(start, 4), round(end, 4)
         new_words.append(dataclasses.replace(word, start=start, end=end))
-        new_phones += _fit_phones(phones, start, end)
+        new_phones += fit_phones(phones, start, end)
     return dataclasses.replace(alignment, words=new_words, phones=new_phones)
 
 
-def _fit_phones(phones, start, end):
+def fit_phones(phones, start, end):
     """`phones` of a word now spanning [start, end]: outer edges on the word's, inner ones kept where they fit."""
     if not phones:
         return []

@@ -383,7 +383,7 @@ def align_all(job):
         "phones": bool(job.param("phone_tier", True)),
         "text_format": job.param("textgrid_format", "long"),
         "silence_label": job.param("silence_label", "") or "",
-        "chunk_seconds": float(job.param("chunk_seconds", 20.0)),
+        "chunk_seconds": float(job.param("chunk_seconds", 5.0)),
         "max_seconds": int(job.param("max_minutes", 60)) * 60,
         "piece_seconds": PIECE_SECONDS,
     }

@@ -137,7 +137,7 @@ def test_bundled_services_import(fa_service, g2p_service):
     assert [(c.choice_id, c.label) for c in fa_params["textgrid_format"].choices.all()] == [
         ("long", "Long text format"), ("short", "Short text format"),
     ]
-    assert fa_params["chunk_seconds"].default == 20.0 and fa_params["phone_tier"].default is True
+    assert fa_params["chunk_seconds"].default == 5.0 and fa_params["phone_tier"].default is True
     assert {c.choice_id for c in params(g2p)["language"].choices.all()} == {"en-us", "nl"}
 
 

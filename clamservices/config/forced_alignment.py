@@ -102,8 +102,8 @@ PARAMETERS = [
             FloatParameter(
                 "chunk_seconds", "Phone pass chunk (seconds)",
                 "Longest stretch of audio aligned at phone level in one piece; longer files are cut at "
-                "pauses. Smaller values need less memory.",
-                default=20.0, minvalue=5.0, maxvalue=120.0,
+                "pauses. Smaller values need less memory and CPU.",
+                default=5.0, minvalue=5.0, maxvalue=120.0,
             ),
             IntegerParameter(
                 "max_minutes", "Longest recording (minutes)",
