@@ -290,8 +290,9 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                                 PLAN_SHARE + (1 - PLAN_SHARE) * state["aligned"] / state["length"])
                 if not state["left"]:
                     results = [state["results"][n] for n in range(len(state["plan"].pieces))]
-                    finish(stem, _guarded(lambda: aligner.assemble(state["split"], state["plan"], results,
-                                                                   state["length"]), state["audio"]))
+                    finish(stem, _guarded(lambda: aligner.assemble(
+                        state["split"], state["plan"], results, state["recording"], phones=options["phones"],
+                        chunk_seconds=options["chunk_seconds"]), state["audio"]))
         workers.dispatch()  # after the results' recordings are finished: no task of a failed one is sent
 
     try:
