@@ -55,6 +55,7 @@ MARGIN_SECONDS = 0.3  # of the neighbours' audio around a gap: their edges are n
 # Words given to a one-sided window: more than anyone speaks in it (read speech is about 3 a second),
 # so that the words spoken there are among them; more would make the decode slower.
 WORDS_PER_SECOND = 5.0
+SLOW_WORDS_PER_SECOND = 2.0
 # Words taken only in runs of this many, found in order and fitting well: runs of 3 were found by chance
 # in a passage added to the transcript (sentences of the same words as the recording's).
 ANCHOR_WORDS = 5
@@ -113,7 +114,10 @@ def place(aligner, samples, keys, gap, prepare, total_frames):
             continue
         # Both ends: an end whose words are not spoken there (a passage added to the transcript), or
         # whose audio is not in the transcript, finds nothing, and the other end goes on.
-        length = min(window, g.end - g.start)
+        # No longer than the words need at a slow pace: audio that is not in the transcript (a passage
+        # missing from it) after them made the words spread over it.
+        length = min(window, g.end - g.start,
+                     max(right_window, math.ceil((g.last - g.first) / SLOW_WORDS_PER_SECOND * FRAME_RATE)))
         right = min(right_window, g.end - g.start)
         tries = [(g.start - margin, g.start + length + (margin if length < window else 0),
                   g.first, min(g.last, g.first + _words(length)), "left"),
