@@ -61,6 +61,8 @@ SLOW_WORDS_PER_SECOND = 2.0
 ANCHOR_WORDS = 5
 MAX_PASSES = 12  # decodes per run, at least; more for a longer one (see _budget)
 MAX_DECODED_FACTOR = 3  # audio decoded per run, in lengths of the run's audio (and at least a window's)
+FEW_WORDS = 4  # a gap of at most this many words (and seconds) is aligned strictly, all or none
+EDGE_TOLERANCE = 5  # frames
 EDGE_PROBABILITY = 0.05  # of leaving a one-sided window's grammar after a word (or entering it before one)
 ISLAND_SECONDS = 60.0  # words placed in one phone pass at most (longer islands are cut between words)
 ISLAND_PAUSE_SECONDS = 0.3  # audio around an island given to its phone pass, where there is room
@@ -112,6 +114,15 @@ def place(aligner, samples, keys, gap, prepare, total_frames):
         g = queue.pop()
         if g.last <= g.first or g.end - g.start < 10:  # no words, or no room for one (100 ms)
             continue
+        if g.last - g.first <= FEW_WORDS and (g.end - g.start) <= FEW_WORDS * FRAME_RATE + 2 * margin:
+            # A few words left between placed ones (most often a short word the windows found only in
+            # part): all of them in order, or none.
+            if budget.spend(g.end - g.start):
+                segments = aligner._strict_pass(aligner.decoder, prepare(g.start * SAMPLES_PER_FRAME,
+                                                                         g.end * SAMPLES_PER_FRAME), keys[g.first:g.last])
+                if segments and all(aligning.confidence(s) >= aligning.LOW_CONFIDENCE for s in segments):
+                    placed.update((g.first + n, longaudio.Segment.of(s, g.start)) for n, s in enumerate(segments))
+            continue
         # Both ends: an end whose words are not spoken there (a passage added to the transcript), or
         # whose audio is not in the transcript, finds nothing, and the other end goes on.
         # No longer than the words need at a slow pace: audio that is not in the transcript (a passage
@@ -134,8 +145,12 @@ def place(aligner, samples, keys, gap, prepare, total_frames):
             hi = g.end if side == "right" or b - a < window else min(g.end, b - margin)
             found = _edge_pass(aligner, prepare(a * SAMPLES_PER_FRAME, b * SAMPLES_PER_FRAME), keys[first:last], side)
             found = [(first + p, longaudio.Segment.of(s, a)) for p, s in found]
-            found = [(i, s) for i, s in found if lo <= s.start_frame and s.end_frame < hi]
-            new = _anchors(found, min(ANCHOR_WORDS, g.last - g.first))
+            log.debug("repair %s window %d-%d, words %d-%d: %s", side, a, b, first, last, [i for i, _ in found])
+            # The neighbours' edges are not exact to a frame or two: a word reaching into them a little is clipped.
+            found = [(i, dataclasses.replace(s, start_frame=max(s.start_frame, lo), end_frame=min(s.end_frame, hi - 1)))
+                     for i, s in found if lo - EDGE_TOLERANCE <= s.start_frame and s.end_frame < hi + EDGE_TOLERANCE
+                     and min(s.end_frame, hi - 1) - max(s.start_frame, lo) >= 2]
+            new = _anchors(found, min(ANCHOR_WORDS, g.last - g.first), side, g)
             if new and _in_order({**accepted, **new}):
                 accepted.update(new)
         if accepted:
@@ -213,14 +228,23 @@ class _Budget:
         return True
 
 
-def _anchors(found, needed):
-    """The words of `found` ([(index, Segment)], in order) in runs of `needed` consecutive indexes or more."""
+def _anchors(found, needed, side, gap):
+    """The words of `found` ([(index, Segment)], in order) in runs of `needed` consecutive indexes or more.
+
+    The end of a run towards the window's open side is left out (unless it is the gap's last or first
+    word): a word like "the" was found there on the first word of a passage missing from the
+    transcript, and the search from the other end then failed on the words after it.
+    """
     accepted, run = {}, []
     for item in found + [(None, None)]:
         if run and item[0] is not None and item[0] == run[-1][0] + 1 and item[1].start_frame > run[-1][1].end_frame:
             run.append(item)
             continue
         if len(run) >= needed:
+            if side == "left" and run[-1][0] != gap.last - 1 and len(run) > 1:
+                run = run[:-1]
+            elif side == "right" and run[0][0] != gap.first and len(run) > 1:
+                run = run[1:]
             accepted.update(run)
         run = [item] if item[0] is not None else []
     return accepted
