@@ -9,27 +9,32 @@ put together, each run of unplaced words is therefore aligned again against
 the audio between the well-fitting words around it, as long-audio aligners
 do (Moreno et al. 1998; the MAUS chunker), iterating while it places more:
 
-1. a run ends only at ANCHOR_WORDS well-fitting words in a row; the words
-   found inside it (mostly chance finds of short words in audio that is not
-   theirs) are aligned again with the missing ones;
-2. a gap (words i–j, audio between its placed neighbours) of at most
-   WINDOW_SECONDS is decoded whole; a longer one at its two ends, a window
-   each, with the words that can be spoken in a window at that end. The
-   grammar is the planning's window grammar (`Aligner.window_pass`): it may
-   enter at any of its words, skip words and fill with spoken noise, so a
-   passage of the transcript that is not in the audio (or of audio that is
-   not in the transcript) is passed over rather than forced;
-3. only runs of ANCHOR_WORDS well-fitting words in order are taken (from both ends) (inside a
-   one-sided window, not in its far margin, where words are cut); they split
-   the gap, and the gaps left are decoded again, up to MAX_PASSES decodes and
-   MAX_DECODED_FACTOR times the run's audio, so a run that cannot be placed
-   stops soon;
+1. a run ends only at ANCHOR_WORDS (of the planning: 3) well-fitting words in
+   a row; the words found inside it (mostly chance finds of short words in
+   audio that is not theirs) are aligned again with the missing ones;
+2. a gap (words i–j, audio between its placed neighbours) is decoded at both
+   ends: a window of at most WINDOW_SECONDS from its start, in a grammar that
+   starts at its first word and may stop after any, and a window of at most
+   RIGHT_WINDOW_SECONDS to its end, in one that may start at any word and
+   ends at its last; each with the words that can be spoken in it, any of
+   them skipped and spoken noise between them. An end whose words are not
+   spoken there (a passage added to the transcript), or whose audio is not in
+   the transcript (a passage missing from it), finds nothing, and the other
+   end goes on. (The planning's grammar, which may both start and stop
+   anywhere, forced an added passage's words onto the speech in a test with
+   sentences of the same words.) A gap of at most FEW_WORDS words and seconds
+   is aligned strictly instead, all its words or none;
+3. only runs of ANCHOR_WORDS (here 5) well-fitting words in order are taken,
+   not in a window's far margin (where words are cut), and without the run's
+   end towards the window's open side; they split the gap, and the gaps left
+   are decoded again, up to a number of decodes and MAX_DECODED_FACTOR times
+   the gap's audio (_Budget), so a run that cannot be placed stops soon;
 4. the words placed get the phone pass and boundary refinement every word
    gets (`Aligner._phone_passes`, clamservices.boundaries), in islands of
    neighbouring words of at most ISLAND_SECONDS.
 
 Every decode reads only its window of the recording (`samples[a:b]`), so the
-pass holds at most about a minute of audio whatever the run's length.
+pass holds at most an island's audio (ISLAND_SECONDS) whatever the run's length.
 """
 
 import bisect
@@ -214,7 +219,9 @@ class _Budget:
     """Decodes and audio a run may cost: a run that cannot be placed (words that are not spoken) stops soon."""
 
     def __init__(self, gap, window):
-        self.passes = MAX_PASSES + 2 * math.ceil((gap.end - gap.start) / window)
+        # Two windows per pass over a long gap, and the short gaps its anchors leave (about one per
+        # few words: a word not found between two runs) cost a decode each.
+        self.passes = MAX_PASSES + 4 * math.ceil((gap.end - gap.start) / window) + (gap.last - gap.first) // 2
         self.frames = MAX_DECODED_FACTOR * max(window, gap.end - gap.start)
 
     def left(self):
