@@ -857,7 +857,7 @@ class Aligner:
         recording (a file-backed audio.Recording pickles as its path), not the piece's samples."""
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
-    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=20.0):
+    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
         """The Alignment of a long recording (`samples`, read a window at a time) from its pieces' results,
         with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does."""
         length = len(samples)

@@ -291,7 +291,7 @@ def islands(placed, limits):
     return result
 
 
-def repair(aligner, samples, words, gain, results, total_frames, phones=True, chunk_seconds=20.0):
+def repair(aligner, samples, words, gain, results, total_frames, phones, chunk_seconds):
     """(found, word intervals, phone intervals, no-phone stretches) of a long recording whose pieces gave
     `results` (longaudio.PieceResult), with its runs of unplaced words aligned again where they can be."""
     found = [f for r in results for f in r.found]
