@@ -628,7 +628,8 @@ class Aligner:
         if found and missing:
             before = [s for i, s in found if i < missing[0]]
             seconds = before[-1].end_frame / FRAME_RATE if before else 0.0
-            where = f"; the trouble starts near {seconds:.1f} s, at “{words[missing[0]].shown}”"
+            near = longaudio.clock(seconds) if samples is None else f"{seconds:.1f} s"  # None: a long recording
+            where = f"; the trouble starts near {near}, at “{words[missing[0]].shown}”"
         suspects = sorted({keys[i] for i in (missing or range(len(keys))) if keys[i] in self.added})
         if suspects:
             return AlignmentError(

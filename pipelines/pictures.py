@@ -95,8 +95,12 @@ def mentioned_times(text):
     """`text` as [(part, seconds or None)]: the times it mentions ("12:31", "751.2 s") with their seconds."""
     parts, position = [], 0
     for match in _MENTIONED.finditer(text):
+        try:
+            at = parse_time(match.group().removesuffix(" s"))
+        except BadTime:  # a number that only looks like a time: the text stays, unlinked
+            continue
         parts.append((text[position:match.start()], None))
-        parts.append((match.group(), parse_time(match.group().removesuffix(" s"))))
+        parts.append((match.group(), at))
         position = match.end()
     parts.append((text[position:], None))
     return [(part, seconds) for part, seconds in parts if part]

@@ -118,3 +118,21 @@ def test_long_recording_warnings_give_clock_times_and_put_unplaced_words_first()
         "words 6–12 (“boat” … “baker”) could not be placed between 1:11 and 1:16; check the transcript there",
         "1 word fits the audio poorly (check the transcript and the recording there): “letters” at 1:15",
     ]
+
+
+def test_a_long_recording_that_does_not_match_says_where_the_trouble_starts_as_a_clock_time():
+    # Pieces' results made up: only the first 3 of 20 words found, the last of them ending at 75 s.
+    import numpy as np
+
+    from clamservices.aligner import Interval, Plan
+    from clamservices.longaudio import PieceResult, Segment
+
+    words = words_of("the farmer painted a green boat near the river and the baker found seven letters in "
+                     "the village after the storm")
+    found = [(i, Segment(words[i].key, 7200 + 100 * i, 7290 + 100 * i, 1.0)) for i in range(3)]
+    intervals = [Interval(s.start_frame / 100, s.end_frame / 100, words[i].shown) for i, s in found]
+    samples = np.zeros(100 * 160 * 100, dtype=np.int16)
+    with pytest.raises(AlignmentError) as raised:
+        Aligner().assemble(words, Plan([], 1.0, []), [PieceResult(found=found, words=intervals)], samples,
+                           phones=False)
+    assert "the trouble starts near 1:14, at “a”" in str(raised.value)

@@ -173,3 +173,11 @@ def test_a_point_tier_is_left_out_of_the_picture_not_a_server_error(alice_client
     project, run = long_result(alice, seconds=seconds, name="Marks", points=True)
     html = view(alice_client, project, run)
     assert 'data-tier="words"' in html and 'data-tier="marks"' not in html
+
+
+def test_a_number_in_a_warning_that_only_looks_like_a_time_stays_unlinked():
+    from pipelines.pictures import linked_warnings
+
+    assert linked_warnings(["at 0.1234567 s here, then near 1:05"]) == [
+        [("at 0.1234567 s here, then near ", None), ("1:05", "1:03")]
+    ]
