@@ -2,6 +2,7 @@
 otherwise the unpaired files are listed and the complete pairs can be aligned only by explicit choice."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -191,7 +192,8 @@ def length_limit(project, minutes, preset=None):
 
 
 TOO_LONG = ("a.wav is 1.3 minutes long; the aligner takes recordings of at most 1 minute: split it into shorter "
-            "recordings, each with its own transcript, and upload those.")
+            "recordings, each with its own transcript, and upload those, or raise “Longest recording (minutes)” "
+            "under Settings before you start.")
 
 
 def test_a_recording_over_the_aligners_length_limit_is_listed_with_what_to_do(alice_client, project):
@@ -201,7 +203,7 @@ def test_a_recording_over_the_aligners_length_limit_is_listed_with_what_to_do(al
     assert '<span class="badge text-bg-warning">too long</span>' in row and TOO_LONG in row
     text_row = page[page.index('<td class="text-break">a.txt</td>'):].split("</tr>")[0]
     assert '<span class="badge text-bg-warning">a.wav too long</span>' in text_row and TOO_LONG not in text_row
-    assert "Ready to align" not in page and "Start alignment" not in page
+    assert "Ready to align" not in page
     assert "Nothing can be aligned yet" in page
     listed = alice_client.get(reverse("upload-project-list")).content.decode()
     assert '<span class="badge text-bg-warning">recording too long</span>' in listed
@@ -221,7 +223,7 @@ def test_a_recording_over_the_limit_is_left_out_only_by_choice(alice_client, pro
     page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs",
                                             "b.wav": None, "b.txt": b"two"})
     assert TOO_LONG in page and "Align the 1 complete pair only" in page and "Left out: a.wav, a.txt." in page
-    with pytest.raises(services.CannotStart, match=TOO_LONG):
+    with pytest.raises(services.CannotStart, match=re.escape(TOO_LONG)):
         services.start_alignment(project)
     start(alice_client, project, only_complete_pairs="yes")
     assert sorted(i["name"] for i in Run.objects.get().fa_process.inputs) == ["b.txt", "b.wav"]
@@ -244,3 +246,22 @@ def test_an_administrators_preset_limit_is_the_one_checked(alice_client, project
 def test_a_script_without_a_length_limit_leaves_the_length_to_its_service(alice_client, project):
     page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
     assert "Ready to align" in page and "too long" not in page
+
+
+def test_a_researcher_may_raise_the_length_limit_under_settings_when_every_recording_is_over_it(alice_client, project):
+    length_limit(project, 1)
+    page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    assert "Start alignment" in page and '<details class="mb-2" open><summary>Settings</summary>' in page
+    refused = start(alice_client, project, max_minutes="1")
+    assert [str(m) for m in refused.context["messages"]] == [
+        f"Nothing can be aligned: no recording can be aligned with its transcript. {TOO_LONG}"]
+    assert not Run.objects.exists()
+    start(alice_client, project, max_minutes="2")
+    assert sorted(i["name"] for i in Run.objects.get().fa_process.inputs) == ["a.txt", "a.wav"]
+
+
+def test_a_preset_length_limit_is_not_offered_to_raise(alice_client, project):
+    length_limit(project, 1, preset=1)
+    page = upload(alice_client, project, **{"a.wav": wav_bytes(75, rate=8000), "a.txt": b"ten of clubs"})
+    assert "Start alignment" not in page and "under Settings" not in page
+    assert "split it into shorter recordings, each with its own transcript, and upload those." in page

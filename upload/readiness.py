@@ -47,6 +47,7 @@ class Readiness:
     pairs_satisfy: bool = False  # those files alone satisfy what the aligner needs
     pairing: dict = field(default_factory=dict)  # {file id: (paired, badge, what to do or "")} for the file table
     pairs_needed: bool = True  # the pipeline takes recordings and transcripts
+    limit_setting: str = ""  # the name of the length limit under Settings, when a researcher may raise it
 
     @property
     def ready(self):
@@ -57,6 +58,11 @@ class Readiness:
     def pairs_only(self):
         """Not ready, but the complete pairs alone can be aligned (as an explicit choice)."""
         return bool(self.unpaired) and self.pairs > 0 and self.pairs_satisfy
+
+    @property
+    def raisable(self):
+        """Not ready only because recordings are over a length limit the researcher may raise under Settings."""
+        return bool(self.limit_setting) and bool(self.unpaired) and all(u.badge == TOO_LONG for u in self.unpaired)
 
     @property
     def left_out(self):
@@ -164,13 +170,22 @@ def length_limit(script, parameters=None):
     return None
 
 
-def too_long_message(f, limit):
+def limit_setting(script):
+    """The name of the length limit when a researcher may change it under Settings (not preset), else ""."""
+    for parameter in script.parameters.all():
+        if parameter.clam_id == LENGTH_LIMIT_PARAMETER and parameter.input_template_id is None:
+            return "" if parameter.preset else parameter.name
+    return ""
+
+
+def too_long_message(f, limit, setting=""):
     """What the file list and a refused start say of a recording over the aligner's limit."""
     # Rounded up, so that a recording just over the limit never reads as exactly the limit.
     most = limit / 60
+    raise_it = f", or raise “{setting}” under Settings before you start" if setting else ""
     return (f"{f.name} is {math.ceil(f.duration / 6) / 10:.1f} minutes long; the aligner takes recordings of at most "
             f"{most:g} minute{'' if most == 1 else 's'}: split it into shorter recordings, each with its own "
-            "transcript, and upload those.")
+            f"transcript, and upload those{raise_it}.")
 
 
 def readiness(project, files, parameters=None):
@@ -195,8 +210,9 @@ def readiness(project, files, parameters=None):
         else:
             result.sendable.append(f)  # dictionaries and the like go with any run
     limit = length_limit(project.pipeline.fa_script, parameters)
+    result.limit_setting = limit_setting(project.pipeline.fa_script) if limit is not None else ""
     for stem in sorted(set(audio) | set(texts)):
-        problem = _pair_problem(stem, audio[stem], texts[stem], kinds, limit)
+        problem = _pair_problem(stem, audio[stem], texts[stem], kinds, limit, result.limit_setting)
         group = audio[stem] + texts[stem]
         if problem is None:
             result.pairs += 1
@@ -237,10 +253,10 @@ def _name_missing_kinds(project, files, statuses):
         status.missing[:0] = named
 
 
-def _pair_problem(stem, audio, texts, kinds, limit=None):
+def _pair_problem(stem, audio, texts, kinds, limit=None, setting=""):
     """(badge, message) saying why the files of one name are not a pair that can be aligned, or None."""
     if limit is not None and len(audio) == 1 and audio[0].duration is not None and audio[0].duration > limit:
-        return TOO_LONG, too_long_message(audio[0], limit)
+        return TOO_LONG, too_long_message(audio[0], limit, setting)
     if not texts:
         return "no transcript", f"{audio[0].name} has no transcript: add {_or(stem, kinds[Kind.TRANSCRIPT])}."
     if not audio:
