@@ -361,6 +361,8 @@ def test_the_run_page_offers_every_format_of_each_result_and_of_the_zip(alice, a
         for format in ("eaf", "csv", "json"):
             assert export_url(project, run, format, f"{stem}.TextGrid") in html
     assert '<select id="zip-format" name="format"' in html
+    picture = alice_client.get(reverse("pipelines-view-result", args=[project.pk, run.pk, "a.TextGrid"])).content.decode()
+    assert all(export_url(project, run, format, "a.TextGrid") in picture for format in ("eaf", "csv", "json"))
     for value in ("textgrid", "eaf", "csv", "json"):
         assert f'<option value="{value}">' in html
 
