@@ -459,3 +459,15 @@ def test_letter_case_twins_keep_apart_in_every_format_folder(alice, alice_client
     assert {"ELAN/Take1.eaf", "ELAN/take1 (2).eaf", "CSV/take1 (2).csv", "JSON/take1 (2).json"} <= set(names)
     assert json.loads(archive.read("JSON/take1 (2).json"))["file"] == "take1.wav"
     assert "ELAN/take1 (2).eaf\tis the result named\tELAN/take1.eaf" in archive.read("renamed-files.txt").decode()
+
+
+@pytest.mark.django_db
+def test_a_run_from_before_outcomes_names_the_recording_from_its_inputs(alice, alice_client, tmp_path):
+    project = make_project(alice)
+    process = fa_process(project, ["a"], {"a.TextGrid": grid_text(tmp_path)})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE, fa_process=process)
+    assert not run.outcomes.exists()
+    assert export_url(project, run, "json", "a.TextGrid") in \
+        alice_client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()
+    document = json.loads(content(alice_client.get(export_url(project, run, "json", "a.TextGrid"))))
+    assert document["file"] == "a.wav"
