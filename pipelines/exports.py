@@ -162,7 +162,7 @@ def _confidence(value):
     return "" if value is None else f"{value:.3f}"
 
 
-def to_csv(alignments):
+def to_csv(alignments, *, header=True):
     """One row per labelled interval of every interval tier of each alignment, as UTF-8 bytes.
 
     No byte-order mark (R's read.csv would make it part of the first column's name) and no "CSV
@@ -171,7 +171,8 @@ def to_csv(alignments):
     """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for alignment in alignments:
         for tier in alignment.tiers:
             for span in tier.spans:

@@ -7,6 +7,7 @@ Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`:
 import io
 import logging
 import os
+import shutil
 import tempfile
 import zipfile
 
@@ -300,26 +301,34 @@ def download_results(request, project_id, run_id):
 
 
 def _add_exports(archive, run, folder, outputs, formats, taken):
-    """Each result TextGrid in `formats`, read once, in a folder per format; returns {name: name in the zip}
-    of those whose names had to change."""
+    """Each result TextGrid in `formats`, in a folder per format; returns {name: name in the zip} of those
+    whose names had to change. One result is read (once) and written at a time, so that a run of many long
+    recordings does not hold them all in memory."""
     grids = [name for name in outputs if name.lower().endswith(".textgrid")]
     recordings = _recordings(run)
-    alignments, failed = [], []
+    in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in formats}
+    renamed, failed = {}, []
+    combined = tempfile.TemporaryFile() if "csv" in formats else None
     for name in grids:
         try:
-            alignments.append(_read_alignment(run, os.path.join(folder, name), name, recordings))
+            alignment = _read_alignment(run, os.path.join(folder, name), name, recordings)
         except exports.NotConvertible:
             failed.append(name)
-    renamed = {}
-    for key in formats:
-        names = zip_names([exports.export_name(a.result, key) for a in alignments])
-        for alignment in alignments:
-            name = exports.export_name(alignment.result, key)
-            archive.writestr(f"{ZIP_FOLDERS[key]}/{names[name]}", exports.write(alignment, key))
-            if names[name] != name:
-                renamed[f"{ZIP_FOLDERS[key]}/{name}"] = f"{ZIP_FOLDERS[key]}/{names[name]}"
-    if "csv" in formats and alignments:
-        archive.writestr(_free_name(ALL_INTERVALS, taken), exports.to_csv(alignments))
+            continue
+        for key in formats:
+            exported = exports.export_name(name, key)
+            arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
+            archive.writestr(arcname, exports.write(alignment, key))
+            if in_folders[key][exported] != exported:
+                renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
+        if combined is not None:
+            combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
+    if combined is not None:
+        with combined:
+            if combined.tell():
+                combined.seek(0)
+                with archive.open(_free_name(ALL_INTERVALS, taken), "w") as entry:
+                    shutil.copyfileobj(combined, entry)
     if failed:
         archive.writestr(_free_name("not-converted.txt", taken),
                          "These results cannot be read as TextGrids, so they are not in the other formats "
