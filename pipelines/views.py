@@ -308,27 +308,25 @@ def _add_exports(archive, run, folder, outputs, formats, taken):
     recordings = _recordings(run)
     in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in formats}
     renamed, failed = {}, []
-    combined = tempfile.TemporaryFile() if "csv" in formats else None
-    for name in grids:
-        try:
-            alignment = _read_alignment(run, os.path.join(folder, name), name, recordings)
-        except exports.NotConvertible:
-            failed.append(name)
-            continue
-        for key in formats:
-            exported = exports.export_name(name, key)
-            arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
-            archive.writestr(arcname, exports.write(alignment, key))
-            if in_folders[key][exported] != exported:
-                renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
-        if combined is not None:
-            combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
-    if combined is not None:
-        with combined:
-            if combined.tell():
-                combined.seek(0)
-                with archive.open(_free_name(ALL_INTERVALS, taken), "w") as entry:
-                    shutil.copyfileobj(combined, entry)
+    with tempfile.TemporaryFile() as combined:
+        for name in grids:
+            try:
+                alignment = _read_alignment(run, os.path.join(folder, name), name, recordings)
+            except exports.NotConvertible:
+                failed.append(name)
+                continue
+            for key in formats:
+                exported = exports.export_name(name, key)
+                arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
+                archive.writestr(arcname, exports.write(alignment, key))
+                if in_folders[key][exported] != exported:
+                    renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
+            if "csv" in formats:
+                combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
+        if combined.tell():
+            combined.seek(0)
+            with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
+                shutil.copyfileobj(combined, entry)
     if failed:
         archive.writestr(_free_name("not-converted.txt", taken),
                          "These results cannot be read as TextGrids, so they are not in the other formats "

@@ -4,6 +4,7 @@ Content-Security-Policy. The run's TextGrids are written by the bundled aligner'
 import csv
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -23,7 +24,7 @@ def test_a_researcher_downloads_one_result_and_the_zip_in_the_format_they_pick(p
     with page.expect_download() as download:
         row.get_by_role("link", name="CSV").click()
     assert download.value.suggested_filename == "interview 1.csv"
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert [r["label"] for r in rows if r["tier"] == "words"] == ["ten", "of", "clubs"]
 
     page.get_by_label("Or one format only:").select_option(label="ELAN (.eaf)")
