@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import mimetypes
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -132,10 +133,11 @@ def read_result(path, *, recording, result):
     except Exception as exc:  # praatio raises many kinds (its own, ValueError, IndexError) for a broken file
         raise NotConvertible(f"{result} cannot be read as a TextGrid") from exc
     tiers = []
-    for name in grid.tierNames:
+    for number, name in enumerate(grid.tierNames, start=1):
         tier = grid.getTier(name)
         if isinstance(tier, textgrid.IntervalTier):
-            tiers.append(Tier(name, [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries
+            # Praat allows a tier without a name; ELAN needs one.
+            tiers.append(Tier(name.strip() or f"tier {number}", [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries
                                      if e.label.strip()]))
     return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp), tiers=tiers)
 
@@ -233,6 +235,7 @@ def to_eaf(alignment):
     Times are whole milliseconds, as EAF stores them; an interval shorter than half a millisecond has
     no length left and is not written.
     """
+    alignment = _for_xml(alignment)
     eaf = Elan.Eaf(author="Equestria")
     eaf.remove_tier("default")
     eaf.remove_linguistic_type("default-lt")
@@ -270,6 +273,21 @@ def to_eaf(alignment):
     eaf.properties = [(key, eaf.maxaid if key == "lastUsedAnnotation" else value) for key, value in eaf.properties]
     # Serialised as text, then encoded: ElementTree writing UTF-8 itself is 3 times slower (an hour's EAF: 5 s).
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + Elan.to_string(eaf)).encode("utf-8")
+
+
+# Characters XML 1.0 cannot hold at all (control characters other than tab and line breaks, lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _for_xml(alignment):
+    """`alignment` without the characters XML 1.0 cannot hold in its names and labels: kept, they would make
+    the whole file one that ELAN cannot open."""
+    def clean(text):
+        return _NOT_XML.sub("", text)
+
+    tiers = [Tier(clean(t.name), [Span(s.start, s.end, clean(s.label), s.confidence) for s in t.spans])
+             for t in alignment.tiers]
+    return Alignment(clean(alignment.recording), clean(alignment.result), alignment.duration, tiers)
 
 
 def _annotate(eaf, tier, span):

@@ -275,12 +275,13 @@ def download_results(request, project_id, run_id):
     folder = default_storage.path(process.output_folder)
     in_zip = zip_names(sorted(process.outputs))
     taken = {name.lower() for name in in_zip.values()}
-    renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
+    renamed = {}
     handle = tempfile.TemporaryFile()
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         if chosen in ("all", "textgrid"):
             for name, arcname in in_zip.items():
                 archive.write(os.path.join(folder, name), arcname=arcname)
+            renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
         formats = [key for key in ZIP_FOLDERS if chosen in ("all", key)]
         if formats:
             taken |= {label.lower() for label in ZIP_FOLDERS.values()}

@@ -471,3 +471,27 @@ def test_a_run_from_before_outcomes_names_the_recording_from_its_inputs(alice, a
         alice_client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()
     document = json.loads(content(alice_client.get(export_url(project, run, "json", "a.TextGrid"))))
     assert document["file"] == "a.wav"
+
+
+def test_elan_opens_a_result_with_characters_xml_cannot_hold_and_unnamed_tiers(tmp_path):
+    path = tmp_path / "odd.TextGrid"
+    grid = textgrid.Textgrid(minTimestamp=0, maxTimestamp=1)
+    grid.addTier(textgrid.IntervalTier("words", [(0, 0.5, "bell\x07"), (0.5, 1, "ok")], 0, 1))
+    grid.addTier(textgrid.IntervalTier("", [(0, 1, "note")], 0, 1))
+    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+    alignment = exports.read_result(path, recording="odd\x01.wav", result="odd.TextGrid")
+    eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
+    assert eaf.get_annotation_data_for_tier("words") == [(0, 500, "bell"), (500, 1000, "ok")]
+    assert eaf.get_annotation_data_for_tier("tier 2") == [(0, 1000, "note")]
+    assert eaf.get_linked_files()[0]["RELATIVE_MEDIA_URL"] == "./odd.wav"
+    # The other formats keep the label as it is.
+    assert json.loads(exports.to_json(alignment))["words"][0]["label"] == "bell\x07"
+
+
+@pytest.mark.django_db
+def test_a_zip_of_one_format_lists_only_its_own_renamed_files(alice, alice_client, tmp_path):
+    project, run = exported_run(alice, tmp_path, stems=("Take1", "take1"))
+    archive = zipfile.ZipFile(io.BytesIO(content(alice_client.get(
+        reverse("pipelines-download-results", args=[project.pk, run.pk]) + "?format=eaf"))))
+    assert archive.read("renamed-files.txt").decode().splitlines()[3:] == [
+        "ELAN/take1 (2).eaf\tis the result named\tELAN/take1.eaf"]
