@@ -11,7 +11,9 @@ Conventions every format shares (docs/users/formats.md tells researchers):
   ("phones", "<speaker> - phones") is their child: each phone belongs to the word its middle lies in.
   Every other interval tier is kept as a tier of its own; point tiers stay in the TextGrid only.
 - `confidence` is a number 0–1 per word and phone once the aligner computes one (issue 17, item 2);
-  until then it is None, written as an empty CSV cell, a JSON null and no EAF confidence tier.
+  until then it is None, written as an empty CSV cell, a JSON null and no EAF confidence tier. A
+  TextGrid carries it as an interval tier "<tier> confidence" ("words confidence") whose intervals
+  hold the values of the tier's intervals; it becomes their confidence, not a tier of its own.
 """
 
 import bisect
@@ -37,6 +39,7 @@ JSON_VERSION = 1
 WORD_TIER_NAMES = ("words", "word")
 PHONE_TIER_NAMES = ("phones", "phone")
 SPEAKER_SEPARATOR = " - "
+CONFIDENCE_SUFFIX = " confidence"  # the tier of "words" confidence values is "words confidence", in TextGrid and EAF
 
 
 class NotConvertible(ValueError):
@@ -137,9 +140,44 @@ def read_result(path, *, recording, result):
         tier = grid.getTier(name)
         if isinstance(tier, textgrid.IntervalTier):
             # Praat allows a tier without a name; ELAN needs one.
-            tiers.append(Tier(name.strip() or f"tier {number}", [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries
-                                     if e.label.strip()]))
-    return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp), tiers=tiers)
+            spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries if e.label.strip()]
+            tiers.append(Tier(name.strip() or f"tier {number}", spans))
+    return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp),
+                     tiers=_with_confidence(tiers))
+
+
+def _with_confidence(tiers):
+    """`tiers` with the values of each "<tier> confidence" tier as its intervals' confidence, and without those
+    tiers: the TextGrid's way of carrying confidence (a number 0-1 per interval; any other label is none)."""
+    by_name = {t.name: t for t in tiers}
+    values = {t.name[: -len(CONFIDENCE_SUFFIX)]: t for t in tiers
+              if t.name.endswith(CONFIDENCE_SUFFIX) and t.name[: -len(CONFIDENCE_SUFFIX)] in by_name}
+    result = []
+    for tier in tiers:
+        if tier.name.endswith(CONFIDENCE_SUFFIX) and tier.name[: -len(CONFIDENCE_SUFFIX)] in values:
+            continue
+        source = values.get(tier.name)
+        if source is not None:
+            starts = [s.start for s in source.spans]
+            tier = Tier(tier.name, [Span(s.start, s.end, s.label, _number(_at(source.spans, starts, s)))
+                                    for s in tier.spans])
+        result.append(tier)
+    return result
+
+
+def _at(spans, starts, span):
+    """The label of the interval of `spans` that holds the middle of `span`, or ""."""
+    middle = (span.start + span.end) / 2
+    index = bisect.bisect_right(starts, middle) - 1
+    return spans[index].label if index >= 0 and spans[index].start <= middle <= spans[index].end else ""
+
+
+def _number(label):
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 1 else None  # also leaves out nan
 
 
 def export_name(result, format):
@@ -262,9 +300,9 @@ def to_eaf(alignment):
                     # Clipped to its word: ELAN refuses a child that sticks out, by even a millisecond.
                     _annotate(eaf, phone_tier, Span(max(phone.start, word.span.start),
                                                     min(phone.end, word.span.end), phone.label))
-        _confidence_tier(eaf, f"{word_tier} confidence", word_tier, [w.span for w in own])
+        _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, [w.span for w in own])
         if phone_tier:
-            _confidence_tier(eaf, f"{phone_tier} confidence", phone_tier, [p for w in own for p in w.phones])
+            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, [p for w in own for p in w.phones])
     for tier in alignment.other_tiers():
         eaf.add_tier(tier.name, ling=OTHER_TYPE)
         for span in tiers[tier.name].spans:

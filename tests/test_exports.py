@@ -495,3 +495,24 @@ def test_a_zip_of_one_format_lists_only_its_own_renamed_files(alice, alice_clien
         reverse("pipelines-download-results", args=[project.pk, run.pk]) + "?format=eaf"))))
     assert archive.read("renamed-files.txt").decode().splitlines()[3:] == [
         "ELAN/take1 (2).eaf\tis the result named\tELAN/take1.eaf"]
+
+
+def test_a_textgrids_confidence_tier_becomes_the_confidence_of_its_tiers_intervals(tmp_path):
+    """The TextGrid side of item 2 of issue 17: a "words confidence" tier of values 0-1."""
+    path = tmp_path / "sure.TextGrid"
+    grid = textgrid.Textgrid(minTimestamp=0, maxTimestamp=2)
+    grid.addTier(textgrid.IntervalTier("words", [(0.1, 0.5, "ten"), (0.5, 0.9, "of"), (1.0, 1.5, "clubs")], 0, 2))
+    grid.addTier(textgrid.IntervalTier("phones", [(0.1, 0.3, "T"), (0.3, 0.5, "EH")], 0, 2))
+    grid.addTier(textgrid.IntervalTier("words confidence", [(0.1, 0.5, "0.91"), (0.5, 0.9, "0.2"), (1.0, 1.5, "sure")],
+                                       0, 2))
+    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+    alignment = exports.read_result(path, recording="sure.wav", result="sure.TextGrid")
+    assert [t.name for t in alignment.tiers] == ["words", "phones"]
+    _, rows = intervals_from_csv(exports.to_csv([alignment]))
+    assert [(r["label"], r["confidence"]) for r in rows] == [
+        ("ten", "0.910"), ("of", "0.200"), ("clubs", ""), ("T", ""), ("EH", "")]
+    document = json.loads(exports.to_json(alignment))
+    jsonschema.validate(document, SCHEMA)
+    assert [w["confidence"] for w in document["words"]] == [0.91, 0.2, None] and document["tiers"] == []
+    eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
+    assert [v for _, _, v, _ in sorted(eaf.get_ref_annotation_data_for_tier("words confidence"))] == ["0.910", "0.200"]
