@@ -240,8 +240,9 @@ def _recordings(run):
     """{result TextGrid: the name of its recording}, from the outcomes, or the process's audio inputs of runs
     from before outcomes were recorded."""
     named = {o.textgrid: o.recording for o in run.outcomes.all() if o.textgrid}
-    audio = outcomes.audio_inputs(run, run.result_process) if run.result_process else {}
-    return named or {f"{stem}.TextGrid".lower(): name for stem, name in audio.items()}
+    if named or run.result_process is None:
+        return named
+    return {f"{stem}.TextGrid".lower(): name for stem, name in outcomes.audio_inputs(run, run.result_process).items()}
 
 
 def _read_alignment(run, path, name, recordings):

@@ -516,3 +516,11 @@ def test_a_textgrids_confidence_tier_becomes_the_confidence_of_its_tiers_interva
     assert [w["confidence"] for w in document["words"]] == [0.91, 0.2, None] and document["tiers"] == []
     eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
     assert [v for _, _, v, _ in sorted(eaf.get_ref_annotation_data_for_tier("words confidence"))] == ["0.910", "0.200"]
+
+
+@pytest.mark.django_db
+def test_one_export_costs_a_fixed_number_of_queries(alice, alice_client, tmp_path, django_assert_num_queries):
+    project, run = exported_run(alice, tmp_path, stems=("a", "b", "c"))
+    # session, user, the run with its project and processes, its outcomes (for the recording's name)
+    with django_assert_num_queries(4):
+        assert alice_client.get(export_url(project, run, "json", "a.TextGrid")).status_code == 200
