@@ -314,6 +314,11 @@ def derived(run, process, *, failed=False, review=False):
     return outcomes
 
 
+def audio_inputs(run, process):
+    """{stem: name} of the audio files `process` was given."""
+    return _inputs_by_kind(run, process)[0]
+
+
 def _inputs_by_kind(run, process):
     """({stem: name} of the audio inputs, {stem: name} of the transcripts), by their input templates' kinds."""
     templates = {t.template_id: t for t in InputTemplate.objects.filter(profile__script_id=process.script_id)}

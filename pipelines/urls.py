@@ -15,5 +15,6 @@ urlpatterns = [
     path(run + "cancel/", views.cancel_run, name="pipelines-cancel-run"),
     path(run + "results.zip", views.download_results, name="pipelines-download-results"),
     path(run + "results/<str:name>", views.download_result, name="pipelines-download-result"),
+    path(run + "export/<str:format>/<str:name>", views.export_result, name="pipelines-export-result"),
     path(run + "view/<str:name>", views.view_result, name="pipelines-view-result"),
 ]

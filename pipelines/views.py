@@ -4,8 +4,10 @@ and the project page, which show the runs.
 Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
 """
 
+import io
 import logging
 import os
+import shutil
 import tempfile
 import zipfile
 
@@ -18,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
-from pipelines import outcomes, pictures, review, services
+from pipelines import exports, outcomes, pictures, review, services
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
 from scripts.models import BaseParameter
@@ -47,8 +49,10 @@ def _result_path(run, name):
     return os.path.join(default_storage.path(process.output_folder), name)
 
 
-def _attachment(path, name):
-    response = FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type="application/octet-stream")
+def _attachment(path, name, *, data=None, content_type="application/octet-stream"):
+    """The file at `path` (or the bytes `data`) as a download named `name`, whatever characters it has."""
+    response = FileResponse(open(path, "rb") if data is None else io.BytesIO(data), as_attachment=True, filename=name,
+                            content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -219,32 +223,117 @@ def download_result(request, project_id, run_id, name):
 
 
 @login_required
+def export_result(request, project_id, run_id, format, name):
+    """One result TextGrid in another format (pipelines.exports.FORMATS)."""
+    run = _get_run_for_user(request, project_id, run_id)
+    if format not in exports.FORMATS or not name.lower().endswith(".textgrid"):
+        raise Http404("No such format of this result.")
+    path = _result_path(run, name)
+    try:
+        data = exports.write(_read_alignment(run, path, name, _recordings(run)), format)
+    except exports.NotConvertible:
+        raise Http404("This result cannot be converted; download its TextGrid instead.") from None
+    return _attachment(path, exports.export_name(name, format), data=data, content_type=exports.FORMATS[format][2])
+
+
+def _recordings(run):
+    """{result TextGrid: the name of its recording}, from the outcomes, or the process's audio inputs of runs
+    from before outcomes were recorded."""
+    named = {o.textgrid: o.recording for o in run.outcomes.all() if o.textgrid}
+    if named or run.result_process is None:
+        return named
+    return {f"{stem}.TextGrid".lower(): name for stem, name in outcomes.audio_inputs(run, run.result_process).items()}
+
+
+def _read_alignment(run, path, name, recordings):
+    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")]
+    try:
+        return exports.read_result(path, recording=recording, result=name)
+    except exports.NotConvertible:
+        log.warning("Cannot convert %s of run %s", name, run.pk, exc_info=True)
+        raise
+
+
+ZIP_FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
+ZIP_FOLDERS = {key: label for key, (label, _, _) in exports.FORMATS.items()}  # ELAN/a.eaf, CSV/a.csv, JSON/a.json
+ALL_INTERVALS = "all-intervals.csv"
+
+
+@login_required
 def download_results(request, project_id, run_id):
-    """Every output of the run, its per-recording report as CSV and the pronunciations it used."""
+    """Every output of the run, each TextGrid in the other formats (one folder per format), its
+    per-recording report as CSV and the pronunciations it used.
+
+    `?format=` keeps one format only (a key of ZIP_FORMATS); the report and the dictionary are always in.
+    """
     run = _get_run_for_user(request, project_id, run_id)
     process = run.result_process
     if process is None or not process.outputs:
         raise Http404("No results yet.")
+    chosen = request.GET.get("format") or "all"
+    if chosen != "all" and chosen not in ZIP_FORMATS:
+        raise Http404("No such format.")
     folder = default_storage.path(process.output_folder)
     in_zip = zip_names(sorted(process.outputs))
     taken = {name.lower() for name in in_zip.values()}
+    renamed = {}
     handle = tempfile.TemporaryFile()
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, arcname in in_zip.items():
-            archive.write(os.path.join(folder, name), arcname=arcname)
+        if chosen in ("all", "textgrid"):
+            for name, arcname in in_zip.items():
+                archive.write(os.path.join(folder, name), arcname=arcname)
+            renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
+        formats = [key for key in ZIP_FOLDERS if chosen in ("all", key)]
+        if formats:
+            taken |= {label.lower() for label in ZIP_FOLDERS.values()}
+            renamed |= _add_exports(archive, run, folder, sorted(process.outputs), formats, taken)
         recordings = list(run.outcomes.all())
         if recordings:
             archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recordings, in_zip))
         if run.dictionary.strip() and process == run.realign_process:  # before that, only proposals
             archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
-        renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
         if renamed:
             archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
     handle.seek(0)
-    response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results.zip",
+    suffix = "" if chosen == "all" else f"-{ZIP_FORMATS[chosen]}"
+    response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results{suffix}.zip",
                             content_type="application/zip")
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _add_exports(archive, run, folder, outputs, formats, taken):
+    """Each result TextGrid in `formats`, in a folder per format; returns {name: name in the zip} of those
+    whose names had to change. One result is read (once) and written at a time, so that a run of many long
+    recordings does not hold them all in memory."""
+    grids = [name for name in outputs if name.lower().endswith(".textgrid")]
+    recordings = _recordings(run)
+    in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in formats}
+    renamed, failed = {}, []
+    with tempfile.TemporaryFile() as combined:
+        for name in grids:
+            try:
+                alignment = _read_alignment(run, os.path.join(folder, name), name, recordings)
+            except exports.NotConvertible:
+                failed.append(name)
+                continue
+            for key in formats:
+                exported = exports.export_name(name, key)
+                arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
+                archive.writestr(arcname, exports.write(alignment, key))
+                if in_folders[key][exported] != exported:
+                    renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
+            if "csv" in formats:
+                combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
+        if combined.tell():
+            combined.seek(0)
+            with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
+                shutil.copyfileobj(combined, entry)
+    if failed:
+        archive.writestr(_free_name("not-converted.txt", taken),
+                         "These results cannot be read as TextGrids, so they are not in the other formats "
+                         "(the TextGrids are as the alignment service wrote them):\n\n" + "\n".join(failed) + "\n")
+    return renamed
 
 
 def _free_name(name, taken):

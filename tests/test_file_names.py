@@ -11,9 +11,11 @@ import io
 import json
 import os
 import re
+import tempfile
 import threading
 import uuid
 import zipfile
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -25,6 +27,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http.multipartparser import MultiPartParser
 from django.urls import reverse
 from hypothesis import HealthCheck, Phase, example, given, settings as hypothesis_settings, strategies as st
+from praatio import textgrid
+from pympi import Elan
 
 from clamservices.fa_job import NAME_CHARACTERS
 from pipelines.models import Run
@@ -241,6 +245,7 @@ def _check_results(client, project, run, pairs):
         assert grid.status_code == 200 and b"".join(grid.streaming_content).startswith(b'File type = "ooTextFile"')
         view = client.get(reverse("pipelines-view-result", kwargs={**args, "name": outcome.textgrid}))
         assert view.status_code == 200 and "<svg" in view.content.decode()
+        _check_exports(client, args, run, stem)
     page = client.get(reverse("pipelines-run", kwargs=args)).content.decode()
     assert not any(text in page for text in NEVER_SHOWN)
     archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("pipelines-download-results", kwargs=args))
@@ -249,11 +254,51 @@ def _check_results(client, project, run, pairs):
     assert len({name.lower() for name in archive.namelist()}) == len(archive.namelist())
     in_zip = zip_names(sorted(run.result_process.outputs))
     assert {in_zip[f"{stem}.TextGrid"] for stem in pairs} <= set(archive.namelist())
+    in_folders = zip_names(sorted(f"{stem}.eaf" for stem in pairs))
+    assert {f"ELAN/{in_folders[f'{stem}.eaf']}" for stem in pairs} <= set(archive.namelist())
+    assert {f"{stem}.wav" for stem in pairs} <= {row["file"] for row in csv.DictReader(
+        io.StringIO(archive.read("all-intervals.csv").decode("utf-8")))}
     rows = list(csv.DictReader(io.StringIO(archive.read("report.csv").decode("utf-8-sig"))))
     assert {(f"{stem}.wav", in_zip[f"{stem}.TextGrid"]) for stem in pairs} <= \
         {(_from_csv(row["recording"]), _from_csv(row["textgrid"])) for row in rows}
     _check_the_services_own_outputs(client, run, args)
     return archive
+
+
+def _download_name(response):
+    """The file name a browser saves a download as (Content-Disposition, RFC 6266 with RFC 5987 for non-ASCII)."""
+    message = EmailMessage()
+    message["Content-Disposition"] = response["Content-Disposition"]
+    return message.get_filename()
+
+
+def _check_exports(client, args, run, stem):
+    """The real service's result of `stem` in every format: under the user's name, naming the user's recording,
+    with the TextGrid's words and times (to the millisecond)."""
+    path = Path(default_storage.path(run.result_process.output_folder)) / f"{stem}.TextGrid"
+    words = [(e.start, e.end, e.label) for e in textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+             .getTier("words").entries]
+    assert words
+    got = {}
+    for format in ("eaf", "csv", "json"):
+        response = client.get(reverse("pipelines-export-result", kwargs={**args, "format": format,
+                                                                          "name": f"{stem}.TextGrid"}))
+        assert response.status_code == 200
+        assert _download_name(response) == f"{stem}.{format}"
+        got[format] = b"".join(response.streaming_content)
+    document = json.loads(got["json"])
+    assert document["file"] == f"{stem}.wav"
+    rows = list(csv.DictReader(io.StringIO(got["csv"].decode("utf-8"))))
+    assert {row["file"] for row in rows} == {f"{stem}.wav"}
+    with tempfile.TemporaryDirectory() as folder:  # pympi reads from a path only
+        (Path(folder) / "back.eaf").write_bytes(got["eaf"])
+        eaf = Elan.Eaf(str(Path(folder) / "back.eaf"))
+    assert eaf.get_linked_files()[0]["RELATIVE_MEDIA_URL"] == f"./{stem}.wav"
+    for other in ([(w["start"], w["end"], w["label"]) for w in document["words"]],
+                  [(float(r["start"]), float(r["end"]), r["label"]) for r in rows if r["tier"] == "words"],
+                  [(s / 1000, e / 1000, label) for s, e, label in sorted(eaf.get_annotation_data_for_tier("words"))]):
+        assert [label for _, _, label in other] == [label for _, _, label in words]
+        assert all(abs(a - b) <= 0.0005 for (s, e, _), (t, f, _) in zip(words, other) for a, b in ((s, t), (e, f)))
 
 
 def _from_csv(cell):
@@ -309,7 +354,8 @@ def test_leading_dots_and_letter_case_twins_align_apart_and_every_output_names_t
     assert run.stage == Run.Stage.DONE, run.error
     archive = _check_results(alice_client, project, run, stems)
     assert {"Take1.TextGrid", "take1 (2).TextGrid", ".same.TextGrid", "same.TextGrid"} <= set(archive.namelist())
-    assert archive.read("renamed-files.txt").decode().splitlines()[-1] == "take1 (2).TextGrid\tis the result named\ttake1.TextGrid"
+    assert {"take1 (2).TextGrid\tis the result named\ttake1.TextGrid", "ELAN/take1 (2).eaf\tis the result named\tELAN/take1.eaf"} \
+        <= set(archive.read("renamed-files.txt").decode().splitlines())
     assert archive.read("take1 (2).TextGrid") == (Path(default_storage.path(run.result_process.output_folder))
                                                   / "take1.TextGrid").read_bytes()
 

@@ -138,7 +138,9 @@ def test_the_results_zip_has_the_outputs_a_csv_report_and_the_dictionary(alice, 
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     names = archive.namelist()
     assert names[:4] == ["a.TextGrid", "alignment.log", "b.TextGrid", "report.json"]
-    assert set(names[4:]) == {"report.csv", "dictionary.dict"}
+    assert set(names[4:]) == {"report.csv", "dictionary.dict", "all-intervals.csv"} | {
+        f"{folder}/{stem}.{extension}" for folder, extension in (("ELAN", "eaf"), ("CSV", "csv"), ("JSON", "json"))
+        for stem in "ab"}
     assert archive.read("dictionary.dict").decode() == "zork Z AO R K\n"
     rows = list(csv.DictReader(io.StringIO(archive.read("report.csv").decode("utf-8-sig"))))
     assert [(r["recording"], r["status"], r["textgrid"]) for r in rows] == [

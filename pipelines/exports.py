@@ -1,0 +1,345 @@
+"""A run's results in the formats researchers work in: ELAN (.eaf), CSV and JSON, besides the Praat TextGrid.
+
+A result TextGrid is read once (`read_result`) into a neutral `Alignment`; each writer takes that and
+nothing else, so no format parses TextGrids of its own, and a later reader (a TextGrid with a
+confidence tier, an EAF given as a transcript) only has to fill an `Alignment`.
+
+Conventions every format shares (docs/users/formats.md tells researchers):
+- A pause is an interval with an empty label; it is no row, annotation or word in any format (its
+  time is the gap between the intervals around it). A label a service gives pauses ("sil") is kept.
+- Word tiers are those named "words" (or "<speaker> - words"); the phone tier of the same prefix
+  ("phones", "<speaker> - phones") is their child: each phone belongs to the word its middle lies in.
+  Every other interval tier is kept as a tier of its own; point tiers stay in the TextGrid only.
+- `confidence` is a number 0–1 per word and phone once the aligner computes one (issue 17, item 2);
+  until then it is None, written as an empty CSV cell, a JSON null and no EAF confidence tier. A
+  TextGrid carries it as an interval tier "<tier> confidence" ("words confidence") whose intervals
+  hold the values of the tier's intervals; it becomes their confidence, not a tier of its own.
+"""
+
+import bisect
+import csv
+import io
+import json
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from praatio import textgrid
+from pympi import Elan
+
+FORMATS = {
+    # key: (what the page calls it, extension, content type)
+    "eaf": ("ELAN", ".eaf", "text/x-eaf+xml"),
+    "csv": ("CSV", ".csv", "text/csv; charset=utf-8"),
+    "json": ("JSON", ".json", "application/json"),
+}
+CSV_COLUMNS = ["file", "tier", "start", "end", "label", "confidence"]
+JSON_VERSION = 1
+WORD_TIER_NAMES = ("words", "word")
+PHONE_TIER_NAMES = ("phones", "phone")
+SPEAKER_SEPARATOR = " - "
+CONFIDENCE_SUFFIX = " confidence"  # the tier of "words" confidence values is "words confidence", in TextGrid and EAF
+
+
+class NotConvertible(ValueError):
+    """A result that cannot be read as a TextGrid of interval tiers; it can still be downloaded as it is."""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: float
+    end: float
+    label: str
+    confidence: float | None = None
+
+
+@dataclass
+class Tier:
+    name: str
+    spans: list[Span]
+
+
+@dataclass
+class Word:
+    tier: str
+    span: Span
+    phones: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class Alignment:
+    """One recording's result: its interval tiers without pauses, in the TextGrid's order."""
+
+    recording: str  # the audio file's name, as the researcher uploaded it
+    result: str  # the TextGrid's name
+    duration: float
+    tiers: list[Tier]
+
+    def tier_pairs(self):
+        """[(word tier name, its phone tier name or None)], in the tiers' order."""
+        names = [t.name for t in self.tiers]
+        pairs = []
+        for name in names:
+            prefix = _prefix(name, WORD_TIER_NAMES)
+            if prefix is None:
+                continue
+            phones = next((n for n in names if _prefix(n, PHONE_TIER_NAMES) == prefix), None)
+            pairs.append((name, phones))
+        return pairs
+
+    def words(self):
+        """Every word of every word tier with its phones, in order of time (then of tier)."""
+        tiers = {t.name: t.spans for t in self.tiers}
+        words = []
+        for word_tier, phone_tier in self.tier_pairs():
+            own = [Word(word_tier, span) for span in tiers[word_tier]]
+            starts = [w.span.start for w in own]
+            for phone in tiers.get(phone_tier, []):
+                word = _containing(own, starts, (phone.start + phone.end) / 2)
+                if word is not None:
+                    word.phones.append(phone)
+            words += own
+        order = {name: n for n, (name, _) in enumerate(self.tier_pairs())}
+        return sorted(words, key=lambda w: (w.span.start, order[w.tier]))
+
+    def other_tiers(self):
+        """The interval tiers that are neither word tiers nor the phone tier of one."""
+        paired = {name for pair in self.tier_pairs() for name in pair if name}
+        return [t for t in self.tiers if t.name not in paired]
+
+
+def _prefix(name, suffixes):
+    """"" for "words", "speaker A" for "speaker A - words", None for a tier of another kind."""
+    lowered = name.strip().lower()
+    for suffix in suffixes:
+        if lowered == suffix:
+            return ""
+        if lowered.endswith(SPEAKER_SEPARATOR + suffix):
+            return lowered[: -len(SPEAKER_SEPARATOR + suffix)].strip()
+    return None
+
+
+def _containing(words, starts, time):
+    index = bisect.bisect_right(starts, time) - 1
+    if index >= 0 and words[index].span.start <= time <= words[index].span.end:
+        return words[index]
+    return None
+
+
+def read_result(path, *, recording, result):
+    """The Alignment of the TextGrid at `path`, or NotConvertible when it is not one."""
+    try:
+        # "rename": Praat allows two tiers of one name, ELAN does not; praatio numbers the second.
+        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False, reportingMode="silence",
+                                     duplicateNamesMode="rename")
+    except Exception as exc:  # praatio raises many kinds (its own, ValueError, IndexError) for a broken file
+        raise NotConvertible(f"{result} cannot be read as a TextGrid") from exc
+    tiers = []
+    for number, name in enumerate(grid.tierNames, start=1):
+        tier = grid.getTier(name)
+        if isinstance(tier, textgrid.IntervalTier):
+            # Praat allows a tier without a name; ELAN needs one.
+            spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries if e.label.strip()]
+            tiers.append(Tier(name.strip() or f"tier {number}", spans))
+    return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp),
+                     tiers=_with_confidence(tiers))
+
+
+def _with_confidence(tiers):
+    """`tiers` with the values of each "<tier> confidence" tier as its intervals' confidence, and without those
+    tiers: the TextGrid's way of carrying confidence (a number 0-1 per interval; any other label is none)."""
+    by_name = {t.name: t for t in tiers}
+    values = {t.name[: -len(CONFIDENCE_SUFFIX)]: t for t in tiers
+              if t.name.endswith(CONFIDENCE_SUFFIX) and t.name[: -len(CONFIDENCE_SUFFIX)] in by_name}
+    result = []
+    for tier in tiers:
+        if tier.name.endswith(CONFIDENCE_SUFFIX) and tier.name[: -len(CONFIDENCE_SUFFIX)] in values:
+            continue
+        source = values.get(tier.name)
+        if source is not None:
+            starts = [s.start for s in source.spans]
+            tier = Tier(tier.name, [Span(s.start, s.end, s.label, _number(_at(source.spans, starts, s)))
+                                    for s in tier.spans])
+        result.append(tier)
+    return result
+
+
+def _at(spans, starts, span):
+    """The label of the interval of `spans` that holds the middle of `span`, or ""."""
+    middle = (span.start + span.end) / 2
+    index = bisect.bisect_right(starts, middle) - 1
+    return spans[index].label if index >= 0 and spans[index].start <= middle <= spans[index].end else ""
+
+
+def _number(label):
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 1 else None  # also leaves out nan
+
+
+def export_name(result, format):
+    """The file name of `result` (a TextGrid's name) in `format`: a.TextGrid -> a.eaf."""
+    stem = result[: -len(".textgrid")] if result.lower().endswith(".textgrid") else result
+    return stem + FORMATS[format][1]
+
+
+def write(alignment, format):
+    """The bytes of `alignment` in `format` (a key of FORMATS)."""
+    return {"eaf": to_eaf, "csv": lambda a: to_csv([a]), "json": to_json}[format](alignment)
+
+
+# CSV ------------------------------------------------------------------------------------------------
+
+
+def _seconds(value):
+    return f"{value:.3f}"
+
+
+def _confidence(value):
+    return "" if value is None else f"{value:.3f}"
+
+
+def to_csv(alignments, *, header=True):
+    """One row per labelled interval of every interval tier of each alignment, as UTF-8 bytes.
+
+    No byte-order mark (R's read.csv would make it part of the first column's name) and no "CSV
+    injection" apostrophes as report.csv has: this table is data for R and pandas, and a changed
+    label would no longer match the TextGrid.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    for alignment in alignments:
+        for tier in alignment.tiers:
+            for span in tier.spans:
+                writer.writerow([alignment.recording, tier.name, _seconds(span.start), _seconds(span.end),
+                                 span.label, _confidence(span.confidence)])
+    return out.getvalue().encode("utf-8")
+
+
+# JSON -----------------------------------------------------------------------------------------------
+
+
+def _span_json(span, **extra):
+    return {"start": span.start, "end": span.end, "label": span.label, "confidence": span.confidence, **extra}
+
+
+def to_json_data(alignment):
+    """The JSON document of one recording as Python data (docs/users/alignment-schema.json)."""
+    return {
+        "version": JSON_VERSION,
+        "file": alignment.recording,
+        "result": alignment.result,
+        "duration": alignment.duration,
+        "words": [_span_json(w.span, tier=w.tier, phones=[_span_json(p) for p in w.phones])
+                  for w in alignment.words()],
+        "tiers": [{"name": t.name, "intervals": [{"start": s.start, "end": s.end, "label": s.label}
+                                                 for s in t.spans]}
+                  for t in alignment.other_tiers()],
+    }
+
+
+def to_json(alignment):
+    return (json.dumps(to_json_data(alignment), ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+# ELAN -----------------------------------------------------------------------------------------------
+
+# Phones are a time-aligned child tier of type "Included_In": each phone keeps its own times and must
+# lie inside its word, and gaps are allowed. "Time_Subdivision" would force a word's phones to fill it
+# exactly, which a third-party aligner's rounding or a missing phone breaks; "Symbolic_Subdivision"
+# would drop the phones' times, which are the point of a forced alignment.
+WORD_TYPE, PHONE_TYPE, OTHER_TYPE, CONFIDENCE_TYPE = "words", "phones", "intervals", "confidence"
+
+
+def _ms(seconds):
+    return round(seconds * 1000)
+
+
+def media_type(recording):
+    """The MIME type ELAN expects for the recording (its own names for WAV and MPEG)."""
+    extension = PurePath(recording).suffix.lower().lstrip(".")
+    return Elan.Eaf.MIMES.get(extension) or mimetypes.guess_type(recording)[0] or "application/octet-stream"
+
+
+def to_eaf(alignment):
+    """An ELAN document: word tiers with their phone tiers as children, other interval tiers, linked to the
+    recording by its name (ELAN finds it next to the .eaf), as UTF-8 bytes.
+
+    Times are whole milliseconds, as EAF stores them; an interval shorter than half a millisecond has
+    no length left and is not written.
+    """
+    alignment = _for_xml(alignment)
+    eaf = Elan.Eaf(author="Equestria")
+    eaf.remove_tier("default")
+    eaf.remove_linguistic_type("default-lt")
+    eaf.header = {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"}  # as ELAN writes it
+    eaf.add_linguistic_type(WORD_TYPE)
+    eaf.add_linguistic_type(PHONE_TYPE, constraints="Included_In")
+    eaf.add_linguistic_type(OTHER_TYPE)
+    eaf.add_linguistic_type(CONFIDENCE_TYPE, constraints="Symbolic_Association", timealignable=False)
+    # ELAN looks for the media at MEDIA_URL, then at RELATIVE_MEDIA_URL next to the .eaf: the researcher
+    # keeps the recording beside the .eaf, as ELAN's manual recommends.
+    eaf.add_linked_file(f"file:///{alignment.recording}", relpath=f"./{alignment.recording}",
+                        mimetype=media_type(alignment.recording))
+    tiers = {t.name: t for t in alignment.tiers}
+    words = alignment.words()
+    for word_tier, phone_tier in alignment.tier_pairs():
+        own = [w for w in words if w.tier == word_tier]
+        eaf.add_tier(word_tier, ling=WORD_TYPE)
+        for word in own:
+            _annotate(eaf, word_tier, word.span)
+        if phone_tier:
+            eaf.add_tier(phone_tier, ling=PHONE_TYPE, parent=word_tier)
+            for word in own:
+                for phone in word.phones:
+                    # Clipped to its word: ELAN refuses a child that sticks out, by even a millisecond.
+                    _annotate(eaf, phone_tier, Span(max(phone.start, word.span.start),
+                                                    min(phone.end, word.span.end), phone.label))
+        _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, [w.span for w in own])
+        if phone_tier:
+            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, [p for w in own for p in w.phones])
+    for tier in alignment.other_tiers():
+        eaf.add_tier(tier.name, ling=OTHER_TYPE)
+        for span in tiers[tier.name].spans:
+            _annotate(eaf, tier.name, span)
+    # ELAN numbers the annotations a researcher adds from this; pympi leaves it at 0.
+    eaf.properties = [(key, eaf.maxaid if key == "lastUsedAnnotation" else value) for key, value in eaf.properties]
+    # Serialised as text, then encoded: ElementTree writing UTF-8 itself is 3 times slower (an hour's EAF: 5 s).
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + Elan.to_string(eaf)).encode("utf-8")
+
+
+# Characters XML 1.0 cannot hold at all (control characters other than tab and line breaks, lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _for_xml(alignment):
+    """`alignment` without the characters XML 1.0 cannot hold in its names and labels: kept, they would make
+    the whole file one that ELAN cannot open."""
+    def clean(text):
+        return _NOT_XML.sub("", text)
+
+    tiers = [Tier(clean(t.name), [Span(s.start, s.end, clean(s.label), s.confidence) for s in t.spans])
+             for t in alignment.tiers]
+    return Alignment(clean(alignment.recording), clean(alignment.result), alignment.duration, tiers)
+
+
+def _annotate(eaf, tier, span):
+    start, end = _ms(span.start), _ms(span.end)
+    if end > start >= 0:
+        eaf.add_annotation(tier, start, end, span.label)
+
+
+def _confidence_tier(eaf, name, parent, spans):
+    """A child tier with each annotation's confidence, only when the aligner gave any (issue 17, item 2)."""
+    if all(s.confidence is None for s in spans):
+        return
+    eaf.add_tier(name, ling=CONFIDENCE_TYPE, parent=parent)
+    for span in spans:
+        start, end = _ms(span.start), _ms(span.end)
+        if span.confidence is not None and end > start:
+            eaf.add_ref_annotation(name, parent, (start + end) // 2, f"{span.confidence:.3f}")
