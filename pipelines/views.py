@@ -5,6 +5,7 @@ Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`:
 """
 
 import io
+import re
 import logging
 import os
 import shutil
@@ -296,7 +297,9 @@ def download_results(request, project_id, run_id):
             archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
     handle.seek(0)
     suffix = "" if chosen == "all" else f"-{ZIP_FORMATS[chosen]}"
-    response = FileResponse(handle, as_attachment=True, filename=f"{run.project.name}-results{suffix}.zip",
+    stem = _file_name_part(run.project.name)
+    response = FileResponse(handle, as_attachment=True, filename=f"{stem}-results{suffix}.zip" if stem
+                            else f"results{suffix}.zip",
                             content_type="application/zip")
     response["X-Content-Type-Options"] = "nosniff"
     return response
@@ -341,6 +344,12 @@ def _free_name(name, taken):
     name = name if name.lower() not in taken else f"equestria-{name}"
     taken.add(name.lower())
     return name
+
+
+def _file_name_part(name):
+    """`name` (a project's) as part of a file name: browsers keep only what follows a path separator, and
+    Windows refuses a few more characters."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", name).strip(" .-")
 
 
 def zip_names(names):

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +67,10 @@ def work_until(run, stages, limit=120):
         assert time.monotonic() < deadline, f"run stuck in {run.stage}"
         if not tasks.run_next_task():
             time.sleep(0.05)
+
+
+def download_name(response):
+    """The file name a browser saves a download as (Content-Disposition, RFC 6266 with RFC 5987 for non-ASCII)."""
+    message = EmailMessage()
+    message["Content-Disposition"] = response["Content-Disposition"]
+    return message.get_filename()

@@ -30,6 +30,7 @@ from pipelines import exports
 from pipelines.models import Run
 from tests.conftest import CsrfClient
 from tests.factories import make_project, wav_bytes
+from tests.helpers import download_name
 from tests.test_outcomes import entry, fa_process, finish, report
 from upload.services import Upload
 
@@ -524,3 +525,19 @@ def test_one_export_costs_a_fixed_number_of_queries(alice, alice_client, tmp_pat
     # session, user, the run with its project and processes, its outcomes (for the recording's name)
     with django_assert_num_queries(4):
         assert alice_client.get(export_url(project, run, "json", "a.TextGrid")).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, expected", [
+    ("Interviews 2024/25 (missing)", "Interviews 2024-25 (missing)-results.zip"),
+    ("C:\\corpus\\Récit", "C-corpus-Récit-results.zip"),
+    ("..", "results.zip"),
+])
+def test_the_zip_is_named_after_the_whole_project_whatever_characters_its_name_has(alice, alice_client, tmp_path,
+                                                                                    name, expected):
+    project, run = exported_run(alice, tmp_path)
+    project.name = name
+    project.save()
+    response = alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]))
+    assert response.status_code == 200
+    assert download_name(response) == expected

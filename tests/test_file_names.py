@@ -15,7 +15,6 @@ import tempfile
 import threading
 import uuid
 import zipfile
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -36,7 +35,7 @@ from pipelines.views import zip_names
 from scripts import clamnames, runner
 from scripts.clam import ClamConnection, UnexpectedRedirect
 from scripts.models import Process, Script
-from tests.helpers import DATA, work_until
+from tests.helpers import DATA, download_name, work_until
 from upload.models import Project
 from upload.names import BadName, clean_name, extension_of
 
@@ -265,13 +264,6 @@ def _check_results(client, project, run, pairs):
     return archive
 
 
-def _download_name(response):
-    """The file name a browser saves a download as (Content-Disposition, RFC 6266 with RFC 5987 for non-ASCII)."""
-    message = EmailMessage()
-    message["Content-Disposition"] = response["Content-Disposition"]
-    return message.get_filename()
-
-
 def _check_exports(client, args, run, stem):
     """The real service's result of `stem` in every format: under the user's name, naming the user's recording,
     with the TextGrid's words and times (to the millisecond)."""
@@ -284,7 +276,7 @@ def _check_exports(client, args, run, stem):
         response = client.get(reverse("pipelines-export-result", kwargs={**args, "format": format,
                                                                           "name": f"{stem}.TextGrid"}))
         assert response.status_code == 200
-        assert _download_name(response) == f"{stem}.{format}"
+        assert download_name(response) == f"{stem}.{format}"
         got[format] = b"".join(response.streaming_content)
     document = json.loads(got["json"])
     assert document["file"] == f"{stem}.wav"
