@@ -130,9 +130,8 @@ class Alignment:
 
 
 def _with_confidence(word, phones):
-    """`word` (an Interval) with the confidence of its phones [(phone, start, end, GOP or None)] together."""
-    gop = goodness.word_gop([(g, b - a) for _, a, b, g in phones])
-    return word if gop is None else dataclasses.replace(word, confidence=goodness.to_confidence(gop))
+    """`word` (an Interval) with its confidence, from its phones [(phone, start, end, GOP or None)] and its score."""
+    return dataclasses.replace(word, confidence=goodness.word_confidence([g for _, _, _, g in phones], word.score))
 
 
 def _base_word(name):
@@ -590,7 +589,7 @@ class Aligner:
                 if not word.name.startswith(("<", "["))
             ]
             if len(words) == len(keys) and all(phones for _, phones in words):
-                loop = goodness.loop_scores(decoder, padded, len(padded) // SAMPLES_PER_FRAME)
+                loop = goodness.loop_scores(padded, len(padded) // SAMPLES_PER_FRAME)
                 return [(name, [(phone, a - pad, b - pad, gop) for (phone, a, b, _), gop
                                 in zip(phones, goodness.phone_gops(phones, loop))])
                         for name, phones in words]

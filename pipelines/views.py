@@ -166,7 +166,27 @@ def run_detail(request, project_id, run_id):
         "run": run, "project": run.project, "outcomes": recordings, "summary": outcomes.summary(recordings),
         # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
         "grids": grids, "has_results": bool(textgrids),
+        "to_check": _words_to_check(run, recordings), "low_confidence": pictures.LOW_CONFIDENCE,
     })
+
+
+def _words_to_check(run, recordings):
+    """[{recording, textgrid, words: [(span, ?at=)], count}] of the recordings whose results have words of low
+    confidence, read from their TextGrids as every export reads them (pipelines.exports)."""
+    checks = []
+    for outcome in recordings:
+        if not outcome.has_result:
+            continue
+        try:
+            path = _result_path(run, outcome.textgrid)
+            alignment = exports.read_result(path, recording=outcome.recording, result=outcome.textgrid)
+        except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+            continue
+        words, count = pictures.words_to_check(alignment)
+        if words:
+            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": words,
+                           "count": count})
+    return checks
 
 
 @login_required
@@ -406,4 +426,5 @@ def view_result(request, project_id, run_id, name):
     return render(request, "pipelines/result.html", {"run": run, "project": run.project, "name": name,
                                                      "audio": audio, "picture": data, "note": note,
                                                      "warnings": warnings,
-                                                     "window_seconds": int(pictures.WINDOW_SECONDS)})
+                                                     "window_seconds": int(pictures.WINDOW_SECONDS),
+                                                     "low_confidence": pictures.LOW_CONFIDENCE})

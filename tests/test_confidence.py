@@ -74,8 +74,10 @@ def test_a_textgrid_without_phone_pass_has_no_confidence_tier(aligner, spoken, t
 
 
 def test_confidence_is_a_logistic_of_gop_with_its_midpoint_at_one_half():
-    assert goodness.to_confidence(goodness.MIDPOINT) == 0.5
-    assert goodness.to_confidence(0.0) > 0.99
+    assert goodness.to_confidence(goodness.PHONE_MIDPOINT) == 0.5
+    assert goodness.to_confidence(40.0) > 0.95
     assert goodness.to_confidence(-1e9) == pytest.approx(0.0)
-    assert goodness.word_gop([(None, 5), (-10.0, 10), (-40.0, 30)]) == pytest.approx(-32.5)
-    assert goodness.word_gop([(None, 5)]) is None
+    # A word: the mean of its phones' GOP plus the weighted word-pass score, at the word's midpoint here.
+    assert goodness.word_confidence([None, -10.0, -30.0], (goodness.WORD_MIDPOINT + 20.0) / goodness.WORD_SCORE_WEIGHT) \
+        == pytest.approx(0.5)
+    assert goodness.word_confidence([None], -1.0) is None
