@@ -22,9 +22,10 @@ LOW_CONFIDENCE = 0.5
 WORDS_TO_CHECK = 10  # per recording, on the run page
 
 
-def confidences(grid_path):
-    """{tier name: {(start, end) rounded to the ms: confidence}} of the tiers that have one, read by pipelines.exports."""
-    alignment = exports.read_result(grid_path, recording="", result="")
+def confidences(grid):
+    """{tier name: {(start, end) rounded to the ms: confidence}} of the tiers of `grid` (praatio) that have one,
+    read as every export reads them (pipelines.exports)."""
+    alignment = exports.alignment_of(grid, recording="", result="")
     return {t.name: {_key(s.start, s.end): s.confidence for s in t.spans if s.confidence is not None}
             for t in alignment.tiers if any(s.confidence is not None for s in t.spans)}
 
@@ -72,7 +73,7 @@ def picture(audio_path, grid_path, width=WIDTH):
     """Everything the template needs to draw the SVG."""
     columns, duration = waveform(audio_path, width)
     grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
-    values = confidences(grid_path)
+    values = confidences(grid)
     scale = width / max(duration, 1e-6)
     tiers = []
     for name in _drawn_tiers(grid):  # a point tier has no spans to draw
@@ -194,7 +195,7 @@ def window(audio_path, grid_path, start, width=WIDTH):
                              always_2d=True)[0].mean(axis=1)
     peak = max(QUIET_PEAK, float(np.abs(samples).max(initial=0.0)))
     grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
-    values = confidences(grid_path)
+    values = confidences(grid)
     tiers = [(name, grid.getTier(name).entries) for name in _drawn_tiers(grid)]
     scale = width / ROW_SECONDS
     rows = []
