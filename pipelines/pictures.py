@@ -48,11 +48,14 @@ def _marks(values, entry):
 
 
 def words_to_check(alignment, limit=WORDS_TO_CHECK):
-    """([(word span, its `?at=` m:ss)] of the least confident words below LOW_CONFIDENCE, least first, at
-    most `limit`; how many there are in all) of a pipelines.exports.Alignment."""
+    """([(word span, its `?at=` m:ss, its time as shown)] of the least confident words below LOW_CONFIDENCE,
+    least first, at most `limit`; how many there are in all) of a pipelines.exports.Alignment. Times are
+    m:ss.s in a recording drawn a window at a time, as its warnings give them."""
     low = sorted((w.span for w in alignment.words() if w.span.confidence is not None
                   and w.span.confidence < LOW_CONFIDENCE), key=lambda s: (s.confidence, s.start))
-    return [(span, clock(max(0.0, span.start - LEAD_SECONDS))) for span in low[:limit]], len(low)
+    long = alignment.duration > WHOLE_SECONDS
+    return [(span, clock(max(0.0, span.start - LEAD_SECONDS)),
+             clock(span.start, 1) if long else f"{span.start:.2f} s") for span in low[:limit]], len(low)
 
 
 def waveform(path, columns=WIDTH):

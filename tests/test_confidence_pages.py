@@ -91,12 +91,21 @@ def test_the_run_page_lists_the_words_to_check_least_confident_first_with_links_
     html = page(alice_client, "pipelines-run", project.pk, run.pk)
 
     section = html[html.index('id="words-to-check"'):html.index("</section>")]
-    listed = re.findall(r'href="([^"]+)">“(w\d+)” at ([\d.]+) s</a> <span class="text-muted confidence">confidence '
+    listed = re.findall(r'href="([^"]+)">“(w\d+)” at ([\d.:]+)</a> <span class="text-muted confidence">confidence '
                         r'([\d.]+)</span>', section)
     view = reverse("pipelines-view-result", args=[project.pk, run.pk, "interview.TextGrid"])
-    assert listed == [(view + "?at=0:48", "w100", "50.00", "0.05"), (view + "?at=0:00", "w3", "1.50", "0.12"),
-                      (view + "?at=0:01", "w7", "3.50", "0.31"), (view + "?at=0:04", "w12", "6.00", "0.48")]
+    # Times as m:ss.s, as a long recording's warnings and picture give them.
+    assert listed == [(view + "?at=0:48", "w100", "0:50.0", "0.05"), (view + "?at=0:00", "w3", "0:01.5", "0.12"),
+                      (view + "?at=0:01", "w7", "0:03.5", "0.31"), (view + "?at=0:04", "w12", "0:06.0", "0.48")]
     assert "interview.flac <span class=\"small text-muted\">(4 words)</span>" in section
+
+
+def test_a_short_recordings_words_to_check_give_their_time_in_seconds(alice_client, alice):
+    project, run = confident_result(alice)
+
+    html = page(alice_client, "pipelines-run", project.pk, run.pk)
+
+    assert re.findall(r'“(w\d+)” at ([^<]+)</a>', html) == [("w3", "1.50 s"), ("w7", "3.50 s"), ("w12", "6.00 s")]
 
 
 def test_the_run_page_has_no_words_to_check_when_every_word_is_confident(alice_client, alice):

@@ -18,7 +18,7 @@ def test_a_researcher_follows_the_least_confident_word_to_its_mark_in_the_pictur
 
     listed = page.locator("#words-to-check li")
     expect(listed).to_have_count(4)
-    expect(listed.first).to_have_text("“w100” at 50.00 s confidence 0.05")
+    expect(listed.first).to_have_text("“w100” at 0:50.0 confidence 0.05")
     with page.expect_navigation():
         listed.first.get_by_role("link").click()
 
