@@ -2,17 +2,19 @@
 
 What it measures (Witt & Young's GOP, as pronunciation-training tools use it): how much worse the
 acoustic model finds the aligned phone than the best sequence of any phones over the same frames.
-For each phone the phone pass placed (clamservices.aligner, `_phone_pass`), the same decoder also
-decodes the same audio with a free phone loop (PocketSphinx's allphone search: any phone may follow
-any other, no language model). A phone's GOP is
+For each chunk the phone pass aligned (clamservices.aligner, `_phone_pass`), the same audio is also
+decoded with a free phone loop (PocketSphinx's allphone search: any phone may follow any other, no
+language model). A phone's GOP is
 
     (its acoustic score in the alignment − the loop's acoustic score over its frames) / its frames
 
-in PocketSphinx's integer log scale per 10 ms frame: around 0 when the loop finds nothing better
-than the transcript's phone, strongly negative when other phones fit those frames much better (a
-wrong word, a mispronunciation, noise, or a boundary in the wrong place). Because it is a ratio
-against what the model finds in the same audio, a loud or quiet, clean or noisy recording shifts it
-less than the raw acoustic score (clamservices.aligner.confidence).
+in PocketSphinx's integer log scale per 10 ms frame: high when the loop finds nothing better than
+the transcript's phone, strongly negative when other phones fit those frames much better (a wrong
+word, a mispronunciation, noise, or a boundary in the wrong place). Because it is a ratio against
+what the model finds in the same audio, a loud or quiet, clean or noisy recording shifts it less
+than the raw acoustic score (clamservices.aligner.confidence). The loop runs on a far cheaper
+decoder than the alignment (LOOP_OPTIONS), whose scores are lower, so a GOP is mostly above 0: its
+scale is set by the fitted constants below, not by 0.
 
 A phone's confidence is a logistic function of its GOP (`to_confidence`); a word's, of the mean of
 its phones' GOP together with the word pass's score of the word (`word_confidence`), with constants
@@ -22,9 +24,10 @@ told apart with equal errors; pages mark words below LOW. It is not a calibrated
 being right: it orders words by how well they fit, comparably across recordings of this aligner.
 
 The loop's score over a phone's frames is read from the loop's own segments, each spread evenly
-over its frames (a loop segment that straddles a phone edge gives each side its share). The loop
-decodes each chunk the phone pass decodes, with the phone pass's cheaper decoder (every second
-frame's Gaussians, see PHONE_PASS_OPTIONS), so it costs about one more decode of the audio.
+over its frames (a loop segment that straddles a phone edge gives each side its share). It decodes
+each chunk the phone pass decodes (with the same padding), on a decoder of its own, one per process.
+Nothing of the loop bounds its time but the audio's length: it is one Viterbi pass over a fixed
+phone network, without the grammar searches that can stall.
 """
 
 import functools
