@@ -8,7 +8,7 @@ run:
 test:
 	bin/test
 
-# Benchmarks (not part of the tests): runs the nine benchmarks (about 30 min) and rewrites docs/performance.md.
+# Benchmarks (not part of the tests): runs the ten benchmarks (about 32 min) and rewrites docs/performance.md.
 bench:
 	bin/setup
 	bin/ensure-system-packages

@@ -29,6 +29,7 @@ about the square of its length.
 """
 
 import bisect
+import dataclasses
 import logging
 import math
 import os
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pocketsphinx import Decoder
 
+from clamservices import confidence as goodness
 from clamservices import longaudio, repair
 from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.boundaries import fit_phones, refine_boundaries
@@ -116,6 +118,7 @@ class Interval:
     end: float
     label: str
     score: float = 0.0
+    confidence: float | None = None  # 0–1, from the phone pass (clamservices.confidence); None without one
 
 
 @dataclass
@@ -124,6 +127,11 @@ class Alignment:
     phones: list  # [Interval], only the phones
     warnings: list = field(default_factory=list)  # plain words, for the researcher
     not_found: list = field(default_factory=list)  # transcript words (as shown) not found in the audio
+
+
+def _with_confidence(word, phones):
+    """`word` (an Interval) with its confidence, from its phones [(phone, start, end, GOP or None)] and its score."""
+    return dataclasses.replace(word, confidence=goodness.word_confidence([g for _, _, _, g in phones], word.score))
 
 
 def _base_word(name):
@@ -262,7 +270,7 @@ def prepared(block, gain, seed):
 
 
 def _shifted(interval, seconds):
-    return Interval(interval.start + seconds, interval.end + seconds, interval.label, interval.score)
+    return dataclasses.replace(interval, start=interval.start + seconds, end=interval.end + seconds)
 
 
 class Aligner:
@@ -558,7 +566,8 @@ class Aligner:
         return chunks
 
     def _phone_pass(self, wide, chunk, keys, paddings=PHONE_PASS_PADDING_SECONDS):
-        """[(word name, [(phone, start frame, end frame)])] of one chunk, in chunk frames; None when it fails."""
+        """[(word name, [(phone, start frame, end frame, GOP or None)])] of one chunk, in chunk frames; None
+        when it fails. GOP: clamservices.confidence, from a phone loop over the same audio."""
         for pad_seconds in paddings:
             decoder = self._phone_decoder(wide)
             pad = int(pad_seconds * FRAME_RATE)
@@ -575,12 +584,15 @@ class Aligner:
                 self._renew(decoder)
                 continue
             words = [
-                (word.name, [(phone.name, phone.start - pad, phone.start + phone.duration - pad) for phone in word])
+                (word.name, [(phone.name, phone.start, phone.start + phone.duration, phone.score) for phone in word])
                 for word in aligned
                 if not word.name.startswith(("<", "["))
             ]
             if len(words) == len(keys) and all(phones for _, phones in words):
-                return words
+                loop = goodness.loop_scores(padded, len(padded) // SAMPLES_PER_FRAME)
+                return [(name, [(phone, a - pad, b - pad, gop) for (phone, a, b, _), gop
+                                in zip(phones, goodness.phone_gops(phones, loop))])
+                        for name, phones in words]
         return None
 
     def _split_phone_pass(self, wide, chunk, keys, depth=2):
@@ -605,7 +617,8 @@ class Aligner:
                 self._split_phone_pass(wide, part, part_keys, depth - 1)
             if aligned is None:
                 return None
-            result += [(name, [(phone, a + offset, b + offset) for phone, a, b in phones]) for name, phones in aligned]
+            result += [(name, [(phone, a + offset, b + offset, gop) for phone, a, b, gop in phones])
+                       for name, phones in aligned]
         return result
 
     def _check_length(self, samples, keys):
@@ -750,10 +763,12 @@ class Aligner:
                 failed.append((start / FRAME_RATE, end / FRAME_RATE))
             else:
                 for i, (_, word_phones) in zip(positions, aligned):
-                    word = word_interval[i]
+                    word = _with_confidence(word_interval[i], word_phones)
                     word_intervals.append(word)
                     phone_intervals += fit_phones(
-                        [Interval((a + start) / FRAME_RATE, (b + start) / FRAME_RATE, name) for name, a, b in word_phones],
+                        [Interval((a + start) / FRAME_RATE, (b + start) / FRAME_RATE, name,
+                                  confidence=None if gop is None else goodness.to_confidence(gop))
+                         for name, a, b, gop in word_phones],
                         word.start, word.end)
             report(0.3 + 0.7 * number / len(chunks))
         return word_intervals, phone_intervals, failed

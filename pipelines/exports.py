@@ -135,6 +135,11 @@ def read_result(path, *, recording, result):
                                      duplicateNamesMode="rename")
     except Exception as exc:  # praatio raises many kinds (its own, ValueError, IndexError) for a broken file
         raise NotConvertible(f"{result} cannot be read as a TextGrid") from exc
+    return alignment_of(grid, recording=recording, result=result)
+
+
+def alignment_of(grid, *, recording, result):
+    """The Alignment of a praatio TextGrid already open (the result picture has one): as `read_result`."""
     tiers = []
     for number, name in enumerate(grid.tierNames, start=1):
         tier = grid.getTier(name)

@@ -1,4 +1,9 @@
-"""The picture of one result: the waveform with the word and phone tiers under it, as SVG data."""
+"""The picture of one result: the waveform with the word and phone tiers under it, as SVG data.
+
+Words and phones with a confidence (a TextGrid's "<tier> confidence" tiers, read by pipelines.exports, the
+one reader of them) carry it to their tooltip; those below LOW_CONFIDENCE are marked. The confidence tiers
+themselves are not drawn: their values are the marks.
+"""
 
 import bisect
 import re
@@ -7,7 +12,50 @@ import numpy as np
 import soundfile
 from praatio import textgrid
 
+from pipelines import exports
+
 WIDTH = 1000
+# Below this a word or phone is marked in the picture and listed among the words to check on the run page
+# (docs/users/alignment.md). The bundled aligner's confidence is 0.5 where its GOP score is at the midpoint
+# fitted between right and replaced words (clamservices/confidence.py).
+LOW_CONFIDENCE = 0.5
+WORDS_TO_CHECK = 10  # per recording, on the run page
+
+
+def confidences(grid):
+    """{tier name: {(start, end) rounded to the ms: confidence}} of the tiers of `grid` (praatio) that have one,
+    read as every export reads them (pipelines.exports)."""
+    alignment = exports.alignment_of(grid, recording="", result="")
+    return {t.name: {_key(s.start, s.end): s.confidence for s in t.spans if s.confidence is not None}
+            for t in alignment.tiers if any(s.confidence is not None for s in t.spans)}
+
+
+def _key(start, end):
+    return round(float(start), 3), round(float(end), 3)
+
+
+def _drawn_tiers(grid):
+    """The interval tiers to draw: all but the "<tier> confidence" tiers of another tier."""
+    names = set(grid.tierNames)
+    return [name for name in grid.tierNames if isinstance(grid.getTier(name), textgrid.IntervalTier)
+            and not (name.endswith(exports.CONFIDENCE_SUFFIX) and name[: -len(exports.CONFIDENCE_SUFFIX)] in names)]
+
+
+def _marks(values, entry):
+    """The confidence of a drawn interval (None without one) and whether it is low."""
+    value = values.get(_key(entry.start, entry.end)) if entry.label else None
+    return {"confidence": value, "low": value is not None and value < LOW_CONFIDENCE}
+
+
+def words_to_check(alignment, limit=WORDS_TO_CHECK):
+    """([(word span, its `?at=` m:ss, its time as shown)] of the least confident words below LOW_CONFIDENCE,
+    least first, at most `limit`; how many there are in all) of a pipelines.exports.Alignment. Times are
+    m:ss.s in a recording drawn a window at a time, as its warnings give them."""
+    low = sorted((w.span for w in alignment.words() if w.span.confidence is not None
+                  and w.span.confidence < LOW_CONFIDENCE), key=lambda s: (s.confidence, s.start))
+    long = alignment.duration > WHOLE_SECONDS
+    return [(span, clock(max(0.0, span.start - LEAD_SECONDS)),
+             clock(span.start, 1) if long else f"{span.start:.2f} s") for span in low[:limit]], len(low)
 
 
 def waveform(path, columns=WIDTH):
@@ -28,12 +76,11 @@ def picture(audio_path, grid_path, width=WIDTH):
     """Everything the template needs to draw the SVG."""
     columns, duration = waveform(audio_path, width)
     grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
+    values = confidences(grid)
     scale = width / max(duration, 1e-6)
     tiers = []
-    for name in grid.tierNames:
+    for name in _drawn_tiers(grid):  # a point tier has no spans to draw
         tier = grid.getTier(name)
-        if not isinstance(tier, textgrid.IntervalTier):  # a point tier has no spans to draw
-            continue
         tiers.append(
             {
                 "name": name,
@@ -41,7 +88,8 @@ def picture(audio_path, grid_path, width=WIDTH):
                     {"x": e.start * scale, "w": max(0.5, (e.end - e.start) * scale), "label": e.label,
                      "start": e.start, "end": e.end, "mid": (e.start + e.end) / 2 * scale,
                      # Labels that do not fit stay in the tooltip only.
-                     "fits": (e.end - e.start) * scale >= (7 if name == "words" else 6) * len(e.label)}
+                     "fits": (e.end - e.start) * scale >= (7 if name == "words" else 6) * len(e.label),
+                     **_marks(values.get(name, {}), e)}
                     for e in tier.entries
                 ],
             }
@@ -49,7 +97,8 @@ def picture(audio_path, grid_path, width=WIDTH):
     step = width / max(1, len(columns))
     wave = [{"x": i * step, "y1": 50 - hi * 48, "y2": 50 - lo * 48} for i, (lo, hi) in enumerate(columns)]
     ticks = [{"x": t * scale, "t": t} for t in np.arange(0, duration, max(0.5, round(duration / 10, 1)))]
-    return {"width": width, "duration": duration, "wave": wave, "tiers": tiers, "ticks": ticks}
+    return {"width": width, "duration": duration, "wave": wave, "tiers": tiers, "ticks": ticks,
+            "has_confidence": bool(values)}
 
 
 # Long recordings are drawn a window at a time: the whole of an hour is 40,000 intervals, too many to
@@ -149,8 +198,8 @@ def window(audio_path, grid_path, start, width=WIDTH):
                              always_2d=True)[0].mean(axis=1)
     peak = max(QUIET_PEAK, float(np.abs(samples).max(initial=0.0)))
     grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
-    tiers = [(name, grid.getTier(name).entries) for name in grid.tierNames
-             if isinstance(grid.getTier(name), textgrid.IntervalTier)]
+    values = confidences(grid)
+    tiers = [(name, grid.getTier(name).entries) for name in _drawn_tiers(grid)]
     scale = width / ROW_SECONDS
     rows = []
     for number, row_start in enumerate(np.arange(start, end - 1e-6, ROW_SECONDS)):
@@ -162,12 +211,13 @@ def window(audio_path, grid_path, start, width=WIDTH):
             "wave": _wave_path(row, peak, int((row_end - row_start) * scale / WAVE_COLUMN)),
             "ticks": [{"x": (t - row_start) * scale, "t": clock(t)}
                       for t in range(int(np.ceil(row_start)), int(np.ceil(row_end)))],
-            "tiers": [{"name": name, "intervals": _intervals(entries, row_start, row_end, scale, name)}
+            "tiers": [{"name": name, "intervals": _intervals(entries, row_start, row_end, scale, name,
+                                                             values.get(name, {}))}
                       for name, entries in tiers],
         })
     return {"width": width, "height": len(rows) * ROW_HEIGHT, "duration": total, "start": start, "end": end,
             "rows": rows, "earlier": max(0.0, start - WINDOW_SECONDS) if start > 0 else None,
-            "later": start + WINDOW_SECONDS if end < total else None}
+            "later": start + WINDOW_SECONDS if end < total else None, "has_confidence": bool(values)}
 
 
 def _wave_path(samples, peak, columns):
@@ -181,7 +231,7 @@ def _wave_path(samples, peak, columns):
                    for i, (lo, hi) in enumerate(zip(low, high)))
 
 
-def _intervals(entries, row_start, row_end, scale, tier_name):
+def _intervals(entries, row_start, row_end, scale, tier_name, values):
     """The intervals of a row, clipped to it; their titles keep their whole times."""
     shown = []
     index = bisect.bisect_right(entries, row_start, key=lambda e: e.end)  # the first one ending inside the row
@@ -191,6 +241,7 @@ def _intervals(entries, row_start, row_end, scale, tier_name):
         shown.append({"x": (left - row_start) * scale, "w": max(0.5, (right - left) * scale),
                       "mid": ((left + right) / 2 - row_start) * scale, "label": entry.label,
                       "start": clock(entry.start, 3), "end": clock(entry.end, 3),
-                      "fits": (right - left) * scale >= (7 if tier_name == "words" else 6) * len(entry.label)})
+                      "fits": (right - left) * scale >= (7 if tier_name == "words" else 6) * len(entry.label),
+                      **_marks(values, entry)})
         index += 1
     return shown

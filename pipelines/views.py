@@ -4,6 +4,7 @@ and the project page, which show the runs.
 Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
 """
 
+import functools
 import io
 import re
 import logging
@@ -167,7 +168,27 @@ def run_detail(request, project_id, run_id):
         "run": run, "project": run.project, "outcomes": recordings, "summary": outcomes.summary(recordings),
         # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
         "grids": grids, "has_results": bool(textgrids),
+        "to_check": _words_to_check(run, recordings), "low_confidence": pictures.LOW_CONFIDENCE,
     })
+
+
+def _words_to_check(run, recordings):
+    """[{recording, textgrid, words: [(span, ?at=)], count}] of the recordings whose results have words of low
+    confidence, read from their TextGrids as every export reads them (pipelines.exports)."""
+    checks = []
+    for outcome in recordings:
+        if not outcome.has_result:
+            continue
+        try:
+            path = _result_path(run, outcome.textgrid)
+            stat = os.stat(path)
+            words, count = _least_confident(path, stat.st_mtime_ns, stat.st_size)
+        except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+            continue
+        if words:
+            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": words,
+                           "count": count})
+    return checks
 
 
 @login_required
@@ -253,6 +274,13 @@ def _read_alignment(run, path, name, recordings):
     except exports.NotConvertible:
         log.warning("Cannot convert %s of run %s", name, run.pk, exc_info=True)
         raise
+
+
+@functools.lru_cache(maxsize=512)
+def _least_confident(path, mtime_ns, size):
+    """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
+    once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
+    return pictures.words_to_check(exports.read_result(path, recording="", result=""))
 
 
 ZIP_FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
@@ -415,4 +443,5 @@ def view_result(request, project_id, run_id, name):
     return render(request, "pipelines/result.html", {"run": run, "project": run.project, "name": name,
                                                      "audio": audio, "picture": data, "note": note,
                                                      "warnings": warnings,
-                                                     "window_seconds": int(pictures.WINDOW_SECONDS)})
+                                                     "window_seconds": int(pictures.WINDOW_SECONDS),
+                                                     "low_confidence": pictures.LOW_CONFIDENCE})

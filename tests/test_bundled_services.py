@@ -52,6 +52,13 @@ def assert_well_formed(grid, transcript_words, duration, phones=True):
         assert any(w.start <= phone.start and phone.end <= w.end for w in spoken), phone
     for word in spoken:
         assert any(p.label and word.start <= p.start and p.end <= word.end for p in phone_entries), word
+    # Each word's and phone's confidence (issue 17) on the same intervals, a number 0-1 where there is a label.
+    assert list(grid.tierNames) == ["words", "phones", "words confidence", "phones confidence"]
+    for name, entries in (("words confidence", words), ("phones confidence", phone_entries)):
+        values = grid.getTier(name).entries
+        assert [(v.start, v.end) for v in values] == [(e.start, e.end) for e in entries]
+        assert all(0 <= float(v.label) <= 1 for v, e in zip(values, entries) if e.label)
+        assert not any(v.label for v, e in zip(values, entries) if not e.label)
 
 
 def test_fa_aligns_every_sample_into_words_and_phones(fa_service, tmp_path):
