@@ -327,7 +327,8 @@ def _best_path(decoder, cpu_seconds):
     try:
         with os.fdopen(read_end, "rb") as pipe:
             data = pipe.read()
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
+        log.debug("word lattice: %.2f s of CPU (limit %.1f)", usage.ru_utime + usage.ru_stime, cpu_seconds)
     finally:
         if status is None:  # interrupted (the job was stopped): the child goes with it
             os.kill(pid, signal.SIGKILL)
@@ -514,10 +515,9 @@ class Aligner:
                 limit = LATTICE_CPU_SECONDS + LATTICE_CPU_PER_MINUTE2 * (seconds / 60) ** 2
                 return _words_only(_best_path(decoder, limit))
             except _TooCostly:
-                log.warning("the word lattice of a search of %.0f s and %d words cost too much; "
-                            "its Viterbi path is taken", seconds, len(keys))
-            self._set_up(decoder, keys, grammar, bestpath=False)
-            self._decode(decoder, samples)
+                log.warning("the word lattice of a search of %.0f s and %d words cost more than %.0f s of CPU; "
+                            "its words are not found", seconds, len(keys), limit)
+                return None
         return _words_only(decoder.seg())
 
     @staticmethod
