@@ -101,20 +101,24 @@ MIN_FOUND_SHARE = 0.5
 # the words in; single right words rarely score below −5 (1 of 160), wrong ones mostly do.
 NO_MATCH_MEDIAN_CONFIDENCE = -3.0
 LOW_CONFIDENCE = -5.0
-# What one word search may cost (`Aligner._search`), so that no input makes a job run without end:
+# What one word search may cost (`Aligner._search`), so that no input makes a job run without end; a
+# search past its bound finds no words, which then end as words not found or not placed:
 # - the search itself costs about frames × the grammar's words (measured, tolerant grammar, CPU: 1.4 s
 #   for 60 s and 200 words, 2.4 s for 60 s and 541, 5.3 s for 165 s and 541, 15 s for 165 s and 2164);
-#   a bigger one than MAX_SEARCH_WORK (~10 s) is not run and its words are not found. The planning makes
-#   no piece longer than 180 s, with ~3 words a second;
+#   one bigger than MAX_SEARCH_WORK (~10 s) is not run. The planning makes no piece longer than 180 s,
+#   with ~3 words a second;
 # - the best path through PocketSphinx's word lattice (`bestpath`, which the results are tuned on: the
 #   Viterbi backtrace instead lost the last word of a sentence after an added one) costs about the square
 #   of the search's history, and more where words may be skipped (every word's end is linked to every
 #   later state): a transcript with 16 near-identical sentences that are not spoken made it run for hours
 #   on a piece of 165 s and 541 words whose search took 7.5 s. It is therefore found in a child process
-#   limited to LATTICE_CPU_SECONDS, plus LATTICE_CPU_PER_MINUTE² for each minute of audio squared
-#   (measured on a tolerant search: 0.3 s for 20 s and 60 words, 1.7 s for 40 s and 120, 3.5 s for
-#   60 s and 200: 15 s is allowed there, 95 s for the longest piece); past that the Viterbi path is taken.
-#   Searches of at most IN_PROCESS_WORK (a phone pass's chunk) have small lattices and stay in process.
+#   limited to LATTICE_CPU_SECONDS plus LATTICE_CPU_PER_MINUTE2 × (minutes of audio)² of CPU (measured
+#   on tolerant searches: 0.3 s for 20 s and 60 words, 1.7 s for 40 s and 120, 3.5 s for 60 s and 200,
+#   16.8 s for 121 s and 460 with the added sentences, where the wider beams' one passed 46 s: 15 s is
+#   allowed at 60 s, 95 s at 180 s). A limit in CPU, not in lattice size (which PocketSphinx does not
+#   tell), so a search near it may end either way on another machine: the limits are several times
+#   what searches of matching transcripts take. Searches of at most IN_PROCESS_WORK (a phone pass's
+#   chunk) have small lattices and stay in this process.
 MAX_SEARCH_WORK = 25_000_000
 LATTICE_CPU_SECONDS = 5.0
 LATTICE_CPU_PER_MINUTE2 = 10.0
@@ -498,7 +502,7 @@ class Aligner:
     def _search(self, decoder, samples, keys, grammar=None):
         """The word segments (no fillers, pauses or null transitions) of the best path through `samples`
         of `keys` in order (the strict pass), or of `grammar` ((name, start state, final state, transitions)
-        over `keys`); None when the search finds no path or would cost more than MAX_SEARCH_WORK.
+        over `keys`); None when the search finds no path or costs more than its bound.
 
         Every word search goes through here, so that none runs without end (see MAX_SEARCH_WORK).
         """
@@ -507,7 +511,12 @@ class Aligner:
             log.warning("word search not run: %d frames × %d words is more than %d", frames, len(keys),
                         MAX_SEARCH_WORK)
             return None
-        self._set_up(decoder, keys, grammar)
+        if grammar is None:
+            decoder.set_align_text(" ".join(keys))
+        else:
+            name, start, final, transitions = grammar
+            decoder.add_fsg(name, decoder.create_fsg(name, start, final, transitions))
+            decoder.activate_search(name)
         self._decode(decoder, samples)
         if frames * max(1, len(keys)) > IN_PROCESS_WORK and decoder.config["bestpath"]:
             seconds = frames / FRAME_RATE
@@ -519,23 +528,6 @@ class Aligner:
                             "its words are not found", seconds, len(keys), limit)
                 return None
         return _words_only(decoder.seg())
-
-    @staticmethod
-    def _set_up(decoder, keys, grammar, bestpath=None):
-        """Make the search of `_search` the decoder's; `bestpath` False: without the word lattice."""
-        config = decoder.config
-        before = config["bestpath"]
-        if bestpath is not None:  # PocketSphinx reads it when it sets up a search
-            config["bestpath"] = bestpath
-        try:
-            if grammar is None:
-                decoder.set_align_text(" ".join(keys))
-            else:
-                name, start, final, transitions = grammar
-                decoder.add_fsg(name, decoder.create_fsg(name, start, final, transitions))
-                decoder.activate_search(name)
-        finally:
-            config["bestpath"] = before
 
     def reset(self):
         """Fresh decoders, after an unexpected error left the current ones in an unknown state."""
