@@ -307,8 +307,18 @@ def _best_path(decoder, cpu_seconds):
     (a fork: it has the decoder as it is) whose CPU time the kernel limits; the child dies with this
     process, and is killed and reaped here whatever happens, so none is left behind.
     """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        read_end, write_end = os.pipe()
+    except OSError as exc:
+        log.warning("no process for the word lattice: %s", exc)
+        raise _TooCostly() from exc
+    try:
+        pid = os.fork()
+    except OSError as exc:  # out of processes or memory: the search is past its bound here
+        os.close(read_end)
+        os.close(write_end)
+        log.warning("no process for the word lattice: %s", exc)
+        raise _TooCostly() from exc
     if pid == 0:  # the child: only the lattice, then out without any of the parent's clean-up
         code = 1
         try:
@@ -332,7 +342,8 @@ def _best_path(decoder, cpu_seconds):
         with os.fdopen(read_end, "rb") as pipe:
             data = pipe.read()
         _, status, usage = os.wait4(pid, 0)
-        log.debug("word lattice: %.2f s of CPU (limit %.1f)", usage.ru_utime + usage.ru_stime, cpu_seconds)
+        log.debug("word lattice: %.2f s of CPU (limit %.1f), %d MB at most", usage.ru_utime + usage.ru_stime,
+                  cpu_seconds, usage.ru_maxrss // 1024)
     finally:
         if status is None:  # interrupted (the job was stopped): the child goes with it
             os.kill(pid, signal.SIGKILL)
