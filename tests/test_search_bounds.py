@@ -32,7 +32,8 @@ PLACED = re.compile(r"words (\d+)–(\d+) \(“\w+” … “\w+”\) could not 
 
 @pytest.mark.skipif(bool(tools_missing()), reason="needs espeak-ng and sox (bin/ensure-system-packages)")
 def test_near_identical_sentences_added_to_a_transcript_end_as_words_not_placed_not_as_a_job_without_end(tmp_path):
-    # Two minutes (two pieces of 60 s): the smallest material found that stalled; 90 s did not.
+    # Two minutes, the shortest recording tried that stalled: the planning finds no cut next to the added
+    # sentences and aligns it as one piece of 121 s and 460 words.
     samples, texts, _ = recording(120, seed=3)
     at = len(texts) // 2
     soundfile.write(tmp_path / "talk.wav", samples, 16000)
