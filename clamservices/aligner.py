@@ -33,6 +33,9 @@ import dataclasses
 import logging
 import math
 import os
+import pickle
+import resource
+import signal
 import statistics
 from dataclasses import dataclass, field
 
@@ -44,6 +47,7 @@ from clamservices import longaudio, repair
 from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.boundaries import fit_phones, refine_boundaries
 from clamservices.dictionaries import Entry
+from clamservices.jobserver import die_with_parent
 from clamservices.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,28 @@ MIN_FOUND_SHARE = 0.5
 # the words in; single right words rarely score below −5 (1 of 160), wrong ones mostly do.
 NO_MATCH_MEDIAN_CONFIDENCE = -3.0
 LOW_CONFIDENCE = -5.0
+# What one word search may cost (`Aligner._search`), so that no input makes a job run without end; a
+# search past its bound finds no words, which then end as words not found or not placed:
+# - the search itself costs about frames × the grammar's words (measured, tolerant grammar, CPU: 1.4 s
+#   for 60 s and 200 words, 2.4 s for 60 s and 541, 5.3 s for 165 s and 541, 15 s for 165 s and 2164);
+#   one bigger than MAX_SEARCH_WORK (~10 s) is not run. The planning makes no piece longer than 180 s,
+#   with ~3 words a second;
+# - the best path through PocketSphinx's word lattice (`bestpath`, which the results are tuned on: the
+#   Viterbi backtrace instead lost the last word of a sentence after an added one) costs about the square
+#   of the search's history, and more where words may be skipped (every word's end is linked to every
+#   later state): a transcript with 16 near-identical sentences that are not spoken made it run for hours
+#   on a piece of 165 s and 541 words whose search took 7.5 s. It is therefore found in a child process
+#   limited to LATTICE_CPU_SECONDS plus LATTICE_CPU_PER_MINUTE2 × (minutes of audio)² of CPU (measured
+#   on tolerant searches: 0.3 s for 20 s and 60 words, 1.7 s for 40 s and 120, 3.5 s for 60 s and 200,
+#   16.8 s for 121 s and 460 with the added sentences, where the wider beams' one passed 46 s: 15 s is
+#   allowed at 60 s, 95 s at 180 s). A limit in CPU, not in lattice size (which PocketSphinx does not
+#   tell), so a search near it may end either way on another machine: the limits are several times
+#   what searches of matching transcripts take. Searches of at most IN_PROCESS_WORK (a phone pass's
+#   chunk) have small lattices and stay in this process.
+MAX_SEARCH_WORK = 25_000_000
+LATTICE_CPU_SECONDS = 5.0
+LATTICE_CPU_PER_MINUTE2 = 10.0
+IN_PROCESS_WORK = 30_000
 # Longer recordings are cut into pieces of at most this length (clamservices.longaudio).
 PIECE_SECONDS = 60.0
 PLAN_SHARE = 0.1  # of a long recording's progress: finding where to cut it
@@ -269,6 +295,72 @@ def prepared(block, gain, seed):
     return with_noise_floor(block, seed=seed)
 
 
+class _TooCostly(Exception):
+    """The word lattice's best path cost more than its limit."""
+
+
+def _words_only(segments):
+    """The words of `segments` (PocketSphinx's or `_best_path`'s; None: no path): no fillers, pauses or
+    null transitions ("(NULL)", a skipped word in the Viterbi backtrace)."""
+    if segments is None:
+        return None
+    return [s for s in segments if not s.word.startswith(("<", "[", "("))]
+
+
+def _best_path(decoder, cpu_seconds):
+    """The segments (longaudio.Segment) of the best path through the word lattice of the decoder's last
+    utterance, or None when there is none; raises _TooCostly when that takes more than `cpu_seconds`.
+
+    PocketSphinx cannot be interrupted inside its search, so the lattice is built in a child process
+    (a fork: it has the decoder as it is) whose CPU time the kernel limits; the child dies with this
+    process, and is killed and reaped here whatever happens, so none is left behind.
+    """
+    try:
+        read_end, write_end = os.pipe()
+    except OSError as exc:
+        log.warning("no process for the word lattice: %s", exc)
+        raise _TooCostly() from exc
+    try:
+        pid = os.fork()
+    except OSError as exc:  # out of processes or memory: the search is past its bound here
+        os.close(read_end)
+        os.close(write_end)
+        log.warning("no process for the word lattice: %s", exc)
+        raise _TooCostly() from exc
+    if pid == 0:  # the child: only the lattice, then out without any of the parent's clean-up
+        code = 1
+        try:
+            os.close(read_end)
+            die_with_parent()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the job's handler
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            limit = max(1, math.ceil(cpu_seconds))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core in the job's folder
+            resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
+            segments = decoder.seg()
+            found = None if segments is None else [longaudio.Segment.of(s) for s in segments]
+            with os.fdopen(write_end, "wb") as out:
+                out.write(pickle.dumps(found))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    status = None
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        _, status, usage = os.wait4(pid, 0)
+        log.debug("word lattice: %.2f s of CPU (limit %.1f), %d MB at most", usage.ru_utime + usage.ru_stime,
+                  cpu_seconds, usage.ru_maxrss // 1024)
+    finally:
+        if status is None:  # interrupted (the job was stopped): the child goes with it
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    if status != 0 or not data:
+        raise _TooCostly()
+    return pickle.loads(data)
+
+
 def _shifted(interval, seconds):
     return dataclasses.replace(interval, start=interval.start + seconds, end=interval.end + seconds)
 
@@ -426,6 +518,36 @@ class Aligner:
             raise
         decoder.end_utt()
 
+    def _search(self, decoder, samples, keys, grammar=None):
+        """The word segments (no fillers, pauses or null transitions) of the best path through `samples`
+        of `keys` in order (the strict pass), or of `grammar` ((name, start state, final state, transitions)
+        over `keys`); None when the search finds no path or costs more than its bound.
+
+        Every word search goes through here, so that none runs without end (see MAX_SEARCH_WORK).
+        """
+        frames = len(samples) // SAMPLES_PER_FRAME
+        if frames * max(1, len(keys)) > MAX_SEARCH_WORK:
+            log.warning("word search not run: %d frames × %d words is more than %d", frames, len(keys),
+                        MAX_SEARCH_WORK)
+            return None
+        if grammar is None:
+            decoder.set_align_text(" ".join(keys))
+        else:
+            name, start, final, transitions = grammar
+            decoder.add_fsg(name, decoder.create_fsg(name, start, final, transitions))
+            decoder.activate_search(name)
+        self._decode(decoder, samples)
+        if frames * max(1, len(keys)) > IN_PROCESS_WORK and decoder.config["bestpath"]:
+            seconds = frames / FRAME_RATE
+            try:
+                limit = LATTICE_CPU_SECONDS + LATTICE_CPU_PER_MINUTE2 * (seconds / 60) ** 2
+                return _words_only(_best_path(decoder, limit))
+            except _TooCostly:
+                log.warning("the word lattice of a search of %.0f s and %d words cost more than %.0f s of CPU; "
+                            "its words are not found", seconds, len(keys), limit)
+                return None
+        return _words_only(decoder.seg())
+
     def reset(self):
         """Fresh decoders, after an unexpected error left the current ones in an unknown state."""
         self.decoder = self._new_decoder(wide=False)
@@ -440,14 +562,11 @@ class Aligner:
         """
         self._include([_base_word(k) for k in keys])
         try:
-            decoder.set_align_text(" ".join(keys))
-            self._decode(decoder, samples)
+            segments = self._search(decoder, samples, keys)
         except RuntimeError as exc:
             log.info("strict word pass failed: %s", exc)
             return None
-        # seg() is None when the search found no path through the grammar.
-        segments = [s for s in (decoder.seg() or []) if not s.word.startswith(("<", "["))]
-        if [_base_word(s.word) for s in segments] != [_base_word(k) for k in keys]:
+        if segments is None or [_base_word(s.word) for s in segments] != [_base_word(k) for k in keys]:
             return None
         return segments
 
@@ -461,17 +580,12 @@ class Aligner:
             transitions.append((i, i, GARBAGE_PROBABILITY, GARBAGE_WORD))
         transitions.append((len(keys), len(keys), GARBAGE_PROBABILITY, GARBAGE_WORD))
         try:
-            grammar = decoder.create_fsg("tolerant", 0, len(keys), transitions)
-            decoder.add_fsg("tolerant", grammar)
-            decoder.activate_search("tolerant")
-            self._decode(decoder, samples)
+            segments = self._search(decoder, samples, keys, ("tolerant", 0, len(keys), transitions))
         except (RuntimeError, ValueError) as exc:
             log.info("tolerant word pass failed: %s", exc)
             return []
         found, position = [], 0
-        for segment in decoder.seg() or []:
-            if segment.word.startswith(("<", "[")):
-                continue
+        for segment in segments or []:
             word = _base_word(segment.word)
             # The grammar is linear, so the words come in transcript order; the first match from
             # the current position is the one (a repeated word may be attributed to its twin).
@@ -504,14 +618,10 @@ class Aligner:
             transitions.append((i, i + 1, SKIP_PROBABILITY))
             transitions.append((i, i, GARBAGE_PROBABILITY, GARBAGE_WORD))
         try:
-            grammar = self.decoder.create_fsg("window", start, final, transitions)
-            self.decoder.add_fsg("window", grammar)
-            self.decoder.activate_search("window")
-            self._decode(self.decoder, samples)
+            segments = self._search(self.decoder, samples, keys, ("window", start, final, transitions)) or []
         except (RuntimeError, ValueError) as exc:
             log.info("window pass failed: %s", exc)
             return []
-        segments = [s for s in self.decoder.seg() or [] if not s.word.startswith(("<", "["))]
         positions = longaudio.embed([_base_word(s.word) for s in segments], keys, estimate)
         if len(positions) != len(segments):
             return []

@@ -189,16 +189,11 @@ def _edge_pass(aligner, samples, keys, side):
         transitions.append((i, outer, EDGE_PROBABILITY) if side == "left" else (outer, i, EDGE_PROBABILITY))
     transitions.append((count, outer, 1.0) if side == "left" else (outer, 0, 1.0))
     start, final = (0, outer) if side == "left" else (outer, count)
-    decoder = aligner.decoder
     try:
-        grammar = decoder.create_fsg("repair", start, final, transitions)
-        decoder.add_fsg("repair", grammar)
-        decoder.activate_search("repair")
-        aligner._decode(decoder, samples)
+        segments = aligner._search(aligner.decoder, samples, keys, ("repair", start, final, transitions)) or []
     except (RuntimeError, ValueError) as exc:
         log.info("repair pass failed: %s", exc)
         return []
-    segments = [s for s in decoder.seg() or [] if not s.word.startswith(("<", "["))]
     names = [aligning._base_word(s.word) for s in segments]
     if side == "left":
         positions = longaudio.embed(names, keys, 0)
