@@ -35,8 +35,10 @@ import math
 import os
 import pickle
 import resource
+import select
 import signal
 import statistics
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +127,11 @@ MAX_SEARCH_WORK = 25_000_000
 LATTICE_CPU_SECONDS = 5.0
 LATTICE_CPU_PER_MINUTE2 = 10.0
 IN_PROCESS_WORK = 30_000
+# The lattice's process may use this much memory beyond the decoder's (measured: 61–95 MB on the stalled
+# piece), and is waited for at most LATTICE_WAIT_FACTOR × its CPU limit + LATTICE_WAIT_SECONDS.
+LATTICE_MEMORY_BYTES = 512 << 20
+LATTICE_WAIT_FACTOR = 4
+LATTICE_WAIT_SECONDS = 5.0
 # Longer recordings are cut into pieces of at most this length (clamservices.longaudio).
 PIECE_SECONDS = 60.0
 PLAN_SHARE = 0.1  # of a long recording's progress: finding where to cut it
@@ -296,7 +303,7 @@ def prepared(block, gain, seed):
 
 
 class _TooCostly(Exception):
-    """The word lattice's best path cost more than its limit."""
+    """The word lattice's best path cost more than its limits (or no process could be had for it)."""
 
 
 def _words_only(segments):
@@ -307,14 +314,73 @@ def _words_only(segments):
     return [s for s in segments if not s.word.startswith(("<", "[", "("))]
 
 
+def _address_space():
+    """This process's virtual memory size in bytes (0 when /proc does not say)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _lattice_child(decoder, write_end, parent, cpu_seconds):
+    """The forked child of `_best_path`: the lattice's segments pickled to `write_end`, then out without any
+    of the parent's clean-up."""
+    code = 1
+    try:
+        die_with_parent()
+        if os.getppid() != parent:  # the parent ended before it could be asked to take this process along
+            os._exit(code)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the job's handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # At the soft CPU limit the kernel sends SIGXCPU, which dumps core, and a system's core handler
+        # (systemd-coredump, apport) runs whatever RLIMIT_CORE says: ignored, so the hard limit's SIGKILL
+        # ends the child without a core.
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+        limit = max(1, math.ceil(cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, limit))
+        if size := _address_space():  # the lattice may grow this much beyond the decoder it was forked with
+            resource.setrlimit(resource.RLIMIT_AS, (size + LATTICE_MEMORY_BYTES, size + LATTICE_MEMORY_BYTES))
+        segments = decoder.seg()
+        found = None if segments is None else [longaudio.Segment.of(s) for s in segments]
+        with os.fdopen(write_end, "wb") as out:
+            out.write(pickle.dumps(found))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _read_until(handle, deadline):
+    """All of `handle`'s bytes until it closes, or None when the monotonic `deadline` passes first."""
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([handle], [], [], remaining)[0]:
+            return None
+        chunk = os.read(handle.fileno(), 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _ended_how(status):
+    if os.WIFSIGNALED(status):
+        return f"was ended by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with {os.WEXITSTATUS(status)}"
+
+
 def _best_path(decoder, cpu_seconds):
     """The segments (longaudio.Segment) of the best path through the word lattice of the decoder's last
-    utterance, or None when there is none; raises _TooCostly when that takes more than `cpu_seconds`.
+    utterance, or None when there is none; raises _TooCostly when that takes more than `cpu_seconds` of
+    CPU, LATTICE_MEMORY_BYTES of memory or its time to wait (see LATTICE_WAIT_FACTOR).
 
     PocketSphinx cannot be interrupted inside its search, so the lattice is built in a child process
-    (a fork: it has the decoder as it is) whose CPU time the kernel limits; the child dies with this
-    process, and is killed and reaped here whatever happens, so none is left behind.
+    (a fork: it has the decoder as it is) whose CPU time and memory the kernel limits; the child dies with
+    this process, and is killed and reaped here whatever happens, so none is left behind. The wait has a
+    limit of its own: a child that is stopped or blocked uses no CPU.
     """
+    parent = os.getpid()
     try:
         read_end, write_end = os.pipe()
     except OSError as exc:
@@ -327,28 +393,18 @@ def _best_path(decoder, cpu_seconds):
         os.close(write_end)
         log.warning("no process for the word lattice: %s", exc)
         raise _TooCostly() from exc
-    if pid == 0:  # the child: only the lattice, then out without any of the parent's clean-up
-        code = 1
-        try:
-            os.close(read_end)
-            die_with_parent()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the job's handler
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            limit = max(1, math.ceil(cpu_seconds))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core in the job's folder
-            resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
-            segments = decoder.seg()
-            found = None if segments is None else [longaudio.Segment.of(s) for s in segments]
-            with os.fdopen(write_end, "wb") as out:
-                out.write(pickle.dumps(found))
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:
+        os.close(read_end)
+        _lattice_child(decoder, write_end, parent, cpu_seconds)
     os.close(write_end)
     status = None
     try:
         with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
+            data = _read_until(pipe, time.monotonic() + LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS)
+        if data is None:
+            log.warning("the word lattice's process did not end within %.0f s; stopped",
+                        LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS)
+            os.kill(pid, signal.SIGKILL)
         _, status, usage = os.wait4(pid, 0)
         log.debug("word lattice: %.2f s of CPU (limit %.1f), %d MB at most", usage.ru_utime + usage.ru_stime,
                   cpu_seconds, usage.ru_maxrss // 1024)
@@ -357,6 +413,9 @@ def _best_path(decoder, cpu_seconds):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
     if status != 0 or not data:
+        if data is not None:
+            log.warning("the word lattice's process %s (limits: %.0f s of CPU, %d MB more memory)",
+                        _ended_how(status), cpu_seconds, LATTICE_MEMORY_BYTES >> 20)
         raise _TooCostly()
     return pickle.loads(data)
 
@@ -543,7 +602,7 @@ class Aligner:
                 limit = LATTICE_CPU_SECONDS + LATTICE_CPU_PER_MINUTE2 * (seconds / 60) ** 2
                 return _words_only(_best_path(decoder, limit))
             except _TooCostly:
-                log.warning("the word lattice of a search of %.0f s and %d words cost more than %.0f s of CPU; "
+                log.warning("the word lattice of a search of %.0f s and %d words was past its limits (%.0f s of CPU); "
                             "its words are not found", seconds, len(keys), limit)
                 return None
         return _words_only(decoder.seg())

@@ -48,7 +48,7 @@ def test_near_identical_sentences_added_to_a_transcript_end_as_words_not_placed_
     # The word lattices were found in child processes, one of them stopped at its limit: none is left.
     left = [p for p in psutil.process_iter(["cmdline"]) if str(job / "clam.xml") in (p.info["cmdline"] or [])]
     assert left == []
-    assert "cost more than" in finished.stderr
+    assert "was past its limits" in finished.stderr
     entry = json.loads((job / "output" / "report.json").read_text())["recordings"][0]
     assert entry["status"] == "warnings" and (job / "output" / "talk.TextGrid").exists(), entry
     spoken = len(words_of(" ".join(texts)))
@@ -95,3 +95,39 @@ def test_a_tolerant_search_reports_the_words_it_finds_and_not_the_ones_it_skips(
     found = aligner._tolerant_pass(aligner.decoder, prepared, keys)
     assert [keys[i] for i, _ in found] == ["ten", "of", "clubs"]
     assert all(aligning.confidence(s) >= aligning.LOW_CONFIDENCE for _, s in found)
+
+
+class _StandInDecoder:
+    """Stands in for a PocketSphinx decoder whose lattice misbehaves (hogs CPU, memory or blocks) — no real
+    transcript makes one do so reliably and quickly, which is what these tests need."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+
+    def seg(self):
+        if self.behaviour == "cpu":
+            while True:
+                pass
+        if self.behaviour == "memory":
+            hoard = []
+            while True:
+                hoard.append(bytearray(16 << 20))
+        if self.behaviour == "block":
+            import time
+            time.sleep(3600)
+        return None
+
+
+@pytest.mark.parametrize("behaviour", ["cpu", "memory", "block"])
+def test_a_word_lattice_past_its_cpu_memory_or_waiting_limit_finds_no_words_and_leaves_no_process(
+        behaviour, monkeypatch, tmp_path, caplog):
+    monkeypatch.chdir(tmp_path)  # where a core dump would land
+    monkeypatch.setattr(aligning, "LATTICE_MEMORY_BYTES", 64 << 20)
+    monkeypatch.setattr(aligning, "LATTICE_WAIT_SECONDS", 1.0)
+    before = {p.pid for p in psutil.Process().children()}
+    with pytest.raises(aligning._TooCostly):
+        aligning._best_path(_StandInDecoder(behaviour), cpu_seconds=1)
+    assert {p.pid for p in psutil.Process().children()} == before
+    assert list(tmp_path.iterdir()) == []  # no core file
+    expected = {"cpu": "ended by SIGKILL", "memory": "exited with 1", "block": "did not end within 5 s"}[behaviour]
+    assert expected in caplog.text
