@@ -290,6 +290,22 @@ def test_long_silences_cost_no_window_decodes_and_every_word_is_aligned():
     assert len(alignment.words) == len(words) - len(alignment.not_found)
 
 
+def test_pieces_and_progress_come_as_the_cuts_are_found(speech):
+    # Before, the plan was a list made at the end, and progress moved only when a piece was decided,
+    # after the windows of every range above it: a long recording's pieces waited for all of its cuts.
+    samples, sentences, _ = speech
+    aligner, events = CountingAligner(), []
+    plan = aligner.plan(samples, words_of(" ".join(sentences)), PIECE,
+                        progress=lambda fraction: events.append(("progress", len(aligner.windows), fraction)),
+                        each=lambda number, piece, gain: events.append(("piece", len(aligner.windows), number)))
+    pieces = [e for e in events if e[0] == "piece"]
+    assert [number for _, _, number in pieces] == list(range(len(plan.pieces))) and len(pieces) >= 5
+    assert pieces[0][1] <= 2 < len(aligner.windows)  # the first after a window or two, long before the last
+    shares = [share for kind, _, share in events if kind == "progress"]
+    assert shares == sorted(shares) and len(shares) == len(pieces) and shares[-1] == 1.0
+    assert all(after[1] - before[1] <= 2 for before, after in zip(pieces, pieces[1:]))  # steady
+
+
 def test_a_wholly_wrong_transcript_fails_after_a_few_windows():
     # Before, every range tried about 16 windows before it was given up, and the file failed only
     # after its pieces were aligned.
