@@ -805,6 +805,8 @@ class Aligner:
     def align_piece_of(self, recording, words, piece, gain, **options):
         """`align_piece` reading the piece from `recording` here: a worker process gets the
         recording (a file-backed audio.Recording pickles as its path), not the piece's samples."""
+        if not words:  # a long pause, cut off as a piece of its own: nothing to read
+            return longaudio.PieceResult()
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
     def assemble(self, words, plan, results, length):

@@ -224,7 +224,7 @@ class Splitter:
 
     def _candidates(self, a, b, limit):
         """The pauses whose window has speech on both sides, with the piece before them ending by `limit`,
-        long pauses first (they cost the pieces nothing to decode), then nearest the target."""
+        long pauses first (the pieces need not decode them), then nearest the target."""
         target = self._target(a, b)
         found = []
         for s, e in self.pauses:
@@ -240,7 +240,8 @@ class Splitter:
             if any(self._speech(p, q) * VAD_FRAME < MIN_WINDOW_SPEECH * SAMPLE_RATE for p, q in pause.halves):
                 continue
             found.append(pause)
-        return sorted(found, key=lambda p: (not p.long, abs(p.end - target)))
+        # A long pause in the second half of the stretch: pieces a little shorter, but no short ones.
+        return sorted(found, key=lambda p: (not (p.long and p.end >= a + self.piece // 2), abs(p.end - target)))
 
     def _span(self, a, i, j, b, center, doubt):
         """Words either side of the estimate in a window's grammar: the estimate's uncertainty, which grows with
