@@ -28,6 +28,7 @@ as above (clamservices.longaudio): the word pass over a whole recording costs
 about the square of its length.
 """
 
+import bisect
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pocketsphinx import Decoder
 
-from clamservices import longaudio
+from clamservices import longaudio, repair
 from clamservices.audio import CLIP_LEVEL, SAMPLE_RATE
 from clamservices.boundaries import fit_phones, refine_boundaries
 from clamservices.dictionaries import Entry
@@ -647,13 +648,19 @@ class Aligner:
             "is it the right transcript, and does the recording contain this speech?",
         )
 
-    def _fit_warnings(self, words, found):
-        """Warnings about the words of an accepted alignment: user pronunciations, poor fits, words not found."""
+    def _fit_warnings(self, words, found, where=None):
+        """Warnings about the words of an accepted alignment: user pronunciations, poor fits, words not found.
+
+        `where` (seconds → text) is given for a long recording (longaudio.clock). There a word of the
+        user's dictionary that was not found or fits poorly is a warning about its stretch, not an
+        error for the whole recording: a piece cut blindly, or one whose alignment failed, loses its
+        words whatever their pronunciation.
+        """
         keys = [w.key for w in words]
         missing = sorted(set(range(len(words))) - {i for i, _ in found})
         low = [(i, s) for i, s in found if confidence(s) < LOW_CONFIDENCE]
         suspects = sorted({keys[i] for i in missing + [i for i, _ in low] if keys[i] in self.added})
-        if suspects:
+        if suspects and where is None:
             # The word is spoken, so without it (or with it forced in) its neighbours get its audio:
             # only the researcher's correction helps, and a TextGrid would mislead.
             raise AlignmentError(
@@ -661,11 +668,29 @@ class Aligner:
                 "the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
                 + " does not fit the audio; correct it and align again",
             )
+        time = where or (lambda seconds: f"{seconds:.1f} s")
         warnings = []
+        if suspects:
+            found_at = sorted((i, s.start_frame, s.end_frame) for i, s in found)
+            indexes = [i for i, _, _ in found_at]
+            times = []
+            for i in sorted(set(missing + [i for i, _ in low])):
+                if keys[i] in self.added:
+                    k = bisect.bisect_left(indexes, i)
+                    if k < len(indexes) and indexes[k] == i:
+                        times.append(found_at[k][1] / FRAME_RATE)
+                    else:  # not found: after the word before it
+                        times.append((found_at[k - 1][2] + 1) / FRAME_RATE if k else 0.0)
+            shown = sorted(dict.fromkeys(time(t) for t in times))
+            warnings.append(
+                "the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
+                + f" may not fit the audio (near {', '.join(shown[:10])}{' …' if len(shown) > 10 else ''}); "
+                "correct it if so, or check the transcript there"
+            )
         if low:
             warnings.append(
                 f"{_count(len(low), 'word fits', 'words fit')} the audio poorly (check the transcript and the recording there): "
-                + ", ".join(f"“{words[i].shown}” at {s.start_frame / FRAME_RATE:.1f} s" for i, s in low[:20])
+                + ", ".join(f"“{words[i].shown}” at {time(s.start_frame / FRAME_RATE)}" for i, s in low[:20])
                 + (" …" if len(low) > 20 else "")
             )
         if missing:
@@ -753,7 +778,7 @@ class Aligner:
                                                 piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
                 done += piece.end - piece.start
                 report(PLAN_SHARE + (1 - PLAN_SHARE) * done / len(samples))
-            return self.assemble(words, plan, results, len(samples))
+            return self.assemble(words, plan, results, samples, phones=phones, chunk_seconds=chunk_seconds)
         if not isinstance(samples, np.ndarray):  # a file-backed recording: one piece is small enough to read
             samples = samples[0 : len(samples)]
         warnings = level_warnings(samples)
@@ -848,22 +873,26 @@ class Aligner:
             return longaudio.PieceResult()
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
-    def assemble(self, words, plan, results, length):
-        """The Alignment of a long recording from its pieces' results; raises as `align` does."""
+    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
+        """The Alignment of a long recording (`samples`, read a window at a time) from its pieces' results,
+        with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does."""
+        length = len(samples)
         found = [f for r in results for f in r.found]
         if len(found) < max(1, MIN_FOUND_SHARE * len(words)) or not _plausible([s for _, s in found]):
             raise self._no_match(words, found, None)
-        warnings = plan.warnings + self._fit_warnings(words, found)
-        warnings += _unplaced(words, found, length / SAMPLE_RATE)
-        failed = [stretch for r in results for stretch in r.no_phones]
+        found, word_intervals, phone_intervals, failed = repair.repair(
+            self, samples, words, plan.gain, results, length // SAMPLES_PER_FRAME, phones, chunk_seconds)
+        # Where the words that could not be placed are first: a new user found these lines buried under
+        # the lists of words that fit poorly.
+        warnings = plan.warnings + _unplaced(words, found, length / SAMPLE_RATE)
+        warnings += self._fit_warnings(words, found, where=longaudio.clock)
         if failed:
-            stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
+            stretches = ", ".join(f"{longaudio.clock(a)}–{longaudio.clock(b)}" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
         placed = {i for i, _ in found}
         not_found = [w.shown for i, w in enumerate(words) if i not in placed]
-        return Alignment([w for r in results for w in r.words], [p for r in results for p in r.phones],
-                         warnings, not_found)
+        return Alignment(word_intervals, phone_intervals, warnings, not_found)
 
 
 @dataclass

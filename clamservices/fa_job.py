@@ -316,8 +316,9 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
     def assemble(stem, state):
         progress.finish(stem)  # its audio is all aligned; the assembly is no part of the share
         results = [state["results"][n] for n in range(len(state["plan"].pieces))]
-        finish(stem, _guarded(lambda: aligner.assemble(state["split"], state["plan"], results, state["length"]),
-                              state["audio"]))
+        finish(stem, _guarded(lambda: aligner.assemble(
+            state["split"], state["plan"], results, state["recording"], phones=options["phones"],
+            chunk_seconds=options["chunk_seconds"]), state["audio"]))
 
     def collect(timeout):
         for (stem, number), result in workers.results(timeout):

@@ -103,16 +103,22 @@ class JobResult:
 _counter = iter(range(1_000_000))
 
 
+def start_job(client, project, files, parameters=None):
+    """Create `project`, upload `files` ([(path, input template id)]) and start it; returns the start's CLAMData.
+    The caller deletes the project (also when this raises)."""
+    client.create(project)
+    data = client.get(project)
+    for path, template in files:
+        client.addinputfile(project, data.inputtemplate(template), str(path))
+    return client.start(project, **(parameters or {}))
+
+
 def run_job(service, files, parameters=None, timeout=120):
     """Run one job: files is [(path, input template id)]; returns its outputs."""
     client = service.client()
     project = f"t{os.getpid()}x{next(_counter)}"
-    client.create(project)
     try:
-        data = client.get(project)
-        for path, template in files:
-            client.addinputfile(project, data.inputtemplate(template), str(path))
-        data = client.start(project, **(parameters or {}))
+        data = start_job(client, project, files, parameters)
         if data.errors:
             return JobResult(data)
         deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from praatio import textgrid
 
 from clamservices.aligner import Aligner, AlignmentError
 from clamservices.transcripts import words_of
-from tests.clamservers import run_job
+from tests.clamservers import run_job, start_job
 from tests.helpers import DATA, ROOT
 from tests.long_speech import RATE, recording
 from tests.messy_corpus import tools_missing
@@ -133,12 +133,8 @@ def _grid_words(result, name, tmp_path):
 def test_the_job_stops_with_its_processes_on_sigterm(fa_service, long_pair, tmp_path):
     client = fa_service.client()
     project = f"sigterm{os.getpid()}"
-    client.create(project)
     try:
-        data = client.get(project)
-        for path, template in long_pair:
-            client.addinputfile(project, data.inputtemplate(template), str(path))
-        client.start(project)
+        start_job(client, project, long_pair)
         deadline = time.monotonic() + 60
         job = _job_process(fa_service, project, deadline)
         children = []
@@ -212,13 +208,9 @@ def test_a_killed_aligning_process_costs_only_its_recording(fa_service, tmp_path
     (tmp_path / "a-long.txt").write_text(" ".join(sentences))
     client = fa_service.client()
     project = f"killed{os.getpid()}"
-    client.create(project)
     try:
-        data = client.get(project)
-        for path, template in [(tmp_path / "a-long.wav", "audio"), (tmp_path / "a-long.txt", "transcript"),
-                               (DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")]:
-            client.addinputfile(project, data.inputtemplate(template), str(path))
-        client.start(project)
+        start_job(client, project, [(tmp_path / "a-long.wav", "audio"), (tmp_path / "a-long.txt", "transcript"),
+                                    (DATA / "cards-001.wav", "audio"), (DATA / "cards-001.txt", "transcript")])
         deadline = time.monotonic() + 90
         job = _job_process(fa_service, project, deadline)
         # The long recording's first two pieces (of three, 50 s each) go to the two processes first: the
