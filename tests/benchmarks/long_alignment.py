@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,8 @@ class _Job:
 
     def __init__(self, outputdir):
         self.outputdir = Path(outputdir)
+        self.data = types.SimpleNamespace(project=self.outputdir)  # converted audio goes to project/tmp/
+        (self.outputdir / "tmp").mkdir(exist_ok=True)
         self.completion = 0
         self.messages = []
 
