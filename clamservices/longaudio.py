@@ -60,6 +60,7 @@ MIN_SPAN = 20
 SPAN_SHARE = 0.25
 WIDE_TRIES = 3  # then pauses tried up to BLIND_FACTOR pieces on, with WIDE_FACTOR times the span
 WIDE_FACTOR = 4
+WIDE_WINDOW_FACTOR = 2  # the wide tries' windows, in lengths of WINDOW_SECONDS
 WIDE_ANCHOR_WORDS = 2 * ANCHOR_WORDS  # well-fitting words in a row on each side of a cut found with a wider span
 MAX_DOUBT = 4  # after cuts without anchor, spans up to this many times wider
 MAX_SPAN = 100  # words: a window's decode costs about the square of its grammar's words (skips: every pair of states)
@@ -222,7 +223,7 @@ class Splitter:
         near = [c for c in self._candidates(a, b, a + self.piece) if not c.long]
         return near[0].end if near else target
 
-    def _candidates(self, a, b, limit):
+    def _candidates(self, a, b, limit, window=None):
         """The pauses whose window has speech on both sides, with the piece before them ending by `limit`,
         long pauses first (the pieces need not decode them), then nearest the target."""
         target = self._target(a, b)
@@ -231,7 +232,7 @@ class Splitter:
             s, e = max(s, a), min(e, b)
             if e - s < MIN_PAUSE_SECONDS * SAMPLE_RATE:
                 continue
-            pause = _Pause(s, e, self.window, self.keep, LONG_PAUSE * SAMPLE_RATE)
+            pause = _Pause(s, e, window or self.window, self.keep, LONG_PAUSE * SAMPLE_RATE)
             w0, w1 = pause.parts[0][0], pause.parts[-1][1]
             if w0 < a or w1 > b or pause.end <= a or pause.end > limit:
                 continue
@@ -254,7 +255,11 @@ class Splitter:
         # After a cut without anchor, only the wide tries: where the transcript does not match, each
         # cut costs WIDE_TRIES windows at most.
         tries = [(self._candidates(a, b, a + self.piece)[:MAX_TRIES], 1)] if doubt == 1 else []
-        tries.append((self._candidates(a, b, a + BLIND_FACTOR * self.piece)[:WIDE_TRIES], WIDE_FACTOR))
+        # Their windows are longer: WIDE_ANCHOR_WORDS in a row on each side of a pause do not fit in the
+        # usual window where speech is slow (a recording of varied voices and speeds lost every anchor
+        # after its first third, and with them most of its words).
+        tries.append((self._candidates(a, b, a + BLIND_FACTOR * self.piece, WIDE_WINDOW_FACTOR * self.window)[:WIDE_TRIES],
+                      WIDE_FACTOR))
         for candidates, factor in tries:
             empty = 0
             for pause in candidates:
@@ -270,7 +275,8 @@ class Splitter:
         """Whether windows elsewhere in the recording (against many words) find the transcript's words in order."""
         for share in PROBES:
             at = a + int((b - a) * share)
-            near = sorted((p for p in self._candidates(a, b, b) if not p.long), key=lambda p: abs(p.end - at))
+            near = sorted((p for p in self._candidates(a, b, b, WIDE_WINDOW_FACTOR * self.window) if not p.long),
+                          key=lambda p: abs(p.end - at))
             if near and self._anchor(a, b, i, j, near[0], WIDE_FACTOR, span=MAX_SPAN)[0] is not None:
                 return True
         return False
@@ -297,7 +303,7 @@ class Splitter:
             if before.end_frame + 1 > after.start_frame:
                 continue
             at = (before.end_frame + 1 + after.start_frame) // 2 * (SAMPLE_RATE // 100)
-            if abs(at - pause.junction) > self.window // 4:
+            if abs(at - pause.junction) > pause.junction // 2:
                 continue
             # Around a long pause, the cut is in it: one word on each side of the join.
             frame = SAMPLE_RATE // 100
