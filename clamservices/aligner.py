@@ -810,14 +810,28 @@ class Aligner:
 
     # --- long recordings (clamservices.longaudio) -----------------------------------------------
 
-    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None):
-        """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio)."""
+    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None, each=None):
+        """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio).
+
+        `each(number, piece, gain)` is called as soon as a piece is decided, so that it can be aligned
+        while the next cut is looked for. `progress(fraction)` follows the share of the audio decided.
+        """
         warnings, gain = long_level_warnings(samples)
         keys = [w.key for w in words]
         self._check_length(samples, keys)
         splitter = longaudio.Splitter(self, samples, keys, lambda a, b: prepared(samples[a:b], gain, a),
                                       piece_seconds, progress)
-        return Plan(warnings, gain, splitter.pieces())
+        plan = Plan(warnings, gain, [])
+        try:
+            for piece in splitter.pieces():
+                plan.pieces.append(piece)
+                if each is not None:
+                    each(len(plan.pieces) - 1, piece, gain)
+        except longaudio.NoMatch:
+            raise self._no_match(words, [], None) from None
+        finally:
+            plan.windows = splitter.windows
+        return plan
 
     def align_piece(self, raw, words, piece, gain, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
         """A `longaudio.PieceResult` for `words` in `raw` (the piece's samples), in the whole recording's time."""
@@ -856,6 +870,8 @@ class Aligner:
     def align_piece_of(self, recording, words, piece, gain, **options):
         """`align_piece` reading the piece from `recording` here: a worker process gets the
         recording (a file-backed audio.Recording pickles as its path), not the piece's samples."""
+        if not words:  # a long pause, cut off as a piece of its own: nothing to read
+            return longaudio.PieceResult()
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
     def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
@@ -885,6 +901,7 @@ class Plan:
     warnings: list
     gain: float
     pieces: list  # [longaudio.Piece]
+    windows: int = 0  # window decodes it took to find the cuts
 
 
 def _unplaced(words, found, seconds):
