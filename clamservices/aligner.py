@@ -649,7 +649,7 @@ class Aligner:
             "is it the right transcript, and does the recording contain this speech?",
         )
 
-    def _fit_warnings(self, words, found, where=None):
+    def _fit_warnings(self, words, found, where=None, doubtful=()):
         """Warnings about the words of an accepted alignment: user pronunciations, poor fits, words not found.
 
         `where` (seconds → text) is given for a long recording (longaudio.clock). There a word of the
@@ -660,7 +660,9 @@ class Aligner:
         keys = [w.key for w in words]
         missing = sorted(set(range(len(words))) - {i for i, _ in found})
         low = [(i, s) for i, s in found if confidence(s) < LOW_CONFIDENCE]
-        suspects = sorted({keys[i] for i in missing + [i for i, _ in low] if keys[i] in self.added})
+        # `doubtful`: words found inside a run that could not be placed, mostly chance finds (a user's word
+        # that is not spoken was forced onto its neighbours' audio with a fair fit).
+        suspects = sorted({keys[i] for i in missing + [i for i, _ in low] + list(doubtful) if keys[i] in self.added})
         if suspects and where is None:
             # The word is spoken, so without it (or with it forced in) its neighbours get its audio:
             # only the researcher's correction helps, and a TextGrid would mislead.
@@ -675,7 +677,7 @@ class Aligner:
             found_at = sorted((i, s.start_frame, s.end_frame) for i, s in found)
             indexes = [i for i, _, _ in found_at]
             times = []
-            for i in sorted(set(missing + [i for i, _ in low])):
+            for i in sorted(set(missing + [i for i, _ in low] + list(doubtful))):
                 if keys[i] in self.added:
                     k = bisect.bisect_left(indexes, i)
                     if k < len(indexes) and indexes[k] == i:
@@ -886,12 +888,14 @@ class Aligner:
         # Where the words that could not be placed are first: a new user found these lines buried under
         # the lists of words that fit poorly.
         warnings = plan.warnings + _unplaced(words, found, length / SAMPLE_RATE)
-        warnings += self._fit_warnings(words, found, where=longaudio.clock)
+        placed = {i for i, _ in found}
+        doubtful = [i for gap in repair.runs(words, found, confidence, LOW_CONFIDENCE, length // SAMPLES_PER_FRAME)
+                    for i in range(gap.first, gap.last) if i in placed]
+        warnings += self._fit_warnings(words, found, where=longaudio.clock, doubtful=doubtful)
         if failed:
             stretches = ", ".join(f"{longaudio.clock(a)}–{longaudio.clock(b)}" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
-        placed = {i for i, _ in found}
         not_found = [w.shown for i, w in enumerate(words) if i not in placed]
         return Alignment(word_intervals, phone_intervals, warnings, not_found)
 

@@ -62,7 +62,10 @@ WIDE_TRIES = 3  # then pauses tried up to BLIND_FACTOR pieces on, with WIDE_FACT
 WIDE_FACTOR = 4
 WIDE_WINDOW_FACTOR = 2  # the wide tries' windows, in lengths of WINDOW_SECONDS
 WIDE_ANCHOR_WORDS = 2 * ANCHOR_WORDS  # well-fitting words in a row on each side of a cut found with a wider span
-MAX_DOUBT = 4  # after cuts without anchor, spans up to this many times wider
+# Where the transcript and the audio disagree (`Splitter._bisect`): spans of this share of a range's words,
+# then all of them up to BISECT_MAX_SPAN (beyond that a window's decode costs more than the piece it would save).
+BISECT_SPAN_SHARE = 0.05
+BISECT_MAX_SPAN = 400
 MAX_SPAN = 100  # words: a window's decode costs about the square of its grammar's words (skips: every pair of states)
 LONG_PAUSE = 2.0  # seconds: a window around a longer pause decodes only its edges; at the recording's ends it is cut off
 PAUSE_KEPT_SECONDS = 0.5  # of a long pause, on each side, in the pieces and windows next to it
@@ -166,7 +169,7 @@ class Splitter:
     def pieces(self):
         """The pieces in order, each given as soon as its end is decided (a generator)."""
         n, j = len(self.samples), len(self.keys)
-        a, i, b, anchored, doubt = 0, 0, n, True, 1
+        a, i, b, anchored = 0, 0, n, True
         # Silence at either end of the recording is a piece without words: no window or pass decodes it.
         for s, e in self.pauses:
             if s == 0 and e - s >= LONG_PAUSE * SAMPLE_RATE and e < n:
@@ -185,28 +188,29 @@ class Splitter:
                 yield self._decided(Piece(a, at, i, k, False), at)
                 a, i, anchored = at, k, False
                 continue
-            cut = self._cut(a, b, i, j, doubt)
+            cut = self._cut(a, b, i, j)
             if cut is not None:
                 end, k, start = cut
                 yield self._decided(Piece(a, end, i, k, anchored), end)
                 if start > end:  # a long pause between: a piece without words
                     yield self._decided(Piece(end, start, k, k), start)
-                a, i, anchored, doubt = start, k, True, 1
+                a, i, anchored = start, k, True
                 self.anchors += 1
                 continue
             if not self.anchors and not self.probed and self.windows >= NO_MATCH_WINDOWS:
                 self.probed = True  # once: a recording may start with speech its transcript leaves out
                 if not self._probes_match(a, b, i, j):
                     raise NoMatch()
-            if b - a <= BLIND_FACTOR * self.piece:
-                break
-            # No anchor: cut where the estimate says; the next cut is looked for with a wider span,
-            # as the estimate is less sure of where it starts.
-            at = _on_frame(self._blind(a, b))
-            k = min(j - 1, max(i + 1, self._estimate(a, b, i, j, at)))
-            yield self._decided(Piece(a, at, i, k, False), at)
-            a, i, anchored, doubt = at, k, False, min(2 * doubt, MAX_DOUBT)
-        yield self._decided(Piece(a, b, i, j, anchored), b)
+            # No anchor near the estimate: the transcript and the audio disagree here (a passage added to or
+            # missing from the transcript, one that stops early or starts late), and an estimate made from the
+            # share of speech is off by the whole passage from here on. Cutting where it says gave every later
+            # piece the wrong words (a transcript lacking its last minute: 179 of 325 words placed), so the
+            # rest is bisected, each cut looked for against all of its range's words (`_bisect`).
+            yield from self._bisect(a, b, i, j)
+            a = b
+            break
+        if a < b:
+            yield self._decided(Piece(a, b, i, j, anchored), b)
         if b < n:
             yield self._decided(Piece(b, n, j, j), n)
 
@@ -250,11 +254,9 @@ class Splitter:
         since = self._estimate(a, b, i, j, center) - i
         return min(MAX_SPAN, doubt * max(MIN_SPAN, int(SPAN_SHARE * since)))
 
-    def _cut(self, a, b, i, j, doubt):
+    def _cut(self, a, b, i, j):
         """(end of the piece before, first word index after, start of the piece after) at an anchored pause, or None."""
-        # After a cut without anchor, only the wide tries: where the transcript does not match, each
-        # cut costs WIDE_TRIES windows at most.
-        tries = [(self._candidates(a, b, a + self.piece)[:MAX_TRIES], 1)] if doubt == 1 else []
+        tries = [(self._candidates(a, b, a + self.piece)[:MAX_TRIES], 1)]
         # Their windows are longer: WIDE_ANCHOR_WORDS in a row on each side of a pause do not fit in the
         # usual window where speech is slow (a recording of varied voices and speeds lost every anchor
         # after its first third, and with them most of its words).
@@ -263,7 +265,7 @@ class Splitter:
         for candidates, factor in tries:
             empty = 0
             for pause in candidates:
-                cut, run = self._anchor(a, b, i, j, pause, factor * doubt)
+                cut, run = self._anchor(a, b, i, j, pause, factor)
                 if cut is not None:
                     return cut
                 empty = 0 if run else empty + 1
@@ -330,6 +332,88 @@ class Splitter:
             if not rate / DENSITY_RATIO <= side <= rate * DENSITY_RATIO:
                 return False
         return True
+
+
+    def _bisect(self, a, b, i, j, anchored=False):
+        """The pieces of a–b (words i–j) where the transcript and the audio disagree, as the planner before
+        cut them: at the pause where the pieces come out about equal, anchored against the words near the
+        estimate and then against all of the range's words (at most BISECT_MAX_SPAN), which finds the
+        cut however far a passage put the estimate off; halves without anchor are cut where the estimate says."""
+        if b - a <= self.piece:
+            yield self._decided(Piece(a, b, i, j, anchored), b)
+            return
+        if j - i < 2 * ANCHOR_WORDS + 2:  # too few words to anchor a cut in
+            if b - a <= BLIND_FACTOR * self.piece:
+                yield self._decided(Piece(a, b, i, j, False), b)
+                return
+            middle = a + (b - a) // 2
+            at = _on_frame((self._pauses_near(a, b, middle) or [middle])[0])
+            k = min(j, max(i, self._estimate(a, b, i, j, at)))
+            yield from self._bisect(a, at, i, k)
+            yield from self._bisect(at, b, k, j)
+            return
+        count = math.ceil((b - a) / self.piece)
+        middle = a + (b - a) * (count // 2) // count
+        candidates = self._pauses_near(a, b, middle)
+        tried = []
+        for center in candidates:
+            if len(tried) == MAX_TRIES:
+                break
+            if any(abs(center - t) < self.window // 2 for t in tried):  # the same window again would fail again
+                continue
+            tried.append(center)
+        spans = [max(MIN_SPAN, int(BISECT_SPAN_SHARE * (j - i)))]
+        if spans[0] < j - i <= BISECT_MAX_SPAN:
+            spans.append(j - i)
+        for span in spans:
+            for center in tried:
+                cut = self._anchor_at(a, b, i, j, center, span)
+                if cut is not None:
+                    at, k = cut
+                    yield from self._bisect(a, at, i, k, True)
+                    yield from self._bisect(at, b, k, j, True)
+                    return
+        if b - a <= BLIND_FACTOR * self.piece:
+            yield self._decided(Piece(a, b, i, j, False), b)
+            return
+        at = _on_frame(candidates[0] if candidates else middle)
+        k = min(j - 1, max(i + 1, self._estimate(a, b, i, j, at)))
+        yield from self._bisect(a, at, i, k)
+        yield from self._bisect(at, b, k, j)
+
+    def _pauses_near(self, a, b, middle):
+        """The middles of the pauses inside a–b (a window's half away from its edges) whose window has speech
+        on both sides (one without finds no anchor, and silence costs a decode the most), nearest `middle` first."""
+        half = self.window // 2
+        centers = [(s + e) // 2 for s, e in self.pauses if a + half <= (s + e) // 2 <= b - half]
+        return sorted((c for c in centers if self._speech(c - half, c) * VAD_FRAME >= MIN_WINDOW_SPEECH * SAMPLE_RATE
+                       and self._speech(c, c + half) * VAD_FRAME >= MIN_WINDOW_SPEECH * SAMPLE_RATE),
+                      key=lambda c: abs(c - middle))
+
+    def _anchor_at(self, a, b, i, j, center, span):
+        """(cut sample on the frame grid, first word index after it) at the pause around `center`, or None."""
+        estimate = self._estimate(a, b, i, j, center)
+        lo, hi = max(i, estimate - span), min(j, estimate + span)
+        w0, w1 = max(a, center - self.window // 2), min(b, center + self.window // 2)
+        self.windows += 1
+        found = self.aligner.window_pass(self.prepare(w0, w1), self.keys[lo:hi], estimate - lo)
+        best = None
+        for n in range(ANCHOR_WORDS - 1, len(found) - ANCHOR_WORDS):
+            run = found[n - ANCHOR_WORDS + 1 : n + ANCHOR_WORDS + 1]
+            if any(q - p != 1 for (p, _, _), (q, _, _) in zip(run, run[1:])) or not all(sure for _, _, sure in run):
+                continue
+            before, after = found[n][1], found[n + 1][1]
+            at = w0 + (before.end_frame + 1 + after.start_frame) // 2 * (SAMPLE_RATE // 100)
+            if before.end_frame + 1 > after.start_frame or abs(at - center) > self.window // 4:
+                continue
+            if best is None or abs(at - center) < abs(best[0] - center):
+                best = (at, lo + found[n + 1][0])
+        if best is None:
+            return None
+        at, k = _on_frame(best[0]), best[1]
+        if not (i < k < j and a < at < b) or not self._plausible(a, b, i, j, at, k):
+            return None
+        return at, k
 
 
 class _Pause:
