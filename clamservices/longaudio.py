@@ -72,6 +72,10 @@ PAUSE_KEPT_SECONDS = 0.5  # of a long pause, on each side, in the pieces and win
 MIN_WINDOW_SPEECH = 1.0  # seconds of speech on each side of a window's pause, at least
 NO_MATCH_WINDOWS = 6  # windows without an anchor from the start on: probe elsewhere whether the transcript matches
 PROBES = (1 / 3, 2 / 3)  # where, as shares of the rest of the recording
+# Words either side of a probe's estimate: a recording that starts with speech its transcript leaves out puts the
+# estimate off by all of that speech's share (2.5 minutes of 4.5 not in the transcript: 136 words), and the probe
+# decides whether the recording is aligned at all; it is made once.
+PROBE_SPAN = 200
 ENTRY_GARBAGE = 0.5  # the window starts and ends inside speech: cut words are spoken noise
 DENSITY_RATIO = 3.0  # words per second of speech on one side of a cut vs the whole range, at most
 BLIND_FACTOR = 3  # a range without anchors longer than this many pieces is cut where the estimate says
@@ -279,7 +283,7 @@ class Splitter:
             at = a + int((b - a) * share)
             near = sorted((p for p in self._candidates(a, b, b, WIDE_WINDOW_FACTOR * self.window) if not p.long),
                           key=lambda p: abs(p.end - at))
-            if near and self._anchor(a, b, i, j, near[0], WIDE_FACTOR, span=MAX_SPAN)[0] is not None:
+            if near and self._anchor(a, b, i, j, near[0], WIDE_FACTOR, span=PROBE_SPAN)[0] is not None:
                 return True
         return False
 
