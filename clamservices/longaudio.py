@@ -25,10 +25,15 @@ do (Moreno et al. 1998; the MAUS chunker):
    EMPTY_TRIES windows that found nothing, a few further pauses with a wider
    span; where nothing anchors at the start, windows elsewhere in the recording
    decide whether the transcript is this recording's at all (`NoMatch`);
-4. a stretch without any anchor (the transcript does not match the audio there)
-   is cut where the estimate says, and the next cut is looked for with wider
-   spans; at the end, up to BLIND_FACTOR pieces stay one piece, aligned with the
-   tolerant pass, so a bad stretch never makes the decode quadratic again.
+4. where no cut anchors (the transcript and the audio disagree: a passage
+   added or missing, a transcript that stops early or starts late), the
+   estimate is off by the whole passage from there on, so the rest is bisected:
+   the cut that makes equal pieces is looked for against the words near the
+   estimate and then against all of the range's words (up to BISECT_MAX_SPAN),
+   halves without anchor are cut where the estimate says, and a range of up to
+   BLIND_FACTOR pieces without anchor stays one piece, aligned with the tolerant
+   pass, so a bad stretch never makes the decode quadratic again. Where a few
+   words remain for a long stretch, it is cut anyway (pieces may have no words).
 
 Pieces are given as soon as they are decided (`Splitter.pieces` is a
 generator), so that they are aligned while the rest is planned.
