@@ -213,8 +213,8 @@ class Splitter:
             # No anchor near the estimate: the transcript and the audio disagree here (a passage added to or
             # missing from the transcript, one that stops early or starts late), and an estimate made from the
             # share of speech is off by the whole passage from here on. Cutting where it says gave every later
-            # piece the wrong words (a transcript lacking its last minute: 179 of 325 words placed), so the
-            # rest is bisected, each cut looked for against all of its range's words (`_bisect`).
+            # piece the wrong words (a transcript without its recording's last 130 s: 225 of 298 words placed),
+            # so the rest is bisected, each cut looked for against all of its range's words (`_bisect`).
             yield from self._bisect(a, b, i, j)
             a = b
             break
