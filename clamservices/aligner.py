@@ -831,7 +831,7 @@ class Aligner:
             "is it the right transcript, and does the recording contain this speech?",
         )
 
-    def _fit_warnings(self, words, found, where=None):
+    def _fit_warnings(self, words, found, where=None, doubtful=()):
         """Warnings about the words of an accepted alignment: user pronunciations, poor fits, words not found.
 
         `where` (seconds → text) is given for a long recording (longaudio.clock). There a word of the
@@ -842,7 +842,9 @@ class Aligner:
         keys = [w.key for w in words]
         missing = sorted(set(range(len(words))) - {i for i, _ in found})
         low = [(i, s) for i, s in found if confidence(s) < LOW_CONFIDENCE]
-        suspects = sorted({keys[i] for i in missing + [i for i, _ in low] if keys[i] in self.added})
+        # `doubtful`: words found inside a run that could not be placed, mostly chance finds (a user's word
+        # that is not spoken was forced onto its neighbours' audio with a fair fit).
+        suspects = sorted({keys[i] for i in missing + [i for i, _ in low] + list(doubtful) if keys[i] in self.added})
         if suspects and where is None:
             # The word is spoken, so without it (or with it forced in) its neighbours get its audio:
             # only the researcher's correction helps, and a TextGrid would mislead.
@@ -857,7 +859,7 @@ class Aligner:
             found_at = sorted((i, s.start_frame, s.end_frame) for i, s in found)
             indexes = [i for i, _, _ in found_at]
             times = []
-            for i in sorted(set(missing + [i for i, _ in low])):
+            for i in sorted(set(missing + [i for i, _ in low] + list(doubtful))):
                 if keys[i] in self.added:
                     k = bisect.bisect_left(indexes, i)
                     if k < len(indexes) and indexes[k] == i:
@@ -994,14 +996,28 @@ class Aligner:
 
     # --- long recordings (clamservices.longaudio) -----------------------------------------------
 
-    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None):
-        """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio)."""
+    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None, each=None):
+        """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio).
+
+        `each(number, piece, gain)` is called as soon as a piece is decided, so that it can be aligned
+        while the next cut is looked for. `progress(fraction)` follows the share of the audio decided.
+        """
         warnings, gain = long_level_warnings(samples)
         keys = [w.key for w in words]
         self._check_length(samples, keys)
         splitter = longaudio.Splitter(self, samples, keys, lambda a, b: prepared(samples[a:b], gain, a),
                                       piece_seconds, progress)
-        return Plan(warnings, gain, splitter.pieces())
+        plan = Plan(warnings, gain, [])
+        try:
+            for piece in splitter.pieces():
+                plan.pieces.append(piece)
+                if each is not None:
+                    each(len(plan.pieces) - 1, piece, gain)
+        except longaudio.NoMatch:
+            raise self._no_match(words, [], None) from None
+        finally:
+            plan.windows = splitter.windows
+        return plan
 
     def align_piece(self, raw, words, piece, gain, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
         """A `longaudio.PieceResult` for `words` in `raw` (the piece's samples), in the whole recording's time."""
@@ -1040,6 +1056,8 @@ class Aligner:
     def align_piece_of(self, recording, words, piece, gain, **options):
         """`align_piece` reading the piece from `recording` here: a worker process gets the
         recording (a file-backed audio.Recording pickles as its path), not the piece's samples."""
+        if not words:  # a long pause, cut off as a piece of its own: nothing to read
+            return longaudio.PieceResult()
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
     def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
@@ -1054,12 +1072,14 @@ class Aligner:
         # Where the words that could not be placed are first: a new user found these lines buried under
         # the lists of words that fit poorly.
         warnings = plan.warnings + _unplaced(words, found, length / SAMPLE_RATE)
-        warnings += self._fit_warnings(words, found, where=longaudio.clock)
+        placed = {i for i, _ in found}
+        doubtful = [i for gap in repair.runs(words, found, confidence, LOW_CONFIDENCE, length // SAMPLES_PER_FRAME)
+                    for i in range(gap.first, gap.last) if i in placed]
+        warnings += self._fit_warnings(words, found, where=longaudio.clock, doubtful=doubtful)
         if failed:
             stretches = ", ".join(f"{longaudio.clock(a)}–{longaudio.clock(b)}" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
-        placed = {i for i, _ in found}
         not_found = [w.shown for i, w in enumerate(words) if i not in placed]
         return Alignment(word_intervals, phone_intervals, warnings, not_found)
 
@@ -1069,6 +1089,7 @@ class Plan:
     warnings: list
     gain: float
     pieces: list  # [longaudio.Piece]
+    windows: int = 0  # window decodes it took to find the cuts
 
 
 def _unplaced(words, found, seconds):

@@ -280,6 +280,16 @@ class _Stopped(BaseException):
     per-file handler may take it for that file's failure)."""
 
 
+class _Abandoned(BaseException):
+    """A piece of the recording being planned failed: the recording is finished, its planning stops
+    (not an Exception: `_guarded` must not take it for the recording's failure)."""
+
+
+def _share(state):
+    """A long recording's share done: PLAN_SHARE for finding its cuts, the rest for aligning its pieces."""
+    return PLAN_SHARE * state["planned"] + (1 - PLAN_SHARE) * state["aligned"] / max(1, state["length"])
+
+
 def _stop(signum, frame):
     raise _Stopped()
 
@@ -303,6 +313,13 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
         workers.discard(lambda tag: tag[0] != stem)
         progress.finish(stem)
 
+    def assemble(stem, state):
+        progress.finish(stem)  # its audio is all aligned; the assembly is no part of the share
+        results = [state["results"][n] for n in range(len(state["plan"].pieces))]
+        finish(stem, _guarded(lambda: aligner.assemble(
+            state["split"], state["plan"], results, state["recording"], phones=options["phones"],
+            chunk_seconds=options["chunk_seconds"]), state["audio"]))
+
     def collect(timeout):
         for (stem, number), result in workers.results(timeout):
             state = files.get(stem)
@@ -319,16 +336,10 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
             else:
                 state["results"][number] = result[1]
                 state["left"] -= 1
-                piece = state["plan"].pieces[number]
-                state["aligned"] += piece.end - piece.start
-                progress.update(stem, state["audio"].name,
-                                PLAN_SHARE + (1 - PLAN_SHARE) * state["aligned"] / state["length"])
-                if not state["left"]:
-                    progress.finish(stem)  # its audio is all aligned; the assembly is no part of the share
-                    results = [state["results"][n] for n in range(len(state["plan"].pieces))]
-                    finish(stem, _guarded(lambda: aligner.assemble(
-                        state["split"], state["plan"], results, state["recording"], phones=options["phones"],
-                        chunk_seconds=options["chunk_seconds"]), state["audio"]))
+                state["aligned"] += state["lengths"][number]
+                progress.update(stem, state["audio"].name, _share(state))
+                if not state["left"] and "plan" in state:
+                    assemble(stem, state)
         workers.dispatch()  # after the results' recordings are finished: no task of a failed one is sent
 
     try:
@@ -356,19 +367,34 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                 # it, so this process never holds more than a block of a long recording.
                 files[stem]["recording"] = samples
 
-                def planned(fraction, stem=stem, name=audio.name):
-                    progress.update(stem, name, PLAN_SHARE * fraction)
+                state = files[stem]
+                state.update(results={}, left=0, aligned=0, planned=0.0, lengths={})
+
+                # Each piece goes to the pool as soon as its cut is found: planning overlaps with aligning.
+                def planned(fraction, stem=stem, state=state):
+                    state["planned"] = fraction
                     collect(0)  # results of the other recordings and pieces come in meanwhile
-                plan = _guarded(lambda: aligner.plan(samples, split, options["piece_seconds"], planned), audio)
+                    if stem not in files:  # a piece failed, and with it the recording: stop planning it
+                        raise _Abandoned()
+                    progress.update(stem, state["audio"].name, _share(state))
+
+                def each(number, piece, gain, stem=stem, state=state):
+                    state["left"] += 1
+                    state["lengths"][number] = piece.end - piece.start
+                    workers.submit((stem, number), aligner, "align_piece_of", samples,
+                                   split[piece.first : piece.last], piece, gain,
+                                   phones=options["phones"], chunk_seconds=options["chunk_seconds"])
+
+                try:
+                    plan = _guarded(lambda: aligner.plan(samples, split, options["piece_seconds"], planned, each), audio)
+                except _Abandoned:
+                    continue
                 if plan[0] != "ok":
                     finish(stem, plan)
                     continue
-                state = files[stem]
-                state.update(plan=plan[1], results={}, left=len(plan[1].pieces), aligned=0)
-                for number, piece in enumerate(plan[1].pieces):
-                    workers.submit((stem, number), aligner, "align_piece_of", samples,
-                                   split[piece.first : piece.last], piece, plan[1].gain,
-                                   phones=options["phones"], chunk_seconds=options["chunk_seconds"])
+                state["plan"] = plan[1]
+                if not state["left"]:
+                    assemble(stem, state)
         while workers.pending():
             collect(None)
     finally:

@@ -56,6 +56,7 @@ WINDOW_SECONDS = 20.0
 # The window that starts at a gap's end is shorter: an entry anywhere into many words that are not
 # spoken there (an added passage) made PocketSphinx force them onto the audio of 20 s windows.
 RIGHT_WINDOW_SECONDS = 8.0
+SHORT_RIGHT_SECONDS = 4.0  # the right window tried again when neither end placed anything (see `place`)
 MARGIN_SECONDS = 0.3  # of the neighbours' audio around a gap: their edges are not exact
 # Words given to a one-sided window: more than anyone speaks in it (read speech is about 3 a second),
 # so that the words spoken there are among them; more would make the decode slower.
@@ -113,6 +114,7 @@ def place(aligner, samples, keys, gap, prepare, total_frames):
     window = int(WINDOW_SECONDS * FRAME_RATE)
     margin = int(MARGIN_SECONDS * FRAME_RATE)
     right_window = int(RIGHT_WINDOW_SECONDS * FRAME_RATE)
+    short = int(SHORT_RIGHT_SECONDS * FRAME_RATE)
     budget = _Budget(gap, window)
     queue = [gap]
     while queue and budget.left():
@@ -136,18 +138,18 @@ def place(aligner, samples, keys, gap, prepare, total_frames):
                      max(right_window, math.ceil((g.last - g.first) / SLOW_WORDS_PER_SECOND * FRAME_RATE)))
         right = min(right_window, g.end - g.start)
         tries = [(g.start - margin, g.start + length + (margin if length < window else 0),
-                  g.first, min(g.last, g.first + _words(length)), "left"),
+                  g.first, min(g.last, g.first + _words(length)), "left", length >= window),
                  (g.end - right - (margin if right < right_window else 0), g.end + margin,
-                  max(g.first, g.last - _words(right)), g.last, "right")]
+                  max(g.first, g.last - _words(right)), g.last, "right", right >= right_window)]
         accepted = {}
-        for a, b, first, last, side in tries:
+        for a, b, first, last, side, cut_off in tries:  # (a shorter right window may be appended)
             if not budget.spend(b - a):
                 break
             a, b = max(0, a), min(total_frames, b)
-            # Only where the window has the gap's audio, and not in a one-sided window's far margin,
-            # where its words are cut.
-            lo = g.start if side == "left" or b - a < right_window else max(g.start, a + margin)
-            hi = g.end if side == "right" or b - a < window else min(g.end, b - margin)
+            # Only where the window has the gap's audio, and not in a one-sided window's far margin
+            # (`cut_off`: the window ends inside the gap), where its words are cut.
+            lo = max(g.start, a + margin) if side == "right" and cut_off else g.start
+            hi = min(g.end, b - margin) if side == "left" and cut_off else g.end
             found = _edge_pass(aligner, prepare(a * SAMPLES_PER_FRAME, b * SAMPLES_PER_FRAME), keys[first:last], side)
             found = [(first + p, longaudio.Segment.of(s, a)) for p, s in found]
             log.debug("repair %s window %d-%d, words %d-%d: %s", side, a, b, first, last, [i for i, _ in found])
@@ -158,6 +160,13 @@ def place(aligner, samples, keys, gap, prepare, total_frames):
             new = _anchors(found, min(ANCHOR_WORDS, g.last - g.first), side, g)
             if new and _in_order({**accepted, **new}):
                 accepted.update(new)
+            elif side == "right" and not accepted and len(tries) == 2 and right > short:
+                # Nothing at either end: once more with a right window that starts later, in the speech
+                # the words belong to. A window that starts in speech that is not its words' (a passage
+                # missing from the transcript, or an added one's neighbours) found its words in a fresh
+                # decoder and lost them in one that had decoded another window before (measured: the
+                # same 8 s, 17 of 17 words vs 4), so the outcome there is a matter of chance.
+                tries.append((g.end - short, g.end + margin, max(g.first, g.last - _words(short)), g.last, "right", True))
         if accepted:
             placed.update(accepted)
             queue += _split(g, accepted)

@@ -136,3 +136,43 @@ def test_a_long_recording_that_does_not_match_says_where_the_trouble_starts_as_a
         Aligner().assemble(words, Plan([], 1.0, []), [PieceResult(found=found, words=intervals)], samples,
                            phones=False)
     assert "the trouble starts near 1:14, at “a”" in str(raised.value)
+
+
+@pytest.fixture(scope="module")
+def four_minutes():
+    return recording(240, seed=21)
+
+
+def test_a_transcript_that_stops_early_costs_no_word_it_has(four_minutes):
+    # The transcript covers the first 2 minutes of a 4-minute recording's speech. The planner cut the
+    # rest where the share of speech said, each piece with words spoken minutes earlier: 225 of 298
+    # words were placed. Pieces of the service's length (60 s).
+    samples, texts, spans = four_minutes
+    parts = [(t, n) for n, t in enumerate(texts) if spans[n][1] <= spans[-1][1] - 130]
+    words = words_of(" ".join(t for t, _ in parts))
+    alignment = Aligner().align(samples, words, phones=False)
+    assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
+
+
+def test_a_recording_that_starts_with_speech_its_transcript_leaves_out_is_aligned():
+    # The first 50 s of a 3-minute recording are not in its transcript: the windows near the start found
+    # nothing, and the probes elsewhere, against the words near the estimate only, missed the transcript
+    # (it was off by all of those 50 s): "its words cannot be found in the audio".
+    samples, texts, spans = recording(180, seed=21)
+    parts = [(t, n) for n, t in enumerate(texts) if spans[n][0] >= 50]
+    words = words_of(" ".join(t for t, _ in parts))
+    alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE)
+    assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
+
+
+def test_a_transcript_longer_than_the_recordings_speech_costs_no_word_that_is_spoken():
+    # The recording stops 50 s before its transcript does (the planner before gave up on the whole file).
+    samples, texts, spans = recording(180, seed=21)
+    end = max(n for n in range(len(spans)) if spans[n][1] <= spans[-1][1] - 50)
+    samples = samples[: int((spans[end][1] + 0.3) * 16000)]
+    parts = [(t, n if n <= end else None) for n, t in enumerate(texts)]
+    words = words_of(" ".join(t for t, _ in parts))
+    alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE)
+    assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
+    placed = [m for m in map(PLACED.fullmatch, alignment.warnings) if m]
+    assert len(placed) == 1 and int(placed[0].group(2)) == len(words), alignment.warnings
