@@ -192,8 +192,12 @@ def export_name(result, format):
 
 
 def write(alignment, format):
-    """The bytes of `alignment` in `format` (a key of FORMATS)."""
-    return {"eaf": to_eaf, "csv": lambda a: to_csv([a]), "json": to_json}[format](alignment)
+    """The bytes of `alignment` in `format` (a key of FORMATS), or NotConvertible when its writer fails."""
+    writer = {"eaf": to_eaf, "csv": lambda a: to_csv([a]), "json": to_json}[format]
+    try:
+        return writer(alignment)
+    except Exception as exc:  # pympi raises ValueError for what ELAN refuses; one odd result must not be a 500
+        raise NotConvertible(f"{alignment.result} cannot be written as {FORMATS[format][0]}") from exc
 
 
 # CSV ------------------------------------------------------------------------------------------------
@@ -298,16 +302,20 @@ def to_eaf(alignment):
         eaf.add_tier(word_tier, ling=WORD_TYPE)
         for word in own:
             _annotate(eaf, word_tier, word.span)
+        written = []
         if phone_tier:
             eaf.add_tier(phone_tier, ling=PHONE_TYPE, parent=word_tier)
             for word in own:
                 for phone in word.phones:
                     # Clipped to its word: ELAN refuses a child that sticks out, by even a millisecond.
-                    _annotate(eaf, phone_tier, Span(max(phone.start, word.span.start),
-                                                    min(phone.end, word.span.end), phone.label))
+                    clipped = Span(max(phone.start, word.span.start), min(phone.end, word.span.end), phone.label,
+                                   phone.confidence)
+                    _annotate(eaf, phone_tier, clipped)
+                    written.append(clipped)
         _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, [w.span for w in own])
         if phone_tier:
-            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, [p for w in own for p in w.phones])
+            # The spans as written (clipped): the reference is looked up among the phone annotations' times.
+            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, written)
     for tier in alignment.other_tiers():
         eaf.add_tier(tier.name, ling=OTHER_TYPE)
         for span in tiers[tier.name].spans:

@@ -251,9 +251,11 @@ def export_result(request, project_id, run_id, format, name):
     if format not in exports.FORMATS or not name.lower().endswith(".textgrid"):
         raise Http404("No such format of this result.")
     path = _result_path(run, name)
+    alignment = _read_alignment_or_404(run, path, name, _recordings(run))
     try:
-        data = exports.write(_read_alignment(run, path, name, _recordings(run)), format)
+        data = exports.write(alignment, format)
     except exports.NotConvertible:
+        log.warning("Cannot write %s of run %s as %s", name, run.pk, format, exc_info=True)
         raise Http404("This result cannot be converted; download its TextGrid instead.") from None
     return _attachment(path, exports.export_name(name, format), data=data, content_type=exports.FORMATS[format][2])
 
@@ -265,6 +267,13 @@ def _recordings(run):
     if named or run.result_process is None:
         return named
     return {f"{stem}.TextGrid".lower(): name for stem, name in outcomes.audio_inputs(run, run.result_process).items()}
+
+
+def _read_alignment_or_404(run, path, name, recordings):
+    try:
+        return _read_alignment(run, path, name, recordings)
+    except exports.NotConvertible:
+        raise Http404("This result cannot be converted; download its TextGrid instead.") from None
 
 
 def _read_alignment(run, path, name, recordings):
@@ -348,10 +357,17 @@ def _add_exports(archive, run, folder, outputs, formats, taken):
             except exports.NotConvertible:
                 failed.append(name)
                 continue
+            try:
+                # Every format written before any goes in, so that a result is in all of them or in none.
+                written = {key: exports.write(alignment, key) for key in formats}
+            except exports.NotConvertible:
+                log.warning("Cannot write %s of run %s", name, run.pk, exc_info=True)
+                failed.append(name)
+                continue
             for key in formats:
                 exported = exports.export_name(name, key)
                 arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
-                archive.writestr(arcname, exports.write(alignment, key))
+                archive.writestr(arcname, written[key])
                 if in_folders[key][exported] != exported:
                     renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
             if "csv" in formats:

@@ -541,3 +541,29 @@ def test_the_zip_is_named_after_the_whole_project_whatever_characters_its_name_h
     response = alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]))
     assert response.status_code == 200
     assert download_name(response) == expected
+
+
+def test_a_phone_sticking_out_of_its_word_keeps_its_confidence_in_elan(tmp_path):
+    """The reference is the phone as written, clipped to its word, not the middle of the phone as aligned."""
+    alignment = exports.Alignment("r.wav", "r.TextGrid", 2.0, [
+        exports.Tier("words", [exports.Span(0.5, 1.2006, "a", 0.5), exports.Span(1.2006, 1.6, "b", 0.4)]),
+        exports.Tier("phones", [exports.Span(0.5, 1.0, "p", 0.1), exports.Span(1.0, 1.4012, "q", 0.2),
+                                exports.Span(1.4012, 1.6, "r", 0.3)])])
+    eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
+    phones = {aid: value for aid, (_, _, value, _) in eaf.tiers["phones"][0].items()}
+    assert sorted((phones[ref], value) for ref, value, _, _ in eaf.tiers["phones confidence"][1].values()) == \
+        [("p", "0.100"), ("q", "0.200"), ("r", "0.300")]
+
+
+@pytest.mark.django_db
+def test_a_result_a_writer_cannot_write_is_not_converted_and_says_so(alice, alice_client, tmp_path):
+    project, run = exported_run(alice, tmp_path)
+    path = Path(default_storage.path(run.fa_process.output_folder)) / "b.TextGrid"
+    path.write_text(path.read_text().replace('name = "words"', 'name = "\x01"'))
+    response = alice_client.get(export_url(project, run, "eaf", "b.TextGrid"))
+    assert response.status_code == 404
+    archive = zipfile.ZipFile(io.BytesIO(content(alice_client.get(
+        reverse("pipelines-download-results", args=[project.pk, run.pk])))))
+    assert "ELAN/a.eaf" in archive.namelist()
+    assert not {"ELAN/b.eaf", "CSV/b.csv", "JSON/b.json"} & set(archive.namelist())
+    assert archive.read("not-converted.txt").decode().splitlines()[-1] == "b.TextGrid"
