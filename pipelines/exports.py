@@ -300,22 +300,21 @@ def to_eaf(alignment):
     for word_tier, phone_tier in alignment.tier_pairs():
         own = [w for w in words if w.tier == word_tier]
         eaf.add_tier(word_tier, ling=WORD_TYPE)
-        for word in own:
-            _annotate(eaf, word_tier, word.span)
-        written = []
+        # (annotation id, confidence) of each annotation as it is written: the confidence tiers refer to the ids
+        # (pympi's add_ref_annotation would search the parent tier for each, the square of the word count).
+        written_words = [(_annotate(eaf, word_tier, word.span), word.span.confidence) for word in own]
+        written_phones = []
         if phone_tier:
             eaf.add_tier(phone_tier, ling=PHONE_TYPE, parent=word_tier)
             for word in own:
                 for phone in word.phones:
                     # Clipped to its word: ELAN refuses a child that sticks out, by even a millisecond.
-                    clipped = Span(max(phone.start, word.span.start), min(phone.end, word.span.end), phone.label,
-                                   phone.confidence)
-                    _annotate(eaf, phone_tier, clipped)
-                    written.append(clipped)
-        _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, [w.span for w in own])
+                    aid = _annotate(eaf, phone_tier, Span(max(phone.start, word.span.start),
+                                                          min(phone.end, word.span.end), phone.label))
+                    written_phones.append((aid, phone.confidence))
+        _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, written_words)
         if phone_tier:
-            # The spans as written (clipped): the reference is looked up among the phone annotations' times.
-            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, written)
+            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, written_phones)
     for tier in alignment.other_tiers():
         eaf.add_tier(tier.name, ling=OTHER_TYPE)
         for span in tiers[tier.name].spans:
@@ -342,17 +341,22 @@ def _for_xml(alignment):
 
 
 def _annotate(eaf, tier, span):
+    """The id of the annotation of `span` on `tier`, or None when it has no length in milliseconds to write."""
     start, end = _ms(span.start), _ms(span.end)
     if end > start >= 0:
         eaf.add_annotation(tier, start, end, span.label)
+        return f"a{eaf.maxaid}"  # the id pympi's add_annotation just gave it (it returns none)
+    return None
 
 
-def _confidence_tier(eaf, name, parent, spans):
-    """A child tier with each annotation's confidence, only when the aligner gave any (issue 17, item 2)."""
-    if all(s.confidence is None for s in spans):
+def _confidence_tier(eaf, name, parent, written):
+    """A child tier with each annotation's confidence, only when the aligner gave any (issue 17, item 2).
+    `written`: [(id of the parent's annotation or None when it was not written, its confidence)]."""
+    if all(confidence is None for _, confidence in written):
         return
     eaf.add_tier(name, ling=CONFIDENCE_TYPE, parent=parent)
-    for span in spans:
-        start, end = _ms(span.start), _ms(span.end)
-        if span.confidence is not None and end > start:
-            eaf.add_ref_annotation(name, parent, (start + end) // 2, f"{span.confidence:.3f}")
+    for ref, confidence in written:
+        if ref is not None and confidence is not None:
+            aid = eaf.generate_annotation_id()
+            eaf.annotations[aid] = name
+            eaf.tiers[name][1][aid] = (ref, f"{confidence:.3f}", None, None)  # as add_ref_annotation stores it

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -567,3 +568,39 @@ def test_a_result_a_writer_cannot_write_is_not_converted_and_says_so(alice, alic
     assert "ELAN/a.eaf" in archive.namelist()
     assert not {"ELAN/b.eaf", "CSV/b.csv", "JSON/b.json"} & set(archive.namelist())
     assert archive.read("not-converted.txt").decode().splitlines()[-1] == "b.TextGrid"
+
+
+def pympi_steps(alignment):
+    """How many lines of pympi's Elan module run to write `alignment` as EAF: a count of work, not a time."""
+    steps = 0
+
+    def trace(frame, event, arg):
+        nonlocal steps
+        if frame.f_code.co_filename == Elan.__file__:
+            steps += event == "line"
+            return trace
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        exports.to_eaf(alignment)
+    finally:
+        sys.settrace(previous)
+    return steps
+
+
+def confident_words(count):
+    """`count` words of 0.3 s with 3 phones each, all with a confidence (review 17's /tmp/rv/eafperf.py)."""
+    words, phones = [], []
+    for n in range(count):
+        start = n * 0.35
+        words.append(exports.Span(start, start + 0.3, f"w{n}", 0.9))
+        phones += [exports.Span(start + 0.1 * k, start + 0.1 * (k + 1), "P", 0.8) for k in range(3)]
+    return exports.Alignment("r.wav", "r.TextGrid", count * 0.35,
+                             [exports.Tier("words", words), exports.Tier("phones", phones)])
+
+
+def test_elan_export_work_grows_with_the_word_count_not_its_square():
+    # Twice the words: twice the work (a search of the parent tier per confidence value would be 3-4 times).
+    assert pympi_steps(confident_words(200)) < 2.2 * pympi_steps(confident_words(100))
