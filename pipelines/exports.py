@@ -78,35 +78,43 @@ class Alignment:
 
     def tier_pairs(self):
         """[(word tier name, its phone tier name or None)], in the tiers' order."""
-        names = [t.name for t in self.tiers]
-        pairs = []
-        for name in names:
-            prefix = _prefix(name, WORD_TIER_NAMES)
+        return [(self.tiers[w].name, None if p is None else self.tiers[p].name) for w, p in self.tier_positions()]
+
+    def tier_positions(self):
+        """[(word tier position, its phone tier's position or None)]: a phone tier is the child of one word tier
+        only, the first of its prefix ("words" and "Words" are two word tiers; "phones" is the first's)."""
+        phone_prefixes = [_prefix(t.name, PHONE_TIER_NAMES) for t in self.tiers]
+        pairs, taken = [], set()
+        for position, tier in enumerate(self.tiers):
+            prefix = _prefix(tier.name, WORD_TIER_NAMES)
             if prefix is None:
                 continue
-            phones = next((n for n in names if _prefix(n, PHONE_TIER_NAMES) == prefix), None)
-            pairs.append((name, phones))
+            phones = next((n for n, p in enumerate(phone_prefixes) if p == prefix and n not in taken), None)
+            taken.add(phones)
+            pairs.append((position, phones))
         return pairs
 
     def words(self):
         """Every word of every word tier with its phones, in order of time (then of tier)."""
-        tiers = {t.name: t.spans for t in self.tiers}
         words = []
-        for word_tier, phone_tier in self.tier_pairs():
-            own = [Word(word_tier, span) for span in tiers[word_tier]]
-            starts = [w.span.start for w in own]
-            for phone in tiers.get(phone_tier, []):
-                word = _containing(own, starts, (phone.start + phone.end) / 2)
-                if word is not None:
-                    word.phones.append(phone)
-            words += own
-        order = {name: n for n, (name, _) in enumerate(self.tier_pairs())}
-        return sorted(words, key=lambda w: (w.span.start, order[w.tier]))
+        for order, (word_tier, phone_tier) in enumerate(self.tier_positions()):
+            words += [(w.span.start, order, n, w) for n, w in enumerate(self.words_of(word_tier, phone_tier))]
+        return [w for *_, w in sorted(words, key=lambda item: item[:3])]
+
+    def words_of(self, word_tier, phone_tier):
+        """The Words of the word tier at position `word_tier`, with the phones of the one at `phone_tier`."""
+        own = [Word(self.tiers[word_tier].name, span) for span in self.tiers[word_tier].spans]
+        starts = [w.span.start for w in own]
+        for phone in self.tiers[phone_tier].spans if phone_tier is not None else []:
+            word = _containing(own, starts, (phone.start + phone.end) / 2)
+            if word is not None:
+                word.phones.append(phone)
+        return own
 
     def other_tiers(self):
         """The interval tiers that are neither word tiers nor the phone tier of one."""
-        paired = {name for pair in self.tier_pairs() for name in pair if name}
-        return [t for t in self.tiers if t.name not in paired]
+        paired = {position for pair in self.tier_positions() for position in pair if position is not None}
+        return [t for n, t in enumerate(self.tiers) if n not in paired]
 
 
 def _prefix(name, suffixes):
@@ -140,15 +148,31 @@ def read_result(path, *, recording, result):
 
 def alignment_of(grid, *, recording, result):
     """The Alignment of a praatio TextGrid already open (the result picture has one): as `read_result`."""
-    tiers = []
+    tiers, names = [], set()
     for number, name in enumerate(grid.tierNames, start=1):
         tier = grid.getTier(name)
         if isinstance(tier, textgrid.IntervalTier):
-            # Praat allows a tier without a name; ELAN needs one.
             spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries if e.label.strip()]
-            tiers.append(Tier(name.strip() or f"tier {number}", spans))
+            tiers.append(Tier(_unique(_tier_name(name, number), names), spans))
     return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp),
                      tiers=_with_confidence(tiers))
+
+
+def _tier_name(name, number):
+    """`name` as every format can hold it: without what XML cannot hold (ELAN), stripped; Praat allows a tier
+    without a name, ELAN needs one."""
+    return _NOT_XML.sub("", name).strip() or f"tier {number}"
+
+
+def _unique(name, taken):
+    """`name`, or "name (2)", "name (3)"… when a tier already has it, as the names become one after stripping
+    and cleaning (" words" and "words"): ELAN keeps one tier of a name, the JSON's words would be of one."""
+    unique, number = name, 1
+    while unique in taken:
+        number += 1
+        unique = f"{name} ({number})"
+    taken.add(unique)
+    return unique
 
 
 def _with_confidence(tiers):
@@ -295,10 +319,10 @@ def to_eaf(alignment):
     # keeps the recording beside the .eaf, as ELAN's manual recommends.
     eaf.add_linked_file(f"file:///{alignment.recording}", relpath=f"./{alignment.recording}",
                         mimetype=media_type(alignment.recording))
-    tiers = {t.name: t for t in alignment.tiers}
-    words = alignment.words()
-    for word_tier, phone_tier in alignment.tier_pairs():
-        own = [w for w in words if w.tier == word_tier]
+    for word_position, phone_position in alignment.tier_positions():
+        own = alignment.words_of(word_position, phone_position)
+        word_tier = alignment.tiers[word_position].name
+        phone_tier = None if phone_position is None else alignment.tiers[phone_position].name
         eaf.add_tier(word_tier, ling=WORD_TYPE)
         # (annotation id, confidence) of each annotation as it is written: the confidence tiers refer to the ids
         # (pympi's add_ref_annotation would search the parent tier for each, the square of the word count).
@@ -317,7 +341,7 @@ def to_eaf(alignment):
             _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, written_phones)
     for tier in alignment.other_tiers():
         eaf.add_tier(tier.name, ling=OTHER_TYPE)
-        for span in tiers[tier.name].spans:
+        for span in tier.spans:
             _annotate(eaf, tier.name, span)
     # ELAN numbers the annotations a researcher adds from this; pympi leaves it at 0.
     eaf.properties = [(key, eaf.maxaid if key == "lastUsedAnnotation" else value) for key, value in eaf.properties]

@@ -559,8 +559,10 @@ def test_a_phone_sticking_out_of_its_word_keeps_its_confidence_in_elan(tmp_path)
 @pytest.mark.django_db
 def test_a_result_a_writer_cannot_write_is_not_converted_and_says_so(alice, alice_client, tmp_path):
     project, run = exported_run(alice, tmp_path)
-    path = Path(default_storage.path(run.fa_process.output_folder)) / "b.TextGrid"
-    path.write_text(path.read_text().replace('name = "words"', 'name = "\x01"'))
+    # A word that ends 10^307 s in: praatio reads it, its milliseconds are too many for an integer (ELAN).
+    far = 10 ** 307
+    (Path(default_storage.path(run.fa_process.output_folder)) / "b.TextGrid").write_text(
+        hand_grid([("words", [(0, 1, "ten"), (1, far, "of")])], end=far))
     response = alice_client.get(export_url(project, run, "eaf", "b.TextGrid"))
     assert response.status_code == 404
     archive = zipfile.ZipFile(io.BytesIO(content(alice_client.get(
@@ -604,3 +606,35 @@ def confident_words(count):
 def test_elan_export_work_grows_with_the_word_count_not_its_square():
     # Twice the words: twice the work (a search of the parent tier per confidence value would be 3-4 times).
     assert pympi_steps(confident_words(200)) < 2.2 * pympi_steps(confident_words(100))
+
+
+def hand_grid(tiers, end=2):
+    """The text of a long-format TextGrid of interval tiers [(name, [(start, end, label)])], names as they are."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end}",
+             "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
+    for number, (name, intervals) in enumerate(tiers, start=1):
+        lines += [f"    item [{number}]:", '        class = "IntervalTier"', f'        name = "{name}"',
+                  "        xmin = 0", f"        xmax = {end}", f"        intervals: size = {len(intervals)}"]
+        for n, (start, stop, label) in enumerate(intervals, start=1):
+            lines += [f"        intervals [{n}]:", f"            xmin = {start}", f"            xmax = {stop}",
+                      f'            text = "{label}"']
+    return "\n".join(lines) + "\n"
+
+
+def test_tiers_whose_names_become_one_keep_apart_and_each_phone_tier_has_one_word_tier(tmp_path):
+    path = tmp_path / "odd.TextGrid"
+    path.write_text(hand_grid([
+        ("words", [(0, 1, "alpha")]), (" words", [(1, 2, "beta")]), ("Words", [(1, 2, "gamma")]),
+        ("phones", [(0, 0.5, "A"), (1, 1.5, "G")]), ("", [(0, 1, "x")]), ("tier 5", [(1, 2, "y")]),
+        ("a\x01", [(0, 1, "c")]), ("a", [(1, 2, "d")]), ("\x01", [(0, 1, "e")])]))
+    alignment = exports.read_result(path, recording="odd.wav", result="odd.TextGrid")
+    document = exports.to_json_data(alignment)
+    assert [(w["tier"], w["label"], [p["label"] for p in w["phones"]]) for w in document["words"]] == \
+        [("words", "alpha", ["A"]), ("Words", "gamma", [])]
+    assert [(t["name"], [i["label"] for i in t["intervals"]]) for t in document["tiers"]] == [
+        ("words (2)", ["beta"]), ("tier 5", ["x"]), ("tier 5 (2)", ["y"]), ("a", ["c"]), ("a (2)", ["d"]),
+        ("tier 9", ["e"])]
+    eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
+    assert {name: [value for *_, value in eaf.get_annotation_data_for_tier(name)] for name in eaf.get_tier_names()} == {
+        "words": ["alpha"], "phones": ["A"], "words (2)": ["beta"], "Words": ["gamma"], "tier 5": ["x"],
+        "tier 5 (2)": ["y"], "a": ["c"], "a (2)": ["d"], "tier 9": ["e"]}
