@@ -24,6 +24,7 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from urllib.parse import quote
 
 from praatio import textgrid
 from pympi import Elan
@@ -317,7 +318,7 @@ def to_eaf(alignment):
     eaf.add_linguistic_type(CONFIDENCE_TYPE, constraints="Symbolic_Association", timealignable=False)
     # ELAN looks for the media at MEDIA_URL, then at RELATIVE_MEDIA_URL next to the .eaf: the researcher
     # keeps the recording beside the .eaf, as ELAN's manual recommends.
-    eaf.add_linked_file(f"file:///{alignment.recording}", relpath=f"./{alignment.recording}",
+    eaf.add_linked_file(f"file:///{quote(alignment.recording)}", relpath=f"./{alignment.recording}",
                         mimetype=media_type(alignment.recording))
     for word_position, phone_position in alignment.tier_positions():
         own = alignment.words_of(word_position, phone_position)

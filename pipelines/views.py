@@ -277,7 +277,9 @@ def _read_alignment_or_404(run, path, name, recordings):
 
 
 def _read_alignment(run, path, name, recordings):
-    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")]
+    # A result of no recording is its own recording's name: ".TextGrid" has no stem, and a name must not be ""
+    # (the JSON schema's "file" has minLength 1).
+    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")] or name
     try:
         return exports.read_result(path, recording=recording, result=name)
     except exports.NotConvertible:

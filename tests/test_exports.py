@@ -107,7 +107,7 @@ def test_elan_has_phones_as_a_time_aligned_child_of_words_linked_to_the_recordin
     assert eaf.get_parameters_for_linguistic_type(phone_type) == {
         "LINGUISTIC_TYPE_ID": "phones", "TIME_ALIGNABLE": "true", "GRAPHIC_REFERENCES": "false",
         "CONSTRAINTS": "Included_In"}
-    assert eaf.get_linked_files() == [{"MEDIA_URL": "file:///interview 3.wav", "RELATIVE_MEDIA_URL": "./interview 3.wav",
+    assert eaf.get_linked_files() == [{"MEDIA_URL": "file:///interview%203.wav", "RELATIVE_MEDIA_URL": "./interview 3.wav",
                                        "MIME_TYPE": "audio/x-wav"}]
     # ELAN refuses a child annotation outside its parent's time: every phone lies inside a word.
     words = eaf.get_annotation_data_for_tier("words")
@@ -638,3 +638,19 @@ def test_tiers_whose_names_become_one_keep_apart_and_each_phone_tier_has_one_wor
     assert {name: [value for *_, value in eaf.get_annotation_data_for_tier(name)] for name in eaf.get_tier_names()} == {
         "words": ["alpha"], "phones": ["A"], "words (2)": ["beta"], "Words": ["gamma"], "tier 5": ["x"],
         "tier 5 (2)": ["y"], "a": ["c"], "a (2)": ["d"], "tier 9": ["e"]}
+
+
+@pytest.mark.django_db
+def test_a_result_named_only_textgrid_without_a_recording_is_named_after_itself(alice, alice_client, tmp_path):
+    project, run = exported_run(alice, tmp_path)
+    (Path(default_storage.path(run.fa_process.output_folder)) / ".TextGrid").write_text(grid_text(tmp_path))
+    run.fa_process.outputs = sorted([*run.fa_process.outputs, ".TextGrid"])
+    run.fa_process.save(update_fields=["outputs"])
+    document = json.loads(content(alice_client.get(export_url(project, run, "json", ".TextGrid"))))
+    jsonschema.validate(document, SCHEMA)
+    assert document["file"] == ".TextGrid"
+
+
+def test_elan_links_a_recording_with_spaces_and_hashes_by_a_percent_encoded_url(tmp_path):
+    eaf = eaf_of(exports.to_eaf(read(tmp_path, recording="take #1 é.wav")), tmp_path)
+    assert eaf.media_descriptors[0]["MEDIA_URL"] == "file:///take%20%231%20%C3%A9.wav"
