@@ -29,6 +29,9 @@ from urllib.parse import quote
 from praatio import textgrid
 from pympi import Elan
 
+# "words confidence" holds the values of "words", in TextGrid and EAF: the bundled aligner's writer's name.
+from clamservices.textgrids import CONFIDENCE_SUFFIX
+
 FORMATS = {
     # key: (what the page calls it, extension, content type)
     "eaf": ("ELAN", ".eaf", "text/x-eaf+xml"),
@@ -40,7 +43,10 @@ JSON_VERSION = 1
 WORD_TIER_NAMES = ("words", "word")
 PHONE_TIER_NAMES = ("phones", "phone")
 SPEAKER_SEPARATOR = " - "
-CONFIDENCE_SUFFIX = " confidence"  # the tier of "words" confidence values is "words confidence", in TextGrid and EAF
+# Below this a word or phone is marked in the picture and listed among the words to check on the run page
+# (docs/users/alignment.md): clamservices.confidence.LOW, which this web process does not import (it loads
+# PocketSphinx); tests/test_exports.py pins the two equal.
+LOW_CONFIDENCE = 0.5
 
 
 class NotConvertible(ValueError):
@@ -149,14 +155,31 @@ def read_result(path, *, recording, result):
 
 def alignment_of(grid, *, recording, result):
     """The Alignment of a praatio TextGrid already open (the result picture has one): as `read_result`."""
-    tiers, names = [], set()
-    for number, name in enumerate(grid.tierNames, start=1):
-        tier = grid.getTier(name)
-        if isinstance(tier, textgrid.IntervalTier):
-            spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries if e.label.strip()]
-            tiers.append(Tier(_unique(_tier_name(name, number), names), spans))
+    tiers = []
+    for name, exported in export_names(grid).items():
+        spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in grid.getTier(name).entries
+                 if e.label.strip()]
+        tiers.append(Tier(exported, spans))
     return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp),
                      tiers=_with_confidence(tiers))
+
+
+def export_names(grid):
+    """{name in `grid` (praatio): its name in every export} of its interval tiers, in its order: the one naming
+    rule, which the picture follows too."""
+    names, taken = {}, set()
+    for number, name in enumerate(grid.tierNames, start=1):
+        if isinstance(grid.getTier(name), textgrid.IntervalTier):
+            names[name] = _unique(_tier_name(name, number), taken)
+    return names
+
+
+def confidence_of(name, names):
+    """The tier whose values the tier `name` holds ("words" for "words confidence"), or None when it is a tier
+    of its own; `names`: every tier's export name. The one pairing rule, which the picture follows too."""
+    if name.endswith(CONFIDENCE_SUFFIX) and name[: -len(CONFIDENCE_SUFFIX)] in names:
+        return name[: -len(CONFIDENCE_SUFFIX)]
+    return None
 
 
 def _tier_name(name, number):
@@ -179,12 +202,11 @@ def _unique(name, taken):
 def _with_confidence(tiers):
     """`tiers` with the values of each "<tier> confidence" tier as its intervals' confidence, and without those
     tiers: the TextGrid's way of carrying confidence (a number 0-1 per interval; any other label is none)."""
-    by_name = {t.name: t for t in tiers}
-    values = {t.name[: -len(CONFIDENCE_SUFFIX)]: t for t in tiers
-              if t.name.endswith(CONFIDENCE_SUFFIX) and t.name[: -len(CONFIDENCE_SUFFIX)] in by_name}
+    names = {t.name for t in tiers}
+    values = {confidence_of(t.name, names): t for t in tiers if confidence_of(t.name, names) is not None}
     result = []
     for tier in tiers:
-        if tier.name.endswith(CONFIDENCE_SUFFIX) and tier.name[: -len(CONFIDENCE_SUFFIX)] in values:
+        if confidence_of(tier.name, names) is not None:
             continue
         source = values.get(tier.name)
         if source is not None:

@@ -27,7 +27,7 @@ from pympi import Elan
 from clamservices.aligner import Alignment as AlignerResult
 from clamservices.aligner import Interval
 from clamservices.textgrids import write_textgrid
-from pipelines import exports
+from pipelines import exports, pictures
 from pipelines.models import Run
 from tests.conftest import CsrfClient
 from tests.factories import make_project, wav_bytes
@@ -654,3 +654,20 @@ def test_a_result_named_only_textgrid_without_a_recording_is_named_after_itself(
 def test_elan_links_a_recording_with_spaces_and_hashes_by_a_percent_encoded_url(tmp_path):
     eaf = eaf_of(exports.to_eaf(read(tmp_path, recording="take #1 é.wav")), tmp_path)
     assert eaf.media_descriptors[0]["MEDIA_URL"] == "file:///take%20%231%20%C3%A9.wav"
+
+
+def test_the_confidence_rules_are_the_aligners_own():
+    """The web process does not import clamservices.confidence (it loads PocketSphinx): its threshold is pinned."""
+    from clamservices import confidence, textgrids
+
+    assert exports.LOW_CONFIDENCE == confidence.LOW
+    assert exports.CONFIDENCE_SUFFIX is textgrids.CONFIDENCE_SUFFIX
+
+
+def test_the_picture_pairs_a_tier_with_its_confidence_tier_as_the_exports_do(tmp_path):
+    (tmp_path / "a.wav").write_bytes(wav_bytes())
+    (tmp_path / "a.TextGrid").write_text(hand_grid([(" words", [(0, 0.5, "ten"), (0.5, 1, "of")]),
+                                                    (" words confidence", [(0, 0.5, "0.2"), (0.5, 1, "0.9")])], end=1))
+    drawn = pictures.picture(tmp_path / "a.wav", tmp_path / "a.TextGrid")["tiers"]
+    assert [(t["name"], [(i["label"], i["confidence"], i["low"]) for i in t["intervals"] if i["label"]])
+            for t in drawn] == [(" words", [("ten", 0.2, True), ("of", 0.9, False)])]
