@@ -10,8 +10,10 @@ Conventions every format shares (docs/users/formats.md tells researchers):
 - Word tiers are those named "words" (or "<speaker> - words"); the phone tier of the same prefix
   ("phones", "<speaker> - phones") is their child: each phone belongs to the word its middle lies in.
   Every other interval tier is kept as a tier of its own; point tiers stay in the TextGrid only.
-- `confidence` is a number 0–1 per word and phone once the aligner computes one (issue 17, item 2);
-  until then it is None, written as an empty CSV cell, a JSON null and no EAF confidence tier. A
+- `confidence` is a number 0–1 per word and phone where the aligner gave one (the bundled aligner does
+  for what its phone pass placed, clamservices.confidence); where it gave none (another service, words
+  placed without the phone pass) it is None, written as an empty CSV cell, a JSON null and no EAF
+  confidence annotation (no confidence tier at all when the tier has no value). A
   TextGrid carries it as an interval tier "<tier> confidence" ("words confidence") whose intervals
   hold the values of the tier's intervals; it becomes their confidence, not a tier of its own.
 """
@@ -285,7 +287,7 @@ def _span_json(span, **extra):
 
 
 def to_json_data(alignment):
-    """The JSON document of one recording as Python data (docs/users/alignment-schema.json)."""
+    """The JSON document of one recording as Python data (docs/users/alignment.schema.json)."""
     return {
         "version": JSON_VERSION,
         "file": alignment.recording,
@@ -368,7 +370,7 @@ def to_eaf(alignment):
             _annotate(eaf, tier.name, span)
     # ELAN numbers the annotations a researcher adds from this; pympi leaves it at 0.
     eaf.properties = [(key, eaf.maxaid if key == "lastUsedAnnotation" else value) for key, value in eaf.properties]
-    # Serialised as text, then encoded: ElementTree writing UTF-8 itself is 3 times slower (an hour's EAF: 5 s).
+    # Serialised as text, then encoded: ElementTree writing UTF-8 itself is about 3 times slower.
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + Elan.to_string(eaf)).encode("utf-8")
 
 

@@ -671,3 +671,9 @@ def test_the_picture_pairs_a_tier_with_its_confidence_tier_as_the_exports_do(tmp
     drawn = pictures.picture(tmp_path / "a.wav", tmp_path / "a.TextGrid")["tiers"]
     assert [(t["name"], [(i["label"], i["confidence"], i["low"]) for i in t["intervals"] if i["label"]])
             for t in drawn] == [(" words", [("ten", 0.2, True), ("of", 0.9, False)])]
+
+
+def test_every_document_the_exports_module_points_to_exists():
+    source = Path(exports.__file__).read_text(encoding="utf-8")
+    named = set(re.findall(r"docs/[\w/.-]+\.\w+", source))
+    assert named and all((Path(__file__).parent.parent / name).exists() for name in named), named
