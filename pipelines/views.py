@@ -173,21 +173,23 @@ def run_detail(request, project_id, run_id):
 
 
 def _words_to_check(run, recordings):
-    """[{recording, textgrid, words: [(span, ?at=)], count}] of the recordings whose results have words of low
-    confidence, read from their TextGrids as every export reads them (pipelines.exports)."""
+    """[{recording, textgrid, words: [{label, confidence, at, time}], count}] of the recordings whose results have
+    words of low confidence, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check)."""
     checks = []
     for outcome in recordings:
         if not outcome.has_result:
             continue
-        try:
-            path = _result_path(run, outcome.textgrid)
-            stat = os.stat(path)
-            words, count = _least_confident(path, stat.st_mtime_ns, stat.st_size)
-        except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
-            continue
-        if words:
-            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": words,
-                           "count": count})
+        found = outcome.to_check
+        if found is None:  # recorded before outcomes kept them: read from the result, once per file
+            try:
+                path = _result_path(run, outcome.textgrid)
+                stat = os.stat(path)
+                found = _least_confident(path, stat.st_mtime_ns, stat.st_size)
+            except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+                continue
+        if found["words"]:
+            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": found["words"],
+                           "count": found["count"]})
     return checks
 
 
@@ -291,7 +293,7 @@ def _read_alignment(run, path, name, recordings):
 def _least_confident(path, mtime_ns, size):
     """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
     once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
-    return pictures.words_to_check(exports.read_result(path, recording="", result=""))
+    return outcomes.words_to_check(path)
 
 
 ZIP_FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
