@@ -13,7 +13,7 @@ import soundfile
 from praatio import textgrid
 
 from pipelines import exports
-from pipelines.exports import LOW_CONFIDENCE  # one threshold for the picture, the run page and the exports
+from pipelines.exports import LOW_CONFIDENCE  # the exports' threshold, which the run page shows too
 
 WIDTH = 1000
 WORDS_TO_CHECK = 10  # per recording, on the run page
