@@ -10,8 +10,10 @@ Conventions every format shares (docs/users/formats.md tells researchers):
 - Word tiers are those named "words" (or "<speaker> - words"); the phone tier of the same prefix
   ("phones", "<speaker> - phones") is their child: each phone belongs to the word its middle lies in.
   Every other interval tier is kept as a tier of its own; point tiers stay in the TextGrid only.
-- `confidence` is a number 0–1 per word and phone once the aligner computes one (issue 17, item 2);
-  until then it is None, written as an empty CSV cell, a JSON null and no EAF confidence tier. A
+- `confidence` is a number 0–1 per word and phone where the aligner gave one (the bundled aligner does
+  for what its phone pass placed, clamservices.confidence); where it gave none (another service, words
+  placed without the phone pass) it is None, written as an empty CSV cell, a JSON null and no EAF
+  confidence annotation (no confidence tier at all when the tier has no value). A
   TextGrid carries it as an interval tier "<tier> confidence" ("words confidence") whose intervals
   hold the values of the tier's intervals; it becomes their confidence, not a tier of its own.
 """
@@ -24,9 +26,13 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from urllib.parse import quote
 
 from praatio import textgrid
 from pympi import Elan
+
+# "words confidence" holds the values of "words", in TextGrid and EAF: the bundled aligner's writer's name.
+from clamservices.textgrids import CONFIDENCE_SUFFIX
 
 FORMATS = {
     # key: (what the page calls it, extension, content type)
@@ -39,7 +45,10 @@ JSON_VERSION = 1
 WORD_TIER_NAMES = ("words", "word")
 PHONE_TIER_NAMES = ("phones", "phone")
 SPEAKER_SEPARATOR = " - "
-CONFIDENCE_SUFFIX = " confidence"  # the tier of "words" confidence values is "words confidence", in TextGrid and EAF
+# Below this a word or phone is marked in the picture and listed among the words to check on the run page
+# (docs/users/alignment.md): clamservices.confidence.LOW, which this web process does not import (it loads
+# PocketSphinx); tests/test_exports.py pins the two equal.
+LOW_CONFIDENCE = 0.5
 
 
 class NotConvertible(ValueError):
@@ -78,35 +87,43 @@ class Alignment:
 
     def tier_pairs(self):
         """[(word tier name, its phone tier name or None)], in the tiers' order."""
-        names = [t.name for t in self.tiers]
-        pairs = []
-        for name in names:
-            prefix = _prefix(name, WORD_TIER_NAMES)
+        return [(self.tiers[w].name, None if p is None else self.tiers[p].name) for w, p in self.tier_positions()]
+
+    def tier_positions(self):
+        """[(word tier position, its phone tier's position or None)]: a phone tier is the child of one word tier
+        only, the first of its prefix ("words" and "Words" are two word tiers; "phones" is the first's)."""
+        phone_prefixes = [_prefix(t.name, PHONE_TIER_NAMES) for t in self.tiers]
+        pairs, taken = [], set()
+        for position, tier in enumerate(self.tiers):
+            prefix = _prefix(tier.name, WORD_TIER_NAMES)
             if prefix is None:
                 continue
-            phones = next((n for n in names if _prefix(n, PHONE_TIER_NAMES) == prefix), None)
-            pairs.append((name, phones))
+            phones = next((n for n, p in enumerate(phone_prefixes) if p == prefix and n not in taken), None)
+            taken.add(phones)
+            pairs.append((position, phones))
         return pairs
 
     def words(self):
         """Every word of every word tier with its phones, in order of time (then of tier)."""
-        tiers = {t.name: t.spans for t in self.tiers}
         words = []
-        for word_tier, phone_tier in self.tier_pairs():
-            own = [Word(word_tier, span) for span in tiers[word_tier]]
-            starts = [w.span.start for w in own]
-            for phone in tiers.get(phone_tier, []):
-                word = _containing(own, starts, (phone.start + phone.end) / 2)
-                if word is not None:
-                    word.phones.append(phone)
-            words += own
-        order = {name: n for n, (name, _) in enumerate(self.tier_pairs())}
-        return sorted(words, key=lambda w: (w.span.start, order[w.tier]))
+        for order, (word_tier, phone_tier) in enumerate(self.tier_positions()):
+            words += [(w.span.start, order, n, w) for n, w in enumerate(self.words_of(word_tier, phone_tier))]
+        return [w for *_, w in sorted(words, key=lambda item: item[:3])]
+
+    def words_of(self, word_tier, phone_tier):
+        """The Words of the word tier at position `word_tier`, with the phones of the one at `phone_tier`."""
+        own = [Word(self.tiers[word_tier].name, span) for span in self.tiers[word_tier].spans]
+        starts = [w.span.start for w in own]
+        for phone in self.tiers[phone_tier].spans if phone_tier is not None else []:
+            word = _containing(own, starts, (phone.start + phone.end) / 2)
+            if word is not None:
+                word.phones.append(phone)
+        return own
 
     def other_tiers(self):
         """The interval tiers that are neither word tiers nor the phone tier of one."""
-        paired = {name for pair in self.tier_pairs() for name in pair if name}
-        return [t for t in self.tiers if t.name not in paired]
+        paired = {position for pair in self.tier_positions() for position in pair if position is not None}
+        return [t for n, t in enumerate(self.tiers) if n not in paired]
 
 
 def _prefix(name, suffixes):
@@ -141,25 +158,57 @@ def read_result(path, *, recording, result):
 def alignment_of(grid, *, recording, result):
     """The Alignment of a praatio TextGrid already open (the result picture has one): as `read_result`."""
     tiers = []
-    for number, name in enumerate(grid.tierNames, start=1):
-        tier = grid.getTier(name)
-        if isinstance(tier, textgrid.IntervalTier):
-            # Praat allows a tier without a name; ELAN needs one.
-            spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in tier.entries if e.label.strip()]
-            tiers.append(Tier(name.strip() or f"tier {number}", spans))
+    for name, exported in export_names(grid).items():
+        spans = [Span(float(e.start), float(e.end), e.label.strip()) for e in grid.getTier(name).entries
+                 if e.label.strip()]
+        tiers.append(Tier(exported, spans))
     return Alignment(recording=recording, result=result, duration=float(grid.maxTimestamp),
                      tiers=_with_confidence(tiers))
+
+
+def export_names(grid):
+    """{name in `grid` (praatio): its name in every export} of its interval tiers, in its order: the one naming
+    rule, which the picture follows too."""
+    names, taken = {}, set()
+    for number, name in enumerate(grid.tierNames, start=1):
+        if isinstance(grid.getTier(name), textgrid.IntervalTier):
+            names[name] = _unique(_tier_name(name, number), taken)
+    return names
+
+
+def confidence_of(name, names):
+    """The tier whose values the tier `name` holds ("words" for "words confidence"), or None when it is a tier
+    of its own; `names`: every tier's export name. The one pairing rule, which the picture follows too."""
+    if name.endswith(CONFIDENCE_SUFFIX) and name[: -len(CONFIDENCE_SUFFIX)] in names:
+        return name[: -len(CONFIDENCE_SUFFIX)]
+    return None
+
+
+def _tier_name(name, number):
+    """`name` as every format can hold it: without what XML cannot hold (ELAN), stripped; Praat allows a tier
+    without a name, ELAN needs one."""
+    return _NOT_XML.sub("", name).strip() or f"tier {number}"
+
+
+def _unique(name, taken):
+    """`name`, or "name (2)", "name (3)"… when a tier already has it, as the names become one after stripping
+    and cleaning (" words" and "words"): ELAN keeps one tier of a name, the JSON's words would be of one."""
+    unique, number = name, 1
+    while unique in taken:
+        number += 1
+        unique = f"{name} ({number})"
+    taken.add(unique)
+    return unique
 
 
 def _with_confidence(tiers):
     """`tiers` with the values of each "<tier> confidence" tier as its intervals' confidence, and without those
     tiers: the TextGrid's way of carrying confidence (a number 0-1 per interval; any other label is none)."""
-    by_name = {t.name: t for t in tiers}
-    values = {t.name[: -len(CONFIDENCE_SUFFIX)]: t for t in tiers
-              if t.name.endswith(CONFIDENCE_SUFFIX) and t.name[: -len(CONFIDENCE_SUFFIX)] in by_name}
+    names = {t.name for t in tiers}
+    values = {confidence_of(t.name, names): t for t in tiers if confidence_of(t.name, names) is not None}
     result = []
     for tier in tiers:
-        if tier.name.endswith(CONFIDENCE_SUFFIX) and tier.name[: -len(CONFIDENCE_SUFFIX)] in values:
+        if confidence_of(tier.name, names) is not None:
             continue
         source = values.get(tier.name)
         if source is not None:
@@ -192,8 +241,12 @@ def export_name(result, format):
 
 
 def write(alignment, format):
-    """The bytes of `alignment` in `format` (a key of FORMATS)."""
-    return {"eaf": to_eaf, "csv": lambda a: to_csv([a]), "json": to_json}[format](alignment)
+    """The bytes of `alignment` in `format` (a key of FORMATS), or NotConvertible when its writer fails."""
+    writer = {"eaf": to_eaf, "csv": lambda a: to_csv([a]), "json": to_json}[format]
+    try:
+        return writer(alignment)
+    except Exception as exc:  # pympi raises ValueError for what ELAN refuses; one odd result must not be a 500
+        raise NotConvertible(f"{alignment.result} cannot be written as {FORMATS[format][0]}") from exc
 
 
 # CSV ------------------------------------------------------------------------------------------------
@@ -234,7 +287,7 @@ def _span_json(span, **extra):
 
 
 def to_json_data(alignment):
-    """The JSON document of one recording as Python data (docs/users/alignment-schema.json)."""
+    """The JSON document of one recording as Python data (docs/users/alignment.schema.json)."""
     return {
         "version": JSON_VERSION,
         "file": alignment.recording,
@@ -289,32 +342,35 @@ def to_eaf(alignment):
     eaf.add_linguistic_type(CONFIDENCE_TYPE, constraints="Symbolic_Association", timealignable=False)
     # ELAN looks for the media at MEDIA_URL, then at RELATIVE_MEDIA_URL next to the .eaf: the researcher
     # keeps the recording beside the .eaf, as ELAN's manual recommends.
-    eaf.add_linked_file(f"file:///{alignment.recording}", relpath=f"./{alignment.recording}",
+    eaf.add_linked_file(f"file:///{quote(alignment.recording)}", relpath=f"./{alignment.recording}",
                         mimetype=media_type(alignment.recording))
-    tiers = {t.name: t for t in alignment.tiers}
-    words = alignment.words()
-    for word_tier, phone_tier in alignment.tier_pairs():
-        own = [w for w in words if w.tier == word_tier]
+    for word_position, phone_position in alignment.tier_positions():
+        own = alignment.words_of(word_position, phone_position)
+        word_tier = alignment.tiers[word_position].name
+        phone_tier = None if phone_position is None else alignment.tiers[phone_position].name
         eaf.add_tier(word_tier, ling=WORD_TYPE)
-        for word in own:
-            _annotate(eaf, word_tier, word.span)
+        # (annotation id, confidence) of each annotation as it is written: the confidence tiers refer to the ids
+        # (pympi's add_ref_annotation would search the parent tier for each, the square of the word count).
+        written_words = [(_annotate(eaf, word_tier, word.span), word.span.confidence) for word in own]
+        written_phones = []
         if phone_tier:
             eaf.add_tier(phone_tier, ling=PHONE_TYPE, parent=word_tier)
             for word in own:
                 for phone in word.phones:
                     # Clipped to its word: ELAN refuses a child that sticks out, by even a millisecond.
-                    _annotate(eaf, phone_tier, Span(max(phone.start, word.span.start),
-                                                    min(phone.end, word.span.end), phone.label))
-        _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, [w.span for w in own])
+                    aid = _annotate(eaf, phone_tier, Span(max(phone.start, word.span.start),
+                                                          min(phone.end, word.span.end), phone.label))
+                    written_phones.append((aid, phone.confidence))
+        _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, written_words)
         if phone_tier:
-            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, [p for w in own for p in w.phones])
+            _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, written_phones)
     for tier in alignment.other_tiers():
         eaf.add_tier(tier.name, ling=OTHER_TYPE)
-        for span in tiers[tier.name].spans:
+        for span in tier.spans:
             _annotate(eaf, tier.name, span)
     # ELAN numbers the annotations a researcher adds from this; pympi leaves it at 0.
     eaf.properties = [(key, eaf.maxaid if key == "lastUsedAnnotation" else value) for key, value in eaf.properties]
-    # Serialised as text, then encoded: ElementTree writing UTF-8 itself is 3 times slower (an hour's EAF: 5 s).
+    # Serialised as text, then encoded: ElementTree writing UTF-8 itself is about 3 times slower.
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + Elan.to_string(eaf)).encode("utf-8")
 
 
@@ -334,17 +390,22 @@ def _for_xml(alignment):
 
 
 def _annotate(eaf, tier, span):
+    """The id of the annotation of `span` on `tier`, or None when it has no length in milliseconds to write."""
     start, end = _ms(span.start), _ms(span.end)
     if end > start >= 0:
         eaf.add_annotation(tier, start, end, span.label)
+        return f"a{eaf.maxaid}"  # the id pympi's add_annotation just gave it (it returns none)
+    return None
 
 
-def _confidence_tier(eaf, name, parent, spans):
-    """A child tier with each annotation's confidence, only when the aligner gave any (issue 17, item 2)."""
-    if all(s.confidence is None for s in spans):
+def _confidence_tier(eaf, name, parent, written):
+    """A child tier with each annotation's confidence, only when the aligner gave any (issue 17, item 2).
+    `written`: [(id of the parent's annotation or None when it was not written, its confidence)]."""
+    if all(confidence is None for _, confidence in written):
         return
     eaf.add_tier(name, ling=CONFIDENCE_TYPE, parent=parent)
-    for span in spans:
-        start, end = _ms(span.start), _ms(span.end)
-        if span.confidence is not None and end > start:
-            eaf.add_ref_annotation(name, parent, (start + end) // 2, f"{span.confidence:.3f}")
+    for ref, confidence in written:
+        if ref is not None and confidence is not None:
+            aid = eaf.generate_annotation_id()
+            eaf.annotations[aid] = name
+            eaf.tiers[name][1][aid] = (ref, f"{confidence:.3f}", None, None)  # as add_ref_annotation stores it

@@ -97,6 +97,11 @@ class RecordingOutcome(models.Model):
     textgrid = models.CharField(max_length=200, blank=True, help_text="Name among the result process's outputs.")
     unknown_words = models.JSONField(default=list)
     warnings = models.JSONField(default=list)
+    # Read once from the result when the outcome is recorded (by the worker), so that the run page reads no
+    # TextGrid: {"words": [{"label", "confidence", "at", "time"}], "count": n} (pipelines.outcomes.words_to_check).
+    # None: recorded before this was kept, or no result; the run page reads those results itself.
+    to_check = models.JSONField(null=True, blank=True, default=None,
+                                help_text="The result's least confident words, as the run page lists them.")
 
     class Meta:
         ordering = ["recording"]

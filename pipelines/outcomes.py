@@ -19,6 +19,7 @@ from pathlib import PurePath
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from pipelines import exports, pictures
 from pipelines.models import RecordingOutcome
 from scripts.clamnames import NameMap
 from scripts.models import InputTemplate
@@ -159,6 +160,11 @@ def _unique_unpaired(unpaired):
 
 def _replace(run, process, outcomes):
     outcomes = _unique(outcomes)
+    folder = default_storage.path(process.output_folder) if process.output_folder else None
+    for outcome in outcomes:
+        # Before the first write: reading an hour's TextGrid takes seconds, and no lock is held yet.
+        if folder and outcome.has_result and outcome.to_check is None and outcome.textgrid in process.outputs:
+            outcome.to_check = _to_check(os.path.join(folder, outcome.textgrid), run)
     seen = {o.recording for o in outcomes}
     for old in run.outcomes.filter(code=LEFT_OUT).exclude(recording__in=seen):
         old.pk = None  # files left out at the start stay in the record of every pass
@@ -181,6 +187,23 @@ def _replace(run, process, outcomes):
     for outcome in outcomes:
         outcome.run = run
     RecordingOutcome.objects.bulk_create(outcomes)
+
+
+def words_to_check(path):
+    """The run page's words to check of the result TextGrid at `path` (pictures.words_to_check), as JSON data:
+    {"words": [{"label", "confidence", "at", "time"}], "count": how many in all}; NotConvertible or OSError
+    when it cannot be read."""
+    words, count = pictures.words_to_check(exports.read_result(path, recording="", result=""))
+    return {"words": [{"label": span.label, "confidence": span.confidence, "at": at, "time": time}
+                      for span, at, time in words], "count": count}
+
+
+def _to_check(path, run):
+    try:
+        return words_to_check(path)
+    except Exception:  # an unreadable result has its own row on the page; it must not cost the run its outcomes
+        log.warning("Words to check of %s (run %s) could not be read", os.path.basename(path), run.pk, exc_info=True)
+        return {"words": [], "count": 0}
 
 
 def _unique(outcomes):

@@ -13,21 +13,19 @@ import soundfile
 from praatio import textgrid
 
 from pipelines import exports
+from pipelines.exports import LOW_CONFIDENCE  # the exports' threshold, which the run page shows too
 
 WIDTH = 1000
-# Below this a word or phone is marked in the picture and listed among the words to check on the run page
-# (docs/users/alignment.md). The bundled aligner's confidence is 0.5 where its GOP score is at the midpoint
-# fitted between right and replaced words (clamservices/confidence.py).
-LOW_CONFIDENCE = 0.5
 WORDS_TO_CHECK = 10  # per recording, on the run page
 
 
 def confidences(grid):
-    """{tier name: {(start, end) rounded to the ms: confidence}} of the tiers of `grid` (praatio) that have one,
-    read as every export reads them (pipelines.exports)."""
+    """{tier name in `grid`: {(start, end) rounded to the ms: confidence}} of the tiers of `grid` (praatio) that
+    have one, read as every export reads them (pipelines.exports)."""
     alignment = exports.alignment_of(grid, recording="", result="")
-    return {t.name: {_key(s.start, s.end): s.confidence for s in t.spans if s.confidence is not None}
-            for t in alignment.tiers if any(s.confidence is not None for s in t.spans)}
+    values = {t.name: {_key(s.start, s.end): s.confidence for s in t.spans if s.confidence is not None}
+              for t in alignment.tiers}
+    return {name: values[exported] for name, exported in exports.export_names(grid).items() if values.get(exported)}
 
 
 def _key(start, end):
@@ -35,10 +33,10 @@ def _key(start, end):
 
 
 def _drawn_tiers(grid):
-    """The interval tiers to draw: all but the "<tier> confidence" tiers of another tier."""
-    names = set(grid.tierNames)
-    return [name for name in grid.tierNames if isinstance(grid.getTier(name), textgrid.IntervalTier)
-            and not (name.endswith(exports.CONFIDENCE_SUFFIX) and name[: -len(exports.CONFIDENCE_SUFFIX)] in names)]
+    """The interval tiers to draw: all but the "<tier> confidence" tiers of another tier, paired as the exports
+    pair them (names stripped and cleaned: " words confidence" holds the values of " words")."""
+    names = exports.export_names(grid)
+    return [name for name, exported in names.items() if exports.confidence_of(exported, set(names.values())) is None]
 
 
 def _marks(values, entry):

@@ -173,21 +173,23 @@ def run_detail(request, project_id, run_id):
 
 
 def _words_to_check(run, recordings):
-    """[{recording, textgrid, words: [(span, ?at=)], count}] of the recordings whose results have words of low
-    confidence, read from their TextGrids as every export reads them (pipelines.exports)."""
+    """[{recording, textgrid, words: [{label, confidence, at, time}], count}] of the recordings whose results have
+    words of low confidence, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check)."""
     checks = []
     for outcome in recordings:
         if not outcome.has_result:
             continue
-        try:
-            path = _result_path(run, outcome.textgrid)
-            stat = os.stat(path)
-            words, count = _least_confident(path, stat.st_mtime_ns, stat.st_size)
-        except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
-            continue
-        if words:
-            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": words,
-                           "count": count})
+        found = outcome.to_check
+        if found is None:  # recorded before outcomes kept them: read from the result, once per file
+            try:
+                path = _result_path(run, outcome.textgrid)
+                stat = os.stat(path)
+                found = _least_confident(path, stat.st_mtime_ns, stat.st_size)
+            except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+                continue
+        if found["words"]:
+            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": found["words"],
+                           "count": found["count"]})
     return checks
 
 
@@ -251,9 +253,11 @@ def export_result(request, project_id, run_id, format, name):
     if format not in exports.FORMATS or not name.lower().endswith(".textgrid"):
         raise Http404("No such format of this result.")
     path = _result_path(run, name)
+    alignment = _read_alignment_or_404(run, path, name, _recordings(run))
     try:
-        data = exports.write(_read_alignment(run, path, name, _recordings(run)), format)
+        data = exports.write(alignment, format)
     except exports.NotConvertible:
+        log.warning("Cannot write %s of run %s as %s", name, run.pk, format, exc_info=True)
         raise Http404("This result cannot be converted; download its TextGrid instead.") from None
     return _attachment(path, exports.export_name(name, format), data=data, content_type=exports.FORMATS[format][2])
 
@@ -267,8 +271,17 @@ def _recordings(run):
     return {f"{stem}.TextGrid".lower(): name for stem, name in outcomes.audio_inputs(run, run.result_process).items()}
 
 
+def _read_alignment_or_404(run, path, name, recordings):
+    try:
+        return _read_alignment(run, path, name, recordings)
+    except exports.NotConvertible:
+        raise Http404("This result cannot be converted; download its TextGrid instead.") from None
+
+
 def _read_alignment(run, path, name, recordings):
-    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")]
+    # A result of no recording is its own recording's name: ".TextGrid" has no stem, and a name must not be ""
+    # (the JSON schema's "file" has minLength 1).
+    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")] or name
     try:
         return exports.read_result(path, recording=recording, result=name)
     except exports.NotConvertible:
@@ -280,7 +293,7 @@ def _read_alignment(run, path, name, recordings):
 def _least_confident(path, mtime_ns, size):
     """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
     once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
-    return pictures.words_to_check(exports.read_result(path, recording="", result=""))
+    return outcomes.words_to_check(path)
 
 
 ZIP_FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
@@ -348,10 +361,17 @@ def _add_exports(archive, run, folder, outputs, formats, taken):
             except exports.NotConvertible:
                 failed.append(name)
                 continue
+            try:
+                # Every format written before any goes in, so that a result is in all of them or in none.
+                written = {key: exports.write(alignment, key) for key in formats}
+            except exports.NotConvertible:
+                log.warning("Cannot write %s of run %s", name, run.pk, exc_info=True)
+                failed.append(name)
+                continue
             for key in formats:
                 exported = exports.export_name(name, key)
                 arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
-                archive.writestr(arcname, exports.write(alignment, key))
+                archive.writestr(arcname, written[key])
                 if in_folders[key][exported] != exported:
                     renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
             if "csv" in formats:

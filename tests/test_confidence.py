@@ -61,6 +61,7 @@ def test_the_textgrid_carries_confidence_tiers_that_the_exports_read(aligner, sp
     words = result.words()
     assert [w.span.label for w in words] == SENTENCE.split()
     assert [w.span.confidence for w in words] == [round(w.confidence, 3) for w in alignment.words]
+    assert any(w.phones for w in words)  # else the line below would check nothing
     assert all(p.confidence is not None for w in words for p in w.phones)
 
 

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -112,3 +113,40 @@ def test_the_run_page_has_no_words_to_check_when_every_word_is_confident(alice_c
     project, run = confident_result(alice, low={})
 
     assert "words-to-check" not in page(alice_client, "pipelines-run", project.pk, run.pk)
+
+
+def test_the_words_to_check_are_recorded_with_the_outcome_and_the_run_page_reads_no_result(alice_client, alice):
+    project, run = confident_result(alice)
+    assert run.outcomes.get().to_check == {"count": 3, "words": [
+        {"label": "w3", "confidence": 0.12, "at": "0:00", "time": "1.50 s"},
+        {"label": "w7", "confidence": 0.31, "at": "0:01", "time": "3.50 s"},
+        {"label": "w12", "confidence": 0.48, "at": "0:04", "time": "6.00 s"}]}
+    # The result changes after the outcome was recorded: the page still lists what the worker read.
+    (Path(default_storage.path(run.fa_process.output_folder)) / "interview.TextGrid").write_text(
+        confident_grid(10, low={}), encoding="utf-8")
+
+    html = page(alice_client, "pipelines-run", project.pk, run.pk)
+
+    assert re.findall(r'“(w\d+)” at ([^<]+)</a>', html) == [("w3", "1.50 s"), ("w7", "3.50 s"), ("w12", "6.00 s")]
+
+
+def test_an_outcome_recorded_before_words_to_check_were_kept_has_them_read_from_its_result(alice_client, alice):
+    project, run = confident_result(alice, low={5: 0.2})
+    run.outcomes.update(to_check=None)
+
+    html = page(alice_client, "pipelines-run", project.pk, run.pk)
+
+    assert re.findall(r'“(w\d+)” at ([^<]+)</a>', html) == [("w5", "2.50 s")]
+
+
+def test_a_result_that_cannot_be_read_is_recorded_with_no_words_to_check(alice):
+    project = make_project(alice, "Broken")
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("interview.flac", long_audio(10)))
+    upload.add(SimpleUploadedFile("interview.txt", b"words"))
+    process = fa_process(project, [], {"interview.TextGrid": "not a TextGrid",
+                                       "report.json": report(entry("interview.flac"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+    outcome = run.outcomes.get()
+    assert (outcome.status, outcome.to_check) == ("aligned", {"words": [], "count": 0})

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from pympi import Elan
 from clamservices.aligner import Alignment as AlignerResult
 from clamservices.aligner import Interval
 from clamservices.textgrids import write_textgrid
-from pipelines import exports
+from pipelines import exports, pictures
 from pipelines.models import Run
 from tests.conftest import CsrfClient
 from tests.factories import make_project, wav_bytes
@@ -106,7 +107,7 @@ def test_elan_has_phones_as_a_time_aligned_child_of_words_linked_to_the_recordin
     assert eaf.get_parameters_for_linguistic_type(phone_type) == {
         "LINGUISTIC_TYPE_ID": "phones", "TIME_ALIGNABLE": "true", "GRAPHIC_REFERENCES": "false",
         "CONSTRAINTS": "Included_In"}
-    assert eaf.get_linked_files() == [{"MEDIA_URL": "file:///interview 3.wav", "RELATIVE_MEDIA_URL": "./interview 3.wav",
+    assert eaf.get_linked_files() == [{"MEDIA_URL": "file:///interview%203.wav", "RELATIVE_MEDIA_URL": "./interview 3.wav",
                                        "MIME_TYPE": "audio/x-wav"}]
     # ELAN refuses a child annotation outside its parent's time: every phone lies inside a word.
     words = eaf.get_annotation_data_for_tier("words")
@@ -541,3 +542,138 @@ def test_the_zip_is_named_after_the_whole_project_whatever_characters_its_name_h
     response = alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]))
     assert response.status_code == 200
     assert download_name(response) == expected
+
+
+def test_a_phone_sticking_out_of_its_word_keeps_its_confidence_in_elan(tmp_path):
+    """The reference is the phone as written, clipped to its word, not the middle of the phone as aligned."""
+    alignment = exports.Alignment("r.wav", "r.TextGrid", 2.0, [
+        exports.Tier("words", [exports.Span(0.5, 1.2006, "a", 0.5), exports.Span(1.2006, 1.6, "b", 0.4)]),
+        exports.Tier("phones", [exports.Span(0.5, 1.0, "p", 0.1), exports.Span(1.0, 1.4012, "q", 0.2),
+                                exports.Span(1.4012, 1.6, "r", 0.3)])])
+    eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
+    phones = {aid: value for aid, (_, _, value, _) in eaf.tiers["phones"][0].items()}
+    assert sorted((phones[ref], value) for ref, value, _, _ in eaf.tiers["phones confidence"][1].values()) == \
+        [("p", "0.100"), ("q", "0.200"), ("r", "0.300")]
+
+
+@pytest.mark.django_db
+def test_a_result_a_writer_cannot_write_is_not_converted_and_says_so(alice, alice_client, tmp_path):
+    project, run = exported_run(alice, tmp_path)
+    # A word that ends 10^307 s in: praatio reads it, its milliseconds are too many for an integer (ELAN).
+    far = 10 ** 307
+    (Path(default_storage.path(run.fa_process.output_folder)) / "b.TextGrid").write_text(
+        hand_grid([("words", [(0, 1, "ten"), (1, far, "of")])], end=far))
+    response = alice_client.get(export_url(project, run, "eaf", "b.TextGrid"))
+    assert response.status_code == 404
+    archive = zipfile.ZipFile(io.BytesIO(content(alice_client.get(
+        reverse("pipelines-download-results", args=[project.pk, run.pk])))))
+    assert "ELAN/a.eaf" in archive.namelist()
+    assert not {"ELAN/b.eaf", "CSV/b.csv", "JSON/b.json"} & set(archive.namelist())
+    assert archive.read("not-converted.txt").decode().splitlines()[-1] == "b.TextGrid"
+
+
+def pympi_steps(alignment):
+    """How many lines of pympi's Elan module run to write `alignment` as EAF: a count of work, not a time."""
+    steps = 0
+
+    def trace(frame, event, arg):
+        nonlocal steps
+        if frame.f_code.co_filename == Elan.__file__:
+            steps += event == "line"
+            return trace
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        exports.to_eaf(alignment)
+    finally:
+        sys.settrace(previous)
+    return steps
+
+
+def confident_words(count):
+    """`count` words of 0.3 s with 3 phones each, all with a confidence (review 17's /tmp/rv/eafperf.py)."""
+    words, phones = [], []
+    for n in range(count):
+        start = n * 0.35
+        words.append(exports.Span(start, start + 0.3, f"w{n}", 0.9))
+        phones += [exports.Span(start + 0.1 * k, start + 0.1 * (k + 1), "P", 0.8) for k in range(3)]
+    return exports.Alignment("r.wav", "r.TextGrid", count * 0.35,
+                             [exports.Tier("words", words), exports.Tier("phones", phones)])
+
+
+def test_elan_export_work_grows_with_the_word_count_not_its_square():
+    # Twice the words: twice the work (a search of the parent tier per confidence value would be 3-4 times).
+    assert pympi_steps(confident_words(200)) < 2.2 * pympi_steps(confident_words(100))
+
+
+def hand_grid(tiers, end=2):
+    """The text of a long-format TextGrid of interval tiers [(name, [(start, end, label)])], names as they are."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end}",
+             "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
+    for number, (name, intervals) in enumerate(tiers, start=1):
+        lines += [f"    item [{number}]:", '        class = "IntervalTier"', f'        name = "{name}"',
+                  "        xmin = 0", f"        xmax = {end}", f"        intervals: size = {len(intervals)}"]
+        for n, (start, stop, label) in enumerate(intervals, start=1):
+            lines += [f"        intervals [{n}]:", f"            xmin = {start}", f"            xmax = {stop}",
+                      f'            text = "{label}"']
+    return "\n".join(lines) + "\n"
+
+
+def test_tiers_whose_names_become_one_keep_apart_and_each_phone_tier_has_one_word_tier(tmp_path):
+    path = tmp_path / "odd.TextGrid"
+    path.write_text(hand_grid([
+        ("words", [(0, 1, "alpha")]), (" words", [(1, 2, "beta")]), ("Words", [(1, 2, "gamma")]),
+        ("phones", [(0, 0.5, "A"), (1, 1.5, "G")]), ("", [(0, 1, "x")]), ("tier 5", [(1, 2, "y")]),
+        ("a\x01", [(0, 1, "c")]), ("a", [(1, 2, "d")]), ("\x01", [(0, 1, "e")])]))
+    alignment = exports.read_result(path, recording="odd.wav", result="odd.TextGrid")
+    document = exports.to_json_data(alignment)
+    assert [(w["tier"], w["label"], [p["label"] for p in w["phones"]]) for w in document["words"]] == \
+        [("words", "alpha", ["A"]), ("Words", "gamma", [])]
+    assert [(t["name"], [i["label"] for i in t["intervals"]]) for t in document["tiers"]] == [
+        ("words (2)", ["beta"]), ("tier 5", ["x"]), ("tier 5 (2)", ["y"]), ("a", ["c"]), ("a (2)", ["d"]),
+        ("tier 9", ["e"])]
+    eaf = eaf_of(exports.to_eaf(alignment), tmp_path)
+    assert {name: [value for *_, value in eaf.get_annotation_data_for_tier(name)] for name in eaf.get_tier_names()} == {
+        "words": ["alpha"], "phones": ["A"], "words (2)": ["beta"], "Words": ["gamma"], "tier 5": ["x"],
+        "tier 5 (2)": ["y"], "a": ["c"], "a (2)": ["d"], "tier 9": ["e"]}
+
+
+@pytest.mark.django_db
+def test_a_result_named_only_textgrid_without_a_recording_is_named_after_itself(alice, alice_client, tmp_path):
+    project, run = exported_run(alice, tmp_path)
+    (Path(default_storage.path(run.fa_process.output_folder)) / ".TextGrid").write_text(grid_text(tmp_path))
+    run.fa_process.outputs = sorted([*run.fa_process.outputs, ".TextGrid"])
+    run.fa_process.save(update_fields=["outputs"])
+    document = json.loads(content(alice_client.get(export_url(project, run, "json", ".TextGrid"))))
+    jsonschema.validate(document, SCHEMA)
+    assert document["file"] == ".TextGrid"
+
+
+def test_elan_links_a_recording_with_spaces_and_hashes_by_a_percent_encoded_url(tmp_path):
+    eaf = eaf_of(exports.to_eaf(read(tmp_path, recording="take #1 é.wav")), tmp_path)
+    assert eaf.media_descriptors[0]["MEDIA_URL"] == "file:///take%20%231%20%C3%A9.wav"
+
+
+def test_the_confidence_rules_are_the_aligners_own():
+    """The web process does not import clamservices.confidence (it loads PocketSphinx): its threshold is pinned."""
+    from clamservices import confidence, textgrids
+
+    assert exports.LOW_CONFIDENCE == confidence.LOW
+    assert exports.CONFIDENCE_SUFFIX is textgrids.CONFIDENCE_SUFFIX
+
+
+def test_the_picture_pairs_a_tier_with_its_confidence_tier_as_the_exports_do(tmp_path):
+    (tmp_path / "a.wav").write_bytes(wav_bytes())
+    (tmp_path / "a.TextGrid").write_text(hand_grid([(" words", [(0, 0.5, "ten"), (0.5, 1, "of")]),
+                                                    (" words confidence", [(0, 0.5, "0.2"), (0.5, 1, "0.9")])], end=1))
+    drawn = pictures.picture(tmp_path / "a.wav", tmp_path / "a.TextGrid")["tiers"]
+    assert [(t["name"], [(i["label"], i["confidence"], i["low"]) for i in t["intervals"] if i["label"]])
+            for t in drawn] == [(" words", [("ten", 0.2, True), ("of", 0.9, False)])]
+
+
+def test_every_document_the_exports_module_points_to_exists():
+    source = Path(exports.__file__).read_text(encoding="utf-8")
+    named = set(re.findall(r"docs/[\w/.-]+\.\w+", source))
+    assert named and all((Path(__file__).parent.parent / name).exists() for name in named), named
