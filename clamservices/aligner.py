@@ -879,10 +879,20 @@ class Aligner:
                 + (" …" if len(low) > 20 else "")
             )
         if missing:
+            # Where each belongs: its number in the transcript and the end of the word found before it (a
+            # "the" among thousands cannot be found by its spelling alone).
+            ends = sorted((i, s.end_frame) for i, s in found)
+            indexes = [i for i, _ in ends]
+
+            def located(i):
+                k = bisect.bisect_left(indexes, i)
+                after = (ends[k - 1][1] + 1) / FRAME_RATE if k else 0.0
+                return f"“{words[i].shown}” (word {i + 1}, at {time(after)})"
+
             warnings.append(
                 f"{len(missing)} of {len(words)} words {'was' if len(missing) == 1 else 'were'} not found in the audio "
                 "and are not in the TextGrid: "
-                + ", ".join(f"“{words[i].shown}”" for i in missing[:20]) + (" …" if len(missing) > 20 else "")
+                + ", ".join(located(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
             )
         return warnings
 
@@ -1065,10 +1075,14 @@ class Aligner:
         with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does."""
         length = len(samples)
         found = [f for r in results for f in r.found]
-        if len(found) < max(1, MIN_FOUND_SHARE * len(words)) or not _plausible([s for _, s in found]):
+        if not _plausible([s for _, s in found]):
             raise self._no_match(words, found, None)
+        # The share of words found is judged after the repair: a passage the transcript adds can leave whole
+        # pieces without words (the planning found no cut next to it), which the repair places.
         found, word_intervals, phone_intervals, failed = repair.repair(
             self, samples, words, plan.gain, results, length // SAMPLES_PER_FRAME, phones, chunk_seconds)
+        if len(found) < max(1, MIN_FOUND_SHARE * len(words)):
+            raise self._no_match(words, found, None)
         # Where the words that could not be placed are first: a new user found these lines buried under
         # the lists of words that fit poorly.
         warnings = plan.warnings + _unplaced(words, found, length / SAMPLE_RATE)

@@ -1,5 +1,7 @@
 """The aligner on real recordings made messy in code: every failure is an outcome with a reason, never a crash."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,13 @@ def test_words_the_transcript_adds_are_reported_not_found_and_the_spoken_ones_al
     alignment = aligner.align(samples, extra)
     assert [w.label for w in alignment.words] == [w.shown for w in words]
     assert alignment.not_found == ["elephant", "purple", "monday"]
-    assert any("3 of 25 words were not found in the audio" in w for w in alignment.warnings)
+    # Each named with where it belongs: its number and the end of the spoken word before it.
+    warning = next(w for w in alignment.warnings if "not found" in w)
+    shown = re.fullmatch(r"3 of 25 words were not found in the audio and are not in the TextGrid: “elephant” "
+                         r"\(word 6, at (\d+\.\d) s\), “purple” \(word 7, at \1 s\), “monday” \(word 8, at \1 s\)",
+                         warning)
+    assert shown, warning
+    assert abs(float(shown[1]) - alignment.words[4].end) <= 0.1
 
 
 def test_another_recordings_transcript_is_no_match_with_where_it_went_wrong(aligner):
