@@ -91,8 +91,14 @@ def final_stage(run):
     return run.Stage.DONE
 
 
-def summary(outcomes):
-    """One line for the run page, e.g. "3 of 5 recordings aligned (1 with warnings); 2 not aligned"."""
+REALIGNING_NOTE = "being aligned again with your pronunciations"
+
+
+def summary(outcomes, *, realigning=False):
+    """One line for the run page, e.g. "3 of 5 recordings aligned (1 with warnings); 2 not aligned".
+
+    `realigning`: the run is past the review, so the recordings that waited for it are being aligned again.
+    """
     counts = {status: 0 for status in Status.values}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
@@ -102,7 +108,9 @@ def summary(outcomes):
     parts = [f"{aligned} of {total} {noun} aligned"
              + (f" ({counts[Status.WARNINGS]} with warnings)" if counts[Status.WARNINGS] else "")]
     if counts[Status.WAITING]:
-        parts.append(f"{counts[Status.WAITING]} wait{'s' if counts[Status.WAITING] == 1 else ''} for your review")
+        waiting = counts[Status.WAITING]
+        parts.append(f"{waiting} {'is' if waiting == 1 else 'are'} {REALIGNING_NOTE}" if realigning
+                     else f"{waiting} wait{'s' if waiting == 1 else ''} for your review")
     if counts[Status.NOT_ALIGNED]:
         parts.append(f"{counts[Status.NOT_ALIGNED]} not aligned")
     return "; ".join(parts)

@@ -165,7 +165,9 @@ def run_detail(request, project_id, run_id):
     # Runs from before outcomes were recorded list their TextGrids only.
     grids = [] if recordings else textgrids
     return render(request, "pipelines/run.html", {
-        "run": run, "project": run.project, "outcomes": recordings, "summary": outcomes.summary(recordings),
+        "run": run, "project": run.project, "outcomes": recordings,
+        "summary": outcomes.summary(recordings, realigning=run.stage == Run.Stage.REALIGNING),
+        "realigning_note": outcomes.REALIGNING_NOTE,
         # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
         "grids": grids, "has_results": bool(textgrids),
         "to_check": _words_to_check(run, recordings), "low_confidence": pictures.LOW_CONFIDENCE,

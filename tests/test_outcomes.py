@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
 from pipelines import outcomes, services
@@ -438,3 +439,17 @@ def test_network_errors_reach_the_researcher_in_plain_words(library_text, reason
 
     assert _reason(Exception(library_text)) == reason
     assert not looks_technical(f"retrying (attempt 2): cannot connect to http://127.0.0.1:9 ({reason})")
+
+
+@pytest.mark.django_db
+def test_while_aligning_again_the_recordings_that_waited_for_the_review_say_so(alice, alice_client):
+    pipeline = with_g2p(make_fa_pipeline())
+    first = report(entry("a.wav"), unknown("b.wav", ["equestria"]))
+    run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "equestria\n", "report.json": first},
+                       pipeline=pipeline)
+    finish(run.fa_process)
+    Run.objects.filter(pk=run.pk).update(stage=Stage.REALIGNING)  # the review is in; the second pass runs
+    html = alice_client.get(reverse("pipelines-run", args=[run.project.pk, run.pk])).content.decode()
+    assert "1 of 2 recordings aligned; 1 is being aligned again with your pronunciations." in html
+    assert '<span class="badge text-bg-secondary">being aligned again with your pronunciations</span>' in html
+    assert "waits for your review" not in html
