@@ -1,0 +1,50 @@
+"""The bundled aligner's TextGrid writer: byte for byte what praatio writes, one tier in memory at a time.
+
+praatio's own `save` held a two-hour result's grid, dictionary and text at once (75 MB more than ten
+minutes), so clamservices.textgrids writes the file itself with praatio's formatting; praatio stays the
+reference here.
+"""
+
+import pytest
+from praatio import textgrid
+
+from clamservices.aligner import Alignment, Interval
+from clamservices.textgrids import CONFIDENCE_SUFFIX, FORMATS, _confidence_label, _contiguous, write_textgrid
+
+
+def _alignment():
+    words = [Interval(0.0, 0.31, "ten", -3.0, 0.9), Interval(0.3, 0.62, 'say "hi"', -4.0, None),
+             Interval(0.8, 1.25, "Ünïcödé", -2.0, 0.12345)]
+    phones = [Interval(0.0, 0.1, "T", -1.0, 0.5), Interval(0.1, 0.31, "EH", -1.0, 0.25),
+              Interval(0.31, 0.5, "SIL", 0.0, None), Interval(0.8, 1.25, "UW", -1.0, 1.0)]
+    return Alignment(words, phones, [], [])
+
+
+def _praatio_bytes(path, alignment, duration, phones, text_format, silence_label):
+    """What the writer wrote before: the grid built and saved by praatio."""
+    duration = round(duration, 4)
+    grid = textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
+    tiers = [("words", alignment.words)]
+    if phones:
+        tiers.append(("phones", [p for p in alignment.phones if p.label != "SIL"]))
+    for name, intervals in tiers:
+        grid.addTier(textgrid.IntervalTier(name, _contiguous(intervals, duration, silence_label), 0.0, duration))
+    for name, intervals in tiers:
+        if any(i.confidence is not None for i in intervals):
+            grid.addTier(textgrid.IntervalTier(name + CONFIDENCE_SUFFIX,
+                                               _contiguous(intervals, duration, "", _confidence_label), 0.0, duration))
+    grid.save(str(path), format=FORMATS[text_format], includeBlankSpaces=False)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("text_format", ["long", "short"])
+@pytest.mark.parametrize("phones, silence_label, duration", [(True, "", 2.0), (False, "sil", 1.33333), (True, "#", 1.25)])
+def test_the_textgrid_is_byte_for_byte_what_praatio_writes(tmp_path, text_format, phones, silence_label, duration):
+    alignment = _alignment()
+    write_textgrid(tmp_path / "ours.TextGrid", alignment, duration, phones=phones, text_format=text_format,
+                   silence_label=silence_label)
+    expected = _praatio_bytes(tmp_path / "praatio.TextGrid", alignment, duration, phones, text_format, silence_label)
+    assert (tmp_path / "ours.TextGrid").read_bytes() == expected
+    grid = textgrid.openTextgrid(str(tmp_path / "ours.TextGrid"), includeEmptyIntervals=False)
+    labels = [e.label for e in grid.getTier("words").entries if e.label != silence_label]
+    assert labels == ["ten", 'say "hi"', "Ünïcödé"]
