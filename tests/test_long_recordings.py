@@ -164,7 +164,8 @@ def test_a_long_recording_through_the_service_reports_its_progress_and_aligns_ev
 PROGRESS = re.compile(r"Aligning interview\.wav: (\d+) % \(\d+ of 61 s\); 0 of 1 files done")
 
 
-def test_two_recordings_aligned_in_parallel_get_the_textgrids_they_get_one_by_one(fa_service, tmp_path):
+def _two_recordings(tmp_path):
+    """Two recordings cut from 16 s of speech between two sentences: [[(wav, "audio"), (txt, "transcript")]] × 2."""
     import soundfile
 
     samples, sentences, spans = recording(16, seed=5)
@@ -175,6 +176,11 @@ def test_two_recordings_aligned_in_parallel_get_the_textgrids_they_get_one_by_on
         soundfile.write(tmp_path / f"{stem}.wav", audio, RATE)
         (tmp_path / f"{stem}.txt").write_text(" ".join(text))
         files.append([(tmp_path / f"{stem}.wav", "audio"), (tmp_path / f"{stem}.txt", "transcript")])
+    return files
+
+
+def test_two_recordings_aligned_in_parallel_get_the_textgrids_they_get_one_by_one(fa_service, tmp_path):
+    files = _two_recordings(tmp_path)
     both = run_job(fa_service, files[0] + files[1])
     alone = [run_job(fa_service, pair) for pair in files]
     for name, one in zip(("first.TextGrid", "second.TextGrid"), alone):
@@ -435,16 +441,7 @@ def test_the_progress_line_stays_short_with_500_files_of_long_names():
 
 
 def test_a_job_of_two_recordings_names_both_and_says_each_one_done_as_it_is(fa_service, tmp_path):
-    import soundfile
-
-    samples, sentences, spans = recording(16, seed=5)
-    middle = len(sentences) // 2
-    cut = int((spans[middle - 1][1] + spans[middle][0]) / 2 * RATE)
-    files = []
-    for stem, audio, text in (("first", samples[:cut], sentences[:middle]), ("second", samples[cut:], sentences[middle:])):
-        soundfile.write(tmp_path / f"{stem}.wav", audio, RATE)
-        (tmp_path / f"{stem}.txt").write_text(" ".join(text))
-        files += [(tmp_path / f"{stem}.wav", "audio"), (tmp_path / f"{stem}.txt", "transcript")]
+    files = [f for pair in _two_recordings(tmp_path) for f in pair]
     result = run_job(fa_service, files)
     assert not result.failed, result.outputs.get("error.log")
     log = result.text("alignment.log").splitlines()
