@@ -189,6 +189,7 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or str(VAR_DIR / "tmp" / 
 # Temporary upload files, half-written media files and media files no database row refers to are
 # removed once older than this (manage.py remove_orphan_files; workers run it every hour).
 CLEANUP_ORPHAN_AGE_HOURS = env_int("CLEANUP_ORPHAN_AGE_HOURS", 24)
+COMPLETED_TASKS_KEEP_DAYS = env_int("COMPLETED_TASKS_KEEP_DAYS", 30)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("UPLOAD_MAX_FILES", 1000)
 UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 2 * 1024**3)
 UPLOAD_MAX_PROJECT_BYTES = env_int("UPLOAD_MAX_PROJECT_BYTES", 20 * 1024**3)
