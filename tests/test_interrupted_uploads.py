@@ -248,7 +248,7 @@ def multipart_environ(path, stream, length, boundary):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("error", [OSError("connection reset by peer"), SystemExit(0)], ids=["client-gone", "server-stopping"])
-def test_a_request_that_raises_mid_upload_leaves_no_temporary_file(alice, settings, tmp_path, error):
+def test_a_request_that_raises_mid_upload_leaves_no_temporary_file(alice, settings, tmp_path, error, caplog):
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
     (tmp_path / "uploads").mkdir()
     project = make_project(alice)
@@ -263,7 +263,11 @@ def test_a_request_that_raises_mid_upload_leaves_no_temporary_file(alice, settin
             WSGIHandler()(environ, lambda status, headers: None)
     else:
         responses.append(WSGIHandler()(environ, lambda status, headers: None))
-        assert responses[0].status_code == 500  # an unreadable body: the client is gone and sees nothing
+        # An unreadable body: the client is gone and sees nothing; the log says so as a warning, not as an
+        # "Internal Server Error" with a traceback (a mail to the ADMINS each time).
+        assert responses[0].status_code == 400
+        assert [r.levelname for r in caplog.records if r.levelno >= 30] == ["WARNING"]  # "Bad Request: …"
+        assert "Traceback" not in caplog.text
     # Checked while the request and its upload handler are still referenced (here, and in a WSGI
     # server until the response is sent): removal must not wait for the garbage collector.
     assert stream.raw.position == 4 * MB

@@ -7,16 +7,24 @@ parses earlier (it sits after the message middleware, before any view
 runs), and on that error sends the user back with a message. It changes
 nothing on the server, so answering before the CSRF check is safe. A form
 body over DATA_UPLOAD_MAX_MEMORY_SIZE (in practice only a pasted review
-dictionary gets there) is answered the same way (TooManyFilesMiddleware).
+dictionary gets there) is answered the same way (TooManyFilesMiddleware). A client that goes away
+mid-upload (the body cannot be read to its end) is answered 400 (Django logs a warning): it is no
+fault of the site, and an "Internal Server Error" with a traceback (and a mail to the ADMINS) per
+closed laptop lid would bury the real ones.
 """
+
+import logging
 
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.http import HttpResponseBadRequest, UnreadablePostError
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from upload import tempfiles
+
+log = logging.getLogger(__name__)
 
 
 class UploadTempFilesMiddleware:
@@ -60,6 +68,10 @@ class TooManyFilesMiddleware:
             except RequestDataTooBig:
                 messages.error(request, self._too_big_message(request))
                 return redirect(self._back(request))
+            except UnreadablePostError as exc:
+                log.info("The client stopped sending %s before its end (%s); nothing was added", request.path, exc)
+                return HttpResponseBadRequest("The upload was interrupted before it ended; nothing was added.",
+                                              content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 
     @staticmethod
