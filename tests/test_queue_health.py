@@ -6,7 +6,9 @@ Workers, tasks and processes are rows written by the test (the real killed worke
 tests/test_worker_recovery.py): health reads only the database.
 """
 
+import os
 import json
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -570,3 +572,23 @@ def test_the_completed_task_admin_shows_when_the_queue_gave_up_instead_of_a_pid_
     client.force_login(admin_user)
     page = client.get(reverse("admin:background_task_completedtask_changelist")).content.decode()
     assert "pid running" not in page.lower() and 'class="field-failed_at nowrap"' in page
+
+
+@pytest.mark.django_db(transaction=True)  # the command runs in its own process, on this test's database
+def test_queue_health_piped_into_a_reader_that_stops_early_says_nothing_on_stderr():
+    """`manage.py queue_health | head -1`: the reader's end is closed before the command writes."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, database_url_of_this_test_run
+
+    env = {**os.environ, "DATABASE_URL": database_url_of_this_test_run()}
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written: every write meets a broken pipe
+    try:
+        result = subprocess.run([sys.executable, "manage.py", "queue_health"], cwd=ROOT, env=env, stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert result.stderr == ""
+    assert result.returncode in (0, 1, 2)  # the health's own exit status, not Python's 120 for a failed flush

@@ -4,6 +4,8 @@ Exits 0 when all is well, 1 on a warning, 2 when critical (Nagios' convention), 
 """
 
 import json
+import os
+import sys
 
 from django.core.management.base import BaseCommand
 
@@ -19,10 +21,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         health = queue_health()
-        if options["json"]:
-            self.stdout.write(json.dumps(health, indent=2))
-        else:
-            self._print(health)
+        try:
+            if options["json"]:
+                self.stdout.write(json.dumps(health, indent=2))
+            else:
+                self._print(health)
+            self.stdout.flush()
+        except BrokenPipeError:
+            # `queue_health | head`: the reader has what it wanted. Python would say so on stderr at exit,
+            # flushing into the closed pipe again, unless stdout goes elsewhere (as its docs advise).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         if EXIT_STATUS[health["status"]]:
             raise SystemExit(EXIT_STATUS[health["status"]])
 
