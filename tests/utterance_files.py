@@ -1,6 +1,11 @@
 """Transcripts given as utterance tiers, built in code for the upload and page tests: Praat TextGrids (long and
 short text format, UTF-8 or UTF-16 as Praat saves them) and ELAN files written with pympi."""
 
+import tempfile
+from pathlib import Path
+
+from praatio import textgrid as praat
+from praatio.data_classes.interval_tier import IntervalTier
 from pympi import Elan
 
 TWO_SPEAKERS = {
@@ -68,3 +73,40 @@ def eaf(tiers=None, dependent=None):
             for (start, end, _), label in zip(tiers[parent], labels):
                 document.add_ref_annotation(name, parent, round((start + end) / 2 * 1000), label)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + Elan.to_string(document)).encode("utf-8")
+
+
+def speaker_result(seconds, low=None, speakers=("speaker A", "speaker B")):
+    """A result TextGrid (text, Praat's long format) in the layout the bundled aligner writes for utterance tiers:
+    for each speaker its utterance tier, "<speaker> - words" and "<speaker> - phones", then every tier's
+    "<tier> confidence" after all of them. Speaker k says "<letter><n>" (a0, b0, …) from n + k/2 s for 0.4 s, two
+    phones each; utterances are 5 s. `low`: {word label: confidence} (others get 0.95)."""
+    low = low or {}
+    grid, confidence = praat.Textgrid(), []
+    for k, speaker in enumerate(speakers):
+        letter = "abcdefgh"[k]
+        words, phones, utterances = [], [], []
+        for n in range(int(seconds)):
+            start = n + k / 2
+            if start + 0.4 > seconds:
+                break
+            words.append((start, start + 0.4, f"{letter}{n}"))
+            phones += [(start, start + 0.2, letter.upper()), (start + 0.2, start + 0.4, "N")]
+        for at in range(0, int(seconds), 5):
+            said = [w for w in words if at <= w[0] < at + 5]
+            if said:
+                utterances.append((said[0][0], said[-1][1], " ".join(w[2] for w in said)))
+        value = {w[2]: low.get(w[2], 0.95) for w in words}
+        grid.addTier(IntervalTier(speaker, utterances, 0, seconds))
+        grid.addTier(IntervalTier(f"{speaker} - words", words, 0, seconds))
+        grid.addTier(IntervalTier(f"{speaker} - phones", phones, 0, seconds))
+        confidence.append(IntervalTier(f"{speaker} - words confidence",
+                                       [(s, e, f"{value[w]:.3f}") for s, e, w in words], 0, seconds))
+        confidence.append(IntervalTier(f"{speaker} - phones confidence",
+                                       [(s, e, f"{value[words[i // 2][2]]:.3f}") for i, (s, e, _) in enumerate(phones)],
+                                       0, seconds))
+    for tier in confidence:
+        grid.addTier(tier)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.TextGrid"
+        grid.save(str(path), "long_textgrid", includeBlankSpaces=True)
+        return path.read_text(encoding="utf-8")
