@@ -199,6 +199,9 @@ UPLOAD_MAX_COMPRESSION_RATIO = env_int("UPLOAD_MAX_COMPRESSION_RATIO", 100)
 # Text a researcher sends: a transcript of a two-hour recording is about 100 KB, a whole
 # CMUdict-sized lexicon under 4 MB, and a review holds the pronunciations of one run's unknown words.
 UPLOAD_MAX_TRANSCRIPT_BYTES = env_int("UPLOAD_MAX_TRANSCRIPT_BYTES", 1024**2)
+# A TextGrid or EAF of utterance tiers holds markup and times besides the text: two hours of two
+# speakers is about 0.6 MB as EAF, 0.9 MB as Praat's UTF-16 TextGrid (docs/operators/settings.md).
+UPLOAD_MAX_TIERED_TRANSCRIPT_BYTES = env_int("UPLOAD_MAX_TIERED_TRANSCRIPT_BYTES", 8 * 1024**2)
 UPLOAD_MAX_DICTIONARY_BYTES = env_int("UPLOAD_MAX_DICTIONARY_BYTES", 10 * 1024**2)
 REVIEW_MAX_DICTIONARY_BYTES = env_int("REVIEW_MAX_DICTIONARY_BYTES", 1024**2)
 PARAMETER_MAX_CHARACTERS = env_int("PARAMETER_MAX_CHARACTERS", 10_000)

@@ -199,11 +199,12 @@ def _replace(run, process, outcomes):
 
 def words_to_check(path):
     """The run page's words to check of the result TextGrid at `path` (pictures.words_to_check), as JSON data:
-    {"words": [{"label", "confidence", "at", "time"}], "count": how many in all}; NotConvertible or OSError
-    when it cannot be read."""
+    {"words": [{"label", "confidence", "at", "time"(, "speaker")}], "count": how many in all}; NotConvertible or
+    OSError when it cannot be read. "speaker" only of a result with a word tier per speaker."""
     words, count = pictures.words_to_check(exports.read_result(path, recording="", result=""))
-    return {"words": [{"label": span.label, "confidence": span.confidence, "at": at, "time": time}
-                      for span, at, time in words], "count": count}
+    return {"words": [{"label": span.label, "confidence": span.confidence, "at": at, "time": time,
+                       **({"speaker": speaker} if speaker else {})}
+                      for span, at, time, speaker in words], "count": count}
 
 
 def _to_check(path, run):

@@ -1,5 +1,8 @@
 """The picture of one result: the waveform with the word and phone tiers under it, as SVG data.
 
+A result of a transcript given as utterance tiers has each speaker's utterance, words and phones tiers
+("speaker A", "speaker A - words", "speaker A - phones"); every drawn tier gets a line of its own.
+
 Words and phones with a confidence (a TextGrid's "<tier> confidence" tiers, read by pipelines.exports, the
 one reader of them) carry it to their tooltip; those below LOW_CONFIDENCE are marked. The confidence tiers
 themselves are not drawn: their values are the marks.
@@ -46,14 +49,48 @@ def _marks(values, entry):
 
 
 def words_to_check(alignment, limit=WORDS_TO_CHECK):
-    """([(word span, its `?at=` m:ss, its time as shown)] of the least confident words below LOW_CONFIDENCE,
-    least first, at most `limit`; how many there are in all) of a pipelines.exports.Alignment. Times are
-    m:ss.s in a recording drawn a window at a time, as its warnings give them."""
-    low = sorted((w.span for w in alignment.words() if w.span.confidence is not None
-                  and w.span.confidence < LOW_CONFIDENCE), key=lambda s: (s.confidence, s.start))
+    """([(word span, its `?at=` m:ss, its time as shown, its speaker or "")] of the least confident words below
+    LOW_CONFIDENCE, least first, at most `limit`; how many there are in all) of a pipelines.exports.Alignment.
+    Times are m:ss.s in a recording drawn a window at a time, as its warnings give them. The speaker (the
+    "<speaker> - words" tier's) is named only when the result has several word tiers, one per speaker."""
+    several = len(alignment.tier_positions()) > 1
+    low = sorted((w for w in alignment.words() if w.span.confidence is not None
+                  and w.span.confidence < LOW_CONFIDENCE), key=lambda w: (w.span.confidence, w.span.start))
     long = alignment.duration > WHOLE_SECONDS
-    return [(span, clock(max(0.0, span.start - LEAD_SECONDS)),
-             clock(span.start, 1) if long else f"{span.start:.2f} s") for span in low[:limit]], len(low)
+    return [(w.span, clock(max(0.0, w.span.start - LEAD_SECONDS)), clock(w.span.start, 1) if long
+             else f"{w.span.start:.2f} s", (speaker_of(w.tier) or w.tier) if several else "")
+            for w in low[:limit]], len(low)
+
+
+def speaker_of(tier):
+    """"speaker A" of a word tier "speaker A - words" ("" of "words", None of a tier that holds no words): the
+    naming of pipelines.exports (WORD_TIER_NAMES, SPEAKER_SEPARATOR), the speaker as the result writes it."""
+    lowered = tier.strip().lower()
+    for suffix in exports.WORD_TIER_NAMES:
+        ending = exports.SPEAKER_SEPARATOR + suffix
+        if lowered == suffix:
+            return ""
+        if lowered.endswith(ending):
+            return tier.strip()[: -len(ending)].strip()
+    return None
+
+
+def is_word_tier(name):
+    """Whether a drawn tier holds words ("words", "speaker A - words"): their labels get the larger font."""
+    return speaker_of(name) is not None
+
+
+# Tiers are drawn under the waveform (100 px high, its time labels below it), each TIER_STEP apart.
+TIERS_TOP = 118
+TIER_STEP = 50
+
+
+def _placed(tiers):
+    """`tiers` (dicts with a "name") with the y of each and whether it holds words, one under another."""
+    for number, tier in enumerate(tiers):
+        tier["y"] = TIERS_TOP + number * TIER_STEP
+        tier["words"] = is_word_tier(tier["name"])
+    return tiers
 
 
 def waveform(path, columns=WIDTH):
@@ -86,7 +123,7 @@ def picture(audio_path, grid_path, width=WIDTH):
                     {"x": e.start * scale, "w": max(0.5, (e.end - e.start) * scale), "label": e.label,
                      "start": e.start, "end": e.end, "mid": (e.start + e.end) / 2 * scale,
                      # Labels that do not fit stay in the tooltip only.
-                     "fits": (e.end - e.start) * scale >= (7 if name == "words" else 6) * len(e.label),
+                     "fits": (e.end - e.start) * scale >= (7 if is_word_tier(name) else 6) * len(e.label),
                      **_marks(values.get(name, {}), e)}
                     for e in tier.entries
                 ],
@@ -95,8 +132,8 @@ def picture(audio_path, grid_path, width=WIDTH):
     step = width / max(1, len(columns))
     wave = [{"x": i * step, "y1": 50 - hi * 48, "y2": 50 - lo * 48} for i, (lo, hi) in enumerate(columns)]
     ticks = [{"x": t * scale, "t": t} for t in np.arange(0, duration, max(0.5, round(duration / 10, 1)))]
-    return {"width": width, "duration": duration, "wave": wave, "tiers": tiers, "ticks": ticks,
-            "has_confidence": bool(values)}
+    return {"width": width, "duration": duration, "wave": wave, "tiers": _placed(tiers), "ticks": ticks,
+            "height": TIERS_TOP + TIER_STEP * len(tiers) + 2, "has_confidence": bool(values)}
 
 
 # Long recordings are drawn a window at a time: the whole of an hour is 40,000 intervals, too many to
@@ -105,7 +142,7 @@ def picture(audio_path, grid_path, width=WIDTH):
 WHOLE_SECONDS = 60.0  # recordings up to this long are drawn whole, as `picture` always did
 WINDOW_SECONDS = 30.0
 ROW_SECONDS = 5.0
-ROW_HEIGHT = 230
+ROW_SPACE = 12  # between a row's last tier and the next row's waveform
 WAVE_COLUMN = 2  # pixels per waveform column in a window's rows
 QUIET_PEAK = 0.02  # a window quieter than this is not scaled up further, so noise stays small
 LEAD_SECONDS = 2.0  # a link to a time opens the window a little before it, to show what comes first
@@ -199,21 +236,23 @@ def window(audio_path, grid_path, start, width=WIDTH):
     values = confidences(grid)
     tiers = [(name, grid.getTier(name).entries) for name in _drawn_tiers(grid)]
     scale = width / ROW_SECONDS
+    # Every tier of every speaker is drawn: a row is as high as its tiers need (two tiers: 230 px).
+    row_height = TIERS_TOP + TIER_STEP * len(tiers) + ROW_SPACE
     rows = []
     for number, row_start in enumerate(np.arange(start, end - 1e-6, ROW_SECONDS)):
         row_end = min(end, row_start + ROW_SECONDS)
         row = samples[int((row_start - start) * info.samplerate):int((row_end - start) * info.samplerate)]
         rows.append({
-            "y": number * ROW_HEIGHT,
+            "y": number * row_height,
             "width": (row_end - row_start) * scale,
             "wave": _wave_path(row, peak, int((row_end - row_start) * scale / WAVE_COLUMN)),
             "ticks": [{"x": (t - row_start) * scale, "t": clock(t)}
                       for t in range(int(np.ceil(row_start)), int(np.ceil(row_end)))],
-            "tiers": [{"name": name, "intervals": _intervals(entries, row_start, row_end, scale, name,
-                                                             values.get(name, {}))}
-                      for name, entries in tiers],
+            "tiers": _placed([{"name": name, "intervals": _intervals(entries, row_start, row_end, scale, name,
+                                                                     values.get(name, {}))}
+                              for name, entries in tiers]),
         })
-    return {"width": width, "height": len(rows) * ROW_HEIGHT, "duration": total, "start": start, "end": end,
+    return {"width": width, "height": len(rows) * row_height, "duration": total, "start": start, "end": end,
             "rows": rows, "earlier": max(0.0, start - WINDOW_SECONDS) if start > 0 else None,
             "later": start + WINDOW_SECONDS if end < total else None, "has_confidence": bool(values)}
 
@@ -239,7 +278,7 @@ def _intervals(entries, row_start, row_end, scale, tier_name, values):
         shown.append({"x": (left - row_start) * scale, "w": max(0.5, (right - left) * scale),
                       "mid": ((left + right) / 2 - row_start) * scale, "label": entry.label,
                       "start": clock(entry.start, 3), "end": clock(entry.end, 3),
-                      "fits": (right - left) * scale >= (7 if tier_name == "words" else 6) * len(entry.label),
+                      "fits": (right - left) * scale >= (7 if is_word_tier(tier_name) else 6) * len(entry.label),
                       **_marks(values, entry)})
         index += 1
     return shown

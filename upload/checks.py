@@ -1,6 +1,7 @@
 """Whether a file may be added to a project: the input template its extension is for, its kind, the
-size limits, and its content (audio that soundfile can read, UTF-8 text). Each check raises
-FileRefused with the message for the researcher; `upload.services.Upload` runs them before it stores a file.
+size limits, and its content (audio that soundfile can read, UTF-8 text, a TextGrid or EAF of utterance
+tiers with words). Each check raises FileRefused with the message for the researcher;
+`upload.services.Upload` runs them before it stores a file.
 """
 
 import codecs
@@ -8,6 +9,8 @@ import codecs
 import soundfile
 from django.conf import settings
 
+from clamservices.transcripts import TranscriptError
+from clamservices.utterances import TIERED_EXTENSIONS, is_tiered, read_tiers
 from upload.models import ProjectFile
 from upload.names import extension_of
 
@@ -38,11 +41,14 @@ def accepted_extensions(project):
 
 
 def listed_extensions(by_extension):
-    return ", ".join(f".{e}" for e in sorted(by_extension) if e)
+    # As the template writes it (".TextGrid", as Praat names them), in the order of the lower-case forms.
+    return ", ".join(f".{by_extension[e].extension}" for e in sorted(by_extension) if e)
 
 
 def kind_of(template):
     extension = template.extension.lower()
+    if extension in TIERED_EXTENSIONS:
+        return ProjectFile.Kind.TRANSCRIPT  # utterance tiers (clamservices.utterances), whatever format CLAM declares
     if extension in AUDIO_EXTENSIONS or template.mimetype.startswith("audio/"):
         return ProjectFile.Kind.AUDIO
     if extension == "dict" or "dictionary" in template.label.lower() or "lexicon" in template.label.lower():
@@ -91,9 +97,20 @@ def check_content(path, name, kind):
         if extension_of(name) not in LIBSNDFILE_EXTENSIONS:
             return {}
         return _check_audio(path, name)
-    if kind in TEXT_KINDS:
+    if kind == ProjectFile.Kind.TRANSCRIPT and is_tiered(name):
+        _check_tiers(path, name)
+    elif kind in TEXT_KINDS:
         _check_text(path, name)
     return {}
+
+
+def _check_tiers(path, name):
+    # The aligner's own reader, so the upload refuses what the aligner could not read, with its words. Not
+    # the UTF-8 check: Praat saves a TextGrid with any non-ASCII character as UTF-16.
+    try:
+        read_tiers(path, name)
+    except TranscriptError as exc:
+        raise FileRefused(f"{name}: {exc}") from None
 
 
 def only_one(name, template, other):
@@ -113,6 +130,15 @@ def over_project_limit(name):
 
 def check_text_size(name, size, kind):
     """Refuses a transcript or dictionary over its own limit, far below the one for any file."""
+    if kind == ProjectFile.Kind.TRANSCRIPT and is_tiered(name):
+        if size > settings.UPLOAD_MAX_TIERED_TRANSCRIPT_BYTES:
+            raise FileRefused(
+                f"{name}: the transcript is larger than the limit of "
+                f"{human_size(settings.UPLOAD_MAX_TIERED_TRANSCRIPT_BYTES)} (a two-hour recording's TextGrid or ELAN "
+                "file of utterances has about 1 MB); is this the right file? Cut long recordings and their "
+                "transcripts into parts"
+            )
+        return
     if kind == ProjectFile.Kind.TRANSCRIPT and size > settings.UPLOAD_MAX_TRANSCRIPT_BYTES:
         raise FileRefused(
             f"{name}: the transcript is larger than the limit of {human_size(settings.UPLOAD_MAX_TRANSCRIPT_BYTES)} "

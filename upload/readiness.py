@@ -2,7 +2,7 @@
 with its transcript, every transcript with words.
 
 The forced aligner pairs a recording with the transcript of the same name
-(`a.wav` with `a.txt`). A file without its partner, a transcript without a
+(`a.wav` with `a.txt`, `a.TextGrid` or `a.eaf`). A file without its partner, a transcript without a
 single word, or a recording longer than the aligner takes (`length_limit`)
 cannot be aligned; the project page lists them by name with what to do, and a
 run includes them only if the researcher explicitly chooses to align the
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 
+from clamservices.transcripts import TranscriptError
+from clamservices.utterances import is_tiered, read_tiers
 from upload.checks import kind_of
 from upload.models import ProjectFile
 
@@ -104,17 +106,24 @@ def profile_status(project, files):
 
 
 def _kinds(project):
-    """{kind: [extension, …]} of the FA script's input templates (reads the prefetched profiles)."""
+    """{kind: [extension, …]} of the FA script's input templates (reads the prefetched profiles), each as its
+    first template writes it ("TextGrid"), once whatever its letter case."""
     extensions = defaultdict(list)
     for profile in project.pipeline.fa_script.profiles.all():
         for template in profile.input_templates.all():
-            ext = template.extension.lower()
-            if ext and ext not in extensions[kind_of(template)]:
+            ext = template.extension
+            if ext and ext.lower() not in {e.lower() for e in extensions[kind_of(template)]}:
                 extensions[kind_of(template)].append(ext)
     return extensions
 
 
 def _read_has_words(f):
+    if is_tiered(f.name):
+        # Words of the utterances, not the letters of the header ("File type", tier names).
+        try:
+            return bool(read_tiers(f.file.path, f.name))  # the one reader, as the upload check and the aligner
+        except TranscriptError:
+            return False
     # Any letter or digit makes a word for the aligner: it strips punctuation around words.
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     with f.file.open("rb") as handle:
@@ -144,7 +153,9 @@ def transcript_has_words(f):
 
 
 def _or(stem, extensions):
-    return " or ".join(f"{stem}.{ext}" for ext in extensions) or stem
+    """"a.wav or a.flac", "a.txt, a.TextGrid or a.eaf"."""
+    names = [f"{stem}.{ext}" for ext in extensions]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else (names[0] if names else stem)
 
 
 def length_limit(script, parameters=None):
@@ -248,7 +259,7 @@ def _name_missing_kinds(project, files, statuses):
             of_kind = [t for t in templates if kind_of(t) == kind]
             if kind in present or not of_kind or any(not t.optional for t in of_kind):
                 continue  # there are some, or the profile does not take them, or it names them itself
-            extensions = " or ".join(dict.fromkeys(f".{t.extension.lower()}" for t in of_kind if t.extension))
+            extensions = _or("", dict.fromkeys(t.extension for t in of_kind if t.extension))
             named.append(f"{noun} ({extensions})" if extensions else noun)
         status.missing[:0] = named
 
@@ -267,6 +278,12 @@ def _pair_problem(stem, audio, texts, kinds, limit=None, setting=""):
     has_words = transcript_has_words(texts[0])
     if has_words is None:
         return "unreadable", f"{texts[0].name} cannot be read: upload it again (tick “Replace”)."
+    if not has_words and is_tiered(texts[0].name):
+        return (
+            "no words",
+            f"{texts[0].name} has no utterance with words to align (an interval tier with words, one per speaker): "
+            "correct it and upload it again (tick “Replace”), or delete it and its recording.",
+        )
     if not has_words:
         return (
             "no words",
