@@ -17,6 +17,10 @@ from pathlib import Path
 from clamservices.transcripts import TranscriptError, words_of
 
 TIERED_EXTENSIONS = {"textgrid": "Praat TextGrid", "eaf": "ELAN"}
+# The tiers an alignment adds ("words", "speaker A - phones", "words confidence"): a result given back as a
+# transcript is re-aligned from its utterance tiers, and its old alignment would clash with the new one.
+_RESULT_TIERS = ("words", "phones")
+_RESULT_SUFFIXES = tuple(f" - {kind}" for kind in _RESULT_TIERS) + (" confidence",)
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,36 @@ def read_tiers(path, name=None):
         tiers = _textgrid_tiers(path)
     else:
         raise TranscriptError(f"a .{extension} file is not a TextGrid or ELAN file")
-    tiers = _named(tiers)
+    given, tiers = tiers, _named(_utterance_tiers(tiers))
     if not any(t.utterances for t in tiers):
         kind = TIERED_EXTENSIONS[extension]
+        if given and not tiers:
+            several = len(given) > 1
+            raise TranscriptError(f"its only tier{'s' if several else ''} ({', '.join(t.name for t in given)}) "
+                                  f"hold{'' if several else 's'} an alignment, not utterances: add a tier with the "
+                                  "utterances (one tier per speaker)")
         if not tiers:
             raise TranscriptError(f"the {kind} file has no interval tier: add a tier with the utterances "
                                   "(one tier per speaker)")
         raise TranscriptError(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
                               f"({', '.join(t.name for t in tiers)}) has words to align")
     return tiers
+
+
+def _utterance_tiers(tiers):
+    """The tiers to align: those an alignment writes are left out; a result of a plain-text transcript
+    (only such tiers) is aligned again from its word tiers, each word within its interval."""
+    own = [t for t in tiers if not is_result_tier(t.name)]
+    words = [t for t in tiers if t.name.strip().lower() == "words" or t.name.strip().lower().endswith(" - words")]
+    if any(t.utterances for t in own) or not any(t.utterances for t in words):
+        return own
+    return words
+
+
+def is_result_tier(name):
+    """Whether a tier of this name is one an alignment writes, not one of utterances."""
+    folded = name.strip().lower()
+    return folded in _RESULT_TIERS or folded.endswith(_RESULT_SUFFIXES)
 
 
 def has_words(path, name=None):

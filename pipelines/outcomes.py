@@ -36,7 +36,7 @@ REPORT_MAX_BYTES = 20 * 1024 * 1024  # about 40 000 recordings; a larger "report
 # Plain words for each code of the report, when its reason is missing or not fit to show.
 REASONS = {
     "unknown_words": "its transcript has words the aligner does not know",
-    "no_transcript": "there is no transcript for this recording (add one with the same name and .txt)",
+    "no_transcript": "there is no transcript for this recording (add one with the same name: .txt, .TextGrid or .eaf)",
     "no_audio": "there is no recording for this transcript",
     "unreadable_audio": "the audio file cannot be read",
     "too_long": "the recording is longer than the aligner accepts",
