@@ -11,12 +11,21 @@ which can read a UTF-8 file as nonsense, so the encoding is decided here from th
 """
 
 import codecs
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clamservices.transcripts import TranscriptError, words_of
 
 TIERED_EXTENSIONS = {"textgrid": "Praat TextGrid", "eaf": "ELAN"}
+
+# Events transcribed between brackets ("<noise>", "[laughs]", "{breath}") are not spoken words: without this,
+# words_of would align "<noise>" as the word "noise". Parentheses are left alone: "(be)cause" is speech.
+_EVENTS = re.compile(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}")
+
+
+class NoWords(TranscriptError):
+    """The file is readable, but no interval on it has words to align."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,21 @@ class Tier:
     @property
     def utterances(self):
         """The intervals with words to align."""
-        return [u for u in self.intervals if words_of(u.text)]
+        return [u for u in self.intervals if utterance_words(u.text)]
+
+
+def utterance_words(text):
+    """The words of an utterance (transcripts.words_of), without the events transcribed between brackets."""
+    return words_of(_EVENTS.sub(" ", text))
+
+
+def moment(seconds):
+    """1:02.3 (1:02:05.0 past an hour): a time in a recording as its utterances' warnings give it, rounded down."""
+    tenths = int(seconds * 10 + 1e-6)
+    whole, tenth = divmod(tenths, 10)
+    hours, rest = divmod(whole, 3600)
+    text = f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+    return f"{text}.{tenth}"
 
 
 def is_tiered(name):
@@ -61,9 +84,9 @@ def read_tiers(path, name=None):
     if not any(t.utterances for t in tiers):
         kind = TIERED_EXTENSIONS[extension]
         if not tiers:
-            raise TranscriptError(f"the {kind} file has no interval tier: add a tier with the utterances "
+            raise NoWords(f"the {kind} file has no interval tier: add a tier with the utterances "
                                   "(one tier per speaker)")
-        raise TranscriptError(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
+        raise NoWords(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
                               f"({', '.join(t.name for t in tiers)}) has words to align")
     return tiers
 
