@@ -85,9 +85,9 @@ def read_tiers(path, name=None):
         kind = TIERED_EXTENSIONS[extension]
         if not tiers:
             raise NoWords(f"the {kind} file has no interval tier: add a tier with the utterances "
-                                  "(one tier per speaker)")
+                          "(one tier per speaker)")
         raise NoWords(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
-                              f"({', '.join(t.name for t in tiers)}) has words to align")
+                      f"({', '.join(t.name for t in tiers)}) has words to align")
     return tiers
 
 
@@ -122,6 +122,8 @@ def _textgrid_tiers(path):
     text = _text(path)
     if "TextGrid" not in text[:200]:
         raise TranscriptError("it is not a Praat TextGrid (its first lines do not say “TextGrid”)")
+    if _cut_off(text):
+        raise TranscriptError(_DAMAGED)
     try:
         grid = textgrid_io.parseTextgridStr(text, includeEmptyIntervals=False)
         tiers = []
@@ -132,9 +134,27 @@ def _textgrid_tiers(path):
     except TranscriptError:
         raise
     except Exception:  # noqa: BLE001 - praatio raises whatever its parsing meets; the user needs one message
-        raise TranscriptError("it cannot be read as a TextGrid (a line is missing or damaged); open it in Praat, "
-                              "save it again as a text file and upload that") from None
+        raise TranscriptError(_DAMAGED) from None
     return tiers
+
+
+_DAMAGED = ("it cannot be read as a TextGrid (a line is missing or damaged); open it in Praat, "
+            "save it again as a text file and upload that")
+
+
+def _cut_off(text):
+    """Whether a TextGrid in the long text format holds fewer tiers or intervals than it says it has.
+
+    praatio reads a file cut off after any complete interval without complaint, and only the intervals
+    before the cut would be aligned. (The short format names nothing, so it is not checked.)
+    """
+    declared = re.findall(r"^\s*(?:intervals|points): size = (\d+)", text, re.MULTILINE)
+    if not declared:
+        return False
+    items = re.search(r"^size = (\d+)", text, re.MULTILINE)
+    if items and int(items.group(1)) != len(re.findall(r"^\s*item \[\d+\]:", text, re.MULTILINE)):
+        return True
+    return sum(map(int, declared)) != len(re.findall(r"^\s*(?:intervals|points) \[\d+\]:", text, re.MULTILINE))
 
 
 def _eaf_tiers(path):
