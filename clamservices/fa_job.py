@@ -6,6 +6,8 @@ when there is nothing to work on; otherwise it succeeds once the report is
 written, and per-file failures are entries of the report, not job failures.
 Transcripts with words no dictionary knows are listed in oov.txt (for the G2P
 step) and left out; numbers and symbols are read as words (clamservices.spoken).
+A transcript may be plain text or utterance tiers (a TextGrid or EAF): then
+each utterance is aligned within its interval (clamservices.tiered).
 
 With more than one recording, or a recording longer than one piece (see
 clamservices.longaudio), the work goes to a pool of processes (clamservices.pool):
@@ -361,7 +363,9 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
     """The recordings and the pieces of long ones aligned by a pool of processes (see the module docstring)."""
     progress = _Progress(job, pairs)
     workers = pool.Pool(processes)
-    files = {}  # stem → {"audio", "transcript", "split", "readings", "duration", "plan", "results", "left"}
+    # stem → {"audio", "transcript", "split", "readings", "duration", "plan", "results", "left"}, or for a
+    # tiered transcript {"audio", "transcript", "recording", "tiered", "outcomes", "left", "aligned", …}
+    files = {}
     previous = signal.signal(signal.SIGTERM, _stop)
 
     def finish(stem, outcome):

@@ -2,7 +2,9 @@
 
 A tier whose intervals have a confidence (clamservices.confidence) gets a tier "<tier> confidence"
 ("words confidence") with the same intervals, each labelled with its value (0.000–1.000; empty where
-there is none): the convention pipelines/exports.py reads into every export format.
+there is none): the convention pipelines/exports.py reads into every export format. The result of a
+transcript given as utterance tiers keeps those tiers, each followed by its own word and phone tiers
+(`write_tiered_textgrid`).
 """
 
 from praatio.utilities import my_math
@@ -13,6 +15,7 @@ FORMATS = {"long": "long_textgrid", "short": "short_textgrid"}
 
 
 CONFIDENCE_SUFFIX = " confidence"
+TIER_SEPARATOR = " - "  # a tiered transcript's result: "speaker A - words" (write_tiered_textgrid)
 
 
 def _contiguous(intervals, duration, silence_label, label=lambda interval: interval.label):
@@ -60,9 +63,6 @@ def write_tiered_textgrid(path, tiers, duration, *, phones=True, text_format="lo
             written += [(name, intervals, silence_label, None) for name, intervals in own]
             aligned += own
     _write(path, written + _confidence_tiers(aligned), duration, text_format)
-
-
-TIER_SEPARATOR = " - "  # "speaker A - words"
 
 
 def _utterance_label(utterance):

@@ -82,11 +82,9 @@ def write_textgrid(path, tiers, duration, encoding="utf-8"):
     grid = textgrid.Textgrid(minTimestamp=0.0, maxTimestamp=duration)
     for name, spans in tiers.items():
         grid.addTier(textgrid.IntervalTier(name, spans, 0.0, duration))
-    text = io.StringIO()
     grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
     if encoding != "utf-8":
-        text = path.read_text(encoding="utf-8")
-        path.write_bytes(text.encode(encoding))  # "utf-16" writes the byte order mark, as Praat does
+        path.write_bytes(path.read_text(encoding="utf-8").encode(encoding))  # "utf-16": with a BOM, as Praat writes
     return path
 
 
