@@ -229,3 +229,20 @@ def test_a_utf16_textgrid_and_an_eaf_upload_and_align_through_the_service(fa_ser
         assert [label for _, _, label in labelled(aligned.getTier("Sprecher Ä"))] == ["Ten of clubs [Lärm]"]
         assert [label for _, _, label in labelled(aligned.getTier("Sprecher Ä - words"))] == ["Ten", "of", "clubs"]
     assert "Aligned 2 of 2 recordings" in result.data.statusmessage
+
+
+def test_an_utterances_warnings_give_the_recordings_times_not_the_utterances():
+    # Aligned on its own samples, an utterance 60 s into a recording must not send the researcher to 0:01.
+    from clamservices.aligner import Aligner
+    from clamservices.audio import load_audio
+    from clamservices.transcripts import words_of
+
+    samples, _ = load_audio(DATA / "austen-0870.wav")
+    words = words_of((DATA / "austen-0870.txt").read_text())
+    extra = words[:5] + words_of("elephant purple monday") + words[5:]
+    alignment = Aligner().align(samples, extra, clock=lambda seconds: moment(seconds + 60))
+    warning = next(w for w in alignment.warnings if "not found" in w)
+    shown = re.search(r"“elephant” \(word 6, at 1:(\d\d\.\d)\)", warning)
+    assert shown, warning
+    assert abs(60 + float(shown[1]) - (alignment.words[4].end + 60)) <= 0.1  # where the word before them ends
+    assert alignment.words[0].start < 5  # the intervals stay in the samples' time
