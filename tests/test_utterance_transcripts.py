@@ -246,3 +246,22 @@ def test_an_utterances_warnings_give_the_recordings_times_not_the_utterances():
     assert shown, warning
     assert abs(60 + float(shown[1]) - (alignment.words[4].end + 60)) <= 0.1  # where the word before them ends
     assert alignment.words[0].start < 5  # the intervals stay in the samples' time
+
+
+def test_an_utterance_longer_than_a_piece_is_planned_in_pieces_and_keeps_its_times(tmp_path):
+    # 78 s in one interval: align plans it in pieces of at most a minute, reading it from the recording (a Span).
+    turns = [("speaker A", text) for _, text in dialogue.TURNS] * 8
+    placed = dialogue.dialogue(tmp_path / "long.wav", turns=turns)
+    seconds = dialogue.duration_of(tmp_path / "long.wav")
+    tiers = {"speaker A": [(0.5, placed[-1].interval[1], " ".join(t.text for t in placed))]}
+    files = [tmp_path / "long.wav", dialogue.write_textgrid(tmp_path / "long.TextGrid", tiers, seconds)]
+    folder = make_job(tmp_path / "job", files)
+    result = run_job(folder, env={"CLAM_SERVICES_ALIGN_PROCESSES": "1"})
+    assert result.returncode == 0, result.stderr
+    entry = entries(folder / "output")["long.wav"]
+    assert placed[-1].interval[1] - 0.5 > 60
+    assert (entry["status"], entry["words_aligned"]) == ("aligned", sum(len(t.text.split()) for t in placed))
+    words = labelled(grid(folder / "output" / "long.TextGrid").getTier("speaker A - words"))
+    for turn in placed:
+        inside = [w for w in words if turn.onset - 0.5 <= w[0] and w[1] <= turn.offset + 0.5]
+        assert abs(inside[0][0] - turn.onset) <= ONSET_TOLERANCE, (turn, inside[:1])
