@@ -34,6 +34,7 @@ class Item:
     words: list  # transcripts.Word, as the aligner looks them up (hyphenated words split)
     first: int = 0  # its samples in the 16 kHz recording, clipped to it (`place`)
     last: int = 0
+    outside: bool = False  # it starts after the recording ends: left out
 
     @property
     def where(self):
@@ -58,7 +59,7 @@ class Prepared:
 
     @property
     def placed(self):
-        return [i for i in self.items if i not in self.outside]
+        return [i for i in self.items if not i.outside]
 
 
 class Span:
@@ -82,7 +83,8 @@ def place(items, length):
     for item in items:
         item.first = min(length, max(0, round(item.start * SAMPLE_RATE)))
         item.last = min(length, max(item.first, round(item.end * SAMPLE_RATE)))
-        if item.first >= length:
+        item.outside = item.first >= length
+        if item.outside:
             outside.append(item)
     return outside
 
@@ -144,7 +146,7 @@ def combine(prepared, outcomes):
     warnings, failures = [], []
     end = moment(prepared.duration)
     for item in prepared.items:  # tier order, then time: the warnings read in that order too
-        outcome = outcomes.get(item.number) if item not in prepared.outside else (
+        outcome = outcomes.get(item.number) if not item.outside else (
             "error", "outside", f"it starts after the recording ends ({end})")
         target = by_tier[item.tier]
         if isinstance(outcome, Alignment):
@@ -157,7 +159,7 @@ def combine(prepared, outcomes):
         failures.append(f"{item.where}: {reason}")
         target.not_found += [w.shown for w in item.words]
         words = "its word is" if len(item.words) == 1 else f"its {len(item.words)} words are"
-        verb = "left out" if item in prepared.outside else "not aligned"
+        verb = "left out" if item.outside else "not aligned"
         warnings.append(f"{item.where}: {reason} ({verb}: {words} not in the TextGrid)")
     if len(failures) == len(prepared.items):
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
