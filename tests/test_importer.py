@@ -1,12 +1,14 @@
 """The importer reads any CLAM service into Script, Profile, templates and parameters."""
 
+import json
+
 import pytest
 from django.db import connection
 
 from scripts import importer
 from scripts.models import Script
 from tests.clamservers import PASSWORD, USER
-from tests.helpers import free_port
+from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -130,8 +132,20 @@ def test_bundled_services_import(fa_service, g2p_service):
     assert importer.import_script(fa) is None
     assert importer.import_script(g2p) is None
     templates = {t.template_id: t for t in fa.profiles.get().input_templates.all()}
-    assert set(templates) == {"audio", "audio_flac", "transcript", "dictionary"}
+    assert set(templates) == {"audio", "audio_flac", "transcript", "transcript_textgrid", "transcript_eaf", "dictionary"}
     assert templates["dictionary"].unique and templates["dictionary"].optional
+    # A recording comes with one kind of transcript or another (issue 17): none is required on its own.
+    for kind in ("transcript", "transcript_textgrid", "transcript_eaf"):
+        assert templates[kind].optional and not templates[kind].unique, kind
+    assert (templates["transcript_textgrid"].extension, templates["transcript_textgrid"].format) == (
+        "TextGrid", "TextGridFormat")
+    # The fixture that a fresh install loads before the import holds what the import gives.
+    fixture = {f["fields"]["template_id"]: f["fields"] for f in json.loads((ROOT / "fixtures" / "clam.json").read_text())
+               if f["model"] == "scripts.inputtemplate" and f["fields"]["profile"][0].startswith("Bundled forced")}
+    assert {tid: (t.format, t.label, t.mimetype, t.extension, t.optional, t.unique, t.order)
+            for tid, t in templates.items()} == {
+        tid: (f["format"], f["label"], f["mimetype"], f["extension"], f["optional"], f["unique"], f["order"])
+        for tid, f in fixture.items()}
     assert {o.template_id for o in fa.profiles.get().output_templates.all()} >= {"textgrid", "oov", "log"}
     fa_params = params(fa)
     assert [(c.choice_id, c.label) for c in fa_params["textgrid_format"].choices.all()] == [
