@@ -65,6 +65,9 @@ class InputTemplateInfo:
     unique: bool
     accept_archive: bool
     parameters: list
+    filename: str = ""
+    converters: list = field(default_factory=list)  # [[id, label]]
+    constraints: list = field(default_factory=list)  # [{"type": "require"|"forbid", "tests": [[key, operator, value]]}]
 
 
 @dataclass
@@ -77,6 +80,9 @@ class OutputTemplateInfo:
     filename: str
     parent: str
     unique: bool
+    # Empty: always produced. Else every entry must hold: {"if": [[parameter, operator, value], ...], "holds": bool}
+    # (the output is in the `then` of a <parametercondition> when holds, in its `else` when not).
+    condition: list = field(default_factory=list)
 
 
 @dataclass
@@ -90,6 +96,10 @@ class ServiceDescription:
 
 class ImportFailed(ClamError):
     pass
+
+
+class NoProfiles(ClamError):
+    """The service is a CLAM service, but declares no profile to upload files to (e.g. one of actions only)."""
 
 
 def _flag(element, name, default=False):
@@ -149,46 +159,79 @@ def _parameters_of(element, group=""):
     return [_parameter(child, group) for child in element if child.tag in _TAG_TYPES]
 
 
+def _input_template(template):
+    if not template.get("id"):
+        raise MalformedResponse("an input template has no id")
+    return InputTemplateInfo(
+        template_id=template.get("id"),
+        format=template.get("format", ""),
+        label=template.get("label") or template.get("id"),
+        mimetype=template.get("mimetype", ""),
+        # Kept whole: ".folia.xml" is one extension, not ".xml".
+        extension=template.get("extension", "").lstrip("."),
+        optional=_flag(template, "optional"),
+        unique=_flag(template, "unique", True),
+        accept_archive=_flag(template, "acceptarchive"),
+        parameters=_parameters_of(template),
+        filename=template.get("filename", ""),
+        converters=[[c.get("id", ""), (c.text or c.get("id") or "").strip()] for c in template.findall("converter")],
+        constraints=[
+            {"type": c.get("type", "require"),
+             "tests": [[t.get("key", ""), t.get("operator", ""), t.get("value", "")] for t in c.findall("test")]}
+            for c in template.findall("constraint")
+        ],
+    )
+
+
+def _output_templates(element, condition=()):
+    """The output templates under `element` (a profile's <output>), each with the conditions on the way to it."""
+    outputs = []
+    for child in element:
+        if child.tag == "OutputTemplate":
+            if not child.get("id"):
+                raise MalformedResponse("an output template has no id")
+            outputs.append(
+                OutputTemplateInfo(
+                    template_id=child.get("id"),
+                    format=child.get("format", ""),
+                    label=child.get("label") or child.get("id"),
+                    mimetype=child.get("mimetype", ""),
+                    extension=child.get("extension", "").lstrip("."),
+                    filename=child.get("filename", ""),
+                    parent=child.get("parent", ""),
+                    unique=_flag(child, "unique", True),
+                    condition=list(condition),
+                )
+            )
+        elif child.tag == "parametercondition":
+            clauses = [[c.get("parameter", ""), c.tag, (c.text or "").strip()]
+                       for c in child.findall("if/*")]
+            if not clauses:
+                raise MalformedResponse("a conditional output (parametercondition) has no condition")
+            for branch in child:
+                if branch.tag in ("then", "else", "otherwise"):
+                    outputs += _output_templates(branch, [*condition, {"if": clauses, "holds": branch.tag == "then"}])
+    return outputs
+
+
 def parse_description(root):
     """ServiceDescription from the root <clam> element of a service's index page."""
     profiles = []
     profiles_element = root.find("profiles")
     for profile in profiles_element.findall("profile") if profiles_element is not None else []:
-        inputs, outputs = [], []
-        for template in profile.iter("InputTemplate"):
-            if not template.get("id"):
-                raise MalformedResponse("an input template has no id")
-            inputs.append(
-                InputTemplateInfo(
-                    template_id=template.get("id"),
-                    format=template.get("format", ""),
-                    label=template.get("label") or template.get("id"),
-                    mimetype=template.get("mimetype", ""),
-                    extension=template.get("extension", "").lstrip("."),
-                    optional=_flag(template, "optional"),
-                    unique=_flag(template, "unique", True),
-                    accept_archive=_flag(template, "acceptarchive"),
-                    parameters=_parameters_of(template),
-                )
-            )
-        for template in profile.iter("OutputTemplate"):
-            if not template.get("id"):
-                raise MalformedResponse("an output template has no id")
-            outputs.append(
-                OutputTemplateInfo(
-                    template_id=template.get("id"),
-                    format=template.get("format", ""),
-                    label=template.get("label") or template.get("id"),
-                    mimetype=template.get("mimetype", ""),
-                    extension=template.get("extension", "").lstrip("."),
-                    filename=template.get("filename", ""),
-                    parent=template.get("parent", ""),
-                    unique=_flag(template, "unique", True),
-                )
-            )
+        inputs = [_input_template(t) for t in profile.iter("InputTemplate")]
+        output_element = profile.find("output")
+        outputs = _output_templates(output_element) if output_element is not None else []
         ids = [t.template_id for t in inputs]
         if len(set(ids)) != len(ids):
             raise MalformedResponse("a profile declares the same input template twice")
+        ids = [t.template_id for t in outputs]
+        if len(set(ids)) != len(ids):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise MalformedResponse(
+                f"a profile declares the output template {', '.join(twice)} more than once (under different "
+                "conditions); Equestria keeps one output per template id"
+            )
         profiles.append((inputs, outputs))
     parameters = []
     parameters_element = root.find("parameters")
@@ -199,11 +242,23 @@ def parse_description(root):
     if len(set(ids)) != len(ids):
         raise MalformedResponse("the service declares a parameter id twice")
     if not profiles:
-        raise MalformedResponse("the service declares no profiles, so there is nothing to upload to")
+        raise NoProfiles(no_profiles_reason(root))
     return ServiceDescription(
         name=root.get("name") or root.get("id") or "", version=root.get("version", ""), profiles=profiles,
         parameters=parameters,
     )
+
+
+def no_profiles_reason(root):
+    """Why a service without profiles cannot be used, in the administrator's words."""
+    actions = [a.get("name") or a.get("id") for a in root.iterfind("actions/action")]
+    if actions:
+        return (
+            f"the service offers only CLAM actions ({', '.join(actions)}) and no profiles, so it cannot be used "
+            "in a pipeline: Equestria runs a service by uploading files to the input templates of one of its "
+            "profiles, and an action takes no files"
+        )
+    return "the service declares no profiles, so there is nothing to upload to and it cannot be used in a pipeline"
 
 
 def describe(script):
@@ -341,4 +396,7 @@ def check_connection(script):
     except (ClamError, PasswordUnreadable) as exc:
         return False, str(exc)
     name = root.get("name") or root.get("id") or "unnamed"
-    return True, f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), credentials accepted"
+    reachable = f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), credentials accepted"
+    if root.find("profiles/profile") is None:
+        return False, f"{reachable}, but {no_profiles_reason(root)}"
+    return True, reachable

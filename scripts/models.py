@@ -135,6 +135,17 @@ class InputTemplate(models.Model):
     optional = models.BooleanField(default=False)
     unique = models.BooleanField(default=True)
     accept_archive = models.BooleanField(default=False)
+    filename = models.CharField(
+        max_length=500, blank=True, help_text="The fixed name the service stores the file under, whatever it was called."
+    )
+    converters = models.JSONField(
+        default=list, blank=True, help_text="[[id, label]]: other formats the service converts into this one on upload."
+    )
+    constraints = models.JSONField(
+        default=list, blank=True,
+        help_text='[{"type": "require" or "forbid", "tests": [[key, operator, value]]}]: what the service checks '
+        "in the file's metadata.",
+    )
     order = models.PositiveIntegerField(default=0)
 
     objects = TemplateManager()
@@ -153,6 +164,27 @@ class InputTemplate(models.Model):
 
     natural_key.dependencies = ["scripts.profile"]
 
+    def matches_name(self, name):
+        """Whether a file called `name` is for this template by its name: any name when the service gives the
+        file a fixed one, else its extension, multi-part ones (".folia.xml") whole; case does not matter."""
+        if self.filename:
+            return True
+        if not self.extension:
+            return False
+        name, extension = name.lower(), "." + self.extension.lower()
+        return name.endswith(extension) and len(name) > len(extension)
+
+    def constraint_text(self):
+        """The constraints as a line for the administrator: "requires pos-annotation exists True"."""
+        verbs = {"require": "requires", "forbid": "forbids"}
+        return "; ".join(
+            f"{verbs.get(c.get('type'), c.get('type'))} " + " and ".join(" ".join(map(str, t)) for t in c.get("tests", []))
+            for c in self.constraints
+        )
+
+    def converter_text(self):
+        return "; ".join(f"{label} ({converter_id})" for converter_id, label in self.converters)
+
 
 class OutputTemplate(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="output_templates")
@@ -164,6 +196,11 @@ class OutputTemplate(models.Model):
     filename = models.CharField(max_length=500, blank=True)
     parent = models.CharField(max_length=200, blank=True, help_text="Input template the output derives from.")
     unique = models.BooleanField(default=True)
+    condition = models.JSONField(
+        default=list, blank=True,
+        help_text='Empty: always produced. Else only when every entry holds: {"if": [[parameter, operator, value]], '
+        '"holds": true} (false: when the condition does not hold, the "else" of CLAM\'s parametercondition).',
+    )
     order = models.PositiveIntegerField(default=0)
 
     objects = TemplateManager()
@@ -181,6 +218,28 @@ class OutputTemplate(models.Model):
         return (*self.profile.natural_key(), self.template_id)
 
     natural_key.dependencies = ["scripts.profile"]
+
+    def condition_text(self):
+        """When the service produces this output, for the administrator: "only when createlexicon equals True"."""
+        if not self.condition:
+            return ""
+        parts = []
+        for entry in self.condition:
+            clauses = " and ".join(_clause_text(*clause) for clause in entry.get("if", []))
+            parts.append(clauses if entry.get("holds", True) else f"not ({clauses})")
+        return "only when " + " and ".join(parts)
+
+
+_OPERATORS = {
+    "equals": "is", "notequals": "is not", "lessthan": "<", "lessequalthan": "≤", "greaterthan": ">",
+    "greaterequalthan": "≥", "contains": "contains",
+}
+
+
+def _clause_text(parameter, operator, value):
+    if operator == "set":
+        return f"{parameter} is set" if value in ("True", "1", "true", "yes") else f"{parameter} is not set"
+    return f"{parameter} {_OPERATORS.get(operator, operator)} {value}"
 
 
 class BaseParameter(models.Model):
