@@ -11,11 +11,14 @@ they do not know.
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
 
 from django.db import transaction
 from django.utils import timezone
 
-from scripts.clam import ClamConnection, ClamError, MalformedResponse
+from scripts.clam import ClamConnection, ClamError, MalformedResponse, ServerTimeout, ServerUnreachable
 from scripts.crypto import PasswordUnreadable
 from scripts.models import (
     PARAMETER_MODELS,
@@ -261,13 +264,48 @@ def no_profiles_reason(root):
     return "the service declares no profiles, so there is nothing to upload to and it cannot be used in a pipeline"
 
 
-def describe(script):
-    """Phase one: fetch and parse the live service. Raises ClamError."""
+def _read_index(script):
+    """(connection, root element of the service's index page), as the admin reads it; raises ClamError."""
     try:
-        connection = ClamConnection.for_script(script)
+        connection = ClamConnection.for_script(script, for_admin=True)
     except PasswordUnreadable as exc:
         raise ImportFailed(str(exc)) from None
-    root = connection.index()
+    try:
+        return connection, connection.index()
+    except (ServerTimeout, ServerUnreachable):
+        plain = _plain_http_twin(script.url)
+        if plain:
+            raise ServerUnreachable(
+                f"{script.url} does not answer in HTTPS, but a plain-HTTP server answers at that address: "
+                f"if the service has no HTTPS, use {plain}"
+            ) from None
+        raise
+
+
+def _plain_http_twin(url):
+    """The http:// form of an https:// `url` when a plain-HTTP server answers there (a common slip: the
+    HTTPS attempt then only times out or fails the handshake, which says nothing of the cause)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return None
+    # https://host/ means port 443; the same port over plain HTTP is what was mistyped.
+    netloc = parts.netloc if parts.port else f"{parts.hostname}:443"
+    plain = urlunsplit(("http", netloc, parts.path, "", ""))
+    session = requests.Session()
+    session.trust_env = False  # as every request to a CLAM server: no proxy from the environment
+    try:
+        # An HTTP answer of any kind is what matters; no credentials go with it.
+        session.get(plain, timeout=(2, 2), allow_redirects=False, stream=True).close()
+    except requests.exceptions.RequestException:
+        return None
+    finally:
+        session.close()
+    return plain
+
+
+def describe(script):
+    """Phase one: fetch and parse the live service. Raises ClamError."""
+    connection, root = _read_index(script)
     description = parse_description(root)
     description.auth_scheme = connection.auth_scheme if script.username else "none"
     return description
@@ -391,9 +429,8 @@ def import_script(script):
 def check_connection(script):
     """A one-line verdict for the administrator: (ok, message)."""
     try:
-        connection = ClamConnection.for_script(script)
-        root = connection.index()
-    except (ClamError, PasswordUnreadable) as exc:
+        _, root = _read_index(script)
+    except ClamError as exc:
         return False, str(exc)
     name = root.get("name") or root.get("id") or "unnamed"
     reachable = f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), credentials accepted"

@@ -324,6 +324,12 @@ class BooleanParameter(BaseParameter):
     default = models.BooleanField(null=True, blank=True, editable=False)
     value = models.BooleanField(null=True, blank=True)
 
+    def clean(self):
+        if self.preset and self.value is None:
+            raise ValidationError(
+                {"value": "Choose Yes or No to preset: “Unknown” sends nothing, so the service's default would apply."}
+            )
+
     def to_clam(self, value):
         if value is None:
             return None
@@ -535,7 +541,27 @@ class Worker(models.Model):
 # with the Scripts, below `upload` (a Project names its Pipeline) and `pipelines` (which runs it).
 
 
-class PipelineManager(models.Manager):
+class PipelineQuerySet(models.QuerySet):
+    def with_parts(self):
+        """Pipelines with what `problems()` reads, in one query."""
+        return self.select_related(
+            "fa_script", "g2p_script", "oov_output__profile", "g2p_input__profile", "dictionary_output__profile",
+            "fa_dictionary_input__profile",
+        ).annotate(
+            _fa_has_profiles=models.Exists(Profile.objects.filter(script=models.OuterRef("fa_script"))),
+            _g2p_has_profiles=models.Exists(Profile.objects.filter(script=models.OuterRef("g2p_script"))),
+        )
+
+    def offered(self):
+        """The pipelines researchers may choose and run: those without `problems()`."""
+        return self.filter(pk__in=[p.pk for p in self.with_parts() if not p.problems()])
+
+    def broken(self):
+        """[(pipeline, problems)] of the pipelines researchers are not offered."""
+        return [(p, problems) for p in self.with_parts() if (problems := p.problems())]
+
+
+class PipelineManager(models.Manager.from_queryset(PipelineQuerySet)):
     def get_by_natural_key(self, name):
         return self.get(name=name)
 
@@ -589,19 +615,51 @@ class Pipeline(models.Model):
 
     natural_key.dependencies = ["scripts.inputtemplate", "scripts.outputtemplate"]
 
-    def clean(self):
-        errors = {}
-        checks = [
+    def problems(self):
+        """Why researchers cannot use this pipeline (empty when they can), for the administrator: a Script
+        without profiles (never imported, or only unsuccessfully), or templates that do not connect."""
+        problems = []
+        scripts = [("forced-alignment script", self.fa_script, getattr(self, "_fa_has_profiles", None))]
+        if self.g2p_script_id:
+            scripts.append(("G2P script", self.g2p_script, getattr(self, "_g2p_has_profiles", None)))
+        for role, script, has_profiles in scripts:
+            if has_profiles is None:
+                has_profiles = script.profiles.exists()
+            if not has_profiles:
+                why = (
+                    f"its last import failed ({script.import_error})" if script.import_error
+                    else "it was never imported (saving it in the admin imports it)"
+                )
+                problems.append(f"its {role} “{script}” has no profiles: {why}")
+        for field, script_id, owner in self._template_owners():
+            template = getattr(self, field)
+            if template is not None and template.profile.script_id != script_id:
+                label = self._meta.get_field(field).verbose_name
+                whose = f"of {owner}" if script_id else f"of {owner}, and the pipeline has none"
+                problems.append(f"“{label}” ({template.template_id}) is not a template {whose}")
+        if self.g2p_script_id:
+            for field in self._G2P_FIELDS:
+                if getattr(self, f"{field}_id") is None:
+                    problems.append(f"“{self._meta.get_field(field).verbose_name}” is empty, and the G2P script needs it")
+        return problems
+
+    _G2P_FIELDS = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
+
+    def _template_owners(self):
+        return [
             ("oov_output", self.fa_script_id, "the forced-alignment script"),
             ("fa_dictionary_input", self.fa_script_id, "the forced-alignment script"),
             ("g2p_input", self.g2p_script_id, "the G2P script"),
             ("dictionary_output", self.g2p_script_id, "the G2P script"),
         ]
-        for field, script_id, owner in checks:
+
+    def clean(self):
+        errors = {}
+        for field, script_id, owner in self._template_owners():
             template = getattr(self, field)
             if template is not None and template.profile.script_id != script_id:
                 errors[field] = f"Choose a template of {owner}."
-        g2p_fields = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
+        g2p_fields = self._G2P_FIELDS
         if self.g2p_script_id and any(getattr(self, f) is None for f in g2p_fields):
             for f in g2p_fields:
                 if getattr(self, f) is None:

@@ -162,3 +162,17 @@ def test_the_script_page_shows_conditions_converters_constraints_and_fixed_names
     assert "<td>any name, stored as input.txt</td>" in pages["test2"]
     assert "<td>folia.xml</td>" in pages["constrainttest"]
     assert "<td>requires pos-annotation exists True</td>" in pages["constrainttest"]
+
+
+def test_a_choice_without_a_server_default_is_not_preselected_for_the_researcher(clam_demo):
+    from pipelines.forms import AlignmentForm
+
+    script = imported(clam_demo("test"), "test")
+    form = AlignmentForm(script=script)
+    assert list(form.fields["colourchoice"].choices) == [
+        ("", "— (not set)"), ("red", "red"), ("green", "green"), ("blue", "blue")]
+    assert '<option value="" selected>— (not set)</option>' in str(form["colourchoice"])
+    # What the browser sends for the page as shown: nothing chosen, so nothing sent.
+    submitted = AlignmentForm({"colourchoice": "", "integer": "3"}, script=script)
+    assert submitted.is_valid(), submitted.errors
+    assert "colourchoice" not in submitted.clam_values() and submitted.clam_values()["integer"] == "3"

@@ -198,10 +198,47 @@ def test_reimport_action(admin_client, shapes_a):
 
 
 def test_url_must_be_http_or_https(admin_client):
-    for url in ("ftp://example.org/", "file:///etc/passwd", "javascript:alert(1)"):
+    for url in ("ftp://example.org/", "file:///etc/passwd"):
         response = add_script(admin_client, url)
         assert "Enter a valid URL." in response.content.decode(), url
+    response = add_script(admin_client, "javascript:alert(1)")
+    assert "Enter the whole address, starting with http:// or https://" in response.content.decode()
     assert not Script.objects.exists()
+
+
+def test_a_url_without_a_scheme_is_refused_not_guessed(admin_client, shapes_a):
+    from html import unescape
+
+    address = shapes_a.url.removeprefix("http://")
+    response = add_script(admin_client, address)
+    assert (
+        f"Enter the whole address, starting with http:// or https:// (e.g. http://{address}): "
+        "Equestria does not guess which of the two the service speaks."
+    ) in unescape(response.content.decode())
+    assert not Script.objects.exists()
+
+
+def test_a_boolean_preset_of_unknown_is_refused(admin_client, shapes_a):
+    from html import unescape
+
+    add_script(admin_client, shapes_a.url)
+    script = Script.objects.get()
+    url = reverse("admin:scripts_script_change", args=[script.pk])
+    page = admin_client.get(url).content.decode()
+    data = _inline_data(page)
+    data[_field(page, "verbose", "value")] = "unknown"
+    data[_field(page, "verbose", "preset")] = "on"
+    response = admin_client.post_form(url, data)
+    assert response.status_code == 200
+    assert (
+        "Choose Yes or No to preset: “Unknown” sends nothing, so the service's default would apply."
+        in unescape(response.content.decode())
+    )
+    assert not script.parameters.get(clam_id="verbose").preset
+
+    data[_field(page, "verbose", "value")] = "false"
+    assert admin_client.post_form(url, data).status_code == 302
+    assert script.parameters.get(clam_id="verbose").specific.value_for_clam() == "False"
 
 
 def test_password_is_stored_encrypted_and_never_shown(admin_client, shapes_a):
