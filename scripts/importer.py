@@ -379,8 +379,37 @@ def _update(model, lookup, values):
     return obj
 
 
+def _templates_in_use(script, description):
+    """Refuses an import that would remove templates a pipeline connects (the database protects them; the
+    administrator should hear which, and where, rather than about an unexpected error)."""
+    from scripts.models import Pipeline
+
+    declared = {
+        (kind, index, t.template_id)
+        for index, (inputs, outputs) in enumerate(description.profiles)
+        for kind, templates in (("input", inputs), ("output", outputs))
+        for t in templates
+    }
+    gone = []
+    for field in Pipeline.TEMPLATE_FIELDS:
+        kind = "output" if field in ("oov_output", "dictionary_output") else "input"
+        label = Pipeline._meta.get_field(field).verbose_name
+        for pipeline in Pipeline.objects.filter(**{f"{field}__profile__script": script}).select_related(
+                f"{field}__profile"):
+            template = getattr(pipeline, field)
+            if (kind, template.profile.index, template.template_id) not in declared:
+                gone.append(f"{kind} template “{template.template_id}”, which pipeline “{pipeline.name}” uses as "
+                            f"“{label}”")
+    if gone:
+        raise ImportFailed(
+            f"the service no longer declares the {'; the '.join(gone)}: choose another template in the pipeline "
+            "first (or delete the pipeline); the previous import is kept meanwhile"
+        )
+
+
 def write(script, description):
     """Phase two: make the models match the description, in one transaction."""
+    _templates_in_use(script, description)
     with transaction.atomic():
         kept_profiles = []
         for index, (inputs, outputs) in enumerate(description.profiles):

@@ -638,12 +638,12 @@ class Pipeline(models.Model):
                 whose = f"of {owner}" if script_id else f"of {owner}, and the pipeline has none"
                 problems.append(f"“{label}” ({template.template_id}) is not a template {whose}")
         if self.g2p_script_id:
-            for field in self._G2P_FIELDS:
+            for field in self.TEMPLATE_FIELDS:
                 if getattr(self, f"{field}_id") is None:
                     problems.append(f"“{self._meta.get_field(field).verbose_name}” is empty, and the G2P script needs it")
         return problems
 
-    _G2P_FIELDS = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
+    TEMPLATE_FIELDS = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
 
     def _template_owners(self):
         return [
@@ -659,7 +659,7 @@ class Pipeline(models.Model):
             template = getattr(self, field)
             if template is not None and template.profile.script_id != script_id:
                 errors[field] = f"Choose a template of {owner}."
-        g2p_fields = self._G2P_FIELDS
+        g2p_fields = self.TEMPLATE_FIELDS
         if self.g2p_script_id and any(getattr(self, f) is None for f in g2p_fields):
             for f in g2p_fields:
                 if getattr(self, f) is None:

@@ -311,3 +311,22 @@ def test_a_server_that_closes_the_connection_at_once_is_named_with_its_path():
         thread.join(timeout=5)
         listener.close()
     assert error.startswith(f"{url} closed the connection without answering ("), error
+
+
+def test_a_reimport_that_would_remove_a_template_a_pipeline_uses_says_which(shapes_a, shapes_b):
+    from scripts.models import OutputTemplate, Pipeline
+
+    script = make_script(shapes_a)
+    assert importer.import_script(script) is None
+    # Release b drops the second profile, whose output "merged" the pipeline lists its OOV words in.
+    merged = OutputTemplate.objects.get(profile__script=script, template_id="merged")
+    Pipeline.objects.create(name="Shapes", language="en", fa_script=script, oov_output=merged)
+    before = snapshot(script)
+    script.url = shapes_b.url
+    script.save()
+    assert importer.import_script(script) == (
+        "the service no longer declares the output template “merged”, which pipeline “Shapes” uses as “FA output "
+        "listing OOV words”: choose another template in the pipeline first (or delete the pipeline); the previous "
+        "import is kept meanwhile"
+    )
+    assert snapshot(script)[0] == before[0]
