@@ -194,7 +194,9 @@ class ScriptAdmin(admin.ModelAdmin):
 
     def _import(self, request, script):
         error = importer.import_script(script)
-        if error:
+        if error and importer.unusable(error):
+            self.message_user(request, f"“{script}” was saved, but not imported: {error}.", messages.ERROR)
+        elif error:
             self.message_user(
                 request,
                 f"“{script}” was saved, but its service could not be read: {error}. "

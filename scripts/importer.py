@@ -252,16 +252,25 @@ def parse_description(root):
     )
 
 
+_ONLY_ACTIONS = "the service offers only CLAM actions"
+_NO_PROFILES = "the service declares no profiles"
+
+
 def no_profiles_reason(root):
     """Why a service without profiles cannot be used, in the administrator's words."""
     actions = [a.get("name") or a.get("id") for a in root.iterfind("actions/action")]
     if actions:
         return (
-            f"the service offers only CLAM actions ({', '.join(actions)}) and no profiles, so it cannot be used "
+            f"{_ONLY_ACTIONS} ({', '.join(actions)}) and no profiles, so it cannot be used "
             "in a pipeline: Equestria runs a service by uploading files to the input templates of one of its "
             "profiles, and an action takes no files"
         )
-    return "the service declares no profiles, so there is nothing to upload to and it cannot be used in a pipeline"
+    return f"{_NO_PROFILES}, so there is nothing to upload to and it cannot be used in a pipeline"
+
+
+def unusable(message):
+    """Whether an import's failure `message` is about a service that was read but cannot be used."""
+    return message.startswith((_ONLY_ACTIONS, _NO_PROFILES))
 
 
 def _read_index(script):
@@ -462,7 +471,8 @@ def check_connection(script):
     except ClamError as exc:
         return False, str(exc)
     name = root.get("name") or root.get("id") or "unnamed"
-    reachable = f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), credentials accepted"
+    login = "no login needed" if root.get("authentication", "none") == "none" else "credentials accepted"
+    reachable = f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), {login}"
     if root.find("profiles/profile") is None:
         return False, f"{reachable}, but {no_profiles_reason(root)}"
     return True, reachable

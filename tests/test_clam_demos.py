@@ -145,7 +145,7 @@ def test_an_action_only_service_is_not_imported_and_says_why(clam_demo, demo, ac
     ok, message = importer.check_connection(script)
     name = "actiontest" if demo == "actiontest" else "Multiplier"
     assert not ok
-    assert message == f"reachable: CLAM service “{name}” (CLAM 3.2.14), credentials accepted, but {reason}"
+    assert message == f"reachable: CLAM service “{name}” (CLAM 3.2.14), no login needed, but {reason}"
 
 
 def test_the_script_page_shows_conditions_converters_constraints_and_fixed_names(admin_client, clam_demo):
@@ -176,3 +176,18 @@ def test_a_choice_without_a_server_default_is_not_preselected_for_the_researcher
     submitted = AlignmentForm({"colourchoice": "", "integer": "3"}, script=script)
     assert submitted.is_valid(), submitted.errors
     assert "colourchoice" not in submitted.clam_values() and submitted.clam_values()["integer"] == "3"
+
+
+def test_adding_an_action_only_service_in_the_admin_says_it_was_not_imported(admin_client, clam_demo):
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("admin:scripts_script_add"),
+        {"name": "Multiplier", "url": clam_demo("multiplier").url, "username": "", "password": "", "description": ""},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]][0] == (
+        "“Multiplier” was saved, but not imported: the service offers only CLAM actions (Multiplier) and no profiles, "
+        "so it cannot be used in a pipeline: Equestria runs a service by uploading files to the input templates of "
+        "one of its profiles, and an action takes no files."
+    )
