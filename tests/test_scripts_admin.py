@@ -218,6 +218,29 @@ def test_a_url_without_a_scheme_is_refused_not_guessed(admin_client, shapes_a):
     assert not Script.objects.exists()
 
 
+def test_a_preset_of_an_input_templates_parameter_is_refused_as_it_is_never_sent(admin_client, shapes_a):
+    from html import unescape
+
+    from scripts.models import BaseParameter
+
+    add_script(admin_client, shapes_a.url)
+    script = Script.objects.get()
+    url = reverse("admin:scripts_script_change", args=[script.pk])
+    page = admin_client.get(url).content.decode()
+    data = _inline_data(page)
+    year = BaseParameter.objects.get(clam_id="year", input_template__isnull=False)
+    row = next(r for r, v in re.findall(r'name="([\w-]+-\d+)-baseparameter_ptr" value="(\d+)"', page) if int(v) == year.pk)
+    data[f"{row}-value"] = "1811"
+    data[f"{row}-preset"] = "on"
+    response = admin_client.post_form(url, data)
+    assert response.status_code == 200
+    assert (
+        "Not possible yet: Equestria does not send an input template's parameters with the uploads, so this preset "
+        "would change nothing." in unescape(response.content.decode())
+    )
+    assert not BaseParameter.objects.get(pk=year.pk).preset
+
+
 def test_a_boolean_preset_of_unknown_is_refused(admin_client, shapes_a):
     from html import unescape
 
