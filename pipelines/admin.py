@@ -6,7 +6,8 @@ from scripts.models import Pipeline
 
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):
-    list_display = ["name", "language", "fa_script", "g2p_script", "offered", "problem_list"]
+    # Why a pipeline is not offered is in the warnings above the list: a column would be too wide to read.
+    list_display = ["name", "language", "fa_script", "g2p_script", "offered"]
     list_filter = ["language"]
     search_fields = ["name", "language", "description"]
     autocomplete_fields = []
@@ -29,10 +30,6 @@ class PipelineAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="offered to researchers")
     def offered(self, pipeline):
         return not pipeline.problems()
-
-    @admin.display(description="why not")
-    def problem_list(self, pipeline):
-        return "; ".join(pipeline.problems()) or "—"
 
     def _warn(self, request, broken):
         # On the pages an administrator looks at, not only in `manage.py check`: researchers are not offered
