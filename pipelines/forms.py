@@ -53,6 +53,9 @@ def parameter_fields(script):
                     # The service chooses nothing itself, so neither does the form: a first option shown as
                     # chosen would be sent as the researcher's choice.
                     choices = [("", "— (not set)"), *choices]
+                    # …unless the service requires one: then the researcher must choose, here rather than
+                    # hear it from the service after the upload.
+                    common["required"] = p.required
                 field = forms.ChoiceField(choices=choices, initial=p.default, **common)
         elif p.type == BaseParameter.Type.INTEGER:
             field = forms.IntegerField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)

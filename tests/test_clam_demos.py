@@ -191,3 +191,16 @@ def test_adding_an_action_only_service_in_the_admin_says_it_was_not_imported(adm
         "so it cannot be used in a pipeline: Equestria runs a service by uploading files to the input templates of "
         "one of its profiles, and an action takes no files."
     )
+
+
+def test_a_required_choice_without_a_server_default_must_be_chosen_by_the_researcher(clam_demo):
+    from pipelines.forms import AlignmentForm
+    from scripts.models import ChoiceParameter
+
+    script = imported(clam_demo("test"), "test")
+    ChoiceParameter.objects.filter(script=script, clam_id="colourchoice").update(required=True)
+    submitted = AlignmentForm({"colourchoice": ""}, script=script)
+    assert not submitted.is_valid()
+    assert submitted.errors["colourchoice"] == ["This field is required."]
+    chosen = AlignmentForm({"colourchoice": "blue"}, script=script)
+    assert chosen.is_valid() and chosen.clam_values()["colourchoice"] == "blue"
