@@ -264,3 +264,83 @@ def test_choice_and_number_presets_are_validated(shapes_a):
     p["threshold"].value, p["threshold"].preset = float("nan"), True
     with pytest.raises(ValidationError, match="finite"):
         p["threshold"].full_clean()
+
+
+def test_a_404_names_the_whole_address_with_its_path(fault_server):
+    script = make_script(fault_server.url + "clam/textstats/", username="", password="")
+    url = fault_server.url + "clam/textstats/"
+    assert importer.import_script(script) == f"{url} answered 404 Not Found"
+    assert importer.check_connection(script) == (False, f"{url} answered 404 Not Found")
+
+
+def test_a_server_that_keeps_the_admin_waiting_is_given_up_within_the_admins_limit(fault_server, settings):
+    # Each wait is within the request limits (a byte every 0.25 s; the server holds "hang/" 20 s),
+    # the whole is not: the admin's own limit ends it.
+    settings.CLAM_READ_TIMEOUT = 30
+    settings.CLAM_TOTAL_TIMEOUT = 30
+    settings.CLAM_ADMIN_TIMEOUT = 1
+    for path in ("trickle/", "hang/"):
+        script = make_script(fault_server.url + path, name=path, username="", password="")
+        assert importer.import_script(script) == (
+            f"{fault_server.url}{path} did not answer completely within 1 s, Equestria's limit for the admin "
+            "(CLAM_ADMIN_TIMEOUT); it accepts connections, but does not answer as a CLAM service would"
+        )
+
+
+def test_https_to_a_plain_http_server_says_so(fault_server, settings):
+    settings.CLAM_READ_TIMEOUT = 1
+    port = fault_server.server_address[1]
+    script = make_script(f"https://127.0.0.1:{port}/clam/", username="", password="")
+    expected = (
+        f"https://127.0.0.1:{port}/clam/ does not answer in HTTPS, but a plain-HTTP server answers at that address: "
+        f"if the service has no HTTPS, use http://127.0.0.1:{port}/clam/"
+    )
+    assert importer.import_script(script) == expected
+    assert importer.check_connection(script) == (False, expected)
+
+
+def test_a_server_that_closes_the_connection_at_once_is_named_with_its_path():
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def close_each():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connection.close()
+
+    thread = threading.Thread(target=close_each, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/clam/"
+        error = importer.import_script(make_script(url, username="", password=""))
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+    assert error.startswith(f"{url} closed the connection without answering ("), error
+
+
+def test_a_reimport_that_would_remove_a_template_a_pipeline_uses_says_which(shapes_a, shapes_b):
+    from scripts.models import OutputTemplate, Pipeline
+
+    script = make_script(shapes_a)
+    assert importer.import_script(script) is None
+    # Release b drops the second profile, whose output "merged" the pipeline lists its OOV words in.
+    merged = OutputTemplate.objects.get(profile__script=script, template_id="merged")
+    Pipeline.objects.create(name="Shapes", language="en", fa_script=script, oov_output=merged)
+    before = snapshot(script)
+    script.url = shapes_b.url
+    script.save()
+    assert importer.import_script(script) == (
+        "the service no longer declares the output template “merged”, which pipeline “Shapes” uses as “FA output "
+        "listing OOV words”: choose another template in the pipeline first (or delete the pipeline); the previous "
+        "import is kept meanwhile"
+    )
+    assert snapshot(script)[0] == before[0]
