@@ -21,6 +21,7 @@ from clamservices.config.common import (
     utf8_output,
     wrapper_command,
 )
+from clamservices.languages import LANGUAGES
 
 REQUIRE_VERSION = "3.0"
 
@@ -99,6 +100,16 @@ PARAMETERS = [
     (
         "Alignment",
         [
+            ChoiceParameter(
+                "language", "Language",
+                "Language of the speech. English has its own acoustic model; the others are approximate: "
+                "their words come from gruut's dictionary of the language (or the extra dictionary, in the "
+                "language's IPA phones), whose phones are mapped to the closest English ones for the "
+                "alignment; the phone tier shows the language's own phones.",
+                choices=[(code, language.label + ("" if language.native else " (approximate)"))
+                         for code, language in LANGUAGES.items()],
+                default="en-us",
+            ),
             FloatParameter(
                 "chunk_seconds", "Phone pass chunk (seconds)",
                 "Longest stretch of audio aligned at phone level in one piece; longer files are cut at "
