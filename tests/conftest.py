@@ -23,6 +23,8 @@ def _test_settings(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The English pipeline only, as before issue 18 (tests/test_language_pipelines.py asks for more).
+    settings.EQUESTRIA_BUNDLED_LANGUAGES = ["en-us"]
 
 
 def make_user(username, *, email=None, staff=False, superuser=False):
