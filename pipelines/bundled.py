@@ -75,15 +75,22 @@ def _language_pipeline(code, fa_url, g2p_url):
     return []
 
 
+def settings_problem():
+    """What is wrong with EQUESTRIA_BUNDLED_LANGUAGES, or None."""
+    unknown = [c for c in settings.EQUESTRIA_BUNDLED_LANGUAGES if c not in languages.LANGUAGES]
+    if unknown:
+        return (f"EQUESTRIA_BUNDLED_LANGUAGES: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
+                f"language of the bundled services; choose from {', '.join(languages.LANGUAGES)}")
+    return None
+
+
 def setup(fa_url, g2p_url):
     """Load the `clam` fixture when the English pipeline is missing, give the bundled Scripts this
     install's address and credentials, import them, and make the pipelines of the other languages of
     EQUESTRIA_BUNDLED_LANGUAGES. Returns a list of problems (empty when all is well).
     """
-    unknown = [c for c in settings.EQUESTRIA_BUNDLED_LANGUAGES if c not in languages.LANGUAGES]
-    if unknown:
-        return [f"EQUESTRIA_BUNDLED_LANGUAGES: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
-                f"language of the bundled services; choose from {', '.join(languages.LANGUAGES)}"]
+    if problem := settings_problem():
+        return [problem]
     if not Pipeline.objects.filter(name=PIPELINE_NAME).exists():
         # Natural keys: this updates or adds the bundled rows by name, never rows of other Scripts.
         call_command("loaddata", "clam", verbosity=0)

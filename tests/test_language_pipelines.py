@@ -110,3 +110,13 @@ def test_a_dutch_project_gets_textgrids_with_dutch_phones_after_reviewing_its_un
     phones = [e.label for e in grid.getTier("phones").entries]
     assert phones[:5] == ["d", "ə", "k", "ɑ", "t"] and phones[-4:] == ["h", "œː", "y", "s"]
     assert set(phones) <= languages.phones("nl")
+
+
+@pytest.mark.django_db
+def test_setup_bundled_services_stops_at_once_on_an_unknown_language(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.EQUESTRIA_BUNDLED_LANGUAGES = ["nl", "xx", "yy"]
+    with pytest.raises(CommandError, match="^EQUESTRIA_BUNDLED_LANGUAGES: xx, yy are not a language of the bundled "
+                                           "services; choose from en-us, nl, de, fr, es, it$"):
+        call_command("setup_bundled_services", wait=600)  # no service runs: it must not wait for one

@@ -27,7 +27,7 @@ from tests.benchmarks.alignment_accuracy import _pct, score
 SPEEDS = (140, 175)
 VOICES = {"en-us": "en-us", "nl": "nl", "de": "de", "fr": "fr"}
 # Common words of each language (everyday nouns, verbs, adjectives and function words), kept where gruut's
-# lexicon knows them; plain letters only, so that the benchmark's word matching (lower case) is exact.
+# lexicon knows them, spelled as the language spells them (espeak-ng reads "pere" otherwise than "père").
 WORDS = {
     "nl": """de het een en van in is dat op te zijn met voor niet aan er maar om ook als dan bij nog
         uit wat door over naar kan zo moet heb was wel goed huis water vader moeder kind school stad land
@@ -37,13 +37,23 @@ WORDS = {
     "de": """der die das und in zu den von mit sich des auf nicht ein eine als auch es an er so dass
         aus bei nach wie wir haben sein werden Haus Wasser Vater Mutter Kind Schule Stadt Land Brot Milch
         Apfel Buch Tisch Stuhl Fenster Garten Baum Blume Hund Katze Vogel Pferd Sommer Winter Morgen Abend
-        Nacht Woche Jahr Arbeit Geld Freund Familie gross klein alt neu lang kurz warm kalt schnell langsam
-        laufen arbeiten spielen lesen schreiben singen schlafen essen trinken Strasse""",
+        Nacht Woche Jahr Arbeit Geld Freund Familie groß klein alt neu lang kurz warm kalt schnell langsam
+        laufen arbeiten spielen lesen schreiben singen schlafen essen trinken Straße""",
     "fr": """le la les de des un une et est en que qui dans pour pas sur avec plus par mais nous vous ils
-        elle maison eau pain lait pomme livre table chaise porte fenetre jardin arbre fleur chien chat oiseau
+        elle maison eau pain lait pomme livre table chaise porte fenêtre jardin arbre fleur chien chat oiseau
         cheval soleil lune matin soir nuit jour semaine travail ami famille grand petit vieux beau long court
-        chaud froid vite lire chanter dormir manger boire ville pays rue ecole enfant pere mere""",
+        chaud froid vite lire chanter dormir manger boire ville pays rue école enfant père mère""",
 }
+
+# What the figures show, written after a run (the numbers in it are of that run: rewrite it when they change).
+NOTE = (
+    "Where the mapped languages lose: words spoken without a pause between them (\"next to 0 ms\"), and words "
+    "whose gruut pronunciation is not what espeak-ng says (German \"ein\" is `a eː n` in gruut's lexicon, "
+    "\"kaufen\" `k a oː f ə n`; such a word's neighbours take the mismatch). The uvular ʁ of French mapped to HH "
+    "rather than R (clamservices/phonemap.py) raised French from 78.2 % to 87.8 % within 50 ms on this material; "
+    "German stayed at 90.7 %. Each language's voice is espeak-ng's, so these are figures of the mapping on one "
+    "synthetic speaker per language, not of real speech."
+)
 
 
 def vocabulary(code):
@@ -106,10 +116,12 @@ def align(code, wavs):
     return results, time.process_time() - start, with_phones
 
 
-def run(count):
+def run(count, codes=tuple(VOICES)):
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for number, code in enumerate(VOICES):
+            if code not in codes:
+                continue
             folder = Path(tmp) / code
             folder.mkdir()
             recordings = [recording(code, f"{code}-{n:02d}", 9000 + 100 * number + n, SPEEDS[n % 2], n % 4 >= 2)
@@ -128,10 +140,14 @@ def run(count):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=16, help="recordings per language")
+    parser.add_argument("--only", nargs="+", choices=list(VOICES),
+                        help="these languages only, printed and not written to docs/performance.md")
     args = parser.parse_args()
     if alignment_material.tools_missing():
         sys.exit(f"missing programs: {', '.join(alignment_material.tools_missing())} (run bin/ensure-system-packages)")
-    rows = run(args.count)
+    rows = run(args.count, args.only or tuple(VOICES))
+    if args.only:
+        return
     from clamservices.languages import LANGUAGES
 
     lines = [
@@ -165,6 +181,7 @@ def main():
     gap = 100 * (rows["en-us"][0]["all"]["within_50"] - rows["nl"][0]["all"]["within_50"])
     lines += ["", f"Dutch-mapped is {gap:.1f} percentage points {'below' if gap >= 0 else 'above'} English-native "
               f"within 50 ms (goal: at most 10)."]
+    lines += ["", NOTE]
     table = "\n".join(lines) + "\n"
     print(table)
     write_section(table)
