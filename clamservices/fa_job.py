@@ -14,6 +14,7 @@ process reads the next recording and finds where to cut it. Progress is the
 share of the job's audio aligned.
 """
 
+import dataclasses
 import signal
 import sys
 import traceback
@@ -176,7 +177,11 @@ def _language_phones(alignment, split, options):
         key = keys.get(word.label, word.label.lower())
         return [languages.phonemap.to_arpabet(language, p) for p in extra.get(key, []) + lexicon.ipa(key)]
 
-    return languages.ipa_alignment(alignment, variants)
+    alignment = languages.ipa_alignment(alignment, variants)
+    if options["alphabet"] == "xsampa":
+        return dataclasses.replace(alignment, phones=[
+            dataclasses.replace(p, label=languages.xsampa(p.label)) for p in alignment.phones])
+    return alignment
 
 
 INTERNAL = ("an unexpected error stopped the alignment of this recording; "
@@ -439,6 +444,7 @@ def align_all(job):
         "max_seconds": int(job.param("max_minutes", 60)) * 60,
         "piece_seconds": PIECE_SECONDS,
         "language": job.param("language", "en-us") or "en-us",
+        "alphabet": job.param("phone_alphabet", "ipa") or "ipa",
         "ipa": {},  # {word: [pronunciation]} of the extra dictionaries in a mapped language's phones
     }
     if options["language"] not in languages.LANGUAGES:

@@ -7,11 +7,14 @@ and the TextGrid's phone tier gets the language's own phones back (`ipa_alignmen
 """
 
 import dataclasses
+import functools
 import importlib
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from gruut_ipa import ipa_to_sampa
 
 from clamservices import phonemap
 
@@ -132,3 +135,10 @@ def ipa_alignment(alignment, variants):
             ))
     result.extend(phones[position:])
     return dataclasses.replace(alignment, phones=result)
+
+
+@functools.cache
+def xsampa(phone):
+    """X-SAMPA of an IPA phone (gruut_ipa's conversion, which writes a nasal vowel as "A~, _~": the nasal
+    mark once is enough)."""
+    return ipa_to_sampa(phone).replace(", _~", "")

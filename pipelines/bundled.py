@@ -37,15 +37,19 @@ def _script(name, url, description=""):
     return script
 
 
-def _preset_language(script, code):
-    """Preset the Script's language parameter to `code` (not when an administrator preset another value)."""
-    parameter = script.parameters.filter(clam_id=LANGUAGE_PARAMETER, input_template=None).first()
+def _preset(script, clam_id, value):
+    """Preset a Script's parameter to `value` (not when an administrator preset another value)."""
+    parameter = script.parameters.filter(clam_id=clam_id, input_template=None).first()
     if parameter is None:
         return
     choice = parameter.specific
     if not choice.preset:
-        choice.preset, choice.value = True, code
+        choice.preset, choice.value = True, value
         choice.save(update_fields=["preset", "value"])
+
+
+def _preset_language(script, code):
+    _preset(script, LANGUAGE_PARAMETER, code)
 
 
 def _language_pipeline(code, fa_url, g2p_url):
@@ -100,8 +104,9 @@ def setup(fa_url, g2p_url):
     if problems:
         return problems
     # English is the language the bundled FA service aligns unless told otherwise: its Script says so,
-    # and the researcher's form does not offer another language for the English pipeline.
+    # and the researcher's form offers neither another language nor an alphabet for other languages' phones.
     _preset_language(fa, "en-us")
+    _preset(fa, "phone_alphabet", "ipa")
     for code in settings.EQUESTRIA_BUNDLED_LANGUAGES:
         if not languages.LANGUAGES[code].native:
             problems += _language_pipeline(code, fa_url, g2p_url)

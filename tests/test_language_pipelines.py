@@ -45,7 +45,8 @@ def test_a_dutch_pipeline_is_registered_next_to_english_on_the_same_services(dut
     assert dutch.fa_script.url == english.fa_script.url == fa_service.url
     assert dutch.g2p_script.url == english.g2p_script.url == g2p_service.url
     assert presets(dutch.fa_script)["language"] == "nl" and presets(dutch.g2p_script)["language"] == "nl"
-    assert presets(english.fa_script)["language"] == "en-us"
+    assert presets(english.fa_script) == {"language": "en-us", "phone_alphabet": "ipa"}
+    assert "phone_alphabet" not in presets(dutch.fa_script)  # the researcher chooses IPA or X-SAMPA
     assert set(dutch.phone_set.split()) == languages.phones("nl") and "AA" not in dutch.phone_set.split()
     assert (dutch.oov_output.template_id, dutch.fa_dictionary_input.template_id) == ("oov", "dictionary")
     assert dutch.fa_dictionary_input.profile.script == dutch.fa_script

@@ -159,3 +159,18 @@ def test_the_g2p_service_transcribes_german_words(g2p_service, tmp_path):
     result = run_service_job(g2p_service, [(wordlist, "wordlist")], {"language": "de"})
     assert not result.failed
     assert result.text("g2p.dict") == "pfeffer p͡f ɛ f ɐ\n"
+
+
+@pytest.mark.parametrize("code", languages.MAPPED)
+def test_every_phone_of_a_mapped_language_has_an_x_sampa_name_in_ascii(code):
+    names = {phone: languages.xsampa(phone) for phone in phonemap.TABLES[code]}
+    assert all(name.isascii() and name and ", " not in name for name in names.values()), names
+    assert len(set(names.values())) == len(names), "two phones would look alike"
+
+
+def test_the_phone_tier_can_be_written_in_x_sampa(tmp_path):
+    wav, txt = speak(tmp_path, "kat", "nl", "De kat zit in het huis")
+    result = run_job(make_job(tmp_path / "job", [wav, txt], language="nl", phone_alphabet="xsampa"))
+    assert result.returncode == 0, result.stderr
+    grid = tiers(tmp_path / "job/output/kat.TextGrid")
+    assert grid["phones"] == "d @ k A t z I t I n @ t h 9: y s".split()

@@ -91,6 +91,12 @@ PARAMETERS = [
                 "textgrid_format", "TextGrid format", "Praat's long (readable) or short text format.",
                 choices=[("long", "Long text format"), ("short", "Short text format")], default="long",
             ),
+            ChoiceParameter(
+                "phone_alphabet", "Phone alphabet",
+                "How the phone tier writes the phones of a language other than English (English phones are "
+                "ARPAbet): IPA, or X-SAMPA (IPA in ASCII letters).",
+                choices=[("ipa", "IPA"), ("xsampa", "X-SAMPA")], default="ipa",
+            ),
             StringParameter(
                 "silence_label", "Silence label",
                 "Text of the intervals between words (empty: blank intervals).", default="", maxlength=20,
