@@ -188,6 +188,20 @@ def english(fa_service, g2p_service, monkeypatch):
 
 
 @pytest.fixture
+def dutch(fa_service, g2p_service, monkeypatch, settings):
+    """The pipelines of a fresh install with EQUESTRIA_BUNDLED_LANGUAGES=en-us,nl (issue 18); the Dutch one."""
+    from pipelines.bundled import setup
+    from scripts.models import Pipeline
+    from tests.clamservers import PASSWORD, USER
+
+    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
+    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
+    settings.EQUESTRIA_BUNDLED_LANGUAGES = ["en-us", "nl"]
+    assert setup(fa_service.url, g2p_service.url) == []
+    return Pipeline.objects.get(name="Dutch")
+
+
+@pytest.fixture
 def fault_server():
     from tests.faultserver import FaultServer
 

@@ -16,22 +16,11 @@ from pipelines.bundled import setup
 from pipelines.models import Run
 from pipelines.review import DictionaryRefused
 from scripts.models import Pipeline
-from tests.clamservers import PASSWORD, USER
 from tests.helpers import work_until
 from upload.models import Project
 from upload.services import Upload
 
 DUTCH = "De kat zit op de mat en de hond slaapt in het huis"
-
-
-@pytest.fixture
-def dutch(fa_service, g2p_service, monkeypatch, settings):
-    """The pipelines of a fresh install with EQUESTRIA_BUNDLED_LANGUAGES=en-us,nl; the Dutch one."""
-    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
-    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
-    settings.EQUESTRIA_BUNDLED_LANGUAGES = ["en-us", "nl"]
-    assert setup(fa_service.url, g2p_service.url) == []
-    return Pipeline.objects.get(name="Dutch")
 
 
 def presets(script):
