@@ -174,3 +174,13 @@ def test_the_phone_tier_can_be_written_in_x_sampa(tmp_path):
     assert result.returncode == 0, result.stderr
     grid = tiers(tmp_path / "job/output/kat.TextGrid")
     assert grid["phones"] == "d @ k A t z I t I n @ t h 9: y s".split()
+
+
+def test_dutch_recordings_aligned_by_the_job_s_pool_of_processes_get_dutch_phones(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAM_SERVICES_ALIGN_PROCESSES", "2")  # two recordings: the pool aligns them
+    first = speak(tmp_path, "kat", "nl", "De kat zit in het huis")
+    second = speak(tmp_path, "hond", "nl", "De hond zit op de mat")
+    result = run_job(make_job(tmp_path / "job", [*first, *second], language="nl"))
+    assert result.returncode == 0, result.stderr
+    assert tiers(tmp_path / "job/output/kat.TextGrid")["phones"] == "d ə k ɑ t z ɪ t ɪ n ə t h œː y s".split()
+    assert tiers(tmp_path / "job/output/hond.TextGrid")["phones"] == "d ə h ɔ n t z ɪ t ɔ p d ə m ɑ t".split()
