@@ -88,6 +88,8 @@ def _extra_dictionary(job, warnings, language="en-us", ipa=None):
         except UnicodeDecodeError:
             warnings.append(f"{name}: the dictionary is not UTF-8 text; it was not used")
             continue
+        if not native:  # stress marks (ˈa), as gruut writes them: the aligner does not use stress
+            text = languages.phonemap.bare(text)
         phone_set = ARPABET_PHONES if native else languages.phones(language)
         entries.extend(parse_dictionary(text, phone_set=phone_set, source=name, problems=warnings))
     if native:

@@ -184,3 +184,12 @@ def test_dutch_recordings_aligned_by_the_job_s_pool_of_processes_get_dutch_phone
     assert result.returncode == 0, result.stderr
     assert tiers(tmp_path / "job/output/kat.TextGrid")["phones"] == "d ə k ɑ t z ɪ t ɪ n ə t h œː y s".split()
     assert tiers(tmp_path / "job/output/hond.TextGrid")["phones"] == "d ə h ɔ n t z ɪ t ɔ p d ə m ɑ t".split()
+
+
+def test_stress_marks_in_a_dutch_dictionary_are_dropped(tmp_path):
+    wav, txt = speak(tmp_path, "kat", "nl", "De kat slaapt")
+    extra = tmp_path / "own.dict"
+    extra.write_text("slaapt s l ˈa p t\n", encoding="utf-8")
+    result = run_job(make_job(tmp_path / "job", [wav, txt, extra], language="nl"))
+    assert result.returncode == 0, result.stderr
+    assert tiers(tmp_path / "job/output/kat.TextGrid")["phones"] == "d ə k ɑ t s l a p t".split()
