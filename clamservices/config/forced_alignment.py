@@ -33,7 +33,9 @@ SYSTEM_DESCRIPTION = (
     "pronouncing dictionary, and writes a Praat TextGrid with a word and a phone tier per recording. "
     "Pair each audio file with a transcript of the same name (recording1.wav + recording1.txt). "
     "Words that no dictionary knows are listed in oov.txt; add them with an extra dictionary. "
-    "report.json gives every recording its outcome: aligned, aligned with warnings, or not aligned and why."
+    "report.json gives every recording its outcome: aligned, aligned with warnings, or not aligned and why. "
+    "Dutch, German, French, Spanish and Italian are aligned approximately (parameter Language): gruut's "
+    "pronunciations, their phones mapped to the English model's; their extra dictionary is in the language's IPA."
 )
 SYSTEM_AUTHOR = "Equestria"
 SYSTEM_LICENSE = "Apache-2.0"
