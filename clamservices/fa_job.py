@@ -16,6 +16,7 @@ process reads the next recording and finds where to cut it. Progress is the
 share of the job's audio aligned.
 """
 
+import dataclasses
 import signal
 import sys
 import traceback
@@ -23,11 +24,11 @@ from pathlib import Path
 
 import soundfile
 
-from clamservices import pool, tiered
+from clamservices import languages, pool, tiered
 from clamservices.aligner import PIECE_SECONDS, PLAN_SHARE, Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
 from clamservices.audio import SAMPLE_RATE, AudioError, convert, minutes, unreadable_reason
-from clamservices.dictionaries import parse_dictionary
+from clamservices.dictionaries import Entry, parse_dictionary
 from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
 from clamservices.spoken import spoken_form
@@ -87,8 +88,13 @@ def _coded(exc, code):
     return exc
 
 
-def _extra_dictionary(job, warnings):
-    """Entries of the extra dictionaries; bad lines are skipped with a warning rather than failing every recording."""
+def _extra_dictionary(job, warnings, language="en-us", ipa=None):
+    """Entries of the extra dictionaries; bad lines are skipped with a warning rather than failing every recording.
+
+    For a mapped language the entries are in its phones (IPA): they are checked against them, kept in
+    `ipa` ({word: [pronunciation]}) for the phone tier, and given to the aligner in ARPAbet.
+    """
+    native = languages.LANGUAGES[language].native
     entries = []
     for path, name in job.inputs("dictionary"):
         try:
@@ -96,15 +102,23 @@ def _extra_dictionary(job, warnings):
         except UnicodeDecodeError:
             warnings.append(f"{name}: the dictionary is not UTF-8 text; it was not used")
             continue
-        entries.extend(parse_dictionary(text, phone_set=ARPABET_PHONES, source=name, problems=warnings))
-    return entries
+        if not native:  # stress marks (ˈa), as gruut writes them: the aligner does not use stress
+            text = languages.phonemap.bare(text)
+        phone_set = ARPABET_PHONES if native else languages.phones(language)
+        entries.extend(parse_dictionary(text, phone_set=phone_set, source=name, problems=warnings))
+    if native:
+        return entries
+    for entry in entries:
+        ipa.setdefault(entry.word, []).append(entry.phones)
+    return [Entry(e.word, tuple(languages.arpabet(language, e.phones))) for e in entries]
 
 
-def _words(aligner, words, readings):
+def _words(aligner, words, readings, spoken=True):
     """The words to align (hyphenated words split where only the parts are known), and the unknown ones.
 
-    Numbers and symbols get the pronunciation of what they are read as; `readings`
-    collects {token: reading} so the report can say how each was read.
+    Numbers and symbols get the pronunciation of what they are read as (`spoken`: in English only,
+    clamservices.spoken; in other languages they are unknown words, which G2P reads in the language);
+    `readings` collects {token: reading} so the report can say how each was read.
     """
     split = [part for word in words for part in split_hyphenated(word, aligner.is_known)]
     unknown = []
@@ -114,7 +128,7 @@ def _words(aligner, words, readings):
             continue
         if aligner.is_known(word.key):
             continue
-        reading = spoken_form(word.key)
+        reading = spoken_form(word.key) if spoken else None
         phones = [aligner.phones_of(w) for w in reading] if reading else None
         if phones and all(phones):
             aligner.add_reading(word.key, [p for ps in phones for p in ps], " ".join(reading))
@@ -136,7 +150,7 @@ def _prepare_one(job, aligner, audio, transcript, options):
         raise _coded(TranscriptError("the transcript has no words"), "empty_transcript")
     _check_audio(audio, options["max_seconds"])
     readings = {}
-    split, unknown = _words(aligner, words, readings)
+    split, unknown = _words(aligner, words, readings, spoken=options["language"] == "en-us")
     if unknown:
         return split, readings, unknown, None, 0.0
     try:
@@ -159,7 +173,8 @@ def _prepare_tiered(job, aligner, audio, transcript, options):
     readings, unknown, items = {}, set(), []
     for tier in tiers:
         for utterance in tier.utterances:
-            split, missing = _words(aligner, utterance_words(utterance.text), readings)
+            split, missing = _words(aligner, utterance_words(utterance.text), readings,
+                                    spoken=options["language"] == "en-us")
             unknown.update(missing)
             items.append(tiered.Item(len(items), tier.name, utterance.start, utterance.end, split))
     prepared = tiered.Prepared(tiers, items, readings, sorted(unknown))
@@ -177,6 +192,10 @@ def _prepare_tiered(job, aligner, audio, transcript, options):
 def _finish_tiered(job, stem, prepared, outcomes, options):
     """Write the TextGrid of a tiered recording's utterance outcomes; returns the report entry's fields."""
     alignments, warnings, aligned = tiered.combine(prepared, outcomes)
+    if options["phones"] and options["language"] != "en-us":
+        for name, alignment in alignments.items():
+            split = [w for item in prepared.items if item.tier == name for w in item.words]
+            alignments[name] = _language_phones(alignment, split, options)
     target = f"{stem}.TextGrid"
     write_tiered_textgrid(job.outputdir / target, [(t, alignments.get(t.name)) for t in prepared.tiers],
                           prepared.duration, phones=options["phones"], text_format=options["text_format"],
@@ -199,6 +218,8 @@ def _align_tiered(job, aligner, stem, audio, transcript, options, progress):
 def _finish_one(job, stem, alignment, split, readings, duration, options):
     """Write the TextGrid of an alignment; returns the report entry's fields."""
     target = f"{stem}.TextGrid"
+    if options["phones"] and options["language"] != "en-us":
+        alignment = _language_phones(alignment, split, options)
     write_textgrid(job.outputdir / target, alignment, duration, phones=options["phones"],
                    text_format=options["text_format"], silence_label=options["silence_label"])
     warnings = [f"“{token}” was read as “{reading}”" for token, reading in readings.items()] + alignment.warnings
@@ -217,6 +238,22 @@ def _align_one(job, aligner, stem, audio, transcript, options, progress):
         alignment = aligner.align(recording, split, phones=options["phones"], chunk_seconds=options["chunk_seconds"],
                                   progress=progress, piece_seconds=options["piece_seconds"])
     return _finish_one(job, stem, alignment, split, readings, duration, options)
+
+
+def _language_phones(alignment, split, options):
+    """The alignment with the phone tier in the mapped language's own phones (clamservices.languages)."""
+    language, lexicon, extra = options["language"], options["lexicon"], options["ipa"]
+    keys = {w.shown: w.key for w in split}
+
+    def variants(word):
+        key = keys.get(word.label, word.label.lower())
+        return [languages.phonemap.to_arpabet(language, p) for p in extra.get(key, []) + lexicon.ipa(key)]
+
+    alignment = languages.ipa_alignment(alignment, variants)
+    if options["alphabet"] == "xsampa":
+        return dataclasses.replace(alignment, phones=[
+            dataclasses.replace(p, label=languages.xsampa(p.label)) for p in alignment.phones])
+    return alignment
 
 
 INTERNAL = ("an unexpected error stopped the alignment of this recording; "
@@ -362,7 +399,7 @@ def _stop(signum, frame):
 def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
     """The recordings and the pieces of long ones aligned by a pool of processes (see the module docstring)."""
     progress = _Progress(job, pairs)
-    workers = pool.Pool(processes)
+    workers = pool.Pool(processes, aligner.lexicon)
     # stem → {"audio", "transcript", "split", "readings", "duration", "plan", "results", "left"}, or for a
     # tiered transcript {"audio", "transcript", "recording", "tiered", "outcomes", "left", "aligned", …}
     files = {}
@@ -517,14 +554,22 @@ def align_all(job):
         "chunk_seconds": float(job.param("chunk_seconds", 5.0)),
         "max_seconds": int(job.param("max_minutes", 60)) * 60,
         "piece_seconds": PIECE_SECONDS,
+        "language": job.param("language", "en-us") or "en-us",
+        "alphabet": job.param("phone_alphabet", "ipa") or "ipa",
+        "ipa": {},  # {word: [pronunciation]} of the extra dictionaries in a mapped language's phones
     }
+    if options["language"] not in languages.LANGUAGES:
+        raise JobFailed(f"unsupported language {options['language']!r}; "
+                        f"choose one of {', '.join(languages.LANGUAGES)}")
     job.report("Checking the input files")
     report = Report(job.outputdir / "report.json")
     pairs = _pairs(job, report)
     if not pairs and not report.entries:
         raise JobFailed("no recordings or transcripts were sent")
-    aligner = Aligner()
-    refused = aligner.add_entries(_extra_dictionary(job, report.warnings))
+    native = languages.LANGUAGES[options["language"]].native
+    options["lexicon"] = None if native else languages.MappedLexicon(options["language"])
+    aligner = Aligner(options["lexicon"])
+    refused = aligner.add_entries(_extra_dictionary(job, report.warnings, options["language"], options["ipa"]))
     report.warnings += [f"“{e.word}” cannot be added to the aligner's dictionary; it was left out" for e in refused]
     for warning in report.warnings:
         job.report(f"Warning: {warning}")

@@ -1,9 +1,10 @@
-"""Grapheme-to-phoneme conversion with gruut (English, Dutch).
+"""Grapheme-to-phoneme conversion with gruut (English and the mapped languages of clamservices.languages).
 
 Pronunciations come from gruut's lexicon where it knows the word (with its
 alternatives, in gruut's order), otherwise from gruut's text processor, whose
 guesser handles unknown words and spells out numbers. English comes out in
-ARPAbet, the aligner's phone set; Dutch in gruut's IPA without stress marks.
+ARPAbet, the aligner's phone set; the other languages in gruut's IPA without
+stress marks, the phones the aligner's "language" parameter takes for them.
 """
 
 import importlib
@@ -11,10 +12,10 @@ import sqlite3
 from functools import lru_cache
 from pathlib import Path
 
+from clamservices import languages
 from clamservices.arpabet import ipa_to_arpabet
 
-LANGUAGES = {"en-us": ("English (US)", "gruut_lang_en"), "nl": ("Dutch", "gruut_lang_nl")}
-_STRESS = "ˈˌ"
+LANGUAGES = {code: (language.label, language.package) for code, language in languages.LANGUAGES.items()}
 
 
 class G2PError(ValueError):
@@ -32,7 +33,9 @@ def _lexicon_pronunciations(word, lang):
     rows = _lexicon(lang).execute(
         "SELECT phonemes FROM word_phonemes WHERE word = ? ORDER BY pron_order", (word,)
     )
-    return [row[0].split() for row in rows]
+    if lang == "en-us":
+        return [row[0].split() for row in rows]
+    return [list(p) for p in languages.ipa_pronunciations(rows)]
 
 
 def _guessed_pronunciation(word, lang):
@@ -49,7 +52,11 @@ def _guessed_pronunciation(word, lang):
 def _convert(phonemes, lang):
     if lang == "en-us":
         return ipa_to_arpabet(phonemes)
-    return [p.strip(_STRESS) for p in phonemes if p.strip(_STRESS)]
+    phones = [p for p in map(languages.phonemap.bare, phonemes) if p and p not in languages.phonemap.NOT_PHONES]
+    unknown = [p for p in phones if p not in languages.phonemap.TABLES[lang]]
+    if unknown:  # the aligner would refuse it: say so here, where the word is named
+        raise G2PError(f"gruut gave the phone {unknown[0]!r}, which the aligner does not know for {lang}")
+    return phones
 
 
 def pronounce(word, lang="en-us", variants=1):

@@ -37,7 +37,7 @@ def size():
     return len(os.sched_getaffinity(0)) or 1
 
 
-def _serve(conn, job_ends):
+def _serve(conn, job_ends, lexicon=None):
     """A worker process: align tasks until the job says stop (None) or its end of the pipe closes."""
     # A fork inherits the job's ends of every pipe, this one's included: with them open here, the
     # pipe would never close when the job ends, and the worker would wait for ever.
@@ -50,7 +50,7 @@ def _serve(conn, job_ends):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the job's handler, which a fork would inherit
     from clamservices.aligner import Aligner, AlignmentError
 
-    aligner = Aligner()
+    aligner = Aligner(lexicon)  # the job's dictionary (another language's: clamservices.languages)
     while True:
         try:
             task = conn.recv()
@@ -77,10 +77,10 @@ def _serve(conn, job_ends):
 
 
 class _Worker:
-    def __init__(self, context):
+    def __init__(self, context, lexicon=None):
         self.conn, child = context.Pipe()
         _JOB_ENDS.append(self.conn)
-        self.process = context.Process(target=_serve, args=(child, list(_JOB_ENDS)), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, list(_JOB_ENDS), lexicon), daemon=True)
         try:
             self.process.start()
         finally:
@@ -90,8 +90,9 @@ class _Worker:
 class Pool:
     """Up to `processes` workers, started when there is work for them; tasks are tagged by the caller."""
 
-    def __init__(self, processes):
+    def __init__(self, processes, lexicon=None):
         self.processes = processes
+        self.lexicon = lexicon  # None: the English one (each process opens its own)
         # Forked: the job's modules are loaded already (spawning a fresh interpreter cost ~0.5 s per
         # process); each process makes its own Aligner, so no decoder is shared.
         self.context = multiprocessing.get_context("fork")
@@ -120,7 +121,7 @@ class Pool:
                 worker = self.idle.pop()
             else:
                 try:
-                    worker = _Worker(self.context)
+                    worker = _Worker(self.context, self.lexicon)
                 except OSError as exc:  # no process to be had (out of memory, process limit)
                     if self.busy or self.idle:
                         return  # the running workers take the queue in turn

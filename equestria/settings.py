@@ -282,6 +282,9 @@ CLAM_UPLOAD_SECONDS_PER_GB = env_int("CLAM_UPLOAD_SECONDS_PER_GB", 60)
 CLAM_MAX_XML_BYTES = env_int("CLAM_MAX_XML_BYTES", 10 * 1024 * 1024)
 
 CLAM_MAX_OUTPUT_BYTES = env_int("CLAM_MAX_OUTPUT_BYTES", 4 * 1024**3)
+# Languages the bundled services get a pipeline for (`setup_bundled_services`, pipelines/bundled.py):
+# en-us with its own acoustic model, the others mapped to it (clamservices/languages.py).
+EQUESTRIA_BUNDLED_LANGUAGES = env_list("EQUESTRIA_BUNDLED_LANGUAGES", ["en-us", "nl"])
 
 # Background worker (django-background-tasks): synchronous mode only; the
 # thread pool is known to freeze and leave locks behind. Scale with processes.

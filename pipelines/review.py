@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 _VARIANT = re.compile(r"^(?P<word>.+?)\(\d+\)$")
 # A stress digit after an ARPAbet vowel, as CMUdict has them: AO1, ER0.
 _STRESSED = re.compile(r"^(?P<phone>[A-Za-z]+)[0-2]$")
+_IPA_STRESS = "ˈˌ"
 # Lines the aligner's dictionary reader skips too.
 _COMMENTS = (";;;", "#")
 
@@ -58,7 +59,11 @@ def _phone(phone, allowed):
         return phone
     match = _STRESSED.match(phone)
     bare = (match.group("phone") if match else phone).upper()
-    return bare if bare in allowed else None
+    if bare in allowed:
+        return bare
+    # IPA with stress marks, as gruut and dictionaries write it (ˈa): the aligner does not use stress either.
+    unstressed = phone.replace(_IPA_STRESS[0], "").replace(_IPA_STRESS[1], "")
+    return unstressed if unstressed and unstressed in allowed else None
 
 
 def _quoted(items):

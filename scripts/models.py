@@ -598,6 +598,11 @@ class Pipeline(models.Model):
         help_text="Phones the aligner knows, separated by spaces; reviewed pronunciations are checked "
         "against them. Empty: any phones.",
     )
+    approximate = models.BooleanField(
+        "approximate acoustic model", default=False,
+        help_text="The aligner has no acoustic model of this language and maps its phones to another "
+        "language's (as the bundled aligner does for every language but English); the new-project page says so.",
+    )
 
     objects = PipelineManager()
 
@@ -614,6 +619,13 @@ class Pipeline(models.Model):
         return (self.name,)
 
     natural_key.dependencies = ["scripts.inputtemplate", "scripts.outputtemplate"]
+
+    def choice_label(self):
+        """How the new-project page names the pipeline: its language and whether its acoustic model is the
+        language's own."""
+        model = "approximate: phones mapped to another language's acoustic model" if self.approximate \
+            else "native acoustic model"
+        return f"{self.name} — aligns {self.language}, {model}"
 
     def problems(self):
         """Why researchers cannot use this pipeline (empty when they can), for the administrator: a Script

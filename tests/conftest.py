@@ -23,6 +23,8 @@ def _test_settings(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The English pipeline only, as before issue 18 (tests/test_language_pipelines.py asks for more).
+    settings.EQUESTRIA_BUNDLED_LANGUAGES = ["en-us"]
 
 
 def make_user(username, *, email=None, staff=False, superuser=False):
@@ -201,6 +203,20 @@ def english(fa_service, g2p_service, monkeypatch):
     monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
     assert setup(fa_service.url, g2p_service.url) == []
     return Pipeline.objects.get(name="English")
+
+
+@pytest.fixture
+def dutch(fa_service, g2p_service, monkeypatch, settings):
+    """The pipelines of a fresh install with EQUESTRIA_BUNDLED_LANGUAGES=en-us,nl (issue 18); the Dutch one."""
+    from pipelines.bundled import setup
+    from scripts.models import Pipeline
+    from tests.clamservers import PASSWORD, USER
+
+    monkeypatch.setenv("CLAM_SERVICES_USER", USER)
+    monkeypatch.setenv("CLAM_SERVICES_PASSWORD", PASSWORD)
+    settings.EQUESTRIA_BUNDLED_LANGUAGES = ["en-us", "nl"]
+    assert setup(fa_service.url, g2p_service.url) == []
+    return Pipeline.objects.get(name="Dutch")
 
 
 @pytest.fixture

@@ -152,7 +152,8 @@ def test_bundled_services_import(fa_service, g2p_service):
         ("long", "Long text format"), ("short", "Short text format"),
     ]
     assert fa_params["chunk_seconds"].default == 5.0 and fa_params["phone_tier"].default is True
-    assert {c.choice_id for c in params(g2p)["language"].choices.all()} == {"en-us", "nl"}
+    # English and every language mapped to its acoustic model (issue 18).
+    assert {c.choice_id for c in params(g2p)["language"].choices.all()} == {"en-us", "nl", "de", "fr", "es", "it"}
 
 
 FAULTS = {

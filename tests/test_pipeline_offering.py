@@ -123,6 +123,6 @@ def test_the_pipeline_admin_warns_of_broken_pipelines(admin_client):
     )
     page = unescape(admin_client.get(reverse("admin:scripts_pipeline_changelist")).content.decode())
     assert warning in page and page.count("is not offered to researchers") == 1
-    assert page.count('<img src="/static/admin/img/icon-no.svg" alt="False">') == 1  # "offered to researchers"
+    assert page.count('<td class="field-offered"><img src="/static/admin/img/icon-no.svg" alt="False"></td>') == 1
     page = unescape(admin_client.get(reverse("admin:scripts_pipeline_change", args=[broken.pk])).content.decode())
     assert warning in page

@@ -224,3 +224,10 @@ def test_realign_refuses_a_missing_word_unless_asked_and_sends_the_files_of_the_
     run = services.realign(review_run, "", skip_missing=True)
     assert run.skipped_words == ["pony", "zebra"] and run.stage == Run.Stage.REALIGNING
     assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav"]  # no empty dictionary
+
+
+def test_ipa_stress_marks_are_accepted_and_dropped_for_a_phone_set_in_ipa():
+    # A Dutch pipeline's phone set (issue 18): IPA, as gruut writes it with stress marks.
+    checked, _ = check_review("huis ˈh œː y s\nkat k ˌɑ t\n", "a aː h k s t y œː ɑ", ["huis", "kat"])
+    assert checked.text == "huis h œː y s\nkat k ɑ t\n"
+    assert "“ˈAA” is not a phone" in refused("kat k ˈAA t", ["kat"], phones="a h k t ɑ").problems[0]

@@ -29,6 +29,9 @@ class ProjectForm(_UniqueNameMixin, forms.ModelForm):
         # Only pipelines that can run (scripts.models.Pipeline.problems): a broken one would fail at the start.
         self.fields["pipeline"].queryset = Pipeline.objects.offered().select_related("fa_script")
         self.fields["pipeline"].empty_label = None
+        self.fields["pipeline"].label_from_instance = Pipeline.choice_label
+        # Pipelines are listed by name; the first with the language's own acoustic model is the default.
+        self.fields["pipeline"].initial = Pipeline.objects.filter(approximate=False).first()
 
 
 class RenameProjectForm(_UniqueNameMixin, forms.ModelForm):

@@ -21,6 +21,7 @@ from clamservices.config.common import (
     utf8_output,
     wrapper_command,
 )
+from clamservices.languages import LANGUAGES
 
 REQUIRE_VERSION = "3.0"
 
@@ -34,7 +35,9 @@ SYSTEM_DESCRIPTION = (
     "TextGrid or ELAN file of the same name whose interval tiers hold the utterances (one tier per speaker): "
     "each utterance is aligned within its interval, and the result adds word and phone tiers per speaker tier. "
     "Words that no dictionary knows are listed in oov.txt; add them with an extra dictionary. "
-    "report.json gives every recording its outcome: aligned, aligned with warnings, or not aligned and why."
+    "report.json gives every recording its outcome: aligned, aligned with warnings, or not aligned and why. "
+    "Dutch, German, French, Spanish and Italian are aligned approximately (parameter Language): gruut's "
+    "pronunciations, their phones mapped to the English model's; their extra dictionary is in the language's IPA."
 )
 SYSTEM_AUTHOR = "Equestria"
 SYSTEM_LICENSE = "Apache-2.0"
@@ -117,6 +120,12 @@ PARAMETERS = [
                 "textgrid_format", "TextGrid format", "Praat's long (readable) or short text format.",
                 choices=[("long", "Long text format"), ("short", "Short text format")], default="long",
             ),
+            ChoiceParameter(
+                "phone_alphabet", "Phone alphabet",
+                "How the phone tier writes the phones of a language other than English (English phones are "
+                "ARPAbet): IPA, or X-SAMPA (IPA in ASCII letters).",
+                choices=[("ipa", "IPA"), ("xsampa", "X-SAMPA")], default="ipa",
+            ),
             StringParameter(
                 "silence_label", "Silence label",
                 "Text of the intervals between words (empty: blank intervals).", default="", maxlength=20,
@@ -126,6 +135,16 @@ PARAMETERS = [
     (
         "Alignment",
         [
+            ChoiceParameter(
+                "language", "Language",
+                "Language of the speech. English has its own acoustic model; the others are approximate: "
+                "their words come from gruut's dictionary of the language (or the extra dictionary, in the "
+                "language's IPA phones), whose phones are mapped to the closest English ones for the "
+                "alignment; the phone tier shows the language's own phones.",
+                choices=[(code, language.label + ("" if language.native else " (approximate)"))
+                         for code, language in LANGUAGES.items()],
+                default="en-us",
+            ),
             FloatParameter(
                 "chunk_seconds", "Phone pass chunk (seconds)",
                 "Longest stretch of audio aligned at phone level in one piece; longer files are cut at "

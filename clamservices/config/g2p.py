@@ -1,4 +1,4 @@
-"""CLAM service configuration: grapheme-to-phoneme conversion with gruut (English, Dutch)."""
+"""CLAM service configuration: grapheme-to-phoneme conversion with gruut (English, Dutch, German, French, ...)."""
 
 import clam
 from clam.common.data import InputTemplate, OutputTemplate, Profile
@@ -24,7 +24,8 @@ SYSTEM_ID = "equestria_g2p"
 SYSTEM_NAME = "Equestria grapheme-to-phoneme (English, Dutch)"
 SYSTEM_DESCRIPTION = (
     "Proposes pronunciations for a list of words (one per line) with gruut and writes them as a "
-    "pronunciation dictionary: ARPAbet for English, as the forced-alignment service uses, and IPA for Dutch."
+    "pronunciation dictionary: ARPAbet for English, as the forced-alignment service uses, and IPA (without stress marks) "
+    "for the other languages, as its language parameter takes them."
 )
 SYSTEM_AUTHOR = "Equestria"
 SYSTEM_LICENSE = "Apache-2.0"
