@@ -30,7 +30,9 @@ class Command(BaseCommand):
         except BrokenPipeError:
             # `queue_health | head`: the reader has what it wanted. Python would say so on stderr at exit,
             # flushing into the closed pipe again, unless stdout goes elsewhere (as its docs advise).
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         if EXIT_STATUS[health["status"]]:
             raise SystemExit(EXIT_STATUS[health["status"]])
 
