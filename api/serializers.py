@@ -11,12 +11,12 @@ class ParameterSerializer(serializers.Serializer):
     description = serializers.CharField()
     type = serializers.ChoiceField(choices=["boolean", "choice", "integer", "float", "string", "text"])
     default = serializers.JSONField(allow_null=True, help_text="What the service uses when nothing is sent.")
-    choices = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False,
+    choices = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), allow_null=True,
                                     help_text="Of a choice: [{id, label}].")
-    multiple = serializers.BooleanField(required=False, help_text="Of a choice: several may be chosen.")
-    minimum = serializers.FloatField(required=False, allow_null=True)
-    maximum = serializers.FloatField(required=False, allow_null=True)
-    max_length = serializers.IntegerField(required=False, allow_null=True)
+    multiple = serializers.BooleanField(allow_null=True, help_text="Of a choice: several may be chosen.")
+    minimum = serializers.FloatField(allow_null=True, help_text="Of a number.")
+    maximum = serializers.FloatField(allow_null=True, help_text="Of a number.")
+    max_length = serializers.IntegerField(allow_null=True, help_text="Of a string or text, in characters.")
 
 
 class InputSerializer(serializers.Serializer):

@@ -56,15 +56,14 @@ def _body(request):
 
 
 def _parameter(p, field):
-    described = {"id": p.clam_id, "name": p.name, "description": p.description, "type": p.type, "default": field.initial}
-    if p.type == "choice":
-        described["choices"] = [{"id": c.choice_id, "label": c.label} for c in p.choices.all()]
-        described["multiple"] = p.multi
-    if p.type in ("integer", "float"):
-        described["minimum"], described["maximum"] = p.minimum, p.maximum
-    if p.type in ("string", "text"):
-        described["max_length"] = field.max_length
-    return described
+    """A parameter as the start form offers it (pipelines.forms.parameter_fields); what does not apply to its type
+    is null."""
+    choice, number, text = p.type == "choice", p.type in ("integer", "float"), p.type in ("string", "text")
+    return {"id": p.clam_id, "name": p.name, "description": p.description, "type": p.type, "default": field.initial,
+            "choices": [{"id": c.choice_id, "label": c.label} for c in p.choices.all()] if choice else None,
+            "multiple": p.multi if choice else None,
+            "minimum": p.minimum if number else None, "maximum": p.maximum if number else None,
+            "max_length": field.max_length if text else None}
 
 
 def _inputs(pipeline):

@@ -13,7 +13,7 @@ class _UniqueNameMixin:
         name = self.cleaned_data["name"].strip()
         clash = Project.objects.filter(owner=self.instance.owner, name__iexact=name).exclude(pk=self.instance.pk)
         if clash.exists():
-            raise forms.ValidationError("You already have a project with this name.")
+            raise forms.ValidationError("You already have a project with this name.", code="duplicate_name")
         return name
 
 
