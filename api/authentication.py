@@ -16,6 +16,7 @@ from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
 from knox.settings import CONSTANTS
 from rest_framework import authentication, exceptions, throttling
+from rest_framework.authentication import get_authorization_header
 
 from api.models import Token
 
@@ -26,6 +27,15 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
+    def authenticate(self, request):
+        scheme = get_authorization_header(request).split()[:1]
+        if scheme and scheme[0].lower() == b"bearer":
+            # A usual mistake, which knox passes on, so the answer would say that no credentials were sent. Other
+            # schemes are passed on too: a proxy's Basic authentication may come along with a browser's session.
+            raise exceptions.AuthenticationFailed("The Authorization header must be “Token <key>”, not “Bearer …”.",
+                                                  code="authentication_failed")
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key):
         try:
             key = key.decode("ascii")

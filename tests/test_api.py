@@ -191,11 +191,18 @@ def test_a_token_in_the_query_string_or_a_form_field_is_not_taken(world):
     assert_error(api().post(url, {"token": key, "name": "x", "pipeline": "English"}), 401, "not_authenticated")
 
 
-@pytest.mark.parametrize("header", ["Token", "Token a b", "Token caf\u00e9", "Token " + "f" * 200])
+@pytest.mark.parametrize("header", ["Token", "Token a b", "Token caf\u00e9", "Token " + "f" * 200, "Bearer x"])
 def test_a_malformed_token_header_is_refused_plainly(world, header):
     response = Client(HTTP_AUTHORIZATION=header).get(reverse("api-project-list"))
     assert response.status_code == 401
     assert response.json()["code"] in ("authentication_failed", "invalid_token")
+    if not header.startswith("Token"):
+        assert response.json()["detail"] == "The Authorization header must be “Token <key>”, not “Bearer …”."
+
+
+def test_a_browser_session_behind_a_proxys_basic_authentication_still_works(world, alice_client):
+    response = alice_client.get(reverse("api-project-list"), HTTP_AUTHORIZATION="Basic eDp5")
+    assert [p["name"] for p in response.json()] == ["Austen"]
 
 
 def test_a_token_of_an_inactive_account_is_refused(world, alice):
