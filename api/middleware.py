@@ -9,6 +9,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 
 from api.errors import CODES
 from upload.middleware import INTERRUPTED, too_many_files_message
@@ -47,6 +48,10 @@ class ApiBodyMiddleware:
             return _json("too_many_files", too_many_files_message(exc))
         except RequestDataTooBig:
             return _json("request_too_large", TOO_LARGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+        except MultiPartParserError as exc:
+            # Django would answer with the site's 400 page.
+            return _json("parse_error", f"The multipart body cannot be read ({exc}); nothing was added. Send files as "
+                         "multipart/form-data, e.g. curl -F files=@a.wav.")
         except UnreadablePostError as exc:
             log.info("The client stopped sending %s before its end (%s); nothing was added", request.path, exc)
             return _json("upload_interrupted", INTERRUPTED)

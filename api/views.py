@@ -178,7 +178,7 @@ class FileList(APIView):
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
                    responses=responses({201: UploadResultSerializer}, "not_found", "project_gone", "project_busy",
-                                       "no_files", "files_refused", "too_many_files", "upload_interrupted",
+                                       "no_files", "files_refused", "too_many_files", "upload_interrupted", "parse_error",
                                        "csrf_failed", "unsupported_media_type", "request_too_large"),
                    summary="Upload files (several, or .zip archives) into a project",
                    description="As on the project page: the same checks, messages and limits. Files that pass are "

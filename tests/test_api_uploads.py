@@ -136,3 +136,23 @@ def test_odd_names_are_cleaned_as_on_the_page(two):
         added = [f["name"] for f in response.json().get("added", [])]
         assert added == ([stored] if stored else []), (raw, response.json())
         assert names(two[0]) == names(two[1])
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("multipart/form-data", b"garbage"),
+    ("multipart/form-data; boundary=", b"garbage"),
+])
+def test_a_multipart_body_that_cannot_be_parsed_is_a_json_error(two, content_type, body):
+    response = two[3].generic("POST", reverse("api-file-list", args=[two[1].pk]), body, content_type=content_type)
+    assert_error(response, 400, "parse_error", operation_of=("post", "api-file-list"))
+    assert response.json()["detail"].startswith("The multipart body cannot be read (")
+
+
+def test_an_upload_leaves_no_temporary_file(two, settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
+    big = b"words " * (settings.FILE_UPLOAD_MAX_MEMORY_SIZE // 5)  # streamed to a temporary file, as on the page
+    response = two[3].post(reverse("api-file-list", args=[two[1].pk]),
+                           {"files": [SimpleUploadedFile("big.dict", big), SimpleUploadedFile("bad.wav", big)]})
+    assert response.status_code == 201
+    assert [f["name"] for f in response.json()["added"]] == ["big.dict"]
+    assert list((tmp_path / "uploads").iterdir()) == []
