@@ -55,7 +55,6 @@ class ProjectSerializer(serializers.Serializer):
     pipeline = serializers.CharField(source="pipeline.name")
     state = serializers.CharField(help_text="As the project list shows it: empty, needs files, ready to align, "
                                             "a run's stage, …")
-    busy = serializers.CharField(allow_null=True, help_text="Why files cannot be added or deleted now, or null.")
     file_count = serializers.IntegerField()
     size = serializers.IntegerField(help_text="Bytes of all its files.")
     created_at = serializers.DateTimeField()
@@ -67,6 +66,7 @@ class ProjectSerializer(serializers.Serializer):
 
 
 class ProjectDetailSerializer(ProjectSerializer):
+    busy = serializers.CharField(allow_null=True, help_text="Why files cannot be added or deleted now, or null.")
     readiness = ReadinessSerializer()
 
 

@@ -94,7 +94,6 @@ def _describe(project, files, latest_run):
     """The project's readiness and state, as its page works them out."""
     state = readiness(project, files)
     project.state = pipeline_services.project_state(state, latest_run, bool(files)).label
-    project.busy = project.busy_reason()
     project.file_count = len(files)
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []
@@ -130,6 +129,7 @@ def _detail(request, project):
     project = get_project_for_user(request, project.pk)
     files = list(project.files.all())
     _describe(project, files, project.runs.first())
+    project.busy = project.busy_reason()  # a query per project: not in the list, whose `state` says it too
     return ProjectDetailSerializer(project, context={"request": request}).data
 
 
