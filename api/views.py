@@ -23,12 +23,10 @@ from scripts.models import Pipeline
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.checks import input_templates, kind_of, too_large
-from upload.forms import ProjectForm, RenameProjectForm
+from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
 from upload.models import Project
 from upload.readiness import readiness
 
-NO_PIPELINES = ("No pipelines are set up on this server yet, so there is nothing to align with. Ask your "
-                "administrator to define one (Admin → Pipelines).")
 TRUE = {"true", "on", "1", "yes"}
 
 

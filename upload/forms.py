@@ -6,6 +6,11 @@ from scripts.models import Pipeline
 from upload.models import Project
 
 
+# Said by the new-project page and the API when there is no pipeline to create a project for.
+NO_PIPELINES = ("No pipelines are set up on this server yet, so there is nothing to align with. Ask your "
+                "administrator to define one (Admin → Pipelines).")
+
+
 class _UniqueNameMixin:
     # The model's constraint covers (owner, name), but owner is not a form
     # field, so ModelForm validation skips it: check here for a clear message.
