@@ -73,7 +73,7 @@ def _inputs(pipeline):
 @extend_schema(responses=responses({200: PipelineSerializer(many=True)}), summary="The pipelines a project can use")
 @api_view(["GET"])
 def pipeline_list(request):
-    pipelines = Pipeline.objects.select_related("fa_script")
+    pipelines = Pipeline.objects.offered().select_related("fa_script")  # as the new-project page offers them
     data = [{"name": p.name, "language": p.language, "description": p.description, "inputs": _inputs(p),
              "parameters": [_parameter(param, field) for param, field in parameter_fields(p.fa_script)]}
             for p in pipelines]
@@ -113,7 +113,7 @@ class ProjectList(APIView):
                                        "duplicate_name", "parse_error", "no_pipelines", "csrf_failed", "request_too_large"),
                    summary="Create a project")
     def post(self, request):
-        if not Pipeline.objects.exists():
+        if not Pipeline.objects.offered().exists():
             raise ApiError("no_pipelines", NO_PIPELINES)
         form = ProjectForm(_body(request), owner=request.user)
         form.fields["pipeline"].to_field_name = "name"  # scripts name pipelines; the page's select sends ids

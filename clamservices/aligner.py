@@ -801,8 +801,9 @@ class Aligner:
                 f"which need at least {needed:.2f} s; is it cut off, or is the transcript of another recording?",
             )
 
-    def _no_match(self, words, found, samples):
-        """The error for a recording whose words could not be found; names a user pronunciation if one is involved."""
+    def _no_match(self, words, found, samples, clock=None):
+        """The error for a recording whose words could not be found; names a user pronunciation if one is involved.
+        `clock` (seconds → text) names times in a longer recording (see `align`)."""
         keys = [w.key for w in words]
         found_indexes = {i for i, _ in found}
         missing = [i for i in range(len(keys)) if i not in found_indexes]
@@ -810,7 +811,7 @@ class Aligner:
         if found and missing:
             before = [s for i, s in found if i < missing[0]]
             seconds = before[-1].end_frame / FRAME_RATE if before else 0.0
-            near = longaudio.clock(seconds) if samples is None else f"{seconds:.1f} s"  # None: a long recording
+            near = clock(seconds) if clock else longaudio.clock(seconds) if samples is None else f"{seconds:.1f} s"
             where = f"; the trouble starts near {near}, at “{words[missing[0]].shown}”"
         suspects = sorted({keys[i] for i in (missing or range(len(keys))) if keys[i] in self.added})
         if suspects:
@@ -831,7 +832,7 @@ class Aligner:
             "is it the right transcript, and does the recording contain this speech?",
         )
 
-    def _fit_warnings(self, words, found, where=None, doubtful=()):
+    def _fit_warnings(self, words, found, where=None, doubtful=(), clock=None):
         """Warnings about the words of an accepted alignment: user pronunciations, poor fits, words not found.
 
         `where` (seconds → text) is given for a long recording (longaudio.clock). There a word of the
@@ -853,7 +854,7 @@ class Aligner:
                 "the pronunciation given for " + ", ".join(f"“{w}”" for w in suspects)
                 + " does not fit the audio; correct it and align again",
             )
-        time = where or (lambda seconds: f"{seconds:.1f} s")
+        time = where or clock or (lambda seconds: f"{seconds:.1f} s")
         warnings = []
         if suspects:
             found_at = sorted((i, s.start_frame, s.end_frame) for i, s in found)
@@ -954,7 +955,8 @@ class Aligner:
             report(0.3 + 0.7 * number / len(chunks))
         return word_intervals, phone_intervals, failed
 
-    def align(self, samples, words, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS, progress=None, piece_seconds=PIECE_SECONDS):
+    def align(self, samples, words, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS, progress=None, piece_seconds=PIECE_SECONDS,
+              clock=None):
         """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
 
         Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
@@ -962,6 +964,9 @@ class Aligner:
         is called as the work advances. A recording longer than `piece_seconds` is aligned a
         piece at a time (`plan`, `align_piece`, `assemble`; clamservices.longaudio); `samples`
         then only needs len() and slicing, so it may be a file-backed recording.
+        `clock` (seconds in `samples` → text) names the times in warnings and errors when `samples` are an
+        utterance of a longer recording (clamservices.tiered), so that they are that recording's times; the
+        intervals stay in `samples`' time.
         """
         words = list(words)
         if not words:
@@ -975,7 +980,7 @@ class Aligner:
                                                 piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
                 done += piece.end - piece.start
                 report(PLAN_SHARE + (1 - PLAN_SHARE) * done / len(samples))
-            return self.assemble(words, plan, results, samples, phones=phones, chunk_seconds=chunk_seconds)
+            return self.assemble(words, plan, results, samples, phones=phones, chunk_seconds=chunk_seconds, clock=clock)
         if not isinstance(samples, np.ndarray):  # a file-backed recording: one piece is small enough to read
             samples = samples[0 : len(samples)]
         warnings = level_warnings(samples)
@@ -985,9 +990,9 @@ class Aligner:
 
         wide_found, found = self._word_pass(samples, keys)
         if len(found) < max(1, MIN_FOUND_SHARE * len(keys)) or not _plausible([s for _, s in found]):
-            raise self._no_match(words, found, samples)
+            raise self._no_match(words, found, samples, clock)
         not_found = [words[i].shown for i in sorted(set(range(len(words))) - {i for i, _ in found})]
-        warnings += self._fit_warnings(words, found)
+        warnings += self._fit_warnings(words, found, clock=clock)
         report(0.3)
         word_interval = {
             i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
@@ -999,7 +1004,7 @@ class Aligner:
         word_intervals, phone_intervals, failed = self._phone_passes(
             raw, samples, words, found, wide_found, word_interval, chunk_seconds, report)
         if failed:
-            stretches = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in failed)
+            stretches = ", ".join(f"{clock(a)}–{clock(b)}" if clock else f"{a:.1f}–{b:.1f} s" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
         return refine_boundaries(Alignment(word_intervals, phone_intervals, warnings, not_found), raw)
@@ -1070,28 +1075,29 @@ class Aligner:
             return longaudio.PieceResult()
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
-    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS):
+    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS, clock=None):
         """The Alignment of a long recording (`samples`, read a window at a time) from its pieces' results,
         with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does."""
         length = len(samples)
+        clock = clock or longaudio.clock
         found = [f for r in results for f in r.found]
         if not _plausible([s for _, s in found]):
-            raise self._no_match(words, found, None)
+            raise self._no_match(words, found, None, clock)
         # The share of words found is judged after the repair: a passage the transcript adds can leave whole
         # pieces without words (the planning found no cut next to it), which the repair places.
         found, word_intervals, phone_intervals, failed = repair.repair(
             self, samples, words, plan.gain, results, length // SAMPLES_PER_FRAME, phones, chunk_seconds)
         if len(found) < max(1, MIN_FOUND_SHARE * len(words)):
-            raise self._no_match(words, found, None)
+            raise self._no_match(words, found, None, clock)
         # Where the words that could not be placed are first: a new user found these lines buried under
         # the lists of words that fit poorly.
-        warnings = plan.warnings + _unplaced(words, found, length / SAMPLE_RATE)
+        warnings = plan.warnings + _unplaced(words, found, length / SAMPLE_RATE, clock)
         placed = {i for i, _ in found}
         doubtful = [i for gap in repair.runs(words, found, confidence, LOW_CONFIDENCE, length // SAMPLES_PER_FRAME)
                     for i in range(gap.first, gap.last) if i in placed]
-        warnings += self._fit_warnings(words, found, where=longaudio.clock, doubtful=doubtful)
+        warnings += self._fit_warnings(words, found, where=clock, doubtful=doubtful)
         if failed:
-            stretches = ", ".join(f"{longaudio.clock(a)}–{longaudio.clock(b)}" for a, b in failed)
+            stretches = ", ".join(f"{clock(a)}–{clock(b)}" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
         not_found = [w.shown for i, w in enumerate(words) if i not in placed]
@@ -1106,7 +1112,7 @@ class Plan:
     windows: int = 0  # window decodes it took to find the cuts
 
 
-def _unplaced(words, found, seconds):
+def _unplaced(words, found, seconds, clock=longaudio.clock):
     """Warnings saying where runs of words that were not found belong: between the well-fitting words around them.
 
     A run ends only at ANCHOR_WORDS well-fitting words in a row (as a piece's cut does): words found
@@ -1130,7 +1136,7 @@ def _unplaced(words, found, seconds):
             after = seconds if following is None else following.start_frame / FRAME_RATE
             warnings.append(
                 f"words {first + 1}–{last + 1} (“{words[first].shown}” … “{words[last].shown}”) could not be "
-                f"placed between {longaudio.clock(previous_end)} and {longaudio.clock(after)}; "
+                f"placed between {clock(previous_end)} and {clock(after)}; "
                 "check the transcript there"
             )
         run = []

@@ -6,6 +6,8 @@ when there is nothing to work on; otherwise it succeeds once the report is
 written, and per-file failures are entries of the report, not job failures.
 Transcripts with words no dictionary knows are listed in oov.txt (for the G2P
 step) and left out; numbers and symbols are read as words (clamservices.spoken).
+A transcript may be plain text or utterance tiers (a TextGrid or EAF): then
+each utterance is aligned within its interval (clamservices.tiered).
 
 With more than one recording, or a recording longer than one piece (see
 clamservices.longaudio), the work goes to a pool of processes (clamservices.pool):
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import soundfile
 
-from clamservices import pool
+from clamservices import pool, tiered
 from clamservices.aligner import PIECE_SECONDS, PLAN_SHARE, Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
 from clamservices.audio import SAMPLE_RATE, AudioError, convert, minutes, unreadable_reason
@@ -29,8 +31,12 @@ from clamservices.dictionaries import parse_dictionary
 from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
 from clamservices.spoken import spoken_form
-from clamservices.textgrids import write_textgrid
+from clamservices.textgrids import write_textgrid, write_tiered_textgrid
 from clamservices.transcripts import TranscriptError, read_transcript, split_hyphenated, words_of
+from clamservices.utterances import NoWords, is_tiered, read_tiers, utterance_words
+
+# Plain text, or utterance tiers (clamservices.tiered): a recording is paired with one of them, by name.
+TRANSCRIPTS = ("transcript", "transcript_textgrid", "transcript_eaf")
 
 
 def _pairs(job, report):
@@ -43,7 +49,15 @@ def _pairs(job, report):
                                f"there is another recording named {stem} ({by_stem[stem].name}); rename one of them")
             continue
         by_stem[stem] = path
-    text_by_stem = {Path(name).stem: path for path, name in job.inputs("transcript")}
+    text_by_stem = {}
+    for path, name in job.inputs(*TRANSCRIPTS):
+        stem = Path(name).stem
+        if stem in text_by_stem:
+            report.not_aligned(None, name, "duplicate",
+                               f"there is another transcript named {stem} ({text_by_stem[stem].name}); "
+                               "remove one of them")
+            continue
+        text_by_stem[stem] = path
     for stem in sorted(set(by_stem) - set(text_by_stem)):
         report.not_aligned(by_stem[stem].name, None, "no_transcript",
                            f"there is no transcript for this recording (add {stem}.txt)")
@@ -133,6 +147,55 @@ def _prepare_one(job, aligner, audio, transcript, options):
     return split, readings, unknown, recording, recording.duration
 
 
+def _prepare_tiered(job, aligner, audio, transcript, options):
+    """A tiered.Prepared of a pair whose transcript is a TextGrid or EAF, or raises a coded error (as `_prepare_one`)."""
+    try:
+        tiers = read_tiers(transcript)
+    except NoWords as exc:
+        raise _coded(exc, "empty_transcript") from None
+    except TranscriptError as exc:
+        raise _coded(exc, "unreadable_transcript") from None
+    _check_audio(audio, options["max_seconds"])
+    readings, unknown, items = {}, set(), []
+    for tier in tiers:
+        for utterance in tier.utterances:
+            split, missing = _words(aligner, utterance_words(utterance.text), readings)
+            unknown.update(missing)
+            items.append(tiered.Item(len(items), tier.name, utterance.start, utterance.end, split))
+    prepared = tiered.Prepared(tiers, items, readings, sorted(unknown))
+    if unknown:
+        return prepared
+    try:
+        prepared.recording = convert(audio, job.data.project / "tmp", max_seconds=options["max_seconds"])
+    except AudioError as exc:
+        raise _coded(exc, "unreadable_audio") from None
+    prepared.duration = prepared.recording.duration
+    prepared.outside = tiered.place(items, len(prepared.recording))
+    return prepared
+
+
+def _finish_tiered(job, stem, prepared, outcomes, options):
+    """Write the TextGrid of a tiered recording's utterance outcomes; returns the report entry's fields."""
+    alignments, warnings, aligned = tiered.combine(prepared, outcomes)
+    target = f"{stem}.TextGrid"
+    write_tiered_textgrid(job.outputdir / target, [(t, alignments.get(t.name)) for t in prepared.tiers],
+                          prepared.duration, phones=options["phones"], text_format=options["text_format"],
+                          silence_label=options["silence_label"])
+    warnings = [f"“{token}” was read as “{reading}”" for token, reading in prepared.readings.items()] + warnings
+    return {"textgrid": target, "warnings": warnings, "words": sum(len(i.words) for i in prepared.items),
+            "words_aligned": aligned, "duration": round(prepared.duration, 3)}
+
+
+def _align_tiered(job, aligner, stem, audio, transcript, options, progress):
+    """`_align_one` of a pair whose transcript is a TextGrid or EAF: its utterances one after the other."""
+    prepared = _prepare_tiered(job, aligner, audio, transcript, options)
+    if prepared.unknown:
+        return {"unknown_words": prepared.unknown}
+    with prepared.recording:
+        outcomes = tiered.align_group(aligner, prepared.recording, prepared.placed, options, progress)
+    return _finish_tiered(job, stem, prepared, outcomes, options)
+
+
 def _finish_one(job, stem, alignment, split, readings, duration, options):
     """Write the TextGrid of an alignment; returns the report entry's fields."""
     target = f"{stem}.TextGrid"
@@ -145,6 +208,8 @@ def _finish_one(job, stem, alignment, split, readings, duration, options):
 
 def _align_one(job, aligner, stem, audio, transcript, options, progress):
     """Align one pair and write its TextGrid; returns (entry fields) or raises a coded error."""
+    if is_tiered(transcript.name):
+        return _align_tiered(job, aligner, stem, audio, transcript, options, progress)
     split, readings, unknown, recording, duration = _prepare_one(job, aligner, audio, transcript, options)
     if unknown:
         return {"unknown_words": unknown}
@@ -298,7 +363,9 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
     """The recordings and the pieces of long ones aligned by a pool of processes (see the module docstring)."""
     progress = _Progress(job, pairs)
     workers = pool.Pool(processes)
-    files = {}  # stem → {"audio", "transcript", "split", "readings", "duration", "plan", "results", "left"}
+    # stem → {"audio", "transcript", "split", "readings", "duration", "plan", "results", "left"}, or for a
+    # tiered transcript {"audio", "transcript", "recording", "tiered", "outcomes", "left", "aligned", …}
+    files = {}
     previous = signal.signal(signal.SIGTERM, _stop)
 
     def finish(stem, outcome):
@@ -320,6 +387,33 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
             state["split"], state["plan"], results, state["recording"], phones=options["phones"],
             chunk_seconds=options["chunk_seconds"]), state["audio"]))
 
+    def finish_tiered(stem):
+        state = files[stem]
+        finish(stem, _guarded(lambda: _finish_tiered(job, stem, state["tiered"], state["outcomes"], options),
+                              state["audio"]))
+
+    def submit_tiered(stem, audio, transcript):
+        """The utterances of a recording with a TextGrid or EAF transcript to the pool, in groups (tiered.groups)."""
+        files[stem] = state = {"audio": audio, "transcript": transcript}
+        prepared = _guarded(lambda: _prepare_tiered(job, aligner, audio, transcript, options), audio)
+        if prepared[0] != "ok":
+            finish(stem, prepared)
+            return
+        prepared = prepared[1]
+        if prepared.unknown:
+            finish(stem, ("ok", {"unknown_words": prepared.unknown}))
+            return
+        # The raw file stays until the recording is finished: each process reads its utterances from it.
+        tasks = tiered.groups(prepared.placed)
+        state.update(recording=prepared.recording, tiered=prepared, outcomes={}, left=len(tasks), aligned=0,
+                     total=sum(i.length for i in prepared.placed) or 1,
+                     lengths=[sum(i.length for i in items) for items in tasks])
+        if not tasks:
+            finish_tiered(stem)
+        for number, items in enumerate(tasks):
+            workers.submit((stem, ("utterances", number)), aligner, tiered.align_group, prepared.recording, items,
+                           options)
+
     def collect(timeout):
         for (stem, number), result in workers.results(timeout):
             state = files.get(stem)
@@ -331,6 +425,13 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                 finish(stem, ("internal",))
             elif result[0] == "alignment":
                 finish(stem, ("error", AlignmentError(result[1], result[2])))
+            elif isinstance(number, tuple):  # a group of utterances (submit_tiered)
+                state["outcomes"].update(result[1])
+                state["left"] -= 1
+                state["aligned"] += state["lengths"][number[1]]
+                progress.update(stem, state["audio"].name, state["aligned"] / state["total"])
+                if not state["left"]:
+                    finish_tiered(stem)
             elif number is None:
                 finish(stem, ("ok", result[1]))
             else:
@@ -347,6 +448,9 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
             while workers.pending() > processes:  # keep the audio of at most a few recordings in memory
                 collect(None)
             progress.update(stem, audio.name, 0.0)
+            if is_tiered(transcript.name):
+                submit_tiered(stem, audio, transcript)
+                continue
             prepared = _guarded(lambda: _prepare_one(job, aligner, audio, transcript, options), audio)
             if prepared[0] != "ok":
                 files[stem] = {"audio": audio, "transcript": transcript}

@@ -12,6 +12,7 @@ job got SIGTERM), or by themselves when the job's end of their pipe closes (the
 job was killed): no process outlives its job.
 """
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -60,7 +61,9 @@ def _serve(conn, job_ends):
         entries, added, readings, method, args, kwargs = task
         try:
             aligner.follow(entries, added, readings)
-            result = ("ok", getattr(aligner, method)(*args, **kwargs))
+            # A method's name, or a module's function of the Aligner (clamservices.tiered.align_group).
+            call = getattr(aligner, method) if isinstance(method, str) else functools.partial(method, aligner)
+            result = ("ok", call(*args, **kwargs))
         except AlignmentError as exc:
             result = ("alignment", exc.code, str(exc))
         except Exception:  # noqa: BLE001 - reported as this task's failure; the process goes on
@@ -96,7 +99,8 @@ class Pool:
         self.failed = []  # [(tag, ("internal",))] of tasks no process could be started for
 
     def submit(self, tag, aligner, method, *args, **kwargs):
-        """Queue `aligner.method(*args, **kwargs)` for a worker whose Aligner knows `aligner`'s words."""
+        """Queue `aligner.method(*args, **kwargs)` (or `method(aligner, *args, **kwargs)` for a module-level function)
+        for a worker whose Aligner knows `aligner`'s words."""
         self.queue.append((tag, (list(aligner.entries), set(aligner.added), dict(aligner.readings), method,
                                  args, kwargs)))
         self.dispatch()

@@ -2,7 +2,9 @@
 
 A tier whose intervals have a confidence (clamservices.confidence) gets a tier "<tier> confidence"
 ("words confidence") with the same intervals, each labelled with its value (0.000–1.000; empty where
-there is none): the convention pipelines/exports.py reads into every export format.
+there is none): the convention pipelines/exports.py reads into every export format. The result of a
+transcript given as utterance tiers keeps those tiers, each followed by its own word and phone tiers
+(`write_tiered_textgrid`).
 """
 
 from praatio.utilities import my_math
@@ -13,6 +15,7 @@ FORMATS = {"long": "long_textgrid", "short": "short_textgrid"}
 
 
 CONFIDENCE_SUFFIX = " confidence"
+TIER_SEPARATOR = " - "  # a tiered transcript's result: "speaker A - words" (write_tiered_textgrid)
 
 
 def _contiguous(intervals, duration, silence_label, label=lambda interval: interval.label):
@@ -40,15 +43,48 @@ def write_textgrid(path, alignment, duration, *, phones=True, text_format="long"
     ten minutes. Written here with praatio's formatting of numbers and labels, one tier in memory at a time
     (tests compare the bytes with praatio's).
     """
-    duration = round(duration, 4)
-    tiers = [("words", alignment.words)]
+    tiers = _alignment_tiers("", alignment, phones)
+    written = [(name, intervals, silence_label, None) for name, intervals in tiers] + _confidence_tiers(tiers)
+    _write(path, written, duration, text_format)
+
+
+def write_tiered_textgrid(path, tiers, duration, *, phones=True, text_format="long", silence_label=""):
+    """The TextGrid of a recording whose transcript was utterance tiers (clamservices.tiered), as `write_textgrid`.
+
+    `tiers`: [(utterances.Tier, its Alignment or None)]. Each input tier comes back with its labelled intervals as
+    they came (the gaps empty), followed by "<tier> - words" and "<tier> - phones" when it had utterances; the
+    confidence tiers of all of them ("<tier> - words confidence") come last, the convention exports reads.
+    """
+    written, aligned = [], []
+    for tier, alignment in tiers:
+        written.append((tier.name, tier.intervals, "", _utterance_label))
+        if alignment is not None:
+            own = _alignment_tiers(f"{tier.name}{TIER_SEPARATOR}", alignment, phones)
+            written += [(name, intervals, silence_label, None) for name, intervals in own]
+            aligned += own
+    _write(path, written + _confidence_tiers(aligned), duration, text_format)
+
+
+def _utterance_label(utterance):
+    return utterance.text
+
+
+def _alignment_tiers(prefix, alignment, phones):
+    tiers = [(f"{prefix}words", alignment.words)]
     if phones:
-        tiers.append(("phones", [p for p in alignment.phones if p.label != "SIL"]))
-    written = [(name, intervals, silence_label, None) for name, intervals in tiers]
-    for name, intervals in tiers:
-        if any(getattr(i, "confidence", None) is not None for i in intervals):
-            # The same trimming as the tier's own, so every value lies on its interval.
-            written.append((name + CONFIDENCE_SUFFIX, intervals, "", _confidence_label))
+        tiers.append((f"{prefix}phones", [p for p in alignment.phones if p.label != "SIL"]))
+    return tiers
+
+
+def _confidence_tiers(tiers):
+    # The same trimming as the tier's own, so every value lies on its interval.
+    return [(name + CONFIDENCE_SUFFIX, intervals, "", _confidence_label) for name, intervals in tiers
+            if any(getattr(i, "confidence", None) is not None for i in intervals)]
+
+
+def _write(path, written, duration, text_format):
+    """[(name, intervals, silence label, label function or None)] as a TextGrid at `path`, a tier at a time."""
+    duration = round(duration, 4)
     write = _write_long if text_format == "long" else _write_short
     with open(path, "w", encoding="utf-8") as out:
         out.write('File type = "ooTextFile"\nObject class = "TextGrid"\n\n')

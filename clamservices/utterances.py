@@ -11,6 +11,7 @@ which can read a UTF-8 file as nonsense, so the encoding is decided here from th
 """
 
 import codecs
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,14 @@ TIERED_EXTENSIONS = {"textgrid": "Praat TextGrid", "eaf": "ELAN"}
 # transcript is re-aligned from its utterance tiers, and its old alignment would clash with the new one.
 _RESULT_TIERS = ("words", "phones")
 _RESULT_SUFFIXES = tuple(f" - {kind}" for kind in _RESULT_TIERS) + (" confidence",)
+
+# Events transcribed between brackets ("<noise>", "[laughs]", "{breath}") are not spoken words: without this,
+# words_of would align "<noise>" as the word "noise". Parentheses are left alone: "(be)cause" is speech.
+_EVENTS = re.compile(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}")
+
+
+class NoWords(TranscriptError):
+    """The file is readable, but no interval on it has words to align."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,21 @@ class Tier:
     @property
     def utterances(self):
         """The intervals with words to align."""
-        return [u for u in self.intervals if words_of(u.text)]
+        return [u for u in self.intervals if utterance_words(u.text)]
+
+
+def utterance_words(text):
+    """The words of an utterance (transcripts.words_of), without the events transcribed between brackets."""
+    return words_of(_EVENTS.sub(" ", text))
+
+
+def moment(seconds):
+    """1:02.3 (1:02:05.0 past an hour): a time in a recording as its utterances' warnings give it, rounded down."""
+    tenths = int(seconds * 10 + 1e-6)
+    whole, tenth = divmod(tenths, 10)
+    hours, rest = divmod(whole, 3600)
+    text = f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+    return f"{text}.{tenth}"
 
 
 def is_tiered(name):
@@ -70,10 +93,10 @@ def read_tiers(path, name=None):
                                   f"hold{'' if several else 's'} an alignment, not utterances: add a tier with the "
                                   "utterances (one tier per speaker)")
         if not tiers:
-            raise TranscriptError(f"the {kind} file has no interval tier: add a tier with the utterances "
-                                  "(one tier per speaker)")
-        raise TranscriptError(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
-                              f"({', '.join(t.name for t in tiers)}) has words to align")
+            raise NoWords(f"the {kind} file has no interval tier: add a tier with the utterances "
+                          "(one tier per speaker)")
+        raise NoWords(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
+                      f"({', '.join(t.name for t in tiers)}) has words to align")
     return tiers
 
 
@@ -124,6 +147,8 @@ def _textgrid_tiers(path):
     text = _text(path)
     if "TextGrid" not in text[:200]:
         raise TranscriptError("it is not a Praat TextGrid (its first lines do not say “TextGrid”)")
+    if _cut_off(text):
+        raise TranscriptError(_DAMAGED)
     try:
         grid = textgrid_io.parseTextgridStr(text, includeEmptyIntervals=False)
         tiers = []
@@ -134,9 +159,27 @@ def _textgrid_tiers(path):
     except TranscriptError:
         raise
     except Exception:  # noqa: BLE001 - praatio raises whatever its parsing meets; the user needs one message
-        raise TranscriptError("it cannot be read as a TextGrid (a line is missing or damaged); open it in Praat, "
-                              "save it again as a text file and upload that") from None
+        raise TranscriptError(_DAMAGED) from None
     return tiers
+
+
+_DAMAGED = ("it cannot be read as a TextGrid (a line is missing or damaged); open it in Praat, "
+            "save it again as a text file and upload that")
+
+
+def _cut_off(text):
+    """Whether a TextGrid in the long text format holds fewer tiers or intervals than it says it has.
+
+    praatio reads a file cut off after any complete interval without complaint, and only the intervals
+    before the cut would be aligned. (The short format names nothing, so it is not checked.)
+    """
+    declared = re.findall(r"^\s*(?:intervals|points): size = (\d+)", text, re.MULTILINE)
+    if not declared:
+        return False
+    items = re.search(r"^size = (\d+)", text, re.MULTILINE)
+    if items and int(items.group(1)) != len(re.findall(r"^\s*item \[\d+\]:", text, re.MULTILINE)):
+        return True
+    return sum(map(int, declared)) != len(re.findall(r"^\s*(?:intervals|points) \[\d+\]:", text, re.MULTILINE))
 
 
 def _eaf_tiers(path):

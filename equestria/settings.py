@@ -312,6 +312,8 @@ CLAM_PASSWORD_KEYS = env_secret("CLAM_PASSWORD_KEYS").replace(",", " ").split() 
 CLAM_CONNECT_TIMEOUT = env_int("CLAM_CONNECT_TIMEOUT", 5)
 CLAM_READ_TIMEOUT = env_int("CLAM_READ_TIMEOUT", 5)
 CLAM_TOTAL_TIMEOUT = env_int("CLAM_TOTAL_TIMEOUT", 30)
+# The admin's import and "Test connection" end within this many seconds in all: its page waits for them.
+CLAM_ADMIN_TIMEOUT = env_int("CLAM_ADMIN_TIMEOUT", 10)
 CLAM_UPLOAD_SECONDS_PER_GB = env_int("CLAM_UPLOAD_SECONDS_PER_GB", 60)
 CLAM_MAX_XML_BYTES = env_int("CLAM_MAX_XML_BYTES", 10 * 1024 * 1024)
 

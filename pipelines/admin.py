@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from pipelines.models import RecordingOutcome, Run
 from scripts.models import Pipeline
@@ -6,7 +6,8 @@ from scripts.models import Pipeline
 
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):
-    list_display = ["name", "language", "fa_script", "g2p_script"]
+    # Why a pipeline is not offered is in the warnings above the list: a column would be too wide to read.
+    list_display = ["name", "language", "fa_script", "g2p_script", "offered"]
     list_filter = ["language"]
     search_fields = ["name", "language", "description"]
     autocomplete_fields = []
@@ -22,6 +23,36 @@ class PipelineAdmin(admin.ModelAdmin):
         ),
         ("Dictionary review", {"fields": ["phone_set"]}),
     ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_parts()
+
+    @admin.display(boolean=True, description="offered to researchers")
+    def offered(self, pipeline):
+        return not pipeline.problems()
+
+    def _warn(self, request, broken):
+        # On the pages an administrator looks at, not only in `manage.py check`: researchers are not offered
+        # these pipelines, and their projects cannot start an alignment.
+        for pipeline, problems in broken:
+            self.message_user(
+                request,
+                f"Pipeline “{pipeline.name}” is not offered to researchers, and its projects cannot start an "
+                f"alignment: {'; '.join(problems)}.",
+                messages.WARNING,
+            )
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            self._warn(request, Pipeline.objects.broken())
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            pipeline = Pipeline.objects.with_parts().filter(pk=object_id).first() if object_id.isdigit() else None
+            if pipeline is not None and (problems := pipeline.problems()):
+                self._warn(request, [(pipeline, problems)])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -49,6 +49,13 @@ def parameter_fields(script):
             if p.multi:
                 field = forms.MultipleChoiceField(choices=choices, initial=p.default.split(","), **common)
             else:
+                if not p.default:
+                    # The service chooses nothing itself, so neither does the form: a first option shown as
+                    # chosen would be sent as the researcher's choice.
+                    choices = [("", "— (not set)"), *choices]
+                    # …unless the service requires one: then the researcher must choose, here rather than
+                    # hear it from the service after the upload.
+                    common["required"] = p.required
                 field = forms.ChoiceField(choices=choices, initial=p.default, **common)
         elif p.type == BaseParameter.Type.INTEGER:
             field = forms.IntegerField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)

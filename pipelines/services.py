@@ -32,6 +32,17 @@ class CannotStart(ValueError):
     """Alignment cannot start; the message says why, for the researcher."""
 
 
+def unavailable(pipeline):
+    """What the researcher is told when the project's pipeline cannot run (Pipeline.problems, which name
+    admin things: the researcher can only wait or ask), else None."""
+    if not pipeline.problems():
+        return None
+    return (
+        f"The pipeline “{pipeline.name}” of this project cannot be used at the moment: it needs repair by an "
+        "administrator. Your files are kept; an alignment can start once it is repaired."
+    )
+
+
 def preset_values(script):
     """The administrator's presets of a script's global parameters, as CLAM wants them."""
     values = {}
@@ -122,6 +133,8 @@ def start_alignment(project, values=None, only_complete_pairs=False):
         # wholly before this start or after it (then the run is stopped, or the upload refused).
         project = upload_services.lock_project(project.pk)
         pipeline = project.pipeline
+        if reason := unavailable(pipeline):
+            raise CannotStart(reason)
         parameters = {**preset_values(pipeline.fa_script), **(values or {})}
         files, left_out = _files_to_align(project, only_complete_pairs, parameters)
         if active_run(project):

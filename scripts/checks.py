@@ -2,7 +2,8 @@
 
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
+from django.db import DatabaseError, connection
 
 
 @register()
@@ -45,3 +46,26 @@ def check_worker_timing(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_pipelines(app_configs, **kwargs):
+    """Pipelines researchers are not offered (scripts.models.Pipeline.problems), so `manage.py check` and
+    every start of the web server name them. Not tagged "database": a plain `check` should tell."""
+    from scripts.models import Pipeline
+
+    try:
+        if Pipeline._meta.db_table not in connection.introspection.table_names():
+            return []  # before the first migrate
+        broken = Pipeline.objects.broken()
+    except DatabaseError:
+        return []  # e.g. `migrate` checks before it applies this release's migrations
+    return [
+        Warning(
+            f"Pipeline “{pipeline.name}” is not offered to researchers: {'; '.join(problems)}.",
+            hint="Repair it in the admin (CLAM scripts → Pipelines), or re-import its Scripts; its projects "
+            "cannot start an alignment meanwhile.",
+            id="scripts.W001",
+        )
+        for pipeline, problems in broken
+    ]

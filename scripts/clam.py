@@ -106,7 +106,7 @@ def _default_port(scheme):
 
 
 class ClamConnection:
-    def __init__(self, url, username="", password="", auth_scheme="basic"):
+    def __init__(self, url, username="", password="", auth_scheme="basic", *, for_admin=False):
         self.url = url if url.endswith("/") else url + "/"
         self.username = username
         self.password = password
@@ -114,10 +114,22 @@ class ClamConnection:
         self.session = requests.Session()
         # Credentials are added per request below, only for this server's origin.
         self.session.trust_env = False
+        # For the admin (import, test connection), messages name the whole URL the administrator typed
+        # (a wrong path is the usual mistake), and everything ends within CLAM_ADMIN_TIMEOUT, because an
+        # administrator's page waits for it. A worker's requests go to CLAM's own project paths, which
+        # mean nothing to a researcher: its messages name the server.
+        self.for_admin = for_admin
+        self.deadline = time.monotonic() + settings.CLAM_ADMIN_TIMEOUT if for_admin else None
 
     @classmethod
-    def for_script(cls, script):
-        return cls(script.url, script.username, script.get_password(), script.auth_scheme)
+    def for_script(cls, script, *, for_admin=False):
+        return cls(script.url, script.username, script.get_password(), script.auth_scheme, for_admin=for_admin)
+
+    def _admin_time_is_up(self, url):
+        return ServerTimeout(
+            f"{self._where(url)} did not answer completely within {settings.CLAM_ADMIN_TIMEOUT} s, Equestria's limit "
+            "for the admin (CLAM_ADMIN_TIMEOUT); it accepts connections, but does not answer as a CLAM service would"
+        )
 
     def _auth(self, scheme):
         if not self.username:
@@ -138,6 +150,13 @@ class ClamConnection:
         timeout = (settings.CLAM_CONNECT_TIMEOUT, read_timeout)
         scheme = self.auth_scheme
         for _ in range(MAX_REDIRECTS + 1):
+            clipped = False
+            if self.deadline is not None:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._admin_time_is_up(url)
+                clipped = remaining < read_timeout
+                timeout = (min(settings.CLAM_CONNECT_TIMEOUT, remaining), min(read_timeout, remaining))
             try:
                 response = self.session.request(
                     method, url, auth=self._auth(scheme), timeout=timeout, allow_redirects=False, stream=True, **kwargs
@@ -147,8 +166,14 @@ class ClamConnection:
                     f"cannot connect to {self._where(url)} within {settings.CLAM_CONNECT_TIMEOUT} s"
                 ) from None
             except requests.exceptions.Timeout:
+                if clipped:
+                    raise self._admin_time_is_up(url) from None
                 raise ServerTimeout(f"{self._where(url)} did not answer within {read_timeout:g} s") from None
             except requests.exceptions.ConnectionError as exc:
+                if self.for_admin and any(n in str(exc) for n in ("Connection aborted", "RemoteDisconnected")):
+                    raise ServerUnreachable(
+                        f"{self._where(url)} closed the connection without answering ({_reason(exc)})"
+                    ) from None
                 raise ServerUnreachable(f"cannot connect to {self._where(url)} ({_reason(exc)})") from None
             except requests.exceptions.RequestException as exc:
                 raise ServerUnreachable(f"request to {self._where(url)} failed ({_reason(exc)})") from None
@@ -187,6 +212,8 @@ class ClamConnection:
         # The read timeout applies to each receive; a server that trickles
         # bytes would never trip it, hence the overall deadline.
         deadline = time.monotonic() + settings.CLAM_TOTAL_TIMEOUT
+        admin_limit = self.deadline is not None and self.deadline < deadline
+        deadline = min(deadline, self.deadline) if self.deadline is not None else deadline
         chunks, size = [], 0
         try:
             while True:
@@ -198,6 +225,8 @@ class ClamConnection:
                 if size > max_bytes:
                     raise MalformedResponse(f"the server's answer is larger than {max_bytes} bytes")
                 if time.monotonic() > deadline:
+                    if admin_limit:
+                        raise self._admin_time_is_up(response.url)
                     raise ServerTimeout(
                         f"{self._where(response.url)} took longer than {settings.CLAM_TOTAL_TIMEOUT} s to send its answer"
                     )
@@ -268,10 +297,10 @@ class ClamConnection:
         reasons += [(e.text or "").strip() for e in root.iter("error") if (e.text or "").strip()]
         return "; ".join(dict.fromkeys(reasons)) or None
 
-    @staticmethod
-    def _where(url):
+    def _where(self, url):
         parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}"
+        host = parts.netloc.rpartition("@")[2]  # never credentials written into the URL
+        return f"{parts.scheme}://{host}{parts.path}" if self.for_admin else f"{parts.scheme}://{host}"
 
     def index(self):
         """The service's description: the root <clam> element of its index page."""

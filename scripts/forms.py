@@ -4,12 +4,28 @@ from django import forms
 
 from scripts.models import Script
 
+NO_SCHEME = (
+    "Enter the whole address, starting with http:// or https:// (e.g. http://{value}): "
+    "Equestria does not guess which of the two the service speaks."
+)
+
+
+class SchemeURLField(forms.URLField):
+    """A URL field that refuses an address without http:// or https:// instead of adding one: a guessed
+    https:// to a plain-HTTP service only times out, and the message then blames the server."""
+
+    def to_python(self, value):
+        value = forms.CharField.to_python(self, value)
+        if value and "://" not in value:
+            raise forms.ValidationError(NO_SCHEME.format(value=value.removeprefix("//")), code="no_scheme")
+        return super().to_python(value)
+
 
 class ScriptForm(forms.ModelForm):
-    url = forms.URLField(
+    url = SchemeURLField(
         label="Base URL",
         max_length=500,
-        assume_scheme="https",
+        assume_scheme="https",  # never applies (to_python refuses first); silences Django's deprecation warning
         help_text=Script._meta.get_field("url").help_text,
     )
     password = forms.CharField(

@@ -11,11 +11,14 @@ they do not know.
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
 
 from django.db import transaction
 from django.utils import timezone
 
-from scripts.clam import ClamConnection, ClamError, MalformedResponse
+from scripts.clam import ClamConnection, ClamError, MalformedResponse, ServerTimeout, ServerUnreachable
 from scripts.crypto import PasswordUnreadable
 from scripts.models import (
     PARAMETER_MODELS,
@@ -65,6 +68,9 @@ class InputTemplateInfo:
     unique: bool
     accept_archive: bool
     parameters: list
+    filename: str = ""
+    converters: list = field(default_factory=list)  # [[id, label]]
+    constraints: list = field(default_factory=list)  # [{"type": "require"|"forbid", "tests": [[key, operator, value]]}]
 
 
 @dataclass
@@ -77,6 +83,9 @@ class OutputTemplateInfo:
     filename: str
     parent: str
     unique: bool
+    # Empty: always produced. Else every entry must hold: {"if": [[parameter, operator, value], ...], "holds": bool}
+    # (the output is in the `then` of a <parametercondition> when holds, in its `else` when not).
+    condition: list = field(default_factory=list)
 
 
 @dataclass
@@ -90,6 +99,10 @@ class ServiceDescription:
 
 class ImportFailed(ClamError):
     pass
+
+
+class NoProfiles(ClamError):
+    """The service is a CLAM service, but declares no profile to upload files to (e.g. one of actions only)."""
 
 
 def _flag(element, name, default=False):
@@ -149,46 +162,79 @@ def _parameters_of(element, group=""):
     return [_parameter(child, group) for child in element if child.tag in _TAG_TYPES]
 
 
+def _input_template(template):
+    if not template.get("id"):
+        raise MalformedResponse("an input template has no id")
+    return InputTemplateInfo(
+        template_id=template.get("id"),
+        format=template.get("format", ""),
+        label=template.get("label") or template.get("id"),
+        mimetype=template.get("mimetype", ""),
+        # Kept whole: ".folia.xml" is one extension, not ".xml".
+        extension=template.get("extension", "").lstrip("."),
+        optional=_flag(template, "optional"),
+        unique=_flag(template, "unique", True),
+        accept_archive=_flag(template, "acceptarchive"),
+        parameters=_parameters_of(template),
+        filename=template.get("filename", ""),
+        converters=[[c.get("id", ""), (c.text or c.get("id") or "").strip()] for c in template.findall("converter")],
+        constraints=[
+            {"type": c.get("type", "require"),
+             "tests": [[t.get("key", ""), t.get("operator", ""), t.get("value", "")] for t in c.findall("test")]}
+            for c in template.findall("constraint")
+        ],
+    )
+
+
+def _output_templates(element, condition=()):
+    """The output templates under `element` (a profile's <output>), each with the conditions on the way to it."""
+    outputs = []
+    for child in element:
+        if child.tag == "OutputTemplate":
+            if not child.get("id"):
+                raise MalformedResponse("an output template has no id")
+            outputs.append(
+                OutputTemplateInfo(
+                    template_id=child.get("id"),
+                    format=child.get("format", ""),
+                    label=child.get("label") or child.get("id"),
+                    mimetype=child.get("mimetype", ""),
+                    extension=child.get("extension", "").lstrip("."),
+                    filename=child.get("filename", ""),
+                    parent=child.get("parent", ""),
+                    unique=_flag(child, "unique", True),
+                    condition=list(condition),
+                )
+            )
+        elif child.tag == "parametercondition":
+            clauses = [[c.get("parameter", ""), c.tag, (c.text or "").strip()]
+                       for c in child.findall("if/*")]
+            if not clauses:
+                raise MalformedResponse("a conditional output (parametercondition) has no condition")
+            for branch in child:
+                if branch.tag in ("then", "else", "otherwise"):
+                    outputs += _output_templates(branch, [*condition, {"if": clauses, "holds": branch.tag == "then"}])
+    return outputs
+
+
 def parse_description(root):
     """ServiceDescription from the root <clam> element of a service's index page."""
     profiles = []
     profiles_element = root.find("profiles")
     for profile in profiles_element.findall("profile") if profiles_element is not None else []:
-        inputs, outputs = [], []
-        for template in profile.iter("InputTemplate"):
-            if not template.get("id"):
-                raise MalformedResponse("an input template has no id")
-            inputs.append(
-                InputTemplateInfo(
-                    template_id=template.get("id"),
-                    format=template.get("format", ""),
-                    label=template.get("label") or template.get("id"),
-                    mimetype=template.get("mimetype", ""),
-                    extension=template.get("extension", "").lstrip("."),
-                    optional=_flag(template, "optional"),
-                    unique=_flag(template, "unique", True),
-                    accept_archive=_flag(template, "acceptarchive"),
-                    parameters=_parameters_of(template),
-                )
-            )
-        for template in profile.iter("OutputTemplate"):
-            if not template.get("id"):
-                raise MalformedResponse("an output template has no id")
-            outputs.append(
-                OutputTemplateInfo(
-                    template_id=template.get("id"),
-                    format=template.get("format", ""),
-                    label=template.get("label") or template.get("id"),
-                    mimetype=template.get("mimetype", ""),
-                    extension=template.get("extension", "").lstrip("."),
-                    filename=template.get("filename", ""),
-                    parent=template.get("parent", ""),
-                    unique=_flag(template, "unique", True),
-                )
-            )
+        inputs = [_input_template(t) for t in profile.iter("InputTemplate")]
+        output_element = profile.find("output")
+        outputs = _output_templates(output_element) if output_element is not None else []
         ids = [t.template_id for t in inputs]
         if len(set(ids)) != len(ids):
             raise MalformedResponse("a profile declares the same input template twice")
+        ids = [t.template_id for t in outputs]
+        if len(set(ids)) != len(ids):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise MalformedResponse(
+                f"a profile declares the output template {', '.join(twice)} more than once (under different "
+                "conditions); Equestria keeps one output per template id"
+            )
         profiles.append((inputs, outputs))
     parameters = []
     parameters_element = root.find("parameters")
@@ -199,20 +245,76 @@ def parse_description(root):
     if len(set(ids)) != len(ids):
         raise MalformedResponse("the service declares a parameter id twice")
     if not profiles:
-        raise MalformedResponse("the service declares no profiles, so there is nothing to upload to")
+        raise NoProfiles(no_profiles_reason(root))
     return ServiceDescription(
         name=root.get("name") or root.get("id") or "", version=root.get("version", ""), profiles=profiles,
         parameters=parameters,
     )
 
 
-def describe(script):
-    """Phase one: fetch and parse the live service. Raises ClamError."""
+_ONLY_ACTIONS = "the service offers only CLAM actions"
+_NO_PROFILES = "the service declares no profiles"
+
+
+def no_profiles_reason(root):
+    """Why a service without profiles cannot be used, in the administrator's words."""
+    actions = [a.get("name") or a.get("id") for a in root.iterfind("actions/action")]
+    if actions:
+        return (
+            f"{_ONLY_ACTIONS} ({', '.join(actions)}) and no profiles, so it cannot be used "
+            "in a pipeline: Equestria runs a service by uploading files to the input templates of one of its "
+            "profiles, and an action takes no files"
+        )
+    return f"{_NO_PROFILES}, so there is nothing to upload to and it cannot be used in a pipeline"
+
+
+def unusable(message):
+    """Whether an import's failure `message` is about a service that was read but cannot be used."""
+    return message.startswith((_ONLY_ACTIONS, _NO_PROFILES))
+
+
+def _read_index(script):
+    """(connection, root element of the service's index page), as the admin reads it; raises ClamError."""
     try:
-        connection = ClamConnection.for_script(script)
+        connection = ClamConnection.for_script(script, for_admin=True)
     except PasswordUnreadable as exc:
         raise ImportFailed(str(exc)) from None
-    root = connection.index()
+    try:
+        return connection, connection.index()
+    except (ServerTimeout, ServerUnreachable):
+        plain = _plain_http_twin(script.url)
+        if plain:
+            raise ServerUnreachable(
+                f"{script.url} does not answer in HTTPS, but a plain-HTTP server answers at that address: "
+                f"if the service has no HTTPS, use {plain}"
+            ) from None
+        raise
+
+
+def _plain_http_twin(url):
+    """The http:// form of an https:// `url` when a plain-HTTP server answers there (a common slip: the
+    HTTPS attempt then only times out or fails the handshake, which says nothing of the cause)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return None
+    # https://host/ means port 443; the same port over plain HTTP is what was mistyped.
+    netloc = parts.netloc if parts.port else f"{parts.hostname}:443"
+    plain = urlunsplit(("http", netloc, parts.path, "", ""))
+    session = requests.Session()
+    session.trust_env = False  # as every request to a CLAM server: no proxy from the environment
+    try:
+        # An HTTP answer of any kind is what matters; no credentials go with it.
+        session.get(plain, timeout=(2, 2), allow_redirects=False, stream=True).close()
+    except requests.exceptions.RequestException:
+        return None
+    finally:
+        session.close()
+    return plain
+
+
+def describe(script):
+    """Phase one: fetch and parse the live service. Raises ClamError."""
+    connection, root = _read_index(script)
     description = parse_description(root)
     description.auth_scheme = connection.auth_scheme if script.username else "none"
     return description
@@ -286,8 +388,37 @@ def _update(model, lookup, values):
     return obj
 
 
+def _templates_in_use(script, description):
+    """Refuses an import that would remove templates a pipeline connects (the database protects them; the
+    administrator should hear which, and where, rather than about an unexpected error)."""
+    from scripts.models import Pipeline
+
+    declared = {
+        (kind, index, t.template_id)
+        for index, (inputs, outputs) in enumerate(description.profiles)
+        for kind, templates in (("input", inputs), ("output", outputs))
+        for t in templates
+    }
+    gone = []
+    for field in Pipeline.TEMPLATE_FIELDS:
+        kind = "output" if field in ("oov_output", "dictionary_output") else "input"
+        label = Pipeline._meta.get_field(field).verbose_name
+        for pipeline in Pipeline.objects.filter(**{f"{field}__profile__script": script}).select_related(
+                f"{field}__profile"):
+            template = getattr(pipeline, field)
+            if (kind, template.profile.index, template.template_id) not in declared:
+                gone.append(f"{kind} template “{template.template_id}”, which pipeline “{pipeline.name}” uses as "
+                            f"“{label}”")
+    if gone:
+        raise ImportFailed(
+            f"the service no longer declares the {'; the '.join(gone)}: choose another template in the pipeline "
+            "first (or delete the pipeline); the previous import is kept meanwhile"
+        )
+
+
 def write(script, description):
     """Phase two: make the models match the description, in one transaction."""
+    _templates_in_use(script, description)
     with transaction.atomic():
         kept_profiles = []
         for index, (inputs, outputs) in enumerate(description.profiles):
@@ -336,9 +467,12 @@ def import_script(script):
 def check_connection(script):
     """A one-line verdict for the administrator: (ok, message)."""
     try:
-        connection = ClamConnection.for_script(script)
-        root = connection.index()
-    except (ClamError, PasswordUnreadable) as exc:
+        _, root = _read_index(script)
+    except ClamError as exc:
         return False, str(exc)
     name = root.get("name") or root.get("id") or "unnamed"
-    return True, f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), credentials accepted"
+    login = "no login needed" if root.get("authentication", "none") == "none" else "credentials accepted"
+    reachable = f"reachable: CLAM service “{name}” (CLAM {root.get('version', '?')}), {login}"
+    if root.find("profiles/profile") is None:
+        return False, f"{reachable}, but {no_profiles_reason(root)}"
+    return True, reachable

@@ -135,6 +135,17 @@ class InputTemplate(models.Model):
     optional = models.BooleanField(default=False)
     unique = models.BooleanField(default=True)
     accept_archive = models.BooleanField(default=False)
+    filename = models.CharField(
+        max_length=500, blank=True, help_text="The fixed name the service stores the file under, whatever it was called."
+    )
+    converters = models.JSONField(
+        default=list, blank=True, help_text="[[id, label]]: other formats the service converts into this one on upload."
+    )
+    constraints = models.JSONField(
+        default=list, blank=True,
+        help_text='[{"type": "require" or "forbid", "tests": [[key, operator, value]]}]: what the service checks '
+        "in the file's metadata.",
+    )
     order = models.PositiveIntegerField(default=0)
 
     objects = TemplateManager()
@@ -153,6 +164,27 @@ class InputTemplate(models.Model):
 
     natural_key.dependencies = ["scripts.profile"]
 
+    def matches_name(self, name):
+        """Whether a file called `name` is for this template by its name: any name when the service gives the
+        file a fixed one, else its extension, multi-part ones (".folia.xml") whole; case does not matter."""
+        if self.filename:
+            return True
+        if not self.extension:
+            return False
+        name, extension = name.lower(), "." + self.extension.lower()
+        return name.endswith(extension) and len(name) > len(extension)
+
+    def constraint_text(self):
+        """The constraints as a line for the administrator: "requires pos-annotation exists True"."""
+        verbs = {"require": "requires", "forbid": "forbids"}
+        return "; ".join(
+            f"{verbs.get(c.get('type'), c.get('type'))} " + " and ".join(" ".join(map(str, t)) for t in c.get("tests", []))
+            for c in self.constraints
+        )
+
+    def converter_text(self):
+        return "; ".join(f"{label} ({converter_id})" for converter_id, label in self.converters)
+
 
 class OutputTemplate(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="output_templates")
@@ -164,6 +196,11 @@ class OutputTemplate(models.Model):
     filename = models.CharField(max_length=500, blank=True)
     parent = models.CharField(max_length=200, blank=True, help_text="Input template the output derives from.")
     unique = models.BooleanField(default=True)
+    condition = models.JSONField(
+        default=list, blank=True,
+        help_text='Empty: always produced. Else only when every entry holds: {"if": [[parameter, operator, value]], '
+        '"holds": true} (false: when the condition does not hold, the "else" of CLAM\'s parametercondition).',
+    )
     order = models.PositiveIntegerField(default=0)
 
     objects = TemplateManager()
@@ -181,6 +218,28 @@ class OutputTemplate(models.Model):
         return (*self.profile.natural_key(), self.template_id)
 
     natural_key.dependencies = ["scripts.profile"]
+
+    def condition_text(self):
+        """When the service produces this output, for the administrator: "only when createlexicon equals True"."""
+        if not self.condition:
+            return ""
+        parts = []
+        for entry in self.condition:
+            clauses = " and ".join(_clause_text(*clause) for clause in entry.get("if", []))
+            parts.append(clauses if entry.get("holds", True) else f"not ({clauses})")
+        return "only when " + " and ".join(parts)
+
+
+_OPERATORS = {
+    "equals": "is", "notequals": "is not", "lessthan": "<", "lessequalthan": "≤", "greaterthan": ">",
+    "greaterequalthan": "≥", "contains": "contains",
+}
+
+
+def _clause_text(parameter, operator, value):
+    if operator == "set":
+        return f"{parameter} is set" if value in ("True", "1", "true", "yes") else f"{parameter} is not set"
+    return f"{parameter} {_OPERATORS.get(operator, operator)} {value}"
 
 
 class BaseParameter(models.Model):
@@ -264,6 +323,12 @@ def _check_range(value, minimum, maximum):
 class BooleanParameter(BaseParameter):
     default = models.BooleanField(null=True, blank=True, editable=False)
     value = models.BooleanField(null=True, blank=True)
+
+    def clean(self):
+        if self.preset and self.value is None:
+            raise ValidationError(
+                {"value": "Choose Yes or No to preset: “Unknown” sends nothing, so the service's default would apply."}
+            )
 
     def to_clam(self, value):
         if value is None:
@@ -476,7 +541,27 @@ class Worker(models.Model):
 # with the Scripts, below `upload` (a Project names its Pipeline) and `pipelines` (which runs it).
 
 
-class PipelineManager(models.Manager):
+class PipelineQuerySet(models.QuerySet):
+    def with_parts(self):
+        """Pipelines with what `problems()` reads, in one query."""
+        return self.select_related(
+            "fa_script", "g2p_script", "oov_output__profile", "g2p_input__profile", "dictionary_output__profile",
+            "fa_dictionary_input__profile",
+        ).annotate(
+            _fa_has_profiles=models.Exists(Profile.objects.filter(script=models.OuterRef("fa_script"))),
+            _g2p_has_profiles=models.Exists(Profile.objects.filter(script=models.OuterRef("g2p_script"))),
+        )
+
+    def offered(self):
+        """The pipelines researchers may choose and run: those without `problems()`."""
+        return self.filter(pk__in=[p.pk for p in self.with_parts() if not p.problems()])
+
+    def broken(self):
+        """[(pipeline, problems)] of the pipelines researchers are not offered."""
+        return [(p, problems) for p in self.with_parts() if (problems := p.problems())]
+
+
+class PipelineManager(models.Manager.from_queryset(PipelineQuerySet)):
     def get_by_natural_key(self, name):
         return self.get(name=name)
 
@@ -530,19 +615,51 @@ class Pipeline(models.Model):
 
     natural_key.dependencies = ["scripts.inputtemplate", "scripts.outputtemplate"]
 
-    def clean(self):
-        errors = {}
-        checks = [
+    def problems(self):
+        """Why researchers cannot use this pipeline (empty when they can), for the administrator: a Script
+        without profiles (never imported, or only unsuccessfully), or templates that do not connect."""
+        problems = []
+        scripts = [("forced-alignment script", self.fa_script, getattr(self, "_fa_has_profiles", None))]
+        if self.g2p_script_id:
+            scripts.append(("G2P script", self.g2p_script, getattr(self, "_g2p_has_profiles", None)))
+        for role, script, has_profiles in scripts:
+            if has_profiles is None:
+                has_profiles = script.profiles.exists()
+            if not has_profiles:
+                why = (
+                    f"its last import failed ({script.import_error})" if script.import_error
+                    else "it was never imported (saving it in the admin imports it)"
+                )
+                problems.append(f"its {role} “{script}” has no profiles: {why}")
+        for field, script_id, owner in self._template_owners():
+            template = getattr(self, field)
+            if template is not None and template.profile.script_id != script_id:
+                label = self._meta.get_field(field).verbose_name
+                whose = f"of {owner}" if script_id else f"of {owner}, and the pipeline has none"
+                problems.append(f"“{label}” ({template.template_id}) is not a template {whose}")
+        if self.g2p_script_id:
+            for field in self.TEMPLATE_FIELDS:
+                if getattr(self, f"{field}_id") is None:
+                    problems.append(f"“{self._meta.get_field(field).verbose_name}” is empty, and the G2P script needs it")
+        return problems
+
+    TEMPLATE_FIELDS = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
+
+    def _template_owners(self):
+        return [
             ("oov_output", self.fa_script_id, "the forced-alignment script"),
             ("fa_dictionary_input", self.fa_script_id, "the forced-alignment script"),
             ("g2p_input", self.g2p_script_id, "the G2P script"),
             ("dictionary_output", self.g2p_script_id, "the G2P script"),
         ]
-        for field, script_id, owner in checks:
+
+    def clean(self):
+        errors = {}
+        for field, script_id, owner in self._template_owners():
             template = getattr(self, field)
             if template is not None and template.profile.script_id != script_id:
                 errors[field] = f"Choose a template of {owner}."
-        g2p_fields = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
+        g2p_fields = self.TEMPLATE_FIELDS
         if self.g2p_script_id and any(getattr(self, f) is None for f in g2p_fields):
             for f in g2p_fields:
                 if getattr(self, f) is None:

@@ -149,3 +149,27 @@ def register_script(service, name):
     error = import_script(script)
     assert error is None, error
     return script
+
+
+def start_demo_service(demo, tmp_dir, timeout=60):
+    """One of CLAM's own demo services (tests/clamconfigs/demo_serve.py), open to anyone, on 127.0.0.1."""
+    port = free_port()
+    log_path = tmp_dir / f"{demo}.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CONFIGFILE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.clamconfigs.demo_serve", demo, "--port", str(port), "--root", str(tmp_dir / demo)],
+        cwd=ROOT, env=env, stdout=log_path.open("a"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"CLAM demo {demo} exited: {log_path.read_text()[-2000:]}")
+        try:
+            requests.get(url, timeout=2)
+            return Service(url, process, log_path)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"CLAM demo {demo} did not start within {timeout} s")

@@ -172,6 +172,24 @@ def shapes_b(tmp_path_factory):
     stop_service(service)
 
 
+@pytest.fixture(scope="session")
+def clam_demo(tmp_path_factory):
+    """CLAM's own demo services (the `clam` package's config/ folder) as foreign services on 127.0.0.1:
+    `clam_demo("textstats")` starts that one the first time a test asks for it; all stop at the end."""
+    from tests.clamservers import start_demo_service, stop_service
+
+    started = {}
+
+    def service(demo):
+        if demo not in started:
+            started[demo] = start_demo_service(demo, tmp_path_factory.mktemp(f"demo-{demo}"))
+        return started[demo]
+
+    yield service
+    for running in started.values():
+        stop_service(running)
+
+
 @pytest.fixture
 def english(fa_service, g2p_service, monkeypatch):
     """The "English" pipeline of a fresh install, on the bundled services (FA, then G2P for unknown words)."""

@@ -16,7 +16,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from tests.helpers import ROOT
 
-TEMPLATES = {".wav": "audio", ".flac": "audio_flac", ".txt": "transcript", ".dict": "dictionary"}
+TEMPLATES = {".wav": "audio", ".flac": "audio_flac", ".txt": "transcript", ".TextGrid": "transcript_textgrid",
+             ".eaf": "transcript_eaf", ".dict": "dictionary"}
 
 
 def make_job(folder, files, **parameters):
@@ -45,7 +46,7 @@ def job_command(folder):
             str(folder / "output") + "/"]
 
 
-def run_job(folder, timeout=120):
+def run_job(folder, timeout=120, env=None):
     """Run the job to its end in its own process, as the service does; the CompletedProcess."""
-    return subprocess.run(job_command(folder), cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return subprocess.run(job_command(folder), cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
                           capture_output=True, text=True, timeout=timeout)

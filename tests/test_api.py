@@ -355,7 +355,21 @@ def test_a_body_that_is_not_a_json_object_is_refused(alice, body):
     assert_error(response, 400, "parse_error", operation_of=("post", "api-project-list"))
 
 
+def test_a_pipeline_that_cannot_run_is_neither_listed_nor_taken(alice):
+    from tests.test_pipeline_offering import never_imported_pipeline
+
+    make_fa_pipeline()
+    never_imported_pipeline()
+    client = api(token_for(alice))
+    assert [p["name"] for p in client.get(reverse("api-pipeline-list")).json()] == ["English"]
+    response = call(client, "post", reverse("api-project-list"), {"name": "x", "pipeline": "Broken"})
+    assert_error(response, 400, "invalid_choice")
+
+
 def test_without_pipelines_a_project_cannot_be_created(alice):
+    from tests.test_pipeline_offering import never_imported_pipeline
+
+    never_imported_pipeline()  # not offered: as if there were none
     response = call(api(token_for(alice)), "post", reverse("api-project-list"), {"name": "x", "pipeline": "English"})
     assert_error(response, 409, "no_pipelines", "No pipelines are set up on this server yet, so there is nothing to "
                  "align with. Ask your administrator to define one (Admin → Pipelines).",

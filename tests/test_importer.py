@@ -1,12 +1,14 @@
 """The importer reads any CLAM service into Script, Profile, templates and parameters."""
 
+import json
+
 import pytest
 from django.db import connection
 
 from scripts import importer
 from scripts.models import Script
 from tests.clamservers import PASSWORD, USER
-from tests.helpers import free_port
+from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -130,8 +132,20 @@ def test_bundled_services_import(fa_service, g2p_service):
     assert importer.import_script(fa) is None
     assert importer.import_script(g2p) is None
     templates = {t.template_id: t for t in fa.profiles.get().input_templates.all()}
-    assert set(templates) == {"audio", "audio_flac", "transcript", "dictionary"}
+    assert set(templates) == {"audio", "audio_flac", "transcript", "transcript_textgrid", "transcript_eaf", "dictionary"}
     assert templates["dictionary"].unique and templates["dictionary"].optional
+    # A recording comes with one kind of transcript or another (issue 17): none is required on its own.
+    for kind in ("transcript", "transcript_textgrid", "transcript_eaf"):
+        assert templates[kind].optional and not templates[kind].unique, kind
+    assert (templates["transcript_textgrid"].extension, templates["transcript_textgrid"].format) == (
+        "TextGrid", "TextGridFormat")
+    # The fixture that a fresh install loads before the import holds what the import gives.
+    fixture = {f["fields"]["template_id"]: f["fields"] for f in json.loads((ROOT / "fixtures" / "clam.json").read_text())
+               if f["model"] == "scripts.inputtemplate" and f["fields"]["profile"][0].startswith("Bundled forced")}
+    assert {tid: (t.format, t.label, t.mimetype, t.extension, t.optional, t.unique, t.order)
+            for tid, t in templates.items()} == {
+        tid: (f["format"], f["label"], f["mimetype"], f["extension"], f["optional"], f["unique"], f["order"])
+        for tid, f in fixture.items()}
     assert {o.template_id for o in fa.profiles.get().output_templates.all()} >= {"textgrid", "oov", "log"}
     fa_params = params(fa)
     assert [(c.choice_id, c.label) for c in fa_params["textgrid_format"].choices.all()] == [
@@ -250,3 +264,83 @@ def test_choice_and_number_presets_are_validated(shapes_a):
     p["threshold"].value, p["threshold"].preset = float("nan"), True
     with pytest.raises(ValidationError, match="finite"):
         p["threshold"].full_clean()
+
+
+def test_a_404_names_the_whole_address_with_its_path(fault_server):
+    script = make_script(fault_server.url + "clam/textstats/", username="", password="")
+    url = fault_server.url + "clam/textstats/"
+    assert importer.import_script(script) == f"{url} answered 404 Not Found"
+    assert importer.check_connection(script) == (False, f"{url} answered 404 Not Found")
+
+
+def test_a_server_that_keeps_the_admin_waiting_is_given_up_within_the_admins_limit(fault_server, settings):
+    # Each wait is within the request limits (a byte every 0.25 s; the server holds "hang/" 20 s),
+    # the whole is not: the admin's own limit ends it.
+    settings.CLAM_READ_TIMEOUT = 30
+    settings.CLAM_TOTAL_TIMEOUT = 30
+    settings.CLAM_ADMIN_TIMEOUT = 1
+    for path in ("trickle/", "hang/"):
+        script = make_script(fault_server.url + path, name=path, username="", password="")
+        assert importer.import_script(script) == (
+            f"{fault_server.url}{path} did not answer completely within 1 s, Equestria's limit for the admin "
+            "(CLAM_ADMIN_TIMEOUT); it accepts connections, but does not answer as a CLAM service would"
+        )
+
+
+def test_https_to_a_plain_http_server_says_so(fault_server, settings):
+    settings.CLAM_READ_TIMEOUT = 1
+    port = fault_server.server_address[1]
+    script = make_script(f"https://127.0.0.1:{port}/clam/", username="", password="")
+    expected = (
+        f"https://127.0.0.1:{port}/clam/ does not answer in HTTPS, but a plain-HTTP server answers at that address: "
+        f"if the service has no HTTPS, use http://127.0.0.1:{port}/clam/"
+    )
+    assert importer.import_script(script) == expected
+    assert importer.check_connection(script) == (False, expected)
+
+
+def test_a_server_that_closes_the_connection_at_once_is_named_with_its_path():
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def close_each():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connection.close()
+
+    thread = threading.Thread(target=close_each, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/clam/"
+        error = importer.import_script(make_script(url, username="", password=""))
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+    assert error.startswith(f"{url} closed the connection without answering ("), error
+
+
+def test_a_reimport_that_would_remove_a_template_a_pipeline_uses_says_which(shapes_a, shapes_b):
+    from scripts.models import OutputTemplate, Pipeline
+
+    script = make_script(shapes_a)
+    assert importer.import_script(script) is None
+    # Release b drops the second profile, whose output "merged" the pipeline lists its OOV words in.
+    merged = OutputTemplate.objects.get(profile__script=script, template_id="merged")
+    Pipeline.objects.create(name="Shapes", language="en", fa_script=script, oov_output=merged)
+    before = snapshot(script)
+    script.url = shapes_b.url
+    script.save()
+    assert importer.import_script(script) == (
+        "the service no longer declares the output template “merged”, which pipeline “Shapes” uses as “FA output "
+        "listing OOV words”: choose another template in the pipeline first (or delete the pipeline); the previous "
+        "import is kept meanwhile"
+    )
+    assert snapshot(script)[0] == before[0]

@@ -198,10 +198,70 @@ def test_reimport_action(admin_client, shapes_a):
 
 
 def test_url_must_be_http_or_https(admin_client):
-    for url in ("ftp://example.org/", "file:///etc/passwd", "javascript:alert(1)"):
+    for url in ("ftp://example.org/", "file:///etc/passwd"):
         response = add_script(admin_client, url)
         assert "Enter a valid URL." in response.content.decode(), url
+    response = add_script(admin_client, "javascript:alert(1)")
+    assert "Enter the whole address, starting with http:// or https://" in response.content.decode()
     assert not Script.objects.exists()
+
+
+def test_a_url_without_a_scheme_is_refused_not_guessed(admin_client, shapes_a):
+    from html import unescape
+
+    address = shapes_a.url.removeprefix("http://")
+    response = add_script(admin_client, address)
+    assert (
+        f"Enter the whole address, starting with http:// or https:// (e.g. http://{address}): "
+        "Equestria does not guess which of the two the service speaks."
+    ) in unescape(response.content.decode())
+    assert not Script.objects.exists()
+
+
+def test_a_preset_of_an_input_templates_parameter_is_refused_as_it_is_never_sent(admin_client, shapes_a):
+    from html import unescape
+
+    from scripts.models import BaseParameter
+
+    add_script(admin_client, shapes_a.url)
+    script = Script.objects.get()
+    url = reverse("admin:scripts_script_change", args=[script.pk])
+    page = admin_client.get(url).content.decode()
+    data = _inline_data(page)
+    year = BaseParameter.objects.get(clam_id="year", input_template__isnull=False)
+    row = next(r for r, v in re.findall(r'name="([\w-]+-\d+)-baseparameter_ptr" value="(\d+)"', page) if int(v) == year.pk)
+    data[f"{row}-value"] = "1811"
+    data[f"{row}-preset"] = "on"
+    response = admin_client.post_form(url, data)
+    assert response.status_code == 200
+    assert (
+        "Not possible yet: Equestria does not send an input template's parameters with the uploads, so this preset "
+        "would change nothing." in unescape(response.content.decode())
+    )
+    assert not BaseParameter.objects.get(pk=year.pk).preset
+
+
+def test_a_boolean_preset_of_unknown_is_refused(admin_client, shapes_a):
+    from html import unescape
+
+    add_script(admin_client, shapes_a.url)
+    script = Script.objects.get()
+    url = reverse("admin:scripts_script_change", args=[script.pk])
+    page = admin_client.get(url).content.decode()
+    data = _inline_data(page)
+    data[_field(page, "verbose", "value")] = "unknown"
+    data[_field(page, "verbose", "preset")] = "on"
+    response = admin_client.post_form(url, data)
+    assert response.status_code == 200
+    assert (
+        "Choose Yes or No to preset: “Unknown” sends nothing, so the service's default would apply."
+        in unescape(response.content.decode())
+    )
+    assert not script.parameters.get(clam_id="verbose").preset
+
+    data[_field(page, "verbose", "value")] = "false"
+    assert admin_client.post_form(url, data).status_code == 302
+    assert script.parameters.get(clam_id="verbose").specific.value_for_clam() == "False"
 
 
 def test_password_is_stored_encrypted_and_never_shown(admin_client, shapes_a):

@@ -48,3 +48,40 @@ def test_the_textgrid_is_byte_for_byte_what_praatio_writes(tmp_path, text_format
     grid = textgrid.openTextgrid(str(tmp_path / "ours.TextGrid"), includeEmptyIntervals=False)
     labels = [e.label for e in grid.getTier("words").entries if e.label != silence_label]
     assert labels == ["ten", 'say "hi"', "Ünïcödé"]
+
+
+def test_a_tiered_transcripts_result_keeps_its_tiers_and_adds_words_and_phones_per_tier(tmp_path):
+    from clamservices.textgrids import write_tiered_textgrid
+    from clamservices.utterances import Tier, Utterance
+
+    speaker_a = Tier("speaker A", [Utterance(0.0, 0.2, "<noise>"), Utterance(0.25, 1.3, 'ten say "hi" Ünïcödé')])
+    speaker_b = Tier("speaker B", [Utterance(0.9, 1.6, "seven")])
+    silent = Tier("comments", [Utterance(1.0, 1.5, "[laughs]")])  # no utterance with words: no tiers of its own
+    seven = Alignment([Interval(1.0, 1.5, "seven", -2.0, 0.5)], [Interval(1.0, 1.5, "S", -1.0, None)])
+    for text_format in FORMATS:
+        path = tmp_path / f"{text_format}.TextGrid"
+        write_tiered_textgrid(path, [(speaker_a, _alignment()), (speaker_b, seven), (silent, None)], 2.0,
+                              text_format=text_format, silence_label="sil")
+        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=True)
+        assert list(grid.tierNames) == [
+            "speaker A", "speaker A - words", "speaker A - phones", "speaker B", "speaker B - words",
+            "speaker B - phones", "comments", "speaker A - words confidence", "speaker A - phones confidence",
+            "speaker B - words confidence",  # the phones of B have no confidence
+        ]
+        # The input tiers as they came, the gaps empty (not the silence label, which is the word tiers').
+        assert [tuple(e) for e in grid.getTier("speaker A").entries] == [
+            (0.0, 0.2, "<noise>"), (0.2, 0.25, ""), (0.25, 1.3, 'ten say "hi" Ünïcödé'), (1.3, 2.0, "")]
+        assert [e.label for e in grid.getTier("speaker B - words").entries] == ["sil", "seven", "sil"]
+        assert [e.label for e in grid.getTier("speaker A - words").entries if e.label != "sil"] == [
+            "ten", 'say "hi"', "Ünïcödé"]
+        assert [e.label for e in grid.getTier("speaker A - phones").entries if e.label != "sil"] == ["T", "EH", "UW"]
+        values = grid.getTier("speaker A - words confidence").entries
+        assert [(v.start, v.end) for v in values] == [(e.start, e.end) for e in grid.getTier("speaker A - words").entries]
+        # The exports pair each confidence tier with its tier, as for a plain transcript's result.
+        from pipelines.exports import read_result
+
+        result = read_result(path, recording="r.wav", result=path.name)
+        names = [t.name for t in result.tiers]
+        assert "speaker A - words confidence" not in names and "speaker A - words" in names
+        words = next(t for t in result.tiers if t.name == "speaker A - words")
+        assert [s.confidence for s in words.spans if s.label != "sil"] == [0.9, None, 0.123]

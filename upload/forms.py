@@ -31,7 +31,8 @@ class ProjectForm(_UniqueNameMixin, forms.ModelForm):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.owner = owner
-        self.fields["pipeline"].queryset = Pipeline.objects.select_related("fa_script")
+        # Only pipelines that can run (scripts.models.Pipeline.problems): a broken one would fail at the start.
+        self.fields["pipeline"].queryset = Pipeline.objects.offered().select_related("fa_script")
         self.fields["pipeline"].empty_label = None
 
 

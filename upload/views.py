@@ -22,7 +22,7 @@ from upload.models import Project
 
 @login_required
 def create_project(request):
-    if not Pipeline.objects.exists():
+    if not Pipeline.objects.offered().exists():
         return render(request, "upload/no_pipelines.html", {"message": NO_PIPELINES})
     form = ProjectForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():

@@ -1,8 +1,8 @@
 """CLAM service configuration: forced alignment of English speech with PocketSphinx."""
 
 import clam
-from clam.common.data import InputTemplate, OutputTemplate, Profile
-from clam.common.formats import BinaryDataFormat, JSONFormat, PlainTextFormat, WaveAudioFormat
+from clam.common.data import CLAMMetaData, InputTemplate, OutputTemplate, Profile
+from clam.common.formats import BinaryDataFormat, JSONFormat, PlainTextFormat, WaveAudioFormat, XMLFormat
 from clam.common.parameters import (
     BooleanParameter,
     ChoiceParameter,
@@ -30,7 +30,9 @@ SYSTEM_NAME = "Equestria forced alignment (English)"
 SYSTEM_DESCRIPTION = (
     "Aligns English speech with its orthographic transcript using PocketSphinx and the CMU "
     "pronouncing dictionary, and writes a Praat TextGrid with a word and a phone tier per recording. "
-    "Pair each audio file with a transcript of the same name (recording1.wav + recording1.txt). "
+    "Pair each audio file with a transcript of the same name (recording1.wav + recording1.txt), or with a Praat "
+    "TextGrid or ELAN file of the same name whose interval tiers hold the utterances (one tier per speaker): "
+    "each utterance is aligned within its interval, and the result adds word and phone tiers per speaker tier. "
     "Words that no dictionary knows are listed in oov.txt; add them with an extra dictionary. "
     "report.json gives every recording its outcome: aligned, aligned with warnings, or not aligned and why."
 )
@@ -44,6 +46,20 @@ ADMINS = []
 INTERFACEOPTIONS = ""
 DISPATCHER_MAXTIME = MAX_JOB_SECONDS
 
+
+
+class TextGridFormat(CLAMMetaData):
+    """A Praat TextGrid in its text format. Praat saves one as UTF-16 with a byte order mark when it holds other
+    than ASCII characters, so no encoding is declared (PlainTextFormat must declare one): CLAM stores the upload
+    as it came, and clamservices.utterances decides the encoding from the byte order mark."""
+
+    attributes = {}
+    name = "Praat TextGrid (text format)"
+    mimetype = "text/plain"
+
+
+CUSTOM_FORMATS = [TextGridFormat]  # CLAM lists it in every response, so its clients know it
+
 PROFILES = [
     Profile(
         InputTemplate(
@@ -53,7 +69,18 @@ PROFILES = [
             "audio_flac", BinaryDataFormat, "Audio (FLAC)",
             extension=".flac", multi=True, optional=True,
         ),
-        InputTemplate("transcript", PlainTextFormat, "Transcript (UTF-8 text)", utf8_input(), extension=".txt", multi=True),
+        # Each transcript template optional: a recording comes with one of the three kinds (fa_job reports a recording
+        # without any, or a transcript without its recording).
+        InputTemplate("transcript", PlainTextFormat, "Transcript (UTF-8 text)", utf8_input(), extension=".txt", multi=True,
+                      optional=True),
+        InputTemplate(
+            "transcript_textgrid", TextGridFormat, "Transcript (Praat TextGrid, a tier of utterances per speaker)",
+            extension=".TextGrid", multi=True, optional=True,
+        ),
+        InputTemplate(
+            "transcript_eaf", XMLFormat, "Transcript (ELAN file, a tier of utterances per speaker)",
+            extension=".eaf", multi=True, optional=True,
+        ),
         InputTemplate(
             "dictionary", PlainTextFormat, "Extra pronunciation dictionary (CMU format, ARPAbet)", utf8_input(),
             extension=".dict", unique=True, optional=True,

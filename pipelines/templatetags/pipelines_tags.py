@@ -2,7 +2,7 @@
 
 from django import template
 
-from pipelines import pictures
+from pipelines import pictures, services
 from pipelines.forms import AlignmentForm
 from scripts import health
 from scripts.plainwords import GENERIC_FAILURE, plain
@@ -21,6 +21,7 @@ def project_pipeline_panel(context, project, readiness, busy=None):
         "any_active": any(run.active for run in runs),
         "readiness": readiness,
         "busy": busy,
+        "unavailable": services.unavailable(project.pipeline),
         "form": AlignmentForm(script=project.pipeline.fa_script),
         "csrf_token": context.get("csrf_token"),
     }

@@ -55,3 +55,43 @@ def test_administrator_adds_a_clam_service_sets_a_preset_and_sees_a_stopped_serv
     page.locator("#result_list").get_by_role("link", name="Forced alignment").wait_for()
     page.locator("#action-toggle").check()
     assert page.locator("#result_list input.action-select").is_checked()
+
+
+def log_in_as_admin(page, live_server):
+    page.goto(live_server.url + "/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+
+
+def test_an_address_without_a_scheme_is_refused_and_a_broken_pipeline_is_named(page, live_server, admin_user):
+    from scripts.models import Pipeline
+
+    log_in_as_admin(page, live_server)
+    page.goto(live_server.url + "/admin/scripts/script/add/")
+    page.fill("#id_name", "Aligner")
+    page.fill("#id_url", "127.0.0.1:8001/aligner/")
+    save_and_continue(page)
+    assert (
+        "Enter the whole address, starting with http:// or https:// (e.g. http://127.0.0.1:8001/aligner/): "
+        "Equestria does not guess which of the two the service speaks."
+    ) in page.locator(".errorlist").inner_text()
+    assert not Script.objects.exists()
+
+    # Saved with its scheme, but nothing answers there: the Script exists without profiles.
+    page.fill("#id_url", f"http://127.0.0.1:{free_port()}/aligner/")
+    save_and_continue(page)
+    assert "could not be read: cannot connect to http://127.0.0.1:" in page.content()
+    Pipeline.objects.create(name="Dutch", language="nl", fa_script=Script.objects.get())
+
+    page.goto(live_server.url + "/admin/scripts/pipeline/")
+    warning = page.locator(".messagelist .warning")
+    assert warning.inner_text().startswith(
+        "Pipeline “Dutch” is not offered to researchers, and its projects cannot start an alignment: its "
+        "forced-alignment script “Aligner” has no profiles: its last import failed (cannot connect to http://127.0.0.1:"
+    )
+    assert "/aligner/ (connection refused))." in warning.inner_text()
+    page.get_by_role("link", name="Dutch").click()
+    page.wait_for_load_state()
+    assert "Pipeline “Dutch” is not offered to researchers" in page.locator(".messagelist").inner_text()
