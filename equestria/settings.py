@@ -59,6 +59,11 @@ INSTALLED_APPS = [
     "accounts",
     "upload",
     "pipelines",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before TooManyFilesMiddleware: it answers the API's oversized or broken bodies in JSON.
+    "api.middleware.ApiBodyMiddleware",
     "upload.middleware.TooManyFilesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout page.
@@ -208,6 +215,35 @@ PARAMETER_MAX_CHARACTERS = env_int("PARAMETER_MAX_CHARACTERS", 10_000)
 # Django's limit of a form's body (files excepted): room for a review at its limit even when every
 # byte is percent-encoded (three characters each), so that the form, not a bare 400 page, refuses it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * REVIEW_MAX_DICTIONARY_BYTES + 256 * 1024
+
+# The API (/api/v1/, the `api` app, docs/users/api.md): JSON only; personal access tokens (django-rest-knox,
+# stored hashed; `Authorization: Token <key>`) or the browser's session with its CSRF token; every error as
+# {"code", "detail"} (api/errors.py). Requests per user (or per client address without one), e.g.
+# "120/minute"; empty: no limit. Counted in the cache, which is per process unless CACHES says otherwise.
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "120/minute").strip() or None
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication", "api.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.authentication.UserThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+KNOX_TOKEN_MODEL = "api.Token"
+REST_KNOX = {"TOKEN_TTL": None, "AUTO_REFRESH": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Equestria API",
+    "DESCRIPTION": "Projects, their recordings and transcripts, and the pipelines that align them. "
+    "Every error is {\"code\": …, \"detail\": …}; each operation lists its codes. Guide: docs/users/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False},
+}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

@@ -14,8 +14,10 @@ class FaviconView(RedirectView):
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("accounts.urls")),
+    path("accounts/tokens/", include("api.tokens")),
     path("", include("upload.urls")),
     path("", include("pipelines.urls")),
+    path("", include("api.urls")),
     # Pipelines moved to the `scripts` app (issue 15): administrators' bookmarks of their admin pages still work.
     re_path(r"^admin/pipelines/pipeline/(?P<rest>.*)$",
             RedirectView.as_view(url="/admin/scripts/pipeline/%(rest)s", query_string=True)),

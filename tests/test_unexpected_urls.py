@@ -16,6 +16,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.models import Token
 from tests.conftest import make_user
 from tests.factories import make_project
 # The fixture of Alice's project with a file and a finished run, shared with the access-control tests.
@@ -68,6 +69,7 @@ def valid_values(project, f, run):
         "project_id": str(project.pk), "run_id": str(run.pk), "file_id": str(f.pk), "name": "a.TextGrid", "format": "eaf",
         "uidb64": "MQ", "token": "set-password", "app_label": "pipelines", "object_id": "1",
         "content_type_id": "1", "id": "1", "url": "nothing-here/", "rest": "1/change/",
+        "token_id": str(Token.objects.create(user=project.owner, name="t")[0].public_id),
     }
 
 

@@ -6,6 +6,11 @@ from scripts.models import Pipeline
 from upload.models import Project
 
 
+# Said by the new-project page and the API when there is no pipeline to create a project for.
+NO_PIPELINES = ("No pipelines are set up on this server yet, so there is nothing to align with. Ask your "
+                "administrator to define one (Admin → Pipelines).")
+
+
 class _UniqueNameMixin:
     # The model's constraint covers (owner, name), but owner is not a form
     # field, so ModelForm validation skips it: check here for a clear message.
@@ -13,7 +18,7 @@ class _UniqueNameMixin:
         name = self.cleaned_data["name"].strip()
         clash = Project.objects.filter(owner=self.instance.owner, name__iexact=name).exclude(pk=self.instance.pk)
         if clash.exists():
-            raise forms.ValidationError("You already have a project with this name.")
+            raise forms.ValidationError("You already have a project with this name.", code="duplicate_name")
         return name
 
 

@@ -26,6 +26,13 @@ from upload import tempfiles
 
 log = logging.getLogger(__name__)
 
+INTERRUPTED = "The upload was interrupted before it ended; nothing was added."
+
+
+def too_many_files_message(exc):
+    """Said of a request with more files than DATA_UPLOAD_MAX_NUMBER_FILES (here, and by the API's middleware)."""
+    return f"Too many files in one upload ({exc}). Upload them in smaller batches or as a .zip archive. Nothing was added."
+
 
 class UploadTempFilesMiddleware:
     """Remove the request's temporary upload files when it ends, whatever ends it.
@@ -59,19 +66,14 @@ class TooManyFilesMiddleware:
             try:
                 request.POST  # noqa: B018  (parses the body, files included)
             except TooManyFilesSent as exc:
-                messages.error(
-                    request,
-                    f"Too many files in one upload ({exc}). Upload them in smaller batches or as a .zip "
-                    "archive. Nothing was added.",
-                )
+                messages.error(request, too_many_files_message(exc))
                 return redirect(self._back(request))
             except RequestDataTooBig:
                 messages.error(request, self._too_big_message(request))
                 return redirect(self._back(request))
             except UnreadablePostError as exc:
                 log.info("The client stopped sending %s before its end (%s); nothing was added", request.path, exc)
-                return HttpResponseBadRequest("The upload was interrupted before it ended; nothing was added.",
-                                              content_type="text/plain; charset=utf-8")
+                return HttpResponseBadRequest(INTERRUPTED, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 
     @staticmethod

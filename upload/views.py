@@ -16,14 +16,14 @@ from upload import services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.checks import too_large
 from scripts.models import Pipeline
-from upload.forms import ProjectForm, RenameProjectForm
+from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
 from upload.models import Project
 
 
 @login_required
 def create_project(request):
     if not Pipeline.objects.offered().exists():
-        return render(request, "upload/no_pipelines.html")
+        return render(request, "upload/no_pipelines.html", {"message": NO_PIPELINES})
     form = ProjectForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
         project = form.save()

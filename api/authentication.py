@@ -1,0 +1,83 @@
+"""Who is calling the API: a personal access token (`Authorization: Token <key>`) or the browser's session
+(with its CSRF token), and how often they may (`UserThrottle`).
+
+Tokens are django-rest-knox's: the key is shown once, the database keeps its SHA-512 digest. knox's own
+check says "Invalid token." of an expired one and deletes it; here an expired token says so (and stays
+on the tokens page, marked expired), and each use is noted (`Token.last_used_at`).
+"""
+
+import binascii
+from datetime import timedelta
+from hmac import compare_digest
+
+from django.conf import settings
+from django.utils import timezone
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+from knox.crypto import hash_token
+from knox.settings import CONSTANTS
+from rest_framework import authentication, exceptions, throttling
+from rest_framework.authentication import get_authorization_header
+
+from api.models import Token
+
+INVALID = ("The token is not valid: it was revoked, or it is not the whole key. Create a new one on the "
+           "“API tokens” page of your account.")
+# Writes of last_used_at are at most this often per token: a script's every request would otherwise write.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+class TokenAuthentication(KnoxTokenAuthentication):
+    def authenticate(self, request):
+        scheme = get_authorization_header(request).split()[:1]
+        if scheme and scheme[0].lower() == b"bearer":
+            # A usual mistake, which knox passes on, so the answer would say that no credentials were sent. Other
+            # schemes are passed on too: a proxy's Basic authentication may come along with a browser's session.
+            raise exceptions.AuthenticationFailed("The Authorization header must be “Token <key>”, not “Bearer …”.",
+                                                  code="authentication_failed")
+        return super().authenticate(request)
+
+    def authenticate_credentials(self, key):
+        try:
+            key = key.decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(INVALID, code="invalid_token") from None
+        try:
+            digest = hash_token(key)
+        except (TypeError, ValueError, binascii.Error):
+            raise exceptions.AuthenticationFailed(INVALID, code="invalid_token") from None
+        for token in Token.objects.filter(token_key=key[:CONSTANTS.TOKEN_KEY_LENGTH]).select_related("user"):
+            if not compare_digest(digest, token.digest):
+                continue
+            now = timezone.now()
+            if token.expiry is not None and token.expiry <= now:
+                raise exceptions.AuthenticationFailed(
+                    f"The token “{token.name}” expired on {token.expiry:%Y-%m-%d %H:%M} UTC. Create a new one on the "
+                    "“API tokens” page of your account.", code="token_expired")
+            if not token.user.is_active:
+                raise exceptions.AuthenticationFailed("This account is inactive.", code="user_inactive")
+            if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+                Token.objects.filter(pk=token.pk).update(last_used_at=now)
+            return token.user, token
+        raise exceptions.AuthenticationFailed(INVALID, code="invalid_token")
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The browser's session; a change without the CSRF token says how to send it."""
+
+    def enforce_csrf(self, request):
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise exceptions.PermissionDenied(
+                f"{exc.detail} Logged in through the browser, send the X-CSRFToken header with the value of the "
+                "csrftoken cookie; a script sends “Authorization: Token <key>” instead.", code="csrf_failed") from None
+
+
+class UserThrottle(throttling.UserRateThrottle):
+    """DRF's per-user throttle (per client address for anonymous calls) at API_THROTTLE_RATE.
+
+    Read per request, not when the class is defined as DRF's is, so that a changed setting applies.
+    """
+
+    def get_rate(self):
+        return settings.API_THROTTLE_RATE

@@ -1,0 +1,276 @@
+"""The API's resources: pipelines, projects, their files. Each view calls what the page's view calls
+(upload.forms, upload.services, upload.access, upload.readiness, pipelines.services), so a rule or a
+message is written once; only the answer differs: JSON, with errors as api.errors describes them.
+"""
+
+from django.http import FileResponse
+from django.urls import Resolver404, resolve
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import renderers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.errors import ApiError, error, responses
+from api.serializers import (
+    DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
+    ProjectRenameSerializer, ProjectSerializer, UploadResultSerializer, UploadSerializer,
+)
+from pipelines import services as pipeline_services
+from pipelines.forms import parameter_fields
+from scripts.models import Pipeline
+from upload import services
+from upload.access import get_file_for_user, get_project_for_user
+from upload.checks import input_templates, kind_of, too_large
+from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
+from upload.models import Project
+from upload.readiness import readiness
+
+TRUE = {"true", "on", "1", "yes"}
+
+
+def _form_error(form):
+    """The first of a form's errors as the API's error (code and the page's message, with its field's label),
+    and all of them under `fields`."""
+    fields = {}
+    for field, errors in form.errors.as_data().items():
+        fields[field] = [{"code": e.code or "invalid", "detail": " ".join(e.messages)} for e in errors]
+    field, errors = next(iter(fields.items()))
+    label = ""
+    if field in form.fields:
+        label = form.fields[field].label or field.replace("_", " ").capitalize()
+    detail = f"{label}: {errors[0]['detail']}" if label else errors[0]["detail"]
+    return ApiError(errors[0]["code"], detail, fields=fields)
+
+
+def _body(request):
+    if not hasattr(request.data, "get"):
+        raise ApiError("parse_error", "Send a JSON object, e.g. {\"name\": \"Interviews\"}.")
+    return request.data
+
+
+# Pipelines
+
+
+def _parameter(p, field):
+    """A parameter as the start form offers it (pipelines.forms.parameter_fields); what does not apply to its type
+    is null."""
+    choice, number, text = p.type == "choice", p.type in ("integer", "float"), p.type in ("string", "text")
+    return {"id": p.clam_id, "name": p.name, "description": p.description, "type": p.type, "default": field.initial,
+            "choices": [{"id": c.choice_id, "label": c.label} for c in p.choices.all()] if choice else None,
+            "multiple": p.multi if choice else None,
+            "minimum": p.minimum if number else None, "maximum": p.maximum if number else None,
+            "max_length": field.max_length if text else None}
+
+
+def _inputs(pipeline):
+    _, by_extension = input_templates(pipeline)
+    return [{"extension": t.extension, "kind": kind_of(t), "label": t.label, "optional": t.optional, "unique": t.unique}
+            for extension, t in sorted(by_extension.items()) if extension]
+
+
+@extend_schema(responses=responses({200: PipelineSerializer(many=True)}), summary="The pipelines a project can use")
+@api_view(["GET"])
+def pipeline_list(request):
+    pipelines = Pipeline.objects.offered().select_related("fa_script")  # as the new-project page offers them
+    data = [{"name": p.name, "language": p.language, "description": p.description, "inputs": _inputs(p),
+             "parameters": [_parameter(param, field) for param, field in parameter_fields(p.fa_script)]}
+            for p in pipelines]
+    return Response(PipelineSerializer(data, many=True).data)
+
+
+# Projects
+
+
+def _projects(user):
+    return (Project.objects.filter(owner=user).select_related("pipeline__fa_script")
+            .prefetch_related("pipeline__fa_script__profiles__input_templates", "pipeline__fa_script__parameters"))
+
+
+def _describe(project, files, latest_run):
+    """The project's readiness and state, as its page works them out."""
+    state = readiness(project, files)
+    project.state = pipeline_services.project_state(state, latest_run, bool(files)).label
+    project.file_count = len(files)
+    project.size = sum(f.size for f in files)
+    missing = state.profiles[0].missing if state.profiles else []
+    project.readiness = {"ready": state.ready, "pairs": state.pairs, "missing": missing,
+                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message} for u in state.unpaired]}
+    return state
+
+
+class ProjectList(APIView):
+    @extend_schema(responses=responses({200: ProjectSerializer(many=True)}), summary="Your projects")
+    def get(self, request):
+        projects = list(_projects(request.user).prefetch_related("files", "runs"))
+        for project in projects:
+            _describe(project, list(project.files.all()), next(iter(project.runs.all()), None))
+        return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
+
+    @extend_schema(request=ProjectCreateSerializer,
+                   responses=responses({201: ProjectDetailSerializer}, "required", "max_length", "invalid_choice",
+                                       "duplicate_name", "parse_error", "no_pipelines", "csrf_failed", "request_too_large"),
+                   summary="Create a project")
+    def post(self, request):
+        if not Pipeline.objects.offered().exists():
+            raise ApiError("no_pipelines", NO_PIPELINES)
+        form = ProjectForm(_body(request), owner=request.user)
+        form.fields["pipeline"].to_field_name = "name"  # scripts name pipelines; the page's select sends ids
+        if not form.is_valid():
+            raise _form_error(form)
+        project = form.save()
+        return Response(_detail(request, project), status=201)
+
+
+def _detail(request, project):
+    project = get_project_for_user(request, project.pk)
+    files = list(project.files.all())
+    _describe(project, files, project.runs.first())
+    project.busy = project.busy_reason()  # a query per project: not in the list, whose `state` says it too
+    return ProjectDetailSerializer(project, context={"request": request}).data
+
+
+class ProjectDetail(APIView):
+    @extend_schema(responses=responses({200: ProjectDetailSerializer}, "not_found"),
+                   summary="A project, with what it still needs before a run")
+    def get(self, request, project_id):
+        return Response(_detail(request, get_project_for_user(request, project_id)))
+
+    @extend_schema(request=ProjectRenameSerializer,
+                   responses=responses({200: ProjectDetailSerializer}, "not_found", "required", "max_length",
+                                       "duplicate_name", "parse_error", "csrf_failed", "request_too_large"),
+                   summary="Rename a project")
+    def patch(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        form = RenameProjectForm(_body(request), instance=project)
+        if not form.is_valid():
+            raise _form_error(form)
+        form.save()
+        return Response(_detail(request, project))
+
+    @extend_schema(responses=responses({200: DeletedProjectSerializer}, "not_found", "csrf_failed"),
+                   summary="Delete a project, its files, runs and results (a running alignment is stopped)")
+    def delete(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        try:
+            deleted = services.delete_project(project)
+        except services.ProjectGone as exc:
+            raise ApiError("project_gone", str(exc)) from None
+        stopped = " Its running alignment was stopped, and its results were deleted too." if deleted.stopped else ""
+        return Response({"detail": f"Project “{project.name}” and its {deleted.files} file(s) were deleted.{stopped}",
+                         "files": deleted.files, "stopped": deleted.stopped})
+
+
+# Files
+
+
+class FileList(APIView):
+    @extend_schema(responses=responses({200: FileSerializer(many=True)}, "not_found"),
+                   summary="A project's files, with how each is paired")
+    def get(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        files = list(project.files.all())
+        pairing = readiness(project, files).pairing
+        return Response(FileSerializer(files, many=True, context={"request": request, "pairing": pairing}).data)
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer},
+                   responses=responses({201: UploadResultSerializer}, "not_found", "project_gone", "project_busy",
+                                       "no_files", "files_refused", "too_many_files", "upload_interrupted", "parse_error",
+                                       "csrf_failed", "unsupported_media_type", "request_too_large"),
+                   summary="Upload files (several, or .zip archives) into a project",
+                   description="As on the project page: the same checks, messages and limits. Files that pass are "
+                   "added even when others are refused (listed under `refused`); when none is added the answer is "
+                   "the error `files_refused`, with the same lists.")
+    def post(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        uploaded = request.FILES.getlist("files")  # too many files: see api.middleware
+        if reason := project.busy_reason():
+            raise ApiError("project_busy", f"Nothing was added. {reason}")
+        refused = [{"name": name, "code": "file_too_large", "detail": too_large(name)}
+                   for name in getattr(request, "oversized_uploads", [])]
+        if not uploaded and not refused:
+            raise ApiError("no_files", "Choose one or more files to upload.")
+        upload = services.Upload(project, replace=str(request.data.get("replace", "")).strip().lower() in TRUE)
+        try:
+            for f in uploaded:
+                upload.add(f, commit=False)
+            upload.commit()  # all of them at once, or none: see Upload.commit
+        finally:
+            services.cleanup(uploaded)
+        saved = [o.name for o in upload.outcomes if o.saved]
+        refused += [{"name": o.name, "code": "file_refused", "detail": o.message} for o in upload.outcomes if not o.saved]
+        if not Project.objects.filter(pk=project.pk).exists():  # deleted (in another tab) during the upload
+            raise ApiError("project_gone", str(services.ProjectGone()))
+        if not saved:
+            if busy := project.busy_reason():  # an alignment started while the files were checked
+                raise ApiError("project_busy", f"Nothing was added. {busy}", refused=refused, notes=upload.notes)
+            raise ApiError("files_refused", "\n".join(r["detail"] for r in refused), refused=refused,
+                           notes=upload.notes)
+        project.touch()
+        files = list(project.files.all())
+        pairing = readiness(project, files).pairing
+        added = [f for f in files if f.name in saved]
+        return Response({"added": FileSerializer(added, many=True, context={"request": request, "pairing": pairing}).data,
+                         "refused": refused, "notes": upload.notes}, status=201)
+
+
+class FileDetail(APIView):
+    @extend_schema(responses=responses({200: FileSerializer}, "not_found"), summary="One file")
+    def get(self, request, project_id, file_id):
+        f = get_file_for_user(request, project_id, file_id)
+        pairing = readiness(f.project, list(f.project.files.all())).pairing
+        return Response(FileSerializer(f, context={"request": request, "pairing": pairing}).data)
+
+    @extend_schema(responses=responses({204: None}, "not_found", "project_gone", "project_busy", "csrf_failed"),
+                   summary="Delete one file")
+    def delete(self, request, project_id, file_id):
+        f = get_file_for_user(request, project_id, file_id)
+        try:
+            services.delete_file(f)
+        except services.ProjectBusy as exc:
+            raise ApiError("project_busy", f"{f.name} was not deleted. {exc}") from None
+        except services.ProjectGone as exc:
+            raise ApiError("project_gone", str(exc)) from None
+        return Response(status=204)
+
+
+class _AnyRenderer(renderers.BaseRenderer):
+    """Lets a download be asked for with any Accept header; errors still go out as JSON."""
+
+    media_type = "*/*"
+    format = "bin"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return renderers.JSONRenderer().render(data)
+
+
+class FileDownload(APIView):
+    renderer_classes = [renderers.JSONRenderer, _AnyRenderer]
+
+    @extend_schema(responses=responses({200: OpenApiResponse(description="The file's content, as uploaded.")},
+                                       "not_found"),
+                   summary="Download one file")
+    def get(self, request, project_id, file_id):
+        f = get_file_for_user(request, project_id, file_id)
+        response = FileResponse(f.file.open("rb"), as_attachment=True, filename=f.name,
+                                content_type="application/octet-stream")
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@permission_classes([AllowAny])
+def not_found(request, rest=""):
+    """Any other URL under /api/: a JSON 404 (not the site's page), saying when only a slash is missing."""
+    path = request.path_info
+    if not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name != "api-not-found":
+            return error("not_found", f"No such URL: {path}. The API's URLs end with a slash: {path}/")
+    return error("not_found", f"No such URL: {path}.")
