@@ -30,6 +30,8 @@ class InputSerializer(serializers.Serializer):
 class PipelineSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="What a new project's `pipeline` names.")
     language = serializers.CharField()
+    approximate = serializers.BooleanField(
+        help_text="The aligner has no acoustic model of this language: its phones are mapped to another language's.")
     description = serializers.CharField()
     inputs = InputSerializer(many=True, help_text="The files a project of this pipeline takes, by extension.")
     parameters = ParameterSerializer(many=True, help_text="What a researcher may set when starting a run.")

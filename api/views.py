@@ -74,7 +74,7 @@ def _inputs(pipeline):
 @api_view(["GET"])
 def pipeline_list(request):
     pipelines = Pipeline.objects.offered().select_related("fa_script")  # as the new-project page offers them
-    data = [{"name": p.name, "language": p.language, "description": p.description, "inputs": _inputs(p),
+    data = [{"name": p.name, "language": p.language, "approximate": p.approximate, "description": p.description, "inputs": _inputs(p),
              "parameters": [_parameter(param, field) for param, field in parameter_fields(p.fa_script)]}
             for p in pipelines]
     return Response(PipelineSerializer(data, many=True).data)
