@@ -892,7 +892,7 @@ class Aligner:
 
             warnings.append(
                 f"{len(missing)} of {len(words)} words {'was' if len(missing) == 1 else 'were'} not found in the audio "
-                "and are not in the TextGrid: "
+                f"and {'is' if len(missing) == 1 else 'are'} not in the TextGrid: "
                 + ", ".join(located(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
             )
         return warnings
