@@ -180,3 +180,16 @@ def test_the_project_list_reads_a_textgrid_once_not_on_each_visit(alice_client, 
     assert "ready to align" in alice_client.get(reverse("upload-project-list")).content.decode()
     cache.clear()
     assert "a.TextGrid cannot be read: upload it again" in page_of(alice_client, project)
+
+
+def test_a_textgrid_whose_utterances_all_start_after_its_recording_ends_is_not_a_pair(alice_client, project):
+    """A TextGrid of another (longer) recording: said before a run, not only by the run's outcome."""
+    upload(alice_client, project, ("a.wav", wav_bytes()), ("a.TextGrid", textgrid({"A": [(20.0, 27.5, "ten of clubs")]},
+                                                                                   xmax=30.0)),
+           ("b.wav", wav_bytes()), ("b.TextGrid", textgrid({"A": [(0.2, 27.5, "ten of clubs")]}, xmax=30.0)))
+    page = page_of(alice_client, project)
+    duration = project.files.get(name="a.wav").duration
+    assert (f"a.TextGrid has its first utterance at 0:20.0, after the end of a.wav (0:0{int(duration)}."
+            in page)
+    assert "is it the transcript of this recording?" in page
+    assert "with b.TextGrid" in page  # one that starts within its recording is a pair (its end is the run's news)

@@ -117,39 +117,59 @@ def _kinds(project):
     return extensions
 
 
-def _read_has_words(f):
+def _read_words(f):
+    """(has words, the first utterance's start in seconds: 0 for plain text) of a transcript."""
     if is_tiered(f.name):
         # Words of the utterances, not the letters of the header ("File type", tier names).
         try:
-            return bool(read_tiers(f.file.path, f.name))  # the one reader, as the upload check and the aligner
+            tiers = read_tiers(f.file.path, f.name)  # the one reader, as the upload check and the aligner
         except TranscriptError:
-            return False
+            return False, 0.0
+        return True, min(u.start for t in tiers for u in t.utterances)
     # Any letter or digit makes a word for the aligner: it strips punctuation around words.
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     with f.file.open("rb") as handle:
         while chunk := handle.read(64 * 1024):
             if any(ch.isalnum() for ch in decoder.decode(chunk)):
-                return True
-    return False
+                return True, 0.0
+    return False, 0.0
 
 
-def transcript_has_words(f):
-    """Whether a transcript has at least one word; None when it cannot be read.
+def _words_of(f):
+    """`_read_words` of `f`, or None when it cannot be read.
 
     A file's content never changes under its id (replacing a file makes a new
     row), so the answer is cached by id: the project list need not read every
     transcript of every project on each visit.
     """
-    key = f"upload:transcript-has-words:{f.pk}"
+    key = f"upload:transcript-words:{f.pk}"
     answer = cache.get(key)
     if answer is None:
         try:
-            answer = _read_has_words(f)
+            answer = _read_words(f)
         except OSError:
             log.exception("cannot read transcript %s (%s)", f.pk, f.file.name)
             return None  # not cached: the storage may be back next time
         cache.set(key, answer, None)
     return answer
+
+
+def transcript_has_words(f):
+    """Whether a transcript has at least one word; None when it cannot be read."""
+    answer = _words_of(f)
+    return None if answer is None else answer[0]
+
+
+def transcript_starts_at(f):
+    """Seconds into its recording where a transcript's first utterance starts (0 for plain text), or None."""
+    answer = _words_of(f)
+    return None if answer is None else answer[1]
+
+
+def _clock(seconds):
+    """1:02.3, as the aligner's warnings give times in a recording."""
+    whole, tenth = divmod(int(seconds * 10), 10)
+    return f"{whole // 60}:{whole % 60:02}.{tenth}"
 
 
 def _or(stem, extensions):
@@ -278,6 +298,14 @@ def _pair_problem(stem, audio, texts, kinds, limit=None, setting=""):
     has_words = transcript_has_words(texts[0])
     if has_words is None:
         return "unreadable", f"{texts[0].name} cannot be read: upload it again (tick “Replace”)."
+    start = transcript_starts_at(texts[0]) if has_words else None
+    if start and audio[0].duration is not None and start >= audio[0].duration:
+        return (
+            "after the end",
+            f"{texts[0].name} has its first utterance at {_clock(start)}, after the end of {audio[0].name} "
+            f"({_clock(audio[0].duration)}): is it the transcript of this recording? Correct it and upload it again "
+            "(tick “Replace”), or upload the right recording.",
+        )
     if not has_words and is_tiered(texts[0].name):
         return (
             "no words",
