@@ -34,7 +34,7 @@ from clamservices.report import Report
 from clamservices.spoken import spoken_form
 from clamservices.textgrids import write_textgrid, write_tiered_textgrid
 from clamservices.transcripts import TranscriptError, read_transcript, split_hyphenated, words_of
-from clamservices.utterances import NoWords, is_tiered, read_tiers, utterance_words
+from clamservices.utterances import NoWords, is_tiered, read_tiers
 
 # Plain text, or utterance tiers (clamservices.tiered): a recording is paired with one of them, by name.
 TRANSCRIPTS = ("transcript", "transcript_textgrid", "transcript_eaf")
@@ -174,7 +174,7 @@ def _prepare_tiered(job, aligner, audio, transcript, options):
     readings, unknown, items = {}, set(), []
     for tier in tiers:
         for utterance in tier.utterances:
-            split, missing = _words(aligner, utterance_words(utterance.text), readings,
+            split, missing = _words(aligner, utterance.words, readings,
                                     spoken=options["language"] == "en-us")
             unknown.update(missing)
             items.append(tiered.Item(len(items), tier.name, utterance.start, utterance.end, split))

@@ -90,7 +90,8 @@ def material(tmp_path_factory):
     files += [folder / "crowded.wav", dialogue.write_textgrid(folder / "crowded.TextGrid", crowded, duration)]
 
     # A part Praat extracted from 2:00 on with "preserve times", and the WAV saved from it (which starts at 0).
-    extracted = {name: [(start + 120, end + 120, label) for start, end, label in spans] for name, spans in tiers.items()}
+    extracted = {name: [(start + 120, end + 120, label) for start, end, label in spans]
+                 for name, spans in tiers.items()}
     grid = textgrid_bytes(extracted, xmax=duration + 120).replace(b"xmin = 0\n", b"xmin = 120\n")
     shutil.copy(folder / "talk.wav", folder / "extracted.wav")
     files += [folder / "extracted.wav", folder / "extracted.TextGrid"]

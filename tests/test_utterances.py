@@ -130,7 +130,8 @@ def test_an_utterances_words_are_worked_out_once(tmp_path):
 
 def test_an_eaf_linked_to_its_recording_with_a_media_offset_gives_times_in_the_recording(tmp_path):
     # ELAN: an annotation at time t is at t + the media's offset (Time origin) in that recording.
-    content = eaf({"A": [(0.1, 0.9, "ten")]}, media=[("talk.mp4", "video/mp4", 5000), ("talk.wav", "audio/x-wav", 1500)])
+    content = eaf({"A": [(0.1, 0.9, "ten")]},
+                  media=[("talk.mp4", "video/mp4", 5000), ("talk.wav", "audio/x-wav", 1500)])
     assert read(tmp_path, content, "talk.eaf") == {"A": [(1.6, 2.4, "ten")]}
     # Renamed since: the only audio it is linked to.
     assert read(tmp_path, content, "other.eaf") == {"A": [(1.6, 2.4, "ten")]}
