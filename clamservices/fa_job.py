@@ -34,7 +34,7 @@ from clamservices.report import Report
 from clamservices.spoken import spoken_form
 from clamservices.textgrids import write_textgrid, write_tiered_textgrid
 from clamservices.transcripts import TranscriptError, read_transcript, split_hyphenated, words_of
-from clamservices.utterances import NoWords, is_tiered, read_tiers, utterance_words
+from clamservices.utterances import NoWords, is_tiered, read_tiers
 
 # Plain text, or utterance tiers (clamservices.tiered): a recording is paired with one of them, by name.
 TRANSCRIPTS = ("transcript", "transcript_textgrid", "transcript_eaf")
@@ -61,7 +61,8 @@ def _pairs(job, report):
         text_by_stem[stem] = path
     for stem in sorted(set(by_stem) - set(text_by_stem)):
         report.not_aligned(by_stem[stem].name, None, "no_transcript",
-                           f"there is no transcript for this recording (add {stem}.txt)")
+                           f"there is no transcript for this recording (add {stem}.txt, {stem}.TextGrid or "
+                           f"{stem}.eaf)")
     for stem in sorted(set(text_by_stem) - set(by_stem)):
         report.not_aligned(None, text_by_stem[stem].name, "no_audio",
                            f"there is no recording for this transcript (add {stem}.wav)")
@@ -173,7 +174,7 @@ def _prepare_tiered(job, aligner, audio, transcript, options):
     readings, unknown, items = {}, set(), []
     for tier in tiers:
         for utterance in tier.utterances:
-            split, missing = _words(aligner, utterance_words(utterance.text), readings,
+            split, missing = _words(aligner, utterance.words, readings,
                                     spoken=options["language"] == "en-us")
             unknown.update(missing)
             items.append(tiered.Item(len(items), tier.name, utterance.start, utterance.end, split))
@@ -186,20 +187,26 @@ def _prepare_tiered(job, aligner, audio, transcript, options):
         raise _coded(exc, "unreadable_audio") from None
     prepared.duration = prepared.recording.duration
     prepared.outside = tiered.place(items, len(prepared.recording))
+    try:
+        tiered.check_total(prepared)
+    except AlignmentError:
+        prepared.recording.remove()
+        raise
     return prepared
 
 
 def _finish_tiered(job, stem, prepared, outcomes, options):
     """Write the TextGrid of a tiered recording's utterance outcomes; returns the report entry's fields."""
-    alignments, warnings, aligned = tiered.combine(prepared, outcomes)
+    alignments, warnings = tiered.combine(prepared, outcomes)
     if options["phones"] and options["language"] != "en-us":
         for name, alignment in alignments.items():
             split = [w for item in prepared.items if item.tier == name for w in item.words]
             alignments[name] = _language_phones(alignment, split, options)
     target = f"{stem}.TextGrid"
-    write_tiered_textgrid(job.outputdir / target, [(t, alignments.get(t.name)) for t in prepared.tiers],
-                          prepared.duration, phones=options["phones"], text_format=options["text_format"],
-                          silence_label=options["silence_label"])
+    # Counted as written: what the TextGrid has is what the report says was aligned.
+    aligned = write_tiered_textgrid(job.outputdir / target, [(t, alignments.get(t.name)) for t in prepared.tiers],
+                                    prepared.duration, phones=options["phones"], text_format=options["text_format"],
+                                    silence_label=options["silence_label"])
     warnings = [f"“{token}” was read as “{reading}”" for token, reading in prepared.readings.items()] + warnings
     return {"textgrid": target, "warnings": warnings, "words": sum(len(i.words) for i in prepared.items),
             "words_aligned": aligned, "duration": round(prepared.duration, 3)}

@@ -18,8 +18,12 @@ CONFIDENCE_SUFFIX = " confidence"
 TIER_SEPARATOR = " - "  # a tiered transcript's result: "speaker A - words" (write_tiered_textgrid)
 
 
-def _contiguous(intervals, duration, silence_label, label=lambda interval: interval.label):
-    """Intervals covering [0, duration]: gaps become silence intervals, overlaps are trimmed."""
+def _contiguous(intervals, duration, silence_label, label=lambda interval: interval.label, kept=None):
+    """Intervals covering [0, duration]: gaps become silence intervals, overlaps are trimmed.
+
+    An interval left with no time of its own (past the end, or inside the one before) is not written;
+    `kept`, a list, gets those that are, so that what is counted is what is written.
+    """
     result, time = [], 0.0
     for interval in intervals:
         start = max(round(interval.start, 4), time)
@@ -29,6 +33,8 @@ def _contiguous(intervals, duration, silence_label, label=lambda interval: inter
         if start > time:
             result.append(PraatInterval(time, start, silence_label))
         result.append(PraatInterval(start, end, label(interval)))
+        if kept is not None:
+            kept.append(interval)
         time = end
     if time < duration:
         result.append(PraatInterval(time, duration, silence_label))
@@ -54,15 +60,19 @@ def write_tiered_textgrid(path, tiers, duration, *, phones=True, text_format="lo
     `tiers`: [(utterances.Tier, its Alignment or None)]. Each input tier comes back with its labelled intervals as
     they came (the gaps empty), followed by "<tier> - words" and "<tier> - phones" when it had utterances; the
     confidence tiers of all of them ("<tier> - words confidence") come last, the convention exports reads.
+
+    Returns the number of words written on the word tiers (the report's "words_aligned").
     """
-    written, aligned = [], []
+    written, aligned, word_tiers = [], [], set()
     for tier, alignment in tiers:
         written.append((tier.name, tier.intervals, "", _utterance_label))
         if alignment is not None:
             own = _alignment_tiers(f"{tier.name}{TIER_SEPARATOR}", alignment, phones)
             written += [(name, intervals, silence_label, None) for name, intervals in own]
             aligned += own
-    _write(path, written + _confidence_tiers(aligned), duration, text_format)
+            word_tiers.add(own[0][0])
+    kept = _write(path, written + _confidence_tiers(aligned), duration, text_format)
+    return sum(kept[name] for name in word_tiers)
 
 
 def _utterance_label(utterance):
@@ -83,15 +93,21 @@ def _confidence_tiers(tiers):
 
 
 def _write(path, written, duration, text_format):
-    """[(name, intervals, silence label, label function or None)] as a TextGrid at `path`, a tier at a time."""
+    """[(name, intervals, silence label, label function or None)] as a TextGrid at `path`, a tier at a time.
+
+    Returns {tier name: how many of its intervals were written}."""
     duration = round(duration, 4)
     write = _write_long if text_format == "long" else _write_short
+    counts = {}
     with open(path, "w", encoding="utf-8") as out:
         out.write('File type = "ooTextFile"\nObject class = "TextGrid"\n\n')
         write(out, None, duration, len(written))
         for number, (name, intervals, silence, label) in enumerate(written, 1):
-            entries = _contiguous(intervals, duration, silence, *([label] if label else []))
+            kept = []
+            entries = _contiguous(intervals, duration, silence, *([label] if label else []), kept=kept)
+            counts[name] = len(kept)
             write(out, (number, name, entries), duration, len(written))
+    return counts
 
 
 def _write_long(out, tier, duration, count):

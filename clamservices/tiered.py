@@ -21,6 +21,10 @@ from clamservices.audio import SAMPLE_RATE
 from clamservices.utterances import moment
 
 GROUP_SECONDS = 30.0  # of utterance audio per pool task
+# Utterances of different tiers may overlap, and each is aligned on its own samples: tiers that repeat one
+# another (each speaker's one interval over the whole recording, say) would align the recording as many times
+# over. Two or three speakers at once throughout is already more than a conversation has.
+MAX_TOTAL_SHARE = 4  # utterance audio, as a multiple of the recording's length
 
 
 @dataclass
@@ -58,6 +62,11 @@ class Prepared:
     outside: list = field(default_factory=list)  # Items that start after the recording ends
 
     @property
+    def start(self):
+        """Where the transcript's time begins (utterances.Tier.start): 0 but for a part Praat extracted."""
+        return min((t.start for t in self.tiers), default=0.0)
+
+    @property
     def placed(self):
         return [i for i in self.items if not i.outside]
 
@@ -87,6 +96,17 @@ def place(items, length):
         if item.outside:
             outside.append(item)
     return outside
+
+
+def check_total(prepared):
+    """Raises AlignmentError ("too_long") when the placed utterances add up to more than MAX_TOTAL_SHARE times
+    the recording."""
+    total = sum(i.length for i in prepared.placed) / SAMPLE_RATE
+    if total > MAX_TOTAL_SHARE * prepared.duration:
+        raise AlignmentError("too_long", (
+            f"its utterances add up to {moment(total)} of audio, more than {MAX_TOTAL_SHARE} times the "
+            f"recording ({moment(prepared.duration)}): its tiers overlap so much that the recording would be "
+            "aligned over and over; keep one tier per speaker, each utterance where that speaker speaks"))
 
 
 def groups(items):
@@ -138,13 +158,17 @@ def _shifted(alignment, seconds):
 
 
 def combine(prepared, outcomes):
-    """({tier name: Alignment}, warnings, words aligned) of the recording from its utterances' outcomes.
+    """({tier name: Alignment}, warnings) of the recording from its utterances' outcomes.
 
     Raises AlignmentError ("no_match") when not one utterance could be aligned.
     """
-    by_tier = {t.name: Alignment([], []) for t in prepared.tiers if t.utterances}
+    by_tier = {t.name: Alignment([], []) for t in prepared.tiers if t.has_words}
     warnings, failures = [], []
     end = moment(prepared.duration)
+    if prepared.start > 0:
+        # Praat's "Extract part" with "preserve times" keeps the part's times; the WAV saved from it starts at 0.
+        end += (f"; the TextGrid starts at {moment(prepared.start)}, not at 0: extract it again in Praat without "
+                "“preserve times”, or shift its times (Modify times) to start at 0")
     for item in prepared.items:  # tier order, then time: the warnings read in that order too
         outcome = outcomes.get(item.number) if not item.outside else (
             "error", "outside", f"it starts after the recording ends ({end})")
@@ -167,7 +191,8 @@ def combine(prepared, outcomes):
         raise AlignmentError("no_match", f"{which} could{' not' if len(failures) == 1 else ''} be aligned: "
                                          f"{failures[0]}{more}")
     for alignment in by_tier.values():
-        # Utterances of one tier may overlap: the tier is written in time order (the writer trims overlaps).
+        # Utterances of one tier overlap by a few ms at most (utterances.OVERLAP_TOLERANCE): the tier is written in
+        # time order, the writer trimming what little overlaps.
         alignment.words.sort(key=lambda i: i.start)
         alignment.phones.sort(key=lambda i: i.start)
-    return by_tier, warnings, sum(len(a.words) for a in by_tier.values())
+    return by_tier, warnings

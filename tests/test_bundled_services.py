@@ -138,7 +138,8 @@ def _wav_with_no_samples(path):
 @pytest.mark.parametrize(
     "case, code, expected",
     [
-        ("audio_without_transcript", "no_transcript", "there is no transcript for this recording (add cards-003.txt)"),
+        ("audio_without_transcript", "no_transcript", "there is no transcript for this recording (add cards-003.txt, "
+         "cards-003.TextGrid or cards-003.eaf)"),
         ("transcript_without_audio", "no_audio", "there is no recording for this transcript (add cards-003.wav)"),
         ("html_as_wav", "unreadable_audio", "it cannot be read as audio"),
         ("empty_audio", "too_short", "it contains no audio (0 samples)"),

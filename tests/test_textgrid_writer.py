@@ -85,3 +85,18 @@ def test_a_tiered_transcripts_result_keeps_its_tiers_and_adds_words_and_phones_p
         assert "speaker A - words confidence" not in names and "speaker A - words" in names
         words = next(t for t in result.tiers if t.name == "speaker A - words")
         assert [s.confidence for s in words.spans if s.label != "sil"] == [0.9, None, 0.123]
+
+
+def test_a_tiered_result_counts_the_words_it_writes_not_those_it_trims_away(tmp_path):
+    # The report's "words_aligned" is this count: a word with no time of its own left (inside the one before it,
+    # or past the recording's end) is not in the file, so it is not counted as aligned.
+    from clamservices.textgrids import write_tiered_textgrid
+    from clamservices.utterances import Tier, Utterance
+
+    speaker = Tier("speaker A", [Utterance(0.0, 1.9, "ten of clubs two")])
+    words = [Interval(0.0, 1.0, "ten", -1.0, 0.9), Interval(0.2, 0.6, "of", -1.0, 0.9),
+             Interval(1.0, 1.5, "clubs", -1.0, 0.9), Interval(2.1, 2.4, "two", -1.0, 0.9)]
+    written = write_tiered_textgrid(tmp_path / "a.TextGrid", [(speaker, Alignment(words, []))], 2.0)
+    grid = textgrid.openTextgrid(str(tmp_path / "a.TextGrid"), includeEmptyIntervals=False)
+    assert [e.label for e in grid.getTier("speaker A - words").entries] == ["ten", "clubs"]
+    assert written == 2

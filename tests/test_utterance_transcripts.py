@@ -18,6 +18,7 @@ from tests import dialogue
 from tests.fajob import make_job, run_job
 from tests.helpers import DATA
 from tests.messy_corpus import tools_missing
+from tests.utterance_files import textgrid as textgrid_bytes
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason="needs espeak-ng and sox (bin/ensure-system-packages)")
 
@@ -71,6 +72,30 @@ def material(tmp_path_factory):
     cards = {"speaker A": [(0.0, dialogue.duration_of(DATA / "cards-001.wav"), "ten of clubs")]}
     files += [folder / "dup.wav", folder / "dup.txt",
               dialogue.write_textgrid(folder / "dup.TextGrid", cards, dialogue.duration_of(DATA / "cards-001.wav"))]
+
+    # A recording without a transcript.
+    shutil.copy(folder / "talk.wav", folder / "lone.wav")
+    files.append(folder / "lone.wav")
+
+    # Speaker A's utterances on one tier, one of them inside another.
+    nested = {"speaker A": [(0.0, 3.0, tiers["speaker A"][1][2]), (1.0, 2.0, "ten of clubs")]}
+    shutil.copy(folder / "talk.wav", folder / "nested.wav")
+    files += [folder / "nested.wav", folder / "nested.TextGrid"]
+    (folder / "nested.TextGrid").write_bytes(textgrid_bytes(nested, xmax=duration))
+
+    # Five tiers each of one utterance over the whole recording: aligning them would align it five times over.
+    whole = " ".join(t.text for t in turns)
+    crowded = {f"speaker {n}": [(0.0, duration, whole)] for n in range(5)}
+    shutil.copy(folder / "talk.wav", folder / "crowded.wav")
+    files += [folder / "crowded.wav", dialogue.write_textgrid(folder / "crowded.TextGrid", crowded, duration)]
+
+    # A part Praat extracted from 2:00 on with "preserve times", and the WAV saved from it (which starts at 0).
+    extracted = {name: [(start + 120, end + 120, label) for start, end, label in spans]
+                 for name, spans in tiers.items()}
+    grid = textgrid_bytes(extracted, xmax=duration + 120).replace(b"xmin = 0\n", b"xmin = 120\n")
+    shutil.copy(folder / "talk.wav", folder / "extracted.wav")
+    files += [folder / "extracted.wav", folder / "extracted.TextGrid"]
+    (folder / "extracted.TextGrid").write_bytes(grid)
     return {"files": files, "turns": turns, "duration": duration, "tiers": tiers, "troubled": troubled}
 
 
@@ -202,6 +227,42 @@ def test_two_transcripts_of_one_recording_name_each_other(jobs):
     assert found["dup.TextGrid"]["code"] == "duplicate"
     assert found["dup.TextGrid"]["reason"] == "there is another transcript named dup (dup.txt); remove one of them"
     assert (found["dup.wav"]["transcript"], found["dup.wav"]["status"]) == ("dup.txt", "aligned")
+
+
+def test_a_recording_without_a_transcript_is_told_every_kind_of_transcript_it_may_have(jobs):
+    entry = entries(jobs["2"])["lone.wav"]
+    assert (entry["status"], entry["code"]) == ("not_aligned", "no_transcript")
+    assert entry["reason"] == "there is no transcript for this recording (add lone.txt, lone.TextGrid or lone.eaf)"
+
+
+def test_utterances_overlapping_on_one_tier_are_refused_not_lost(jobs):
+    entry = entries(jobs["2"])["nested.wav"]
+    assert (entry["status"], entry["code"]) == ("not_aligned", "unreadable_transcript")
+    assert entry["reason"] == (
+        "on tier speaker A, the interval at 0:01.0–0:02.0 overlaps the one at 0:00.0–0:03.0: one tier holds one "
+        "speaker's utterances one after the other; put overlapping speech on separate tiers")
+
+
+def test_tiers_that_would_align_the_recording_over_and_over_are_not_aligned(jobs, material):
+    entry = entries(jobs["2"])["crowded.wav"]
+    assert (entry["status"], entry["code"]) == ("not_aligned", "too_long")
+    duration = material["duration"]
+    assert entry["reason"] == (
+        f"its utterances add up to {moment(5 * duration)} of audio, more than 4 times the recording "
+        f"({moment(duration)}): its tiers overlap so much that the recording would be aligned over and over; keep "
+        "one tier per speaker, each utterance where that speaker speaks")
+    assert not (jobs["2"] / "crowded.TextGrid").exists()
+
+
+def test_a_textgrid_extracted_with_its_times_kept_says_it_starts_later_than_the_recording(jobs, material):
+    entry = entries(jobs["2"])["extracted.wav"]
+    assert (entry["status"], entry["code"]) == ("not_aligned", "no_match")
+    start, end, _ = material["tiers"]["speaker A"][1]
+    assert entry["reason"].startswith(
+        f"none of its 4 utterances could be aligned: speaker A, {moment(start + 120)}–{moment(end + 120)}: it starts "
+        f"after the recording ends ({moment(material['duration'])}; the TextGrid starts at 2:00.0, not at 0: "
+        "extract it again in Praat without “preserve times”, or shift its times (Modify times) to start at 0)"), \
+        entry["reason"]
 
 
 # --- through the real bundled service ---------------------------------------------------------------------

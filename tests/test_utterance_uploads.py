@@ -79,6 +79,9 @@ def test_a_textgrid_or_eaf_of_utterances_is_a_transcript_paired_with_its_recordi
     ("dependent.eaf", eaf({"speaker A": [(0.1, 0.9, "")]}, dependent={"words": ("speaker A", ["ten of clubs"])}),
      "dependent.eaf: no interval on its tier (speaker A) has words to align"),
     ("empty.eaf", b"", "empty.eaf: the file is empty"),
+    ("nested.TextGrid", textgrid({"speaker A": [(0.1, 1.9, "ten of clubs"), (0.5, 0.9, "two")]}),
+     "nested.TextGrid: on tier speaker A, the interval at 0:00.5–0:00.9 overlaps the one at 0:00.1–0:01.9: one "
+     "tier holds one speaker's utterances one after the other; put overlapping speech on separate tiers"),
 ])
 def test_a_textgrid_or_eaf_that_cannot_be_aligned_is_refused_with_what_to_do(alice_client, project, name, content,
                                                                              message):

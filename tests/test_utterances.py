@@ -1,8 +1,13 @@
 """clamservices.utterances, the one reader of transcripts given as TextGrid or EAF tiers (the upload check and the
 aligner both use it): which tiers are utterances, and a result given back as a transcript."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from clamservices import utterances
 from clamservices.transcripts import TranscriptError
 from clamservices.utterances import read_tiers
 from tests.utterance_files import eaf, textgrid
@@ -47,3 +52,114 @@ def test_an_eaf_whose_only_tiers_are_an_old_alignment_says_so_through_its_words(
         read(tmp_path, eaf({"phones": [(0.1, 0.5, "T")]}), "a.eaf")
     assert str(refused.value) == ("its only tier (phones) holds an alignment, not utterances: add a tier with the "
                                   "utterances (one tier per speaker)")
+
+
+def refusal(tmp_path, content, name="a.TextGrid"):
+    with pytest.raises(TranscriptError) as refused:
+        read(tmp_path, content, name)
+    return str(refused.value)
+
+
+def test_a_textgrid_with_many_blank_lines_is_read_without_a_pass_over_them_per_line(tmp_path):
+    # The check of a cut-off file once went over every following blank line from each line's start: 30 000
+    # blank lines took 9 s, and these 200 000 would take minutes. A subprocess, so that the test stops by itself.
+    path = tmp_path / "blank.TextGrid"
+    path.write_bytes(textgrid({"A": [(0.1, 0.9, "ten of clubs")]}) + b"\n" * 200_000)
+    program = ("import sys; from clamservices.utterances import read_tiers; "
+               "print([(u.start, u.end, u.text) for t in read_tiers(sys.argv[1]) for u in t.utterances])")
+    done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=30,
+                          cwd=Path(__file__).parent.parent, check=True)
+    assert done.stdout == "[(0.1, 0.9, 'ten of clubs')]\n"
+
+
+@pytest.mark.parametrize("name, build", [("a.TextGrid", lambda tiers: textgrid(tiers, xmax=70)), ("a.eaf", eaf)])
+def test_overlapping_utterances_on_one_tier_are_refused_with_the_tier_and_both_times(tmp_path, name, build):
+    # Written back one after the other, the utterance inside the other would lose its words without a warning.
+    content = build({"speaker A": [(0.5, 63.0, "ten of clubs and more"), (61.2, 62.0, "two of hearts")]})
+    assert refusal(tmp_path, content, name) == (
+        "on tier speaker A, the interval at 1:01.2–1:02.0 overlaps the one at 0:00.5–1:03.0: one tier holds one "
+        "speaker's utterances one after the other; put overlapping speech on separate tiers")
+
+
+def test_utterances_of_one_tier_that_overlap_by_a_few_milliseconds_are_read(tmp_path):
+    grid = textgrid({"A": [(0.1, 0.905, "ten of clubs"), (0.9, 1.5, "two")]})
+    assert read(tmp_path, grid) == {"A": [(0.1, 0.905, "ten of clubs"), (0.9, 1.5, "two")]}
+
+
+def test_more_tiers_than_one_recording_has_are_refused_asking_whether_it_is_one_transcript(tmp_path):
+    many = {f"speaker {n}": [(0.1, 0.9, "ten")] for n in range(101)}
+    expected = ("it has 101 tiers, more than 100: is this the transcript of one recording? Give each recording a "
+                "file of its own, with a tier per speaker")
+    assert refusal(tmp_path, textgrid(many)) == expected
+    assert refusal(tmp_path, textgrid(many, short=True)) == expected
+    assert refusal(tmp_path, eaf(many), "a.eaf") == expected
+
+
+def test_an_eaf_of_thousands_of_tiers_is_refused_before_its_xml_is_parsed(tmp_path):
+    tier = ('<TIER LINGUISTIC_TYPE_REF="default-lt" TIER_ID="t{}"/>')
+    content = eaf({"A": [(0.1, 0.9, "ten")]}).replace(b"</ANNOTATION_DOCUMENT>", "".join(
+        tier.format(n) for n in range(1001)).encode() + b"<not xml")
+    assert refusal(tmp_path, content, "a.eaf") == (
+        "it has 1002 tiers, more than 100: is this the transcript of one recording? Give each recording a file of "
+        "its own, with a tier per speaker")
+
+
+def test_more_utterances_than_one_recording_has_are_refused(tmp_path, monkeypatch):
+    # The real limit (50 000) takes seconds of praatio's parsing to reach; the counting is the same.
+    monkeypatch.setattr(utterances, "MAX_UTTERANCES", 3)
+    grid = textgrid({"A": [(0.1, 0.2, "one"), (0.3, 0.4, "two")], "B": [(0.5, 0.6, "three"), (0.7, 0.8, "four")]})
+    assert refusal(tmp_path, grid) == ("it has 4 utterances, more than 3: is this the transcript of one recording? "
+                                       "Cut long recordings and their transcripts into parts")
+
+
+@pytest.mark.parametrize("name, build", [("a.TextGrid", textgrid), ("a.eaf", eaf)])
+def test_an_interval_with_a_label_longer_than_any_utterance_is_refused(tmp_path, name, build):
+    content = build({"speaker A": [(1.0, 2.5, "word " * 2001)]})
+    assert refusal(tmp_path, content, name) == (
+        "on tier speaker A, the interval at 0:01.0–0:02.5 has 10004 characters, more than 10000: give each "
+        "utterance an interval of its own")
+
+
+def test_an_utterances_words_are_worked_out_once(tmp_path):
+    (tmp_path / "a.TextGrid").write_bytes(textgrid({"A": [(0.1, 0.9, "ten of <noise> clubs")]}))
+    [tier] = read_tiers(tmp_path / "a.TextGrid")
+    [utterance] = tier.utterances
+    assert [w.shown for w in utterance.words] == ["ten", "of", "clubs"]
+    assert utterance.words is tier.utterances[0].words
+
+
+def test_an_eaf_linked_to_its_recording_with_a_media_offset_gives_times_in_the_recording(tmp_path):
+    # ELAN: an annotation at time t is at t + the media's offset (Time origin) in that recording.
+    content = eaf({"A": [(0.1, 0.9, "ten")]},
+                  media=[("talk.mp4", "video/mp4", 5000), ("talk.wav", "audio/x-wav", 1500)])
+    assert read(tmp_path, content, "talk.eaf") == {"A": [(1.6, 2.4, "ten")]}
+    # Renamed since: the only audio it is linked to.
+    assert read(tmp_path, content, "other.eaf") == {"A": [(1.6, 2.4, "ten")]}
+    assert read(tmp_path, eaf({"A": [(0.1, 0.9, "ten")]}), "talk.eaf") == {"A": [(0.1, 0.9, "ten")]}
+
+
+def test_an_eaf_whose_linked_media_disagree_on_the_offset_is_refused(tmp_path):
+    content = eaf({"A": [(0.1, 0.9, "ten")]}, media=[("x.wav", "audio/x-wav", 1500), ("y.wav", "audio/x-wav", 0)])
+    assert refusal(tmp_path, content, "talk.eaf") == (
+        "its linked media have different media offsets (Time origin), and none of them is named talk: in ELAN, set "
+        "the media offset to 0 or link only the recording")
+
+
+def test_negative_times_are_refused_though_praatio_reads_them_as_positive(tmp_path):
+    textgrid_message = ("it has a time before 0 (a negative time): the recording starts at 0; in Praat, shift the "
+                        "times (Modify times) so that none is negative and save it again")
+    long_format = textgrid({"A": [(-2.0, 2.9, "hello there")]}, xmax=5)
+    assert refusal(tmp_path, long_format) == textgrid_message
+    assert refusal(tmp_path, textgrid({"A": [(-2.0, 2.9, "hello there")]}, xmax=5, short=True)) == textgrid_message
+    eaf_message = ("it has a time before 0 (a negative time, or an annotation before the start of the recording "
+                   "with its media offset): in ELAN, move or delete it and save the file again")
+    negative = eaf({"A": [(0.1, 0.9, "ten")]}).replace(b'TIME_VALUE="100"', b'TIME_VALUE="-5000"')
+    assert refusal(tmp_path, negative, "a.eaf") == eaf_message
+    shifted = eaf({"A": [(0.1, 0.9, "ten")]}, media=[("a.wav", "audio/x-wav", -500)])
+    assert refusal(tmp_path, shifted, "a.eaf") == eaf_message
+
+
+def test_a_textgrid_extracted_with_its_times_kept_says_where_it_starts(tmp_path):
+    content = textgrid({"A": [(120.5, 122.9, "hello there")]}, xmax=125).replace(b"xmin = 0\n", b"xmin = 120\n")
+    (tmp_path / "a.TextGrid").write_bytes(content)
+    assert [t.start for t in read_tiers(tmp_path / "a.TextGrid")] == [120.0]

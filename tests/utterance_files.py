@@ -56,12 +56,16 @@ def textgrid(tiers=None, xmax=2.0, points=None, short=False, encoding="utf-8"):
     return ("\n".join(lines) + "\n").encode(encoding)
 
 
-def eaf(tiers=None, dependent=None):
+def eaf(tiers=None, dependent=None, media=()):
     """An ELAN file of top-level tiers {name: [(start, end, label)]} in seconds, and dependent (symbolic) tiers
-    {name: (parent, [label of each of the parent's annotations])}, as bytes."""
+    {name: (parent, [label of each of the parent's annotations])}, linked to `media` [(file name, MIME type, media
+    offset in ms)], as bytes."""
     tiers = TWO_SPEAKERS if tiers is None else tiers
     document = Elan.Eaf(author="test")
     document.remove_tier("default")
+    for url, mimetype, origin in media:
+        document.add_linked_file(f"file:///recordings/{url}", relpath=f"./{url}", mimetype=mimetype,
+                                 time_origin=origin)
     for name, spans in tiers.items():
         document.add_tier(name)
         for start, end, label in spans:
