@@ -133,7 +133,9 @@ def test_two_jobs_at_once_run_in_two_processes(job_server, tmp_path):
     server, path = job_server
     folders = [project(tmp_path / name) for name in ("a", "b")]
     processes = [dispatch(f, *JOB, "sleep", str(f.parent / "pid"), socket_path=path) for f in folders]
-    wait_for(lambda: all((f.parent / "pid").exists() and (f.parent / "pid").read_text() for f in folders), what="jobs")
+    # The job writes its "pid" as it starts; the dispatcher writes ".pid" once it has the job's: either may be first.
+    wait_for(lambda: all((f.parent / "pid").exists() and (f.parent / "pid").read_text() and (f / ".pid").exists()
+                         and (f / ".pid").read_text() for f in folders), what="jobs")
     pids = {int((f / ".pid").read_text()) for f in folders}
     assert len(pids) == 2 and {psutil.Process(p).ppid() for p in pids} == {server.pid}
     for folder in folders:
