@@ -21,6 +21,10 @@ from clamservices.audio import SAMPLE_RATE
 from clamservices.utterances import moment
 
 GROUP_SECONDS = 30.0  # of utterance audio per pool task
+# Another speaker's utterance over this much of one that could not be aligned (seconds, or share of its length)
+# is named as the likely cause.
+OVERLAP_SECONDS = 0.5
+OVERLAP_SHARE = 0.25
 # Utterances of different tiers may overlap, and each is aligned on its own samples: tiers that repeat one
 # another (each speaker's one interval over the whole recording, say) would align the recording as many times
 # over. Two or three speakers at once throughout is already more than a conversation has.
@@ -157,6 +161,24 @@ def _shifted(alignment, seconds):
                                phones=[shift(p) for p in alignment.phones])
 
 
+def _explained(item, outcome, items):
+    """The reason an utterance was not aligned, with what most likely caused a "does not match" in a TextGrid:
+    another speaker talking at the same time, or an interval that cuts off part of the utterance."""
+    _, code, reason = outcome
+    if code != "no_match":
+        return reason
+    def shared(other):
+        return min(other.end, item.end) - max(other.start, item.start) if other.tier != item.tier else 0.0
+
+    # Turns often overlap by a fraction of a second at their edges; that alone does not sink an utterance.
+    over = [o for o in items if shared(o) >= min(OVERLAP_SECONDS, OVERLAP_SHARE * (item.end - item.start))]
+    if over:
+        other = max(over, key=shared)
+        return (f"it overlaps {other.tier}'s utterance at {moment(other.start)}–{moment(other.end)}, and speech over "
+                "other speech often cannot be aligned (its words were not found in the audio)")
+    return f"{reason}; check also that its interval holds all of its speech"
+
+
 def combine(prepared, outcomes):
     """({tier name: Alignment}, warnings) of the recording from its utterances' outcomes.
 
@@ -179,7 +201,7 @@ def combine(prepared, outcomes):
             target.not_found += outcome.not_found
             warnings += [f"{item.where}: {w}" for w in outcome.warnings]
             continue
-        reason = outcome[2] if outcome else "it was not aligned"
+        reason = _explained(item, outcome, prepared.items) if outcome else "it was not aligned"
         failures.append(f"{item.where}: {reason}")
         target.not_found += [w.shown for w in item.words]
         words = "its word is" if len(item.words) == 1 else f"its {len(item.words)} words are"
