@@ -121,10 +121,13 @@ def read_tiers(path, name=None):
                                   f"hold{'' if several else 's'} an alignment, not utterances: add a tier with the "
                                   "utterances (one tier per speaker)")
         if not tiers:
-            raise NoWords(f"the {kind} file has no interval tier: add a tier with the utterances "
-                          "(one tier per speaker)")
+            which = "interval tier" if extension == "textgrid" else \
+                "top-level, time-aligned tier (dependent tiers are not utterances)"
+            raise NoWords(f"the {kind} file has no {which}: add a tier with the utterances (one tier per speaker)")
+        dependent = " on its top-level tier" if extension == "eaf" else ""
         raise NoWords(f"no interval on its tier{'s' if len(tiers) > 1 else ''} "
-                      f"({', '.join(t.name for t in tiers)}) has words to align")
+                      f"({', '.join(t.name for t in tiers)}) has words to align: write the words spoken in each "
+                      f"utterance's interval{dependent} (labels between brackets, such as <noise>, are not words)")
     return tiers
 
 

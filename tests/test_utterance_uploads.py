@@ -69,7 +69,8 @@ def test_a_textgrid_or_eaf_of_utterances_is_a_transcript_paired_with_its_recordi
     ("latin1.TextGrid", textgrid(encoding="latin-1"),
      "latin1.TextGrid: it is not UTF-8 or UTF-16 text (byte 1033 cannot be decoded); save it from Praat as a text file"),
     ("silent.TextGrid", textgrid({"speaker A": [(0.1, 0.9, ""), (1.0, 1.5, "...")], "speaker B": []}),
-     "silent.TextGrid: no interval on its tiers (speaker A, speaker B) has words to align"),
+     "silent.TextGrid: no interval on its tiers (speaker A, speaker B) has words to align: write the words spoken in "
+     "each utterance's interval (labels between brackets, such as <noise>, are not words)"),
     ("points.TextGrid", textgrid({}, points={"beats": [(0.5, "one"), (1.0, "two")]}),
      "points.TextGrid: the Praat TextGrid file has no interval tier: add a tier with the utterances "
      "(one tier per speaker)"),
@@ -77,7 +78,11 @@ def test_a_textgrid_or_eaf_of_utterances_is_a_transcript_paired_with_its_recordi
      "bad.eaf: it cannot be read as an ELAN file (the XML is damaged or not EAF); open it in ELAN, save it again "
      "and upload that"),
     ("dependent.eaf", eaf({"speaker A": [(0.1, 0.9, "")]}, dependent={"words": ("speaker A", ["ten of clubs"])}),
-     "dependent.eaf: no interval on its tier (speaker A) has words to align"),
+     "dependent.eaf: no interval on its tier (speaker A) has words to align: write the words spoken in each "
+     "utterance's interval on its top-level tier (labels between brackets, such as <noise>, are not words)"),
+    ("only-dependent.eaf", eaf({"speaker A": []}, dependent={"words": ("speaker A", [])}),
+     "only-dependent.eaf: the ELAN file has no top-level, time-aligned tier (dependent tiers are not utterances): "
+     "add a tier with the utterances (one tier per speaker)"),
     ("empty.eaf", b"", "empty.eaf: the file is empty"),
     ("nested.TextGrid", textgrid({"speaker A": [(0.1, 1.9, "ten of clubs"), (0.5, 0.9, "two")]}),
      "nested.TextGrid: on tier speaker A, the interval at 0:00.5–0:00.9 overlaps the one at 0:00.1–0:01.9: one "
