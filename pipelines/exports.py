@@ -344,9 +344,21 @@ def to_eaf(alignment):
     # keeps the recording beside the .eaf, as ELAN's manual recommends.
     eaf.add_linked_file(f"file:///{quote(alignment.recording)}", relpath=f"./{alignment.recording}",
                         mimetype=media_type(alignment.recording))
+    # A speaker's utterance tier ("speaker A", kept from a TextGrid given as the transcript) comes just before
+    # its words, as in the TextGrid; other tiers after all of them.
+    others = {tier.name.strip().lower(): tier for tier in alignment.other_tiers()}
+
+    def write_other(tier):
+        eaf.add_tier(tier.name, ling=OTHER_TYPE)
+        for span in tier.spans:
+            _annotate(eaf, tier.name, span)
+
     for word_position, phone_position in alignment.tier_positions():
         own = alignment.words_of(word_position, phone_position)
         word_tier = alignment.tiers[word_position].name
+        speaker = others.pop(_prefix(word_tier, WORD_TIER_NAMES) or "", None)
+        if speaker is not None:
+            write_other(speaker)
         phone_tier = None if phone_position is None else alignment.tiers[phone_position].name
         eaf.add_tier(word_tier, ling=WORD_TYPE)
         # (annotation id, confidence) of each annotation as it is written: the confidence tiers refer to the ids
@@ -364,10 +376,8 @@ def to_eaf(alignment):
         _confidence_tier(eaf, word_tier + CONFIDENCE_SUFFIX, word_tier, written_words)
         if phone_tier:
             _confidence_tier(eaf, phone_tier + CONFIDENCE_SUFFIX, phone_tier, written_phones)
-    for tier in alignment.other_tiers():
-        eaf.add_tier(tier.name, ling=OTHER_TYPE)
-        for span in tier.spans:
-            _annotate(eaf, tier.name, span)
+    for tier in others.values():
+        write_other(tier)
     # ELAN numbers the annotations a researcher adds from this; pympi leaves it at 0.
     eaf.properties = [(key, eaf.maxaid if key == "lastUsedAnnotation" else value) for key, value in eaf.properties]
     # Serialised as text, then encoded: ElementTree writing UTF-8 itself is about 3 times slower.

@@ -119,6 +119,8 @@ def test_every_format_keeps_each_speakers_words_with_their_phones_and_times_agre
     eaf_path = tmp_path / "interview.eaf"
     eaf_path.write_bytes(exports.to_eaf(alignment))
     eaf = Elan.Eaf(str(eaf_path))
+    # In the order of the TextGrid: each speaker's utterances, then their words and phones (ELAN shows file order).
+    assert [t for t in eaf.tiers if not t.endswith(" confidence")] == DRAWN
     rows = list(csv.DictReader(io.StringIO(exports.to_csv([alignment]).decode("utf-8"))))
     document = json.loads(exports.to_json(alignment))
     for speaker in ("speaker A", "speaker B"):
