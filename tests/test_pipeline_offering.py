@@ -86,6 +86,36 @@ def test_templates_must_belong_to_their_scripts_and_the_g2p_chain_be_complete():
     assert pipeline.problems() == [] and list(Pipeline.objects.offered()) == [pipeline]
 
 
+def test_the_admins_form_and_the_offering_apply_one_rule_of_what_the_g2p_script_needs():
+    from itertools import combinations
+
+    from django.core.exceptions import ValidationError
+
+    pipeline = make_fa_pipeline()
+    g2p = g2p_script()
+    chosen = {
+        "oov_output": OutputTemplate.objects.create(profile=pipeline.fa_script.profiles.get(), template_id="oov",
+                                                    format="PlainTextFormat", label="OOV words", extension="oov"),
+        "fa_dictionary_input": InputTemplate.objects.get(template_id="dictionary"),
+        "g2p_input": InputTemplate.objects.get(template_id="wordlist"),
+        "dictionary_output": OutputTemplate.objects.get(template_id="dictionary"),
+    }
+    for size in range(len(chosen) + 1):
+        for empty in combinations(Pipeline.TEMPLATE_FIELDS, size):
+            pipeline.g2p_script = g2p
+            for field, template in chosen.items():
+                setattr(pipeline, field, None if field in empty else template)
+            named = {field for field in Pipeline.TEMPLATE_FIELDS
+                     if f"“{Pipeline._meta.get_field(field).verbose_name}” is empty" in " ".join(pipeline.problems())}
+            try:
+                pipeline.clean()
+                refused = {}
+            except ValidationError as exc:
+                refused = exc.message_dict
+            assert named == set(empty) == set(refused), empty
+            assert all(messages == ["Needed to connect the G2P script."] for messages in refused.values())
+
+
 UNAVAILABLE = (
     "The pipeline “English” of this project cannot be used at the moment: it needs repair by an administrator. "
     "Your files are kept; an alignment can start once it is repaired."
