@@ -144,6 +144,37 @@ def test_a_project_of_a_pipeline_that_broke_shows_why_instead_of_a_start_button(
     assert not project.runs.exists()
 
 
+def test_the_project_list_and_page_say_a_pipeline_that_broke_needs_repair_instead_of_ready(
+        alice, alice_client, django_assert_max_num_queries):
+    import re
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import wav_bytes
+
+    project = make_project(alice)
+    make_project(alice, "Sense", pipeline=make_fa_pipeline("Dutch"))
+    alice_client.post_form(
+        reverse("upload-add-files", args=[project.pk]),
+        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs"), SimpleUploadedFile("a.wav", wav_bytes())]},
+        form_url=project.get_absolute_url(),
+    )
+
+    def states():
+        with django_assert_max_num_queries(8):
+            page = alice_client.get(reverse("upload-project-list")).content.decode()
+        rows = re.findall(r"<tr>\s*<td><a [^>]*>([^<]*)</a></td>.*?<span class=\"badge ([^\"]*)\">([^<]*)</span>", page, re.S)
+        return {name: (badge, label) for name, badge, label in rows}
+
+    assert states() == {"Austen": ("text-bg-success", "ready to align"), "Sense": ("text-bg-light", "empty")}
+    # The aligner's files are as they were; the G2P script added to the pipeline was never imported.
+    Pipeline.objects.filter(pk=project.pipeline.pk).update(g2p_script=Script.objects.create(name="G2P", url="http://127.0.0.1:9/"))
+    assert states() == {"Austen": ("text-bg-warning", "pipeline needs repair"), "Sense": ("text-bg-light", "empty")}
+    page = unescape(alice_client.get(project.get_absolute_url()).content.decode())
+    assert re.search(r'id="project-state">State:\s*<span class="badge text-bg-warning">pipeline needs repair</span>', page)
+    assert UNAVAILABLE in page and "Start alignment" not in page
+
+
 def test_the_pipeline_admin_warns_of_broken_pipelines(admin_client):
     make_fa_pipeline()
     broken = never_imported_pipeline()
