@@ -79,6 +79,9 @@ def busy_reason(project):
     return None
 
 
+PIPELINE_UNAVAILABLE = "pipeline needs repair"
+
+
 @dataclass(frozen=True)
 class ProjectState:
     label: str
@@ -86,12 +89,16 @@ class ProjectState:
     run: Run | None = None  # the run whose stage it is (its badge is the runs' own), else None
 
 
-def project_state(status, latest_run, has_files):
+def project_state(status, latest_run, has_files, unavailable=None):
     """What a project is at: the stage of its latest run while that runs or waits for the researcher's
-    review, else whether a run can start (`status`: upload.readiness of its files). One answer for the
-    project list and the project page."""
+    review, else whether a run can start (`status`: upload.readiness of its files; `unavailable`: the
+    reason its pipeline cannot run, see `unavailable()`). One answer for the project list and the
+    project page."""
     if latest_run is not None and (latest_run.active or latest_run.stage == Stage.REVIEW):
         return ProjectState(latest_run.get_stage_display(), "", latest_run)
+    if unavailable:
+        # Whatever the files: no run can start until an administrator repairs the pipeline.
+        return ProjectState(PIPELINE_UNAVAILABLE, "warning")
     if status.ready:
         return ProjectState("ready to align", "success")
     if any(u.badge == TOO_LONG for u in status.unpaired):

@@ -25,7 +25,7 @@ from praatio.utilities.errors import PraatioException
 from pipelines import exports, outcomes, pictures, review, services
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
-from scripts.models import BaseParameter
+from scripts.models import BaseParameter, Pipeline
 from upload.access import get_project_for_user
 from upload.checks import accepted_extensions
 from upload.forms import UploadForm
@@ -65,14 +65,15 @@ def _attachment(path, name, *, data=None, content_type="application/octet-stream
 
 @login_required
 def project_list(request):
-    # Queries: session, user, projects with pipeline and file counts, their
-    # files, the FA scripts' profiles and templates, and their parameters (the
-    # length limit): 8, however many projects and files there are.
+    # Queries: session, user, projects with file counts, their pipelines with
+    # what Pipeline.problems() reads, their files, the FA scripts' profiles and
+    # templates, and their parameters (the length limit): 8, however many
+    # projects and files there are.
     projects = list(
         Project.objects.filter(owner=request.user)
-        .select_related("pipeline__fa_script")
         .annotate(file_count=Count("files"), **_latest_run_fields())
         .prefetch_related(
+            Prefetch("pipeline", queryset=Pipeline.objects.with_parts()),
             Prefetch("files", queryset=ProjectFile.objects.only("id", "project_id", "template_id", "name", "kind", "file",
                                                                 "duration")),
             "pipeline__fa_script__profiles__input_templates",
@@ -80,14 +81,17 @@ def project_list(request):
                      queryset=BaseParameter.objects.select_related("integerparameter", "floatparameter")),
         )
     )
+    unavailable = {}  # by pipeline: projects share their pipeline's (prefetched) row
     for project in projects:
+        if project.pipeline_id not in unavailable:
+            unavailable[project.pipeline_id] = services.unavailable(project.pipeline)
         project.latest_run = None
         if project.latest_run_id:
             # An unsaved Run, so that the page draws its state with the runs' own badge.
             project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
         # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
         project.state = services.project_state(readiness(project, project.files.all()), project.latest_run,
-                                               project.file_count > 0)
+                                               project.file_count > 0, unavailable[project.pipeline_id])
     return render(request, "pipelines/project_list.html", {"projects": projects})
 
 
@@ -106,13 +110,15 @@ def project_files(request, project_id):
     # decides what the page offers; the run is only looked up to link to it.
     busy = project.busy_reason()
     state = readiness(project, files)
+    unavailable = services.unavailable(project.pipeline)
     context = {
         "project": project,
         "files": files,
         "busy": busy,
         "active_run": services.active_run(project) if busy else None,
         "readiness": state,
-        "state": services.project_state(state, project.runs.first(), bool(files)),
+        "unavailable": unavailable,
+        "state": services.project_state(state, project.runs.first(), bool(files), unavailable),
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),

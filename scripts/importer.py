@@ -10,10 +10,12 @@ they do not know.
 """
 
 import logging
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from django.db import transaction
 from django.utils import timezone
@@ -282,34 +284,51 @@ def _read_index(script):
     try:
         return connection, connection.index()
     except (ServerTimeout, ServerUnreachable):
-        plain = _plain_http_twin(script.url)
+        plain = _plain_http_twin(script.url, connection.deadline)
         if plain:
             raise ServerUnreachable(
-                f"{script.url} does not answer in HTTPS, but a plain-HTTP server answers at that address: "
+                f"{connection.where()} does not answer in HTTPS, but a plain-HTTP server answers at that address: "
                 f"if the service has no HTTPS, use {plain}"
             ) from None
         raise
 
 
-def _plain_http_twin(url):
+def _plain_http_twin(url, deadline):
     """The http:// form of an https:// `url` when a plain-HTTP server answers there (a common slip: the
-    HTTPS attempt then only times out or fails the handshake, which says nothing of the cause)."""
+    HTTPS attempt then only times out or fails the handshake, which says nothing of the cause).
+
+    Asked only within what is left of the admin's time (`deadline`, CLAM_ADMIN_TIMEOUT): the page has
+    already waited for the HTTPS attempt."""
     parts = urlsplit(url)
     if parts.scheme != "https":
         return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return None
+    # Without credentials written into the URL (user:password@): requests would send them as Basic auth,
+    # in clear text, to a server that only might be the service. The suggestion shows none either.
+    host = _without_credentials(url).netloc
     # https://host/ means port 443; the same port over plain HTTP is what was mistyped.
-    netloc = parts.netloc if parts.port else f"{parts.hostname}:443"
+    netloc = host if parts.port else f"{host}:443"
     plain = urlunsplit(("http", netloc, parts.path, "", ""))
     session = requests.Session()
     session.trust_env = False  # as every request to a CLAM server: no proxy from the environment
     try:
         # An HTTP answer of any kind is what matters; no credentials go with it.
-        session.get(plain, timeout=(2, 2), allow_redirects=False, stream=True).close()
+        session.get(
+            plain, timeout=urllib3.Timeout(connect=2, read=2, total=remaining), allow_redirects=False, stream=True
+        ).close()
     except requests.exceptions.RequestException:
         return None
     finally:
         session.close()
     return plain
+
+
+def _without_credentials(url):
+    """`url` split (urlsplit), without a user name and password written into it."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2])
 
 
 def describe(script):
@@ -457,7 +476,7 @@ def import_script(script):
     except ClamError as exc:
         message = str(exc)
     except Exception:
-        log.exception("Unexpected error importing script %s (%s)", script.pk, script.url)
+        log.exception("Unexpected error importing script %s (%s)", script.pk, _without_credentials(script.url).geturl())
         message = "an unexpected error occurred while importing; the server log has the details"
     script.import_error = message
     script.save(update_fields=["import_error", "updated_at"])

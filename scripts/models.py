@@ -643,38 +643,43 @@ class Pipeline(models.Model):
                     else "it was never imported (saving it in the admin imports it)"
                 )
                 problems.append(f"its {role} “{script}” has no profiles: {why}")
-        for field, script_id, owner in self._template_owners():
-            template = getattr(self, field)
-            if template is not None and template.profile.script_id != script_id:
-                label = self._meta.get_field(field).verbose_name
-                whose = f"of {owner}" if script_id else f"of {owner}, and the pipeline has none"
-                problems.append(f"“{label}” ({template.template_id}) is not a template {whose}")
-        if self.g2p_script_id:
-            for field in self.TEMPLATE_FIELDS:
-                if getattr(self, f"{field}_id") is None:
-                    problems.append(f"“{self._meta.get_field(field).verbose_name}” is empty, and the G2P script needs it")
+        for field, template, script_id, owner in self._foreign_templates():
+            label = self._meta.get_field(field).verbose_name
+            whose = f"of {owner}" if script_id else f"of {owner}, and the pipeline has none"
+            problems.append(f"“{label}” ({template.template_id}) is not a template {whose}")
+        for field in self._empty_for_g2p():
+            problems.append(f"“{self._meta.get_field(field).verbose_name}” is empty, and the G2P script needs it")
         return problems
 
     TEMPLATE_FIELDS = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
 
-    def _template_owners(self):
-        return [
+    def _empty_for_g2p(self):
+        """The template fields left empty although there is a G2P script: it needs all four to be connected.
+        One rule for `problems()` (pipelines saved before it) and `clean()` (the admin's form)."""
+        if not self.g2p_script_id:
+            return []
+        return [field for field in self.TEMPLATE_FIELDS if getattr(self, f"{field}_id") is None]
+
+    def _foreign_templates(self):
+        """[(field, template, id of the script it must belong to, that script's role)] of the templates chosen
+        from another script than their field's (or from a G2P script the pipeline does not have)."""
+        owners = [
             ("oov_output", self.fa_script_id, "the forced-alignment script"),
             ("fa_dictionary_input", self.fa_script_id, "the forced-alignment script"),
             ("g2p_input", self.g2p_script_id, "the G2P script"),
             ("dictionary_output", self.g2p_script_id, "the G2P script"),
         ]
+        return [
+            (field, template, script_id, owner)
+            for field, script_id, owner in owners
+            if (template := getattr(self, field)) is not None and template.profile.script_id != script_id
+        ]
 
     def clean(self):
         errors = {}
-        for field, script_id, owner in self._template_owners():
-            template = getattr(self, field)
-            if template is not None and template.profile.script_id != script_id:
-                errors[field] = f"Choose a template of {owner}."
-        g2p_fields = self.TEMPLATE_FIELDS
-        if self.g2p_script_id and any(getattr(self, f) is None for f in g2p_fields):
-            for f in g2p_fields:
-                if getattr(self, f) is None:
-                    errors[f] = "Needed to connect the G2P script."
+        for field, _, _, owner in self._foreign_templates():
+            errors[field] = f"Choose a template of {owner}."
+        for field in self._empty_for_g2p():
+            errors[field] = "Needed to connect the G2P script."
         if errors:
             raise ValidationError(errors)

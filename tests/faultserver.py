@@ -280,3 +280,54 @@ class _HangingHandler(ProxyHandler):
         self.send_answer(answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = _pass_on
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers; `received` holds what each connection sent (a TLS
+    hello, a plain-HTTP request …), in the order they came, for tests of what a client asks a server that
+    keeps it waiting."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.received = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    @property
+    def port(self):
+        return self.listener.getsockname()[1]
+
+    def start(self):
+        self.threads[0].start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.listener.close()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            data = bytearray()
+            self.received.append(data)
+            thread = threading.Thread(target=self._keep, args=(connection, data), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _keep(self, connection, data):
+        with connection:
+            connection.settimeout(0.1)
+            while not self.stopping.is_set():
+                try:
+                    chunk = connection.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    return
+                data += chunk

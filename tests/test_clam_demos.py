@@ -204,3 +204,48 @@ def test_a_required_choice_without_a_server_default_must_be_chosen_by_the_resear
     assert submitted.errors["colourchoice"] == ["This field is required."]
     chosen = AlignmentForm({"colourchoice": "blue"}, script=script)
     assert chosen.is_valid() and chosen.clam_values()["colourchoice"] == "blue"
+
+
+FOLIA = b"""<?xml version="1.0" encoding="utf-8"?>
+<FoLiA xmlns="http://ilk.uvt.nl/folia" version="2.0" xml:id="book"><metadata/><text xml:id="book.text"/></FoLiA>"""
+
+
+def test_a_researcher_uploads_files_for_a_fixed_name_and_for_a_two_part_extension(alice, alice_client, clam_demo):
+    """Issue 19: test2's template stores any file as input.txt; constrainttest's takes *.folia.xml, not *.xml."""
+    from html import unescape
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from scripts.models import Pipeline
+    from tests.factories import make_project
+
+    def project_of(demo, name):
+        pipeline = Pipeline.objects.create(name=name, language="en", fa_script=imported(clam_demo(demo), demo))
+        return make_project(alice, name, pipeline)
+
+    def upload(project, *files):
+        response = alice_client.post_form(
+            reverse("upload-add-files", args=[project.pk]), {"files": [SimpleUploadedFile(*f) for f in files]},
+            form_url=project.get_absolute_url(), follow=True,
+        )
+        return [str(m) for m in response.context["messages"]]
+
+    def page(project):
+        return unescape(alice_client.get(project.get_absolute_url()).content.decode())
+
+    notes, books = project_of("test2", "Notes"), project_of("constrainttest", "Books")
+    assert "Accepted: input.txt (fixed name) and .zip archives of them." in page(notes)
+    assert "Still missing before alignment can start: Input text document (input.txt, fixed name)." in page(notes)
+    assert "Accepted: .folia.xml and .zip archives of them." in page(books)
+
+    assert upload(notes, ("my notes.md", b"Some text to count.")) == ["Added 1 file(s): my notes.md"]
+    assert [(f.name, f.template_id, f.kind) for f in notes.files.all()] == [("my notes.md", "textinput", "transcript")]
+    assert "Ready to align: the files satisfy what the aligner needs." in page(notes)
+
+    assert upload(books, ("book.folia.xml", FOLIA), ("Essay.FoLiA.XML", FOLIA), ("book.xml", FOLIA)) == [
+        "Added 2 file(s): book.folia.xml, Essay.FoLiA.XML",
+        "book.xml: .xml files are not used by the Books pipeline; it takes .folia.xml",
+    ]
+    assert sorted((f.name, f.template_id) for f in books.files.all()) == [
+        ("Essay.FoLiA.XML", "foliainput"), ("book.folia.xml", "foliainput")]

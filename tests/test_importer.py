@@ -300,6 +300,43 @@ def test_https_to_a_plain_http_server_says_so(fault_server, settings):
     assert importer.check_connection(script) == (False, expected)
 
 
+def test_credentials_written_into_an_https_url_never_go_to_the_plain_http_server(fault_server, settings):
+    # Django's URLValidator accepts user:password@ in a URL; requests would send them as Basic auth (in clear
+    # text over plain HTTP) to the server that is asked whether it answers in plain HTTP.
+    settings.CLAM_READ_TIMEOUT = 1
+    port = fault_server.server_address[1]
+    script = make_script(f"https://alice:s3cret@127.0.0.1:{port}/clam/", username="", password="")
+    expected = (
+        f"https://127.0.0.1:{port}/clam/ does not answer in HTTPS, but a plain-HTTP server answers at that address: "
+        f"if the service has no HTTPS, use http://127.0.0.1:{port}/clam/"
+    )
+    error = importer.import_script(script)
+    assert fault_server.authorizations == [("/clam/", None)]
+    assert error == expected
+    assert importer.check_connection(script) == (False, expected)
+
+
+def test_no_plain_http_server_is_asked_once_the_admins_time_is_up(settings):
+    from tests.faultserver import SilentServer
+
+    # The HTTPS attempt waits for the server's TLS answer until the admin's limit; asking the same
+    # port in plain HTTP afterwards would keep the page waiting beyond it.
+    settings.CLAM_ADMIN_TIMEOUT = 1
+    settings.CLAM_CONNECT_TIMEOUT = 5
+    settings.CLAM_READ_TIMEOUT = 5
+    server = SilentServer().start()
+    try:
+        url = f"https://127.0.0.1:{server.port}/clam/"
+        error = importer.import_script(make_script(url, username="", password=""))
+    finally:
+        server.stop()
+    assert error == (
+        f"{url} did not answer completely within 1 s, Equestria's limit for the admin (CLAM_ADMIN_TIMEOUT); it "
+        "accepts connections, but does not answer as a CLAM service would"
+    )
+    assert len(server.received) == 1 and server.received[0].startswith(b"\x16\x03")  # a TLS hello, no plain GET
+
+
 def test_a_server_that_closes_the_connection_at_once_is_named_with_its_path():
     import socket
     import threading

@@ -86,6 +86,36 @@ def test_templates_must_belong_to_their_scripts_and_the_g2p_chain_be_complete():
     assert pipeline.problems() == [] and list(Pipeline.objects.offered()) == [pipeline]
 
 
+def test_the_admins_form_and_the_offering_apply_one_rule_of_what_the_g2p_script_needs():
+    from itertools import combinations
+
+    from django.core.exceptions import ValidationError
+
+    pipeline = make_fa_pipeline()
+    g2p = g2p_script()
+    chosen = {
+        "oov_output": OutputTemplate.objects.create(profile=pipeline.fa_script.profiles.get(), template_id="oov",
+                                                    format="PlainTextFormat", label="OOV words", extension="oov"),
+        "fa_dictionary_input": InputTemplate.objects.get(template_id="dictionary"),
+        "g2p_input": InputTemplate.objects.get(template_id="wordlist"),
+        "dictionary_output": OutputTemplate.objects.get(template_id="dictionary"),
+    }
+    for size in range(len(chosen) + 1):
+        for empty in combinations(Pipeline.TEMPLATE_FIELDS, size):
+            pipeline.g2p_script = g2p
+            for field, template in chosen.items():
+                setattr(pipeline, field, None if field in empty else template)
+            named = {field for field in Pipeline.TEMPLATE_FIELDS
+                     if f"“{Pipeline._meta.get_field(field).verbose_name}” is empty" in " ".join(pipeline.problems())}
+            try:
+                pipeline.clean()
+                refused = {}
+            except ValidationError as exc:
+                refused = exc.message_dict
+            assert named == set(empty) == set(refused), empty
+            assert all(messages == ["Needed to connect the G2P script."] for messages in refused.values())
+
+
 UNAVAILABLE = (
     "The pipeline “English” of this project cannot be used at the moment: it needs repair by an administrator. "
     "Your files are kept; an alignment can start once it is repaired."
@@ -112,6 +142,37 @@ def test_a_project_of_a_pipeline_that_broke_shows_why_instead_of_a_start_button(
                                       form_url=project.get_absolute_url(), follow=True)
     assert UNAVAILABLE in [str(m) for m in response.context["messages"]]
     assert not project.runs.exists()
+
+
+def test_the_project_list_and_page_say_a_pipeline_that_broke_needs_repair_instead_of_ready(
+        alice, alice_client, django_assert_max_num_queries):
+    import re
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import wav_bytes
+
+    project = make_project(alice)
+    make_project(alice, "Sense", pipeline=make_fa_pipeline("Dutch"))
+    alice_client.post_form(
+        reverse("upload-add-files", args=[project.pk]),
+        {"files": [SimpleUploadedFile("a.txt", b"ten of clubs"), SimpleUploadedFile("a.wav", wav_bytes())]},
+        form_url=project.get_absolute_url(),
+    )
+
+    def states():
+        with django_assert_max_num_queries(8):
+            page = alice_client.get(reverse("upload-project-list")).content.decode()
+        rows = re.findall(r"<tr>\s*<td><a [^>]*>([^<]*)</a></td>.*?<span class=\"badge ([^\"]*)\">([^<]*)</span>", page, re.S)
+        return {name: (badge, label) for name, badge, label in rows}
+
+    assert states() == {"Austen": ("text-bg-success", "ready to align"), "Sense": ("text-bg-light", "empty")}
+    # The aligner's files are as they were; the G2P script added to the pipeline was never imported.
+    Pipeline.objects.filter(pk=project.pipeline.pk).update(g2p_script=Script.objects.create(name="G2P", url="http://127.0.0.1:9/"))
+    assert states() == {"Austen": ("text-bg-warning", "pipeline needs repair"), "Sense": ("text-bg-light", "empty")}
+    page = unescape(alice_client.get(project.get_absolute_url()).content.decode())
+    assert re.search(r'id="project-state">State:\s*<span class="badge text-bg-warning">pipeline needs repair</span>', page)
+    assert UNAVAILABLE in page and "Start alignment" not in page
 
 
 def test_the_pipeline_admin_warns_of_broken_pipelines(admin_client):

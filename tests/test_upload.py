@@ -303,6 +303,34 @@ def test_the_project_page_lists_what_the_pipeline_accepts_without_touching_the_p
     assert "Accepted: .dict, .flac, .txt, .wav and .zip archives of them." in page
 
 
+def test_a_file_goes_to_the_template_that_names_it_most_closely(alice_client, project):
+    from html import unescape
+
+    from scripts.models import InputTemplate
+
+    profile = project.pipeline.fa_script.profiles.get()
+    for order, (template_id, extension, filename) in enumerate(
+            [("xml", "xml", ""), ("folia", "folia.xml", ""), ("notes", "", "notes.md")], start=10):
+        InputTemplate.objects.create(profile=profile, template_id=template_id, format="PlainTextFormat", label=template_id,
+                                     mimetype="text/plain", extension=extension, filename=filename, optional=True,
+                                     unique=False, order=order)
+    page = unescape(alice_client.get(project.get_absolute_url()).content.decode())
+    assert "Accepted: notes.md (fixed name), .dict, .flac, .folia.xml, .txt, .wav, .xml and .zip archives of them." in page
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("in/e.TXT", "five of hearts")
+        z.writestr("f.md", "notes")
+    response = upload(alice_client, project, sample("cards-001", "wav"), sample("cards-001", "txt"),
+                      ("b.folia.xml", b"<FoLiA/>"), ("c.XML", b"<x/>"), ("README", b"read me"), ("d.pdf.txt.md", b"%"),
+                      ("more.zip", archive.getvalue()))
+    assert [m for m in messages_of(response) if "Added" not in m] == []
+    assert {f.name: f.template_id for f in project.files.all()} == {
+        "cards-001.wav": "audio", "cards-001.txt": "transcript", "b.folia.xml": "folia", "c.XML": "xml",
+        "README": "notes", "d.pdf.txt.md": "notes", "e.TXT": "transcript", "f.md": "notes",
+    }
+
+
 def test_deleting_a_file_removes_its_row_and_content_and_is_news_for_the_project(project, settings):
     from upload.services import Upload, delete_file
 

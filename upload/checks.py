@@ -1,4 +1,4 @@
-"""Whether a file may be added to a project: the input template its extension is for, its kind, the
+"""Whether a file may be added to a project: the input template its name is for, its kind, the
 size limits, and its content (audio that soundfile can read, UTF-8 text, a TextGrid or EAF of utterance
 tiers with words). Each check raises FileRefused with the message for the researcher;
 `upload.services.Upload` runs them before it stores a file.
@@ -25,7 +25,7 @@ class FileRefused(ValueError):
 
 
 def input_templates(pipeline):
-    """The FA script's input templates, all profiles, by lower-case extension (first wins)."""
+    """The FA script's input templates, all profiles, in order; and by lower-case extension (first wins)."""
     by_extension = {}
     templates = []
     for profile in pipeline.fa_script.profiles.prefetch_related("input_templates"):
@@ -35,18 +35,41 @@ def input_templates(pipeline):
     return templates, by_extension
 
 
+def template_for(templates, name):
+    """The input template a file called `name` is for, or None: of the templates whose rule takes the name
+    (InputTemplate.matches_name), the one that names it most closely — the longest extension (".folia.xml"
+    before ".xml"), then a fixed name with the file's extension, then any fixed name; the first of equals."""
+    def closeness(template):
+        if template.filename:  # takes any name, so after every extension
+            return -1 if extension_of(template.filename) == extension_of(name) else -2
+        return len(template.extension)
+
+    return max((t for t in templates if t.matches_name(name)), key=closeness, default=None)
+
+
 def accepted_extensions(project):
-    """The extensions the project's pipeline takes, as the pages and messages list them: ".dict, .txt, .wav"."""
-    return listed_extensions(input_templates(project.pipeline)[1])
+    """What the project's pipeline takes, as the pages and messages list it (`listed_names`)."""
+    return listed_names(input_templates(project.pipeline)[0])
 
 
-def listed_extensions(by_extension):
-    # As the template writes it (".TextGrid", as Praat names them), in the order of the lower-case forms.
-    return ", ".join(f".{by_extension[e].extension}" for e in sorted(by_extension) if e)
+def listed_names(templates):
+    """"input.txt (fixed name), .dict, .folia.xml, .txt": fixed names first, then extensions as the template
+    writes them (".TextGrid", as Praat names them) in the order of their lower-case forms, each once."""
+    fixed = [f"{t.filename} (fixed name)" for t in templates if t.filename]
+    by_extension = {}
+    for template in templates:
+        if template.extension and not template.filename:
+            by_extension.setdefault(template.extension.lower(), template)
+    return ", ".join([*dict.fromkeys(fixed), *(f".{by_extension[e].extension}" for e in sorted(by_extension))])
+
+
+def template_extension(template):
+    """The lower-case extension of a template's files: its own, else its fixed name's ("input.txt": "txt")."""
+    return template.extension.lower() or extension_of(template.filename)
 
 
 def kind_of(template):
-    extension = template.extension.lower()
+    extension = template_extension(template)
     if extension in TIERED_EXTENSIONS:
         return ProjectFile.Kind.TRANSCRIPT  # utterance tiers (clamservices.utterances), whatever format CLAM declares
     if extension in AUDIO_EXTENSIONS or template.mimetype.startswith("audio/"):

@@ -72,8 +72,15 @@ class Readiness:
 
 
 def _label_with_extension(template):
-    """ "Transcript (UTF-8 text, .txt)" rather than "Transcript (UTF-8 text) (.txt)"."""
-    label, extension = template.label, f".{template.extension}"
+    """ "Transcript (UTF-8 text, .txt)" rather than "Transcript (UTF-8 text) (.txt)"; "Input text (input.txt, fixed
+    name)" for a template with a fixed name (the "Accepted:" line's words, upload.checks.listed_names)."""
+    label = template.label
+    if template.filename:
+        extension = f"{template.filename}, fixed name"
+    elif template.extension:
+        extension = f".{template.extension}"
+    else:
+        return label
     if label.endswith(")"):
         return f"{label[:-1]}, {extension})"
     return f"{label} ({extension})"

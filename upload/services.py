@@ -21,8 +21,8 @@ from django.db.models import Sum
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.checks import (
-    FileRefused, check_content, check_text_size, input_templates, kind_of, listed_extensions,
-    only_one, over_project_limit, too_large,
+    FileRefused, check_content, check_text_size, input_templates, kind_of, listed_names, only_one,
+    over_project_limit, template_extension, template_for, too_large,
 )
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
@@ -71,7 +71,7 @@ class Upload:
     def __init__(self, project, replace=False):
         self.project = project
         self.replace = replace
-        self.templates, self.by_extension = input_templates(project.pipeline)
+        self.templates = input_templates(project.pipeline)[0]
         self.used = project.files.aggregate(total=Sum("size"))["total"] or 0
         self.outcomes = []
         self.notes = []  # for the user, about files that were added or skipped: names changed, junk skipped
@@ -105,7 +105,7 @@ class Upload:
         except BadName as exc:
             self.outcomes.append(Outcome(uploaded.name, False, f"{uploaded.name!r}: {exc}"))
             return
-        if extension_of(name) == "zip" and "zip" not in self.by_extension:
+        if extension_of(name) == "zip" and not _takes_zips(template_for(self.templates, name)):
             self._add_archive(uploaded, name)
             return
         path = _path_of(uploaded)
@@ -144,18 +144,18 @@ class Upload:
 
     def _check(self, name, path, size):
         extension = extension_of(name)
-        template = self.by_extension.get(extension)
+        template = template_for(self.templates, name)
         if template is None and not extension:
             # ".wav" is a name that starts with a dot, with no extension, as on Unix.
             raise FileRefused(
                 f"{name}: the name has no extension, so the file's type is unknown"
                 + (" (a dot at the start of a name begins no extension)" if name.startswith(".") else "")
-                + f"; the {self.project.pipeline.name} pipeline takes {listed_extensions(self.by_extension)}"
+                + f"; the {self.project.pipeline.name} pipeline takes {listed_names(self.templates)}"
             )
         if template is None:
             raise FileRefused(
                 f"{name}: .{extension or '(no extension)'} files are not used by the {self.project.pipeline.name} "
-                f"pipeline; it takes {listed_extensions(self.by_extension)}"
+                f"pipeline; it takes {listed_names(self.templates)}"
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
             raise FileRefused(too_large(name))
@@ -276,6 +276,13 @@ class Upload:
         except IntegrityError:
             raise FileRefused(f"{name}: another upload of a file with this name finished first; nothing was overwritten") from None
         return replaced
+
+
+def _takes_zips(template):
+    """Whether `template` (the one a .zip's name is for, or None) takes the archive itself; otherwise a .zip
+    is unpacked and its members are added one by one. A template with a fixed name takes any name, but a .zip
+    only when its fixed name is one ("corpus.zip")."""
+    return template is not None and template_extension(template) == "zip"
 
 
 def _path_of(uploaded):

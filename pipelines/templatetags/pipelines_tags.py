@@ -2,7 +2,7 @@
 
 from django import template
 
-from pipelines import pictures, services
+from pipelines import pictures
 from pipelines.forms import AlignmentForm
 from scripts import health
 from scripts.plainwords import GENERIC_FAILURE, plain
@@ -11,9 +11,10 @@ register = template.Library()
 
 
 @register.inclusion_tag("pipelines/_project_panel.html", takes_context=True)
-def project_pipeline_panel(context, project, readiness, busy=None):
+def project_pipeline_panel(context, project, readiness, busy=None, unavailable=None):
     """`readiness` is upload.readiness.readiness() of the project's files: what a start would align;
-    `busy` is Project.busy_reason(), the reason a start would be refused now (None if it would not)."""
+    `busy` is Project.busy_reason(), the reason a start would be refused now (None if it would not);
+    `unavailable` is pipelines.services.unavailable() of its pipeline, as the page's state shows it."""
     runs = list(project.runs.select_related("fa_process", "g2p_process", "realign_process"))
     return {
         "project": project,
@@ -21,7 +22,7 @@ def project_pipeline_panel(context, project, readiness, busy=None):
         "any_active": any(run.active for run in runs),
         "readiness": readiness,
         "busy": busy,
-        "unavailable": services.unavailable(project.pipeline),
+        "unavailable": unavailable,
         "form": AlignmentForm(script=project.pipeline.fa_script),
         "csrf_token": context.get("csrf_token"),
     }

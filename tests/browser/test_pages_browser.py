@@ -93,6 +93,14 @@ def test_the_project_list_says_what_a_project_is_at_as_its_page_does(page, live_
             with page.expect_navigation():
                 page_state.get_by_role("link").click()
             assert page.url == live_server.url + reverse("pipelines-run", args=[project.pk, run.pk])
+    # The pipeline broke (a G2P script added to it was never imported); the files are as they were.
+    from scripts.models import Pipeline, Script
+
+    Pipeline.objects.filter(pk=project.pipeline_id).update(g2p_script=Script.objects.create(name="G2P", url="http://127.0.0.1:9/"))
+    page.goto(live_server.url + reverse("upload-project-list"))
+    expect(list_state).to_have_text("pipeline needs repair")
+    page.goto(live_server.url + project.get_absolute_url())
+    expect(page_state).to_have_text("State: pipeline needs repair")
 
 
 def test_the_favicon_is_served_and_shown_under_the_policy(page, live_server, alice):
