@@ -35,6 +35,12 @@ class TemplateManager(models.Manager):
 # Scripts and templates without overwriting rows an administrator created.
 
 
+def same_language(a, b):
+    """Whether two language codes name one language: "nl" and "NL", "en" and "en-us" (not "en-us" and "en-gb")."""
+    a, b = a.strip().lower().replace("_", "-"), b.strip().lower().replace("_", "-")
+    return a == b or a.split("-")[0] == b or b.split("-")[0] == a
+
+
 class Script(models.Model):
     class AuthScheme(models.TextChoices):
         BASIC = "basic", "HTTP basic"
@@ -68,6 +74,17 @@ class Script(models.Model):
 
     def __str__(self):
         return self.name
+
+    LANGUAGE_PARAMETER = "language"  # the clam id under which the bundled services (and many others) take one
+
+    def language(self):
+        """The language this Script works in by its "language" parameter (the administrator's preset, else the
+        service's default), or None when it has none (a service that says nothing of a language)."""
+        for parameter in self.parameters.filter(clam_id=self.LANGUAGE_PARAMETER, input_template__isnull=True):
+            specific = parameter.specific
+            value = specific.value if parameter.preset else getattr(specific, "default", None)
+            return str(value) if value not in (None, "") else None
+        return None
 
     def save(self, *args, **kwargs):
         if not self.url.endswith("/"):
@@ -681,5 +698,14 @@ class Pipeline(models.Model):
             errors[field] = f"Choose a template of {owner}."
         for field in self._empty_for_g2p():
             errors[field] = "Needed to connect the G2P script."
+        for field in ("fa_script", "g2p_script"):
+            script = getattr(self, field) if getattr(self, f"{field}_id") else None
+            language = script.language() if script is not None else None
+            if language and self.language and not same_language(language, self.language):
+                errors[field] = (
+                    f"This Script works in “{language}” (its “language” parameter), not in “{self.language}”: "
+                    f"choose one whose language is preset to {self.language} (the bundled setup makes one per language "
+                    "of EQUESTRIA_BUNDLED_LANGUAGES), preset its language on its page, or change this pipeline's "
+                    "language.")
         if errors:
             raise ValidationError(errors)

@@ -110,3 +110,25 @@ def test_setup_bundled_services_stops_at_once_on_an_unknown_language(settings):
     with pytest.raises(CommandError, match="^EQUESTRIA_BUNDLED_LANGUAGES: xx, yy are not a language of the bundled "
                                            "services; choose from en-us, nl, de, fr, es, it$"):
         call_command("setup_bundled_services", wait=600)  # no service runs: it must not wait for one
+
+
+@pytest.mark.django_db
+def test_a_pipeline_in_one_language_cannot_be_built_on_a_script_preset_to_another(dutch, admin_client):
+    """Trial: "Dutch" made in the admin on the English aligner was offered, and transcribed Dutch words as English."""
+    english = Pipeline.objects.get(name="English")
+    data = {"name": "Dutch too", "language": "nl", "description": "", "fa_script": english.fa_script.pk,
+            "g2p_script": dutch.g2p_script.pk, "oov_output": english.oov_output.pk,
+            "g2p_input": dutch.g2p_input.pk, "dictionary_output": dutch.dictionary_output.pk,
+            "fa_dictionary_input": english.fa_dictionary_input.pk, "phone_set": ""}
+    response = admin_client.post(reverse("admin:scripts_pipeline_add"), data)
+    assert response.status_code == 200 and not Pipeline.objects.filter(name="Dutch too").exists()
+    errors = response.context["adminform"].form.errors
+    assert errors["fa_script"] == [
+        "This Script works in “en-us” (its “language” parameter), not in “nl”: choose one whose language is preset to "
+        "nl (the bundled setup makes one per language of EQUESTRIA_BUNDLED_LANGUAGES), preset its language on its "
+        "page, or change this pipeline's language."]
+    assert "g2p_script" not in errors
+    data.update(fa_script=dutch.fa_script.pk, fa_dictionary_input=dutch.fa_dictionary_input.pk,
+                oov_output=dutch.oov_output.pk)
+    response = admin_client.post(reverse("admin:scripts_pipeline_add"), data)
+    assert response.status_code == 302 and Pipeline.objects.filter(name="Dutch too").exists()
