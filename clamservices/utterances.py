@@ -131,6 +131,16 @@ def read_tiers(path, name=None):
     return tiers
 
 
+def describe(tiers):
+    """What the tiers hold to align, in a few words: "2 speakers: Interviewer (18 utterances), Guest (20)"."""
+    spoken = [(t.name, len(t.utterances)) for t in tiers if t.has_words]
+    counts = [f"{name} ({n}{' utterance' if n == 1 else ' utterances'})" if i == 0 else f"{name} ({n})"
+              for i, (name, n) in enumerate(spoken)]
+    quiet = [t.name for t in tiers if not t.has_words]
+    return (f"{len(spoken)} speaker{'s' if len(spoken) > 1 else ''}: {', '.join(counts)}"
+            + (f"; no words on {', '.join(quiet)}" if quiet else ""))
+
+
 def _utterance_tiers(tiers):
     """The tiers to align: those an alignment writes are left out; a result of a plain-text transcript
     (only such tiers) is aligned again from its word tiers, each word within its interval."""

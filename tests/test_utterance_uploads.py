@@ -201,3 +201,11 @@ def test_a_textgrid_whose_utterances_all_start_after_its_recording_ends_is_not_a
             in page)
     assert "is it the transcript of this recording?" in page
     assert "with b.TextGrid" in page  # one that starts within its recording is a pair (its end is the run's news)
+
+
+def test_the_file_table_says_what_a_textgrid_holds(alice_client, project):
+    grid = textgrid({"Interviewer": [(0.1, 0.5, "so"), (0.6, 0.9, "tell me")], "Guest": [(1.0, 1.8, "well")],
+                     "notes": [(0.2, 0.4, "<door>")]})
+    upload(alice_client, project, ("a.wav", wav_bytes(2.0)), ("a.TextGrid", grid))
+    row = page_of(alice_client, project).split("a.TextGrid", 1)[1].split("</tr>", 1)[0]
+    assert "2 speakers: Interviewer (2 utterances), Guest (1); no words on notes" in row

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 
 from clamservices.transcripts import TranscriptError
-from clamservices.utterances import is_tiered, read_tiers
+from clamservices.utterances import describe, is_tiered, read_tiers
 from upload.checks import kind_of
 from upload.models import ProjectFile
 
@@ -48,6 +48,7 @@ class Readiness:
     sendable: list = field(default_factory=list)  # the files a run of the complete pairs only sends
     pairs_satisfy: bool = False  # those files alone satisfy what the aligner needs
     pairing: dict = field(default_factory=dict)  # {file id: (paired, badge, what to do or "")} for the file table
+    holds: dict = field(default_factory=dict)  # {file id: what a TextGrid or EAF transcript holds} for the file table
     pairs_needed: bool = True  # the pipeline takes recordings and transcripts
     limit_setting: str = ""  # the name of the length limit under Settings, when a researcher may raise it
 
@@ -125,21 +126,22 @@ def _kinds(project):
 
 
 def _read_words(f):
-    """(has words, the first utterance's start in seconds: 0 for plain text) of a transcript."""
+    """(has words, the first utterance's start in seconds: 0 for plain text, what a TextGrid or EAF holds in
+    words: "" for plain text) of a transcript."""
     if is_tiered(f.name):
         # Words of the utterances, not the letters of the header ("File type", tier names).
         try:
             tiers = read_tiers(f.file.path, f.name)  # the one reader, as the upload check and the aligner
         except TranscriptError:
-            return False, 0.0
-        return True, min(u.start for t in tiers for u in t.utterances)
+            return False, 0.0, ""
+        return True, min(u.start for t in tiers for u in t.utterances), describe(tiers)
     # Any letter or digit makes a word for the aligner: it strips punctuation around words.
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     with f.file.open("rb") as handle:
         while chunk := handle.read(64 * 1024):
             if any(ch.isalnum() for ch in decoder.decode(chunk)):
-                return True, 0.0
-    return False, 0.0
+                return True, 0.0, ""
+    return False, 0.0, ""
 
 
 def _words_of(f):
@@ -149,7 +151,7 @@ def _words_of(f):
     row), so the answer is cached by id: the project list need not read every
     transcript of every project on each visit.
     """
-    key = f"upload:transcript-words:{f.pk}"
+    key = f"upload:transcript-words:v2:{f.pk}"
     answer = cache.get(key)
     if answer is None:
         try:
@@ -159,6 +161,12 @@ def _words_of(f):
             return None  # not cached: the storage may be back next time
         cache.set(key, answer, None)
     return answer
+
+
+def transcript_holds(f):
+    """What a TextGrid or EAF transcript holds, for the file table ("2 speakers: A (3 utterances), B (1)"); "" else."""
+    answer = _words_of(f) if is_tiered(f.name) else None
+    return "" if answer is None else answer[2]
 
 
 def transcript_has_words(f):
@@ -251,6 +259,9 @@ def readiness(project, files, parameters=None):
     result.limit_setting = limit_setting(project.pipeline.fa_script) if limit is not None else ""
     for stem in sorted(set(audio) | set(texts)):
         problem = _pair_problem(stem, audio[stem], texts[stem], kinds, limit, result.limit_setting)
+        for f in texts[stem]:
+            if is_tiered(f.name) and (holds := transcript_holds(f)):
+                result.holds[f.pk] = holds
         group = audio[stem] + texts[stem]
         if problem is None:
             result.pairs += 1
