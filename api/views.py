@@ -9,10 +9,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ApiError, error, responses
+from api.errors import CODES, ApiError, error, responses
 from api.serializers import (
     DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
     ProjectRenameSerializer, ProjectSerializer, UploadResultSerializer, UploadSerializer,
@@ -35,7 +36,10 @@ def _form_error(form):
     and all of them under `fields`."""
     fields = {}
     for field, errors in form.errors.as_data().items():
-        fields[field] = [{"code": e.code or "invalid", "detail": " ".join(e.messages)} for e in errors]
+        # A form's code that has no entry of its own (Django's "null_characters_not_allowed", say) is an
+        # "invalid" value, with the form's message: every code an answer holds is one the schema lists.
+        fields[field] = [{"code": e.code if e.code in CODES else "invalid", "detail": " ".join(e.messages)}
+                         for e in errors]
     field, errors = next(iter(fields.items()))
     label = ""
     if field in form.fields:
@@ -45,8 +49,14 @@ def _form_error(form):
 
 
 def _body(request):
+    """The JSON object of a form's fields; each value a string, as a page's form sends it (a form would turn a
+    list or an object into its Python text and take that as a name)."""
     if not hasattr(request.data, "get"):
         raise ApiError("parse_error", "Send a JSON object, e.g. {\"name\": \"Interviews\"}.")
+    for key, value in request.data.items():
+        if not isinstance(value, str):
+            raise ApiError("invalid", f"{key.replace('_', ' ').capitalize()}: send it as a string of text, e.g. "
+                                      f"{{\"{key}\": \"Interviews\"}}.")
     return request.data
 
 
@@ -110,7 +120,7 @@ class ProjectList(APIView):
 
     @extend_schema(request=ProjectCreateSerializer,
                    responses=responses({201: ProjectDetailSerializer}, "required", "max_length", "invalid_choice",
-                                       "duplicate_name", "parse_error", "no_pipelines", "csrf_failed", "request_too_large"),
+                                       "duplicate_name", "invalid", "parse_error", "no_pipelines", "csrf_failed", "request_too_large"),
                    summary="Create a project")
     def post(self, request):
         if not Pipeline.objects.offered().exists():
@@ -132,6 +142,10 @@ def _detail(request, project):
 
 
 class ProjectDetail(APIView):
+    # A rename is JSON; a multipart body would be parsed by DRF outside Django's limits on files and size
+    # (which ApiBodyMiddleware applies to POST only, where Django parses it).
+    parser_classes = [JSONParser]
+
     @extend_schema(responses=responses({200: ProjectDetailSerializer}, "not_found"),
                    summary="A project, with what it still needs before a run")
     def get(self, request, project_id):
@@ -139,7 +153,8 @@ class ProjectDetail(APIView):
 
     @extend_schema(request=ProjectRenameSerializer,
                    responses=responses({200: ProjectDetailSerializer}, "not_found", "required", "max_length",
-                                       "duplicate_name", "parse_error", "csrf_failed", "request_too_large"),
+                                       "duplicate_name", "invalid", "parse_error", "unsupported_media_type",
+                                       "csrf_failed", "request_too_large"),
                    summary="Rename a project")
     def patch(self, request, project_id):
         project = get_project_for_user(request, project_id)

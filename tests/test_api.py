@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
 from openapi_spec_validator import validate
 
@@ -332,6 +333,8 @@ def test_create_rename_and_delete_a_project_as_the_pages_do(alice):
      "Name: Ensure this value has at most 100 characters (it has 101)."),
     ({"name": "New", "pipeline": "Klingon"}, "invalid_choice",
      "Pipeline: Select a valid choice. That choice is not one of the available choices."),
+    # A form's code without one of the API's own (Django's "null_characters_not_allowed"): "invalid", its message.
+    ({"name": "x\u0000y", "pipeline": "English"}, "invalid", "Name: Null characters are not allowed."),
 ])
 def test_a_project_the_form_refuses_is_refused_with_the_forms_message(alice, data, code, detail):
     make_project(alice)
@@ -346,6 +349,28 @@ def test_a_rename_to_a_name_in_use_is_refused(alice):
     response = call(api(token_for(alice)), "patch", reverse("api-project-detail", args=[project.pk]), {"name": "other"})
     assert_error(response, 400, "duplicate_name", "Name: You already have a project with this name.",
                  operation_of=("patch", "api-project-detail"))
+
+
+@pytest.mark.parametrize("name", [["a", "b"], {"x": 1}, 7, None])
+def test_a_name_that_is_not_a_string_is_refused_not_stored_as_python_text(alice, name):
+    make_fa_pipeline()
+    response = call(api(token_for(alice)), "post", reverse("api-project-list"), {"name": name, "pipeline": "English"})
+    assert_error(response, 400, "invalid", 'Name: send it as a string of text, e.g. {"name": "Interviews"}.',
+                 operation_of=("post", "api-project-list"))
+    assert not Project.objects.exists()
+
+
+def test_a_rename_sent_as_a_multipart_form_is_refused_before_it_is_parsed(alice, settings):
+    project = make_project(alice)
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    files = [SimpleUploadedFile(f"t{n}.txt", b"ten of clubs") for n in range(3)]
+    client = api(token_for(alice))
+    response = client.patch(reverse("api-project-detail", args=[project.pk]),
+                            encode_multipart(BOUNDARY, {"files": files, "name": "x"}),
+                            content_type=MULTIPART_CONTENT)
+    assert_error(response, 415, "unsupported_media_type", operation_of=("patch", "api-project-detail"))
+    project.refresh_from_db()
+    assert project.name != "x"
 
 
 @pytest.mark.parametrize("body", ["not json", "[1, 2]"])
