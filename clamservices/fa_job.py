@@ -455,8 +455,10 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
         if not tasks:
             finish_tiered(stem)
         for number, items in enumerate(tasks):
+            # Only what aligning needs crosses the pipe: the options also hold the mapped language's lexicon,
+            # an open SQLite connection that cannot be pickled (the pool's processes have their own).
             workers.submit((stem, ("utterances", number)), aligner, tiered.align_group, prepared.recording, items,
-                           options)
+                           {key: options[key] for key in tiered.ALIGN_OPTIONS})
 
     def collect(timeout):
         for (stem, number), result in workers.results(timeout):

@@ -21,6 +21,7 @@ from clamservices.audio import SAMPLE_RATE
 from clamservices.utterances import moment
 
 GROUP_SECONDS = 30.0  # of utterance audio per pool task
+ALIGN_OPTIONS = ("phones", "chunk_seconds", "piece_seconds")  # the job's options `align_group` reads
 # Another speaker's utterance over this much of one that could not be aligned (seconds, or share of its length)
 # is named as the likely cause.
 OVERLAP_SECONDS = 0.5

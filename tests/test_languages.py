@@ -217,9 +217,14 @@ def test_a_dutch_recording_with_a_textgrid_of_two_speakers_gets_dutch_phones_per
         time += seconds + 0.5
     soundfile.write(str(tmp_path / "gesprek.wav"), np.concatenate(samples), rate, subtype="PCM_16")
     (tmp_path / "gesprek.TextGrid").write_bytes(textgrid_bytes(spans, xmax=round(time, 3), encoding="utf-16"))
-    result = run_job(make_job(tmp_path / "job", [tmp_path / "gesprek.wav", tmp_path / "gesprek.TextGrid"],
+    # With a .txt pair too: two recordings, so the pool aligns them when it has two processes (trial: the
+    # utterances' task carried the Dutch lexicon's SQLite connection, which cannot be pickled: the job failed).
+    (tmp_path / "plain").mkdir()
+    plain = speak(tmp_path / "plain", "kat", "nl", "De kat zit op de mat")
+    result = run_job(make_job(tmp_path / "job", [tmp_path / "gesprek.wav", tmp_path / "gesprek.TextGrid", *plain],
                               language="nl"))
     assert result.returncode == 0, result.stderr
+    assert tiers(tmp_path / "job/output/kat.TextGrid")["phones"] == "d ə k ɑ t z ɪ t ɔ p d ə m ɑ t".split()
     grid = tiers(tmp_path / "job/output/gesprek.TextGrid")
     assert grid["spreker A - words"] == turns[0][1].split() and grid["spreker B - words"] == turns[1][1].split()
     # The variant of "het" (ət or hɛt) is the aligner's choice by the audio; the rest is the lexicon's only one.
