@@ -228,13 +228,28 @@ def _quiet_multi_auth():
     return MultiAuth
 
 
+def _without_input_file_list(print_=print):
+    """The `print` of clam.common.data, without Profile.generate's leftover debug print of every job's input
+    files (a Python list of tuples with object addresses, on the service's stderr, which `make run` shows: an
+    operator read it as an error). Every other line it prints is kept."""
+
+    def quiet(*args, **kwargs):
+        if len(args) == 1 and isinstance(args[0], list):
+            return
+        print_(*args, **kwargs)
+
+    return quiet
+
+
 def apply():
     import clam.clamservice
     import clam.common.auth
+    import clam.common.data
     from clam.clamservice import Project
 
     clam.clamservice.subprocess = _Subprocess()
     clam.common.auth.MultiAuth = _quiet_multi_auth()
+    clam.common.data.print = _without_input_file_list()
 
     Project.running = staticmethod(_running)
     Project.exitstatus = staticmethod(_exitstatus)

@@ -71,6 +71,8 @@ def test_fa_aligns_every_sample_into_words_and_phones(fa_service, tmp_path):
         transcript = [w.shown for w in words_of((DATA / f"{stem}.txt").read_text())]
         assert_well_formed(grid, transcript, duration_of(DATA / f"{stem}.wav"))
     assert "Aligned 6 of 6 recordings" in result.text("alignment.log")
+    # CLAM's own debug print of each job's input files is not in the service's log (`make run` shows it).
+    assert "InputTemplate object at" not in fa_service.log_path.read_text()
 
 
 def test_oov_word_goes_through_g2p_and_then_aligns(fa_service, g2p_service, tmp_path):
