@@ -85,7 +85,9 @@ PROFILES = [
             extension=".eaf", multi=True, optional=True,
         ),
         InputTemplate(
-            "dictionary", PlainTextFormat, "Extra pronunciation dictionary (CMU format, ARPAbet)", utf8_input(),
+            "dictionary", PlainTextFormat,
+            "Extra pronunciation dictionary (a word and its phones per line: ARPAbet in English, IPA in other languages)",
+            utf8_input(),
             extension=".dict", unique=True, optional=True,
         ),
         OutputTemplate(

@@ -36,6 +36,8 @@ def test_a_researcher_aligns_dutch_speech_and_gets_dutch_phones(page, live_serve
 
     page.get_by_role("link", name="Review the proposed pronunciations").click(timeout=90000)
     assert page.locator("textarea").input_value() == "slaapt s l a p t\n"
+    assert page.get_by_text("Write them in IPA, separated by spaces").count() == 1
+    assert page.get_by_text("Stress digits as in the CMU dictionary").count() == 0
     page.locator("textarea").fill("slaapt s l AA p t\n")
     with page.expect_navigation():
         page.get_by_role("button", name="Align again").click()
