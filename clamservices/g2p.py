@@ -49,6 +49,12 @@ def _guessed_pronunciation(word, lang):
     return phonemes
 
 
+# Languages without long (geminate) consonants, whose guesser still doubles the doubled letters' phones
+# ("fuß" f ʊ s s, "Fußball" f ʊ s s b a l l): a guessed pronunciation has each repeated phone once. (Italian
+# is left as it is: "fatto" has a long t.)
+_SINGLE_CONSONANTS = {"nl", "de", "fr", "es"}
+
+
 def _convert(phonemes, lang):
     if lang == "en-us":
         return ipa_to_arpabet(phonemes)
@@ -66,10 +72,13 @@ def pronounce(word, lang="en-us", variants=1):
     key = word.strip().lower()
     if not key:
         raise G2PError("empty word")
-    candidates = _lexicon_pronunciations(key, lang) or [_guessed_pronunciation(key, lang)]
+    known = _lexicon_pronunciations(key, lang)
+    candidates = known or [_guessed_pronunciation(key, lang)]
     result = []
     for phonemes in candidates:
         phones = _convert(phonemes, lang)
+        if not known and lang in _SINGLE_CONSONANTS:
+            phones = [p for n, p in enumerate(phones) if n == 0 or p != phones[n - 1]]
         if phones and phones not in result:
             result.append(phones)
         if len(result) >= variants:

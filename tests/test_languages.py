@@ -230,3 +230,9 @@ def test_a_dutch_recording_with_a_textgrid_of_two_speakers_gets_dutch_phones_per
     # The variant of "het" (ət or hɛt) is the aligner's choice by the audio; the rest is the lexicon's only one.
     assert " ".join(grid["spreker A - phones"]) in ("d ə k ɑ t z ɪ t ɪ n ə t h œː y s", "d ə k ɑ t z ɪ t ɪ n h ɛ t h œː y s")
     assert grid["spreker B - phones"] == "d ə h ɔ n t z ɪ t ɔ p d ə m ɑ t".split()
+
+
+def test_a_guessed_pronunciation_has_no_doubled_phone_where_the_language_has_no_long_consonants():
+    """Reviewer: gruut's German guesser gave "fuß" f ʊ s s and "Fußball" f ʊ s s b a l l (ß is in no lexicon entry)."""
+    assert pronounce("fußball", "de") == [["f", "ʊ", "s", "b", "a", "l"]]
+    assert pronounce("fatto", "it") == [["f", "a", "t", "t", "o"]]  # Italian's long t stays

@@ -36,7 +36,7 @@ class ProjectForm(_UniqueNameMixin, forms.ModelForm):
         self.fields["pipeline"].empty_label = None
         self.fields["pipeline"].label_from_instance = Pipeline.choice_label
         # Pipelines are listed by name; the first with the language's own acoustic model is the default.
-        self.fields["pipeline"].initial = Pipeline.objects.filter(approximate=False).first()
+        self.fields["pipeline"].initial = self.fields["pipeline"].queryset.filter(approximate=False).first()
 
 
 class RenameProjectForm(_UniqueNameMixin, forms.ModelForm):
