@@ -168,16 +168,21 @@ def _explained(item, outcome, items):
     _, code, reason = outcome
     if code != "no_match":
         return reason
-    def shared(other):
-        return min(other.end, item.end) - max(other.start, item.start) if other.tier != item.tier else 0.0
-
-    # Turns often overlap by a fraction of a second at their edges; that alone does not sink an utterance.
-    over = [o for o in items if shared(o) >= min(OVERLAP_SECONDS, OVERLAP_SHARE * (item.end - item.start))]
-    if over:
-        other = max(over, key=shared)
+    other = _overlapping(item, items)
+    if other is not None:
         return (f"it overlaps {other.tier}'s utterance at {moment(other.start)}–{moment(other.end)}, and speech over "
                 "other speech often cannot be aligned (its words were not found in the audio)")
     return f"{reason}; check also that its interval holds all of its speech"
+
+
+def _overlapping(item, items):
+    """The utterance of another tier that overlaps `item` the most, if by more than its edges (turns often
+    overlap by a fraction of a second), else None."""
+    def shared(other):
+        return min(other.end, item.end) - max(other.start, item.start) if other.tier != item.tier else 0.0
+
+    over = [o for o in items if shared(o) >= min(OVERLAP_SECONDS, OVERLAP_SHARE * (item.end - item.start))]
+    return max(over, key=shared) if over else None
 
 
 def combine(prepared, outcomes):
@@ -200,7 +205,11 @@ def combine(prepared, outcomes):
             target.words += outcome.words
             target.phones += outcome.phones
             target.not_found += outcome.not_found
-            warnings += [f"{item.where}: {w}" for w in outcome.warnings]
+            other = _overlapping(item, prepared.items) if outcome.warnings else None
+            # A word of the other speaker may have been taken for one of this utterance's.
+            over = "" if other is None else \
+                f" (it overlaps {other.tier}'s utterance at {moment(other.start)}–{moment(other.end)})"
+            warnings += [f"{item.where}: {w}{over}" for w in outcome.warnings]
             continue
         reason = _explained(item, outcome, prepared.items) if outcome else "it was not aligned"
         failures.append(f"{item.where}: {reason}")

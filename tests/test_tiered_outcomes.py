@@ -45,3 +45,12 @@ def test_turns_that_overlap_only_at_their_edges_are_not_blamed():
                                              3: aligned(17.4, 17.7, "mm")})
     assert "overlaps" not in warnings[0] and "check also that its interval" in warnings[0]
     assert "it overlaps C's utterance at 0:17.4–0:17.8" in warnings[1]  # most of a short backchannel
+
+
+def test_the_warnings_of_an_utterance_over_another_speakers_speech_name_it():
+    """Trial: "Unless" was placed in the other speaker's speech, and the warning only said it fit poorly."""
+    recording = prepared({"Interviewer": [(0.1, 7.4, "so tell me")], "Guest": [(5.9, 12.4, "unless to be")]})
+    guest = Alignment([Interval(5.9, 6.2, "unless")], [], warnings=["1 word fits the audio poorly: “Unless” at 0:05.9"])
+    _, warnings = tiered.combine(recording, {0: aligned(0.1, 0.5, "so"), 1: guest})
+    assert warnings == ["Guest, 0:05.9–0:12.4: 1 word fits the audio poorly: “Unless” at 0:05.9 (it overlaps "
+                        "Interviewer's utterance at 0:00.1–0:07.4)"]
