@@ -63,7 +63,11 @@ def vocabulary(code):
     from clamservices.languages import MappedLexicon
 
     lexicon = MappedLexicon(code)
-    return tuple(dict.fromkeys(w.lower() for w in WORDS[code].split() if lexicon.ipa(w.lower())))
+    words = dict.fromkeys(w.lower() for w in WORDS[code].split())
+    left_out = [w for w in words if not lexicon.ipa(w)]
+    if left_out:  # the material has only words the lexicon knows: say which were left out, not measured
+        print(f"{code}: not in gruut's lexicon, left out of the material: {', '.join(left_out)}", flush=True)
+    return tuple(w for w in words if w not in left_out)
 
 
 def recording(code, name, seed, speed, noisy):
