@@ -571,7 +571,10 @@ def align_all(job):
         raise JobFailed(f"unsupported language {options['language']!r}; "
                         f"choose one of {', '.join(languages.LANGUAGES)}")
     job.report("Checking the input files")
-    report = Report(job.outputdir / "report.json")
+    # In a mapped language a "does not match" may be the approximate model's, not the transcript's.
+    report = Report(job.outputdir / "report.json", no_match_note="" if options["language"] == "en-us" else (
+        "this language is aligned approximately, its phones mapped to an English acoustic model: fast or "
+        "connected speech is often not found; shorter recordings may align"))
     pairs = _pairs(job, report)
     if not pairs and not report.entries:
         raise JobFailed("no recordings or transcripts were sent")

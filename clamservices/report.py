@@ -14,10 +14,11 @@ FORMAT = "equestria-alignment-report"
 
 
 class Report:
-    def __init__(self, path):
+    def __init__(self, path, no_match_note=""):
         self.path = path
         self.entries = []
         self.warnings = []
+        self.no_match_note = no_match_note  # added to every "does not match": what else may have caused it
 
     def _add(self, audio, transcript, status, **fields):
         self.entries.append({
@@ -27,6 +28,8 @@ class Report:
         })
 
     def not_aligned(self, audio, transcript, code, reason, **fields):
+        if code == "no_match" and self.no_match_note:
+            reason = f"{reason} ({self.no_match_note})"
         self._add(audio, transcript, "not_aligned", code=code, reason=reason, **fields)
 
     def aligned(self, audio, transcript, **fields):

@@ -236,3 +236,18 @@ def test_a_guessed_pronunciation_has_no_doubled_phone_where_the_language_has_no_
     """Reviewer: gruut's German guesser gave "fuß" f ʊ s s and "Fußball" f ʊ s s b a l l (ß is in no lexicon entry)."""
     assert pronounce("fußball", "de") == [["f", "ʊ", "s", "b", "a", "l"]]
     assert pronounce("fatto", "it") == [["f", "a", "t", "t", "o"]]  # Italian's long t stays
+
+
+def test_a_mapped_language_that_does_not_match_says_the_model_is_approximate(tmp_path):
+    """Reviewer: "is it the right transcript?" alone sent users of a mapped language the wrong way."""
+    import json
+
+    wav, txt = speak(tmp_path, "kat", "nl", "De kat zit op de mat en de hond slaapt in het huis")
+    txt.write_text("Vader en moeder gaan met een boek naar school over het water bij de boom\n", encoding="utf-8")
+    result = run_job(make_job(tmp_path / "job", [wav, txt], language="nl"))
+    assert result.returncode == 0, result.stderr
+    [entry] = json.loads((tmp_path / "job/output/report.json").read_text(encoding="utf-8"))["recordings"]
+    assert entry["code"] == "no_match", entry
+    assert entry["reason"].endswith("(this language is aligned approximately, its phones mapped to an English "
+                                    "acoustic model: fast or connected speech is often not found; shorter "
+                                    "recordings may align)")
