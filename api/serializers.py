@@ -21,6 +21,9 @@ class ParameterSerializer(serializers.Serializer):
 
 class InputSerializer(serializers.Serializer):
     extension = serializers.CharField(help_text="Without the dot, as the aligner writes it: wav, txt, TextGrid.")
+    filename = serializers.CharField(allow_null=True, help_text="The name the aligner stores this input under, "
+                                                                "whatever yours is: a file no other input takes is "
+                                                                "for it; else null.")
     kind = serializers.ChoiceField(choices=["audio", "transcript", "dictionary", "other"])
     label = serializers.CharField()
     optional = serializers.BooleanField()
@@ -33,7 +36,8 @@ class PipelineSerializer(serializers.Serializer):
     approximate = serializers.BooleanField(
         help_text="The aligner has no acoustic model of this language: its phones are mapped to another language's.")
     description = serializers.CharField()
-    inputs = InputSerializer(many=True, help_text="The files a project of this pipeline takes, by extension.")
+    inputs = InputSerializer(many=True, help_text="The files a project of this pipeline takes: fixed names, then "
+                                                  "by extension.")
     parameters = ParameterSerializer(many=True, help_text="What a researcher may set when starting a run.")
 
 
@@ -136,3 +140,4 @@ class DeletedProjectSerializer(serializers.Serializer):
     detail = serializers.CharField()
     files = serializers.IntegerField()
     stopped = serializers.IntegerField(help_text="Processes of a running alignment that were stopped.")
+

@@ -3,6 +3,7 @@
 message is written once; only the answer differs: JSON, with errors as api.errors describes them.
 """
 
+from django.db.models import Prefetch
 from django.http import FileResponse
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,7 +23,7 @@ from pipelines.forms import parameter_fields
 from scripts.models import Pipeline
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
-from upload.checks import input_templates, kind_of, too_large
+from upload.checks import input_templates, kind_of, listed_templates, template_extension, too_large
 from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
 from upload.models import Project
 from upload.readiness import readiness
@@ -65,9 +66,10 @@ def _parameter(p, field):
 
 
 def _inputs(pipeline):
-    _, by_extension = input_templates(pipeline)
-    return [{"extension": t.extension, "kind": kind_of(t), "label": t.label, "optional": t.optional, "unique": t.unique}
-            for extension, t in sorted(by_extension.items()) if extension]
+    templates, _ = input_templates(pipeline)
+    return [{"extension": t.extension or template_extension(t), "filename": t.filename or None, "kind": kind_of(t),
+             "label": t.label, "optional": t.optional, "unique": t.unique}
+            for t in listed_templates(templates)]  # as the upload page's "Accepted:" line
 
 
 @extend_schema(responses=responses({200: PipelineSerializer(many=True)}), summary="The pipelines a project can use")
@@ -84,14 +86,16 @@ def pipeline_list(request):
 
 
 def _projects(user):
-    return (Project.objects.filter(owner=user).select_related("pipeline__fa_script")
-            .prefetch_related("pipeline__fa_script__profiles__input_templates", "pipeline__fa_script__parameters"))
+    return (Project.objects.filter(owner=user)
+            .prefetch_related(Prefetch("pipeline", queryset=Pipeline.objects.with_parts()),  # what problems() reads
+                              "pipeline__fa_script__profiles__input_templates", "pipeline__fa_script__parameters"))
 
 
-def _describe(project, files, latest_run):
-    """The project's readiness and state, as its page works them out."""
+def _describe(project, files, latest_run, unavailable):
+    """The project's readiness and state, as its page works them out (`unavailable`: see
+    pipelines.services.unavailable)."""
     state = readiness(project, files)
-    project.state = pipeline_services.project_state(state, latest_run, bool(files)).label
+    project.state = pipeline_services.project_state(state, latest_run, bool(files), unavailable).label
     project.file_count = len(files)
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []
@@ -104,8 +108,12 @@ class ProjectList(APIView):
     @extend_schema(responses=responses({200: ProjectSerializer(many=True)}), summary="Your projects")
     def get(self, request):
         projects = list(_projects(request.user).prefetch_related("files", "runs"))
+        unavailable = {}  # by pipeline, as the project list page works it out
         for project in projects:
-            _describe(project, list(project.files.all()), next(iter(project.runs.all()), None))
+            if project.pipeline_id not in unavailable:
+                unavailable[project.pipeline_id] = pipeline_services.unavailable(project.pipeline)
+            _describe(project, list(project.files.all()), next(iter(project.runs.all()), None),
+                      unavailable[project.pipeline_id])
         return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
 
     @extend_schema(request=ProjectCreateSerializer,
@@ -126,7 +134,7 @@ class ProjectList(APIView):
 def _detail(request, project):
     project = get_project_for_user(request, project.pk)
     files = list(project.files.all())
-    _describe(project, files, project.runs.first())
+    _describe(project, files, project.runs.first(), pipeline_services.unavailable(project.pipeline))
     project.busy = project.busy_reason()  # a query per project: not in the list, whose `state` says it too
     return ProjectDetailSerializer(project, context={"request": request}).data
 

@@ -384,9 +384,9 @@ def test_the_project_list_shows_state_counts_and_sizes_in_a_few_queries(alice, d
     for name in ("Empty", "Running"):
         make_project(alice, name=name, pipeline=project.pipeline)
     _running(Project.objects.get(name="Running"))
-    # Queries: the token, projects, their files, their runs, the FA scripts' profiles, templates and
-    # parameters: 7, however many projects there are.
-    with django_assert_max_num_queries(7):
+    # Queries: the token, projects, their pipelines with what Pipeline.problems() reads, their files, their runs,
+    # the FA scripts' profiles, templates and parameters: 8, however many projects there are.
+    with django_assert_max_num_queries(8):
         listed = api(key).get(reverse("api-project-list")).json()
     assert sorted((p["name"], p["state"], p["file_count"]) for p in listed) == [
         ("Austen", "ready to align", 2), ("Empty", "empty", 0), ("Running", "aligning", 0)]
@@ -442,3 +442,32 @@ def test_files_are_listed_with_kind_duration_rate_and_pairing_and_downloaded_as_
     assert client.delete(reverse("api-file-detail", args=[project.pk, files["b.wav"]["id"]])).status_code == 204
     assert sorted(project.files.values_list("name", flat=True)) == ["a.txt", "a.wav"]
     assert client.get(reverse("api-project-detail", args=[project.pk])).json()["readiness"]["ready"] is True
+
+
+def test_a_project_whose_pipeline_needs_repair_says_so_as_the_pages_do(world):
+    from scripts.models import Pipeline, Script
+
+    # The aligner's files are as they were; a G2P script added to the pipeline was never imported.
+    Pipeline.objects.filter(pk=world["project"].pipeline.pk).update(
+        g2p_script=Script.objects.create(name="G2P", url="http://127.0.0.1:9/"))
+    client = api(world["owner"])
+    assert client.get(reverse("api-project-detail", args=[world["project"].pk])).json()["state"] == \
+        "pipeline needs repair"
+    assert [p["state"] for p in client.get(reverse("api-project-list")).json()] == ["pipeline needs repair"]
+
+
+def test_a_pipeline_lists_its_fixed_file_names_as_the_upload_page_does(alice):
+    from scripts.models import InputTemplate
+
+    pipeline = make_fa_pipeline()
+    profile = pipeline.fa_script.profiles.get()
+    for order, (template_id, extension, filename) in enumerate(
+            [("xml", "xml", ""), ("notes", "", "notes.md"), ("config", "ini", "setup.ini")], start=10):
+        InputTemplate.objects.create(profile=profile, template_id=template_id, format="PlainTextFormat", label=template_id,
+                                     mimetype="text/plain", extension=extension, filename=filename, optional=True,
+                                     unique=False, order=order)
+    [described] = api(token_for(alice)).get(reverse("api-pipeline-list")).json()
+    # The upload page's "Accepted: notes.md (fixed name), setup.ini (fixed name), .dict, .flac, .txt, .wav, .xml".
+    assert [(i["filename"], i["extension"], i["kind"]) for i in described["inputs"]] == [
+        ("notes.md", "md", "transcript"), ("setup.ini", "ini", "transcript"), (None, "dict", "dictionary"),
+        (None, "flac", "audio"), (None, "txt", "transcript"), (None, "wav", "audio"), (None, "xml", "transcript")]
