@@ -41,6 +41,9 @@ CODES = {
                             "Nothing was added."),
     "request_too_large": (413, "What you sent is larger than this form takes; nothing was saved. …"),
     "upload_interrupted": (400, "The upload was interrupted before it ended; nothing was added."),
+    "invalid_format": (400, "There is no format “docx”: choose one of textgrid, eaf, csv, json."),
+    "no_results": (409, "This run has no results yet."),
+    "not_convertible": (422, "This result cannot be converted; download its TextGrid instead."),
     "server_error": (500, "An error on the server stopped this request; it is logged for the administrators. …"),
 }
 # What any operation behind authentication may answer.

@@ -1,12 +1,13 @@
-"""The API's resources: pipelines, projects, their files. Each view calls what the page's view calls
-(upload.forms, upload.services, upload.access, upload.readiness, pipelines.services), so a rule or a
-message is written once; only the answer differs: JSON, with errors as api.errors describes them.
+"""The API's resources: pipelines, projects, their files, runs and results. Each view calls what the page's view
+calls (upload.forms, upload.services, upload.access, upload.readiness, pipelines.services, pipelines.results), so a
+rule or a message is written once; only the answer differs: JSON, with errors as api.errors describes them.
 """
 
 from django.db.models import Prefetch
 from django.http import FileResponse
-from django.urls import Resolver404, resolve
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import urlencode
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
@@ -16,11 +17,17 @@ from rest_framework.views import APIView
 from api.errors import ApiError, error, responses
 from api.serializers import (
     DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
-    ProjectRenameSerializer, ProjectSerializer, UploadResultSerializer, UploadSerializer,
+    ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, RunDetailSerializer, RunSerializer,
+    UploadResultSerializer, UploadSerializer,
 )
+from pipelines import outcomes, results
 from pipelines import services as pipeline_services
+from pipelines.access import get_run_for_user
 from pipelines.forms import parameter_fields
+from pipelines.models import Run
+from scripts import health
 from scripts.models import Pipeline
+from scripts.plainwords import plain
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.checks import input_templates, kind_of, listed_templates, template_extension, too_large
@@ -253,8 +260,19 @@ class _AnyRenderer(renderers.BaseRenderer):
         return renderers.JSONRenderer().render(data)
 
 
-class FileDownload(APIView):
+class _Download(APIView):
+    """A view whose answer is a file, which may be asked for with any Accept header; a refusal is JSON whatever
+    that header asked for."""
+
     renderer_classes = [renderers.JSONRenderer, _AnyRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response):  # an error: a file goes out as a FileResponse
+            request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class FileDownload(_Download):
 
     @extend_schema(responses=responses({200: OpenApiResponse(description="The file's content, as uploaded.")},
                                        "not_found"),
@@ -266,6 +284,146 @@ class FileDownload(APIView):
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
+
+
+# Runs and their results
+
+
+def _progress(run, *, waiting=False):
+    """The step under way as the run page shows it (pipelines/_run_status.html), or None."""
+    process = run.current_process
+    if process is None:
+        return None
+    progress = {"percent": process.completion, "status": process.get_status_display(),
+                "message": plain(process.message or "", "")}
+    if waiting:
+        progress["waiting"] = health.waiting_hint(process) or None
+    return progress
+
+
+def _run(request, run, *, waiting=False):
+    project_id = run.project_id
+    return {"id": run.pk, "stage": run.stage, "stage_label": run.get_stage_display(), "created_at": run.created_at,
+            "finished_at": run.finished_at, "progress": _progress(run, waiting=waiting),
+            "error": plain(run.error) if run.stage == Run.Stage.FAILED else None,
+            "url": request.build_absolute_uri(reverse("api-run-detail", args=[project_id, run.pk])),
+            "page": request.build_absolute_uri(reverse("pipelines-run", args=[project_id, run.pk]))}
+
+
+def _picture(request, run, name, at=None):
+    url = reverse("pipelines-view-result", args=[run.project_id, run.pk, name])
+    return request.build_absolute_uri(url + (f"?{urlencode({'at': at})}" if at is not None else ""))
+
+
+def _outcome(request, run, outcome, found):
+    to_check = None
+    if found is not None:
+        to_check = {"count": found["count"], "words": [
+            {"label": w["label"], "confidence": w["confidence"], "time": w["time"], "speaker": w.get("speaker"),
+             "picture": _picture(request, run, outcome.textgrid, w["at"])} for w in found["words"]]}
+    return {"recording": outcome.recording, "transcript": outcome.transcript, "status": outcome.status,
+            "status_label": outcomes.status_label(outcome, run), "message": outcome.message,
+            "warnings": outcome.warnings, "result": outcome.textgrid if outcome.has_result else None,
+            "words_to_check": to_check}
+
+
+class RunList(APIView):
+    @extend_schema(responses=responses({200: RunSerializer(many=True)}, "not_found"),
+                   summary="A project's runs, the latest first, as its page lists them")
+    def get(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        runs = project.runs.select_related("fa_process", "g2p_process", "realign_process")
+        return Response(RunSerializer([_run(request, run) for run in runs], many=True).data)
+
+
+class RunDetail(APIView):
+    @extend_schema(responses=responses({200: RunDetailSerializer}, "not_found"),
+                   summary="A run: its stage, progress and what became of each recording, as its page shows them",
+                   description="Poll this to follow a run: `stage` is one of `done`, `problems` (done, but not every "
+                   "recording was aligned), `failed` or `cancelled` once it has ended, and `review` while it waits for "
+                   "you (the pronunciations of unknown words, on the page named by `review_page`).")
+    def get(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        recorded = list(run.outcomes.all())
+        checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
+        data = _run(request, run, waiting=True) | {
+            "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
+            "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
+            "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
+            if run.stage == Run.Stage.REVIEW else None,
+            "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
+            "results": request.build_absolute_uri(reverse("api-result-list", args=[project_id, run.pk])),
+        }
+        return Response(RunDetailSerializer(data).data)
+
+
+def _with_format(url, format):
+    return f"{url}?{urlencode({'format': format})}"
+
+
+class ResultList(APIView):
+    @extend_schema(operation_id="projects_runs_results_list", responses=responses({200: ResultListSerializer}, "not_found"),
+                   summary="A run's results: each recording's, with a download per format, and the zip of them all",
+                   description="The results are there once a recording is aligned: while the run waits for your "
+                   "review, those of the recordings without unknown words already are.")
+    def get(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        listed = results.listed(run, list(run.outcomes.all()))
+        items = []
+        for recording, name in listed:
+            url = request.build_absolute_uri(reverse("api-result", args=[project_id, run.pk, name]))
+            items.append({"recording": recording, "name": name, "picture": _picture(request, run, name),
+                          "downloads": {format: _with_format(url, format) for format in results.FORMATS}})
+        # The zip is offered for its results, as on the run page: a zip of logs alone would only disappoint.
+        zip_url = request.build_absolute_uri(reverse("api-results-zip", args=[project_id, run.pk]))
+        zips = {format: _with_format(zip_url, format) for format in ("all", *results.FORMATS)} if items else None
+        return Response(ResultListSerializer({"results": items, "zip": zips}).data)
+
+
+def _attachment(make, missing="not_found"):
+    """The attachment pipelines.results makes (`make()`), the run page's download; its refusals as the API's
+    (`missing`: the code of a result that is not there)."""
+    try:
+        return results.attachment(make())
+    except results.UnknownFormat as exc:
+        raise ApiError("invalid_format", str(exc)) from None
+    except results.NotConverted as exc:
+        raise ApiError("not_convertible", str(exc)) from None
+    except results.NoSuchResult as exc:
+        raise ApiError(missing, str(exc)) from None
+
+
+FORMAT = OpenApiParameter("format", enum=list(results.FORMATS), default="textgrid", description=(
+    "textgrid: the result as the aligner delivered it (any output of the run, e.g. report.json, is downloaded "
+    "this way); eaf: ELAN; csv: one row per interval; json: words with their phones (docs/users/formats.md)."))
+
+
+class ResultDownload(_Download):
+
+    @extend_schema(operation_id="projects_runs_result_download", parameters=[FORMAT],
+                   responses=responses({200: OpenApiResponse(description="The result in the format asked for, as "
+                                                                         "the run page's download.")},
+                                       "not_found", "invalid_format", "not_convertible"),
+                   summary="Download one result in one format")
+    def get(self, request, project_id, run_id, name):
+        run = get_run_for_user(request, project_id, run_id)
+        return _attachment(lambda: results.export(run, name, request.query_params.get("format") or "textgrid"))
+
+
+class ResultsZip(_Download):
+
+    @extend_schema(operation_id="projects_runs_results_zip", parameters=[OpenApiParameter(
+                       "format", enum=["all", *results.FORMATS], default="all", description=(
+                       "all: the TextGrids, and a folder each of ELAN, CSV and JSON files; or one of these only. The "
+                       "report of every recording (report.csv) and the pronunciations used are always in."))],
+                   responses=responses({200: OpenApiResponse(description="The zip, as the run page's “Download "
+                                                                         "all”.")},
+                                       "not_found", "invalid_format", "no_results"),
+                   summary="Download the zip of a run's results")
+    def get(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        return _attachment(lambda: results.results_zip(run, request.query_params.get("format") or "all"),
+                           missing="no_results")
 
 
 @extend_schema(exclude=True)

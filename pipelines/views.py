@@ -1,7 +1,8 @@
 """Alignment runs of a project: start, follow, review the dictionary, cancel, results; the project list
 and the project page, which show the runs.
 
-Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
+Lookups go through `upload.access.get_project_for_user` and `pipelines.access.get_run_for_user`: 404 to
+anyone but the owner.
 """
 
 import logging
@@ -11,11 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
 from pipelines import outcomes, pictures, results, review, services
+from pipelines.access import get_run_for_user
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
 from scripts.models import BaseParameter, Pipeline
@@ -27,13 +29,6 @@ from upload.readiness import readiness
 from upload.services import ProjectGone
 
 log = logging.getLogger(__name__)
-
-
-def _get_run_for_user(request, project_id, run_id):
-    return get_object_or_404(
-        Run.objects.select_related("project", "pipeline", "fa_process", "g2p_process", "realign_process"),
-        pk=run_id, project_id=project_id, project__owner=request.user,
-    )
 
 
 # The project list and the project page: projects (`upload`) with their runs, so they are here,
@@ -139,7 +134,7 @@ def project_runs(request, project_id):
 
 @login_required
 def run_detail(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     # During review the first pass's TextGrids (files without unknown words) are already useful.
     process = run.result_process
     recordings = list(run.outcomes.all())
@@ -161,13 +156,13 @@ def run_detail(request, project_id, run_id):
 
 @login_required
 def run_status(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     return render(request, "pipelines/_run_status.html", {"run": run, "project": run.project})
 
 
 @login_required
 def review_dictionary(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     if run.stage != Run.Stage.REVIEW:
         messages.info(request, "This run is not waiting for a review.")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
@@ -199,7 +194,7 @@ review_dictionary.too_large_message = lambda: f"{dictionary_too_large_message()}
 @login_required
 @require_POST
 def cancel_run(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     if run.active or run.stage == Run.Stage.REVIEW:
         services.cancel_run(run)
         messages.success(request, "The run was cancelled.")
@@ -208,27 +203,27 @@ def cancel_run(request, project_id, run_id):
 
 @login_required
 def download_result(request, project_id, run_id, name):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     return results.attachment(results.export(run, name, "textgrid"))
 
 
 @login_required
 def export_result(request, project_id, run_id, format, name):
     """One result TextGrid in another format (pipelines.results.FORMATS)."""
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     return results.attachment(results.export(run, name, format))
 
 
 @login_required
 def download_results(request, project_id, run_id):
     """The zip of the run's results (pipelines.results.results_zip); `?format=` keeps one format only."""
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     return results.attachment(results.results_zip(run, request.GET.get("format") or "all"))
 
 
 @login_required
 def view_result(request, project_id, run_id, name):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     if not name.lower().endswith(".textgrid"):
         raise Http404("Only TextGrids can be shown; download this result instead.")
     grid_path = results.result_path(run, name)

@@ -18,6 +18,8 @@ from api.models import Token
 from pipelines.models import Run
 from scripts.models import ChoiceParameter, IntegerParameter, ParameterChoice, Process
 from tests.factories import make_fa_pipeline, make_project, wav_bytes
+from tests.test_confidence_pages import confident_grid
+from tests.test_outcomes import entry, fa_process, finish, report
 from upload.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -81,6 +83,11 @@ PATHS = {
     "api-file-list": "projects/{project_id}/files/",
     "api-file-detail": "projects/{project_id}/files/{file_id}/",
     "api-download-file": "projects/{project_id}/files/{file_id}/download/",
+    "api-run-list": "projects/{project_id}/runs/",
+    "api-run-detail": "projects/{project_id}/runs/{run_id}/",
+    "api-result-list": "projects/{project_id}/runs/{run_id}/results/",
+    "api-result": "projects/{project_id}/runs/{run_id}/results/{name}/",
+    "api-results-zip": "projects/{project_id}/runs/{run_id}/results.zip",
 }
 # (method, URL name, what a call of the owner answers); another user gets 404 for the objects of a project.
 ENDPOINTS = [
@@ -95,6 +102,11 @@ ENDPOINTS = [
     ("get", "api-file-detail", 200),
     ("delete", "api-file-detail", 204),
     ("get", "api-download-file", 200),
+    ("get", "api-run-list", 200),
+    ("get", "api-run-detail", 200),
+    ("get", "api-result-list", 200),
+    ("get", "api-result", 200),
+    ("get", "api-results-zip", 200),
 ]
 
 
@@ -128,7 +140,7 @@ def test_the_schema_and_its_docs_page_need_no_login():
 
 @pytest.fixture
 def world(alice, bob):
-    """Alice's project with a file, and what each kind of caller sends."""
+    """Alice's project with a file and a finished run, and what each kind of caller sends."""
     project = make_project(alice)
     make_project(bob, name="Bob's", pipeline=project.pipeline)
     key = token_for(alice, "laptop")
@@ -138,14 +150,19 @@ def world(alice, bob):
     response = api(key).post(reverse("api-file-list", args=[project.pk]),
                              {"files": [SimpleUploadedFile("a.txt", b"ten of clubs")]})
     assert response.status_code == 201, response.content
-    return {"project": project, "file": project.files.get(), "owner": key, "other": token_for(bob),
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(2), "report.json": report(entry("a.wav"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
+    finish(process)
+    return {"project": project, "file": project.files.get(), "run": run, "owner": key, "other": token_for(bob),
             "anonymous": None, "revoked": revoked, "expired": expired}
 
 
 def _request(world, method, name):
-    project, f = world["project"], world["file"]
+    project, f, run = world["project"], world["file"], world["run"]
     args = {"api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
-            "api-file-list": [project.pk]}.get(name, [project.pk, f.pk])
+            "api-file-list": [project.pk], "api-run-list": [project.pk], "api-run-detail": [project.pk, run.pk],
+            "api-result-list": [project.pk, run.pk], "api-result": [project.pk, run.pk, "a.TextGrid"],
+            "api-results-zip": [project.pk, run.pk]}.get(name, [project.pk, f.pk])
     url = reverse(name, args=args)
     if (method, name) == ("post", "api-project-list"):
         return url, {"name": "New", "pipeline": "English"}, False
