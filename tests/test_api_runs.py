@@ -273,3 +273,23 @@ def test_a_file_download_refused_is_json_whatever_the_accept_header_asked_for(al
 
     assert_error(response, 404, "not_found", "Not found.")
     assert response["Content-Type"] == "application/json"
+
+
+def test_runs_and_a_runs_status_and_results_cost_a_fixed_number_of_queries(alice, tmp_path,
+                                                                           django_assert_max_num_queries):
+    project, run = exported_run(alice, tmp_path, stems=("a", "b", "c"))
+    for _ in range(3):
+        Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.FAILED)
+    client = api(token_for(alice))
+    client.get(reverse("api-run-list", args=[project.pk]))  # the token's last use is written once a minute at most
+    # Queries: the token and its user; the project with its pipeline, its profiles and templates; the runs with
+    # their processes: 5, however many runs there are.
+    with django_assert_max_num_queries(5):
+        assert len(client.get(reverse("api-run-list", args=[project.pk])).json()) == 4
+    # The token; the run with its project, pipeline and processes; its outcomes (which hold their words to check):
+    # 3, however many recordings there are.
+    with django_assert_max_num_queries(3):
+        assert len(client.get(_run_url("api-run-detail", run)).json()["outcomes"]) == 3
+    # The token; the run; its outcomes: 3.
+    with django_assert_max_num_queries(3):
+        assert len(client.get(_run_url("api-result-list", run)).json()["results"]) == 3
