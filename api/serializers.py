@@ -224,3 +224,11 @@ class ResultListSerializer(serializers.Serializer):
     zip = serializers.DictField(child=serializers.CharField(), allow_null=True,
                                 help_text="The zip of the results: all formats (`all`) or one; null while the run "
                                           "has no result.")
+
+
+class RunStartSerializer(serializers.Serializer):
+    parameters = serializers.DictField(required=False, help_text="{id: value} of the pipeline's `parameters`, of "
+                                                                 "their types; the others have their defaults.")
+    only_complete_pairs = serializers.BooleanField(required=False, default=False, help_text=(
+        "Align the complete pairs only, leaving out files without their partner (the page's “Align the … "
+        "complete pairs only”); without it such a project cannot start."))

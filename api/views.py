@@ -18,12 +18,13 @@ from api.errors import ApiError, error, responses
 from api.serializers import (
     DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
     ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, RunDetailSerializer, RunSerializer,
+    RunStartSerializer,
     UploadResultSerializer, UploadSerializer,
 )
 from pipelines import outcomes, results
 from pipelines import services as pipeline_services
 from pipelines.access import get_run_for_user
-from pipelines.forms import parameter_fields
+from pipelines.forms import AlignmentForm, parameter_fields
 from pipelines.models import Run
 from scripts import health
 from scripts.models import Pipeline
@@ -335,6 +336,38 @@ class RunList(APIView):
         runs = project.runs.select_related("fa_process", "g2p_process", "realign_process")
         return Response(RunSerializer([_run(request, run) for run in runs], many=True).data)
 
+    @extend_schema(request=RunStartSerializer,
+                   responses=responses({201: RunDetailSerializer}, "not_found", "project_gone", "cannot_start",
+                                       "unknown_parameter", "invalid", "invalid_choice", "max_length", "min_value",
+                                       "max_value", "parse_error", "csrf_failed", "request_too_large"),
+                   summary="Start an alignment of the project, as its page's “Start alignment”",
+                   description="`parameters` as /api/v1/pipelines/ lists them, by id; one you do not send has its "
+                   "default, as the page's form shows it. The same checks and messages as the page's start.")
+    def post(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        body = _body(request)
+        given = body.get("parameters") or {}
+        if not isinstance(given, dict):
+            raise ApiError("parse_error", "Send `parameters` as an object, e.g. {\"parameters\": {\"beam\": 9}}.")
+        form = AlignmentForm(script=project.pipeline.fa_script)
+        if unknown := sorted(set(given) - set(form.fields)):
+            offered = ", ".join(form.fields) or "none"
+            raise ApiError("unknown_parameter", f"This pipeline has no parameter {', '.join(unknown)}; it takes: "
+                           f"{offered}.")
+        # The page's form as it is shown (each field at its default), with the values sent instead.
+        form = AlignmentForm({**{name: field.initial for name, field in form.fields.items()}, **given},
+                             script=project.pipeline.fa_script)
+        if not form.is_valid():
+            raise _form_error(form)
+        try:
+            run = pipeline_services.start_alignment(project, form.clam_values(),
+                                                    only_complete_pairs=body.get("only_complete_pairs") is True)
+        except pipeline_services.CannotStart as exc:
+            raise ApiError("cannot_start", str(exc)) from None
+        except services.ProjectGone as exc:
+            raise ApiError("project_gone", str(exc)) from None
+        return Response(RunDetailSerializer(_run_detail(request, run)).data, status=201)
+
 
 class RunDetail(APIView):
     @extend_schema(responses=responses({200: RunDetailSerializer}, "not_found"),
@@ -343,18 +376,22 @@ class RunDetail(APIView):
                    "recording was aligned), `failed` or `cancelled` once it has ended, and `review` while it waits for "
                    "you (the pronunciations of unknown words, on the page named by `review_page`).")
     def get(self, request, project_id, run_id):
-        run = get_run_for_user(request, project_id, run_id)
-        recorded = list(run.outcomes.all())
-        checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
-        data = _run(request, run, waiting=True) | {
-            "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
-            "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
-            "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
-            if run.stage == Run.Stage.REVIEW else None,
-            "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
-            "results": request.build_absolute_uri(reverse("api-result-list", args=[project_id, run.pk])),
-        }
-        return Response(RunDetailSerializer(data).data)
+        return Response(RunDetailSerializer(_run_detail(request, get_run_for_user(request, project_id, run_id))).data)
+
+
+def _run_detail(request, run):
+    project_id = run.project_id
+    recorded = list(run.outcomes.all())
+    checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
+    data = _run(request, run, waiting=True) | {
+        "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
+        "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
+        "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
+        if run.stage == Run.Stage.REVIEW else None,
+        "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
+        "results": request.build_absolute_uri(reverse("api-result-list", args=[project_id, run.pk])),
+    }
+    return data
 
 
 def _with_format(url, format):

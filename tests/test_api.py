@@ -21,6 +21,7 @@ from tests.factories import make_fa_pipeline, make_project, wav_bytes
 from tests.test_confidence_pages import confident_grid
 from tests.test_outcomes import entry, fa_process, finish, report
 from upload.models import Project
+from upload.services import Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +104,7 @@ ENDPOINTS = [
     ("delete", "api-file-detail", 204),
     ("get", "api-download-file", 200),
     ("get", "api-run-list", 200),
+    ("post", "api-run-list", 201),
     ("get", "api-run-detail", 200),
     ("get", "api-result-list", 200),
     ("get", "api-result", 200),
@@ -170,6 +172,9 @@ def _request(world, method, name):
         return url, {"name": "Renamed"}, False
     if (method, name) == ("post", "api-file-list"):
         return url, {"files": [SimpleUploadedFile("b.wav", wav_bytes())]}, True
+    if (method, name) == ("post", "api-run-list"):
+        Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes()))  # a.txt's recording: ready to align
+        return url, {}, False
     return url, None, False
 
 
@@ -177,6 +182,7 @@ def _request(world, method, name):
 @pytest.mark.parametrize("caller", ["owner", "other", "anonymous", "revoked", "expired"])
 def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, caller):
     url, data, multipart = _request(world, method, name)
+    before = (world["project"].files.count(), world["project"].runs.count())
     response = call(api(world[caller]), method, url, data, multipart=multipart)
     if caller == "owner":
         assert response.status_code == ok, response.content
@@ -197,7 +203,7 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
         assert response.json()["detail"].startswith("The token “short” expired on ")
     if caller != "owner":
         project = Project.objects.get(pk=world["project"].pk)  # nothing changed
-        assert (project.name, project.files.count()) == ("Austen", 1)
+        assert (project.name, project.files.count(), project.runs.count()) == ("Austen", *before)
 
 
 def test_a_token_in_the_query_string_or_a_form_field_is_not_taken(world):

@@ -4,6 +4,7 @@ as JSON and as the same files. Finished runs are built as the worker leaves them
 test_api.py's access matrix."""
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -15,8 +16,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from pipelines.models import RecordingOutcome, Run
-from scripts.models import Process
-from tests.factories import make_project
+from scripts.models import BooleanParameter, IntegerParameter, Process
+from tests.factories import make_project, wav_bytes
 from tests.test_api import api, assert_error, operation, token_for
 from tests.test_confidence_pages import confident_result
 from tests.test_exports import content, exported_run
@@ -293,3 +294,58 @@ def test_runs_and_a_runs_status_and_results_cost_a_fixed_number_of_queries(alice
     # The token; the run; its outcomes: 3.
     with django_assert_max_num_queries(3):
         assert len(client.get(_run_url("api-result-list", run)).json()["results"]) == 3
+
+
+# Starting a run
+
+
+def _ready(owner, *stems):
+    project = make_project(owner)
+    upload = Upload(project)
+    for stem in stems:
+        upload.add(SimpleUploadedFile(f"{stem}.wav", wav_bytes()))
+        upload.add(SimpleUploadedFile(f"{stem}.txt", b"ten of clubs"))
+    return project
+
+
+def _start(client, project, body):
+    return client.post(reverse("api-run-list", args=[project.pk]), json.dumps(body), content_type="application/json")
+
+
+def test_a_run_starts_with_typed_parameters_and_the_others_at_their_defaults(alice):
+    project = _ready(alice, "a")
+    script = project.pipeline.fa_script
+    IntegerParameter.objects.create(script=script, clam_id="beam", name="Beam", type="integer", default=30, minimum=1,
+                                    maximum=100)
+    BooleanParameter.objects.create(script=script, clam_id="confidence", name="Confidence", type="boolean",
+                                    default=True)
+
+    response = _start(api(token_for(alice)), project, {"parameters": {"beam": 9}})
+
+    assert response.status_code == 201, response.content
+    run = Run.objects.get()
+    assert response.json()["id"] == str(run.pk) and response.json()["stage"] == "aligning"
+    # Not sent: its default, as the page's form shows it checked (an unchecked box would send False).
+    assert run.parameters == {"beam": "9", "confidence": "True"}
+    assert [i["name"] for i in run.fa_process.inputs] == ["a.txt", "a.wav"]
+
+
+def test_a_start_the_page_refuses_is_refused_with_the_pages_message(alice):
+    project = _ready(alice, "a")
+    Upload(project).add(SimpleUploadedFile("b.wav", wav_bytes()))
+    IntegerParameter.objects.create(script=project.pipeline.fa_script, clam_id="beam", name="Beam", type="integer",
+                                    default=30, minimum=1, maximum=100)
+    client = api(token_for(alice))
+
+    assert_error(_start(client, project, {"parameters": {"beam": 0}}), 400, "min_value",
+                 "Beam: Ensure this value is greater than or equal to 1.", operation_of=("post", "api-run-list"))
+    assert_error(_start(client, project, {"parameters": {"speed": 2}}), 400, "unknown_parameter",
+                 "This pipeline has no parameter speed; it takes: beam.", operation_of=("post", "api-run-list"))
+    assert_error(_start(client, project, {}), 409, "cannot_start",
+                 "Not every recording has a transcript with words: b.wav has no transcript: add b.txt. Add what is "
+                 "missing, or choose “Align the 1 complete pair only” to leave these files out.",
+                 operation_of=("post", "api-run-list"))
+    assert not Run.objects.exists()
+    assert _start(client, project, {"only_complete_pairs": True}).status_code == 201
+    assert_error(_start(client, project, {"only_complete_pairs": True}), 409, "cannot_start",
+                 "An alignment of this project is already running.")
