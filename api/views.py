@@ -351,17 +351,18 @@ class RunList(APIView):
             raise ApiError("parse_error", "Send `parameters` as an object, e.g. {\"parameters\": {\"beam\": 9}}.")
         form = AlignmentForm(script=project.pipeline.fa_script)
         if unknown := sorted(set(given) - set(form.fields)):
-            offered = ", ".join(form.fields) or "none"
-            raise ApiError("unknown_parameter", f"This pipeline has no parameter {', '.join(unknown)}; it takes: "
-                           f"{offered}.")
+            offered = f"it takes: {', '.join(form.fields)}." if form.fields else "it takes none."
+            raise ApiError("unknown_parameter", f"This pipeline has no parameter {', '.join(unknown)}; {offered}")
         # The page's form as it is shown (each field at its default), with the values sent instead.
         form = AlignmentForm({**{name: field.initial for name, field in form.fields.items()}, **given},
                              script=project.pipeline.fa_script)
         if not form.is_valid():
             raise _form_error(form)
+        only_pairs = body.get("only_complete_pairs", False)
+        if not isinstance(only_pairs, bool):
+            raise ApiError("parse_error", "Send `only_complete_pairs` as true or false.")
         try:
-            run = pipeline_services.start_alignment(project, form.clam_values(),
-                                                    only_complete_pairs=body.get("only_complete_pairs") is True)
+            run = pipeline_services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs)
         except pipeline_services.CannotStart as exc:
             raise ApiError("cannot_start", str(exc)) from None
         except services.ProjectGone as exc:

@@ -345,6 +345,8 @@ def test_a_start_the_page_refuses_is_refused_with_the_pages_message(alice):
                  "Not every recording has a transcript with words: b.wav has no transcript: add b.txt. Add what is "
                  "missing, or choose “Align the 1 complete pair only” to leave these files out.",
                  operation_of=("post", "api-run-list"))
+    assert_error(_start(client, project, {"only_complete_pairs": "yes"}), 400, "parse_error",
+                 "Send `only_complete_pairs` as true or false.")
     assert not Run.objects.exists()
     assert _start(client, project, {"only_complete_pairs": True}).status_code == 201
     assert_error(_start(client, project, {"only_complete_pairs": True}), 409, "cannot_start",
