@@ -9,7 +9,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -465,16 +465,24 @@ class ResultsZip(_Download):
 
 
 @extend_schema(exclude=True)
-@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-@permission_classes([AllowAny])
-def not_found(request, rest=""):
-    """Any other URL under /api/: a JSON 404 (not the site's page), saying when only a slash is missing."""
-    path = request.path_info
-    if not path.endswith("/"):
-        try:
-            match = resolve(path + "/")
-        except Resolver404:
-            match = None
-        if match is not None and match.url_name != "api-not-found":
-            return error("not_found", f"No such URL: {path}. The API's URLs end with a slash: {path}/")
-    return error("not_found", f"No such URL: {path}.")
+class NotFound(_Download):
+    """Any other URL under /api/: a JSON 404 (not the site's page), saying when only a slash is missing; whatever
+    the Accept header asked for, as a download's URL may be the one mistyped."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request, rest=""):
+        path = request.path_info
+        if not path.endswith("/"):
+            try:
+                match = resolve(path + "/")
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name != "api-not-found":
+                return error("not_found", f"No such URL: {path}. The API's URLs end with a slash: {path}/")
+        return error("not_found", f"No such URL: {path}.")
+
+    post = put = patch = delete = options = get
+
+
+not_found = NotFound.as_view()

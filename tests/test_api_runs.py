@@ -351,3 +351,14 @@ def test_a_start_the_page_refuses_is_refused_with_the_pages_message(alice):
     assert _start(client, project, {"only_complete_pairs": True}).status_code == 201
     assert_error(_start(client, project, {"only_complete_pairs": True}), 409, "cannot_start",
                  "An alignment of this project is already running.")
+
+
+def test_a_url_missing_its_slash_says_so_whatever_the_accept_header_asked_for(alice, tmp_path):
+    project, run = exported_run(alice, tmp_path)
+
+    response = api(token_for(alice)).get(_run_url("api-result", run, "a.TextGrid")[:-1], {"format": "eaf"},
+                                         HTTP_ACCEPT="application/octet-stream")
+
+    url = _run_url("api-result", run, "a.TextGrid")[:-1]
+    assert_error(response, 404, "not_found", f"No such URL: {url}. The API's URLs end with a slash: {url}/")
+    assert response["Content-Type"] == "application/json"
