@@ -362,3 +362,16 @@ def test_a_url_missing_its_slash_says_so_whatever_the_accept_header_asked_for(al
     url = _run_url("api-result", run, "a.TextGrid")[:-1]
     assert_error(response, 404, "not_found", f"No such URL: {url}. The API's URLs end with a slash: {url}/")
     assert response["Content-Type"] == "application/json"
+
+
+def test_a_run_from_before_outcomes_lists_its_textgrids_named_after_their_recordings(alice):
+    from tests.test_outcomes import GRID, fa_process
+
+    project = make_project(alice)
+    process = fa_process(project, ["a"], {"a.TextGrid": GRID, "fa.log": "done"})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE, fa_process=process)
+
+    listed = api(token_for(alice)).get(_run_url("api-result-list", run)).json()
+
+    assert [(r["recording"], r["name"]) for r in listed["results"]] == [("a.wav", "a.TextGrid")]
+    assert api(token_for(alice)).get(_run_url("api-run-detail", run)).json()["outcomes"] == []
