@@ -3,6 +3,7 @@ calls (upload.forms, upload.services, upload.access, upload.readiness, pipelines
 rule or a message is written once; only the answer differs: JSON, with errors as api.errors describes them.
 """
 
+from django import forms
 from django.db.models import Prefetch
 from django.http import FileResponse
 from django.urls import Resolver404, resolve, reverse
@@ -345,14 +346,21 @@ class RunList(APIView):
                    "default, as the page's form shows it. The same checks and messages as the page's start.")
     def post(self, request, project_id):
         project = get_project_for_user(request, project_id)
-        body = _body(request)
-        given = body.get("parameters") or {}
+        body = request.data  # typed values: not a page form's strings (see _body)
+        given = body.get("parameters") or {} if hasattr(body, "get") else None
         if not isinstance(given, dict):
-            raise ApiError("parse_error", "Send `parameters` as an object, e.g. {\"parameters\": {\"beam\": 9}}.")
+            raise ApiError("parse_error", "Send a JSON object, e.g. {\"parameters\": {\"beam\": 9}}.")
         form = AlignmentForm(script=project.pipeline.fa_script)
         if unknown := sorted(set(given) - set(form.fields)):
             offered = f"it takes: {', '.join(form.fields)}." if form.fields else "it takes none."
             raise ApiError("unknown_parameter", f"This pipeline has no parameter {', '.join(unknown)}; {offered}")
+        for key, value in given.items():
+            # A form field would take a list or an object as its Python text.
+            text = isinstance(form.fields[key], forms.CharField) and not isinstance(form.fields[key], forms.ChoiceField)
+            if isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)) \
+                    or (text and not isinstance(value, str)):
+                raise ApiError("invalid", f"{form.fields[key].label}: send a number, true or false, a text, or a "
+                                          "choice's id (a list of them when several may be chosen).")
         # The page's form as it is shown (each field at its default), with the values sent instead.
         form = AlignmentForm({**{name: field.initial for name, field in form.fields.items()}, **given},
                              script=project.pipeline.fa_script)

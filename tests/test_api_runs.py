@@ -345,6 +345,11 @@ def test_a_start_the_page_refuses_is_refused_with_the_pages_message(alice):
                  "Not every recording has a transcript with words: b.wav has no transcript: add b.txt. Add what is "
                  "missing, or choose “Align the 1 complete pair only” to leave these files out.",
                  operation_of=("post", "api-run-list"))
+    assert_error(_start(client, project, {"parameters": {"beam": {"value": 9}}}), 400, "invalid",
+                 "Beam: send a number, true or false, a text, or a choice's id (a list of them when several may be "
+                 "chosen).", operation_of=("post", "api-run-list"))
+    assert_error(_start(client, project, {"parameters": [9]}), 400, "parse_error",
+                 "Send a JSON object, e.g. {\"parameters\": {\"beam\": 9}}.")
     assert_error(_start(client, project, {"only_complete_pairs": "yes"}), 400, "parse_error",
                  "Send `only_complete_pairs` as true or false.")
     assert not Run.objects.exists()
