@@ -41,6 +41,13 @@ CODES = {
                             "Nothing was added."),
     "request_too_large": (413, "What you sent is larger than this form takes; nothing was saved. …"),
     "upload_interrupted": (400, "The upload was interrupted before it ended; nothing was added."),
+    "min_value": (400, "Beam: Ensure this value is greater than or equal to 1."),
+    "max_value": (400, "Beam: Ensure this value is less than or equal to 100."),
+    "unknown_parameter": (400, "This pipeline has no parameter speed; it takes: beam, max_minutes."),
+    "cannot_start": (409, "Not every recording has a transcript with words: … Add what is missing, or choose …"),
+    "invalid_format": (400, "There is no format “docx”: choose one of textgrid, eaf, csv, json."),
+    "no_results": (409, "This run has no results yet."),
+    "not_convertible": (422, "This result cannot be converted; download its TextGrid instead."),
     "server_error": (500, "An error on the server stopped this request; it is logged for the administrators. …"),
 }
 # What any operation behind authentication may answer.

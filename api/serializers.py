@@ -4,6 +4,8 @@ own (upload.forms, upload.services, upload.checks); these serializers only shape
 from django.urls import reverse
 from rest_framework import serializers
 
+from pipelines.models import RecordingOutcome, Run
+
 
 class ParameterSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The parameter's CLAM id: the key to send when starting a run.")
@@ -21,6 +23,9 @@ class ParameterSerializer(serializers.Serializer):
 
 class InputSerializer(serializers.Serializer):
     extension = serializers.CharField(help_text="Without the dot, as the aligner writes it: wav, txt, TextGrid.")
+    filename = serializers.CharField(allow_null=True, help_text="The name the aligner stores this input under, "
+                                                                "whatever yours is: a file no other input takes is "
+                                                                "for it; else null.")
     kind = serializers.ChoiceField(choices=["audio", "transcript", "dictionary", "other"])
     label = serializers.CharField()
     optional = serializers.BooleanField()
@@ -33,7 +38,8 @@ class PipelineSerializer(serializers.Serializer):
     approximate = serializers.BooleanField(
         help_text="The aligner has no acoustic model of this language: its phones are mapped to another language's.")
     description = serializers.CharField()
-    inputs = InputSerializer(many=True, help_text="The files a project of this pipeline takes, by extension.")
+    inputs = InputSerializer(many=True, help_text="The files a project of this pipeline takes: fixed names, then "
+                                                  "by extension.")
     parameters = ParameterSerializer(many=True, help_text="What a researcher may set when starting a run.")
 
 
@@ -136,3 +142,93 @@ class DeletedProjectSerializer(serializers.Serializer):
     detail = serializers.CharField()
     files = serializers.IntegerField()
     stopped = serializers.IntegerField(help_text="Processes of a running alignment that were stopped.")
+
+
+# Runs and their results
+
+
+class ProgressSerializer(serializers.Serializer):
+    percent = serializers.IntegerField(help_text="Of the current step, 0–100.")
+    status = serializers.CharField(help_text="The step's state: queued, uploading, running, downloading, …")
+    message = serializers.CharField(help_text="What the step is doing, as the run page says it (may be empty).")
+
+
+class ProgressDetailSerializer(ProgressSerializer):
+    waiting = serializers.CharField(allow_null=True, help_text="Why the step waits (no worker runs, one stopped), as "
+                                                               "the run page says it; else null.")
+
+
+class RunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    stage = serializers.ChoiceField(choices=Run.Stage.values)
+    stage_label = serializers.CharField(help_text="The stage as the run page says it: “aligning”, “waiting for your "
+                                                  "review of the pronunciations”, “done with problems”, …")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    progress = ProgressSerializer(allow_null=True, help_text="Of the step under way; null when none is.")
+    error = serializers.CharField(allow_null=True, help_text="Of a failed run: why, as the run page says it.")
+    url = serializers.CharField(help_text="This run in the API: follow it there.")
+    page = serializers.CharField(help_text="The run's page on the site.")
+
+
+class WordToCheckSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    confidence = serializers.FloatField(help_text="0–1; below 0.5 a word is listed (docs/users/alignment.md).")
+    time = serializers.CharField(help_text="Where it starts, as the run page gives it: “1.50 s”, or “0:50.0” in a "
+                                           "long recording.")
+    speaker = serializers.CharField(allow_null=True, help_text="Of a result with a word tier per speaker.")
+    picture = serializers.CharField(help_text="The result picture on the site, at this word.")
+
+
+class WordsToCheckSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many words are below 0.5 in all.")
+    words = WordToCheckSerializer(many=True, help_text="The least confident first (at most the run page's number).")
+
+
+class OutcomeSerializer(serializers.Serializer):
+    recording = serializers.CharField(help_text="The audio file's name (or the transcript's, if no audio).")
+    transcript = serializers.CharField(help_text="May be empty.")
+    status = serializers.ChoiceField(choices=RecordingOutcome.Status.values)
+    status_label = serializers.CharField(help_text="As the run page says it: “aligned with warnings”, …")
+    message = serializers.CharField(help_text="Why it was not aligned, or what it waits for (may be empty).")
+    warnings = serializers.ListField(child=serializers.CharField())
+    result = serializers.CharField(allow_null=True, help_text="Its result's name (see the run's results), or null.")
+    words_to_check = WordsToCheckSerializer(allow_null=True, help_text="Of a recording with a result, else null.")
+
+
+class RunDetailSerializer(RunSerializer):
+    progress = ProgressDetailSerializer(allow_null=True, help_text="Of the step under way; null when none is.")
+    summary = serializers.CharField(help_text="“3 of 5 recordings aligned (1 with warnings); 2 not aligned”, "
+                                              "or empty before any outcome is known.")
+    parameters = serializers.DictField(help_text="The values the run was started with.")
+    unknown_words = serializers.ListField(child=serializers.CharField(),
+                                          help_text="Words the aligner's dictionary lacked.")
+    skipped_words = serializers.ListField(child=serializers.CharField(),
+                                          help_text="Unknown words left out in the review, with their recordings.")
+    review_page = serializers.CharField(allow_null=True, help_text="While the run waits for your review: the page "
+                                                                   "of the pronunciations to review.")
+    outcomes = OutcomeSerializer(many=True, help_text="One per recording, as the run page lists them.")
+    results = serializers.CharField(help_text="The run's results, each with a download per format.")
+
+
+class ResultSerializer(serializers.Serializer):
+    recording = serializers.CharField()
+    name = serializers.CharField(help_text="The result's name: {name} in …/results/{name}/.")
+    downloads = serializers.DictField(child=serializers.CharField(),
+                                      help_text="A URL per format: textgrid, eaf, csv, json.")
+    picture = serializers.CharField(help_text="The result picture on the site.")
+
+
+class ResultListSerializer(serializers.Serializer):
+    results = ResultSerializer(many=True)
+    zip = serializers.DictField(child=serializers.CharField(), allow_null=True,
+                                help_text="The zip of the results: all formats (`all`) or one; null while the run "
+                                          "has no result.")
+
+
+class RunStartSerializer(serializers.Serializer):
+    parameters = serializers.DictField(required=False, help_text="{id: value} of the pipeline's `parameters`, of "
+                                                                 "their types; the others have their defaults.")
+    only_complete_pairs = serializers.BooleanField(required=False, default=False, help_text=(
+        "Align the complete pairs only, leaving out files without their partner (the page's “Align the … "
+        "complete pairs only”); without it such a project cannot start."))

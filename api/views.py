@@ -1,13 +1,16 @@
-"""The API's resources: pipelines, projects, their files. Each view calls what the page's view calls
-(upload.forms, upload.services, upload.access, upload.readiness, pipelines.services), so a rule or a
-message is written once; only the answer differs: JSON, with errors as api.errors describes them.
+"""The API's resources: pipelines, projects, their files, runs and results. Each view calls what the page's view
+calls (upload.forms, upload.services, upload.access, upload.readiness, pipelines.services, pipelines.results), so a
+rule or a message is written once; only the answer differs: JSON, with errors as api.errors describes them.
 """
 
+from django import forms
+from django.db.models import Prefetch
 from django.http import FileResponse
-from django.urls import Resolver404, resolve
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import urlencode
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view
 from rest_framework.permissions import AllowAny
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -16,14 +19,21 @@ from rest_framework.views import APIView
 from api.errors import CODES, ApiError, error, responses
 from api.serializers import (
     DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
-    ProjectRenameSerializer, ProjectSerializer, UploadResultSerializer, UploadSerializer,
+    ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, RunDetailSerializer, RunSerializer,
+    RunStartSerializer,
+    UploadResultSerializer, UploadSerializer,
 )
+from pipelines import outcomes, results
 from pipelines import services as pipeline_services
-from pipelines.forms import parameter_fields
+from pipelines.access import get_run_for_user
+from pipelines.forms import AlignmentForm, parameter_fields
+from pipelines.models import Run
+from scripts import health
 from scripts.models import Pipeline
+from scripts.plainwords import plain
 from upload import services
 from upload.access import get_file_for_user, get_project_for_user
-from upload.checks import input_templates, kind_of, too_large
+from upload.checks import input_templates, kind_of, listed_templates, template_extension, too_large
 from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
 from upload.models import Project
 from upload.readiness import readiness
@@ -75,9 +85,10 @@ def _parameter(p, field):
 
 
 def _inputs(pipeline):
-    _, by_extension = input_templates(pipeline)
-    return [{"extension": t.extension, "kind": kind_of(t), "label": t.label, "optional": t.optional, "unique": t.unique}
-            for extension, t in sorted(by_extension.items()) if extension]
+    templates, _ = input_templates(pipeline)
+    return [{"extension": t.extension or template_extension(t), "filename": t.filename or None, "kind": kind_of(t),
+             "label": t.label, "optional": t.optional, "unique": t.unique}
+            for t in listed_templates(templates)]  # as the upload page's "Accepted:" line
 
 
 @extend_schema(responses=responses({200: PipelineSerializer(many=True)}), summary="The pipelines a project can use")
@@ -94,14 +105,16 @@ def pipeline_list(request):
 
 
 def _projects(user):
-    return (Project.objects.filter(owner=user).select_related("pipeline__fa_script")
-            .prefetch_related("pipeline__fa_script__profiles__input_templates", "pipeline__fa_script__parameters"))
+    return (Project.objects.filter(owner=user)
+            .prefetch_related(Prefetch("pipeline", queryset=Pipeline.objects.with_parts()),  # what problems() reads
+                              "pipeline__fa_script__profiles__input_templates", "pipeline__fa_script__parameters"))
 
 
-def _describe(project, files, latest_run):
-    """The project's readiness and state, as its page works them out."""
+def _describe(project, files, latest_run, unavailable):
+    """The project's readiness and state, as its page works them out (`unavailable`: see
+    pipelines.services.unavailable)."""
     state = readiness(project, files)
-    project.state = pipeline_services.project_state(state, latest_run, bool(files)).label
+    project.state = pipeline_services.project_state(state, latest_run, bool(files), unavailable).label
     project.file_count = len(files)
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []
@@ -114,8 +127,12 @@ class ProjectList(APIView):
     @extend_schema(responses=responses({200: ProjectSerializer(many=True)}), summary="Your projects")
     def get(self, request):
         projects = list(_projects(request.user).prefetch_related("files", "runs"))
+        unavailable = {}  # by pipeline, as the project list page works it out
         for project in projects:
-            _describe(project, list(project.files.all()), next(iter(project.runs.all()), None))
+            if project.pipeline_id not in unavailable:
+                unavailable[project.pipeline_id] = pipeline_services.unavailable(project.pipeline)
+            _describe(project, list(project.files.all()), next(iter(project.runs.all()), None),
+                      unavailable[project.pipeline_id])
         return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
 
     @extend_schema(request=ProjectCreateSerializer,
@@ -136,7 +153,7 @@ class ProjectList(APIView):
 def _detail(request, project):
     project = get_project_for_user(request, project.pk)
     files = list(project.files.all())
-    _describe(project, files, project.runs.first())
+    _describe(project, files, project.runs.first(), pipeline_services.unavailable(project.pipeline))
     project.busy = project.busy_reason()  # a query per project: not in the list, whose `state` says it too
     return ProjectDetailSerializer(project, context={"request": request}).data
 
@@ -260,8 +277,19 @@ class _AnyRenderer(renderers.BaseRenderer):
         return renderers.JSONRenderer().render(data)
 
 
-class FileDownload(APIView):
+class _Download(APIView):
+    """A view whose answer is a file, which may be asked for with any Accept header; a refusal is JSON whatever
+    that header asked for."""
+
     renderer_classes = [renderers.JSONRenderer, _AnyRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response):  # an error: a file goes out as a FileResponse
+            request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class FileDownload(_Download):
 
     @extend_schema(responses=responses({200: OpenApiResponse(description="The file's content, as uploaded.")},
                                        "not_found"),
@@ -275,17 +303,209 @@ class FileDownload(APIView):
         return response
 
 
-@extend_schema(exclude=True)
-@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-@permission_classes([AllowAny])
-def not_found(request, rest=""):
-    """Any other URL under /api/: a JSON 404 (not the site's page), saying when only a slash is missing."""
-    path = request.path_info
-    if not path.endswith("/"):
+# Runs and their results
+
+
+def _progress(run, *, waiting=False):
+    """The step under way as the run page shows it (pipelines/_run_status.html), or None."""
+    process = run.current_process
+    if process is None:
+        return None
+    progress = {"percent": process.completion, "status": process.get_status_display(),
+                "message": plain(process.message or "", "")}
+    if waiting:
+        progress["waiting"] = health.waiting_hint(process) or None
+    return progress
+
+
+def _run(request, run, *, waiting=False):
+    project_id = run.project_id
+    return {"id": run.pk, "stage": run.stage, "stage_label": run.get_stage_display(), "created_at": run.created_at,
+            "finished_at": run.finished_at, "progress": _progress(run, waiting=waiting),
+            "error": plain(run.error) if run.stage == Run.Stage.FAILED else None,
+            "url": request.build_absolute_uri(reverse("api-run-detail", args=[project_id, run.pk])),
+            "page": request.build_absolute_uri(reverse("pipelines-run", args=[project_id, run.pk]))}
+
+
+def _picture(request, run, name, at=None):
+    url = reverse("pipelines-view-result", args=[run.project_id, run.pk, name])
+    return request.build_absolute_uri(url + (f"?{urlencode({'at': at})}" if at is not None else ""))
+
+
+def _outcome(request, run, outcome, found):
+    to_check = None
+    if found is not None:
+        to_check = {"count": found["count"], "words": [
+            {"label": w["label"], "confidence": w["confidence"], "time": w["time"], "speaker": w.get("speaker"),
+             "picture": _picture(request, run, outcome.textgrid, w["at"])} for w in found["words"]]}
+    return {"recording": outcome.recording, "transcript": outcome.transcript, "status": outcome.status,
+            "status_label": outcomes.status_label(outcome, run), "message": outcome.message,
+            "warnings": outcome.warnings, "result": outcome.textgrid if outcome.has_result else None,
+            "words_to_check": to_check}
+
+
+class RunList(APIView):
+    @extend_schema(responses=responses({200: RunSerializer(many=True)}, "not_found"),
+                   summary="A project's runs, the latest first, as its page lists them")
+    def get(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        runs = project.runs.select_related("fa_process", "g2p_process", "realign_process")
+        return Response(RunSerializer([_run(request, run) for run in runs], many=True).data)
+
+    @extend_schema(request=RunStartSerializer,
+                   responses=responses({201: RunDetailSerializer}, "not_found", "project_gone", "cannot_start",
+                                       "unknown_parameter", "invalid", "invalid_choice", "max_length", "min_value",
+                                       "max_value", "parse_error", "csrf_failed", "request_too_large"),
+                   summary="Start an alignment of the project, as its page's “Start alignment”",
+                   description="`parameters` as /api/v1/pipelines/ lists them, by id; one you do not send has its "
+                   "default, as the page's form shows it. The same checks and messages as the page's start.")
+    def post(self, request, project_id):
+        project = get_project_for_user(request, project_id)
+        body = request.data  # typed values: not a page form's strings (see _body)
+        given = body.get("parameters") or {} if hasattr(body, "get") else None
+        if not isinstance(given, dict):
+            raise ApiError("parse_error", "Send a JSON object, e.g. {\"parameters\": {\"beam\": 9}}.")
+        form = AlignmentForm(script=project.pipeline.fa_script)
+        if unknown := sorted(set(given) - set(form.fields)):
+            offered = f"it takes: {', '.join(form.fields)}." if form.fields else "it takes none."
+            raise ApiError("unknown_parameter", f"This pipeline has no parameter {', '.join(unknown)}; {offered}")
+        for key, value in given.items():
+            # A form field would take a list or an object as its Python text.
+            text = isinstance(form.fields[key], forms.CharField) and not isinstance(form.fields[key], forms.ChoiceField)
+            if isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)) \
+                    or (text and not isinstance(value, str)):
+                raise ApiError("invalid", f"{form.fields[key].label}: send a number, true or false, a text, or a "
+                                          "choice's id (a list of them when several may be chosen).")
+        # The page's form as it is shown (each field at its default), with the values sent instead.
+        form = AlignmentForm({**{name: field.initial for name, field in form.fields.items()}, **given},
+                             script=project.pipeline.fa_script)
+        if not form.is_valid():
+            raise _form_error(form)
+        only_pairs = body.get("only_complete_pairs", False)
+        if not isinstance(only_pairs, bool):
+            raise ApiError("parse_error", "Send `only_complete_pairs` as true or false.")
         try:
-            match = resolve(path + "/")
-        except Resolver404:
-            match = None
-        if match is not None and match.url_name != "api-not-found":
-            return error("not_found", f"No such URL: {path}. The API's URLs end with a slash: {path}/")
-    return error("not_found", f"No such URL: {path}.")
+            run = pipeline_services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs)
+        except pipeline_services.CannotStart as exc:
+            raise ApiError("cannot_start", str(exc)) from None
+        except services.ProjectGone as exc:
+            raise ApiError("project_gone", str(exc)) from None
+        return Response(RunDetailSerializer(_run_detail(request, run)).data, status=201)
+
+
+class RunDetail(APIView):
+    @extend_schema(responses=responses({200: RunDetailSerializer}, "not_found"),
+                   summary="A run: its stage, progress and what became of each recording, as its page shows them",
+                   description="Poll this to follow a run: `stage` is one of `done`, `problems` (done, but not every "
+                   "recording was aligned), `failed` or `cancelled` once it has ended, and `review` while it waits for "
+                   "you (the pronunciations of unknown words, on the page named by `review_page`).")
+    def get(self, request, project_id, run_id):
+        return Response(RunDetailSerializer(_run_detail(request, get_run_for_user(request, project_id, run_id))).data)
+
+
+def _run_detail(request, run):
+    project_id = run.project_id
+    recorded = list(run.outcomes.all())
+    checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
+    data = _run(request, run, waiting=True) | {
+        "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
+        "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
+        "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
+        if run.stage == Run.Stage.REVIEW else None,
+        "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
+        "results": request.build_absolute_uri(reverse("api-result-list", args=[project_id, run.pk])),
+    }
+    return data
+
+
+def _with_format(url, format):
+    return f"{url}?{urlencode({'format': format})}"
+
+
+class ResultList(APIView):
+    @extend_schema(operation_id="projects_runs_results_list", responses=responses({200: ResultListSerializer}, "not_found"),
+                   summary="A run's results: each recording's, with a download per format, and the zip of them all",
+                   description="The results are there once a recording is aligned: while the run waits for your "
+                   "review, those of the recordings without unknown words already are.")
+    def get(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        listed = results.listed(run, list(run.outcomes.all()))
+        items = []
+        for recording, name in listed:
+            url = request.build_absolute_uri(reverse("api-result", args=[project_id, run.pk, name]))
+            items.append({"recording": recording, "name": name, "picture": _picture(request, run, name),
+                          "downloads": {format: _with_format(url, format) for format in results.FORMATS}})
+        # The zip is offered for its results, as on the run page: a zip of logs alone would only disappoint.
+        zip_url = request.build_absolute_uri(reverse("api-results-zip", args=[project_id, run.pk]))
+        zips = {format: _with_format(zip_url, format) for format in ("all", *results.FORMATS)} if items else None
+        return Response(ResultListSerializer({"results": items, "zip": zips}).data)
+
+
+def _attachment(make, missing="not_found"):
+    """The attachment pipelines.results makes (`make()`), the run page's download; its refusals as the API's
+    (`missing`: the code of a result that is not there)."""
+    try:
+        return results.attachment(make())
+    except results.UnknownFormat as exc:
+        raise ApiError("invalid_format", str(exc)) from None
+    except results.NotConverted as exc:
+        raise ApiError("not_convertible", str(exc)) from None
+    except results.NoSuchResult as exc:
+        raise ApiError(missing, str(exc)) from None
+
+
+FORMAT = OpenApiParameter("format", enum=list(results.FORMATS), default="textgrid", description=(
+    "textgrid: the result as the aligner delivered it (any output of the run, e.g. report.json, is downloaded "
+    "this way); eaf: ELAN; csv: one row per interval; json: words with their phones (docs/users/formats.md)."))
+
+
+class ResultDownload(_Download):
+
+    @extend_schema(operation_id="projects_runs_result_download", parameters=[FORMAT],
+                   responses=responses({200: OpenApiResponse(description="The result in the format asked for, as "
+                                                                         "the run page's download.")},
+                                       "not_found", "invalid_format", "not_convertible"),
+                   summary="Download one result in one format")
+    def get(self, request, project_id, run_id, name):
+        run = get_run_for_user(request, project_id, run_id)
+        return _attachment(lambda: results.export(run, name, request.query_params.get("format") or "textgrid"))
+
+
+class ResultsZip(_Download):
+
+    @extend_schema(operation_id="projects_runs_results_zip", parameters=[OpenApiParameter(
+                       "format", enum=["all", *results.FORMATS], default="all", description=(
+                       "all: the TextGrids, and a folder each of ELAN, CSV and JSON files; or one of these only. The "
+                       "report of every recording (report.csv) and the pronunciations used are always in."))],
+                   responses=responses({200: OpenApiResponse(description="The zip, as the run page's “Download "
+                                                                         "all”.")},
+                                       "not_found", "invalid_format", "no_results"),
+                   summary="Download the zip of a run's results")
+    def get(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        return _attachment(lambda: results.results_zip(run, request.query_params.get("format") or "all"),
+                           missing="no_results")
+
+
+@extend_schema(exclude=True)
+class NotFound(_Download):
+    """Any other URL under /api/: a JSON 404 (not the site's page), saying when only a slash is missing; whatever
+    the Accept header asked for, as a download's URL may be the one mistyped."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request, rest=""):
+        path = request.path_info
+        if not path.endswith("/"):
+            try:
+                match = resolve(path + "/")
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name != "api-not-found":
+                return error("not_found", f"No such URL: {path}. The API's URLs end with a slash: {path}/")
+        return error("not_found", f"No such URL: {path}.")
+
+    post = put = patch = delete = options = get
+
+
+not_found = NotFound.as_view()

@@ -229,6 +229,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    # `?format=` chooses a result's file format (api.views.ResultDownload); the API answers in JSON only.
+    "URL_FORMAT_OVERRIDE": None,
 }
 KNOX_TOKEN_MODEL = "api.Token"
 REST_KNOX = {"TOKEN_TTL": None, "AUTO_REFRESH": False}

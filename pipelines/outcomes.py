@@ -94,6 +94,14 @@ def final_stage(run):
 REALIGNING_NOTE = "being aligned again with your pronunciations"
 
 
+def status_label(outcome, run):
+    """What the run page calls the outcome's status: a recording that waited for the review is being aligned
+    again once the review is done."""
+    if outcome.status == Status.WAITING and run.stage == run.Stage.REALIGNING:
+        return REALIGNING_NOTE
+    return outcome.get_status_display()
+
+
 def summary(outcomes, *, realigning=False):
     """One line for the run page, e.g. "3 of 5 recordings aligned (1 with warnings); 2 not aligned".
 
@@ -122,7 +130,7 @@ CSV_COLUMNS = ["recording", "transcript", "status", "message", "warnings", "text
 def report_csv(outcomes, in_zip=None):
     """The outcomes as CSV text, one row per recording, for the results zip.
 
-    `in_zip`: {result name: its name in the zip}, where they differ (see pipelines.views.zip_names).
+    `in_zip`: {result name: its name in the zip}, where they differ (see pipelines.results.zip_names).
 
     Starts with a byte-order mark so that spreadsheet programs read the names as UTF-8; cells that
     a spreadsheet would take for a formula get a leading apostrophe (OWASP "CSV injection").

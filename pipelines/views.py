@@ -1,28 +1,23 @@
 """Alignment runs of a project: start, follow, review the dictionary, cancel, results; the project list
 and the project page, which show the runs.
 
-Lookups go through `upload.access.get_project_for_user` and `_get_run_for_user`: 404 to anyone but the owner.
+Lookups go through `upload.access.get_project_for_user` and `pipelines.access.get_run_for_user`: 404 to
+anyone but the owner.
 """
 
-import functools
-import io
-import re
 import logging
-import os
-import shutil
-import tempfile
-import zipfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, OuterRef, Prefetch, Subquery
-from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
-from pipelines import exports, outcomes, pictures, review, services
+from pipelines import outcomes, pictures, results, review, services
+from pipelines.access import get_run_for_user
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
 from scripts.models import BaseParameter, Pipeline
@@ -34,29 +29,6 @@ from upload.readiness import readiness
 from upload.services import ProjectGone
 
 log = logging.getLogger(__name__)
-
-
-def _get_run_for_user(request, project_id, run_id):
-    return get_object_or_404(
-        Run.objects.select_related("project", "pipeline", "fa_process", "g2p_process", "realign_process"),
-        pk=run_id, project_id=project_id, project__owner=request.user,
-    )
-
-
-def _result_path(run, name):
-    # Outputs are listed only once their download is complete, also of a job that failed half-way.
-    process = run.result_process
-    if process is None or name not in process.outputs:
-        raise Http404("No such result.")
-    return os.path.join(default_storage.path(process.output_folder), name)
-
-
-def _attachment(path, name, *, data=None, content_type="application/octet-stream"):
-    """The file at `path` (or the bytes `data`) as a download named `name`, whatever characters it has."""
-    response = FileResponse(open(path, "rb") if data is None else io.BytesIO(data), as_attachment=True, filename=name,
-                            content_type=content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # The project list and the project page: projects (`upload`) with their runs, so they are here,
@@ -162,54 +134,35 @@ def project_runs(request, project_id):
 
 @login_required
 def run_detail(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     # During review the first pass's TextGrids (files without unknown words) are already useful.
     process = run.result_process
-    results = sorted(process.outputs) if process else []
     recordings = list(run.outcomes.all())
-    textgrids = [n for n in results if n.lower().endswith(".textgrid")]
+    textgrids = sorted(n for n in (process.outputs if process else []) if n.lower().endswith(".textgrid"))
     # Runs from before outcomes were recorded list their TextGrids only.
     grids = [] if recordings else textgrids
+    for outcome in recordings:
+        outcome.label = outcomes.status_label(outcome, run)
     return render(request, "pipelines/run.html", {
         "run": run, "project": run.project, "outcomes": recordings,
         "summary": outcomes.summary(recordings, realigning=run.stage == Run.Stage.REALIGNING),
-        "realigning_note": outcomes.REALIGNING_NOTE,
         # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
         "grids": grids, "has_results": bool(textgrids),
-        "to_check": _words_to_check(run, recordings), "low_confidence": pictures.LOW_CONFIDENCE,
+        "to_check": [{"recording": outcome.recording, "textgrid": outcome.textgrid, **found}
+                     for outcome, found in results.words_to_check(run, recordings) if found["words"]],
+        "low_confidence": pictures.LOW_CONFIDENCE,
     })
-
-
-def _words_to_check(run, recordings):
-    """[{recording, textgrid, words: [{label, confidence, at, time}], count}] of the recordings whose results have
-    words of low confidence, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check)."""
-    checks = []
-    for outcome in recordings:
-        if not outcome.has_result:
-            continue
-        found = outcome.to_check
-        if found is None:  # recorded before outcomes kept them: read from the result, once per file
-            try:
-                path = _result_path(run, outcome.textgrid)
-                stat = os.stat(path)
-                found = _least_confident(path, stat.st_mtime_ns, stat.st_size)
-            except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
-                continue
-        if found["words"]:
-            checks.append({"recording": outcome.recording, "textgrid": outcome.textgrid, "words": found["words"],
-                           "count": found["count"]})
-    return checks
 
 
 @login_required
 def run_status(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     return render(request, "pipelines/_run_status.html", {"run": run, "project": run.project})
 
 
 @login_required
 def review_dictionary(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     if run.stage != Run.Stage.REVIEW:
         messages.info(request, "This run is not waiting for a review.")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
@@ -241,7 +194,7 @@ review_dictionary.too_large_message = lambda: f"{dictionary_too_large_message()}
 @login_required
 @require_POST
 def cancel_run(request, project_id, run_id):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     if run.active or run.stage == Run.Stage.REVIEW:
         services.cancel_run(run)
         messages.success(request, "The run was cancelled.")
@@ -250,202 +203,30 @@ def cancel_run(request, project_id, run_id):
 
 @login_required
 def download_result(request, project_id, run_id, name):
-    run = _get_run_for_user(request, project_id, run_id)
-    return _attachment(_result_path(run, name), name)
+    run = get_run_for_user(request, project_id, run_id)
+    return results.attachment(results.export(run, name, "textgrid"))
 
 
 @login_required
 def export_result(request, project_id, run_id, format, name):
-    """One result TextGrid in another format (pipelines.exports.FORMATS)."""
-    run = _get_run_for_user(request, project_id, run_id)
-    if format not in exports.FORMATS or not name.lower().endswith(".textgrid"):
-        raise Http404("No such format of this result.")
-    path = _result_path(run, name)
-    alignment = _read_alignment_or_404(run, path, name, _recordings(run))
-    try:
-        data = exports.write(alignment, format)
-    except exports.NotConvertible:
-        log.warning("Cannot write %s of run %s as %s", name, run.pk, format, exc_info=True)
-        raise Http404("This result cannot be converted; download its TextGrid instead.") from None
-    return _attachment(path, exports.export_name(name, format), data=data, content_type=exports.FORMATS[format][2])
-
-
-def _recordings(run):
-    """{result TextGrid: the name of its recording}, from the outcomes, or the process's audio inputs of runs
-    from before outcomes were recorded."""
-    named = {o.textgrid: o.recording for o in run.outcomes.all() if o.textgrid}
-    if named or run.result_process is None:
-        return named
-    return {f"{stem}.TextGrid".lower(): name for stem, name in outcomes.audio_inputs(run, run.result_process).items()}
-
-
-def _read_alignment_or_404(run, path, name, recordings):
-    try:
-        return _read_alignment(run, path, name, recordings)
-    except exports.NotConvertible:
-        raise Http404("This result cannot be converted; download its TextGrid instead.") from None
-
-
-def _read_alignment(run, path, name, recordings):
-    # A result of no recording is its own recording's name: ".TextGrid" has no stem, and a name must not be ""
-    # (the JSON schema's "file" has minLength 1).
-    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")] or name
-    try:
-        return exports.read_result(path, recording=recording, result=name)
-    except exports.NotConvertible:
-        log.warning("Cannot convert %s of run %s", name, run.pk, exc_info=True)
-        raise
-
-
-@functools.lru_cache(maxsize=512)
-def _least_confident(path, mtime_ns, size):
-    """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
-    once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
-    return outcomes.words_to_check(path)
-
-
-ZIP_FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
-ZIP_FOLDERS = {key: label for key, (label, _, _) in exports.FORMATS.items()}  # ELAN/a.eaf, CSV/a.csv, JSON/a.json
-ALL_INTERVALS = "all-intervals.csv"
+    """One result TextGrid in another format (pipelines.results.FORMATS)."""
+    run = get_run_for_user(request, project_id, run_id)
+    return results.attachment(results.export(run, name, format))
 
 
 @login_required
 def download_results(request, project_id, run_id):
-    """Every output of the run, each TextGrid in the other formats (one folder per format), its
-    per-recording report as CSV and the pronunciations it used.
-
-    `?format=` keeps one format only (a key of ZIP_FORMATS); the report and the dictionary are always in.
-    """
-    run = _get_run_for_user(request, project_id, run_id)
-    process = run.result_process
-    if process is None or not process.outputs:
-        raise Http404("No results yet.")
-    chosen = request.GET.get("format") or "all"
-    if chosen != "all" and chosen not in ZIP_FORMATS:
-        raise Http404("No such format.")
-    folder = default_storage.path(process.output_folder)
-    in_zip = zip_names(sorted(process.outputs))
-    taken = {name.lower() for name in in_zip.values()}
-    renamed = {}
-    handle = tempfile.TemporaryFile()
-    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        if chosen in ("all", "textgrid"):
-            for name, arcname in in_zip.items():
-                archive.write(os.path.join(folder, name), arcname=arcname)
-            renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
-        formats = [key for key in ZIP_FOLDERS if chosen in ("all", key)]
-        if formats:
-            taken |= {label.lower() for label in ZIP_FOLDERS.values()}
-            renamed |= _add_exports(archive, run, folder, sorted(process.outputs), formats, taken)
-        recordings = list(run.outcomes.all())
-        if recordings:
-            archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recordings, in_zip))
-        if run.dictionary.strip() and process == run.realign_process:  # before that, only proposals
-            archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
-        if renamed:
-            archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
-    handle.seek(0)
-    suffix = "" if chosen == "all" else f"-{ZIP_FORMATS[chosen]}"
-    stem = _file_name_part(run.project.name)
-    response = FileResponse(handle, as_attachment=True, filename=f"{stem}-results{suffix}.zip" if stem
-                            else f"results{suffix}.zip",
-                            content_type="application/zip")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-def _add_exports(archive, run, folder, outputs, formats, taken):
-    """Each result TextGrid in `formats`, in a folder per format; returns {name: name in the zip} of those
-    whose names had to change. One result is read (once) and written at a time, so that a run of many long
-    recordings does not hold them all in memory."""
-    grids = [name for name in outputs if name.lower().endswith(".textgrid")]
-    recordings = _recordings(run)
-    in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in formats}
-    renamed, failed = {}, []
-    with tempfile.TemporaryFile() as combined:
-        for name in grids:
-            try:
-                alignment = _read_alignment(run, os.path.join(folder, name), name, recordings)
-            except exports.NotConvertible:
-                failed.append(name)
-                continue
-            try:
-                # Every format written before any goes in, so that a result is in all of them or in none.
-                written = {key: exports.write(alignment, key) for key in formats}
-            except exports.NotConvertible:
-                log.warning("Cannot write %s of run %s", name, run.pk, exc_info=True)
-                failed.append(name)
-                continue
-            for key in formats:
-                exported = exports.export_name(name, key)
-                arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
-                archive.writestr(arcname, written[key])
-                if in_folders[key][exported] != exported:
-                    renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
-            if "csv" in formats:
-                combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
-        if combined.tell():
-            combined.seek(0)
-            with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
-                shutil.copyfileobj(combined, entry)
-    if failed:
-        archive.writestr(_free_name("not-converted.txt", taken),
-                         "These results cannot be read as TextGrids, so they are not in the other formats "
-                         "(the TextGrids are as the alignment service wrote them):\n\n" + "\n".join(failed) + "\n")
-    return renamed
-
-
-def _free_name(name, taken):
-    """`name`, or `equestria-name` when an output of the service already has that name (in any letter case)."""
-    name = name if name.lower() not in taken else f"equestria-{name}"
-    taken.add(name.lower())
-    return name
-
-
-def _file_name_part(name):
-    """`name` (a project's) as part of a file name: browsers keep only what follows a path separator, and
-    Windows refuses a few more characters."""
-    return re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", name).strip(" .-")
-
-
-def zip_names(names):
-    """{name: name in the zip}: unique without regard to letter case.
-
-    The results keep the users' names, and names that differ only in case (Take1.TextGrid,
-    take1.TextGrid) are two results; unpacked on Windows or macOS, one would overwrite the other. The
-    first (in `names`' order) keeps its name; the next becomes "take1 (2).TextGrid".
-    """
-    taken = {name.lower() for name in names}
-    result, used = {}, set()
-    for name in names:
-        if name.lower() not in used:
-            result[name] = name
-        else:
-            stem, dot, extension = name.rpartition(".")
-            if not dot or not stem:
-                stem, dot, extension = name, "", ""
-            number = 2
-            while f"{stem} ({number}){dot}{extension}".lower() in taken:
-                number += 1
-            result[name] = f"{stem} ({number}){dot}{extension}"
-            taken.add(result[name].lower())
-        used.add(result[name].lower())
-    return result
-
-
-def _renamed_note(renamed):
-    lines = ["Some results have names that differ from others' only in letter case. Windows and macOS do not tell",
-             "such names apart, so these have other names in this zip (report.csv names them as here):", ""]
-    lines += [f"{arcname}\tis the result named\t{name}" for name, arcname in renamed.items()]
-    return "\n".join(lines) + "\n"
+    """The zip of the run's results (pipelines.results.results_zip); `?format=` keeps one format only."""
+    run = get_run_for_user(request, project_id, run_id)
+    return results.attachment(results.results_zip(run, request.GET.get("format") or "all"))
 
 
 @login_required
 def view_result(request, project_id, run_id, name):
-    run = _get_run_for_user(request, project_id, run_id)
+    run = get_run_for_user(request, project_id, run_id)
     if not name.lower().endswith(".textgrid"):
         raise Http404("Only TextGrids can be shown; download this result instead.")
-    grid_path = _result_path(run, name)
+    grid_path = results.result_path(run, name)
     outcome = run.outcomes.filter(textgrid=name).first()
     stem = name.rsplit(".", 1)[0]
     if outcome is not None:

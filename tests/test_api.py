@@ -20,7 +20,10 @@ from api.models import Token
 from pipelines.models import Run
 from scripts.models import ChoiceParameter, IntegerParameter, ParameterChoice, Process
 from tests.factories import make_fa_pipeline, make_project, wav_bytes
+from tests.test_confidence_pages import confident_grid
+from tests.test_outcomes import entry, fa_process, finish, report
 from upload.models import Project
+from upload.services import Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +87,11 @@ PATHS = {
     "api-file-list": "projects/{project_id}/files/",
     "api-file-detail": "projects/{project_id}/files/{file_id}/",
     "api-download-file": "projects/{project_id}/files/{file_id}/download/",
+    "api-run-list": "projects/{project_id}/runs/",
+    "api-run-detail": "projects/{project_id}/runs/{run_id}/",
+    "api-result-list": "projects/{project_id}/runs/{run_id}/results/",
+    "api-result": "projects/{project_id}/runs/{run_id}/results/{name}/",
+    "api-results-zip": "projects/{project_id}/runs/{run_id}/results.zip",
 }
 # (method, URL name, what a call of the owner answers); another user gets 404 for the objects of a project.
 ENDPOINTS = [
@@ -98,6 +106,12 @@ ENDPOINTS = [
     ("get", "api-file-detail", 200),
     ("delete", "api-file-detail", 204),
     ("get", "api-download-file", 200),
+    ("get", "api-run-list", 200),
+    ("post", "api-run-list", 201),
+    ("get", "api-run-detail", 200),
+    ("get", "api-result-list", 200),
+    ("get", "api-result", 200),
+    ("get", "api-results-zip", 200),
 ]
 
 
@@ -131,7 +145,7 @@ def test_the_schema_and_its_docs_page_need_no_login():
 
 @pytest.fixture
 def world(alice, bob):
-    """Alice's project with a file, and what each kind of caller sends."""
+    """Alice's project with a file and a finished run, and what each kind of caller sends."""
     project = make_project(alice)
     make_project(bob, name="Bob's", pipeline=project.pipeline)
     key = token_for(alice, "laptop")
@@ -141,14 +155,19 @@ def world(alice, bob):
     response = api(key).post(reverse("api-file-list", args=[project.pk]),
                              {"files": [SimpleUploadedFile("a.txt", b"ten of clubs")]})
     assert response.status_code == 201, response.content
-    return {"project": project, "file": project.files.get(), "owner": key, "other": token_for(bob),
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(2), "report.json": report(entry("a.wav"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
+    finish(process)
+    return {"project": project, "file": project.files.get(), "run": run, "owner": key, "other": token_for(bob),
             "anonymous": None, "revoked": revoked, "expired": expired}
 
 
 def _request(world, method, name):
-    project, f = world["project"], world["file"]
+    project, f, run = world["project"], world["file"], world["run"]
     args = {"api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
-            "api-file-list": [project.pk]}.get(name, [project.pk, f.pk])
+            "api-file-list": [project.pk], "api-run-list": [project.pk], "api-run-detail": [project.pk, run.pk],
+            "api-result-list": [project.pk, run.pk], "api-result": [project.pk, run.pk, "a.TextGrid"],
+            "api-results-zip": [project.pk, run.pk]}.get(name, [project.pk, f.pk])
     url = reverse(name, args=args)
     if (method, name) == ("post", "api-project-list"):
         return url, {"name": "New", "pipeline": "English"}, False
@@ -156,6 +175,9 @@ def _request(world, method, name):
         return url, {"name": "Renamed"}, False
     if (method, name) == ("post", "api-file-list"):
         return url, {"files": [SimpleUploadedFile("b.wav", wav_bytes())]}, True
+    if (method, name) == ("post", "api-run-list"):
+        Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes()))  # a.txt's recording: ready to align
+        return url, {}, False
     return url, None, False
 
 
@@ -163,6 +185,7 @@ def _request(world, method, name):
 @pytest.mark.parametrize("caller", ["owner", "other", "anonymous", "revoked", "expired"])
 def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, caller):
     url, data, multipart = _request(world, method, name)
+    before = (world["project"].files.count(), world["project"].runs.count())
     response = call(api(world[caller]), method, url, data, multipart=multipart)
     if caller == "owner":
         assert response.status_code == ok, response.content
@@ -183,7 +206,7 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
         assert response.json()["detail"].startswith("The token “short” expired on ")
     if caller != "owner":
         project = Project.objects.get(pk=world["project"].pk)  # nothing changed
-        assert (project.name, project.files.count()) == ("Austen", 1)
+        assert (project.name, project.files.count(), project.runs.count()) == ("Austen", *before)
 
 
 def test_a_token_in_the_query_string_or_a_form_field_is_not_taken(world):
@@ -411,9 +434,9 @@ def test_the_project_list_shows_state_counts_and_sizes_in_a_few_queries(alice, d
     for name in ("Empty", "Running"):
         make_project(alice, name=name, pipeline=project.pipeline)
     _running(Project.objects.get(name="Running"))
-    # Queries: the token, projects, their files, their runs, the FA scripts' profiles, templates and
-    # parameters: 7, however many projects there are.
-    with django_assert_max_num_queries(7):
+    # Queries: the token, projects, their pipelines with what Pipeline.problems() reads, their files, their runs,
+    # the FA scripts' profiles, templates and parameters: 8, however many projects there are.
+    with django_assert_max_num_queries(8):
         listed = api(key).get(reverse("api-project-list")).json()
     assert sorted((p["name"], p["state"], p["file_count"]) for p in listed) == [
         ("Austen", "ready to align", 2), ("Empty", "empty", 0), ("Running", "aligning", 0)]
@@ -469,3 +492,32 @@ def test_files_are_listed_with_kind_duration_rate_and_pairing_and_downloaded_as_
     assert client.delete(reverse("api-file-detail", args=[project.pk, files["b.wav"]["id"]])).status_code == 204
     assert sorted(project.files.values_list("name", flat=True)) == ["a.txt", "a.wav"]
     assert client.get(reverse("api-project-detail", args=[project.pk])).json()["readiness"]["ready"] is True
+
+
+def test_a_project_whose_pipeline_needs_repair_says_so_as_the_pages_do(world):
+    from scripts.models import Pipeline, Script
+
+    # The aligner's files are as they were; a G2P script added to the pipeline was never imported.
+    Pipeline.objects.filter(pk=world["project"].pipeline.pk).update(
+        g2p_script=Script.objects.create(name="G2P", url="http://127.0.0.1:9/"))
+    client = api(world["owner"])
+    assert client.get(reverse("api-project-detail", args=[world["project"].pk])).json()["state"] == \
+        "pipeline needs repair"
+    assert [p["state"] for p in client.get(reverse("api-project-list")).json()] == ["pipeline needs repair"]
+
+
+def test_a_pipeline_lists_its_fixed_file_names_as_the_upload_page_does(alice):
+    from scripts.models import InputTemplate
+
+    pipeline = make_fa_pipeline()
+    profile = pipeline.fa_script.profiles.get()
+    for order, (template_id, extension, filename) in enumerate(
+            [("xml", "xml", ""), ("notes", "", "notes.md"), ("config", "ini", "setup.ini")], start=10):
+        InputTemplate.objects.create(profile=profile, template_id=template_id, format="PlainTextFormat", label=template_id,
+                                     mimetype="text/plain", extension=extension, filename=filename, optional=True,
+                                     unique=False, order=order)
+    [described] = api(token_for(alice)).get(reverse("api-pipeline-list")).json()
+    # The upload page's "Accepted: notes.md (fixed name), setup.ini (fixed name), .dict, .flac, .txt, .wav, .xml".
+    assert [(i["filename"], i["extension"], i["kind"]) for i in described["inputs"]] == [
+        ("notes.md", "md", "transcript"), ("setup.ini", "ini", "transcript"), (None, "dict", "dictionary"),
+        (None, "flac", "audio"), (None, "txt", "transcript"), (None, "wav", "audio"), (None, "xml", "transcript")]

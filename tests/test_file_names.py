@@ -31,7 +31,7 @@ from pympi import Elan
 
 from clamservices.fa_job import NAME_CHARACTERS
 from pipelines.models import Run
-from pipelines.views import zip_names
+from pipelines.results import zip_names
 from scripts import clamnames, runner
 from scripts.clam import ClamConnection, UnexpectedRedirect
 from scripts.models import Process, Script

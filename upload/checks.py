@@ -53,14 +53,21 @@ def accepted_extensions(project):
 
 
 def listed_names(templates):
-    """"input.txt (fixed name), .dict, .folia.xml, .txt": fixed names first, then extensions as the template
-    writes them (".TextGrid", as Praat names them) in the order of their lower-case forms, each once."""
-    fixed = [f"{t.filename} (fixed name)" for t in templates if t.filename]
-    by_extension = {}
+    """"input.txt (fixed name), .dict, .folia.xml, .txt": `listed_templates`, as the pages and messages name them."""
+    return ", ".join(f"{t.filename} (fixed name)" if t.filename else f".{t.extension}" for t in listed_templates(templates))
+
+
+def listed_templates(templates):
+    """The templates that name what a pipeline takes, as the pages (and the API) list them: those of a fixed name
+    first, then one per extension (as the template writes it: ".TextGrid", as Praat names them) in the order of
+    their lower-case forms."""
+    fixed, by_extension = {}, {}
     for template in templates:
-        if template.extension and not template.filename:
+        if template.filename:
+            fixed.setdefault(template.filename, template)
+        elif template.extension:
             by_extension.setdefault(template.extension.lower(), template)
-    return ", ".join([*dict.fromkeys(fixed), *(f".{by_extension[e].extension}" for e in sorted(by_extension))])
+    return [*fixed.values(), *(by_extension[e] for e in sorted(by_extension))]
 
 
 def template_extension(template):

@@ -1,0 +1,289 @@
+"""A run's results as downloads: one result in one format, the zip of them all, and the words to check of each.
+
+The run page (pipelines.views) and the API (api.views) both call these, so a download is the same bytes under
+the same name and headers whichever asked for it. A refusal is an Http404 of a kind of its own, whose message
+the API shows (the site's 404 page shows none).
+"""
+
+import functools
+import io
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+
+from pipelines import exports, outcomes
+
+log = logging.getLogger(__name__)
+
+# The formats a result is downloaded in: its TextGrid as the service delivered it, or a conversion.
+FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
+ZIP_FOLDERS = {key: label for key, (label, _, _) in exports.FORMATS.items()}  # ELAN/a.eaf, CSV/a.csv, JSON/a.json
+ALL_INTERVALS = "all-intervals.csv"
+NOT_CONVERTED = "This result cannot be converted; download its TextGrid instead."
+
+
+class NoSuchResult(Http404):
+    """No output of that name in the run (yet)."""
+
+
+class UnknownFormat(Http404):
+    """A format that is not one of FORMATS (or "all", for the zip)."""
+
+    def __init__(self, chosen, *, zip=False):
+        choices = [*FORMATS, *(["all"] if zip else [])]
+        super().__init__(f"There is no format “{chosen}”: choose one of {', '.join(choices)}.")
+
+
+class NotConverted(Http404):
+    """A result that cannot be written in the format asked for; it can still be downloaded as it is."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """What goes out as an attachment: a file at `path`, or the bytes `data`, or the open file `handle`."""
+
+    name: str
+    content_type: str = "application/octet-stream"
+    path: str | None = None
+    data: bytes | None = None
+    handle: object = None
+
+
+def attachment(download):
+    """`download` as a response, whatever characters its name has."""
+    if download.path is not None:
+        content = open(download.path, "rb")
+    elif download.data is not None:
+        content = io.BytesIO(download.data)
+    else:
+        content = download.handle
+    response = FileResponse(content, as_attachment=True, filename=download.name, content_type=download.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def result_path(run, name):
+    # Outputs are listed only once their download is complete, also of a job that failed half-way.
+    process = run.result_process
+    if process is None or name not in process.outputs:
+        raise NoSuchResult(f"This run has no result named “{name}”.")
+    return os.path.join(default_storage.path(process.output_folder), name)
+
+
+def check_format(chosen, *, zip=False):
+    if chosen not in FORMATS and not (zip and chosen == "all"):
+        raise UnknownFormat(chosen, zip=zip)
+    return chosen
+
+
+def export(run, name, format):
+    """The Download of the run's result `name` in `format` (a key of FORMATS): "textgrid" is the output as the
+    service delivered it (any output, as the run page's link); the others are conversions of a TextGrid."""
+    check_format(format)
+    path = result_path(run, name)
+    if format == "textgrid":
+        return Download(name, path=path)
+    if not name.lower().endswith(".textgrid"):
+        raise NotConverted(f"Only TextGrids are converted to other formats; download {name} as it is.")
+    try:
+        alignment = read_alignment(run, path, name, recordings(run))
+        data = exports.write(alignment, format)
+    except exports.NotConvertible:
+        log.warning("Cannot write %s of run %s as %s", name, run.pk, format, exc_info=True)
+        raise NotConverted(NOT_CONVERTED) from None
+    return Download(exports.export_name(name, format), content_type=exports.FORMATS[format][2], data=data)
+
+
+def listed(run, recorded):
+    """[(recording, result TextGrid)] of the run's results: of the outcomes (`recorded`) that have one, or, of runs
+    from before outcomes were recorded, every TextGrid the run delivered."""
+    if recorded:
+        return [(o.recording, o.textgrid) for o in recorded if o.has_result]
+    process = run.result_process
+    named = recordings(run)
+    grids = sorted(n for n in (process.outputs if process else []) if n.lower().endswith(".textgrid"))
+    return [(named.get(name.lower()) or name[: -len(".textgrid")] or name, name) for name in grids]
+
+
+def recordings(run):
+    """{result TextGrid: the name of its recording}, from the outcomes, or the process's audio inputs of runs
+    from before outcomes were recorded."""
+    named = {o.textgrid: o.recording for o in run.outcomes.all() if o.textgrid}
+    if named or run.result_process is None:
+        return named
+    return {f"{stem}.TextGrid".lower(): name for stem, name in outcomes.audio_inputs(run, run.result_process).items()}
+
+
+def read_alignment(run, path, name, recordings):
+    # A result of no recording is its own recording's name: ".TextGrid" has no stem, and a name must not be ""
+    # (the JSON schema's "file" has minLength 1).
+    recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")] or name
+    try:
+        return exports.read_result(path, recording=recording, result=name)
+    except exports.NotConvertible:
+        log.warning("Cannot convert %s of run %s", name, run.pk, exc_info=True)
+        raise
+
+
+# Words to check
+
+
+def words_to_check(run, recorded):
+    """[(outcome, {"words": [{label, confidence, at, time(, speaker)}], "count": n})] of the outcomes (`recorded`)
+    that have a readable result, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check)."""
+    checks = []
+    for outcome in recorded:
+        if not outcome.has_result:
+            continue
+        found = outcome.to_check
+        if found is None:  # recorded before outcomes kept them: read from the result, once per file
+            try:
+                path = result_path(run, outcome.textgrid)
+                stat = os.stat(path)
+                found = _least_confident(path, stat.st_mtime_ns, stat.st_size)
+            except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+                continue
+        checks.append((outcome, found))
+    return checks
+
+
+@functools.lru_cache(maxsize=512)
+def _least_confident(path, mtime_ns, size):
+    """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
+    once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
+    return outcomes.words_to_check(path)
+
+
+# The zip
+
+
+def results_zip(run, chosen="all"):
+    """The Download of a zip of every output of the run, each TextGrid in the other formats (one folder per
+    format), its per-recording report as CSV and the pronunciations it used.
+
+    `chosen` keeps one format only (a key of FORMATS); the report and the dictionary are always in.
+    """
+    check_format(chosen, zip=True)
+    process = run.result_process
+    if process is None or not process.outputs:
+        raise NoSuchResult("This run has no results yet." if run.active or run.stage == run.Stage.REVIEW
+                           else "This run ended without results.")
+    folder = default_storage.path(process.output_folder)
+    in_zip = zip_names(sorted(process.outputs))
+    taken = {name.lower() for name in in_zip.values()}
+    renamed = {}
+    handle = tempfile.TemporaryFile()
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        if chosen in ("all", "textgrid"):
+            for name, arcname in in_zip.items():
+                archive.write(os.path.join(folder, name), arcname=arcname)
+            renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
+        formats = [key for key in ZIP_FOLDERS if chosen in ("all", key)]
+        if formats:
+            taken |= {label.lower() for label in ZIP_FOLDERS.values()}
+            renamed |= _add_exports(archive, run, folder, sorted(process.outputs), formats, taken)
+        recorded = list(run.outcomes.all())
+        if recorded:
+            archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recorded, in_zip))
+        if run.dictionary.strip() and process == run.realign_process:  # before that, only proposals
+            archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
+        if renamed:
+            archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
+    handle.seek(0)
+    suffix = "" if chosen == "all" else f"-{FORMATS[chosen]}"
+    stem = _file_name_part(run.project.name)
+    return Download(f"{stem}-results{suffix}.zip" if stem else f"results{suffix}.zip", content_type="application/zip",
+                    handle=handle)
+
+
+def _add_exports(archive, run, folder, outputs, formats, taken):
+    """Each result TextGrid in `formats`, in a folder per format; returns {name: name in the zip} of those
+    whose names had to change. One result is read (once) and written at a time, so that a run of many long
+    recordings does not hold them all in memory."""
+    grids = [name for name in outputs if name.lower().endswith(".textgrid")]
+    named = recordings(run)
+    in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in formats}
+    renamed, failed = {}, []
+    with tempfile.TemporaryFile() as combined:
+        for name in grids:
+            try:
+                alignment = read_alignment(run, os.path.join(folder, name), name, named)
+            except exports.NotConvertible:
+                failed.append(name)
+                continue
+            try:
+                # Every format written before any goes in, so that a result is in all of them or in none.
+                written = {key: exports.write(alignment, key) for key in formats}
+            except exports.NotConvertible:
+                log.warning("Cannot write %s of run %s", name, run.pk, exc_info=True)
+                failed.append(name)
+                continue
+            for key in formats:
+                exported = exports.export_name(name, key)
+                arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
+                archive.writestr(arcname, written[key])
+                if in_folders[key][exported] != exported:
+                    renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
+            if "csv" in formats:
+                combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
+        if combined.tell():
+            combined.seek(0)
+            with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
+                shutil.copyfileobj(combined, entry)
+    if failed:
+        archive.writestr(_free_name("not-converted.txt", taken),
+                         "These results cannot be read as TextGrids, so they are not in the other formats "
+                         "(the TextGrids are as the alignment service wrote them):\n\n" + "\n".join(failed) + "\n")
+    return renamed
+
+
+def _free_name(name, taken):
+    """`name`, or `equestria-name` when an output of the service already has that name (in any letter case)."""
+    name = name if name.lower() not in taken else f"equestria-{name}"
+    taken.add(name.lower())
+    return name
+
+
+def _file_name_part(name):
+    """`name` (a project's) as part of a file name: browsers keep only what follows a path separator, and
+    Windows refuses a few more characters."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", name).strip(" .-")
+
+
+def zip_names(names):
+    """{name: name in the zip}: unique without regard to letter case.
+
+    The results keep the users' names, and names that differ only in case (Take1.TextGrid,
+    take1.TextGrid) are two results; unpacked on Windows or macOS, one would overwrite the other. The
+    first (in `names`' order) keeps its name; the next becomes "take1 (2).TextGrid".
+    """
+    taken = {name.lower() for name in names}
+    result, used = {}, set()
+    for name in names:
+        if name.lower() not in used:
+            result[name] = name
+        else:
+            stem, dot, extension = name.rpartition(".")
+            if not dot or not stem:
+                stem, dot, extension = name, "", ""
+            number = 2
+            while f"{stem} ({number}){dot}{extension}".lower() in taken:
+                number += 1
+            result[name] = f"{stem} ({number}){dot}{extension}"
+            taken.add(result[name].lower())
+        used.add(result[name].lower())
+    return result
+
+
+def _renamed_note(renamed):
+    lines = ["Some results have names that differ from others' only in letter case. Windows and macOS do not tell",
+             "such names apart, so these have other names in this zip (report.csv names them as here):", ""]
+    lines += [f"{arcname}\tis the result named\t{name}" for name, arcname in renamed.items()]
+    return "\n".join(lines) + "\n"
