@@ -29,7 +29,8 @@ def test_administrator_adds_a_clam_service_sets_a_preset_and_sees_a_stopped_serv
     page.fill("#id_password", PASSWORD)
     save_and_continue(page)
 
-    assert "Imported “Forced alignment” from its server: 1 profile(s), 5 parameter(s)." in page.content()
+    # Seven: the output's four, the length limit, and the language and its phone alphabet (issue 18).
+    assert "Imported “Forced alignment” from its server: 1 profile(s), 7 parameter(s)." in page.content()
     content = page.content()
     for text in ("Transcript (UTF-8 text)", "Extra pronunciation dictionary", "TextGrid format", "Phone pass chunk"):
         assert text in content, text
@@ -48,7 +49,7 @@ def test_administrator_adds_a_clam_service_sets_a_preset_and_sees_a_stopped_serv
     save_and_continue(page)
     assert "could not be read: cannot connect to" in page.content()
     assert "connection refused" in page.content()
-    assert Script.objects.get().parameters.filter(input_template=None).count() == 5
+    assert Script.objects.get().parameters.filter(input_template=None).count() == 7
 
     # The change list, with its filters and actions (admin JS), under the Content-Security-Policy too.
     page.goto(live_server.url + "/admin/scripts/script/")
