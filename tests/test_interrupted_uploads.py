@@ -137,7 +137,9 @@ class WebServer:
 
     def stop(self, signum):
         self.proc.send_signal(signum)
-        self.proc.wait(timeout=30)
+        # A bound, not a measure: on a loaded machine (tests in two processes beside other work) runserver
+        # once needed more than 30 s to end its threads and remove the upload's temporary file.
+        self.proc.wait(timeout=90)
 
     def close(self):
         if self.proc.poll() is None:

@@ -88,7 +88,9 @@ def test_abort_stops_a_job_of_the_job_server(job_server, tmp_path):
     server, path = job_server
     folder = project(tmp_path)
     process = dispatch(folder, *JOB, "sleep", str(tmp_path / "pid"), socket_path=path)
+    # The job may write its own pid before the dispatcher has written `.pid` for it: wait for both.
     wait_for(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text(), what="job")
+    wait_for(lambda: (folder / ".pid").exists() and (folder / ".pid").read_text(), what="the job's .pid")
     job_pid = int((folder / ".pid").read_text())
     assert job_pid == int((tmp_path / "pid").read_text())
     assert psutil.Process(job_pid).ppid() == server.pid
