@@ -1,0 +1,195 @@
+"""One-script pipelines (issue 19): CLAM's own demo services, never seen by Equestria, run by a researcher.
+
+An administrator imports the demo and makes a pipeline that runs it; the researcher creates a project through the
+pages, uploads files for its input templates, sets its parameters and runs it; the real demo server does the work
+and the task queue runs in this process (tests/helpers.work_until). Each test looks at one finished run: the
+outputs list, the text viewer, each download and the zip.
+"""
+
+import io
+import re
+import zipfile
+from html import unescape
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from pipelines.models import Run
+from scripts import importer
+from scripts.models import BaseParameter, Pipeline, Script
+from tests.helpers import work_until
+from upload.models import Project
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LEAKS = ["Traceback", "Error:", "/tmp/", "/work/", "site-packages", ".py\""]
+
+
+def one_script_pipeline(service, name):
+    script = Script.objects.create(name=name, url=service.url)
+    assert importer.import_script(script) is None
+    return Pipeline.objects.create(name=f"Run {name}", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def new_project(client, pipeline, name="texts"):
+    response = client.post_form(reverse("upload-create-project"), {"name": name, "pipeline": pipeline.pk})
+    assert response.status_code == 302, response.content.decode()
+    return Project.objects.get(name=name)
+
+
+def upload(client, project, *files):
+    response = client.post_form(reverse("upload-add-files", args=[project.pk]), {"files": list(files)},
+                                form_url=project.get_absolute_url(), follow=True)
+    return re.sub(r"\s+", " ", unescape(response.content.decode()))
+
+
+def start(client, project, data=None):
+    response = client.post_form(reverse("pipelines-start-run", args=[project.pk]), data or {},
+                                form_url=project.get_absolute_url(), follow=True)
+    return re.sub(r"\s+", " ", unescape(response.content.decode()))
+
+
+def run_url(url_name, run, **kwargs):
+    return reverse(url_name, kwargs={"project_id": run.project_id, "run_id": run.pk, **kwargs})
+
+
+def text(response):
+    assert response.status_code == 200
+    page = unescape(response.content.decode())
+    assert not any(leak in page for leak in LEAKS), page
+    return re.sub(r"\s+", " ", page)
+
+
+def output_rows(page):
+    """[(name, what it is, size)] of the run page's outputs list."""
+    table = page.split('id="outputs"', 1)[1].split("</table>", 1)[0]
+    return [tuple(re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[:3])
+            for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)]
+
+
+def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_every_output(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("textstats"), "textstats")
+    # The administrator presets a parameter of the input template (per-file metadata): it goes with every upload.
+    year = BaseParameter.objects.get(clam_id="year", input_template__isnull=False).specific
+    year.value, year.preset = 1996, True  # an edition: the service takes 1900 to 2030
+    year.save()
+    project = new_project(alice_client, pipeline)
+
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert "Accepted: .txt and .zip archives of them." in page
+    assert ("The service also declares conversions from: Convert from Latin-1, Convert from PDF Document, Convert from "
+            "MS Word Document; Equestria does not use these conversions yet, so upload the files in the format above."
+            in page)
+    page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
+                  SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
+    assert "Ready to run: the files satisfy what the service needs." in page
+    assert "Language (of each “Input text document” file)" in page  # asked on the run form, once per template
+    assert "Year of Publication (of each" not in page  # preset: not asked
+
+    page = start(alice_client, project, {"textinput__language": "en", "textinput__author": "Jane Austen",
+                                         "createlexicon": "on"})
+    assert "The service “textstats” started. This page follows its progress." in page
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    sent = {item["name"]: item["metadata"] for item in run.fa_process.inputs}
+    assert sent == {name: {"year": "1996", "language": "en", "author": "Jane Austen"}
+                    for name in ("pride.txt", "emma.txt")}
+
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    rows = output_rows(page)
+    assert [(name, label) for name, label, _ in rows] == [
+        ("emma.txt.freqlist", "Document Frequency list"), ("emma.txt.stats", "Document Statistics"),
+        ("overall.freqlist", "Overall Frequency List"), ("overall.lexicon", "Lexicon"),
+        ("overall.stats", "Overall Statistics"), ("pride.txt.freqlist", "Document Frequency list"),
+        ("pride.txt.stats", "Document Statistics")]
+    assert all(size.endswith("bytes") for _, _, size in rows)
+    assert "error.log" not in page
+
+    viewed = text(alice_client.get(run_url("pipelines-view-text", run, name="overall.lexicon")))
+    assert "handsome" in viewed and 'id="text-cut"' not in viewed
+    download = alice_client.get(run_url("pipelines-download-result", run, name="emma.txt.stats"))
+    assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
+    assert b"".join(download.streaming_content) == (
+        run_folder(run) / "emma.txt.stats").read_bytes()
+
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == sorted(name for name, _, _ in rows)
+
+
+def run_folder(run):
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    return Path(default_storage.path(run.result_process.output_folder))
+
+
+def test_a_per_file_value_the_service_refuses_reaches_the_researcher_in_plain_words(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("textstats"), "textstats")
+    project = new_project(alice_client, pipeline)
+    upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"))
+    start(alice_client, project, {"textinput__author": "anonymous"})  # textstats' validator refuses that author
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert "The run failed: the service refused pride.txt: author: Invalid value" in page
+    assert re.search(r"pride\.txt</dt> ?<dd[^>]*>author = anonymous</dd>", page)  # what was sent with the file
+    assert "This run has no output files." in page
+
+
+def test_test2s_fixed_file_name_takes_any_name_and_a_crash_of_its_job_is_said_plainly(clam_demo, alice_client):
+    # test2's job sleeps 20 s whatever it is given, then (clam 3.2.14) crashes on a name its wrapper misspells
+    # (clam.common.formats.TokenizedTextFormat): one run, looked at in every way.
+    pipeline = one_script_pipeline(clam_demo("test2"), "test2")
+    project = new_project(alice_client, pipeline)
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert "Accepted: input.txt (fixed name) and .zip archives of them." in page
+    assert "Input text document</strong>: one file of any name (the service stores it as input.txt)." in page
+    page = upload(alice_client, project, SimpleUploadedFile("my notes.txt", b"one two three\n"))
+    assert "Ready to run" in page
+    page = upload(alice_client, project, SimpleUploadedFile("other.txt", b"four\n"))
+    assert ("other.txt: the pipeline takes only one “Input text document” file and the project has my notes.txt; "
+            "delete it or tick “replace”") in page
+    start(alice_client, project, {"colourchoice": "red", "cities": ["paris", "london"], "textinput__language": "en"})
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    assert "AttributeError" in run.fa_process.detail  # for staff, in the Process admin
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("The run failed: the service stopped with an internal error; an administrator can see the details in the "
+            "process log") in page
+    # What the job wrote before it crashed is still the researcher's: its standard output, which it names "log".
+    assert [(name, label) for name, label, _ in output_rows(page)] == [("log", "—")]
+    download = alice_client.get(run_url("pipelines-download-result", run, name="log"))
+    assert b"Your favourite colour is red" in b"".join(download.streaming_content)
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert z.namelist() == ["log"]
+
+
+def test_constrainttest_takes_folia_xml_shows_its_constraint_and_says_why_the_service_refused_a_file(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("constrainttest"), "constrainttest")
+    project = new_project(alice_client, pipeline)
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert "Accepted: .folia.xml and .zip archives of them." in page
+    assert "The service requires pos-annotation exists True of these files: it checks this itself when the run starts." \
+        in page
+    page = upload(alice_client, project, SimpleUploadedFile("book.xml", b"<x/>"))
+    assert "book.xml: .xml files are not used by the Run constrainttest pipeline; it takes .folia.xml" in page
+    upload(alice_client, project, SimpleUploadedFile("book.folia.xml", FOLIA_WITHOUT_POS))
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    # The demo validates FoLiA with the `folia` library, which this machine lacks: it refuses every file, and says so.
+    assert "The run failed: the service refused book.folia.xml: Input not accepted (validation failed)" in page
+
+
+FOLIA_WITHOUT_POS = b"""<?xml version="1.0" encoding="utf-8"?>
+<FoLiA xmlns="http://ilk.uvt.nl/folia" xml:id="book" version="2.0.0">
+  <metadata type="native"><annotations><text-annotation/><sentence-annotation/><token-annotation/></annotations></metadata>
+  <text xml:id="book.text"><s xml:id="book.s.1"><w xml:id="book.w.1"><t>word</t></w></s></text>
+</FoLiA>
+"""
