@@ -700,7 +700,7 @@ class Pipeline(models.Model):
     def _empty_for_g2p(self):
         """The template fields left empty although there is a G2P script: it needs all four to be connected.
         One rule for `problems()` (pipelines saved before it) and `clean()` (the admin's form)."""
-        if not self.g2p_script_id:
+        if not self.g2p_script_id or self.single:  # a one-service pipeline has none of them (_set_for_single)
             return []
         return [field for field in self.TEMPLATE_FIELDS if getattr(self, f"{field}_id") is None]
 

@@ -193,3 +193,114 @@ FOLIA_WITHOUT_POS = b"""<?xml version="1.0" encoding="utf-8"?>
   <text xml:id="book.text"><s xml:id="book.s.1"><w xml:id="book.w.1"><t>word</t></w></s></text>
 </FoLiA>
 """
+
+
+# Without a service: runs built in the database (tests/test_outcomes.py's helpers), the worker's end of a process
+# called as scripts.runner._finish calls it.
+
+
+def single_pipeline(*, constraint=None):
+    """A one-service pipeline on a script with one input template ("text", .txt, any number) whose files take a
+    language (a ChoiceParameter of the template), with `constraint` on that template."""
+    from scripts.models import ChoiceParameter, InputTemplate, OutputTemplate, ParameterChoice, Profile
+
+    script = Script.objects.create(name="Text tool", url="http://127.0.0.1:9/")
+    profile = Profile.objects.create(script=script, index=0)
+    template = InputTemplate.objects.create(profile=profile, template_id="text", format="PlainTextFormat", label="Text",
+                                            mimetype="text/plain", extension="txt", unique=False,
+                                            constraints=[constraint] if constraint else [])
+    OutputTemplate.objects.create(profile=profile, template_id="counts", format="PlainTextFormat", label="Word counts",
+                                  extension="counts")
+    language = ChoiceParameter.objects.create(script=script, input_template=template, clam_id="language",
+                                              name="Language", type="choice")
+    for order, (choice, label) in enumerate([("en", "English"), ("nl", "Dutch")]):
+        ParameterChoice.objects.create(parameter=language, choice_id=choice, label=label, order=order)
+    return Pipeline.objects.create(name="Count words", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def finished_run(owner, outputs):
+    from tests.factories import make_project
+    from tests.test_outcomes import finish
+
+    from scripts.models import Process
+
+    project = make_project(owner, pipeline=single_pipeline())
+    process = Process.objects.create(script=project.pipeline.fa_script, status="done",
+                                     output_folder=f"{project.folder}/runs/t/fa", outputs=sorted(outputs))
+    folder = run_folder_of(process)
+    folder.mkdir(parents=True)
+    for name, content in outputs.items():
+        (folder / name).write_bytes(content)
+    run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
+    finish(process)
+    run.refresh_from_db()
+    return run
+
+
+def run_folder_of(process):
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    return Path(default_storage.path(process.output_folder))
+
+
+def test_a_run_whose_service_wrote_no_output_file_fails_and_says_so(alice, alice_client):
+    run = finished_run(alice, {})
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("The run failed: the service finished without producing any output file: check that your files are what "
+            "it expects (see the accepted files on the project page) and the settings you chose") in page
+    assert "This run has no output files." in page
+    assert alice_client.get(run_url("pipelines-download-results", run)).status_code == 404
+
+
+def test_the_text_viewer_shows_the_start_of_a_long_output_escaped_and_binary_outputs_are_only_downloaded(
+        alice, alice_client):
+    long = b"<script>alert(1)</script>\n" + b"word 1\n" * 60000
+    run = finished_run(alice, {"a.counts": long, "b.bin": b"\x00\x01\x02", "c.counts": "één\n".encode()})
+    assert run.stage == Run.Stage.DONE
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert output_rows(page) == [("a.counts", "Word counts", "410.2 KB"), ("b.bin", "—", "3 bytes"),
+                                 ("c.counts", "Word counts", "6 bytes")]
+    assert run_url("pipelines-view-text", run, name="b.bin") not in page
+    viewed = alice_client.get(run_url("pipelines-view-text", run, name="a.counts")).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in viewed and "<script>alert" not in viewed
+    assert "Only the first 256.0 KB are shown here: download the file for the rest." in text(
+        alice_client.get(run_url("pipelines-view-text", run, name="a.counts")))
+    assert "één" in text(alice_client.get(run_url("pipelines-view-text", run, name="c.counts")))
+    assert alice_client.get(run_url("pipelines-view-text", run, name="b.bin")).status_code == 404
+    assert alice_client.get(run_url("pipelines-view-text", run, name="nothing.txt")).status_code == 404
+
+
+def test_a_constraint_on_a_per_file_value_is_checked_before_anything_is_sent(alice, alice_client):
+    from tests.factories import make_project
+
+    pipeline = single_pipeline(constraint={"type": "require", "tests": [["language", "equals", "en"]]})
+    project = make_project(alice, pipeline=pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.txt", b"some words\n"))
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert ("The service requires language equals en (checked before a run where it is about the settings below; "
+            "otherwise by the service).") in page
+    page = start(alice_client, project, {"text__language": "nl"})
+    assert ("The run cannot start: the “Text” files do not meet the service's rule: requires language equals en. "
+            "Change the settings below and start again.") in page
+    assert not project.runs.exists()
+    start(alice_client, project, {"text__language": "en"})
+    assert [i["metadata"] for i in project.runs.get().fa_process.inputs] == [{"language": "en"}]
+
+
+def test_a_one_service_pipeline_with_parts_of_forced_alignment_is_not_offered(db):
+    from django.core.exceptions import ValidationError
+
+    pipeline = single_pipeline()
+    assert pipeline in Pipeline.objects.offered()
+    pipeline.g2p_script = pipeline.fa_script
+    pipeline.save()
+    assert list(Pipeline.objects.offered()) == []
+    assert pipeline.problems() == [
+        "“G2P script” is set, but a pipeline that runs one service uses no G2P script or connections"]
+    with pytest.raises(ValidationError) as refused:
+        pipeline.clean()
+    assert refused.value.message_dict == {
+        "g2p_script": ["Leave this empty: a pipeline that runs one service uses only its script."]}
