@@ -304,3 +304,14 @@ def test_a_one_service_pipeline_with_parts_of_forced_alignment_is_not_offered(db
         pipeline.clean()
     assert refused.value.message_dict == {
         "g2p_script": ["Leave this empty: a pipeline that runs one service uses only its script."]}
+
+
+def test_a_one_service_pipeline_on_an_action_only_service_is_not_offered_and_the_admin_is_told_why(clam_demo, db):
+    script = Script.objects.create(name="multiplier", url=clam_demo("multiplier").url)
+    assert importer.import_script(script).startswith("the service offers only CLAM actions (Multiplier)")
+    pipeline = Pipeline.objects.create(name="Multiply", kind=Pipeline.Kind.SINGLE, fa_script=script)
+    assert list(Pipeline.objects.offered()) == []
+    assert pipeline.problems() == [
+        "its script “multiplier” has no profiles: its last import failed (the service offers only CLAM actions "
+        "(Multiplier) and no profiles, so it cannot be used in a pipeline: Equestria runs a service by uploading files "
+        "to the input templates of one of its profiles, and an action takes no files)"]
