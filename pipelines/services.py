@@ -140,7 +140,8 @@ def active_processes(project):
 
 def busy_reason(project):
     if active_run(project):
-        return "An alignment of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
+        what = "A run" if project.pipeline.single else "An alignment"
+        return f"{what} of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
     return None
 
 
