@@ -331,3 +331,12 @@ def test_a_one_service_pipeline_on_an_action_only_service_is_not_offered_and_the
         "its script “multiplier” has no profiles: its last import failed (the service offers only CLAM actions "
         "(Multiplier) and no profiles, so it cannot be used in a pipeline: Equestria runs a service by uploading files "
         "to the input templates of one of its profiles, and an action takes no files)"]
+
+
+def test_a_one_service_pipeline_takes_texts_over_the_aligners_transcript_limit(alice, alice_client, settings):
+    from tests.factories import make_project
+
+    settings.UPLOAD_MAX_TRANSCRIPT_BYTES = 100  # a transcript's limit: a service's text is no transcript
+    project = make_project(alice, pipeline=single_pipeline())
+    page = upload(alice_client, project, SimpleUploadedFile("novel.txt", b"word " * 100))
+    assert "Ready to run" in page and project.files.get().size == 500
