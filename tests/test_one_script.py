@@ -219,13 +219,13 @@ def single_pipeline(*, constraint=None):
     return Pipeline.objects.create(name="Count words", kind=Pipeline.Kind.SINGLE, fa_script=script)
 
 
-def finished_run(owner, outputs, *, status="done", error=""):
+def finished_run(owner, outputs, *, status="done", error="", project=None):
     from tests.factories import make_project
     from tests.test_outcomes import finish
 
     from scripts.models import Process
 
-    project = make_project(owner, pipeline=single_pipeline())
+    project = project or make_project(owner, pipeline=single_pipeline())
     process = Process.objects.create(script=project.pipeline.fa_script, status=status, error=error,
                                      output_folder=f"{project.folder}/runs/t/fa", outputs=sorted(outputs))
     folder = run_folder_of(process)
@@ -340,3 +340,20 @@ def test_a_one_service_pipeline_takes_texts_over_the_aligners_transcript_limit(a
     project = make_project(alice, pipeline=single_pipeline())
     page = upload(alice_client, project, SimpleUploadedFile("novel.txt", b"word " * 100))
     assert "Ready to run" in page and project.files.get().size == 500
+
+
+def test_a_textgrid_output_of_a_recording_in_the_project_has_its_picture(alice, alice_client):
+    from scripts.models import InputTemplate
+    from tests.factories import GRID, make_project, wav_bytes
+
+    pipeline = single_pipeline()
+    InputTemplate.objects.create(profile=pipeline.fa_script.profiles.get(), template_id="audio", format="WaveAudioFormat",
+                                 label="Audio", mimetype="audio/vnd.wave", extension="wav", optional=True, order=1)
+    project = make_project(alice, pipeline=pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.wav", wav_bytes()))
+    run = finished_run(alice, {"a.TextGrid": GRID.encode(), "b.TextGrid": GRID.encode()}, project=project)
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert run_url("pipelines-view-result", run, name="a.TextGrid") in page
+    assert run_url("pipelines-view-result", run, name="b.TextGrid") not in page  # no recording b: its text only
+    assert run_url("pipelines-view-text", run, name="b.TextGrid") in page
+    assert 'id="result-picture"' in text(alice_client.get(run_url("pipelines-view-result", run, name="a.TextGrid")))
