@@ -272,11 +272,14 @@ def test_a_crash_of_the_services_job_is_said_plainly_and_what_it_wrote_is_kept(a
 
 
 def test_the_text_viewer_shows_the_start_of_a_long_output_escaped_and_binary_outputs_are_only_downloaded(
-        alice, alice_client):
+        alice, alice_client, django_assert_max_num_queries):
     long = b"<script>alert(1)</script>\n" + b"word 1\n" * 60000
     run = finished_run(alice, {"a.counts": long, "b.bin": b"\x00\x01\x02", "c.counts": "één\n".encode()})
     assert run.stage == Run.Stage.DONE
-    page = text(alice_client.get(run_url("pipelines-run", run)))
+    # Queries: session, user, the run (with its project and process), the script's output templates, the project's
+    # recordings (for pictures), the pipeline and its script (the page's words): 7, however many outputs.
+    with django_assert_max_num_queries(7):
+        page = text(alice_client.get(run_url("pipelines-run", run)))
     assert output_rows(page) == [("a.counts", "Word counts", "410.2 KB"), ("b.bin", "—", "3 bytes"),
                                  ("c.counts", "Word counts", "6 bytes")]
     assert run_url("pipelines-view-text", run, name="b.bin") not in page
