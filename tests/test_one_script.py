@@ -74,6 +74,8 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     year = BaseParameter.objects.get(clam_id="year", input_template__isnull=False).specific
     year.value, year.preset = 1996, True  # an edition: the service takes 1900 to 2030
     year.save()
+    assert "Run textstats — runs the service “textstats” on your files" in text(
+        alice_client.get(reverse("upload-create-project")))
     project = new_project(alice_client, pipeline)
 
     page = text(alice_client.get(project.get_absolute_url()))
@@ -86,6 +88,7 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     assert "Ready to run: the files satisfy what the service needs." in page
     assert "Language (of each “Input text document” file)" in page  # asked on the run form, once per template
     assert "Year of Publication (of each" not in page  # preset: not asked
+    assert "ready to run" in text(alice_client.get(reverse("upload-project-list")))
 
     page = start(alice_client, project, {"textinput__language": "en", "textinput__author": "Jane Austen",
                                          "createlexicon": "on"})
