@@ -109,7 +109,10 @@ def constraint_problems(script, files, metadata):
         if not template.constraints or not any(f.template_id == template_id for f in files):
             continue
         keys = {p.clam_id for p in template.parameters.all()}
-        values = {**(metadata or {}).get(template_id, {})}
+        # What the service uses for a value not sent: its default, as CLAM fills a file's metadata.
+        defaults = {p.clam_id: getattr(p.specific, "default", None) for p in template.parameters.all()}
+        values = {**{k: str(v) for k, v in defaults.items() if v not in (None, "")},
+                  **(metadata or {}).get(template_id, {})}
         for constraint in template.constraints:
             tests = constraint.get("tests", [])
             if not tests or any(key not in keys for key, _, _ in tests):

@@ -363,3 +363,19 @@ def test_a_textgrid_output_of_a_recording_in_the_project_has_its_picture(alice, 
     assert run_url("pipelines-view-result", run, name="b.TextGrid") not in page  # no recording b: its text only
     assert run_url("pipelines-view-text", run, name="b.TextGrid") in page
     assert 'id="result-picture"' in text(alice_client.get(run_url("pipelines-view-result", run, name="a.TextGrid")))
+
+
+def test_an_administrator_adds_a_one_service_pipeline_without_a_language(admin_client):
+    script = single_pipeline().fa_script
+    response = admin_client.post(reverse("admin:scripts_pipeline_add"), {
+        "name": "Count words too", "kind": "single", "language": "", "description": "", "fa_script": script.pk,
+        "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
+        "phone_set": ""})
+    assert response.status_code == 302
+    assert Pipeline.objects.get(name="Count words too").single
+    response = admin_client.post(reverse("admin:scripts_pipeline_add"), {
+        "name": "Aligner", "kind": "alignment", "language": "", "description": "", "fa_script": script.pk,
+        "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
+        "phone_set": ""})
+    assert response.context["adminform"].form.errors == {
+        "language": ["A forced-alignment pipeline needs the language it aligns."]}
