@@ -7,12 +7,12 @@ from scripts.models import Pipeline
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):
     # Why a pipeline is not offered is in the warnings above the list: a column would be too wide to read.
-    list_display = ["name", "language", "approximate", "fa_script", "g2p_script", "offered"]
-    list_filter = ["language"]
+    list_display = ["name", "kind", "language", "approximate", "fa_script", "g2p_script", "offered"]
+    list_filter = ["kind", "language"]
     search_fields = ["name", "language", "description"]
     autocomplete_fields = []
     fieldsets = [
-        (None, {"fields": ["name", "language", "approximate", "description"]}),
+        (None, {"fields": ["name", "kind", "language", "approximate", "description"]}),
         ("Scripts", {"fields": ["fa_script", "g2p_script"]}),
         (
             "How the scripts connect",

@@ -132,6 +132,84 @@ def read_alignment(run, path, name, recordings):
         raise
 
 
+# Every output of a run (of a pipeline that runs one service)
+
+# The text viewer shows at most this much of an output; the rest is in its download.
+TEXT_VIEW_MAX_BYTES = 256 * 1024
+_SNIFF_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    label: str  # the label of the service's output template it is of, "" when none matches
+    size: int
+    text: bool  # readable as text: the text viewer shows it
+    textgrid: bool
+
+
+def outputs(run):
+    """[Output] of every file the run's service delivered (error.log aside: it is the job's log, and what it says
+    of a failure is the run's reason), in name order."""
+    process = run.result_process
+    if process is None:
+        return []
+    folder = default_storage.path(process.output_folder)
+    templates = list(_output_templates(run))
+    listed = []
+    for name in sorted(process.outputs):
+        path = os.path.join(folder, name)
+        try:
+            size = os.path.getsize(path)
+            with open(path, "rb") as f:
+                head = f.read(_SNIFF_BYTES)
+        except OSError:
+            continue  # gone from the disk: nothing to offer
+        listed.append(Output(name, _template_label(templates, name), size, _is_text(head),
+                             name.lower().endswith(".textgrid")))
+    return listed
+
+
+def _output_templates(run):
+    from scripts.models import OutputTemplate
+
+    return OutputTemplate.objects.filter(profile__script_id=run.result_process.script_id).order_by(
+        "profile__index", "order")
+
+
+def _template_label(templates, name):
+    """The label of the output template that names `name` most closely: its fixed name, else the longest extension."""
+    lower = name.lower()
+    for template in templates:
+        if template.filename and template.filename.lower() == lower:
+            return template.label
+    matching = [t for t in templates if not t.filename and t.extension
+                and lower.endswith("." + t.extension.lower().lstrip("."))]
+    return max(matching, key=lambda t: len(t.extension)).label if matching else ""
+
+
+def _is_text(head):
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut by the end of the sniffed bytes
+    return True
+
+
+def text_of(run, name):
+    """(the start of output `name` as text, whether that is all of it) for the text viewer; Http404 when it is no
+    text."""
+    path = result_path(run, name)
+    with open(path, "rb") as f:
+        data = f.read(TEXT_VIEW_MAX_BYTES + 1)
+    if not _is_text(data[:_SNIFF_BYTES]):
+        raise NoSuchResult("This output is not text; download it instead.")
+    whole = len(data) <= TEXT_VIEW_MAX_BYTES
+    return data[:TEXT_VIEW_MAX_BYTES].decode("utf-8-sig", errors="replace"), whole
+
+
 # Words to check
 
 
@@ -185,7 +263,8 @@ def results_zip(run, chosen="all"):
             for name, arcname in in_zip.items():
                 archive.write(os.path.join(folder, name), arcname=arcname)
             renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
-        formats = [key for key in ZIP_FOLDERS if chosen in ("all", key)]
+        # A service's outputs other than alignments are only themselves: no folders of conversions.
+        formats = [] if run.pipeline.single else [key for key in ZIP_FOLDERS if chosen in ("all", key)]
         if formats:
             taken |= {label.lower() for label in ZIP_FOLDERS.values()}
             renamed |= _add_exports(archive, run, folder, sorted(process.outputs), formats, taken)

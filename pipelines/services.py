@@ -18,6 +18,7 @@ from django.utils import timezone
 from pipelines import outcomes, review
 from pipelines.models import Run
 from scripts.models import Process
+from scripts.plainwords import GENERIC_FAILURE
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.models import Project, ProjectFile
@@ -53,8 +54,75 @@ def preset_values(script):
     return values
 
 
-def _inputs(files, extra=()):
-    return [{"storage_name": f.file.name, "name": f.name, "template": f.template_id} for f in files] + list(extra)
+def template_presets(script):
+    """{template id: {parameter id: value}}: the administrator's presets of a script's input-template parameters,
+    as CLAM wants them (sent with each upload of a file of that template)."""
+    values = {}
+    for parameter in script.parameters.filter(input_template__isnull=False, preset=True).select_related("input_template"):
+        value = parameter.specific.value_for_clam()
+        if value is not None:
+            values.setdefault(parameter.input_template.template_id, {})[parameter.clam_id] = value
+    return values
+
+
+def _inputs(files, extra=(), metadata=None):
+    """The inputs of a process; `metadata` ({template id: {parameter id: value}}) goes with each file of a template."""
+    inputs = []
+    for f in files:
+        item = {"storage_name": f.file.name, "name": f.name, "template": f.template_id}
+        if (metadata or {}).get(f.template_id):
+            item["metadata"] = metadata[f.template_id]
+        inputs.append(item)
+    return inputs + list(extra)
+
+
+def _holds(value, operator, expected):
+    """One test of a CLAM constraint (clam.common.data.Constraint.test) on a value Equestria sends."""
+    if operator == "exists":
+        return (value is not None) == (expected not in ("False", "false", "0", ""))
+    if value is None:
+        return False
+    if operator in ("greaterthan", "lessthan", "greaterequalthan", "lessequalthan"):
+        try:
+            value, expected = float(value), float(expected)
+        except ValueError:
+            pass
+        return {"greaterthan": value > expected, "lessthan": value < expected,
+                "greaterequalthan": value >= expected, "lessequalthan": value <= expected}[operator]
+    return {
+        "equals": value == expected, "notequals": value != expected, "contains": expected in value,
+        "incommalist": expected in [x.strip() for x in value.split(",")],
+        "inspacelist": expected in value.split(" "),
+    }.get(operator, True)
+
+
+def constraint_problems(script, files, metadata):
+    """What the script's input-template constraints refuse among `files`, before anything is sent: only the
+    constraints on parameters Equestria sends with the files (`metadata`, {template id: {parameter id: value}})
+    can be checked here; those on what the service reads from a file itself are shown on the project page."""
+    problems = []
+    templates = {}
+    for profile in script.profiles.prefetch_related("input_templates__parameters"):
+        for template in profile.input_templates.all():
+            templates.setdefault(template.template_id, template)
+    for template_id, template in templates.items():
+        if not template.constraints or not any(f.template_id == template_id for f in files):
+            continue
+        keys = {p.clam_id for p in template.parameters.all()}
+        # What the service uses for a value not sent: its default, as CLAM fills a file's metadata.
+        defaults = {p.clam_id: getattr(p.specific, "default", None) for p in template.parameters.all()}
+        values = {**{k: str(v) for k, v in defaults.items() if v not in (None, "")},
+                  **(metadata or {}).get(template_id, {})}
+        for constraint in template.constraints:
+            tests = constraint.get("tests", [])
+            if not tests or any(key not in keys for key, _, _ in tests):
+                continue  # on what the service reads from the file: it checks that itself
+            held = any(_holds(values.get(key), operator, str(value)) for key, operator, value in tests)
+            if held != (constraint.get("type") == "require"):
+                problems.append(f"the “{template.label}” files do not meet the service's rule: "
+                                f"{template.constraint_text()}")
+                break
+    return problems
 
 
 def _new_process(script, inputs, parameters, folder):
@@ -75,11 +143,15 @@ def active_processes(project):
 
 def busy_reason(project):
     if active_run(project):
-        return "An alignment of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
+        what = "A run" if project.pipeline.single else "An alignment"
+        return f"{what} of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
     return None
 
 
 PIPELINE_UNAVAILABLE = "pipeline needs repair"
+SERVICE_CRASHED = "the service stopped with an internal error; an administrator can see the details in the process log"
+NO_OUTPUTS = ("the service finished without producing any output file: check that your files are what it expects "
+              "(see the accepted files on the project page) and the settings you chose")
 
 
 @dataclass(frozen=True)
@@ -89,18 +161,18 @@ class ProjectState:
     run: Run | None = None  # the run whose stage it is (its badge is the runs' own), else None
 
 
-def project_state(status, latest_run, has_files, unavailable=None):
+def project_state(status, latest_run, has_files, unavailable=None, single=False):
     """What a project is at: the stage of its latest run while that runs or waits for the researcher's
     review, else whether a run can start (`status`: upload.readiness of its files; `unavailable`: the
-    reason its pipeline cannot run, see `unavailable()`). One answer for the project list and the
-    project page."""
+    reason its pipeline cannot run, see `unavailable()`; `single`: the pipeline runs one service, which aligns
+    nothing). One answer for the project list and the project page."""
     if latest_run is not None and (latest_run.active or latest_run.stage == Stage.REVIEW):
         return ProjectState(latest_run.get_stage_display(), "", latest_run)
     if unavailable:
         # Whatever the files: no run can start until an administrator repairs the pipeline.
         return ProjectState(PIPELINE_UNAVAILABLE, "warning")
     if status.ready:
-        return ProjectState("ready to align", "success")
+        return ProjectState("ready to run" if single else "ready to align", "success")
     if any(u.badge == TOO_LONG for u in status.unpaired):
         return ProjectState("recording too long", "warning")
     if status.pairs_only:
@@ -129,11 +201,13 @@ def _files_to_align(project, only_complete_pairs, parameters):
     return state.sendable, state.unpaired
 
 
-def start_alignment(project, values=None, only_complete_pairs=False):
+def start_alignment(project, values=None, only_complete_pairs=False, template_values=None):
     """Start a run of the project's pipeline with the researcher's parameter values.
 
     With `only_complete_pairs`, files that are not part of a complete pair are left out
     instead of refusing the start (the researcher's explicit choice on the project page).
+    `template_values` ({template id: {parameter id: value}}): the researcher's values of the input
+    templates' parameters, over the administrator's presets, sent with every file of the template.
     """
     with transaction.atomic():
         # The files are read under the project's lock: an upload or a delete at the same moment is
@@ -143,11 +217,17 @@ def start_alignment(project, values=None, only_complete_pairs=False):
         if reason := unavailable(pipeline):
             raise CannotStart(reason)
         parameters = {**preset_values(pipeline.fa_script), **(values or {})}
+        metadata = template_presets(pipeline.fa_script)
+        for template_id, given in (template_values or {}).items():
+            metadata[template_id] = {**metadata.get(template_id, {}), **given}
         files, left_out = _files_to_align(project, only_complete_pairs, parameters)
         if active_run(project):
-            raise CannotStart("An alignment of this project is already running.")
+            raise CannotStart(f"{'A run' if pipeline.single else 'An alignment'} of this project is already running.")
+        if problems := constraint_problems(pipeline.fa_script, files, metadata):
+            raise CannotStart(f"The run cannot start: {'; '.join(problems)}. Change the settings below and start again.")
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
-        run.fa_process = _new_process(pipeline.fa_script, _inputs(files), parameters, f"{run.folder}/fa")
+        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata), parameters,
+                                      f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])
         # The run's record keeps what was left out, so its page and report.csv account for every file.
         outcomes.record_left_out(run, left_out)
@@ -183,6 +263,11 @@ def _process_failed(run, process):
         outcomes.settle_waiting(run, CANCELLED)
         _finish_run(run, Stage.CANCELLED, process.error)
         return
+    if run.pipeline.single:
+        # No recordings: the run page lists whatever outputs the failed job left. The runner's words for a crash
+        # name an alignment service, which this one is not.
+        _finish_run(run, Stage.FAILED, SERVICE_CRASHED if process.error == GENERIC_FAILURE else process.error)
+        return
     if process.pk in (run.fa_process_id, run.realign_process_id):
         outcomes.record_pass(run, process)  # a failed job may still have delivered a report or TextGrids
     else:
@@ -208,7 +293,13 @@ def on_process_finished(sender, process, **kwargs):
         _process_failed(run, process)
         return
     pipeline = run.pipeline
-    if run.stage == Stage.ALIGNING:
+    if pipeline.single:
+        # Never "done" with nothing to show: a job that wrote no output file ended without a result.
+        if process.outputs:
+            _finish_run(run, Stage.DONE)
+        else:
+            _finish_run(run, Stage.FAILED, NO_OUTPUTS)
+    elif run.stage == Stage.ALIGNING:
         oov_path = _output_path(process, pipeline.oov_output)
         words = []
         if oov_path:

@@ -17,4 +17,5 @@ urlpatterns = [
     path(run + "results/<str:name>", views.download_result, name="pipelines-download-result"),
     path(run + "export/<str:format>/<str:name>", views.export_result, name="pipelines-export-result"),
     path(run + "view/<str:name>", views.view_result, name="pipelines-view-result"),
+    path(run + "text/<str:name>", views.view_text, name="pipelines-view-text"),
 ]

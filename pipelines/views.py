@@ -22,7 +22,7 @@ from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_
 from pipelines.models import Run
 from scripts.models import BaseParameter, Pipeline
 from upload.access import get_project_for_user
-from upload.checks import accepted_extensions
+from upload.checks import accepted_extensions, input_templates
 from upload.forms import UploadForm
 from upload.models import Project, ProjectFile
 from upload.readiness import readiness
@@ -63,7 +63,8 @@ def project_list(request):
             project.latest_run = Run(pk=project.latest_run_id, project=project, stage=project.latest_run_stage)
         # Reads transcripts only the first time (cached by file id), to tell "ready" from "no words".
         project.state = services.project_state(readiness(project, project.files.all()), project.latest_run,
-                                               project.file_count > 0, unavailable[project.pipeline_id])
+                                               project.file_count > 0, unavailable[project.pipeline_id],
+                                               single=project.pipeline.single)
     return render(request, "pipelines/project_list.html", {"projects": projects})
 
 
@@ -90,7 +91,9 @@ def project_files(request, project_id):
         "active_run": services.active_run(project) if busy else None,
         "readiness": state,
         "unavailable": unavailable,
-        "state": services.project_state(state, project.runs.first(), bool(files), unavailable),
+        "state": services.project_state(state, project.runs.first(), bool(files), unavailable,
+                                        single=project.pipeline.single),
+        "templates": input_templates(project.pipeline)[0] if project.pipeline.single else [],
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
@@ -102,14 +105,15 @@ def project_files(request, project_id):
 @require_POST
 def start_run(request, project_id):
     project = get_project_for_user(request, project_id)
-    form = AlignmentForm(request.POST, script=project.pipeline.fa_script)
+    form = AlignmentForm(request.POST, script=project.pipeline.fa_script, templates=True)
     if not form.is_valid():
         for field, errors in form.errors.items():
             messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
         return redirect(project)
     only_pairs = request.POST.get("only_complete_pairs") == "yes"
     try:
-        run = services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs)
+        run = services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs,
+                                       template_values=form.template_values())
     except services.CannotStart as exc:
         messages.error(request, str(exc))
         return redirect(project)
@@ -119,7 +123,8 @@ def start_run(request, project_id):
     sent = {i["name"] for i in run.fa_process.inputs}
     left_out = sorted(f.name for f in project.files.all() if f.name not in sent)
     note = f" Left out, as you chose: {', '.join(left_out)}." if left_out else ""
-    messages.success(request, f"Alignment started.{note} This page follows its progress.")
+    started = f"The service “{project.pipeline.fa_script}” started" if project.pipeline.single else "Alignment started"
+    messages.success(request, f"{started}.{note} This page follows its progress.")
     return redirect("pipelines-run", project_id=project.pk, run_id=run.pk)
 
 
@@ -135,6 +140,11 @@ def project_runs(request, project_id):
 @login_required
 def run_detail(request, project_id, run_id):
     run = get_run_for_user(request, project_id, run_id)
+    if run.pipeline.single:
+        return render(request, "pipelines/run.html", {
+            "run": run, "project": run.project, "outputs": results.outputs(run),
+            "audio_stems": {f.stem for f in run.project.files.filter(kind="audio")},
+        })
     # During review the first pass's TextGrids (files without unknown words) are already useful.
     process = run.result_process
     recordings = list(run.outcomes.all())
@@ -219,6 +229,17 @@ def download_results(request, project_id, run_id):
     """The zip of the run's results (pipelines.results.results_zip); `?format=` keeps one format only."""
     run = get_run_for_user(request, project_id, run_id)
     return results.attachment(results.results_zip(run, request.GET.get("format") or "all"))
+
+
+@login_required
+def view_text(request, project_id, run_id, name):
+    """An output as text (of any service), escaped, up to results.TEXT_VIEW_MAX_BYTES; the rest is in its download."""
+    run = get_run_for_user(request, project_id, run_id)
+    text, whole = results.text_of(run, name)
+    return render(request, "pipelines/text.html", {
+        "run": run, "project": run.project, "name": name, "text": text, "whole": whole,
+        "shown": results.TEXT_VIEW_MAX_BYTES,
+    })
 
 
 @login_required

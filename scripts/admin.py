@@ -7,7 +7,6 @@ administrator sets presets and ranges.
 
 import background_task.admin  # noqa: F401  registers the queue's admin first, so ours can replace it
 from background_task.models import CompletedTask, Task
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef
 from django.template.loader import render_to_string
@@ -30,23 +29,7 @@ from scripts.models import (
 )
 
 
-class _ParameterForm(forms.ModelForm):
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("preset") and self.instance.input_template_id:
-            # The runner sends global parameters with the start only; a preset here would change nothing.
-            self.add_error("preset", TEMPLATE_PRESET_NOT_SENT)
-        return cleaned
-
-
-TEMPLATE_PRESET_NOT_SENT = (
-    "Not possible yet: Equestria does not send an input template's parameters with the uploads, so this "
-    "preset would change nothing."
-)
-
-
 class _ParameterInline(admin.TabularInline):
-    form = _ParameterForm
     fk_name = "script"
     extra = 0
     can_delete = False

@@ -61,6 +61,13 @@ class UnexpectedRedirect(ClamError):
 class RequestRefused(ClamError):
     """CLAM refused the request itself (403 with its reasons), e.g. no profile matches the inputs."""
 
+    PREFIX = "the CLAM server refused: "
+
+    @classmethod
+    def reason(cls, exc):
+        """CLAM's reasons only, without the words that say it refused."""
+        return str(exc).removeprefix(cls.PREFIX)
+
 
 # An XML parser that resolves no entities, loads no DTD and touches no network (XXE).
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -260,7 +267,7 @@ class ClamConnection:
         if code == 403:
             reason = self._clam_refusal(response)
             if reason:
-                raise RequestRefused(f"the CLAM server refused: {reason}")
+                raise RequestRefused(f"{RequestRefused.PREFIX}{reason}")
         if code in (401, 403):
             response.close()
             raise AuthenticationFailed(

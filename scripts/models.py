@@ -486,7 +486,7 @@ class Process(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="processes")
     clam_project = models.CharField(max_length=100, editable=False)
-    inputs = models.JSONField(default=list, help_text="[{storage_name, name, template}]")
+    inputs = models.JSONField(default=list, help_text="[{storage_name, name, template, metadata: {parameter: value} of its input template}]")
     parameters = models.JSONField(default=dict, help_text="The values sent to CLAM.")
     output_folder = models.CharField(max_length=400, help_text="Storage folder the outputs are moved into.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
@@ -584,11 +584,21 @@ class PipelineManager(models.Manager.from_queryset(PipelineQuerySet)):
 
 
 class Pipeline(models.Model):
+    class Kind(models.TextChoices):
+        ALIGNMENT = "alignment", "forced alignment with G2P"
+        SINGLE = "single", "run one service"
+
     name = models.CharField(max_length=200, unique=True)
-    language = models.CharField(max_length=50, help_text="e.g. en-us, nl")
+    kind = models.CharField(
+        max_length=20, choices=Kind.choices, default=Kind.ALIGNMENT,
+        help_text="“Run one service”: researchers upload files for the input templates of the script below, run it "
+        "and get every output file; the G2P script and the connections are then left empty.",
+    )
+    language = models.CharField(max_length=50, blank=True, help_text="e.g. en-us, nl (may be empty for “run one service”)")
     description = models.TextField(blank=True)
     fa_script = models.ForeignKey(
-        Script, on_delete=models.PROTECT, related_name="fa_pipelines", verbose_name="forced-alignment script"
+        Script, on_delete=models.PROTECT, related_name="fa_pipelines", verbose_name="forced-alignment script",
+        help_text="For “run one service”: the service it runs.",
     )
     g2p_script = models.ForeignKey(
         Script, on_delete=models.PROTECT, related_name="g2p_pipelines", null=True, blank=True,
@@ -637,9 +647,16 @@ class Pipeline(models.Model):
 
     natural_key.dependencies = ["scripts.inputtemplate", "scripts.outputtemplate"]
 
+    @property
+    def single(self):
+        """Whether this pipeline runs one service (any CLAM service) rather than forced alignment with G2P."""
+        return self.kind == self.Kind.SINGLE
+
     def choice_label(self):
         """How the new-project page names the pipeline: its language and whether its acoustic model is the
-        language's own."""
+        language's own; or, for one service, that it runs it."""
+        if self.single:
+            return f"{self.name} — runs the service “{self.fa_script}” on your files"
         model = "approximate: phones mapped to another language's acoustic model" if self.approximate \
             else "native acoustic model"
         return f"{self.name} — aligns {self.language}, {model}"
@@ -648,7 +665,8 @@ class Pipeline(models.Model):
         """Why researchers cannot use this pipeline (empty when they can), for the administrator: a Script
         without profiles (never imported, or only unsuccessfully), or templates that do not connect."""
         problems = []
-        scripts = [("forced-alignment script", self.fa_script, getattr(self, "_fa_has_profiles", None))]
+        role = "script" if self.single else "forced-alignment script"
+        scripts = [(role, self.fa_script, getattr(self, "_fa_has_profiles", None))]
         if self.g2p_script_id:
             scripts.append(("G2P script", self.g2p_script, getattr(self, "_g2p_has_profiles", None)))
         for role, script, has_profiles in scripts:
@@ -666,20 +684,31 @@ class Pipeline(models.Model):
             problems.append(f"“{label}” ({template.template_id}) is not a template {whose}")
         for field in self._empty_for_g2p():
             problems.append(f"“{self._meta.get_field(field).verbose_name}” is empty, and the G2P script needs it")
+        for field in self._set_for_single():
+            problems.append(f"“{self._meta.get_field(field).verbose_name}” is set, but a pipeline that runs one service "
+                            "uses no G2P script or connections")
         return problems
+
+    def _set_for_single(self):
+        """The fields of forced alignment with G2P that a one-service pipeline has set (and would silently ignore)."""
+        if not self.single:
+            return []
+        return [field for field in ["g2p_script", *self.TEMPLATE_FIELDS] if getattr(self, f"{field}_id") is not None]
 
     TEMPLATE_FIELDS = ["oov_output", "g2p_input", "dictionary_output", "fa_dictionary_input"]
 
     def _empty_for_g2p(self):
         """The template fields left empty although there is a G2P script: it needs all four to be connected.
         One rule for `problems()` (pipelines saved before it) and `clean()` (the admin's form)."""
-        if not self.g2p_script_id:
+        if not self.g2p_script_id or self.single:  # a one-service pipeline has none of them (_set_for_single)
             return []
         return [field for field in self.TEMPLATE_FIELDS if getattr(self, f"{field}_id") is None]
 
     def _foreign_templates(self):
         """[(field, template, id of the script it must belong to, that script's role)] of the templates chosen
         from another script than their field's (or from a G2P script the pipeline does not have)."""
+        if self.single:
+            return []  # its templates must all be empty (_set_for_single)
         owners = [
             ("oov_output", self.fa_script_id, "the forced-alignment script"),
             ("fa_dictionary_input", self.fa_script_id, "the forced-alignment script"),
@@ -698,6 +727,10 @@ class Pipeline(models.Model):
             errors[field] = f"Choose a template of {owner}."
         for field in self._empty_for_g2p():
             errors[field] = "Needed to connect the G2P script."
+        for field in self._set_for_single():
+            errors[field] = "Leave this empty: a pipeline that runs one service uses only its script."
+        if not self.single and not self.language:
+            errors["language"] = "A forced-alignment pipeline needs the language it aligns."
         for field in ("fa_script", "g2p_script"):
             script = getattr(self, field) if getattr(self, f"{field}_id") else None
             language = script.language() if script is not None else None

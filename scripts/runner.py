@@ -42,6 +42,7 @@ from scripts.clam import (
     ClamError,
     MalformedResponse,
     NotAClamService,
+    RequestRefused,
     ServerError,
     ServerTimeout,
     ServerUnreachable,
@@ -173,14 +174,21 @@ def step_start(process):
     for item in process.inputs:
         sent = clamnames.clam_name(item)
         with default_storage.open(item["storage_name"], "rb") as f:
+            # An input template's parameters (per-file metadata) go with the file, as the `clam` client's addinput
+            # sends them; the file's fields come last, so that a parameter named "file" cannot replace them.
             body = MultipartEncoder(
-                fields={"file": (sent, f, "application/octet-stream"), "inputtemplate": item["template"]}
+                fields={**item.get("metadata", {}), "file": (sent, f, "application/octet-stream"),
+                        "inputtemplate": item["template"]}
             )
-            response = connection.request(
-                "POST", _path(process.clam_project, "input", sent), data=body,
-                headers={"Content-Type": body.content_type},
-                read_timeout=upload_read_timeout(body.len),
-            )
+            try:
+                response = connection.request(
+                    "POST", _path(process.clam_project, "input", sent), data=body,
+                    headers={"Content-Type": body.content_type},
+                    read_timeout=upload_read_timeout(body.len),
+                )
+            except RequestRefused as exc:
+                # Which file: a constraint or a per-file value (its template's parameters) is the file's own.
+                raise StepFailed(f"the service refused {item['name']}: {RequestRefused.reason(exc)}") from None
         root = parse_xml(response.content, "upload answer")
         errors = [e.text or "" for e in root.iter("error")] + [
             p.get("error") for p in root.iter() if p.get("error")

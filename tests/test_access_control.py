@@ -33,6 +33,7 @@ OBJECT_URLS = {
     "pipelines-download-results": ("GET", False),
     "pipelines-download-result": ("GET", False),
     "pipelines-view-result": ("GET", False),
+    "pipelines-view-text": ("GET", False),
     "pipelines-export-result": ("GET", False),
 }
 
@@ -61,7 +62,7 @@ def url_for(name, project, f, run):
         kwargs["file_id"] = f.pk
     if name.startswith("pipelines-") and name not in ("pipelines-start-run", "pipelines-project-runs"):
         kwargs["run_id"] = run.pk
-    if name in ("pipelines-download-result", "pipelines-view-result", "pipelines-export-result"):
+    if name in ("pipelines-download-result", "pipelines-view-result", "pipelines-export-result", "pipelines-view-text"):
         kwargs["name"] = "a.TextGrid"
     if name == "pipelines-export-result":
         kwargs["format"] = "eaf"

@@ -116,7 +116,7 @@ def test_setup_bundled_services_stops_at_once_on_an_unknown_language(settings):
 def test_a_pipeline_in_one_language_cannot_be_built_on_a_script_preset_to_another(dutch, admin_client):
     """Trial: "Dutch" made in the admin on the English aligner was offered, and transcribed Dutch words as English."""
     english = Pipeline.objects.get(name="English")
-    data = {"name": "Dutch too", "language": "nl", "description": "", "fa_script": english.fa_script.pk,
+    data = {"name": "Dutch too", "kind": "alignment", "language": "nl", "description": "", "fa_script": english.fa_script.pk,
             "g2p_script": dutch.g2p_script.pk, "oov_output": english.oov_output.pk,
             "g2p_input": dutch.g2p_input.pk, "dictionary_output": dutch.dictionary_output.pk,
             "fa_dictionary_input": english.fa_dictionary_input.pk, "phone_set": ""}

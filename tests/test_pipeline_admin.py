@@ -38,7 +38,7 @@ def test_an_administrator_sets_the_phone_set_that_reviews_are_checked_against(ad
     url = f"/admin/scripts/pipeline/{pipeline.pk}/change/"
     assert 'name="phone_set"' in admin_client.get(url).text
     response = admin_client.post(url, {
-        "name": "English", "language": "en-us", "description": "", "fa_script": pipeline.fa_script_id,
+        "name": "English", "kind": "alignment", "language": "en-us", "description": "", "fa_script": pipeline.fa_script_id,
         "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
         "phone_set": "AA AE P OW N IY",
     })

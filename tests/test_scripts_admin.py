@@ -218,7 +218,7 @@ def test_a_url_without_a_scheme_is_refused_not_guessed(admin_client, shapes_a):
     assert not Script.objects.exists()
 
 
-def test_a_preset_of_an_input_templates_parameter_is_refused_as_it_is_never_sent(admin_client, shapes_a):
+def test_a_preset_of_an_input_templates_parameter_is_saved_as_it_is_sent_with_the_uploads(admin_client, shapes_a):
     from html import unescape
 
     from scripts.models import BaseParameter
@@ -233,12 +233,9 @@ def test_a_preset_of_an_input_templates_parameter_is_refused_as_it_is_never_sent
     data[f"{row}-value"] = "1811"
     data[f"{row}-preset"] = "on"
     response = admin_client.post_form(url, data)
-    assert response.status_code == 200
-    assert (
-        "Not possible yet: Equestria does not send an input template's parameters with the uploads, so this preset "
-        "would change nothing." in unescape(response.content.decode())
-    )
-    assert not BaseParameter.objects.get(pk=year.pk).preset
+    assert response.status_code == 302, unescape(response.content.decode())
+    saved = BaseParameter.objects.get(pk=year.pk)
+    assert saved.preset and saved.specific.value == 1811
 
 
 def test_a_boolean_preset_of_unknown_is_refused(admin_client, shapes_a):

@@ -119,8 +119,11 @@ def _check_audio(path, name):
     return {"duration": info.frames / info.samplerate, "sample_rate": info.samplerate, "channels": info.channels}
 
 
-def check_content(path, name, kind):
-    """Metadata of a file that passes the content check for its kind; raises FileRefused."""
+def check_content(path, name, kind, aligner=True):
+    """Metadata of a file that passes the content check for its kind; raises FileRefused.
+
+    `aligner`: the file is for the forced aligner, so a TextGrid or EAF must hold utterance tiers it reads;
+    another service (a one-service pipeline's) may take any TextGrid or EAF, which it checks itself."""
     if path.stat().st_size == 0:
         raise FileRefused(f"{name}: the file is empty")
     if kind == ProjectFile.Kind.AUDIO:
@@ -128,7 +131,8 @@ def check_content(path, name, kind):
             return {}
         return _check_audio(path, name)
     if kind == ProjectFile.Kind.TRANSCRIPT and is_tiered(name):
-        _check_tiers(path, name)
+        if aligner:
+            _check_tiers(path, name)
     elif kind in TEXT_KINDS:
         _check_text(path, name)
     return {}

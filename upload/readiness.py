@@ -241,7 +241,8 @@ def readiness(project, files, parameters=None):
     """
     result = Readiness(profiles=profile_status(project, files))
     kinds = _kinds(project)
-    if not kinds[Kind.AUDIO] or not kinds[Kind.TRANSCRIPT]:
+    # A pipeline that runs one service pairs nothing: the service's own templates say what it needs.
+    if project.pipeline.single or not kinds[Kind.AUDIO] or not kinds[Kind.TRANSCRIPT]:
         result.pairs_needed = False
         result.sendable = list(files)
         result.pairs_satisfy = any(p.satisfied for p in result.profiles)

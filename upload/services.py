@@ -159,7 +159,11 @@ class Upload:
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
             raise FileRefused(too_large(name))
-        check_text_size(name, size, kind_of(template))
+        # A one-service pipeline's texts are whatever its service takes, not transcripts or dictionaries for an
+        # aligner: only the limit for any file applies.
+        single = self.project.pipeline.single
+        if not single:
+            check_text_size(name, size, kind_of(template))
         existing = self.project.files.filter(name=name).first()
         freed = existing.size if existing and self.replace else 0
         if self.used - freed + size > settings.UPLOAD_MAX_PROJECT_BYTES:
@@ -175,7 +179,7 @@ class Upload:
                 or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
                 raise only_one(name, template, other)
-        meta = check_content(path, name, kind_of(template))
+        meta = check_content(path, name, kind_of(template), aligner=not single)
         return meta, template
 
     def _waiting(self, name=None, template_id=None, exclude=None):

@@ -23,7 +23,7 @@ def project_pipeline_panel(context, project, readiness, busy=None, unavailable=N
         "readiness": readiness,
         "busy": busy,
         "unavailable": unavailable,
-        "form": AlignmentForm(script=project.pipeline.fa_script),
+        "form": AlignmentForm(script=project.pipeline.fa_script, templates=True),
         "csrf_token": context.get("csrf_token"),
     }
 
@@ -48,3 +48,9 @@ def waiting_hint(process):
 def clock(seconds):
     """Seconds as m:ss (h:mm:ss from an hour on), as the result picture's windows are named."""
     return pictures.clock(seconds)
+
+
+@register.filter
+def stem(name):
+    """A file name without its last extension, as upload.models.ProjectFile.stem: a TextGrid's recording's stem."""
+    return name.rsplit(".", 1)[0]

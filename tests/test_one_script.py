@@ -1,0 +1,381 @@
+"""One-script pipelines (issue 19): CLAM's own demo services, never seen by Equestria, run by a researcher.
+
+An administrator imports the demo and makes a pipeline that runs it; the researcher creates a project through the
+pages, uploads files for its input templates, sets its parameters and runs it; the real demo server does the work
+and the task queue runs in this process (tests/helpers.work_until). Each test looks at one finished run: the
+outputs list, the text viewer, each download and the zip (test2 only to its start: its job sleeps for 20 s).
+"""
+
+import io
+import re
+import zipfile
+from html import unescape
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from pipelines.models import Run
+from scripts import importer
+from scripts.models import BaseParameter, Pipeline, Script
+from tests.helpers import work_until
+from upload.models import Project
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LEAKS = ["Traceback", "Error:", "/tmp/", "/work/", "site-packages", ".py\""]
+
+
+def one_script_pipeline(service, name):
+    script = Script.objects.create(name=name, url=service.url)
+    assert importer.import_script(script) is None
+    return Pipeline.objects.create(name=f"Run {name}", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def new_project(client, pipeline, name="texts"):
+    response = client.post_form(reverse("upload-create-project"), {"name": name, "pipeline": pipeline.pk})
+    assert response.status_code == 302, response.content.decode()
+    return Project.objects.get(name=name)
+
+
+def upload(client, project, *files):
+    response = client.post_form(reverse("upload-add-files", args=[project.pk]), {"files": list(files)},
+                                form_url=project.get_absolute_url(), follow=True)
+    return re.sub(r"\s+", " ", unescape(response.content.decode()))
+
+
+def start(client, project, data=None):
+    response = client.post_form(reverse("pipelines-start-run", args=[project.pk]), data or {},
+                                form_url=project.get_absolute_url(), follow=True)
+    return re.sub(r"\s+", " ", unescape(response.content.decode()))
+
+
+def run_url(url_name, run, **kwargs):
+    return reverse(url_name, kwargs={"project_id": run.project_id, "run_id": run.pk, **kwargs})
+
+
+def text(response):
+    assert response.status_code == 200
+    page = unescape(response.content.decode())
+    assert not any(leak in page for leak in LEAKS), page
+    return re.sub(r"\s+", " ", page)
+
+
+def output_rows(page):
+    """[(name, what it is, size)] of the run page's outputs list."""
+    table = page.split('id="outputs"', 1)[1].split("</table>", 1)[0]
+    return [tuple(re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[:3])
+            for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)]
+
+
+def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_every_output(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("textstats"), "textstats")
+    # The administrator presets a parameter of the input template (per-file metadata): it goes with every upload.
+    year = BaseParameter.objects.get(clam_id="year", input_template__isnull=False).specific
+    year.value, year.preset = 1996, True  # an edition: the service takes 1900 to 2030
+    year.save()
+    assert "Run textstats — runs the service “textstats” on your files" in text(
+        alice_client.get(reverse("upload-create-project")))
+    project = new_project(alice_client, pipeline)
+
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert "Accepted: .txt and .zip archives of them." in page
+    assert ("The service also declares conversions from: Convert from Latin-1, Convert from PDF Document, Convert from "
+            "MS Word Document; Equestria does not use these conversions yet, so upload the files in the format above."
+            in page)
+    page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
+                  SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
+    assert "Ready to run: the files satisfy what the service needs." in page
+    assert "Language (of each “Input text document” file)" in page  # asked on the run form, once per template
+    assert "Year of Publication (of each" not in page  # preset: not asked
+    assert "ready to run" in text(alice_client.get(reverse("upload-project-list")))
+
+    page = start(alice_client, project, {"textinput__language": "en", "textinput__author": "Jane Austen",
+                                         "createlexicon": "on"})
+    assert "The service “textstats” started. This page follows its progress." in page
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    sent = {item["name"]: item["metadata"] for item in run.fa_process.inputs}
+    assert sent == {name: {"year": "1996", "language": "en", "author": "Jane Austen"}
+                    for name in ("pride.txt", "emma.txt")}
+
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    rows = output_rows(page)
+    assert [(name, label) for name, label, _ in rows] == [
+        ("emma.txt.freqlist", "Document Frequency list"), ("emma.txt.stats", "Document Statistics"),
+        ("overall.freqlist", "Overall Frequency List"), ("overall.lexicon", "Lexicon"),
+        ("overall.stats", "Overall Statistics"), ("pride.txt.freqlist", "Document Frequency list"),
+        ("pride.txt.stats", "Document Statistics")]
+    assert all(size.endswith("bytes") for _, _, size in rows)
+    assert "error.log" not in page
+
+    viewed = text(alice_client.get(run_url("pipelines-view-text", run, name="overall.lexicon")))
+    assert "handsome" in viewed and 'id="text-cut"' not in viewed
+    download = alice_client.get(run_url("pipelines-download-result", run, name="emma.txt.stats"))
+    assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
+    assert b"".join(download.streaming_content) == (
+        run_folder(run) / "emma.txt.stats").read_bytes()
+
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == sorted(name for name, _, _ in rows)
+
+
+def run_folder(run):
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    return Path(default_storage.path(run.result_process.output_folder))
+
+
+def test_a_per_file_value_the_service_refuses_reaches_the_researcher_in_plain_words(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("textstats"), "textstats")
+    project = new_project(alice_client, pipeline)
+    upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"))
+    start(alice_client, project, {"textinput__author": "anonymous"})  # textstats' validator refuses that author
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert "The run failed: the service refused pride.txt: author: Invalid value" in page
+    assert re.search(r"pride\.txt</dt> ?<dd[^>]*>author = anonymous</dd>", page)  # what was sent with the file
+    assert "This run has no output files." in page
+
+
+def test_test2s_fixed_file_name_takes_any_name_and_the_service_stores_it_under_its_own(clam_demo, alice_client):
+    import requests
+    from background_task.tasks import tasks
+    from lxml import etree
+
+    service = clam_demo("test2")
+    pipeline = one_script_pipeline(service, "test2")
+    project = new_project(alice_client, pipeline)
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert "Accepted: input.txt (fixed name) and .zip archives of them." in page
+    assert "Input text document</strong>: one file of any name (the service stores it as input.txt)." in page
+    page = upload(alice_client, project, SimpleUploadedFile("my notes.txt", b"one two three\n"))
+    assert "Ready to run" in page
+    page = upload(alice_client, project, SimpleUploadedFile("other.txt", b"four\n"))
+    assert ("other.txt: the pipeline takes only one “Input text document” file and the project has my notes.txt; "
+            "delete it or tick “replace”") in page
+    start(alice_client, project, {"colourchoice": "red", "cities": ["paris", "london"], "textinput__language": "en"})
+    run = project.runs.get()
+    assert tasks.run_next_task()  # uploads and starts the job
+    # test2's job only sleeps for 20 s (and then, in clam 3.2.14, crashes on a name its wrapper misspells): what
+    # matters here is what the service stored, not its job.
+    project_url = f"{service.url}{run.fa_process.clam_project}/input/"
+    assert requests.get(f"{project_url}input.txt", timeout=10).content == b"one two three\n"
+    metadata = etree.fromstring(requests.get(f"{project_url}input.txt/metadata", timeout=10).content)
+    assert {m.get("id"): m.text for m in metadata.iter("meta")}["language"] == "en"  # sent with the file
+    response = alice_client.post_form(run_url("pipelines-cancel-run", run), {}, form_url=run_url("pipelines-run", run),
+                                      follow=True)
+    assert "The run was cancelled." in text(response)
+
+
+def test_constrainttest_takes_folia_xml_shows_its_constraint_and_says_why_the_service_refused_a_file(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("constrainttest"), "constrainttest")
+    project = new_project(alice_client, pipeline)
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert "Accepted: .folia.xml and .zip archives of them." in page
+    assert "The service requires pos-annotation exists True of these files: it checks this itself when the run starts." \
+        in page
+    page = upload(alice_client, project, SimpleUploadedFile("book.xml", b"<x/>"))
+    assert "book.xml: .xml files are not used by the Run constrainttest pipeline; it takes .folia.xml" in page
+    upload(alice_client, project, SimpleUploadedFile("book.folia.xml", FOLIA_WITHOUT_POS))
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    # The demo validates FoLiA with the `folia` library, which this machine lacks: it refuses every file, and says so.
+    assert "The run failed: the service refused book.folia.xml: Input not accepted (validation failed)" in page
+
+
+FOLIA_WITHOUT_POS = b"""<?xml version="1.0" encoding="utf-8"?>
+<FoLiA xmlns="http://ilk.uvt.nl/folia" xml:id="book" version="2.0.0">
+  <metadata type="native"><annotations><text-annotation/><sentence-annotation/><token-annotation/></annotations></metadata>
+  <text xml:id="book.text"><s xml:id="book.s.1"><w xml:id="book.w.1"><t>word</t></w></s></text>
+</FoLiA>
+"""
+
+
+# Without a service: runs built in the database (tests/test_outcomes.py's helpers), the worker's end of a process
+# called as scripts.runner._finish calls it.
+
+
+def single_pipeline(*, constraint=None):
+    """A one-service pipeline on a script with one input template ("text", .txt, any number) whose files take a
+    language (a ChoiceParameter of the template), with `constraint` on that template."""
+    from scripts.models import ChoiceParameter, InputTemplate, OutputTemplate, ParameterChoice, Profile
+
+    script = Script.objects.create(name="Text tool", url="http://127.0.0.1:9/")
+    profile = Profile.objects.create(script=script, index=0)
+    template = InputTemplate.objects.create(profile=profile, template_id="text", format="PlainTextFormat", label="Text",
+                                            mimetype="text/plain", extension="txt", unique=False,
+                                            constraints=[constraint] if constraint else [])
+    OutputTemplate.objects.create(profile=profile, template_id="counts", format="PlainTextFormat", label="Word counts",
+                                  extension="counts")
+    language = ChoiceParameter.objects.create(script=script, input_template=template, clam_id="language",
+                                              name="Language", type="choice")
+    for order, (choice, label) in enumerate([("en", "English"), ("nl", "Dutch")]):
+        ParameterChoice.objects.create(parameter=language, choice_id=choice, label=label, order=order)
+    return Pipeline.objects.create(name="Count words", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def finished_run(owner, outputs, *, status="done", error="", project=None):
+    from tests.factories import make_project
+    from tests.test_outcomes import finish
+
+    from scripts.models import Process
+
+    project = project or make_project(owner, pipeline=single_pipeline())
+    process = Process.objects.create(script=project.pipeline.fa_script, status=status, error=error,
+                                     output_folder=f"{project.folder}/runs/t/fa", outputs=sorted(outputs))
+    folder = run_folder_of(process)
+    folder.mkdir(parents=True)
+    for name, content in outputs.items():
+        (folder / name).write_bytes(content)
+    run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
+    finish(process)
+    run.refresh_from_db()
+    return run
+
+
+def run_folder_of(process):
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    return Path(default_storage.path(process.output_folder))
+
+
+def test_a_run_whose_service_wrote_no_output_file_fails_and_says_so(alice, alice_client):
+    run = finished_run(alice, {})
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("The run failed: the service finished without producing any output file: check that your files are what "
+            "it expects (see the accepted files on the project page) and the settings you chose") in page
+    assert "This run has no output files." in page
+    assert alice_client.get(run_url("pipelines-download-results", run)).status_code == 404
+
+
+def test_a_crash_of_the_services_job_is_said_plainly_and_what_it_wrote_is_kept(alice, alice_client):
+    from scripts.plainwords import GENERIC_FAILURE
+
+    # The runner's reason for a job that crashed (a traceback in its error.log), and the output it wrote before.
+    run = finished_run(alice, {"log": b"Your favourite colour is red\n"}, status="failed", error=GENERIC_FAILURE)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("The run failed: the service stopped with an internal error; an administrator can see the details in the "
+            "process log") in page
+    assert [name for name, _, _ in output_rows(page)] == ["log"]
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert z.namelist() == ["log"]
+
+
+def test_the_text_viewer_shows_the_start_of_a_long_output_escaped_and_binary_outputs_are_only_downloaded(
+        alice, alice_client, django_assert_max_num_queries):
+    long = b"<script>alert(1)</script>\n" + b"word 1\n" * 60000
+    run = finished_run(alice, {"a.counts": long, "b.bin": b"\x00\x01\x02", "c.counts": "één\n".encode()})
+    assert run.stage == Run.Stage.DONE
+    # Queries: session, user, the run (with its project and process), the script's output templates, the project's
+    # recordings (for pictures), the pipeline and its script (the page's words): 7, however many outputs.
+    with django_assert_max_num_queries(7):
+        page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert output_rows(page) == [("a.counts", "Word counts", "410.2 KB"), ("b.bin", "—", "3 bytes"),
+                                 ("c.counts", "Word counts", "6 bytes")]
+    assert run_url("pipelines-view-text", run, name="b.bin") not in page
+    viewed = alice_client.get(run_url("pipelines-view-text", run, name="a.counts")).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in viewed and "<script>alert" not in viewed
+    assert "Only the first 256.0 KB are shown here: download the file for the rest." in text(
+        alice_client.get(run_url("pipelines-view-text", run, name="a.counts")))
+    assert "één" in text(alice_client.get(run_url("pipelines-view-text", run, name="c.counts")))
+    assert alice_client.get(run_url("pipelines-view-text", run, name="b.bin")).status_code == 404
+    assert alice_client.get(run_url("pipelines-view-text", run, name="nothing.txt")).status_code == 404
+
+
+def test_a_constraint_on_a_per_file_value_is_checked_before_anything_is_sent(alice, alice_client):
+    from tests.factories import make_project
+
+    pipeline = single_pipeline(constraint={"type": "require", "tests": [["language", "equals", "en"]]})
+    project = make_project(alice, pipeline=pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.txt", b"some words\n"))
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert ("The service requires language equals en (checked before a run where it is about the settings below; "
+            "otherwise by the service).") in page
+    page = start(alice_client, project, {"text__language": "nl"})
+    assert ("The run cannot start: the “Text” files do not meet the service's rule: requires language equals en. "
+            "Change the settings below and start again.") in page
+    assert not project.runs.exists()
+    start(alice_client, project, {"text__language": "en"})
+    assert [i["metadata"] for i in project.runs.get().fa_process.inputs] == [{"language": "en"}]
+
+
+def test_a_one_service_pipeline_with_parts_of_forced_alignment_is_not_offered(db):
+    from django.core.exceptions import ValidationError
+
+    pipeline = single_pipeline()
+    assert pipeline in Pipeline.objects.offered()
+    pipeline.g2p_script = pipeline.fa_script
+    pipeline.save()
+    assert list(Pipeline.objects.offered()) == []
+    assert pipeline.problems() == [
+        "“G2P script” is set, but a pipeline that runs one service uses no G2P script or connections"]
+    with pytest.raises(ValidationError) as refused:
+        pipeline.clean()
+    assert refused.value.message_dict == {
+        "g2p_script": ["Leave this empty: a pipeline that runs one service uses only its script."]}
+
+
+def test_a_one_service_pipeline_on_an_action_only_service_is_not_offered_and_the_admin_is_told_why(clam_demo, db):
+    script = Script.objects.create(name="multiplier", url=clam_demo("multiplier").url)
+    assert importer.import_script(script).startswith("the service offers only CLAM actions (Multiplier)")
+    pipeline = Pipeline.objects.create(name="Multiply", kind=Pipeline.Kind.SINGLE, fa_script=script)
+    assert list(Pipeline.objects.offered()) == []
+    assert pipeline.problems() == [
+        "its script “multiplier” has no profiles: its last import failed (the service offers only CLAM actions "
+        "(Multiplier) and no profiles, so it cannot be used in a pipeline: Equestria runs a service by uploading files "
+        "to the input templates of one of its profiles, and an action takes no files)"]
+
+
+def test_a_one_service_pipeline_takes_texts_over_the_aligners_transcript_limit(alice, alice_client, settings):
+    from tests.factories import make_project
+
+    settings.UPLOAD_MAX_TRANSCRIPT_BYTES = 100  # a transcript's limit: a service's text is no transcript
+    project = make_project(alice, pipeline=single_pipeline())
+    page = upload(alice_client, project, SimpleUploadedFile("novel.txt", b"word " * 100))
+    assert "Ready to run" in page and project.files.get().size == 500
+
+
+def test_a_textgrid_output_of_a_recording_in_the_project_has_its_picture(alice, alice_client):
+    from scripts.models import InputTemplate
+    from tests.factories import GRID, make_project, wav_bytes
+
+    pipeline = single_pipeline()
+    InputTemplate.objects.create(profile=pipeline.fa_script.profiles.get(), template_id="audio", format="WaveAudioFormat",
+                                 label="Audio", mimetype="audio/vnd.wave", extension="wav", optional=True, order=1)
+    project = make_project(alice, pipeline=pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.wav", wav_bytes()))
+    run = finished_run(alice, {"a.TextGrid": GRID.encode(), "b.TextGrid": GRID.encode()}, project=project)
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert run_url("pipelines-view-result", run, name="a.TextGrid") in page
+    assert run_url("pipelines-view-result", run, name="b.TextGrid") not in page  # no recording b: its text only
+    assert run_url("pipelines-view-text", run, name="b.TextGrid") in page
+    assert 'id="result-picture"' in text(alice_client.get(run_url("pipelines-view-result", run, name="a.TextGrid")))
+
+
+def test_an_administrator_adds_a_one_service_pipeline_without_a_language(admin_client):
+    script = single_pipeline().fa_script
+    response = admin_client.post(reverse("admin:scripts_pipeline_add"), {
+        "name": "Count words too", "kind": "single", "language": "", "description": "", "fa_script": script.pk,
+        "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
+        "phone_set": ""})
+    assert response.status_code == 302
+    assert Pipeline.objects.get(name="Count words too").single
+    response = admin_client.post(reverse("admin:scripts_pipeline_add"), {
+        "name": "Aligner", "kind": "alignment", "language": "", "description": "", "fa_script": script.pk,
+        "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
+        "phone_set": ""})
+    assert response.context["adminform"].form.errors == {
+        "language": ["A forced-alignment pipeline needs the language it aligns."]}
