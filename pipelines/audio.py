@@ -29,7 +29,7 @@ def ranged_response(request, path, name):
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     header = request.headers.get("Range")
     ranges = parse_range_header(header) if header else None
-    if ranges is None or len(ranges.ranges) != 1:
+    if ranges is None or ranges.units != "bytes" or len(ranges.ranges) != 1:
         response = FileResponse(open(path, "rb"), content_type=content_type)
     else:
         bounds = ranges.range_for_length(size)

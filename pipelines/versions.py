@@ -83,6 +83,7 @@ def _tiers_of(grid):
     for tier in tiers:  # a phone tier is the child of the first word tier of its prefix
         tier["words"] = next((n for n, t in enumerate(tiers) if tier["kind"] == "phones" and t["kind"] == "words"
                               and t["prefix"] == tier["prefix"]), None)
+    for tier in tiers:
         del tier["prefix"]
     return {"start": float(grid.minTimestamp), "end": float(grid.maxTimestamp), "tiers": tiers}
 
