@@ -265,7 +265,9 @@ MAX_PEAKS = 200_000
 
 
 @login_required
-@csp_update({"style-src": [NONCE]})  # wavesurfer.js styles its waveform with a <style> of its own, given this nonce
+# wavesurfer.js styles its waveform with a <style> of its own, given this nonce; for the spectrogram it fetches the
+# whole recording and plays it from a blob: URL of that copy.
+@csp_update({"style-src": [NONCE], "media-src": ["'self'", "blob:"]})
 def edit_result(request, project_id, run_id, name):
     run = get_run_for_user(request, project_id, run_id)
     outcome, audio = results.recording_of(run, name)
