@@ -212,3 +212,43 @@ def test_another_users_editor_audio_and_versions_are_404(alice, bob, tmp_path):
     assert save(intruder, project, run, body, token_from=reverse("accounts-password-change")).status_code == 404
     assert intruder.get(url("pipelines-download-result", project, run, "a.TextGrid") + "?version=0").status_code == 404
     assert not ResultVersion.objects.exists()
+
+
+# The same through the API
+
+
+def test_a_script_gets_a_version_and_puts_the_next_one_checked_as_the_editors(alice, tmp_path):
+    from tests.test_api import api, token_for
+
+    project, run = edited_run(alice, tmp_path)
+    client = api(token_for(alice))
+    version_url = reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 0])
+    got = client.get(version_url).json()
+    assert (got["number"], got["author"], got["end"]) == (0, None, 1.5)
+    assert [t["name"] for t in got["tiers"]] == ["words", "phones"]
+    tiers = moved(got["tiers"], 0.4504, 0.47)
+
+    def put(number, body):
+        return client.put(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", number]),
+                          json.dumps(body), content_type="application/json")
+
+    crossing = json.loads(json.dumps(tiers))
+    crossing[0]["intervals"][1]["end"] = crossing[0]["intervals"][2]["start"] = 0.35
+    response = put(1, {"tiers": crossing})
+    assert response.status_code == 400 and response.json() == {"code": "invalid_version", "detail": (
+        "The phone “EH” at 0.300–0.380 s crosses the word boundary at 0.350 s: a phone must lie inside its word.")}
+    response = put(1, {"tiers": tiers})
+    assert response.status_code == 201 and response.json()["author"] == "alice"
+    assert response.json()["tiers"][0]["intervals"][1]["end"] == 0.47
+    for number in (1, 0):  # the same base again, or the automatic one: someone saved meanwhile
+        response = put(number, {"tiers": tiers})
+        assert response.status_code == 409 and response.json() == {"code": "stale_version", "detail": versions.STALE}
+    listed = client.get(reverse("api-result-versions", args=[project.pk, run.pk, "a.TextGrid"])).json()["versions"]
+    assert [(v["number"], v["author"]) for v in listed] == [(0, None), (1, "alice")]
+    old = b"".join(client.get(listed[0]["downloads"]["csv"]).streaming_content)
+    assert b"a.wav,words,0.120,0.450,ten" in old
+    latest = b"".join(client.get(reverse("api-result", args=[project.pk, run.pk, "a.TextGrid"]) + "?format=csv")
+                      .streaming_content)
+    assert b"a.wav,words,0.120,0.470,ten" in latest
+    assert client.get(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 5])).json() == {
+        "code": "not_found", "detail": "“a.TextGrid” has no version 5."}
