@@ -259,9 +259,10 @@ def view_result(request, project_id, run_id, name):
 
 # The result editor: one recording's result, corrected in the browser and saved as a new version.
 
-# Waveform columns per second sent to the editor (its zoom shows at most this detail), and at most this many.
-PEAKS_PER_SECOND = 200
-MAX_PEAKS = 200_000
+# Waveform columns per second sent to the editor (zoomed further, it draws them wider), and at most this many
+# (an hour's recording: 28 a second, 1.4 MB of JSON).
+PEAKS_PER_SECOND = 100
+MAX_PEAKS = 100_000
 
 
 @login_required
@@ -275,7 +276,7 @@ def edit_result(request, project_id, run_id, name):
     audio_path = default_storage.path(audio.file.name)
     try:
         duration = pictures.duration(audio_path)
-        columns, _ = pictures.waveform(audio_path, max(1, min(MAX_PEAKS, int(duration * PEAKS_PER_SECOND))))
+        columns = audio_files.peaks(audio_path, max(1, min(MAX_PEAKS, int(duration * PEAKS_PER_SECOND))))
         tiers = versions.editor_tiers(version.path)
     except (versions.VersionRefused, ValueError, OSError, RuntimeError, IndexError, KeyError):
         log.warning("Cannot open %s of run %s in the editor", name, run.pk, exc_info=True)

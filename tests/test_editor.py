@@ -252,3 +252,18 @@ def test_a_script_gets_a_version_and_puts_the_next_one_checked_as_the_editors(al
     assert b"a.wav,words,0.120,0.470,ten" in latest
     assert client.get(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 5])).json() == {
         "code": "not_found", "detail": "“a.TextGrid” has no version 5."}
+
+
+def test_the_waveforms_outline_is_the_lowest_and_highest_sample_of_each_stretch(tmp_path):
+    import numpy as np
+    import soundfile
+
+    from pipelines import audio as audio_files
+
+    path = tmp_path / "ramp.wav"
+    samples = np.concatenate([np.linspace(-0.5, 0.25, 800), np.zeros(800)]).astype(np.float32)
+    soundfile.write(path, samples, 16000, subtype="FLOAT")
+    columns = audio_files.peaks(path, 4)
+    assert len(columns) == 4
+    assert columns[0][0] == -1.0  # the loudest sample is the scale
+    assert columns[1][1] == pytest.approx(0.5, abs=1e-3) and columns[3] == (0.0, 0.0)

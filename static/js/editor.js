@@ -15,10 +15,15 @@
   var selection = null; // the region dragged across the waveform
   var saved = true;
   var SAME = 1e-6, SHORTEST = 0.005; // seconds: one time; the shortest interval a drag leaves
+  // A long recording opens zoomed in, and only the intervals around the visible stretch are drawn: an hour has
+  // tens of thousands, each narrower than a pixel when all of it is shown.
+  var MOST_DRAWN = 3000;
+  var view = {start: data.start, end: data.end}, drawn = {start: data.start, end: data.end};
 
   var regions = WaveSurfer.Regions.create();
   var ws = WaveSurfer.create({
     container: "#editor-waveform", media: audio, peaks: [data.peaks], duration: data.duration, height: 120,
+    minPxPerSec: data.duration > 30 ? 100 : 0,
     normalize: true, waveColor: "#0d6efd", progressColor: "#0a58ca", cursorColor: "#dc3545", cursorWidth: 2,
     cspNonce: document.getElementById("editor-waveform").dataset.nonce,
     plugins: [regions, WaveSurfer.Timeline.create()],
@@ -40,6 +45,8 @@
 
   function render() {
     inner.textContent = "";
+    var margin = view.end - view.start;
+    drawn = {start: view.start - margin, end: view.end + margin};
     tiers.forEach(function (tier, t) {
       var row = document.createElement("div");
       row.className = "editor-tier";
@@ -48,7 +55,14 @@
       name.className = "editor-tier-name";
       name.textContent = tier.name;
       row.appendChild(name);
+      var shown = tier.intervals.filter(function (i) { return i.end >= drawn.start && i.start <= drawn.end; });
+      if (shown.length > MOST_DRAWN) {
+        name.textContent = tier.name + ": zoom in (Ctrl+I) to see and correct its intervals";
+        inner.appendChild(row);
+        return;
+      }
       tier.intervals.forEach(function (interval, i) {
+        if (interval.end < drawn.start || interval.start > drawn.end) return;
         var box = document.createElement("div");
         box.className = "editor-interval";
         box.classList.toggle("empty", !interval.label.trim());
@@ -86,7 +100,11 @@
 
   ws.on("redraw", fit);
   ws.on("zoom", fit);
-  ws.on("scroll", function (start, end, left) { rows.scrollLeft = left; });
+  ws.on("scroll", function (start, end, left) {
+    rows.scrollLeft = left;
+    view = {start: start, end: end};
+    if (start < drawn.start || end > drawn.end || end - start < (drawn.end - drawn.start) / 6) render();
+  });
   rows.addEventListener("wheel", function (event) {
     ws.setScroll(ws.getScroll() + event.deltaX + event.deltaY);
     event.preventDefault();
