@@ -126,6 +126,9 @@ class ResultVersion(models.Model):
     """
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="versions")
+    # The process whose output it corrects: a run waiting for review shows (and lets the researcher correct) the
+    # first pass's results; once realigned, its new results start again from version 0.
+    process = models.ForeignKey("scripts.Process", on_delete=models.CASCADE, related_name="+")
     result = models.CharField(max_length=200, help_text="The result TextGrid's name among the run's outputs.")
     number = models.PositiveIntegerField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -133,10 +136,10 @@ class ResultVersion(models.Model):
     textgrid = models.FileField(max_length=500, help_text="The saved TextGrid, under the run's folder.")
 
     class Meta:
-        ordering = ["run", "result", "number"]
+        ordering = ["process", "result", "number"]
         constraints = [
             # Two saves on the same base: the second is refused (pipelines.versions.save), never lost silently.
-            models.UniqueConstraint(fields=["run", "result", "number"], name="pipelines_version_unique_number"),
+            models.UniqueConstraint(fields=["process", "result", "number"], name="pipelines_version_unique_number"),
         ]
 
     def __str__(self):

@@ -97,12 +97,17 @@ def _version(row):
     return Version(row.number, default_storage.path(row.textgrid.name), author, row.created_at)
 
 
+def _saved(run):
+    """The saved versions of the run's results: of its result process (a realignment's results are new ones)."""
+    return ResultVersion.objects.filter(run=run, process=run.result_process).select_related("author")
+
+
 def latest_versions(run, names):
     """{name: its latest Version} of the run's outputs `names`: the one place that decides which TextGrid of a
-    recording every reader (picture, editor, downloads, exports, zip, API) reads. Saved versions are those of
-    the run's result process; an output that is not a TextGrid has version 0 only."""
+    recording every reader (picture, editor, downloads, exports, zip, API) reads. An output that is not a
+    TextGrid has version 0 only."""
     saved = {}
-    for row in ResultVersion.objects.filter(run=run, result__in=list(names)).select_related("author").order_by("number"):
+    for row in _saved(run).filter(result__in=list(names)).order_by("number"):
         saved[row.result] = row  # ordered by number: the last one stays
     return {name: _version(saved[name]) if name in saved else Version(0, _output_path(run, name)) for name in names}
 
@@ -114,7 +119,7 @@ def result_version(run, name, number=None):
     path = _output_path(run, name)
     if number == 0:
         return Version(0, path)
-    row = ResultVersion.objects.filter(run=run, result=name, number=number).select_related("author").first()
+    row = _saved(run).filter(result=name, number=number).first()
     if row is None:
         raise NoSuchVersion(f"“{name}” has no version {number}.")
     return _version(row)
@@ -122,8 +127,16 @@ def result_version(run, name, number=None):
 
 def versions(run, name):
     """Every Version of the result `name`, the service's output (0) first."""
-    rows = ResultVersion.objects.filter(run=run, result=name).select_related("author").order_by("number")
+    rows = _saved(run).filter(result=name).order_by("number")
     return [Version(0, _output_path(run, name)), *(_version(row) for row in rows)]
+
+
+def saved_versions(run):
+    """{result name: [its saved ResultVersion rows, in order]} for the run page's lists."""
+    listed = {}
+    for row in _saved(run).order_by("number"):
+        listed.setdefault(row.result, []).append(row)
+    return listed
 
 
 def result_path(run, name, number=None):

@@ -196,7 +196,8 @@ def save(run, name, user, base_number, tiers, audio_duration):
             stored = default_storage.save(f"{run.folder}/versions/{uuid.uuid4().hex}.TextGrid", File(handle))
     try:
         with transaction.atomic():
-            ResultVersion.objects.create(run=run, result=name, number=base_number + 1, author=user, textgrid=stored)
+            ResultVersion.objects.create(run=run, process=run.result_process, result=name, number=base_number + 1,
+                                         author=user, textgrid=stored)
     except IntegrityError:  # another save on the same base got there first
         default_storage.delete(stored)
         raise StaleVersion() from None

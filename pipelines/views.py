@@ -23,7 +23,7 @@ from pipelines import audio as audio_files
 from pipelines import outcomes, pictures, results, review, services, versions
 from pipelines.access import get_run_for_user
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
-from pipelines.models import ResultVersion, Run
+from pipelines.models import Run
 from scripts.models import BaseParameter, Pipeline
 from upload.access import get_project_for_user
 from upload.checks import accepted_extensions
@@ -145,9 +145,7 @@ def run_detail(request, project_id, run_id):
     textgrids = sorted(n for n in (process.outputs if process else []) if n.lower().endswith(".textgrid"))
     # Runs from before outcomes were recorded list their TextGrids only.
     grids = [] if recordings else textgrids
-    saved = {}
-    for version in ResultVersion.objects.filter(run=run).select_related("author").order_by("number"):
-        saved.setdefault(version.result, []).append(version)
+    saved = results.saved_versions(run)
     for outcome in recordings:
         outcome.label = outcomes.status_label(outcome, run)
         outcome.versions = saved.get(outcome.textgrid, [])

@@ -267,3 +267,16 @@ def test_the_waveforms_outline_is_the_lowest_and_highest_sample_of_each_stretch(
     assert len(columns) == 4
     assert columns[0][0] == -1.0  # the loudest sample is the scale
     assert columns[1][1] == pytest.approx(0.5, abs=1e-3) and columns[3] == (0.0, 0.0)
+
+
+def test_a_realigned_result_starts_again_from_version_0(alice, tmp_path):
+    # A run waiting for review shows the first pass's results, which the researcher may correct; the second pass
+    # writes new ones, which a correction of the old ones must not hide.
+    project, run = edited_run(alice, tmp_path)
+    base, tiers = versions.parse_body(json.dumps({"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}))
+    assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
+    run.realign_process = fa_process(project, ["a"], {"a.TextGrid": grid_text(tmp_path)}, folder="realign")
+    run.save()
+    latest = results.result_version(run, "a.TextGrid")
+    assert latest.number == 0 and "/realign/" in latest.path
+    assert [v.number for v in results.versions(run, "a.TextGrid")] == [0]
