@@ -280,3 +280,36 @@ def test_a_realigned_result_starts_again_from_version_0(alice, tmp_path):
     latest = results.result_version(run, "a.TextGrid")
     assert latest.number == 0 and "/realign/" in latest.path
     assert [v.number for v in results.versions(run, "a.TextGrid")] == [0]
+
+
+def editor_data(client, project, run, name):
+    html = client.get(url("pipelines-edit-result", project, run, name)).content.decode()
+    return json.loads(html.split('id="editor-data" type="application/json">')[1].split("</script>")[0])
+
+
+def test_each_speakers_tiers_are_edited_with_their_own_words_and_phones(alice_client, alice):
+    from tests.test_speaker_results import DRAWN, speakers_run
+
+    project, run = speakers_run(alice)
+    data = editor_data(alice_client, project, run, "interview.TextGrid")
+    assert [t["name"] for t in data["tiers"]] == DRAWN
+    assert [t["words"] for t in data["tiers"]] == [None, None, 1, None, None, 4]
+    low = [i["label"] for t in data["tiers"] if t["kind"] == "words" for i in t["intervals"]
+           if i["confidence"] is not None and i["confidence"] < 0.5]
+    assert sorted(low) == ["a3", "b1", "b6"]
+
+
+def test_a_correction_keeps_the_confidence_of_what_it_left_as_it_was(alice, tmp_path):
+    from tests.test_confidence_pages import confident_grid
+
+    project = make_project(alice)
+    Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=4)))
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(4)})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE, fa_process=process)
+    tiers = [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]
+    changed = next(i for i in tiers[0]["intervals"] if i["label"] == "w1")
+    changed.update(label="one", confidence=None)  # as the editor sends an interval it changed
+    assert versions.save(run, "a.TextGrid", alice, 0, tiers, 4.0) == 1
+    alignment = results.read_alignment(run, results.result_path(run, "a.TextGrid"), "a.TextGrid", {})
+    assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
+        ("w0", 0.95), ("one", None), ("w2", 0.95), ("w3", 0.12)]
