@@ -320,14 +320,16 @@
   document.getElementById("editor-toolbar").addEventListener("click", function (event) {
     var button = event.target.closest("[data-action]");
     if (!button) return;
+    button.blur(); // back to the page, whose keys are the editor's shortcuts
     if (button.dataset.action === "spectrogram") return toggleSpectrogram(button);
     actions[button.dataset.action]();
   });
 
   document.addEventListener("keydown", function (event) {
-    if (event.target === labelBox) return; // typing a label
+    // Typing a label, or moving through the page's links and buttons with the keyboard (Shift+Tab from the page).
+    if (event.target.closest("input, button, a, select, textarea, summary")) return;
     var ctrl = event.ctrlKey || event.metaKey, key = event.key.toLowerCase(), act = null;
-    if (event.key === "Tab") act = playOrStop;
+    if (event.key === "Tab" && !event.shiftKey) act = playOrStop;
     else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
       act = function () {
         var step = event.key === "ArrowRight" ? 1 : -1;

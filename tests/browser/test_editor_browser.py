@@ -61,6 +61,15 @@ def test_a_researcher_moves_a_word_boundary_saves_and_downloads_the_correction(p
     assert boundary(page, "words", "0.450").count() == 0
     assert abs(float(moved_edge.get_attribute("data-time")) - float(moved)) <= tolerance
 
+    # The keys: → selects the next word, Tab plays from it, as in Praat.
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_label("Label of the selected interval").input_value() == "of"
+    page.evaluate("() => { const audio = document.getElementById('editor-audio'); audio.pause(); window.playing = "
+                  "new Promise((resolve) => audio.addEventListener('playing', () => resolve(true), {once: true})); }")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => Promise.race([window.playing, new Promise((resolve) => setTimeout(resolve, 10000, false))])")
+    page.keyboard.press("Tab")
+
     page.get_by_role("button", name="Save as a new version").click()
     page.get_by_text("Saved as version 1.").wait_for()
     with page.expect_download() as download:
