@@ -458,8 +458,8 @@ def _attachment(make, missing="not_found"):
 
 
 FORMAT = OpenApiParameter("format", enum=list(results.FORMATS), default="textgrid", description=(
-    "textgrid: the result as the aligner delivered it (any output of the run, e.g. report.json, is downloaded "
-    "this way); eaf: ELAN; csv: one row per interval; json: words with their phones (docs/users/formats.md)."))
+    "textgrid: the result as the aligner delivered it or as last corrected (any output of the run, e.g. "
+    "report.json, is downloaded this way); eaf: ELAN; csv: one row per interval; json: words with their phones (docs/users/formats.md)."))
 
 
 class ResultDownload(_Download):

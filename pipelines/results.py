@@ -23,7 +23,8 @@ from pipelines.models import ResultVersion
 
 log = logging.getLogger(__name__)
 
-# The formats a result is downloaded in: its TextGrid as the service delivered it, or a conversion.
+# The formats a result is downloaded in: its TextGrid (as the service delivered it or as last corrected), or a
+# conversion.
 FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
 ZIP_FOLDERS = {key: label for key, (label, _, _) in exports.FORMATS.items()}  # ELAN/a.eaf, CSV/a.csv, JSON/a.json
 ALL_INTERVALS = "all-intervals.csv"
