@@ -230,13 +230,16 @@ def read_alignment(run, path, name, recordings):
 
 def words_to_check(run, recorded):
     """[(outcome, {"words": [{label, confidence, at, time(, speaker)}], "count": n})] of the outcomes (`recorded`)
-    that have a readable result, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check)."""
+    that have a readable result, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check),
+    or of its latest corrected version."""
     checks = []
+    corrected = set(saved_versions(run)) if recorded else set()
     for outcome in recorded:
         if not outcome.has_result:
             continue
         found = outcome.to_check
-        if found is None:  # recorded before outcomes kept them: read from the result, once per file
+        # Recorded before outcomes kept them, or corrected since: read from the (latest) result, once per file.
+        if found is None or outcome.textgrid in corrected:
             try:
                 path = result_path(run, outcome.textgrid)
                 stat = os.stat(path)

@@ -313,3 +313,22 @@ def test_a_correction_keeps_the_confidence_of_what_it_left_as_it_was(alice, tmp_
     alignment = results.read_alignment(run, results.result_path(run, "a.TextGrid"), "a.TextGrid", {})
     assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
         ("w0", 0.95), ("one", None), ("w2", 0.95), ("w3", 0.12)]
+
+
+def test_the_words_to_check_are_those_of_the_latest_version(alice, alice_client, tmp_path):
+    from tests.test_confidence_pages import confident_grid
+
+    project = make_project(alice)
+    Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=4)))
+    Upload(project).add(SimpleUploadedFile("a.txt", b"w"))
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(4), "report.json": report(entry("a.wav"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+    run.refresh_from_db()
+    [(_, found)] = results.words_to_check(run, list(run.outcomes.all()))
+    assert [w["label"] for w in found["words"]] == ["w3", "w7"]
+    tiers = [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]
+    next(i for i in tiers[0]["intervals"] if i["label"] == "w3").update(label="three", confidence=None)
+    versions.save(run, "a.TextGrid", alice, 0, tiers, 4.0)
+    [(_, found)] = results.words_to_check(run, list(run.outcomes.all()))
+    assert [w["label"] for w in found["words"]] == ["w7"]  # w3 was checked and corrected
