@@ -261,6 +261,8 @@ def view_result(request, project_id, run_id, name):
 # (an hour's recording: 28 a second, 1.4 MB of JSON).
 PEAKS_PER_SECOND = 100
 MAX_PEAKS = 100_000
+# The largest save the editor sends: an hour's words and phones are about 3 MB.
+MAX_VERSION_BYTES = 16 * 1024**2
 
 
 @login_required
@@ -304,8 +306,14 @@ def save_version(request, project_id, run_id, name):
     """Saves the editor's JSON ({"base": version, "tiers": [...]}) as the result's next version."""
     run = get_run_for_user(request, project_id, run_id)
     _, audio = results.recording_of(run, name)
+    # Read here rather than through request.body, whose limit (DATA_UPLOAD_MAX_MEMORY_SIZE, a few MB for the
+    # site's forms) an hour's corrected tiers pass.
+    body = request.read(MAX_VERSION_BYTES + 1)
+    if len(body) > MAX_VERSION_BYTES:
+        return JsonResponse({"error": f"This correction is larger than {MAX_VERSION_BYTES // 1024**2} MB, more than "
+                                      "a result can be saved in one go; nothing was saved."}, status=413)
     try:
-        base, tiers = versions.parse_body(request.body)
+        base, tiers = versions.parse_body(body)
         number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)))
     except versions.StaleVersion as exc:
         return JsonResponse({"error": str(exc)}, status=409)

@@ -332,3 +332,18 @@ def test_the_words_to_check_are_those_of_the_latest_version(alice, alice_client,
     versions.save(run, "a.TextGrid", alice, 0, tiers, 4.0)
     [(_, found)] = results.words_to_check(run, list(run.outcomes.all()))
     assert [w["label"] for w in found["words"]] == ["w7"]  # w3 was checked and corrected
+
+
+def test_a_correction_larger_than_the_sites_forms_is_saved_and_one_too_large_is_refused(alice_client, alice, tmp_path,
+                                                                                       settings, monkeypatch):
+    from pipelines import views
+
+    project, run = edited_run(alice, tmp_path)
+    tiers = moved(tiers_of(run), 0.4504, 0.47)
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)  # as an hour's tiers are
+    assert save(alice_client, project, run, {"base": 0, "tiers": tiers, "padding": padding}).status_code == 201
+    monkeypatch.setattr(views, "MAX_VERSION_BYTES", 1024**2)
+    response = save(alice_client, project, run, {"base": 1, "tiers": tiers, "padding": padding})
+    assert response.status_code == 413 and response.json()["error"] == (
+        "This correction is larger than 1 MB, more than a result can be saved in one go; nothing was saved.")
+    assert ResultVersion.objects.count() == 1

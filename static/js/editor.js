@@ -300,10 +300,12 @@
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json",
                 "X-CSRFToken": document.querySelector("#editor-csrf [name=csrfmiddlewaretoken]").value},
-      body: JSON.stringify({base: version, tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })}),
+      // Times to the microsecond (the server's tolerance): an hour's tiers stay a few megabytes.
+      body: JSON.stringify({base: version, tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })},
+                           function (key, value) { return typeof value === "number" ? Math.round(value * 1e6) / 1e6 : value; }),
     }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) return say(body.error || "Not saved.", true);
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) return say(body.error || "Not saved: the server refused it (" + response.status + "). Try again.", true);
         version = body.version;
         saved = true;
         document.getElementById("editor-version").textContent = "version " + version;
