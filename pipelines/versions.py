@@ -7,6 +7,7 @@ the server, whatever the page did (`check`); it is written as a new TextGrid bes
 confidence tiers are rebuilt from the submitted values and whose point tiers are kept as they were.
 """
 
+import bisect
 import json
 import math
 import os
@@ -156,11 +157,12 @@ def _check_tier(tier, base, audio_duration):
 
 def _check_phones(phones, words):
     """Every labelled phone inside one interval of its word tier: no word boundary may cut a phone."""
-    edges = [w["end"] for w in words["intervals"][:-1]]
+    edges = [w["end"] for w in words["intervals"][:-1]]  # in order: checked before
     for phone in phones["intervals"]:
         if not phone["label"].strip():
             continue
-        cut = next((t for t in edges if phone["start"] + EPSILON < t < phone["end"] - EPSILON), None)
+        after = bisect.bisect_right(edges, phone["start"] + EPSILON)
+        cut = edges[after] if after < len(edges) and edges[after] < phone["end"] - EPSILON else None
         if cut is not None:
             raise VersionRefused(f"The phone “{phone['label']}” at {phone['start']:.3f}–{phone['end']:.3f} s crosses "
                                  f"the word boundary at {cut:.3f} s: a phone must lie inside its word.")
