@@ -79,6 +79,28 @@ def test_a_researcher_moves_a_word_boundary_saves_and_downloads_the_correction(p
     assert ten.label == "ten" and abs(ten.end - expected) <= tolerance
     assert abs(grid.getTier("phones").entries[2].end - ten.end) < 1e-9  # "N", the word's last phone
 
+    # Merge two phones of a word; split a phone at the play head, but not a word inside a phone.
+    def interval(tier, label):
+        return other_tab.locator(f'.editor-tier[data-tier="{tier}"] .editor-interval', has_text=label)
+
+    label = other_tab.get_by_label("Label of the selected interval")
+    interval("phones", "EH").click()
+    other_tab.get_by_role("button", name="Merge with next").click()
+    assert label.input_value() == "EHN" and interval("phones", "EHN").count() == 1
+    play_head_at_095 = ("() => { const audio = document.getElementById('editor-audio'); audio.pause(); "
+                        "audio.currentTime = 0.95; }")  # inside the phone L of "clubs" (a click plays what it selects)
+    interval("words", "clubs").click()
+    other_tab.evaluate(play_head_at_095)
+    other_tab.keyboard.press("Enter")
+    other_tab.get_by_text("A word is split between its phones: put the play head on a phone boundary first.").wait_for()
+    phones = other_tab.locator('.editor-tier[data-tier="phones"] .editor-interval')
+    before = phones.count()
+    interval("phones", "L").click()
+    other_tab.evaluate(play_head_at_095)
+    other_tab.keyboard.press("Enter")
+    assert phones.count() == before + 1
+    assert boundary(other_tab, "phones", "0.950").count() == 1
+
     # The other tab still edits version 0: its save is refused, and says why.
     other_tab.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of").click()
     other_tab.get_by_label("Label of the selected interval").fill("off")
