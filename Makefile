@@ -10,6 +10,6 @@ test:
 
 # Benchmarks (not part of the tests): runs the ten benchmarks (about 32 min) and rewrites docs/performance.md.
 bench:
-	bin/setup
 	bin/ensure-system-packages
+	bin/setup
 	.venv/bin/python -m tests.benchmarks

@@ -48,6 +48,8 @@ CODES = {
     "invalid_format": (400, "There is no format “docx”: choose one of textgrid, eaf, csv, json."),
     "no_results": (409, "This run has no results yet."),
     "not_convertible": (422, "This result cannot be converted; download its TextGrid instead."),
+    "invalid_version": (400, "Tier “words”: the interval at 0.460 s does not start where the one before it ends …"),
+    "stale_version": (409, "This result was changed in another tab or by someone else since you opened it — reload …"),
     "server_error": (500, "An error on the server stopped this request; it is logged for the administrators. …"),
 }
 # What any operation behind authentication may answer.

@@ -226,6 +226,44 @@ class ResultListSerializer(serializers.Serializer):
                                           "has no result.")
 
 
+class VersionSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="0: the automatic alignment; each save the next number.")
+    author = serializers.CharField(allow_null=True, help_text="Who saved it; null for the automatic one.")
+    created_at = serializers.DateTimeField(allow_null=True)
+    url = serializers.CharField(help_text="This version's intervals (GET); PUT the next number to save a new one.")
+    downloads = serializers.DictField(child=serializers.CharField(),
+                                      help_text="A URL per format: textgrid, eaf, csv, json.")
+
+
+class VersionListSerializer(serializers.Serializer):
+    versions = VersionSerializer(many=True)
+
+
+class IntervalSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    label = serializers.CharField(allow_blank=True, help_text="Empty for a pause.")
+    confidence = serializers.FloatField(allow_null=True, required=False, help_text="0–1, or null.")
+
+
+class TierSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    intervals = IntervalSerializer(many=True, help_text="Contiguous, from `start` to `end` of the version.")
+
+
+class VersionDetailSerializer(VersionSerializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    tiers = TierSerializer(many=True, help_text="Every interval tier but the confidence tiers, in the TextGrid's "
+                                                "order (pauses included, with empty labels).")
+
+
+class VersionPutSerializer(serializers.Serializer):
+    tiers = TierSerializer(many=True, required=False, help_text="The tiers of the version it was made from, "
+                                                                "corrected.")
+    textgrid = serializers.CharField(required=False, help_text="Or the whole TextGrid, as text.")
+
+
 class RunStartSerializer(serializers.Serializer):
     parameters = serializers.DictField(required=False, help_text="{id: value} of the pipeline's `parameters`, of "
                                                                  "their types; the others have their defaults.")

@@ -5,7 +5,8 @@ rule or a message is written once; only the answer differs: JSON, with errors as
 
 from django import forms
 from django.db.models import Prefetch
-from django.http import FileResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,9 +22,9 @@ from api.serializers import (
     DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
     ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, RunDetailSerializer, RunSerializer,
     RunStartSerializer,
-    UploadResultSerializer, UploadSerializer,
+    UploadResultSerializer, UploadSerializer, VersionDetailSerializer, VersionListSerializer, VersionPutSerializer,
 )
-from pipelines import outcomes, results
+from pipelines import outcomes, pictures, results, versions
 from pipelines import services as pipeline_services
 from pipelines.access import get_run_for_user
 from pipelines.forms import AlignmentForm, parameter_fields
@@ -452,23 +453,28 @@ def _attachment(make, missing="not_found"):
         raise ApiError("not_convertible", str(exc)) from None
     except results.NoSuchResult as exc:
         raise ApiError(missing, str(exc)) from None
+    except results.NoSuchVersion as exc:
+        raise ApiError("not_found", str(exc)) from None
 
 
 FORMAT = OpenApiParameter("format", enum=list(results.FORMATS), default="textgrid", description=(
-    "textgrid: the result as the aligner delivered it (any output of the run, e.g. report.json, is downloaded "
-    "this way); eaf: ELAN; csv: one row per interval; json: words with their phones (docs/users/formats.md)."))
+    "textgrid: the result as the aligner delivered it or as last corrected (any output of the run, e.g. "
+    "report.json, is downloaded this way); eaf: ELAN; csv: one row per interval; json: words with their phones (docs/users/formats.md)."))
 
 
 class ResultDownload(_Download):
 
-    @extend_schema(operation_id="projects_runs_result_download", parameters=[FORMAT],
+    @extend_schema(operation_id="projects_runs_result_download", parameters=[FORMAT, OpenApiParameter(
+                       "version", int, description="A version's number (…/versions/): 0 the automatic alignment; "
+                                                   "without it, the latest, as the zip holds it.")],
                    responses=responses({200: OpenApiResponse(description="The result in the format asked for, as "
                                                                          "the run page's download.")},
                                        "not_found", "invalid_format", "not_convertible"),
                    summary="Download one result in one format")
     def get(self, request, project_id, run_id, name):
         run = get_run_for_user(request, project_id, run_id)
-        return _attachment(lambda: results.export(run, name, request.query_params.get("format") or "textgrid"))
+        return _attachment(lambda: results.export(run, name, request.query_params.get("format") or "textgrid",
+                                                  results.version_number(request.query_params.get("version"))))
 
 
 class ResultsZip(_Download):
@@ -485,6 +491,79 @@ class ResultsZip(_Download):
         run = get_run_for_user(request, project_id, run_id)
         return _attachment(lambda: results.results_zip(run, request.query_params.get("format") or "all"),
                            missing="no_results")
+
+
+# Versions of a result: the result editor's, through the API (pipelines.versions)
+
+
+def _version(request, run, name, version):
+    url = request.build_absolute_uri(reverse("api-result-version", args=[run.project_id, run.pk, name, version.number]))
+    download = request.build_absolute_uri(reverse("api-result", args=[run.project_id, run.pk, name]))
+    return {"number": version.number, "author": version.author or None, "created_at": version.created, "url": url,
+            "downloads": {f: f"{download}?{urlencode({'format': f, 'version': version.number})}" for f in results.FORMATS}}
+
+
+def _found(make):
+    try:
+        return make()
+    except (results.NoSuchResult, results.NoSuchVersion) as exc:
+        raise ApiError("not_found", str(exc)) from None
+
+
+class ResultVersionList(APIView):
+    @extend_schema(operation_id="projects_runs_result_versions_list", responses=responses(
+                       {200: VersionListSerializer}, "not_found"),
+                   summary="The versions of one result: the automatic alignment (0) and each saved correction")
+    def get(self, request, project_id, run_id, name):
+        run = get_run_for_user(request, project_id, run_id)
+        found = _found(lambda: results.versions(run, name))
+        return Response(VersionListSerializer({"versions": [_version(request, run, name, v) for v in found]}).data)
+
+
+class ResultVersionDetail(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(operation_id="projects_runs_result_version_retrieve", responses=responses(
+                       {200: VersionDetailSerializer}, "not_found", "not_convertible"),
+                   summary="One version of a result, its tiers and intervals as the result editor shows them")
+    def get(self, request, project_id, run_id, name, number):
+        run = get_run_for_user(request, project_id, run_id)
+        version = _found(lambda: results.result_version(run, name, number))
+        try:
+            tiers = versions.editor_tiers(version.path)
+        except versions.VersionRefused:
+            raise ApiError("not_convertible", "This result cannot be read as a TextGrid; download it instead.") from None
+        return Response(VersionDetailSerializer({**_version(request, run, name, version), **tiers}).data)
+
+    @extend_schema(operation_id="projects_runs_result_version_update", request=VersionPutSerializer, responses=responses(
+                       {201: VersionDetailSerializer}, "not_found", "parse_error", "invalid_version", "stale_version"),
+                   summary="Save a corrected version: PUT the number after the latest, with the tiers of the latest "
+                           "corrected (or a TextGrid)",
+                   description="Checked as the result editor's saves are: each tier runs without gaps from the start "
+                               "to the end of the result, boundaries in order and inside the recording, each phone "
+                               "inside its word, labels of at most 200 characters, the same tiers. A number that is not "
+                               "the one after the latest (someone saved meanwhile) is refused with `stale_version`.")
+    def put(self, request, project_id, run_id, name, number):
+        run = get_run_for_user(request, project_id, run_id)
+        _found(lambda: results.result_version(run, name))
+        try:
+            _, recording = results.recording_of(run, name)
+        except Http404 as exc:
+            raise ApiError("not_found", str(exc)) from None
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            tiers = versions.tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
+            if number < 1:
+                raise versions.StaleVersion()
+            saved = versions.save(run, name, request.user, number - 1, tiers,
+                                  pictures.duration(default_storage.path(recording.file.name)))
+        except versions.StaleVersion as exc:
+            raise ApiError("stale_version", str(exc)) from None
+        except versions.VersionRefused as exc:
+            raise ApiError("invalid_version", str(exc)) from None
+        version = results.result_version(run, name, saved)
+        return Response(VersionDetailSerializer({**_version(request, run, name, version),
+                                                 **versions.editor_tiers(version.path)}).data, status=201)
 
 
 @extend_schema(exclude=True)

@@ -177,7 +177,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# wavesurfer.js (the result editor's waveform), installed from package-lock.json by bin/setup, as /static/wavesurfer/.
+STATICFILES_DIRS = [BASE_DIR / "static", ("wavesurfer", BASE_DIR / "node_modules" / "wavesurfer.js" / "dist")]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # No MEDIA_URL on purpose: uploaded files are only ever served by views that
 # check who owns them.

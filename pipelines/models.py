@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -115,3 +116,31 @@ class RecordingOutcome(models.Model):
     @property
     def has_result(self):
         return self.status in (self.Status.ALIGNED, self.Status.WARNINGS) and bool(self.textgrid)
+
+
+class ResultVersion(models.Model):
+    """A corrected TextGrid of one recording's result, saved from the result editor or the API.
+
+    The automatic result (the service's output) is version 0 and has no row: it is never overwritten. Each save
+    is the next number; pipelines.versions.latest is the one reader of "the latest version".
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="versions")
+    # The process whose output it corrects: a run waiting for review shows (and lets the researcher correct) the
+    # first pass's results; once realigned, its new results start again from version 0.
+    process = models.ForeignKey("scripts.Process", on_delete=models.CASCADE, related_name="+")
+    result = models.CharField(max_length=200, help_text="The result TextGrid's name among the run's outputs.")
+    number = models.PositiveIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    textgrid = models.FileField(max_length=500, help_text="The saved TextGrid, under the run's folder.")
+
+    class Meta:
+        ordering = ["process", "result", "number"]
+        constraints = [
+            # Two saves on the same base: the second is refused (pipelines.versions.save), never lost silently.
+            models.UniqueConstraint(fields=["process", "result", "number"], name="pipelines_version_unique_number"),
+        ]
+
+    def __str__(self):
+        return f"{self.result} version {self.number}"

@@ -19,10 +19,12 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 
 from pipelines import exports, outcomes
+from pipelines.models import ResultVersion
 
 log = logging.getLogger(__name__)
 
-# The formats a result is downloaded in: its TextGrid as the service delivered it, or a conversion.
+# The formats a result is downloaded in: its TextGrid (as the service delivered it or as last corrected), or a
+# conversion.
 FORMATS = {"textgrid": "TextGrid", **{key: label for key, (label, _, _) in exports.FORMATS.items()}}
 ZIP_FOLDERS = {key: label for key, (label, _, _) in exports.FORMATS.items()}  # ELAN/a.eaf, CSV/a.csv, JSON/a.json
 ALL_INTERVALS = "all-intervals.csv"
@@ -69,12 +71,102 @@ def attachment(download):
     return response
 
 
-def result_path(run, name):
+class NoSuchVersion(Http404):
+    """A version number that the result does not have."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a result: 0 is the service's output, each save in the editor the next number."""
+
+    number: int
+    path: str
+    author: str = ""
+    created: object = None
+
+
+def _output_path(run, name):
     # Outputs are listed only once their download is complete, also of a job that failed half-way.
     process = run.result_process
     if process is None or name not in process.outputs:
         raise NoSuchResult(f"This run has no result named “{name}”.")
     return os.path.join(default_storage.path(process.output_folder), name)
+
+
+def _version(row):
+    author = row.author.get_username() if row.author is not None else ""
+    return Version(row.number, default_storage.path(row.textgrid.name), author, row.created_at)
+
+
+def _saved(run):
+    """The saved versions of the run's results: of its result process (a realignment's results are new ones)."""
+    return ResultVersion.objects.filter(run=run, process=run.result_process).select_related("author")
+
+
+def latest_versions(run, names):
+    """{name: its latest Version} of the run's outputs `names`: the one place that decides which TextGrid of a
+    recording every reader (picture, editor, downloads, exports, zip, API) reads. An output that is not a
+    TextGrid has version 0 only."""
+    saved = {}
+    for row in _saved(run).filter(result__in=list(names)).order_by("number"):
+        saved[row.result] = row  # ordered by number: the last one stays
+    return {name: _version(saved[name]) if name in saved else Version(0, _output_path(run, name)) for name in names}
+
+
+def result_version(run, name, number=None):
+    """The Version `number` of the run's result `name`, or its latest one (number None)."""
+    if number is None:
+        return latest_versions(run, [name])[name]
+    path = _output_path(run, name)
+    if number == 0:
+        return Version(0, path)
+    row = _saved(run).filter(result=name, number=number).first()
+    if row is None:
+        raise NoSuchVersion(f"“{name}” has no version {number}.")
+    return _version(row)
+
+
+def versions(run, name):
+    """Every Version of the result `name`, the service's output (0) first."""
+    rows = _saved(run).filter(result=name).order_by("number")
+    return [Version(0, _output_path(run, name)), *(_version(row) for row in rows)]
+
+
+def saved_versions(run):
+    """{result name: [its saved ResultVersion rows, in order]} for the run page's lists."""
+    listed = {}
+    for row in _saved(run).order_by("number"):
+        listed.setdefault(row.result, []).append(row)
+    return listed
+
+
+def result_path(run, name, number=None):
+    """The file of the result `name`: its latest version, or the version `number`."""
+    return result_version(run, name, number).path
+
+
+def version_number(value):
+    """The `?version=` of a download or a picture: None (the latest) or a number; anything else is a 404."""
+    if value in (None, ""):
+        return None
+    if not str(value).isdigit():
+        raise NoSuchVersion(f"There is no version “{value}”: a version is a number, 0 for the automatic result.")
+    return int(value)
+
+
+def recording_of(run, name):
+    """The project's audio file (upload.models.ProjectFile) of the result TextGrid `name`, or Http404."""
+    if not name.lower().endswith(".textgrid"):
+        raise Http404("Only TextGrids can be shown; download this result instead.")
+    outcome = run.outcomes.filter(textgrid=name).first()
+    stem = name.rsplit(".", 1)[0]
+    if outcome is not None:
+        audio = run.project.files.filter(kind="audio", name=outcome.recording).first()
+    else:
+        audio = next((f for f in run.project.files.filter(kind="audio", name__startswith=stem + ".") if f.stem == stem), None)
+    if audio is None:
+        raise Http404("The recording of this result is no longer in the project.")
+    return outcome, audio
 
 
 def check_format(chosen, *, zip=False):
@@ -83,11 +175,12 @@ def check_format(chosen, *, zip=False):
     return chosen
 
 
-def export(run, name, format):
+def export(run, name, format, version=None):
     """The Download of the run's result `name` in `format` (a key of FORMATS): "textgrid" is the output as the
-    service delivered it (any output, as the run page's link); the others are conversions of a TextGrid."""
+    service delivered it (any output, as the run page's link) or as last corrected; the others are conversions
+    of a TextGrid. `version`: a number of an older version (pipelines.models.ResultVersion), None the latest."""
     check_format(format)
-    path = result_path(run, name)
+    path = result_path(run, name, version)
     if format == "textgrid":
         return Download(name, path=path)
     if not name.lower().endswith(".textgrid"):
@@ -215,13 +308,16 @@ def text_of(run, name):
 
 def words_to_check(run, recorded):
     """[(outcome, {"words": [{label, confidence, at, time(, speaker)}], "count": n})] of the outcomes (`recorded`)
-    that have a readable result, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check)."""
+    that have a readable result, as the worker recorded them with the outcome (pipelines.outcomes.words_to_check),
+    or of its latest corrected version."""
     checks = []
+    corrected = set(saved_versions(run)) if recorded else set()
     for outcome in recorded:
         if not outcome.has_result:
             continue
         found = outcome.to_check
-        if found is None:  # recorded before outcomes kept them: read from the result, once per file
+        # Recorded before outcomes kept them, or corrected since: read from the (latest) result, once per file.
+        if found is None or outcome.textgrid in corrected:
             try:
                 path = result_path(run, outcome.textgrid)
                 stat = os.stat(path)
@@ -253,7 +349,8 @@ def results_zip(run, chosen="all"):
     if process is None or not process.outputs:
         raise NoSuchResult("This run has no results yet." if run.active or run.stage == run.Stage.REVIEW
                            else "This run ended without results.")
-    folder = default_storage.path(process.output_folder)
+    # Each TextGrid as last corrected in the editor (pipelines.versions), or as the service delivered it.
+    latest = {name: version.path for name, version in latest_versions(run, sorted(process.outputs)).items()}
     in_zip = zip_names(sorted(process.outputs))
     taken = {name.lower() for name in in_zip.values()}
     renamed = {}
@@ -261,13 +358,13 @@ def results_zip(run, chosen="all"):
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         if chosen in ("all", "textgrid"):
             for name, arcname in in_zip.items():
-                archive.write(os.path.join(folder, name), arcname=arcname)
+                archive.write(latest[name], arcname=arcname)
             renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
         # A service's outputs other than alignments are only themselves: no folders of conversions.
         formats = [] if run.pipeline.single else [key for key in ZIP_FOLDERS if chosen in ("all", key)]
         if formats:
             taken |= {label.lower() for label in ZIP_FOLDERS.values()}
-            renamed |= _add_exports(archive, run, folder, sorted(process.outputs), formats, taken)
+            renamed |= _add_exports(archive, run, latest, sorted(process.outputs), formats, taken)
         recorded = list(run.outcomes.all())
         if recorded:
             archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recorded, in_zip))
@@ -282,9 +379,9 @@ def results_zip(run, chosen="all"):
                     handle=handle)
 
 
-def _add_exports(archive, run, folder, outputs, formats, taken):
-    """Each result TextGrid in `formats`, in a folder per format; returns {name: name in the zip} of those
-    whose names had to change. One result is read (once) and written at a time, so that a run of many long
+def _add_exports(archive, run, paths, outputs, formats, taken):
+    """Each result TextGrid (at `paths`: {name: file}) in `formats`, in a folder per format; returns {name: name in
+    the zip} of those whose names had to change. One result is read (once) and written at a time, so that a run of many long
     recordings does not hold them all in memory."""
     grids = [name for name in outputs if name.lower().endswith(".textgrid")]
     named = recordings(run)
@@ -293,7 +390,7 @@ def _add_exports(archive, run, folder, outputs, formats, taken):
     with tempfile.TemporaryFile() as combined:
         for name in grids:
             try:
-                alignment = read_alignment(run, os.path.join(folder, name), name, named)
+                alignment = read_alignment(run, paths[name], name, named)
             except exports.NotConvertible:
                 failed.append(name)
                 continue

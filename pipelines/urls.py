@@ -18,4 +18,7 @@ urlpatterns = [
     path(run + "export/<str:format>/<str:name>", views.export_result, name="pipelines-export-result"),
     path(run + "view/<str:name>", views.view_result, name="pipelines-view-result"),
     path(run + "text/<str:name>", views.view_text, name="pipelines-view-text"),
+    path(run + "edit/<str:name>", views.edit_result, name="pipelines-edit-result"),
+    path(run + "audio/<str:name>", views.result_audio, name="pipelines-result-audio"),
+    path(run + "versions/<str:name>", views.save_version, name="pipelines-save-version"),
 ]

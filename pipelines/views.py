@@ -11,12 +11,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, OuterRef, Prefetch, Subquery
-from django.http import Http404
+from csp.constants import NONCE
+from csp.decorators import csp_update
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from praatio.utilities.errors import PraatioException
 
-from pipelines import outcomes, pictures, results, review, services
+from pipelines import audio as audio_files
+from pipelines import outcomes, pictures, results, review, services, versions
 from pipelines.access import get_run_for_user
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
@@ -151,8 +155,10 @@ def run_detail(request, project_id, run_id):
     textgrids = sorted(n for n in (process.outputs if process else []) if n.lower().endswith(".textgrid"))
     # Runs from before outcomes were recorded list their TextGrids only.
     grids = [] if recordings else textgrids
+    saved = results.saved_versions(run)
     for outcome in recordings:
         outcome.label = outcomes.status_label(outcome, run)
+        outcome.versions = saved.get(outcome.textgrid, [])
     return render(request, "pipelines/run.html", {
         "run": run, "project": run.project, "outcomes": recordings,
         "summary": outcomes.summary(recordings, realigning=run.stage == Run.Stage.REALIGNING),
@@ -214,14 +220,14 @@ def cancel_run(request, project_id, run_id):
 @login_required
 def download_result(request, project_id, run_id, name):
     run = get_run_for_user(request, project_id, run_id)
-    return results.attachment(results.export(run, name, "textgrid"))
+    return results.attachment(results.export(run, name, "textgrid", results.version_number(request.GET.get("version"))))
 
 
 @login_required
 def export_result(request, project_id, run_id, format, name):
     """One result TextGrid in another format (pipelines.results.FORMATS)."""
     run = get_run_for_user(request, project_id, run_id)
-    return results.attachment(results.export(run, name, format))
+    return results.attachment(results.export(run, name, format, results.version_number(request.GET.get("version"))))
 
 
 @login_required
@@ -245,17 +251,9 @@ def view_text(request, project_id, run_id, name):
 @login_required
 def view_result(request, project_id, run_id, name):
     run = get_run_for_user(request, project_id, run_id)
-    if not name.lower().endswith(".textgrid"):
-        raise Http404("Only TextGrids can be shown; download this result instead.")
-    grid_path = results.result_path(run, name)
-    outcome = run.outcomes.filter(textgrid=name).first()
-    stem = name.rsplit(".", 1)[0]
-    if outcome is not None:
-        audio = run.project.files.filter(kind="audio", name=outcome.recording).first()
-    else:
-        audio = next((f for f in run.project.files.filter(kind="audio", name__startswith=stem + ".") if f.stem == stem), None)
-    if audio is None:
-        raise Http404("The recording of this result is no longer in the project.")
+    outcome, audio = results.recording_of(run, name)
+    version = results.result_version(run, name, results.version_number(request.GET.get("version")))
+    grid_path = version.path
     audio_path = default_storage.path(audio.file.name)
     note, warnings = "", []
     try:
@@ -272,6 +270,74 @@ def view_result(request, project_id, run_id, name):
         raise Http404("This result cannot be shown; download it instead.") from None
     return render(request, "pipelines/result.html", {"run": run, "project": run.project, "name": name,
                                                      "audio": audio, "picture": data, "note": note,
+                                                     "version": version,
                                                      "warnings": warnings,
                                                      "window_seconds": int(pictures.WINDOW_SECONDS),
                                                      "low_confidence": pictures.LOW_CONFIDENCE})
+
+
+# The result editor: one recording's result, corrected in the browser and saved as a new version.
+
+# Waveform columns per second sent to the editor (zoomed further, it draws them wider), and at most this many
+# (an hour's recording: 28 a second, 1.4 MB of JSON).
+PEAKS_PER_SECOND = 100
+MAX_PEAKS = 100_000
+# The largest save the editor sends: an hour's words and phones are about 3 MB.
+MAX_VERSION_BYTES = 16 * 1024**2
+
+
+@login_required
+# wavesurfer.js styles its waveform with a <style> of its own, given this nonce; for the spectrogram it fetches the
+# whole recording and plays it from a blob: URL of that copy.
+@csp_update({"style-src": [NONCE], "media-src": ["'self'", "blob:"]})
+def edit_result(request, project_id, run_id, name):
+    run = get_run_for_user(request, project_id, run_id)
+    outcome, audio = results.recording_of(run, name)
+    version = results.result_version(run, name)
+    audio_path = default_storage.path(audio.file.name)
+    try:
+        duration = pictures.duration(audio_path)
+        columns = audio_files.peaks(audio_path, max(1, min(MAX_PEAKS, int(duration * PEAKS_PER_SECOND))))
+        tiers = versions.editor_tiers(version.path)
+    except (versions.VersionRefused, ValueError, OSError, RuntimeError, IndexError, KeyError):
+        log.warning("Cannot open %s of run %s in the editor", name, run.pk, exc_info=True)
+        raise Http404("This result cannot be edited here; download it instead.") from None
+    data = {
+        **tiers, "duration": duration, "version": version.number, "low": pictures.LOW_CONFIDENCE,
+        # Each column as its lowest and highest sample, in the order wavesurfer.js draws them.
+        "peaks": [round(value, 3) for column in columns for value in column],
+        "audio": reverse("pipelines-result-audio", args=[project_id, run_id, name]),
+        "save": reverse("pipelines-save-version", args=[project_id, run_id, name]),
+    }
+    return render(request, "pipelines/editor.html", {"run": run, "project": run.project, "name": name, "audio": audio,
+                                                     "version": version, "data": data})
+
+
+@login_required
+def result_audio(request, project_id, run_id, name):
+    """The recording of a result, with range requests (pipelines.audio)."""
+    run = get_run_for_user(request, project_id, run_id)
+    _, audio = results.recording_of(run, name)
+    return audio_files.ranged_response(request, default_storage.path(audio.file.name), audio.name)
+
+
+@login_required
+@require_POST
+def save_version(request, project_id, run_id, name):
+    """Saves the editor's JSON ({"base": version, "tiers": [...]}) as the result's next version."""
+    run = get_run_for_user(request, project_id, run_id)
+    _, audio = results.recording_of(run, name)
+    # Read here rather than through request.body, whose limit (DATA_UPLOAD_MAX_MEMORY_SIZE, a few MB for the
+    # site's forms) an hour's corrected tiers pass.
+    body = request.read(MAX_VERSION_BYTES + 1)
+    if len(body) > MAX_VERSION_BYTES:
+        return JsonResponse({"error": f"This correction is larger than {MAX_VERSION_BYTES // 1024**2} MB, more than "
+                                      "a result can be saved in one go; nothing was saved."}, status=413)
+    try:
+        base, tiers = versions.parse_body(body)
+        number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)))
+    except versions.StaleVersion as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except versions.VersionRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"version": number, "message": f"Saved as version {number}."}, status=201)

@@ -35,6 +35,10 @@ OBJECT_URLS = {
     "pipelines-view-result": ("GET", False),
     "pipelines-view-text": ("GET", False),
     "pipelines-export-result": ("GET", False),
+    "pipelines-edit-result": ("GET", False),
+    "pipelines-result-audio": ("GET", False),
+    # Saves a new version; it answers the editor's script in JSON, not with a message: tests/test_editor.py.
+    "pipelines-save-version": ("POST", False),
 }
 
 
@@ -62,7 +66,8 @@ def url_for(name, project, f, run):
         kwargs["file_id"] = f.pk
     if name.startswith("pipelines-") and name not in ("pipelines-start-run", "pipelines-project-runs"):
         kwargs["run_id"] = run.pk
-    if name in ("pipelines-download-result", "pipelines-view-result", "pipelines-export-result", "pipelines-view-text"):
+    if name in ("pipelines-download-result", "pipelines-view-result", "pipelines-export-result", "pipelines-view-text",
+                "pipelines-edit-result", "pipelines-result-audio", "pipelines-save-version"):
         kwargs["name"] = "a.TextGrid"
     if name == "pipelines-export-result":
         kwargs["format"] = "eaf"

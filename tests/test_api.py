@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 
 from api.errors import documented_codes
 from api.models import Token
+from pipelines import results, versions
 from pipelines.models import Run
 from scripts.models import ChoiceParameter, IntegerParameter, ParameterChoice, Process
 from tests.factories import make_fa_pipeline, make_project, wav_bytes
@@ -47,9 +48,9 @@ def api(key=None):
 
 
 def call(client, method, url, data=None, **kwargs):
-    if method in ("post", "patch") and not isinstance(data, dict | type(None)) or kwargs.pop("multipart", False):
+    if method in ("post", "patch", "put") and not isinstance(data, dict | type(None)) or kwargs.pop("multipart", False):
         return getattr(client, method)(url, data, **kwargs)
-    if method in ("post", "patch"):
+    if method in ("post", "patch", "put"):
         return getattr(client, method)(url, json.dumps(data or {}), content_type="application/json", **kwargs)
     return getattr(client, method)(url, **kwargs)
 
@@ -92,6 +93,8 @@ PATHS = {
     "api-result-list": "projects/{project_id}/runs/{run_id}/results/",
     "api-result": "projects/{project_id}/runs/{run_id}/results/{name}/",
     "api-results-zip": "projects/{project_id}/runs/{run_id}/results.zip",
+    "api-result-versions": "projects/{project_id}/runs/{run_id}/results/{name}/versions/",
+    "api-result-version": "projects/{project_id}/runs/{run_id}/results/{name}/versions/{number}/",
 }
 # (method, URL name, what a call of the owner answers); another user gets 404 for the objects of a project.
 ENDPOINTS = [
@@ -112,6 +115,9 @@ ENDPOINTS = [
     ("get", "api-result-list", 200),
     ("get", "api-result", 200),
     ("get", "api-results-zip", 200),
+    ("get", "api-result-versions", 200),
+    ("get", "api-result-version", 200),
+    ("put", "api-result-version", 201),
 ]
 
 
@@ -167,6 +173,8 @@ def _request(world, method, name):
     args = {"api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
             "api-file-list": [project.pk], "api-run-list": [project.pk], "api-run-detail": [project.pk, run.pk],
             "api-result-list": [project.pk, run.pk], "api-result": [project.pk, run.pk, "a.TextGrid"],
+            "api-result-versions": [project.pk, run.pk, "a.TextGrid"],
+            "api-result-version": [project.pk, run.pk, "a.TextGrid", 1 if method == "put" else 0],
             "api-results-zip": [project.pk, run.pk]}.get(name, [project.pk, f.pk])
     url = reverse(name, args=args)
     if (method, name) == ("post", "api-project-list"):
@@ -175,6 +183,11 @@ def _request(world, method, name):
         return url, {"name": "Renamed"}, False
     if (method, name) == ("post", "api-file-list"):
         return url, {"files": [SimpleUploadedFile("b.wav", wav_bytes())]}, True
+    if (method, name) == ("put", "api-result-version"):  # version 0's tiers, each label in capitals
+        Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=3)))
+        tiers = versions.editor_tiers(results.result_path(run, "a.TextGrid"))["tiers"]
+        return url, {"tiers": [{"name": t["name"], "intervals": [{**i, "label": i["label"].upper()}
+                                                                  for i in t["intervals"]]} for t in tiers]}, False
     if (method, name) == ("post", "api-run-list"):
         Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes()))  # a.txt's recording: ready to align
         return url, {}, False

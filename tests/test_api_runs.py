@@ -287,9 +287,9 @@ def test_runs_and_a_runs_status_and_results_cost_a_fixed_number_of_queries(alice
     # their processes: 5, however many runs there are.
     with django_assert_max_num_queries(5):
         assert len(client.get(reverse("api-run-list", args=[project.pk])).json()) == 4
-    # The token; the run with its project, pipeline and processes; its outcomes (which hold their words to check):
-    # 3, however many recordings there are.
-    with django_assert_max_num_queries(3):
+    # The token; the run with its project, pipeline and processes; its outcomes (which hold their words to check);
+    # its corrected versions (whose words to check are read from them): 4, however many recordings there are.
+    with django_assert_max_num_queries(4):
         assert len(client.get(_run_url("api-run-detail", run)).json()["outcomes"]) == 3
     # The token; the run; its outcomes: 3.
     with django_assert_max_num_queries(3):

@@ -523,8 +523,9 @@ def test_a_textgrids_confidence_tier_becomes_the_confidence_of_its_tiers_interva
 @pytest.mark.django_db
 def test_one_export_costs_a_fixed_number_of_queries(alice, alice_client, tmp_path, django_assert_num_queries):
     project, run = exported_run(alice, tmp_path, stems=("a", "b", "c"))
-    # session, user, the run with its project and processes, its outcomes (for the recording's name)
-    with django_assert_num_queries(4):
+    # session, user, the run with its project and processes, its latest saved version (pipelines.results.
+    # latest_versions), its outcomes (for the recording's name)
+    with django_assert_num_queries(5):
         assert alice_client.get(export_url(project, run, "json", "a.TextGrid")).status_code == 200
 
 

@@ -39,3 +39,6 @@ def test_collectstatic_builds_the_manifest_that_production_serves(tmp_path):
     static = tmp_path / "var" / "static"
     assert (static / "staticfiles.json").exists()
     assert list((static / "bootstrap" / "css").glob("bootstrap.min.*.css"))
+    # The result editor's library, from node_modules (bin/setup's npm ci), with its plugins.
+    assert list((static / "wavesurfer").glob("wavesurfer.min.*.js"))
+    assert list((static / "wavesurfer" / "plugins").glob("regions.min.*.js"))

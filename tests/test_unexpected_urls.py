@@ -67,7 +67,7 @@ def valid_values(project, f, run):
     """A working value for each URL parameter of the site, so that one parameter at a time is varied."""
     return {
         "project_id": str(project.pk), "run_id": str(run.pk), "file_id": str(f.pk), "name": "a.TextGrid", "format": "eaf",
-        "uidb64": "MQ", "token": "set-password", "app_label": "pipelines", "object_id": "1",
+        "uidb64": "MQ", "token": "set-password", "number": "1", "app_label": "pipelines", "object_id": "1",
         "content_type_id": "1", "id": "1", "url": "nothing-here/", "rest": "1/change/",
         "token_id": str(Token.objects.create(user=project.owner, name="t")[0].public_id),
     }

@@ -1,0 +1,246 @@
+"""Corrected versions of a recording's result TextGrid: what the result editor and the API read and save.
+
+A version is read as the editor shows it (`editor_tiers`): every interval tier but the confidence tiers, each
+contiguous from the grid's start to its end (pauses are intervals with an empty label), each interval with its
+confidence where the aligner gave one. A submitted version (`save`) is the same structure, checked here, on
+the server, whatever the page did (`check`); it is written as a new TextGrid beside the run's outputs, whose
+confidence tiers are rebuilt from the submitted values and whose point tiers are kept as they were.
+"""
+
+import bisect
+import json
+import math
+import os
+import tempfile
+import uuid
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from praatio import textgrid
+
+from pipelines import exports, pictures, results
+from pipelines.models import ResultVersion
+
+MAX_LABEL = 200  # characters: a word or a phone, never a paragraph
+# Boundaries a page sends back are the numbers it was given or a drag's; anything closer than this is one time.
+EPSILON = 1e-6
+STALE = ("This result was changed in another tab or by someone else since you opened it — reload the page to see "
+         "the latest version, then make your change again.")
+
+
+class VersionRefused(ValueError):
+    """A submitted version that breaks a rule; the message says which and where."""
+
+
+class StaleVersion(VersionRefused):
+    """A save based on a version that is no longer the latest."""
+
+    def __init__(self):
+        super().__init__(STALE)
+
+
+def _kind(name):
+    """"words", "phones" or "other", with the speaker prefix that pairs a phone tier with its word tier."""
+    lowered = name.strip().lower()
+    for kind, suffixes in (("words", exports.WORD_TIER_NAMES), ("phones", exports.PHONE_TIER_NAMES)):
+        for suffix in suffixes:
+            if lowered == suffix:
+                return kind, ""
+            if lowered.endswith(exports.SPEAKER_SEPARATOR + suffix):
+                return kind, lowered[: -len(exports.SPEAKER_SEPARATOR + suffix)].strip()
+    return "other", None
+
+
+def _open(path):
+    try:
+        return textgrid.openTextgrid(str(path), includeEmptyIntervals=True, duplicateNamesMode="rename")
+    except Exception as exc:  # praatio raises many kinds (its own, ValueError, IndexError) for a broken file
+        raise VersionRefused("This is not a TextGrid that Praat could open.") from exc
+
+
+def _editable(grid):
+    """The names of `grid`'s interval tiers that the editor shows: all but the "<tier> confidence" ones."""
+    names = exports.export_names(grid)
+    return [name for name, exported in names.items() if exports.confidence_of(exported, set(names.values())) is None]
+
+
+def editor_tiers(path):
+    """{"start", "end", "tiers": [{"name", "kind", "words" (a phone tier's word tier's position or None),
+    "intervals": [{"start", "end", "label", "confidence"}]}]} of the TextGrid at `path`."""
+    return _tiers_of(_open(path))
+
+
+def _tiers_of(grid):
+    values = pictures.confidences(grid)
+    tiers = []
+    for name in _editable(grid):
+        confidence = values.get(name, {})
+        intervals = [{"start": float(e.start), "end": float(e.end), "label": e.label,
+                      "confidence": confidence.get(pictures._key(e.start, e.end)) if e.label.strip() else None}
+                     for e in grid.getTier(name).entries]
+        kind, prefix = _kind(name)
+        tiers.append({"name": name, "kind": kind, "prefix": prefix, "intervals": intervals})
+    for tier in tiers:  # a phone tier is the child of the first word tier of its prefix
+        tier["words"] = next((n for n, t in enumerate(tiers) if tier["kind"] == "phones" and t["kind"] == "words"
+                              and t["prefix"] == tier["prefix"]), None)
+    for tier in tiers:
+        del tier["prefix"]
+    return {"start": float(grid.minTimestamp), "end": float(grid.maxTimestamp), "tiers": tiers}
+
+
+def _number(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise VersionRefused(f"{what} must be a number of seconds.")
+    return float(value)
+
+
+def check(base, submitted, audio_duration):
+    """The tiers of `submitted` (parsed JSON: a list of {"name", "intervals"}) cleaned, or VersionRefused with
+    what is wrong and where. `base`: editor_tiers of the version it was made from."""
+    if not isinstance(submitted, list) or not all(isinstance(t, dict) for t in submitted):
+        raise VersionRefused("Send the tiers as a list of {\"name\", \"intervals\"}.")
+    names = [t.get("name") for t in submitted]
+    expected = [t["name"] for t in base["tiers"]]
+    if names != expected:
+        raise VersionRefused(f"The tiers must be those of the result, in its order: {', '.join(expected)}; "
+                             f"these are: {', '.join(str(n) for n in names) or 'none'}.")
+    cleaned = []
+    for tier in submitted:
+        cleaned.append({"name": tier["name"], "intervals": _check_tier(tier, base, audio_duration)})
+    for position, tier in enumerate(base["tiers"]):
+        if tier["words"] is not None:
+            _check_phones(cleaned[position], cleaned[tier["words"]])
+    return cleaned
+
+
+def _check_tier(tier, base, audio_duration):
+    name, intervals = tier["name"], tier.get("intervals")
+    if not isinstance(intervals, list) or not intervals:
+        raise VersionRefused(f"Tier “{name}” has no intervals: send them as a list of {{\"start\", \"end\", \"label\"}}.")
+    cleaned, time = [], base["start"]
+    for interval in intervals:
+        if not isinstance(interval, dict):
+            raise VersionRefused(f"Tier “{name}”: each interval is an object with a start, an end and a label.")
+        start = _number(interval.get("start"), f"Tier “{name}”: the start of each interval")
+        end = _number(interval.get("end"), f"Tier “{name}”: the end of each interval")
+        label = interval.get("label", "")
+        confidence = interval.get("confidence")
+        if not isinstance(label, str):
+            raise VersionRefused(f"Tier “{name}”: the label of the interval at {start:.3f} s must be text.")
+        if len(label) > MAX_LABEL:
+            raise VersionRefused(f"Tier “{name}”: the label at {start:.3f} s is {len(label)} characters long; "
+                                 f"a label has at most {MAX_LABEL}.")
+        if confidence is not None and not (isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
+                                           and 0 <= confidence <= 1):
+            raise VersionRefused(f"Tier “{name}”: a confidence is a number from 0 to 1, or null.")
+        if abs(start - time) > EPSILON:
+            where = "the start of the recording" if not cleaned else f"where the one before it ends ({time:.3f} s)"
+            raise VersionRefused(f"Tier “{name}”: the interval at {start:.3f} s does not start {where}: "
+                                 "intervals follow each other without gaps or overlaps.")
+        if end <= start:
+            raise VersionRefused(f"Tier “{name}”: the interval at {start:.3f} s ends at {end:.3f} s, not after it "
+                                 "starts: boundaries must stay in order.")
+        cleaned.append({"start": time, "end": end, "label": label, "confidence": confidence})
+        time = end
+    if abs(time - base["end"]) > EPSILON:
+        raise VersionRefused(f"Tier “{name}” ends at {time:.3f} s; it must run to the end of the result, "
+                             f"{base['end']:.3f} s.")
+    cleaned[-1]["end"] = base["end"]
+    # The last interval ends where the grid ends, even when the aligner made that a hair past the audio's end.
+    for interval in cleaned[:-1]:
+        if interval["end"] > audio_duration + EPSILON:
+            raise VersionRefused(f"Tier “{name}”: a boundary at {interval['end']:.3f} s is after the end of the "
+                                 f"recording ({audio_duration:.3f} s).")
+    return cleaned
+
+
+def _check_phones(phones, words):
+    """Every labelled phone inside one interval of its word tier: no word boundary may cut a phone."""
+    edges = [w["end"] for w in words["intervals"][:-1]]  # in order: checked before
+    for phone in phones["intervals"]:
+        if not phone["label"].strip():
+            continue
+        after = bisect.bisect_right(edges, phone["start"] + EPSILON)
+        cut = edges[after] if after < len(edges) and edges[after] < phone["end"] - EPSILON else None
+        if cut is not None:
+            raise VersionRefused(f"The phone “{phone['label']}” at {phone['start']:.3f}–{phone['end']:.3f} s crosses "
+                                 f"the word boundary at {cut:.3f} s: a phone must lie inside its word.")
+
+
+def tiers_of_textgrid(text):
+    """The submitted tiers of a TextGrid given as text (the API's other way to send a version)."""
+    if not isinstance(text, str):
+        raise VersionRefused("Send the TextGrid as text.")
+    with tempfile.NamedTemporaryFile("w", suffix=".TextGrid", encoding="utf-8", delete=False) as handle:
+        handle.write(text)
+    try:
+        return _tiers_of(_open(handle.name))["tiers"]
+    finally:
+        os.unlink(handle.name)
+
+
+def save(run, name, user, base_number, tiers, audio_duration):
+    """Saves `tiers` (as `check` takes them) as the next version of the result `name`, made from version
+    `base_number`; returns its number. StaleVersion when `base_number` is not the latest (another tab saved)."""
+    current = results.result_version(run, name)
+    if base_number != current.number:
+        raise StaleVersion()
+    try:
+        base_grid = _open(current.path)
+    except VersionRefused:
+        raise VersionRefused("This result cannot be read as a TextGrid, so it cannot be edited here.") from None
+    cleaned = check(_tiers_of(base_grid), tiers, audio_duration)
+    with tempfile.TemporaryDirectory() as folder:
+        local = os.path.join(folder, "version.TextGrid")
+        _grid(base_grid, cleaned).save(local, format="long_textgrid", includeBlankSpaces=True)
+        with open(local, "rb") as handle:
+            stored = default_storage.save(f"{run.folder}/versions/{uuid.uuid4().hex}.TextGrid", File(handle))
+    try:
+        with transaction.atomic():
+            ResultVersion.objects.create(run=run, process=run.result_process, result=name, number=base_number + 1,
+                                         author=user, textgrid=stored)
+    except IntegrityError:  # another save on the same base got there first
+        default_storage.delete(stored)
+        raise StaleVersion() from None
+    return base_number + 1
+
+
+def _grid(base, tiers):
+    """A praatio TextGrid with the tiers of `base` in its order: the edited ones from `tiers`, their confidence
+    tiers rebuilt from the submitted values, the point tiers as they were."""
+    edited = {t["name"]: t["intervals"] for t in tiers}
+    exported = exports.export_names(base)
+    by_export = {exported[n]: n for n in edited}
+    grid = textgrid.Textgrid(base.minTimestamp, base.maxTimestamp)
+    for name in base.tierNames:
+        tier = base.getTier(name)
+        source = edited.get(name)
+        if source is None and name in exported:
+            of = exports.confidence_of(exported[name], set(exported.values()))
+            if of is not None and of in by_export:
+                values = [(i["start"], i["end"], f"{i['confidence']:.3f}") for i in edited[by_export[of]]
+                          if i["confidence"] is not None and i["label"].strip()]
+                tier = textgrid.IntervalTier(name, values, base.minTimestamp, base.maxTimestamp)
+        elif source is not None:
+            tier = textgrid.IntervalTier(name, [(i["start"], i["end"], i["label"]) for i in source if i["label"]],
+                                         base.minTimestamp, base.maxTimestamp)
+        grid.addTier(tier)
+    return grid
+
+
+def parse_body(body):
+    """(base version, submitted tiers) of a JSON body {"base": n, "tiers": [...]} or {"base": n, "textgrid": "..."}."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise VersionRefused("Send the version as JSON: {\"base\": the version you edited, \"tiers\": [...]}.") from None
+    if not isinstance(data, dict):
+        raise VersionRefused("Send the version as a JSON object with \"base\" and \"tiers\" (or \"textgrid\").")
+    base = data.get("base")
+    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
+        raise VersionRefused("Say which version you edited: \"base\" is its number (0 for the automatic result).")
+    if "textgrid" in data:
+        return base, tiers_of_textgrid(data["textgrid"])
+    return base, data.get("tiers")
+

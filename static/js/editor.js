@@ -1,0 +1,357 @@
+// The result editor (templates/pipelines/editor.html). wavesurfer.js draws and plays the recording (the
+// audio element asks the server for ranges, so a long recording seeks without being downloaded); the tiers are
+// this page's own rows under it, positioned in percent of the duration so that they follow wavesurfer's zoom.
+// Every edit changes `tiers` after keeping a copy for undo; Save sends them, and the server checks them again.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("editor-data").textContent);
+  var audio = document.getElementById("editor-audio");
+  var rows = document.getElementById("editor-tiers");
+  var inner = document.getElementById("editor-tiers-inner");
+  var labelBox = document.getElementById("editor-label");
+  var message = document.getElementById("editor-message");
+  var tiers = data.tiers, version = data.version, undone = [], redone = [];
+  var selected = null; // {tier, index}
+  var selection = null; // the region dragged across the waveform
+  var saved = true;
+  var SAME = 1e-6, SHORTEST = 0.005; // seconds: one time; the shortest interval a drag leaves
+  // A long recording opens zoomed in, and only the intervals around the visible stretch are drawn: an hour has
+  // tens of thousands, each narrower than a pixel when all of it is shown.
+  var MOST_DRAWN = 3000;
+  var view = {start: data.start, end: data.end}, drawn = {start: data.start, end: data.end};
+
+  var regions = WaveSurfer.Regions.create();
+  var ws = WaveSurfer.create({
+    container: "#editor-waveform", media: audio, peaks: [data.peaks], duration: data.duration, height: 120,
+    minPxPerSec: data.duration > 30 ? 100 : 0,
+    normalize: true, waveColor: "#0d6efd", progressColor: "#0a58ca", cursorColor: "#dc3545", cursorWidth: 2,
+    cspNonce: document.getElementById("editor-waveform").dataset.nonce,
+    plugins: [regions, WaveSurfer.Timeline.create()],
+  });
+  regions.enableDragSelection({color: "rgba(255, 193, 7, 0.3)"});
+  regions.on("region-created", function (region) {
+    if (selection) selection.remove();
+    selection = region;
+  });
+
+  function say(text, error) {
+    message.textContent = text;
+    message.classList.toggle("error", Boolean(error));
+  }
+
+  // Drawing ----------------------------------------------------------------------------------------
+
+  function percent(time) { return (time - data.start) / (data.end - data.start) * 100 + "%"; }
+
+  function render() {
+    inner.textContent = "";
+    var margin = view.end - view.start;
+    drawn = {start: view.start - margin, end: view.end + margin};
+    tiers.forEach(function (tier, t) {
+      var row = document.createElement("div");
+      row.className = "editor-tier";
+      row.dataset.tier = tier.name;
+      var name = document.createElement("span");
+      name.className = "editor-tier-name";
+      name.textContent = tier.name;
+      row.appendChild(name);
+      var shown = tier.intervals.filter(function (i) { return i.end >= drawn.start && i.start <= drawn.end; });
+      if (shown.length > MOST_DRAWN) {
+        name.textContent = tier.name + ": zoom in (Ctrl+I) to see and correct its intervals";
+        inner.appendChild(row);
+        return;
+      }
+      tier.intervals.forEach(function (interval, i) {
+        if (interval.end < drawn.start || interval.start > drawn.end) return;
+        var box = document.createElement("div");
+        box.className = "editor-interval";
+        box.classList.toggle("empty", !interval.label.trim());
+        box.classList.toggle("low", interval.confidence !== null && interval.confidence < data.low);
+        box.classList.toggle("selected", Boolean(selected && selected.tier === t && selected.index === i));
+        box.style.left = percent(interval.start);
+        box.style.width = percent(data.start + interval.end - interval.start);
+        box.dataset.tier = t;
+        box.dataset.index = i;
+        box.textContent = interval.label;
+        box.title = interval.label + " " + interval.start.toFixed(3) + "–" + interval.end.toFixed(3) + " s" +
+          (interval.confidence === null ? "" : " · confidence " + interval.confidence.toFixed(2));
+        row.appendChild(box);
+        if (i > 0) {
+          var edge = document.createElement("div");
+          edge.className = "editor-boundary";
+          edge.style.left = percent(interval.start);
+          edge.dataset.tier = t;
+          edge.dataset.index = i;
+          edge.dataset.time = interval.start.toFixed(3);
+          row.appendChild(edge);
+        }
+      });
+      inner.appendChild(row);
+    });
+    labelBox.disabled = !selected;
+    labelBox.value = selected ? tiers[selected.tier].intervals[selected.index].label : "";
+    fit();
+  }
+
+  function fit() {
+    inner.style.width = ws.getWrapper().scrollWidth + "px";
+    rows.scrollLeft = ws.getScroll();
+  }
+
+  ws.on("redraw", fit);
+  ws.on("zoom", fit);
+  ws.on("scroll", function (start, end, left) {
+    rows.scrollLeft = left;
+    view = {start: start, end: end};
+    if (start < drawn.start || end > drawn.end || end - start < (drawn.end - drawn.start) / 6) render();
+  });
+  rows.addEventListener("wheel", function (event) {
+    ws.setScroll(ws.getScroll() + event.deltaX + event.deltaY);
+    event.preventDefault();
+  }, {passive: false});
+
+  // Editing ----------------------------------------------------------------------------------------
+
+  function change(edit) {
+    var before = JSON.stringify(tiers);
+    var refusal = edit();
+    if (refusal) {
+      tiers = JSON.parse(before);
+      say(refusal, true);
+      return;
+    }
+    undone.push(before);
+    redone = [];
+    saved = false;
+    say("");
+    render();
+  }
+
+  function restore(from, to) {
+    if (!from.length) return;
+    to.push(JSON.stringify(tiers));
+    tiers = JSON.parse(from.pop());
+    saved = false;
+    render();
+  }
+
+  function at(tier, time) { // the index of the boundary of `tier` at `time`, or -1
+    return tier.intervals.findIndex(function (interval, i) { return i > 0 && Math.abs(interval.start - time) < SAME; });
+  }
+
+  function containing(tier, time) {
+    return tier.intervals.findIndex(function (interval) { return interval.start < time && time < interval.end; });
+  }
+
+  function partners(t) { // the tiers whose boundaries move with those of tier t: a word tier and its phone tiers
+    if (tiers[t].words !== null) return [tiers[t].words];
+    return tiers.map(function (tier, p) { return tier.words === t ? p : -1; }).filter(function (p) { return p >= 0; });
+  }
+
+  function edgeMove(t, index) { // {moves: [{tier, index}], low, high}: what a drag of this boundary moves, and how far
+    var time = tiers[t].intervals[index].start, moves = [{tier: t, index: index}], low = 0, high = Infinity;
+    partners(t).forEach(function (p) {
+      var other = at(tiers[p], time);
+      if (other >= 0) {
+        moves.push({tier: p, index: other});
+      } else { // stay inside the partner's interval: a phone inside its word, a word edge off the phones
+        var inside = tiers[p].intervals[containing(tiers[p], time)];
+        if (inside) { low = Math.max(low, inside.start + SHORTEST); high = Math.min(high, inside.end - SHORTEST); }
+      }
+    });
+    moves.forEach(function (m) {
+      var list = tiers[m.tier].intervals;
+      low = Math.max(low, list[m.index - 1].start + SHORTEST);
+      high = Math.min(high, list[m.index].end - SHORTEST);
+    });
+    return {moves: moves, low: low, high: high};
+  }
+
+  function moveEdge(plan, time) {
+    time = Math.min(plan.high, Math.max(plan.low, time));
+    plan.moves.forEach(function (m) {
+      var list = tiers[m.tier].intervals;
+      list[m.index - 1].end = list[m.index].start = time;
+      list[m.index - 1].confidence = list[m.index].confidence = null; // the aligner's figure was for the old edge
+    });
+  }
+
+  function timeAt(clientX) {
+    var box = inner.getBoundingClientRect();
+    return data.start + (clientX - box.left) / box.width * (data.end - data.start);
+  }
+
+  inner.addEventListener("pointerdown", function (event) {
+    var edge = event.target.closest(".editor-boundary");
+    if (!edge) return;
+    event.preventDefault();
+    var before = JSON.stringify(tiers), plan = edgeMove(Number(edge.dataset.tier), Number(edge.dataset.index));
+    var moved = false;
+    function move(e) { moved = true; moveEdge(plan, timeAt(e.clientX)); render(); }
+    function up() {
+      document.removeEventListener("pointermove", move);
+      document.removeEventListener("pointerup", up);
+      if (moved) { undone.push(before); redone = []; saved = false; say(""); }
+    }
+    document.addEventListener("pointermove", move);
+    document.addEventListener("pointerup", up);
+  });
+
+  inner.addEventListener("click", function (event) {
+    var box = event.target.closest(".editor-interval");
+    if (!box) return;
+    select(Number(box.dataset.tier), Number(box.dataset.index));
+    playInterval();
+  });
+
+  function select(t, index) {
+    selected = {tier: t, index: Math.max(0, Math.min(index, tiers[t].intervals.length - 1))};
+    if (selection) { selection.remove(); selection = null; }
+    render();
+  }
+
+  labelBox.addEventListener("change", function () {
+    if (!selected) return;
+    var interval = tiers[selected.tier].intervals[selected.index];
+    if (interval.label === labelBox.value) return;
+    change(function () { interval.label = labelBox.value; interval.confidence = null; });
+  });
+
+  function split() {
+    var t = selected ? selected.tier : 0, tier = tiers[t], time = ws.getCurrentTime();
+    change(function () {
+      var index = containing(tier, time);
+      if (index < 0 || time - tier.intervals[index].start < SHORTEST || tier.intervals[index].end - time < SHORTEST) {
+        return "Put the play head inside an interval of the selected tier, away from its edges, to split it there.";
+      }
+      var cut = tiers[t].words === null && partners(t).some(function (p) { // a word tier: no phone may be cut
+        var under = tiers[p].intervals[containing(tiers[p], time)];
+        return under && under.label.trim();
+      });
+      if (cut) return "A word is split between its phones: put the play head on a phone boundary first.";
+      var interval = tier.intervals[index];
+      tier.intervals.splice(index + 1, 0, {start: time, end: interval.end, label: "", confidence: null});
+      interval.end = time;
+      interval.confidence = null;
+      selected = {tier: t, index: index};
+    });
+  }
+
+  function merge() {
+    if (!selected) return say("Select an interval first.", true);
+    var t = selected.tier, list = tiers[t].intervals, index = selected.index;
+    change(function () {
+      if (index + 1 >= list.length) return "The last interval has no next one to merge with.";
+      var time = list[index].end, words = tiers[t].words;
+      if (words !== null && at(tiers[words], time) >= 0) {
+        return "This phone boundary is also a word boundary: merge the words first, so that the phone stays inside its word.";
+      }
+      var labels = [list[index].label, list[index + 1].label].filter(function (l) { return l.trim(); });
+      list[index].label = labels.join(tiers[t].kind === "phones" ? "" : " ");
+      list[index].end = list[index + 1].end;
+      list[index].confidence = null;
+      list.splice(index + 1, 1);
+    });
+  }
+
+  // Listening, zoom and keys ----------------------------------------------------------------------
+
+  function playInterval() {
+    if (!selected) return;
+    var interval = tiers[selected.tier].intervals[selected.index];
+    ws.play(interval.start, interval.end);
+  }
+
+  function playOrStop() {
+    if (ws.isPlaying()) return ws.pause();
+    if (selection) return ws.play(selection.start, selection.end);
+    ws.play();
+  }
+
+  function pxPerSecond() { return ws.getWrapper().scrollWidth / data.duration; }
+
+  function zoom(factor) { ws.zoom(Math.max(1, pxPerSecond() * factor)); }
+
+  function zoomToSelected() {
+    if (!selected) return;
+    var interval = tiers[selected.tier].intervals[selected.index];
+    ws.zoom(rows.clientWidth / Math.max(interval.end - interval.start, 0.05));
+    ws.setScrollTime(interval.start);
+  }
+
+  var spectrogram = null;
+  function toggleSpectrogram(button) {
+    var box = document.getElementById("editor-spectrogram"), on = box.hidden;
+    box.hidden = !on;
+    button.setAttribute("aria-pressed", String(on));
+    if (on && !spectrogram) {
+      // The spectrogram needs the samples, not only the waveform's outline: the whole recording is fetched once.
+      say("Loading the recording for its spectrogram…");
+      ws.load(data.audio).then(function () {
+        spectrogram = ws.registerPlugin(WaveSurfer.Spectrogram.create({container: box, labels: true, height: 160, useWebWorker: false}));
+        say("");
+      }, function () { say("The spectrogram could not be made from this recording.", true); });
+    }
+  }
+
+  function save() {
+    say("Saving…");
+    fetch(data.save, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json",
+                "X-CSRFToken": document.querySelector("#editor-csrf [name=csrfmiddlewaretoken]").value},
+      // Times to the microsecond (the server's tolerance): an hour's tiers stay a few megabytes.
+      body: JSON.stringify({base: version, tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })},
+                           function (key, value) { return typeof value === "number" ? Math.round(value * 1e6) / 1e6 : value; }),
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) return say(body.error || "Not saved: the server refused it (" + response.status + "). Try again.", true);
+        version = body.version;
+        saved = true;
+        document.getElementById("editor-version").textContent = "version " + version;
+        say(body.message);
+      });
+    }, function () { say("Not saved: the server could not be reached. Try again.", true); });
+  }
+
+  var actions = {
+    "play": playOrStop, "play-interval": playInterval, "zoom-in": function () { zoom(2); },
+    "zoom-out": function () { zoom(0.5); }, "zoom-all": function () { ws.zoom(0); }, "split": split, "merge": merge,
+    "undo": function () { restore(undone, redone); }, "redo": function () { restore(redone, undone); }, "save": save,
+  };
+  document.getElementById("editor-toolbar").addEventListener("click", function (event) {
+    var button = event.target.closest("[data-action]");
+    if (!button) return;
+    button.blur(); // back to the page, whose keys are the editor's shortcuts
+    if (button.dataset.action === "spectrogram") return toggleSpectrogram(button);
+    actions[button.dataset.action]();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    // Typing a label, or moving through the page's links and buttons with the keyboard (Shift+Tab from the page).
+    if (event.target.closest("input, button, a, select, textarea, summary")) return;
+    var ctrl = event.ctrlKey || event.metaKey, key = event.key.toLowerCase(), act = null;
+    if (event.key === "Tab" && !event.shiftKey) act = playOrStop;
+    else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      act = function () {
+        var step = event.key === "ArrowRight" ? 1 : -1;
+        select(selected ? selected.tier : 0, selected ? selected.index + step : 0);
+        ws.setTime(tiers[selected.tier].intervals[selected.index].start);
+      };
+    } else if (ctrl && key === "i") act = actions["zoom-in"];
+    else if (ctrl && key === "o") act = actions["zoom-out"];
+    else if (ctrl && key === "a") act = actions["zoom-all"];
+    else if (ctrl && key === "n") act = zoomToSelected;
+    else if (ctrl && (key === "y" || (key === "z" && event.shiftKey))) act = actions.redo;
+    else if (ctrl && key === "z") act = actions.undo;
+    else if (ctrl && key === "s") act = save;
+    else if (event.key === "Enter") act = split;
+    else if (event.key === "Delete") act = merge;
+    if (!act) return;
+    event.preventDefault();
+    act();
+  });
+
+  window.addEventListener("beforeunload", function (event) { if (!saved) event.preventDefault(); });
+  render();
+})();

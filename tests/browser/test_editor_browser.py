@@ -1,0 +1,110 @@
+"""A researcher corrects an alignment in the result editor, in Chromium under the Content-Security-Policy: listens
+to a word, drags its boundary, undoes and redoes it, saves, downloads the corrected TextGrid; a second tab's save
+on the old version is refused. The run is built finished, without services (tests/test_editor.py)."""
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from praatio import textgrid
+
+from tests.browser.test_csp_browser import log_in
+from tests.test_editor import edited_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DRAG = 20  # pixels: inside the phone after the edge (AH, 0.4504–0.5 s), which limits the drag
+
+
+def boundary(page, tier, time):
+    return page.locator(f'.editor-tier[data-tier="{tier}"] .editor-boundary[data-time="{time}"]')
+
+
+def test_a_researcher_moves_a_word_boundary_saves_and_downloads_the_correction(page, live_server, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    log_in(page, live_server, "alice")
+    page.goto(live_server.url + reverse("pipelines-run", args=[project.pk, run.pk]))
+    page.locator("#outcomes tr", has_text="a.wav").get_by_role("link", name="Correct").click()
+    editor_url = page.url
+    other_tab = page.context.new_page()  # opened on version 0, saved after this one: refused
+    other_tab.goto(editor_url)
+
+    # Listen to a word: the audio element plays it.
+    page.evaluate("() => { window.playing = new Promise((resolve) => document.getElementById('editor-audio')"
+                  ".addEventListener('playing', () => resolve(true), {once: true})); }")
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="ten").click()
+    # (page.wait_for_function would evaluate a string, which the Content-Security-Policy forbids)
+    assert page.evaluate("() => Promise.race([window.playing, new Promise((resolve) => setTimeout(resolve, 10000, false))])")
+
+    # Drag the boundary between "ten" and "of" (0.4504 s) to the right; the phone edge under it follows.
+    edge = boundary(page, "words", "0.450").bounding_box()
+    width = page.locator("#editor-tiers-inner").bounding_box()["width"]
+    x, y = edge["x"] + edge["width"] / 2, edge["y"] + edge["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + DRAG / 2, y, steps=3)
+    page.mouse.move(x + DRAG, y, steps=3)
+    page.mouse.up()
+    expected = 0.4504 + DRAG * 1.5 / width  # the tiers span the 1.5 s of the result
+    moved = f"{expected:.3f}"
+    tolerance = 1.5 / width  # a pixel
+    moved_edge = page.locator('.editor-tier[data-tier="words"] .editor-boundary').nth(1)
+    assert abs(float(moved_edge.get_attribute("data-time")) - expected) <= tolerance
+    phone_times = [float(t) for t in page.locator('.editor-tier[data-tier="phones"] .editor-boundary')
+                   .evaluate_all("edges => edges.map(e => e.dataset.time)")]
+    assert float(moved_edge.get_attribute("data-time")) in phone_times
+
+    # Undo puts it back, redo moves it again.
+    page.keyboard.press("Control+z")
+    assert boundary(page, "words", "0.450").count() == 1
+    page.keyboard.press("Control+y")
+    assert boundary(page, "words", "0.450").count() == 0
+    assert abs(float(moved_edge.get_attribute("data-time")) - float(moved)) <= tolerance
+
+    # The keys: → selects the next word, Tab plays from it, as in Praat.
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_label("Label of the selected interval").input_value() == "of"
+    page.evaluate("() => { const audio = document.getElementById('editor-audio'); audio.pause(); window.playing = "
+                  "new Promise((resolve) => audio.addEventListener('playing', () => resolve(true), {once: true})); }")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => Promise.race([window.playing, new Promise((resolve) => setTimeout(resolve, 10000, false))])")
+    page.keyboard.press("Tab")
+
+    page.get_by_role("button", name="Save as a new version").click()
+    page.get_by_text("Saved as version 1.").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the latest TextGrid").click()
+    grid = textgrid.openTextgrid(str(Path(download.value.path())), includeEmptyIntervals=False)
+    ten = grid.getTier("words").entries[0]
+    assert ten.label == "ten" and abs(ten.end - expected) <= tolerance
+    assert abs(grid.getTier("phones").entries[2].end - ten.end) < 1e-9  # "N", the word's last phone
+
+    # Merge two phones of a word; split a phone at the play head, but not a word inside a phone.
+    def interval(tier, label):
+        return other_tab.locator(f'.editor-tier[data-tier="{tier}"] .editor-interval', has_text=label)
+
+    label = other_tab.get_by_label("Label of the selected interval")
+    interval("phones", "EH").click()
+    other_tab.get_by_role("button", name="Merge with next").click()
+    assert label.input_value() == "EHN" and interval("phones", "EHN").count() == 1
+    play_head_at_095 = ("() => { const audio = document.getElementById('editor-audio'); audio.pause(); "
+                        "audio.currentTime = 0.95; }")  # inside the phone L of "clubs" (a click plays what it selects)
+    interval("words", "clubs").click()
+    other_tab.evaluate(play_head_at_095)
+    other_tab.keyboard.press("Enter")
+    other_tab.get_by_text("A word is split between its phones: put the play head on a phone boundary first.").wait_for()
+    phones = other_tab.locator('.editor-tier[data-tier="phones"] .editor-interval')
+    before = phones.count()
+    interval("phones", "L").click()
+    other_tab.evaluate(play_head_at_095)
+    other_tab.keyboard.press("Enter")
+    assert phones.count() == before + 1
+    assert boundary(other_tab, "phones", "0.950").count() == 1
+
+    # The other tab still edits version 0: its save is refused, and says why.
+    other_tab.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of").click()
+    other_tab.get_by_label("Label of the selected interval").fill("off")
+    other_tab.get_by_label("Label of the selected interval").press("Enter")
+    other_tab.get_by_role("button", name="Save as a new version").click()
+    other_tab.get_by_text("changed in another tab or by someone else").wait_for()
+    assert run.versions.count() == 1

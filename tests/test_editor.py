@@ -1,0 +1,349 @@
+"""The result editor's server side: saved versions, what every reader reads, the checks of a submitted version,
+and the recording with range requests. Runs are built finished, without services (tests/test_exports.py)."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from praatio import textgrid
+
+from pipelines import results, versions
+from pipelines.models import ResultVersion, Run
+from tests.factories import make_project, wav_bytes
+from tests.test_exports import grid_text
+from tests.test_outcomes import entry, fa_process, finish, report
+from upload.services import Upload
+
+pytestmark = pytest.mark.django_db
+
+
+def edited_run(owner, tmp_path, seconds=1.5):
+    """A finished run of a.wav (`seconds` long) whose a.TextGrid is the bundled writer's "ten of clubs" (1.5 s)."""
+    project = make_project(owner)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("a.wav", wav_bytes(seconds=seconds)))
+    upload.add(SimpleUploadedFile("a.txt", b"ten of clubs"))
+    process = fa_process(project, ["a"], {"a.TextGrid": grid_text(tmp_path), "report.json": report(entry("a.wav"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+    run.refresh_from_db()
+    return project, run
+
+
+def url(name, project, run, *args):
+    return reverse(name, args=[project.pk, run.pk, *args])
+
+
+def save(client, project, run, body, token_from=None):
+    token = client.csrf_token(token_from or url("pipelines-edit-result", project, run, "a.TextGrid"))
+    return client.post(url("pipelines-save-version", project, run, "a.TextGrid"), json.dumps(body),
+                       content_type="application/json", HTTP_X_CSRFTOKEN=token)
+
+
+def tiers_of(run, number=None):
+    return versions.editor_tiers(results.result_path(run, "a.TextGrid", number))["tiers"]
+
+
+def moved(tiers, time, to):
+    """`tiers` with every boundary at `time` (a word's edge and the phone edge under it) moved to `to`."""
+    for tier in tiers:
+        for before, after in zip(tier["intervals"], tier["intervals"][1:]):
+            if abs(before["end"] - time) < 1e-9:
+                before["end"] = after["start"] = to
+    return [{"name": t["name"], "intervals": t["intervals"]} for t in tiers]
+
+
+def words(path):
+    grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    return [(round(e.start, 4), round(e.end, 4), e.label) for e in grid.getTier("words").entries]
+
+
+def test_the_editor_shows_the_tiers_with_their_confidence_and_the_shortcuts(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    response = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid"))
+    data = json.loads(response.content.decode().split('id="editor-data" type="application/json">')[1].split("</script>")[0])
+    assert [t["name"] for t in data["tiers"]] == ["words", "phones"]  # the confidence tiers are not edited
+    assert data["tiers"][1]["words"] == 0 and data["tiers"][0]["words"] is None
+    assert data["version"] == 0 and data["duration"] == 1.5
+    assert [i["label"] for i in data["tiers"][0]["intervals"]] == ["", "ten", "of", "", "clubs", ""]
+    assert "Ctrl+I, Ctrl+O, Ctrl+A" in response.content.decode()
+    run_page = alice_client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()
+    assert url("pipelines-edit-result", project, run, "a.TextGrid") in run_page
+
+
+def test_a_saved_version_is_what_every_download_reads_and_the_automatic_one_stays(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    automatic = results.result_path(run, "a.TextGrid")
+    original = open(automatic, "rb").read()
+    response = save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)})
+    assert response.status_code == 201, response.json()
+    assert response.json() == {"version": 1, "message": "Saved as version 1."}
+    version = ResultVersion.objects.get()
+    assert (version.number, version.author) == (1, alice)
+    assert open(automatic, "rb").read() == original
+    assert words(results.result_path(run, "a.TextGrid")) == [(0.12, 0.47, "ten"), (0.47, 0.6, "of"), (0.8123, 1.2, "clubs")]
+    # The phone edge under the word's moved with it; the download, the exports and the zip read version 1.
+    download = b"".join(alice_client.get(url("pipelines-download-result", project, run, "a.TextGrid")).streaming_content)
+    assert b"0.47" in download and b"0.4504" not in download
+    csv = b"".join(alice_client.get(url("pipelines-export-result", project, run, "csv", "a.TextGrid")).streaming_content)
+    assert b"a.wav,words,0.120,0.470,ten" in csv and b"a.wav,phones,0.470,0.500,AH" in csv
+    old = b"".join(alice_client.get(url("pipelines-export-result", project, run, "csv", "a.TextGrid") + "?version=0")
+                   .streaming_content)
+    assert b"a.wav,words,0.120,0.450,ten" in old
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(alice_client.get(url("pipelines-download-results", project, run))
+                                                  .streaming_content)))
+    assert b"0.4504" not in archive.read("a.TextGrid") and b"0.120,0.470,ten" in archive.read("CSV/a.csv")
+    run_page = alice_client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()
+    assert "version 1 by alice" in run_page
+    assert url("pipelines-export-result", project, run, "eaf", "a.TextGrid") + "?version=1" in run_page
+    assert alice_client.get(url("pipelines-view-result", project, run, "a.TextGrid") + "?version=1").status_code == 200
+    assert alice_client.get(url("pipelines-view-result", project, run, "a.TextGrid") + "?version=7").status_code == 404
+
+
+def test_a_save_based_on_an_older_version_is_refused(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    tiers = tiers_of(run)
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    response = save(alice_client, project, run, {"base": 0, "tiers": moved(tiers, 0.4504, 0.44)})
+    assert response.status_code == 409
+    assert response.json()["error"] == versions.STALE
+    assert "changed in another tab or by someone else" in versions.STALE and "reload" in versions.STALE
+    assert ResultVersion.objects.count() == 1
+
+
+def refusal(client, project, run, tiers, base=0):
+    response = save(client, project, run, {"base": base, "tiers": tiers})
+    assert response.status_code == 400, response.content
+    assert not ResultVersion.objects.exists()
+    return response.json()["error"]
+
+
+def test_every_rule_of_a_submitted_version_is_checked_on_the_server(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    fresh = lambda: [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]  # noqa: E731
+    tiers = fresh()
+    assert refusal(alice_client, project, run, tiers[:1]) == (
+        "The tiers must be those of the result, in its order: words, phones; these are: words.")
+    tiers = fresh()
+    tiers[0]["intervals"][2]["start"] = 0.46  # a gap after "ten"
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words”: the interval at 0.460 s does not start where the one before it ends (0.450 s): intervals "
+        "follow each other without gaps or overlaps.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["end"] = tiers[0]["intervals"][2]["start"] = 0.1  # "ten" ends before it starts
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words”: the interval at 0.120 s ends at 0.100 s, not after it starts: boundaries must stay in order.")
+    tiers = fresh()
+    tiers[0]["intervals"][-1]["end"] = 1.4
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words” ends at 1.400 s; it must run to the end of the result, 1.500 s.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["end"] = tiers[0]["intervals"][2]["start"] = 0.35  # inside the phone EH, 0.30-0.38
+    assert refusal(alice_client, project, run, tiers) == (
+        "The phone “EH” at 0.300–0.380 s crosses the word boundary at 0.350 s: a phone must lie inside its word.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["label"] = "x" * 201
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words”: the label at 0.120 s is 201 characters long; a label has at most 200.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["start"] = "soon"
+    assert refusal(alice_client, project, run, tiers) == "Tier “words”: the start of each interval must be a number of seconds."
+    token = alice_client.csrf_token(url("pipelines-edit-result", project, run, "a.TextGrid"))
+    response = alice_client.post(url("pipelines-save-version", project, run, "a.TextGrid"), "{tiers: none",
+                                 content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 400 and response.json()["error"] == (
+        'Send the version as JSON: {"base": the version you edited, "tiers": [...]}.')
+
+
+def test_no_boundary_may_lie_after_the_end_of_the_recording(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path, seconds=1.25)  # the result runs to 1.5 s, the audio to 1.25 s
+    assert refusal(alice_client, project, run, moved(tiers_of(run), 1.2, 1.3)) == (
+        "Tier “words”: a boundary at 1.300 s is after the end of the recording (1.250 s).")
+
+
+def test_a_version_may_be_sent_as_a_textgrid(alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    text = open(results.result_path(run, "a.TextGrid"), encoding="utf-8").read().replace("0.4504", "0.47")
+    base, tiers = versions.parse_body(json.dumps({"base": 0, "textgrid": text}))
+    assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
+    assert words(results.result_path(run, "a.TextGrid"))[0] == (0.12, 0.47, "ten")
+    with pytest.raises(versions.VersionRefused, match="This is not a TextGrid that Praat could open."):
+        versions.parse_body(json.dumps({"base": 1, "textgrid": "hello"}))
+
+
+# The recording, with range requests
+
+
+def audio(client, project, run, **headers):
+    return client.get(url("pipelines-result-audio", project, run, "a.TextGrid"), **headers)
+
+
+def test_the_recording_is_sent_in_the_range_asked_for(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    whole = wav_bytes(seconds=1.5)
+    response = audio(alice_client, project, run)
+    assert response.status_code == 200 and response["Accept-Ranges"] == "bytes"
+    assert b"".join(response.streaming_content) == whole
+    response = audio(alice_client, project, run, HTTP_RANGE="bytes=100-199")
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 100-199/{len(whole)}" and response["Content-Length"] == "100"
+    assert b"".join(response.streaming_content) == whole[100:200]
+    response = audio(alice_client, project, run, HTTP_RANGE="bytes=-10")
+    assert response.status_code == 206 and b"".join(response.streaming_content) == whole[-10:]
+    response = audio(alice_client, project, run, HTTP_RANGE=f"bytes={len(whole)}-")
+    assert response.status_code == 416 and response["Content-Range"] == f"bytes */{len(whole)}"
+    # A header that does not parse, or several ranges: the whole file, as RFC 9110 allows.
+    for header in ("bytes=9-3", "lines=1-2", "bytes=0-1,5-6"):
+        assert audio(alice_client, project, run, HTTP_RANGE=header).status_code == 200, header
+
+
+def test_another_users_editor_audio_and_versions_are_404(alice, bob, tmp_path):
+    from tests.conftest import CsrfClient
+
+    project, run = edited_run(alice, tmp_path)
+    intruder = CsrfClient()
+    intruder.force_login(bob)
+    for name in ("pipelines-edit-result", "pipelines-result-audio"):
+        assert intruder.get(url(name, project, run, "a.TextGrid")).status_code == 404
+    body = {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}
+    assert save(intruder, project, run, body, token_from=reverse("accounts-password-change")).status_code == 404
+    assert intruder.get(url("pipelines-download-result", project, run, "a.TextGrid") + "?version=0").status_code == 404
+    assert not ResultVersion.objects.exists()
+
+
+# The same through the API
+
+
+def test_a_script_gets_a_version_and_puts_the_next_one_checked_as_the_editors(alice, tmp_path):
+    from tests.test_api import api, token_for
+
+    project, run = edited_run(alice, tmp_path)
+    client = api(token_for(alice))
+    version_url = reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 0])
+    got = client.get(version_url).json()
+    assert (got["number"], got["author"], got["end"]) == (0, None, 1.5)
+    assert [t["name"] for t in got["tiers"]] == ["words", "phones"]
+    tiers = moved(got["tiers"], 0.4504, 0.47)
+
+    def put(number, body):
+        return client.put(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", number]),
+                          json.dumps(body), content_type="application/json")
+
+    crossing = json.loads(json.dumps(tiers))
+    crossing[0]["intervals"][1]["end"] = crossing[0]["intervals"][2]["start"] = 0.35
+    response = put(1, {"tiers": crossing})
+    assert response.status_code == 400 and response.json() == {"code": "invalid_version", "detail": (
+        "The phone “EH” at 0.300–0.380 s crosses the word boundary at 0.350 s: a phone must lie inside its word.")}
+    response = put(1, {"tiers": tiers})
+    assert response.status_code == 201 and response.json()["author"] == "alice"
+    assert response.json()["tiers"][0]["intervals"][1]["end"] == 0.47
+    for number in (1, 0):  # the same base again, or the automatic one: someone saved meanwhile
+        response = put(number, {"tiers": tiers})
+        assert response.status_code == 409 and response.json() == {"code": "stale_version", "detail": versions.STALE}
+    listed = client.get(reverse("api-result-versions", args=[project.pk, run.pk, "a.TextGrid"])).json()["versions"]
+    assert [(v["number"], v["author"]) for v in listed] == [(0, None), (1, "alice")]
+    old = b"".join(client.get(listed[0]["downloads"]["csv"]).streaming_content)
+    assert b"a.wav,words,0.120,0.450,ten" in old
+    latest = b"".join(client.get(reverse("api-result", args=[project.pk, run.pk, "a.TextGrid"]) + "?format=csv")
+                      .streaming_content)
+    assert b"a.wav,words,0.120,0.470,ten" in latest
+    assert client.get(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 5])).json() == {
+        "code": "not_found", "detail": "“a.TextGrid” has no version 5."}
+
+
+def test_the_waveforms_outline_is_the_lowest_and_highest_sample_of_each_stretch(tmp_path):
+    import numpy as np
+    import soundfile
+
+    from pipelines import audio as audio_files
+
+    path = tmp_path / "ramp.wav"
+    samples = np.concatenate([np.linspace(-0.5, 0.25, 800), np.zeros(800)]).astype(np.float32)
+    soundfile.write(path, samples, 16000, subtype="FLOAT")
+    columns = audio_files.peaks(path, 4)
+    assert len(columns) == 4
+    assert columns[0][0] == -1.0  # the loudest sample is the scale
+    assert columns[1][1] == pytest.approx(0.5, abs=1e-3) and columns[3] == (0.0, 0.0)
+
+
+def test_a_realigned_result_starts_again_from_version_0(alice, tmp_path):
+    # A run waiting for review shows the first pass's results, which the researcher may correct; the second pass
+    # writes new ones, which a correction of the old ones must not hide.
+    project, run = edited_run(alice, tmp_path)
+    base, tiers = versions.parse_body(json.dumps({"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}))
+    assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
+    run.realign_process = fa_process(project, ["a"], {"a.TextGrid": grid_text(tmp_path)}, folder="realign")
+    run.save()
+    latest = results.result_version(run, "a.TextGrid")
+    assert latest.number == 0 and "/realign/" in latest.path
+    assert [v.number for v in results.versions(run, "a.TextGrid")] == [0]
+
+
+def editor_data(client, project, run, name):
+    html = client.get(url("pipelines-edit-result", project, run, name)).content.decode()
+    return json.loads(html.split('id="editor-data" type="application/json">')[1].split("</script>")[0])
+
+
+def test_each_speakers_tiers_are_edited_with_their_own_words_and_phones(alice_client, alice):
+    from tests.test_speaker_results import DRAWN, speakers_run
+
+    project, run = speakers_run(alice)
+    data = editor_data(alice_client, project, run, "interview.TextGrid")
+    assert [t["name"] for t in data["tiers"]] == DRAWN
+    assert [t["words"] for t in data["tiers"]] == [None, None, 1, None, None, 4]
+    low = [i["label"] for t in data["tiers"] if t["kind"] == "words" for i in t["intervals"]
+           if i["confidence"] is not None and i["confidence"] < 0.5]
+    assert sorted(low) == ["a3", "b1", "b6"]
+
+
+def test_a_correction_keeps_the_confidence_of_what_it_left_as_it_was(alice, tmp_path):
+    from tests.test_confidence_pages import confident_grid
+
+    project = make_project(alice)
+    Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=4)))
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(4)})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE, fa_process=process)
+    tiers = [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]
+    changed = next(i for i in tiers[0]["intervals"] if i["label"] == "w1")
+    changed.update(label="one", confidence=None)  # as the editor sends an interval it changed
+    assert versions.save(run, "a.TextGrid", alice, 0, tiers, 4.0) == 1
+    alignment = results.read_alignment(run, results.result_path(run, "a.TextGrid"), "a.TextGrid", {})
+    assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
+        ("w0", 0.95), ("one", None), ("w2", 0.95), ("w3", 0.12)]
+
+
+def test_the_words_to_check_are_those_of_the_latest_version(alice, alice_client, tmp_path):
+    from tests.test_confidence_pages import confident_grid
+
+    project = make_project(alice)
+    Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=4)))
+    Upload(project).add(SimpleUploadedFile("a.txt", b"w"))
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(4), "report.json": report(entry("a.wav"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+    run.refresh_from_db()
+    [(_, found)] = results.words_to_check(run, list(run.outcomes.all()))
+    assert [w["label"] for w in found["words"]] == ["w3", "w7"]
+    tiers = [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]
+    next(i for i in tiers[0]["intervals"] if i["label"] == "w3").update(label="three", confidence=None)
+    versions.save(run, "a.TextGrid", alice, 0, tiers, 4.0)
+    [(_, found)] = results.words_to_check(run, list(run.outcomes.all()))
+    assert [w["label"] for w in found["words"]] == ["w7"]  # w3 was checked and corrected
+
+
+def test_a_correction_larger_than_the_sites_forms_is_saved_and_one_too_large_is_refused(alice_client, alice, tmp_path,
+                                                                                       settings, monkeypatch):
+    from pipelines import views
+
+    project, run = edited_run(alice, tmp_path)
+    tiers = moved(tiers_of(run), 0.4504, 0.47)
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)  # as an hour's tiers are
+    assert save(alice_client, project, run, {"base": 0, "tiers": tiers, "padding": padding}).status_code == 201
+    monkeypatch.setattr(views, "MAX_VERSION_BYTES", 1024**2)
+    response = save(alice_client, project, run, {"base": 1, "tiers": tiers, "padding": padding})
+    assert response.status_code == 413 and response.json()["error"] == (
+        "This correction is larger than 1 MB, more than a result can be saved in one go; nothing was saved.")
+    assert ResultVersion.objects.count() == 1
