@@ -86,6 +86,11 @@ def install(tmp_path_factory):
     return {"env": env, "project": setup.stdout.split()[-1], "temp": var / "tmp" / "uploads", "media": var / "media"}
 
 
+def _terminal_signals():
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class WebServer:
     def __init__(self, install, kind, tmp_path):
         self.port = free_port()
@@ -97,8 +102,10 @@ class WebServer:
             argv = [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "equestria.wsgi", "--bind",
                     f"127.0.0.1:{self.port}", "--workers", "1", "--graceful-timeout", "2"]
         self.log = open(tmp_path / f"{kind}.log", "w")
+        # The server starts with Ctrl-C's default action and nothing blocked, as from a terminal: not with
+        # whatever an earlier test in this pytest process left (under pytest-xdist runserver once ignored it).
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=install["env"], stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_terminal_signals)
         self.session = requests.Session()
 
         def answers():
@@ -136,10 +143,15 @@ class WebServer:
         return sock
 
     def stop(self, signum):
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
         self.proc.send_signal(signum)
-        # A bound, not a measure: on a loaded machine (tests in two processes beside other work) runserver
-        # once needed more than 30 s to end its threads and remove the upload's temporary file.
-        self.proc.wait(timeout=90)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.log.flush()
+            signals = [line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+            log = (self.log.name and Path(self.log.name).read_text())[-3000:]
+            pytest.fail(f"the server did not stop within 60 s of signal {signum}; {signals}; its log:\n{log}")
 
     def close(self):
         if self.proc.poll() is None:
