@@ -48,6 +48,11 @@ CODES = {
     "invalid_format": (400, "There is no format “docx”: choose one of textgrid, eaf, csv, json."),
     "no_results": (409, "This run has no results yet."),
     "not_convertible": (422, "This result cannot be converted; download its TextGrid instead."),
+    "not_in_review": (409, "This run is not waiting for a review."),
+    "not_cancellable": (409, "This run has already ended (done); there is nothing to cancel."),
+    "dictionary_refused": (400, "Line 2: “pony” needs at least one phone after the word. …"),
+    "dictionary_too_large": (413, "The dictionary is larger than 1.0 MB; keep only the lines for the words of this "
+                                  "run (the aligner already knows all other words)."),
     "server_error": (500, "An error on the server stopped this request; it is logged for the administrators. …"),
 }
 # What any operation behind authentication may answer.

@@ -89,6 +89,8 @@ PATHS = {
     "api-download-file": "projects/{project_id}/files/{file_id}/download/",
     "api-run-list": "projects/{project_id}/runs/",
     "api-run-detail": "projects/{project_id}/runs/{run_id}/",
+    "api-run-review": "projects/{project_id}/runs/{run_id}/review/",
+    "api-run-cancel": "projects/{project_id}/runs/{run_id}/cancel/",
     "api-result-list": "projects/{project_id}/runs/{run_id}/results/",
     "api-result": "projects/{project_id}/runs/{run_id}/results/{name}/",
     "api-results-zip": "projects/{project_id}/runs/{run_id}/results.zip",
@@ -109,6 +111,9 @@ ENDPOINTS = [
     ("get", "api-run-list", 200),
     ("post", "api-run-list", 201),
     ("get", "api-run-detail", 200),
+    ("get", "api-run-review", 200),
+    ("post", "api-run-review", 200),
+    ("post", "api-run-cancel", 200),
     ("get", "api-result-list", 200),
     ("get", "api-result", 200),
     ("get", "api-results-zip", 200),
@@ -166,6 +171,7 @@ def _request(world, method, name):
     project, f, run = world["project"], world["file"], world["run"]
     args = {"api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
             "api-file-list": [project.pk], "api-run-list": [project.pk], "api-run-detail": [project.pk, run.pk],
+            "api-run-review": [project.pk, run.pk], "api-run-cancel": [project.pk, run.pk],
             "api-result-list": [project.pk, run.pk], "api-result": [project.pk, run.pk, "a.TextGrid"],
             "api-results-zip": [project.pk, run.pk]}.get(name, [project.pk, f.pk])
     url = reverse(name, args=args)
@@ -175,10 +181,27 @@ def _request(world, method, name):
         return url, {"name": "Renamed"}, False
     if (method, name) == ("post", "api-file-list"):
         return url, {"files": [SimpleUploadedFile("b.wav", wav_bytes())]}, True
+    if name in ("api-run-review", "api-run-cancel"):
+        _waiting_for_review(run)
+        if method == "post" and name == "api-run-review":
+            return url, {"dictionary": "pony P OW N IY\n"}, False
     if (method, name) == ("post", "api-run-list"):
         Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes()))  # a.txt's recording: ready to align
         return url, {}, False
     return url, None, False
+
+
+def _waiting_for_review(run):
+    """The run as the worker leaves it for the review: an unknown word and its proposal, a pipeline that takes a
+    dictionary."""
+    from scripts.models import InputTemplate
+
+    pipeline = run.pipeline
+    pipeline.fa_dictionary_input = InputTemplate.objects.get(profile__script=pipeline.fa_script,
+                                                             template_id="dictionary")
+    pipeline.save()
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REVIEW, oov_words=["pony"], dictionary="pony P OW N IY\n",
+                                         finished_at=None)
 
 
 @pytest.mark.parametrize("method, name, ok", ENDPOINTS, ids=[f"{m} {n}" for m, n, _ in ENDPOINTS])
@@ -207,6 +230,8 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
     if caller != "owner":
         project = Project.objects.get(pk=world["project"].pk)  # nothing changed
         assert (project.name, project.files.count(), project.runs.count()) == ("Austen", *before)
+        if name in ("api-run-review", "api-run-cancel"):
+            assert Run.objects.get(pk=world["run"].pk).stage == Run.Stage.REVIEW
 
 
 def test_a_token_in_the_query_string_or_a_form_field_is_not_taken(world):
