@@ -260,3 +260,10 @@ class ReviewSubmitSerializer(serializers.Serializer):
         "The page's “Align without these words”: unknown words without a line leave their recordings out."))
     skip = serializers.BooleanField(required=False, default=False, help_text=(
         "Align again without any of the unknown words: the recordings with them are left out (no `dictionary`)."))
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="Where the mails about your runs go.")
+    notify_runs = serializers.BooleanField(help_text="“E-mail me about my runs”: a mail when a run needs your review "
+                                                     "and when it ends (done, done with problems, failed).")

@@ -20,6 +20,7 @@ class Schema(SpectacularJSONAPIView):
 
 
 urlpatterns = [
+    path("api/v1/me/", views.Me.as_view(), name="api-me"),
     path("api/v1/pipelines/", views.pipeline_list, name="api-pipeline-list"),
     path("api/v1/projects/", views.ProjectList.as_view(), name="api-project-list"),
     path("api/v1/projects/<uuid:project_id>/", views.ProjectDetail.as_view(), name="api-project-detail"),

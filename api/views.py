@@ -16,9 +16,10 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.forms import AccountSettingsForm
 from api.errors import CODES, ApiError, error, responses
 from api.serializers import (
-    DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
+    DeletedProjectSerializer, FileSerializer, MeSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
     ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, ReviewSerializer, ReviewSubmitSerializer,
     RunDetailSerializer, RunSerializer, RunStartSerializer,
     UploadResultSerializer, UploadSerializer,
@@ -68,6 +69,37 @@ def _body(request):
             raise ApiError("invalid", f"{key.replace('_', ' ').capitalize()}: send it as a string of text, e.g. "
                                       f"{{\"{key}\": \"Interviews\"}}.")
     return request.data
+
+
+# Your account
+
+
+class Me(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=responses({200: MeSerializer}), summary="Your account and its settings")
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=MeSerializer, responses=responses({200: MeSerializer}, "parse_error", "invalid",
+                                                              "unsupported_media_type", "csrf_failed",
+                                                              "request_too_large"),
+                   summary="Change your settings, as on the account's settings page")
+    def patch(self, request):
+        body = request.data
+        if not hasattr(body, "get"):
+            raise ApiError("parse_error", "Send a JSON object, e.g. {\"notify_runs\": false}.")
+        if unknown := sorted(set(body) - set(AccountSettingsForm.Meta.fields)):
+            raise ApiError("invalid", f"Only {', '.join(AccountSettingsForm.Meta.fields)} can be changed here, not "
+                                      f"{', '.join(unknown)}.")
+        if not all(isinstance(value, bool) for value in body.values()):
+            raise ApiError("invalid", "Send each setting as true or false, e.g. {\"notify_runs\": false}.")
+        data = {name: getattr(request.user, name) for name in AccountSettingsForm.Meta.fields} | dict(body)
+        form = AccountSettingsForm(data, instance=request.user)
+        if not form.is_valid():
+            raise _form_error(form)
+        form.save(commit=False).save(update_fields=form.Meta.fields)
+        return Response(MeSerializer(request.user).data)
 
 
 # Pipelines

@@ -269,6 +269,9 @@ else:
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Equestria <equestria@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 ADMINS = [("Administrator", address) for address in env_list("ADMIN_EMAILS")]
+# The site's address as researchers reach it, for links in mails the worker sends (it has no request to
+# take the host from), e.g. https://equestria.example.org.
+EQUESTRIA_SITE_URL = env_str("EQUESTRIA_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # HTTPS: on in production behind TLS; off for the local run command on plain http.
 HTTPS = env_bool("HTTPS", False)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from pipelines import outcomes, review
+from pipelines import notifications, outcomes, review
 from pipelines.models import Run
 from scripts.models import Process
 from scripts.tasks import schedule_process
@@ -195,6 +195,7 @@ def _finish_run(run, stage, error=""):
     run.save(update_fields=["stage", "error", "finished_at"])
     # The project list is in last-activity order, and a run that ends is news for its project.
     Project.objects.filter(pk=run.project_id).update(updated_at=Now())
+    notifications.notify(run, stage)  # not of a cancel: the researcher did it
 
 
 def _process_failed(run, process):
@@ -256,6 +257,7 @@ def on_process_finished(sender, process, **kwargs):
         run.dictionary = text
         run.stage = Stage.REVIEW
         run.save(update_fields=["dictionary", "stage"])
+        notifications.notify(run, Stage.REVIEW)
     elif run.stage == Stage.REALIGNING:
         outcomes.record_pass(run, process)
         _finish_run(run, outcomes.final_stage(run))

@@ -81,6 +81,7 @@ def assert_error(response, status, code, detail=None, *, operation_of=None):
 
 
 PATHS = {
+    "api-me": "me/",
     "api-pipeline-list": "pipelines/",
     "api-project-list": "projects/",
     "api-project-detail": "projects/{project_id}/",
@@ -97,6 +98,8 @@ PATHS = {
 }
 # (method, URL name, what a call of the owner answers); another user gets 404 for the objects of a project.
 ENDPOINTS = [
+    ("get", "api-me", 200),
+    ("patch", "api-me", 200),
     ("get", "api-pipeline-list", 200),
     ("get", "api-project-list", 200),
     ("post", "api-project-list", 201),
@@ -169,7 +172,7 @@ def world(alice, bob):
 
 def _request(world, method, name):
     project, f, run = world["project"], world["file"], world["run"]
-    args = {"api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
+    args = {"api-me": [], "api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
             "api-file-list": [project.pk], "api-run-list": [project.pk], "api-run-detail": [project.pk, run.pk],
             "api-run-review": [project.pk, run.pk], "api-run-cancel": [project.pk, run.pk],
             "api-result-list": [project.pk, run.pk], "api-result": [project.pk, run.pk, "a.TextGrid"],
@@ -177,6 +180,8 @@ def _request(world, method, name):
     url = reverse(name, args=args)
     if (method, name) == ("post", "api-project-list"):
         return url, {"name": "New", "pipeline": "English"}, False
+    if (method, name) == ("patch", "api-me"):
+        return url, {"notify_runs": False}, False
     if (method, name) == ("patch", "api-project-detail"):
         return url, {"name": "Renamed"}, False
     if (method, name) == ("post", "api-file-list"):
@@ -213,7 +218,7 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
     if caller == "owner":
         assert response.status_code == ok, response.content
     elif caller == "other":
-        if name in ("api-pipeline-list", "api-project-list"):
+        if name in ("api-pipeline-list", "api-project-list", "api-me"):
             assert response.status_code == ok
             assert "Austen" not in response.content.decode()  # alice's project is not among bob's
         else:
@@ -232,6 +237,7 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
         assert (project.name, project.files.count(), project.runs.count()) == ("Austen", *before)
         if name in ("api-run-review", "api-run-cancel"):
             assert Run.objects.get(pk=world["run"].pk).stage == Run.Stage.REVIEW
+        assert project.owner.notify_runs is True
 
 
 def test_a_token_in_the_query_string_or_a_form_field_is_not_taken(world):
