@@ -11,6 +11,7 @@ import pytest
 from background_task.models import Task
 from background_task.tasks import tasks
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from pipelines import notifications, services
@@ -108,7 +109,7 @@ def test_nothing_is_mailed_to_an_owner_who_turned_the_mails_off(alice, alice_cli
     assert Notification.objects.get(run=run).outcome == "off"
 
 
-def test_a_mail_server_that_fails_is_logged_and_the_run_stays_done(alice, settings, caplog):
+def test_a_mail_server_that_fails_is_logged_shown_to_staff_and_the_run_stays_done(alice, admin_user, settings, caplog):
     with socket.socket() as probe:  # a port on which nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -120,6 +121,10 @@ def test_a_mail_server_that_fails_is_logged_and_the_run_stays_done(alice, settin
     assert Notification.objects.get(run=run).outcome == "failed"
     assert Run.objects.get(pk=run.pk).stage == Run.Stage.DONE
     assert not Task.objects.filter(task_name=TASK).exists()  # not tried again (and again)
+    staff = Client()
+    staff.force_login(admin_user)
+    page = staff.get(reverse("admin:pipelines_notification_changelist")).content.decode()
+    assert "not sent: the mail server failed (see the log)" in page
 
 
 def test_the_settings_page_shows_the_choice_on_by_default_and_needs_a_login(alice_client, client):
