@@ -221,6 +221,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * REVIEW_MAX_DICTIONARY_BYTES + 256 * 1024
 # {"code", "detail"} (api/errors.py). Requests per user (or per client address without one), e.g.
 # "120/minute"; empty: no limit. Counted in the cache, which is per process unless CACHES says otherwise.
 API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "120/minute").strip() or None
+# Refused tokens (revoked, expired, mistyped) per client address, before any further token is checked.
+API_FAILED_TOKEN_RATE = env_str("API_FAILED_TOKEN_RATE", "20/minute").strip() or None
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication", "api.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
