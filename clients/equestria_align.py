@@ -17,7 +17,9 @@ import argparse
 import email.message
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -34,11 +36,13 @@ except ImportError:
 EXTENSIONS = {".wav", ".flac", ".txt", ".textgrid", ".eaf", ".dict"}
 FORMATS = ("textgrid", "eaf", "csv", "json")
 ENDED = {"done", "problems", "failed", "cancelled"}
+# Results downloaded at once: many short recordings are many small files, each a round trip.
+DOWNLOADS_AT_ONCE = 4
 
 # Exit codes: say what happened to a script that runs this one.
 OK = 0  # every recording aligned
 PROBLEMS = 1  # done, but some files were refused, left out or not aligned (each is listed)
-USAGE = 2  # bad arguments (argparse's own code too)
+USAGE = 2  # bad arguments, or nothing that can be aligned (argparse's own code too)
 AUTHENTICATION = 3  # the token was refused
 SERVER = 4  # the server cannot be reached, or refused a request (its message is shown)
 FAILED = 5  # the run failed or was cancelled
@@ -87,10 +91,16 @@ class Api:
 
     def __init__(self, server, token, timeout=60, retries=5):
         self.base = server.rstrip("/") + "/api/v1/"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Token {token}"
-        self.session.headers["User-Agent"] = "equestria-align"
-        self.timeout, self.retries = timeout, retries
+        self.token, self.timeout, self.retries = token, timeout, retries
+        self.local = threading.local()  # a session per thread: requests' sessions are not made to be shared
+
+    @property
+    def session(self):
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+            self.local.session.headers["Authorization"] = f"Token {self.token}"
+            self.local.session.headers["User-Agent"] = "equestria-align"
+        return self.local.session
 
     def url(self, path):
         return path if path.startswith(("http://", "https://")) else self.base + path
@@ -295,23 +305,29 @@ def download(api, run, output, format, quiet):
     """Download each result in `format` into `output`; the names written."""
     results = api.json("GET", run["results"])["results"]
     output.mkdir(parents=True, exist_ok=True)
-    written = []
     bar = Progress(len(results), f"Downloading {len(results)} results", unit="file", quiet=quiet)
-    try:
-        for number, result in enumerate(results, start=1):
-            response = api.call("GET", result["downloads"][format], stream=True)
+    lock, finished = threading.Lock(), 0
+
+    def fetch(result):
+        nonlocal finished
+        with api.call("GET", result["downloads"][format], stream=True) as response:
             name = _attachment_name(response) or result["name"]
             name = os.path.basename(name)  # a name is the server's: never a path outside the output folder
             partial = output / f".{name}.part"
             with open(partial, "wb") as f:
                 for chunk in response.iter_content(1 << 16):
                     f.write(chunk)
-            os.replace(partial, output / name)
-            written.append(name)
-            bar.set(number)
+        os.replace(partial, output / name)
+        with lock:
+            finished += 1
+            bar.set(finished)
+        return name
+
+    try:
+        with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool:
+            return list(pool.map(fetch, results))
     finally:
         bar.close()
-    return written
 
 
 def _attachment_name(response):
@@ -353,7 +369,7 @@ def align(args):
                        json={"parameters": dict(args.parameter), "only_complete_pairs": True})
     except Stop as exc:
         if getattr(exc, "code_name", "") == "cannot_start":
-            raise Stop(f"The alignment cannot start: {exc.body['detail']}", PROBLEMS if refused else USAGE) from None
+            raise Stop(f"The alignment cannot start: {exc.body['detail']}", USAGE) from None
         raise
     say(f"Alignment started: {run['page']}", quiet)
 
@@ -391,7 +407,7 @@ def parser():
     p = argparse.ArgumentParser(prog="equestria-align", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
                                     "Exit codes: 0 all aligned, 1 done with problems (each listed), 2 bad "
-                                    "arguments, 3 token refused, 4 server unreachable or refused, 5 run failed, "
+                                    "arguments or nothing to align, 3 token refused, 4 server unreachable or refused, 5 run failed, "
                                     "6 stopped for the review, 7 timed out."))
     p.add_argument("folder", help="the folder of recordings and their transcripts (a.wav with a.txt, …)")
     p.add_argument("--server", default=os.environ.get("EQUESTRIA_SERVER", "http://127.0.0.1:8000"),
@@ -409,7 +425,7 @@ def parser():
                    help="a parameter of the pipeline (as /api/v1/pipelines/ lists them); may be repeated")
     p.add_argument("--batch-mb", type=int, default=64, help="most megabytes per upload request (default: 64)")
     p.add_argument("--batch-files", type=int, default=100, help="most files per upload request (default: 100)")
-    p.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the run (default: 2)")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the run (default: 1)")
     p.add_argument("--timeout", type=float, default=24 * 3600,
                    help="seconds to wait for the run (default: a day); it goes on on the server after that")
     p.add_argument("--request-timeout", type=float, default=300, help="seconds to wait for one answer (default: 300)")

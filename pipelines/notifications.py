@@ -8,7 +8,6 @@ import logging
 
 from background_task import background
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,8 +22,8 @@ def notify(run, event):
     """Record that `run` reached `event` (a stage) and queue its mail; nothing when it was recorded before."""
     if event not in EVENTS:
         return
-    with transaction.atomic():  # a savepoint: a unique violation (a second step) leaves the stage change intact
-        notification, created = Notification.objects.get_or_create(run=run, event=event)
+    # get_or_create's insert is in a savepoint: a second step's unique violation leaves its transaction intact.
+    notification, created = Notification.objects.get_or_create(run=run, event=event)
     if created:
         send_run_mail(notification.pk)
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from praatio import textgrid
 from django.conf import settings
+from praatio import textgrid
 
 from tests.clamservers import PASSWORD, USER
+from tests.factories import make_project
 from tests.helpers import DATA, ROOT, database_url_of_this_test_run, free_port
 from tests.test_api import token_for
 
@@ -80,6 +81,11 @@ def test_the_client_says_why_it_cannot_go_on(live_server, alice, tmp_path):
     assert (down.returncode, down.stderr) == (4, f"equestria-align: Cannot reach the server at http://127.0.0.1:{port}"
                                                  "/api/v1/: connection refused. Check --server and that the server "
                                                  "runs.\n")
+    make_project(alice, name="empty")
+    taken = client(folder, "--server", live_server.url, token=key, timeout=60)
+    assert taken.returncode == 2
+    assert taken.stderr.splitlines()[-1] == ("equestria-align: You already have a project named “empty”; choose "
+                                             "another with --project (or delete it on the site).")
     refused = client(folder, "--server", live_server.url, token="0" * 64, timeout=60)
     assert refused.returncode == 3
     assert refused.stderr == ("equestria-align: The server refused the token: The token is not valid: it was revoked, "
