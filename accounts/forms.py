@@ -125,3 +125,11 @@ class ThrottledPasswordResetForm(PasswordResetForm):
             log.warning("Password reset mail not sent: too many requests for this address or from %s", client_ip)
             return
         super().save(*args, request=request, **kwargs)
+
+
+class AccountSettingsForm(forms.ModelForm):
+    """What a researcher sets for their own account (the API's /api/v1/me/ takes the same fields)."""
+
+    class Meta:
+        model = User
+        fields = ["notify_runs"]

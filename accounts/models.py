@@ -37,6 +37,12 @@ class User(AbstractUser):
         editable=False,
         help_text="Made on the sign-up page and not confirmed yet; deleted when the confirmation link expires.",
     )
+    notify_runs = models.BooleanField(
+        "e-mail me about my runs",
+        default=True,
+        help_text="A mail when a run needs your review of pronunciations, and when it ends (done, done with "
+        "problems, failed), with a link to the run.",
+    )
 
     class Meta:
         constraints = [

@@ -10,6 +10,7 @@ from accounts.forms import (
 )
 
 urlpatterns = [
+    path("settings/", views.account_settings, name="accounts-settings"),
     path("signup/", views.signup, name="accounts-signup"),
     path("signup/sent/", views.signup_sent, name="accounts-signup-sent"),
     path("confirm/resend/", views.resend_confirmation, name="accounts-confirm-resend"),

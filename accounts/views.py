@@ -2,12 +2,13 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import services
-from accounts.forms import ResendConfirmationForm, SignUpForm
+from accounts.forms import AccountSettingsForm, ResendConfirmationForm, SignUpForm
 
 # Said when a link cannot be sent now; every request counts, for addresses without an account too,
 # so these reveal nothing about accounts.
@@ -71,3 +72,13 @@ def resend_confirmation(request):
 
 def resend_sent(request):
     return render(request, "accounts/confirm_resend_sent.html", {"address": request.session.get("mail_sent_to")})
+
+
+@login_required
+def account_settings(request):
+    form = AccountSettingsForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save(commit=False).save(update_fields=form.Meta.fields)
+        messages.success(request, "Your settings are saved.")
+        return redirect("accounts-settings")
+    return render(request, "accounts/settings.html", {"form": form})

@@ -7,9 +7,11 @@ on the tokens page, marked expired), and each use is noted (`Token.last_used_at`
 """
 
 import binascii
+import math
 from datetime import timedelta
 from hmac import compare_digest
 
+from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.utils import timezone
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -34,7 +36,18 @@ class TokenAuthentication(KnoxTokenAuthentication):
             # schemes are passed on too: a proxy's Basic authentication may come along with a browser's session.
             raise exceptions.AuthenticationFailed("The Authorization header must be “Token <key>”, not “Bearer …”.",
                                                   code="authentication_failed")
-        return super().authenticate(request)
+        if not scheme or scheme[0].lower() != b"token":
+            return super().authenticate(request)
+        failures = FailedTokenThrottle(request)
+        if (wait := failures.wait_needed()) is not None:
+            raise exceptions.Throttled(wait, detail=(
+                "Too many requests with a token that is not valid came from your address; wait before trying "
+                "again, and check the token (it may have been revoked or have expired)."))
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            failures.record()
+            raise
 
     def authenticate_credentials(self, key):
         try:
@@ -81,3 +94,34 @@ class UserThrottle(throttling.UserRateThrottle):
 
     def get_rate(self):
         return settings.API_THROTTLE_RATE
+
+
+class FailedTokenThrottle(throttling.SimpleRateThrottle):
+    """Refused tokens per client address, at most API_FAILED_TOKEN_RATE: a script that tries keys (or one left
+    running with a revoked token) is slowed down before each attempt costs a query and a hash.
+
+    The address is the one django-axes locks logins by (AXES_PROXY_COUNT), not DRF's, which trusts any
+    X-Forwarded-For when no proxy count is set, so that a caller cannot name a new address per request.
+    """
+
+    scope = "failed_token"
+
+    def __init__(self, request):
+        super().__init__()
+        self.key = self.cache_format % {"scope": self.scope, "ident": get_client_ip_address(request._request)}
+        self.history, self.now = [], self.timer()
+        if self.rate is not None:
+            self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+
+    def get_rate(self):
+        return settings.API_FAILED_TOKEN_RATE
+
+    def wait_needed(self):
+        """Seconds to wait before another token is checked, or None."""
+        if self.rate is None or len(self.history) < self.num_requests:
+            return None
+        return max(1, math.ceil(self.history[-1] + self.duration - self.now))
+
+    def record(self):
+        if self.rate is not None:
+            self.cache.set(self.key, [self.now, *self.history], self.duration)

@@ -50,6 +50,11 @@ CODES = {
     "not_convertible": (422, "This result cannot be converted; download its TextGrid instead."),
     "invalid_version": (400, "Tier “words”: the interval at 0.460 s does not start where the one before it ends …"),
     "stale_version": (409, "This result was changed in another tab or by someone else since you opened it — reload …"),
+    "not_in_review": (409, "This run is not waiting for a review."),
+    "not_cancellable": (409, "This run has already ended (done); there is nothing to cancel."),
+    "dictionary_refused": (400, "Line 2: “pony” needs at least one phone after the word. …"),
+    "dictionary_too_large": (413, "The dictionary is larger than 1.0 MB; keep only the lines for the words of this "
+                                  "run (the aligner already knows all other words)."),
     "server_error": (500, "An error on the server stopped this request; it is logged for the administrators. …"),
 }
 # What any operation behind authentication may answer.

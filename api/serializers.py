@@ -270,3 +270,38 @@ class RunStartSerializer(serializers.Serializer):
     only_complete_pairs = serializers.BooleanField(required=False, default=False, help_text=(
         "Align the complete pairs only, leaving out files without their partner (the page's “Align the … "
         "complete pairs only”); without it such a project cannot start."))
+
+
+class ReviewWordSerializer(serializers.Serializer):
+    word = serializers.CharField()
+    proposed = serializers.ListField(child=serializers.CharField(), help_text="The pronunciations proposed for it, "
+                                     "phones separated by spaces (may be empty: then type one).")
+    recordings = serializers.ListField(child=serializers.CharField(), allow_null=True,
+                                       help_text="The recordings that contain it; null when the run cannot tell.")
+
+
+class ReviewSerializer(serializers.Serializer):
+    words = ReviewWordSerializer(many=True, help_text="The unknown words, as the review page lists them.")
+    dictionary = serializers.CharField(help_text="The proposed dictionary: one “word PH PH …” per line. Send it "
+                                                 "back as it is to accept it, or corrected.")
+    phones = serializers.ListField(child=serializers.CharField(), allow_null=True,
+                                   help_text="The phones this aligner knows; null when any are taken.")
+    approximate = serializers.BooleanField(help_text="Phones are IPA mapped to another language's acoustic model.")
+    phone_note = serializers.CharField(help_text="What the review page says of the phones to write (may be empty).")
+    page = serializers.CharField(help_text="The review page on the site.")
+
+
+class ReviewSubmitSerializer(serializers.Serializer):
+    dictionary = serializers.CharField(required=False, allow_blank=True, help_text=(
+        "The reviewed pronunciations, as the review page's box takes them: one “word PH PH …” per line."))
+    skip_missing = serializers.BooleanField(required=False, default=False, help_text=(
+        "The page's “Align without these words”: unknown words without a line leave their recordings out."))
+    skip = serializers.BooleanField(required=False, default=False, help_text=(
+        "Align again without any of the unknown words: the recordings with them are left out (no `dictionary`)."))
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="Where the mails about your runs go.")
+    notify_runs = serializers.BooleanField(help_text="“E-mail me about my runs”: a mail when a run needs your review "
+                                                     "and when it ends (done, done with problems, failed).")

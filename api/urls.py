@@ -20,6 +20,7 @@ class Schema(SpectacularJSONAPIView):
 
 
 urlpatterns = [
+    path("api/v1/me/", views.Me.as_view(), name="api-me"),
     path("api/v1/pipelines/", views.pipeline_list, name="api-pipeline-list"),
     path("api/v1/projects/", views.ProjectList.as_view(), name="api-project-list"),
     path("api/v1/projects/<uuid:project_id>/", views.ProjectDetail.as_view(), name="api-project-detail"),
@@ -29,6 +30,10 @@ urlpatterns = [
          name="api-download-file"),
     path("api/v1/projects/<uuid:project_id>/runs/", views.RunList.as_view(), name="api-run-list"),
     path("api/v1/projects/<uuid:project_id>/runs/<uuid:run_id>/", views.RunDetail.as_view(), name="api-run-detail"),
+    path("api/v1/projects/<uuid:project_id>/runs/<uuid:run_id>/review/", views.RunReview.as_view(),
+         name="api-run-review"),
+    path("api/v1/projects/<uuid:project_id>/runs/<uuid:run_id>/cancel/", views.RunCancel.as_view(),
+         name="api-run-cancel"),
     path("api/v1/projects/<uuid:project_id>/runs/<uuid:run_id>/results/", views.ResultList.as_view(),
          name="api-result-list"),
     path("api/v1/projects/<uuid:project_id>/runs/<uuid:run_id>/results/<str:name>/", views.ResultDownload.as_view(),

@@ -17,17 +17,18 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.forms import AccountSettingsForm
 from api.errors import CODES, ApiError, error, responses
 from api.serializers import (
-    DeletedProjectSerializer, FileSerializer, PipelineSerializer, ProjectCreateSerializer, ProjectDetailSerializer,
-    ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, RunDetailSerializer, RunSerializer,
-    RunStartSerializer,
-    UploadResultSerializer, UploadSerializer, VersionDetailSerializer, VersionListSerializer, VersionPutSerializer,
+    DeletedProjectSerializer, FileSerializer, MeSerializer, PipelineSerializer, ProjectCreateSerializer,
+    ProjectDetailSerializer, ProjectRenameSerializer, ProjectSerializer, ResultListSerializer, ReviewSerializer,
+    ReviewSubmitSerializer, RunDetailSerializer, RunSerializer, RunStartSerializer, UploadResultSerializer,
+    UploadSerializer, VersionDetailSerializer, VersionListSerializer, VersionPutSerializer,
 )
-from pipelines import outcomes, pictures, results, versions
+from pipelines import outcomes, pictures, results, review, versions
 from pipelines import services as pipeline_services
 from pipelines.access import get_run_for_user
-from pipelines.forms import AlignmentForm, parameter_fields
+from pipelines.forms import AlignmentForm, DictionaryForm, parameter_fields
 from pipelines.models import Run
 from scripts import health
 from scripts.models import Pipeline
@@ -69,6 +70,37 @@ def _body(request):
             raise ApiError("invalid", f"{key.replace('_', ' ').capitalize()}: send it as a string of text, e.g. "
                                       f"{{\"{key}\": \"Interviews\"}}.")
     return request.data
+
+
+# Your account
+
+
+class Me(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=responses({200: MeSerializer}), summary="Your account and its settings")
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=MeSerializer, responses=responses({200: MeSerializer}, "parse_error", "invalid",
+                                                              "unsupported_media_type", "csrf_failed",
+                                                              "request_too_large"),
+                   summary="Change your settings, as on the account's settings page")
+    def patch(self, request):
+        body = request.data
+        if not hasattr(body, "get"):
+            raise ApiError("parse_error", "Send a JSON object, e.g. {\"notify_runs\": false}.")
+        if unknown := sorted(set(body) - set(AccountSettingsForm.Meta.fields)):
+            raise ApiError("invalid", f"Only {', '.join(AccountSettingsForm.Meta.fields)} can be changed here, not "
+                                      f"{', '.join(unknown)}.")
+        if not all(isinstance(value, bool) for value in body.values()):
+            raise ApiError("invalid", "Send each setting as true or false, e.g. {\"notify_runs\": false}.")
+        data = {name: getattr(request.user, name) for name in AccountSettingsForm.Meta.fields} | dict(body)
+        form = AccountSettingsForm(data, instance=request.user)
+        if not form.is_valid():
+            raise _form_error(form)
+        form.save(commit=False).save(update_fields=form.Meta.fields)
+        return Response(MeSerializer(request.user).data)
 
 
 # Pipelines
@@ -402,6 +434,95 @@ class RunDetail(APIView):
                    "you (the pronunciations of unknown words, on the page named by `review_page`).")
     def get(self, request, project_id, run_id):
         return Response(RunDetailSerializer(_run_detail(request, get_run_for_user(request, project_id, run_id))).data)
+
+
+class RunReview(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=responses({200: ReviewSerializer}, "not_found", "not_in_review"),
+                   summary="The proposed pronunciations of a run's unknown words, as its review page shows them")
+    def get(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        _in_review(run)
+        pipeline = run.pipeline
+        return Response(ReviewSerializer({
+            "words": [{"word": row.word, "proposed": row.proposed, "recordings": row.recordings}
+                      for row in review.review_rows(run)],
+            "dictionary": run.dictionary, "phones": pipeline.phone_set.split() or None,
+            "approximate": pipeline.approximate, "phone_note": review.phone_note(pipeline),
+            "page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk])),
+        }).data)
+
+    @extend_schema(request=ReviewSubmitSerializer,
+                   responses=responses({200: RunDetailSerializer}, "not_found", "project_gone", "not_in_review",
+                                       "dictionary_refused", "dictionary_too_large", "cannot_start", "parse_error",
+                                       "invalid",
+                                       "unsupported_media_type", "csrf_failed", "request_too_large"),
+                   summary="Send the reviewed pronunciations (or leave the unknown words out): the run aligns again",
+                   description="The review page's checks and messages: every problem at once, under `problems` "
+                   "(one per bad line); `missing` lists unknown words without a pronunciation, which "
+                   "`skip_missing` leaves out with their recordings. `{\"skip\": true}` leaves them all out.")
+    def post(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        _in_review(run)
+        body = request.data
+        if not hasattr(body, "get"):
+            raise ApiError("parse_error", "Send a JSON object, e.g. {\"dictionary\": \"pony P OW N IY\"}.")
+        for key in ("skip", "skip_missing"):
+            if not isinstance(body.get(key, False), bool):
+                raise ApiError("parse_error", f"Send `{key}` as true or false.")
+        skip = body.get("skip", False)
+        text = body.get("dictionary", "")
+        if not isinstance(text, str):
+            raise ApiError("invalid", "Dictionary: send it as a string of text, one “word PH PH …” per line.")
+        if skip and text.strip():
+            raise ApiError("invalid", "Send either a `dictionary` or `skip`, not both: `skip` leaves out every "
+                                      "unknown word.")
+        # The page's form, as if its box were sent (empty, with its checkbox ticked, for `skip`).
+        form = DictionaryForm({"dictionary": text, "skip_missing": skip or body.get("skip_missing", False)},
+                              phone_set=run.pipeline.phone_set, unknown_words=run.oov_words)
+        if not form.is_valid():
+            errors = form.non_field_errors().as_data()
+            if any(e.code == "too_large" for e in errors):
+                raise ApiError("dictionary_too_large", f"{errors[0].messages[0]} Nothing was aligned yet.")
+            problems = [m for e in errors for m in e.messages]
+            raise ApiError("dictionary_refused", "\n".join(problems), problems=problems, missing=form.missing)
+        try:
+            run = pipeline_services.realign(run, form.cleaned_data["dictionary"],
+                                            skip_missing=form.cleaned_data["skip_missing"])
+        except pipeline_services.NotInReview as exc:  # reviewed or cancelled meanwhile (another tab)
+            raise ApiError("not_in_review", str(exc)) from None
+        except review.DictionaryRefused as exc:
+            raise ApiError("dictionary_refused", str(exc), problems=exc.problems, missing=exc.missing) from None
+        except pipeline_services.CannotStart as exc:  # the pipeline takes no dictionary (changed meanwhile)
+            raise ApiError("cannot_start", str(exc)) from None
+        except services.ProjectGone as exc:
+            raise ApiError("project_gone", str(exc)) from None
+        return Response(RunDetailSerializer(_run_detail(request, run)).data)
+
+
+def _in_review(run):
+    try:
+        pipeline_services.check_in_review(run)
+    except pipeline_services.NotInReview as exc:
+        raise ApiError("not_in_review", f"{exc} It is {run.get_stage_display()}.") from None
+
+
+class RunCancel(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=None, responses=responses({200: RunDetailSerializer}, "not_found", "not_cancellable",
+                                                     "csrf_failed"),
+                   summary="Cancel a run that runs or waits for your review, as its page's “Cancel”",
+                   description="Recordings not aligned yet are not; those already aligned keep their results.")
+    def post(self, request, project_id, run_id):
+        run = get_run_for_user(request, project_id, run_id)
+        try:
+            pipeline_services.cancel(run)
+        except pipeline_services.NotCancellable as exc:
+            raise ApiError("not_cancellable", str(exc)) from None
+        run.refresh_from_db()
+        return Response(RunDetailSerializer(_run_detail(request, run)).data)
 
 
 def _run_detail(request, run):

@@ -222,6 +222,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * REVIEW_MAX_DICTIONARY_BYTES + 256 * 1024
 # {"code", "detail"} (api/errors.py). Requests per user (or per client address without one), e.g.
 # "120/minute"; empty: no limit. Counted in the cache, which is per process unless CACHES says otherwise.
 API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "120/minute").strip() or None
+# Refused tokens (revoked, expired, mistyped) per client address, before any further token is checked.
+API_FAILED_TOKEN_RATE = env_str("API_FAILED_TOKEN_RATE", "20/minute").strip() or None
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication", "api.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -270,6 +272,9 @@ else:
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Equestria <equestria@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 ADMINS = [("Administrator", address) for address in env_list("ADMIN_EMAILS")]
+# The site's address as researchers reach it, for links in mails the worker sends (it has no request to
+# take the host from), e.g. https://equestria.example.org.
+EQUESTRIA_SITE_URL = env_str("EQUESTRIA_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # HTTPS: on in production behind TLS; off for the local run command on plain http.
 HTTPS = env_bool("HTTPS", False)

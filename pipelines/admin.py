@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from pipelines.models import RecordingOutcome, Run
+from pipelines.models import Notification, RecordingOutcome, Run
 from scripts.models import Pipeline
 
 
@@ -87,6 +87,24 @@ class RunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Run._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The mails about runs, for staff to see which were not sent (the reason is in the worker's log)."""
+
+    list_display = ["run", "event", "outcome", "created_at", "sent_at"]
+    list_filter = ["outcome", "event"]
+    list_select_related = ["run__project"]
+    search_fields = ["run__project__name", "run__project__owner__username"]
+    fields = list_display
+    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False

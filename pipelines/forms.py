@@ -139,7 +139,7 @@ class DictionaryForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if len(cleaned.get("dictionary", "").encode()) > settings.REVIEW_MAX_DICTIONARY_BYTES:
-            raise forms.ValidationError(dictionary_too_large_message())
+            raise forms.ValidationError(dictionary_too_large_message(), code="too_large")
         try:
             checked, missing = review.check_review(
                 cleaned.get("dictionary", ""), self.phone_set, self.unknown_words, cleaned.get("skip_missing", False)

@@ -144,3 +144,38 @@ class ResultVersion(models.Model):
 
     def __str__(self):
         return f"{self.result} version {self.number}"
+
+
+class Notification(models.Model):
+    """The mail to a run's owner about one event of the run: it needs the review, or it ended.
+
+    Created in the transaction that moves the run to that stage, with the task that sends it; the row is unique
+    per (run, event) and the task claims it with a conditional update, so that a step or a task that runs twice
+    (tasks run at least once) never mails twice.
+    """
+
+    class Event(models.TextChoices):
+        REVIEW = "review", "needs your review"
+        DONE = "done", "done"
+        PROBLEMS = "problems", "done with problems"
+        FAILED = "failed", "failed"
+
+    class Outcome(models.TextChoices):
+        QUEUED = "queued", "queued"
+        SENT = "sent", "sent"
+        OFF = "off", "not sent: the owner turned these mails off"
+        FAILED = "failed", "not sent: the mail server failed (see the log)"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=20, choices=Event.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the worker took it up.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "event"], name="pipelines_notification_once_per_event"),
+        ]
+
+    def __str__(self):
+        return f"{self.run}: {self.get_event_display()} ({self.outcome})"

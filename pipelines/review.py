@@ -161,6 +161,20 @@ def recordings_by_word(outcomes, unknown_words):
     return found
 
 
+def phone_note(pipeline):
+    """What the review says of the phones to write, or "" when the pipeline names none (any are taken)."""
+    if not pipeline.phone_set:
+        return ""
+    if pipeline.approximate:
+        how = ("Write them in IPA, separated by spaces; stress marks (ˈ ˌ) are accepted and dropped. This language is "
+               "aligned approximately (its phones mapped to an English acoustic model), and its lexicon is small: "
+               "check the proposals, which are often guesses.")
+    else:
+        how = ("Stress digits as in the CMU dictionary (AO1, ER0) are accepted and dropped, as the aligner does not "
+               "use them.")
+    return f"Phones this aligner knows: {pipeline.phone_set}. {how}"
+
+
 @dataclass
 class WordRow:
     word: str

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from pipelines import outcomes, review
+from pipelines import notifications, outcomes, review
 from pipelines.models import Run
 from scripts.models import Process
 from scripts.plainwords import GENERIC_FAILURE
@@ -31,6 +31,26 @@ CANCELLED = "the run was cancelled before it was aligned"
 
 class CannotStart(ValueError):
     """Alignment cannot start; the message says why, for the researcher."""
+
+
+NOT_IN_REVIEW = "This run is not waiting for a review."
+
+
+class NotInReview(CannotStart):
+    """A review was asked for (shown or sent) of a run that is not waiting for one."""
+
+    def __init__(self):
+        super().__init__(NOT_IN_REVIEW)
+
+
+class NotCancellable(ValueError):
+    """A run that has ended cannot be cancelled; the message says how it ended."""
+
+
+def check_in_review(run):
+    """Raise NotInReview unless the run waits for the researcher's review (the page and the API ask first)."""
+    if run.stage != Stage.REVIEW:
+        raise NotInReview()
 
 
 def unavailable(pipeline):
@@ -255,6 +275,7 @@ def _finish_run(run, stage, error=""):
     run.save(update_fields=["stage", "error", "finished_at"])
     # The project list is in last-activity order, and a run that ends is news for its project.
     Project.objects.filter(pk=run.project_id).update(updated_at=Now())
+    notifications.notify(run, stage)  # not of a cancel: the researcher did it
 
 
 def _process_failed(run, process):
@@ -327,6 +348,7 @@ def on_process_finished(sender, process, **kwargs):
         run.dictionary = text
         run.stage = Stage.REVIEW
         run.save(update_fields=["dictionary", "stage"])
+        notifications.notify(run, Stage.REVIEW)
     elif run.stage == Stage.REALIGNING:
         outcomes.record_pass(run, process)
         _finish_run(run, outcomes.final_stage(run))
@@ -370,7 +392,7 @@ def realign(run, text, skip_missing=False):
         project = upload_services.lock_project(project.pk)
         run = Run.objects.select_for_update().filter(pk=run.pk).first()
         if run is None or run.stage != Stage.REVIEW:
-            raise CannotStart("This run is not waiting for a dictionary review.")
+            raise NotInReview()
         old = list(project.files.filter(template_id=template.template_id))
         content = "".join(f"{line}\n" for line in _kept_lines(old, checked.words)) + checked.text
         for f in old:
@@ -392,6 +414,14 @@ def realign(run, text, skip_missing=False):
         run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
     project.touch()
     return run
+
+
+def cancel(run):
+    """The researcher's cancel: a run that runs or waits for the review is stopped; one that has ended is
+    refused with NotCancellable (on the page a note, in the API a 409)."""
+    if not (run.active or run.stage == Stage.REVIEW):
+        raise NotCancellable(f"This run has already ended ({run.get_stage_display()}); there is nothing to cancel.")
+    cancel_run(run)
 
 
 def cancel_run(run):

@@ -179,8 +179,10 @@ def run_status(request, project_id, run_id):
 @login_required
 def review_dictionary(request, project_id, run_id):
     run = get_run_for_user(request, project_id, run_id)
-    if run.stage != Run.Stage.REVIEW:
-        messages.info(request, "This run is not waiting for a review.")
+    try:
+        services.check_in_review(run)
+    except services.NotInReview as exc:
+        messages.info(request, str(exc))
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
     form = DictionaryForm(request.POST or None, initial={"dictionary": run.dictionary},
                           phone_set=run.pipeline.phone_set, unknown_words=run.oov_words)
@@ -198,6 +200,7 @@ def review_dictionary(request, project_id, run_id):
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
     return render(request, "pipelines/review.html", {
         "run": run, "project": run.project, "form": form, "rows": review.review_rows(run),
+        "phone_note": review.phone_note(run.pipeline),
         # The choice to leave words out is offered once a submission left some out, never up front.
         "offer_skip": bool(form.missing) or form["skip_missing"].value(),
     })
@@ -211,8 +214,11 @@ review_dictionary.too_large_message = lambda: f"{dictionary_too_large_message()}
 @require_POST
 def cancel_run(request, project_id, run_id):
     run = get_run_for_user(request, project_id, run_id)
-    if run.active or run.stage == Run.Stage.REVIEW:
-        services.cancel_run(run)
+    try:
+        services.cancel(run)
+    except services.NotCancellable as exc:
+        messages.info(request, str(exc))
+    else:
         messages.success(request, "The run was cancelled.")
     return redirect("pipelines-run", project_id=project_id, run_id=run_id)
 

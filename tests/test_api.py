@@ -82,6 +82,7 @@ def assert_error(response, status, code, detail=None, *, operation_of=None):
 
 
 PATHS = {
+    "api-me": "me/",
     "api-pipeline-list": "pipelines/",
     "api-project-list": "projects/",
     "api-project-detail": "projects/{project_id}/",
@@ -90,6 +91,8 @@ PATHS = {
     "api-download-file": "projects/{project_id}/files/{file_id}/download/",
     "api-run-list": "projects/{project_id}/runs/",
     "api-run-detail": "projects/{project_id}/runs/{run_id}/",
+    "api-run-review": "projects/{project_id}/runs/{run_id}/review/",
+    "api-run-cancel": "projects/{project_id}/runs/{run_id}/cancel/",
     "api-result-list": "projects/{project_id}/runs/{run_id}/results/",
     "api-result": "projects/{project_id}/runs/{run_id}/results/{name}/",
     "api-results-zip": "projects/{project_id}/runs/{run_id}/results.zip",
@@ -98,6 +101,8 @@ PATHS = {
 }
 # (method, URL name, what a call of the owner answers); another user gets 404 for the objects of a project.
 ENDPOINTS = [
+    ("get", "api-me", 200),
+    ("patch", "api-me", 200),
     ("get", "api-pipeline-list", 200),
     ("get", "api-project-list", 200),
     ("post", "api-project-list", 201),
@@ -112,6 +117,9 @@ ENDPOINTS = [
     ("get", "api-run-list", 200),
     ("post", "api-run-list", 201),
     ("get", "api-run-detail", 200),
+    ("get", "api-run-review", 200),
+    ("post", "api-run-review", 200),
+    ("post", "api-run-cancel", 200),
     ("get", "api-result-list", 200),
     ("get", "api-result", 200),
     ("get", "api-results-zip", 200),
@@ -170,8 +178,9 @@ def world(alice, bob):
 
 def _request(world, method, name):
     project, f, run = world["project"], world["file"], world["run"]
-    args = {"api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
+    args = {"api-me": [], "api-pipeline-list": [], "api-project-list": [], "api-project-detail": [project.pk],
             "api-file-list": [project.pk], "api-run-list": [project.pk], "api-run-detail": [project.pk, run.pk],
+            "api-run-review": [project.pk, run.pk], "api-run-cancel": [project.pk, run.pk],
             "api-result-list": [project.pk, run.pk], "api-result": [project.pk, run.pk, "a.TextGrid"],
             "api-result-versions": [project.pk, run.pk, "a.TextGrid"],
             "api-result-version": [project.pk, run.pk, "a.TextGrid", 1 if method == "put" else 0],
@@ -179,6 +188,8 @@ def _request(world, method, name):
     url = reverse(name, args=args)
     if (method, name) == ("post", "api-project-list"):
         return url, {"name": "New", "pipeline": "English"}, False
+    if (method, name) == ("patch", "api-me"):
+        return url, {"notify_runs": False}, False
     if (method, name) == ("patch", "api-project-detail"):
         return url, {"name": "Renamed"}, False
     if (method, name) == ("post", "api-file-list"):
@@ -188,10 +199,27 @@ def _request(world, method, name):
         tiers = versions.editor_tiers(results.result_path(run, "a.TextGrid"))["tiers"]
         return url, {"tiers": [{"name": t["name"], "intervals": [{**i, "label": i["label"].upper()}
                                                                   for i in t["intervals"]]} for t in tiers]}, False
+    if name in ("api-run-review", "api-run-cancel"):
+        _waiting_for_review(run)
+        if method == "post" and name == "api-run-review":
+            return url, {"dictionary": "pony P OW N IY\n"}, False
     if (method, name) == ("post", "api-run-list"):
         Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes()))  # a.txt's recording: ready to align
         return url, {}, False
     return url, None, False
+
+
+def _waiting_for_review(run):
+    """The run as the worker leaves it for the review: an unknown word and its proposal, a pipeline that takes a
+    dictionary."""
+    from scripts.models import InputTemplate
+
+    pipeline = run.pipeline
+    pipeline.fa_dictionary_input = InputTemplate.objects.get(profile__script=pipeline.fa_script,
+                                                             template_id="dictionary")
+    pipeline.save()
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REVIEW, oov_words=["pony"], dictionary="pony P OW N IY\n",
+                                         finished_at=None)
 
 
 @pytest.mark.parametrize("method, name, ok", ENDPOINTS, ids=[f"{m} {n}" for m, n, _ in ENDPOINTS])
@@ -203,7 +231,7 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
     if caller == "owner":
         assert response.status_code == ok, response.content
     elif caller == "other":
-        if name in ("api-pipeline-list", "api-project-list"):
+        if name in ("api-pipeline-list", "api-project-list", "api-me"):
             assert response.status_code == ok
             assert "Austen" not in response.content.decode()  # alice's project is not among bob's
         else:
@@ -220,6 +248,9 @@ def test_every_endpoint_answers_each_kind_of_caller(world, method, name, ok, cal
     if caller != "owner":
         project = Project.objects.get(pk=world["project"].pk)  # nothing changed
         assert (project.name, project.files.count(), project.runs.count()) == ("Austen", *before)
+        if name in ("api-run-review", "api-run-cancel"):
+            assert Run.objects.get(pk=world["run"].pk).stage == Run.Stage.REVIEW
+        assert project.owner.notify_runs is True
 
 
 def test_a_token_in_the_query_string_or_a_form_field_is_not_taken(world):
@@ -279,6 +310,27 @@ def test_calls_are_throttled_per_user(world, settings):
     assert_error(response, 429, "throttled", operation_of=("get", "api-project-list"))
     assert int(response["Retry-After"]) > 0
     assert api(world["other"]).get(reverse("api-project-list")).status_code == 200  # another user has their own count
+
+
+def test_refused_tokens_from_one_address_are_throttled_before_more_are_checked(world, settings):
+    settings.API_FAILED_TOKEN_RATE = "3/minute"
+    url = reverse("api-project-list")
+    for key in (world["revoked"], world["expired"], "0" * 64):
+        assert api(key).get(url).status_code == 401
+    response = api("1" * 64).get(url)
+    assert_error(response, 429, "throttled", operation_of=("get", "api-project-list"))
+    wait = int(response["Retry-After"])
+    assert 0 < wait <= 60
+    assert response.json()["detail"] == (
+        "Too many requests with a token that is not valid came from your address; wait before trying again, and check "
+        f"the token (it may have been revoked or have expired). Expected available in {wait} seconds.")
+    # From that address even a good token waits; from another one, and in a browser's session, nothing changes.
+    assert api(world["owner"]).get(url).status_code == 429
+    assert api(world["owner"]).get(url, REMOTE_ADDR="127.0.0.2").status_code == 200
+    assert api("1" * 64).get(url, HTTP_X_FORWARDED_FOR="10.9.8.7").status_code == 429  # not a new address
+    session = Client()
+    session.force_login(world["project"].owner)
+    assert session.get(url).status_code == 200
 
 
 # Errors outside the resources

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils.html import escape
 
 from pipelines.models import RecordingOutcome, Run
 from scripts.models import BooleanParameter, IntegerParameter, Process
@@ -22,6 +23,7 @@ from tests.test_api import api, assert_error, operation, token_for
 from tests.test_confidence_pages import confident_result
 from tests.test_exports import content, exported_run
 from tests.test_queue_health import BOUND, a_task
+from tests.test_review import review_run  # noqa: F401  (a fixture)
 from upload.services import Upload
 
 pytestmark = pytest.mark.django_db
@@ -380,3 +382,106 @@ def test_a_run_from_before_outcomes_lists_its_textgrids_named_after_their_record
 
     assert [(r["recording"], r["name"]) for r in listed["results"]] == [("a.wav", "a.TextGrid")]
     assert api(token_for(alice)).get(_run_url("api-run-detail", run)).json()["outcomes"] == []
+
+
+# The review and cancel: the review page's checks and messages (tests/test_review.py's run waiting for review)
+
+
+def test_the_review_lists_each_word_its_proposals_recordings_and_the_phones_as_its_page_does(review_run):
+    response = api(token_for(review_run.project.owner)).get(_run_url("api-run-review", review_run))
+
+    body = response.json()
+    assert body["words"] == [{"word": "pony", "proposed": ["P OW N IY"], "recordings": ["a.wav", "b.wav"]},
+                             {"word": "zebra", "proposed": ["Z IY B R AH"], "recordings": ["b.wav"]}]
+    assert body["dictionary"] == "pony P OW N IY\nzebra Z IY B R AH\n"
+    assert body["phones"][:3] == ["AA", "AE", "AH"] and body["approximate"] is False
+    assert body["phone_note"] == (f"Phones this aligner knows: {review_run.pipeline.phone_set}. Stress digits as in the "
+                                  "CMU dictionary (AO1, ER0) are accepted and dropped, as the aligner does not use them.")
+    assert body["page"] == "http://testserver" + _run_url("pipelines-review", review_run)
+
+
+def test_a_reviewed_dictionary_is_refused_with_every_problem_of_the_review_page(review_run, alice_client):
+    client = api(token_for(review_run.project.owner))
+    sent = "pony P OW1 N IY Q\n<s> AH\nzebra\n"
+
+    response = client.post(_run_url("api-run-review", review_run), {"dictionary": sent}, content_type="application/json")
+
+    assert_error(response, 400, "dictionary_refused", operation_of=("post", "api-run-review"))
+    problems = response.json()["problems"]
+    assert problems[:3] == [
+        "Line 1: “Q” is not a phone of this aligner (in the pronunciation of “pony”).",
+        "Line 2: “<s>” is not a word the aligner can take: words in <…> or […] are the aligner's own markers "
+        "(silence, noise), not words of a transcript.",
+        "Line 3: “zebra” needs at least one phone after the word.",
+    ]
+    assert response.json()["detail"] == "\n".join(problems)
+    page = alice_client.post_form(_run_url("pipelines-review", review_run), {"dictionary": sent}).content.decode()
+    for problem in problems:
+        assert escape(problem) in page
+    review_run.refresh_from_db()
+    assert review_run.stage == Run.Stage.REVIEW and review_run.realign_process is None
+
+
+def test_a_missing_word_is_refused_until_it_is_left_out_by_choice_then_the_run_aligns_again(review_run):
+    client = api(token_for(review_run.project.owner))
+    url = _run_url("api-run-review", review_run)
+
+    response = client.post(url, {"dictionary": "pony P AO1 N IY0\n"}, content_type="application/json")
+    assert_error(response, 400, "dictionary_refused")
+    assert response.json()["missing"] == ["zebra"]
+    assert response.json()["problems"] == [
+        "No pronunciation for “zebra”: the recordings with this word cannot be aligned without one. Add a line for "
+        "it, or tick “Align without these words” to leave those recordings out."]
+
+    response = client.post(url, {"dictionary": "pony P AO1 N IY0\n", "skip_missing": True},
+                           content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["stage"], response.json()["skipped_words"]) == ("realigning", ["zebra"])
+    review_run.refresh_from_db()
+    assert review_run.dictionary == "pony P AO N IY\n"
+    assert_error(client.post(url, {"dictionary": "pony P OW N IY\n"}, content_type="application/json"), 409,
+                 "not_in_review", "This run is not waiting for a review. It is aligning again with your pronunciations.",
+                 operation_of=("post", "api-run-review"))
+
+
+def test_skip_aligns_again_without_any_unknown_word(review_run):
+    client = api(token_for(review_run.project.owner))
+    response = client.post(_run_url("api-run-review", review_run), {"skip": "yes"}, content_type="application/json")
+    assert_error(response, 400, "parse_error", "Send `skip` as true or false.")
+    response = client.post(_run_url("api-run-review", review_run), {"skip": True}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["skipped_words"] == ["pony", "zebra"]
+
+
+def test_a_dictionary_over_the_review_limit_is_refused_as_the_page_refuses_it(review_run, settings):
+    settings.REVIEW_MAX_DICTIONARY_BYTES = 20
+    response = api(token_for(review_run.project.owner)).post(
+        _run_url("api-run-review", review_run), {"dictionary": "pony P OW N IY\nzebra Z IY B R AH\n"},
+        content_type="application/json")
+    assert_error(response, 413, "dictionary_too_large", "The dictionary is larger than 20 bytes; keep only the lines "
+                 "for the words of this run (the aligner already knows all other words). Nothing was aligned yet.",
+                 operation_of=("post", "api-run-review"))
+
+
+def test_a_run_that_does_not_wait_for_a_review_has_none_to_show(alice):
+    project, run = confident_result(alice)
+    response = api(token_for(alice)).get(_run_url("api-run-review", run))
+    assert_error(response, 409, "not_in_review", "This run is not waiting for a review. It is done.",
+                 operation_of=("get", "api-run-review"))
+
+
+def test_cancel_stops_a_run_waiting_for_review_and_refuses_one_that_ended(review_run, alice_client):
+    client = api(token_for(review_run.project.owner))
+    response = client.post(_run_url("api-run-cancel", review_run))
+    assert response.status_code == 200, response.content
+    assert response.json()["stage"] == "cancelled"
+    assert {o["recording"]: o["status"] for o in response.json()["outcomes"]} == {
+        "a.wav": "not_aligned", "b.wav": "not_aligned", "c.wav": "aligned"}
+    response = client.post(_run_url("api-run-cancel", review_run))
+    assert_error(response, 409, "not_cancellable", "This run has already ended (cancelled); there is nothing to "
+                 "cancel.", operation_of=("post", "api-run-cancel"))
+    # The page says the same.
+    response = alice_client.post_form(reverse("pipelines-cancel-run", args=[review_run.project_id, review_run.pk]), {},
+                                      form_url=reverse("accounts-password-change"))
+    messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
+    assert messages == ["This run has already ended (cancelled); there is nothing to cancel."]

@@ -1,5 +1,6 @@
-"""All eleven benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, long recordings and
-alignment accuracy of issue 16, confidence of issue 17, languages by phone mapping of issue 18), one after another (`make bench`);
+"""All twelve benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, long recordings and
+alignment accuracy of issue 16, confidence of issue 17, languages by phone mapping of issue 18, the API and its client of
+issue 20), one after another (`make bench`);
 not part of the test suite.
 
     .venv/bin/python -m tests.benchmarks
@@ -19,7 +20,7 @@ import time
 from tests.benchmarks.aligner_speed import REPORT, ROOT
 
 BENCHMARKS = ["aligner_speed", "upload_memory", "web_load", "pipeline_overhead", "throughput", "messy_corpus",
-              "worker_recovery", "long_recordings", "alignment_accuracy", "confidence", "languages"]
+              "worker_recovery", "long_recordings", "alignment_accuracy", "confidence", "languages", "api_client"]
 
 
 def machine():

@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""equestria-align: align a folder of recordings and transcripts on an Equestria server, through its API.
+
+    equestria-align recordings/ --server https://equestria.example.org --token KEY --output aligned/
+
+Creates a project, uploads the folder's .wav/.flac recordings with their .txt/.TextGrid/.eaf transcripts (and
+.dict dictionaries) in bounded batches, starts the alignment, follows it, accepts the proposed pronunciations of
+unknown words (or stops with the review page's address, with --review=stop), and downloads the results into the
+output folder. docs/users/api.md describes it; every step is a call of the API (/api/v1/), so a script can do
+the same.
+
+Needs Python 3.9+ and requests; requests-toolbelt (streamed uploads) and tqdm (progress bars) are used when
+installed. It is no part of the Django project: it imports nothing of it.
+"""
+
+import argparse
+import email.message
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+try:
+    from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
+except ImportError:  # uploads are then built in memory, one bounded batch at a time
+    MultipartEncoder = MultipartEncoderMonitor = None
+try:
+    from tqdm import tqdm
+except ImportError:
+    tqdm = None
+
+EXTENSIONS = {".wav", ".flac", ".txt", ".textgrid", ".eaf", ".dict"}
+FORMATS = ("textgrid", "eaf", "csv", "json")
+ENDED = {"done", "problems", "failed", "cancelled"}
+# Results downloaded at once: many short recordings are many small files, each a round trip.
+DOWNLOADS_AT_ONCE = 4
+
+# Exit codes: say what happened to a script that runs this one.
+OK = 0  # every recording aligned
+PROBLEMS = 1  # done, but some files were refused, left out or not aligned (each is listed)
+USAGE = 2  # bad arguments, or nothing that can be aligned (argparse's own code too)
+AUTHENTICATION = 3  # the token was refused
+SERVER = 4  # the server cannot be reached, or refused a request (its message is shown)
+FAILED = 5  # the run failed or was cancelled
+REVIEW = 6  # stopped for the review of pronunciations (--review=stop, or proposals the server refused)
+TIMEOUT = 7  # the run did not end within --timeout
+
+
+class Stop(Exception):
+    """Ends the client with a message for the researcher and an exit code."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+class Progress:
+    """A progress bar: tqdm's when it is installed, else a line per tenth on stderr."""
+
+    def __init__(self, total, description, unit="", quiet=False):
+        self.bar = None
+        self.total, self.n, self.shown, self.description, self.quiet = total, 0, -1, description, quiet
+        if tqdm is not None and not quiet:
+            scale = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "B" else {"unit": unit or "%"}
+            self.bar = tqdm(total=total, desc=description, file=sys.stderr, **scale)
+
+    def set(self, value, description=None):
+        value = min(value, self.total)
+        if self.bar is not None:
+            if description and description != self.bar.desc:
+                self.bar.set_description(description)
+            self.bar.update(value - self.bar.n)
+            return
+        self.n = value
+        tenth = int(10 * value / self.total) if self.total else 10
+        if not self.quiet and (tenth != self.shown or (description and description != self.description)):
+            self.shown, self.description = tenth, description or self.description
+            print(f"{self.description}: {10 * tenth}%", file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Api:
+    """Calls of the API with the token; an error answer becomes a Stop with the server's message."""
+
+    def __init__(self, server, token, timeout=60, retries=5):
+        self.base = server.rstrip("/") + "/api/v1/"
+        self.token, self.timeout, self.retries = token, timeout, retries
+        self.local = threading.local()  # a session per thread: requests' sessions are not made to be shared
+
+    @property
+    def session(self):
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+            self.local.session.headers["Authorization"] = f"Token {self.token}"
+            self.local.session.headers["User-Agent"] = "equestria-align"
+        return self.local.session
+
+    def url(self, path):
+        return path if path.startswith(("http://", "https://")) else self.base + path
+
+    def call(self, method, path, *, expect=(200, 201), stream=False, **kwargs):
+        """The answer to one request; a throttled one is tried again after the wait the server asks for."""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.session.request(method, self.url(path), timeout=self.timeout, stream=stream, **kwargs)
+            except requests.ConnectionError as exc:
+                raise Stop(f"Cannot reach the server at {self.base}: {_reason(exc)}. Check --server and that the "
+                           "server runs.", SERVER) from None
+            except requests.Timeout:
+                raise Stop(f"The server at {self.base} did not answer within {self.timeout} s; try again later.",
+                           SERVER) from None
+            if response.status_code == 429 and attempt < self.retries:
+                time.sleep(min(120, int(response.headers.get("Retry-After") or 5)))
+                _rewind(kwargs)
+                continue
+            break
+        if response.status_code in expect:
+            return response
+        raise self.refusal(response)
+
+    def refusal(self, response):
+        body = _json(response)
+        code, detail = body.get("code", ""), body.get("detail") or f"HTTP {response.status_code}"
+        if response.status_code == 401:
+            return Stop(f"The server refused the token: {detail}", AUTHENTICATION)
+        if response.status_code == 404 and not body:
+            return Stop(f"There is no Equestria API at {self.base} (HTTP 404). Check --server.", SERVER)
+        error = Stop(f"The server refused: {detail}", SERVER)
+        error.code_name, error.body = code, body
+        return error
+
+    def json(self, method, path, **kwargs):
+        response = self.call(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise Stop(f"The server at {self.base} did not answer as Equestria's API does (HTTP "
+                       f"{response.status_code}, {response.headers.get('Content-Type', 'no type')}). Check --server.",
+                       SERVER) from None
+
+
+def _reason(exc):
+    text = str(exc)
+    return "connection refused" if "refused" in text.lower() else "no connection"
+
+
+def _json(response):
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _rewind(kwargs):
+    data = kwargs.get("data")
+    if data is not None and hasattr(data, "encoder"):  # a monitor of a streamed multipart body: cannot be re-read
+        raise Stop("The server throttled an upload; try again in a minute.", SERVER)
+
+
+def say(message, quiet=False):
+    if not quiet:
+        print(message, file=sys.stderr)
+
+
+# The steps
+
+
+def find_files(folder):
+    """(files to upload, names skipped) of a folder (not its subfolders)."""
+    files, skipped = [], []
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            (files if path.suffix.lower() in EXTENSIONS else skipped).append(path)
+    return files, [p.name for p in skipped]
+
+
+def batches(files, max_bytes, max_files):
+    """The files in groups of at most `max_files` and `max_bytes` (a larger file goes alone), pairs kept together
+    where they fit."""
+    group, size = [], 0
+    for path in files:
+        length = path.stat().st_size
+        if group and (size + length > max_bytes or len(group) >= max_files):
+            yield group
+            group, size = [], 0
+        group.append(path)
+        size += length
+    if group:
+        yield group
+
+
+def choose_pipeline(api, name):
+    pipelines = [p["name"] for p in api.json("GET", "pipelines/")]
+    if not pipelines:
+        raise Stop("The server offers no pipeline yet; ask its administrator.", SERVER)
+    if name is None:
+        if len(pipelines) == 1:
+            return pipelines[0]
+        raise Stop(f"Choose a pipeline with --pipeline: {', '.join(pipelines)}.", USAGE)
+    matches = [p for p in pipelines if p.lower() == name.lower()]
+    if not matches:
+        raise Stop(f"The server has no pipeline “{name}”; it has: {', '.join(pipelines)}.", USAGE)
+    return matches[0]
+
+
+def create_project(api, name, pipeline):
+    try:
+        return api.json("POST", "projects/", json={"name": name, "pipeline": pipeline})
+    except Stop as exc:
+        if getattr(exc, "code_name", "") == "duplicate_name":
+            raise Stop(f"You already have a project named “{name}”; choose another with --project (or delete it on "
+                       "the site).", USAGE) from None
+        raise
+
+
+def upload(api, project, files, *, max_bytes, max_files, quiet):
+    """Upload every file; the refused ones as (name, the server's message)."""
+    total = sum(p.stat().st_size for p in files)
+    bar = Progress(total, f"Uploading {len(files)} files", unit="B", quiet=quiet)
+    done, refused, notes = 0, [], []
+    url = f"projects/{project['id']}/files/"
+    try:
+        for group in batches(files, max_bytes, max_files):
+            handles = [open(path, "rb") for path in group]
+            try:
+                fields = [("files", (path.name, handle, "application/octet-stream"))
+                          for path, handle in zip(group, handles)]
+                if MultipartEncoder is not None:
+                    start = done
+                    monitor = MultipartEncoderMonitor(MultipartEncoder(fields),
+                                                      lambda m, s=start: bar.set(s + m.bytes_read))
+                    kwargs = {"data": monitor, "headers": {"Content-Type": monitor.content_type}}
+                else:
+                    kwargs = {"files": fields}
+                response = api.call("POST", url, expect=(201, 400, 413), **kwargs)
+            finally:
+                for handle in handles:
+                    handle.close()
+            done += sum(p.stat().st_size for p in group)
+            bar.set(done)
+            body = _json(response)
+            if response.status_code != 201 and body.get("code") != "files_refused":
+                raise api.refusal(response)
+            refused += [(r["name"], r["detail"]) for r in body.get("refused", [])]
+            notes += body.get("notes", [])
+    finally:
+        bar.close()
+    return refused, notes
+
+
+def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
+    """Follow the run until it ends (or, with stop_at_review, waits for the review); its detail."""
+    deadline = time.monotonic() + timeout
+    bar = Progress(100, run["stage_label"], quiet=quiet)
+    try:
+        while True:
+            run = api.json("GET", run["url"])
+            progress = run.get("progress") or {}
+            bar.set(progress.get("percent", 0) if run["stage"] not in ENDED else 100, run["stage_label"])
+            if run["stage"] in ENDED or run["stage"] == "review":
+                return run
+            if time.monotonic() > deadline:
+                raise Stop(f"The run did not end within {timeout:g} s; it goes on on the server: {run['page']}",
+                           TIMEOUT)
+            time.sleep(poll)
+    finally:
+        bar.close()
+
+
+def review(api, run, accept, quiet):
+    """Accept the proposed pronunciations (leaving out words without one), or stop with the review page."""
+    proposals = api.json("GET", run["url"] + "review/")
+    words = [w["word"] for w in proposals["words"]]
+    if not accept:
+        raise Stop(f"The run waits for your review of the pronunciations of {len(words)} unknown word(s) "
+                   f"({', '.join(words)}): {proposals['page']}", REVIEW)
+    body = {"dictionary": proposals["dictionary"]}
+    for attempt in range(2):
+        try:
+            return api.json("POST", run["url"] + "review/", json=body)
+        except Stop as exc:
+            refused = getattr(exc, "body", {})
+            if refused.get("code") == "dictionary_refused" and refused.get("missing") and attempt == 0 \
+                    and len(refused.get("problems", [])) == 1:
+                say(f"No pronunciation was proposed for {', '.join(refused['missing'])}: the recordings with "
+                    f"{'it' if len(refused['missing']) == 1 else 'them'} are left out.", quiet)
+                body["skip_missing"] = True
+                continue
+            if refused.get("code") == "dictionary_refused":
+                problems = "\n  ".join(refused.get("problems", []))
+                raise Stop(f"The proposed pronunciations were refused:\n  {problems}\nReview them on the site: "
+                           f"{proposals['page']}", REVIEW) from None
+            raise
+
+
+def download(api, run, output, format, quiet):
+    """Download each result in `format` into `output`; the names written."""
+    results = api.json("GET", run["results"])["results"]
+    output.mkdir(parents=True, exist_ok=True)
+    bar = Progress(len(results), f"Downloading {len(results)} results", unit="file", quiet=quiet)
+    lock, finished = threading.Lock(), 0
+
+    def fetch(result):
+        nonlocal finished
+        with api.call("GET", result["downloads"][format], stream=True) as response:
+            name = _attachment_name(response) or result["name"]
+            name = os.path.basename(name)  # a name is the server's: never a path outside the output folder
+            partial = output / f".{name}.part"
+            with open(partial, "wb") as f:
+                for chunk in response.iter_content(1 << 16):
+                    f.write(chunk)
+        os.replace(partial, output / name)
+        with lock:
+            finished += 1
+            bar.set(finished)
+        return name
+
+    try:
+        with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool:
+            return list(pool.map(fetch, results))
+    finally:
+        bar.close()
+
+
+def _attachment_name(response):
+    header = response.headers.get("Content-Disposition")
+    if not header:
+        return None
+    message = email.message.EmailMessage()
+    message["Content-Disposition"] = header
+    return message.get_filename()
+
+
+def align(args):
+    quiet = args.quiet
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise Stop(f"{folder} is not a folder.", USAGE)
+    files, skipped = find_files(folder)
+    if skipped:
+        say(f"Not uploaded (not a recording, transcript or dictionary): {', '.join(skipped)}", quiet)
+    if not files:
+        raise Stop(f"{folder} has no .wav, .flac, .txt, .TextGrid, .eaf or .dict files.", USAGE)
+    api = Api(args.server, args.token, timeout=args.request_timeout)
+    api.json("GET", "me/")  # the token, before anything is created
+    pipeline = choose_pipeline(api, args.pipeline)
+    project = create_project(api, args.project or folder.resolve().name, pipeline)
+    say(f"Project “{project['name']}” ({pipeline}): {project['page']}", quiet)
+
+    refused, notes = upload(api, project, files, max_bytes=args.batch_mb * 1024**2, max_files=args.batch_files,
+                            quiet=quiet)
+    for note in notes:
+        say(f"Note: {note}", quiet)
+    for name, detail in refused:
+        say(f"Refused: {name}: {detail}", quiet)
+    detail = api.json("GET", f"projects/{project['id']}/")
+    for unpaired in detail["readiness"]["unpaired"]:
+        say(f"Left out: {unpaired['message']}", quiet)
+    try:
+        run = api.json("POST", f"projects/{project['id']}/runs/",
+                       json={"parameters": dict(args.parameter), "only_complete_pairs": True})
+    except Stop as exc:
+        if getattr(exc, "code_name", "") == "cannot_start":
+            raise Stop(f"The alignment cannot start: {exc.body['detail']}", USAGE) from None
+        raise
+    say(f"Alignment started: {run['page']}", quiet)
+
+    deadline = time.monotonic() + args.timeout
+    run = wait(api, run, poll=args.poll, timeout=args.timeout, quiet=quiet)
+    if run["stage"] == "review":
+        run = review(api, run, args.review == "accept", quiet)
+        say("Aligning again with the proposed pronunciations.", quiet)
+        run = wait(api, run, poll=args.poll, timeout=max(1, deadline - time.monotonic()), quiet=quiet)
+    if run["stage"] in ("failed", "cancelled"):
+        why = f": {run['error']}" if run.get("error") else ""
+        raise Stop(f"The run {run['stage_label']}{why}. See {run['page']}", FAILED)
+
+    written = download(api, run, Path(args.output), args.format, quiet)
+    not_aligned = [o for o in run["outcomes"] if not o["result"]]
+    for outcome in not_aligned:
+        say(f"Not aligned: {outcome['recording']}: {outcome['message'] or outcome['status_label']}", quiet)
+    say(f"{run['summary']}. {len(written)} result(s) in {args.output}", quiet)
+    return PROBLEMS if refused or not_aligned or detail["readiness"]["unpaired"] else OK
+
+
+def _parameter(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"“{text}” is not name=value")
+    for convert in (int, float):
+        try:
+            return name, convert(value)
+        except ValueError:
+            pass
+    return name, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="equestria-align", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+                                    "Exit codes: 0 all aligned, 1 done with problems (each listed), 2 bad "
+                                    "arguments or nothing to align, 3 token refused, 4 server unreachable or refused, 5 run failed, "
+                                    "6 stopped for the review, 7 timed out."))
+    p.add_argument("folder", help="the folder of recordings and their transcripts (a.wav with a.txt, …)")
+    p.add_argument("--server", default=os.environ.get("EQUESTRIA_SERVER", "http://127.0.0.1:8000"),
+                   help="the site's address (default: $EQUESTRIA_SERVER or http://127.0.0.1:8000)")
+    p.add_argument("--token", default=os.environ.get("EQUESTRIA_TOKEN"),
+                   help="a personal access token from the site's “API tokens” page (default: $EQUESTRIA_TOKEN)")
+    p.add_argument("--pipeline", help="the pipeline's name, e.g. English (default: the server's only one)")
+    p.add_argument("--project", help="the new project's name (default: the folder's name)")
+    p.add_argument("--format", choices=FORMATS, default="textgrid", help="of the results (default: textgrid)")
+    p.add_argument("--output", help="where the results go (default: <folder>/aligned)")
+    p.add_argument("--review", choices=("accept", "stop"), default="accept",
+                   help="unknown words: accept the proposed pronunciations (default), or stop with the review page's "
+                        "address")
+    p.add_argument("--parameter", "-p", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
+                   help="a parameter of the pipeline (as /api/v1/pipelines/ lists them); may be repeated")
+    p.add_argument("--batch-mb", type=int, default=64, help="most megabytes per upload request (default: 64)")
+    p.add_argument("--batch-files", type=int, default=100, help="most files per upload request (default: 100)")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the run (default: 1)")
+    p.add_argument("--timeout", type=float, default=24 * 3600,
+                   help="seconds to wait for the run (default: a day); it goes on on the server after that")
+    p.add_argument("--request-timeout", type=float, default=300, help="seconds to wait for one answer (default: 300)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if not args.token:
+        print("equestria-align: give a token with --token or $EQUESTRIA_TOKEN (make one on the site's “API tokens” "
+              "page).", file=sys.stderr)
+        return USAGE
+    if args.batch_mb < 1 or args.batch_files < 1 or args.poll <= 0 or args.timeout <= 0:
+        print("equestria-align: --batch-mb, --batch-files, --poll and --timeout must be positive.", file=sys.stderr)
+        return USAGE
+    args.output = args.output or str(Path(args.folder) / "aligned")
+    try:
+        return align(args)
+    except Stop as exc:
+        print(f"equestria-align: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("equestria-align: interrupted; a run that started goes on on the server.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

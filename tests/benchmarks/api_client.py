@@ -1,0 +1,207 @@
+"""Benchmark: the API and its folder client (issue 20).
+
+    .venv/bin/python -m tests.benchmarks.api_client [recordings, default 100] [upload MB, default 1024] [repeats, default 3]
+
+Starts what `make run` starts, on 127.0.0.1 with a fresh database: the bundled CLAM services, a
+`process_tasks` worker (`--sleep 0.1`) and the web server (Django's, single process, `--noreload`); makes a
+user with a token. Then:
+
+1. *Upload memory*: one large WAV streamed to POST /api/v1/projects/{id}/files/ with the token; the web
+   process's peak resident memory (VmHWM) before and after. Goal: a rise under 50 MB, as for the page.
+2. *Client vs services*: a folder of short recordings (tests/data's recordings without unknown words, copied
+   under new names) aligned by `bin/equestria-align` (project, upload, start, wait, download), against the
+   same files put through the pages' services in a process of their own (upload.services.Upload,
+   pipelines.services.start_alignment, waiting on the database every 10 ms, as a page's click would). Goal:
+   client / services ≤ 1.05.
+
+Prints a table and writes it to docs/performance.md.
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from tests.benchmarks.upload_memory import peak_kb, write_wav
+from tests.helpers import DATA, ROOT, free_port
+
+PASSWORD = "bench-password"
+STEMS = ["austen-0870", "austen-0880", "austen-0890", "cards-001", "cards-002", "cards-003"]  # no unknown words
+SETUP = """
+from accounts.models import User
+from api.models import Token
+user = User.objects.create_user("bench", "bench@example.org", "bench password 123")
+print(Token.objects.create(user=user, name="bench")[1])
+"""
+SERVICES = """
+import sys, time, django
+django.setup()
+from django.core.files.uploadedfile import SimpleUploadedFile
+from accounts.models import User
+from pipelines import services
+from scripts.models import Pipeline
+from upload.models import Project
+from upload.services import Upload
+folder = sys.argv[1]
+import os
+names = sorted(os.listdir(folder))
+start = time.perf_counter()
+project = Project.objects.create(owner=User.objects.get(username="bench"), name="services %d" % time.monotonic_ns(),
+                                 pipeline=Pipeline.objects.get(name="English"))
+upload = Upload(project)
+for name in names:
+    with open(os.path.join(folder, name), "rb") as f:
+        upload.add(SimpleUploadedFile(name, f.read()), commit=False)
+upload.commit()
+run = services.start_alignment(project)
+while run.stage not in ("done", "problems", "failed", "cancelled"):
+    time.sleep(0.01)
+    run.refresh_from_db()
+assert run.stage == "done", (run.stage, run.error)
+print(time.perf_counter() - start)
+"""
+
+
+def api_upload(base, key, project, wav):
+    boundary = uuid.uuid4().hex
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.wav\"\r\n"
+            "Content-Type: audio/wav\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body():
+        yield head
+        with open(wav, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+        yield tail
+
+    return requests.post(f"{base}/api/v1/projects/{project}/files/", data=body(), timeout=3600, headers={
+        "Authorization": f"Token {key}", "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + wav.stat().st_size + len(tail))})
+
+
+def main():
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    size_mb = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    started = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fa_port, g2p_port, port = free_port(), free_port(), free_port()
+        env = {**os.environ, "EQUESTRIA_VAR_DIR": str(tmp / "var"), "CLAM_SERVICES_PASSWORD": PASSWORD,
+               "CLAM_FA_PORT": str(fa_port), "CLAM_G2P_PORT": str(g2p_port), "FILE_UPLOAD_TEMP_DIR": str(tmp),
+               "DJANGO_SETTINGS_MODULE": "equestria.settings", "API_THROTTLE_RATE": ""}
+        env.pop("DATABASE_URL", None)
+        manage = [sys.executable, "manage.py"]
+        quiet = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        try:
+            for name, service_port in (("forced_alignment", fa_port), ("g2p", g2p_port)):
+                started.append(subprocess.Popen([sys.executable, "-m", "clamservices.serve", name, "--port",
+                                                 str(service_port)], **quiet))
+            subprocess.run(manage + ["migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+            subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+            subprocess.run(manage + ["setup_bundled_services", "--wait", "60"], check=True, **quiet)
+            key = subprocess.run(manage + ["shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True,
+                                 text=True).stdout.split()[-1]
+            started.append(subprocess.Popen(manage + ["process_tasks", "--sleep", "0.1"], **quiet))
+            server = subprocess.Popen(manage + ["runserver", f"127.0.0.1:{port}", "--noreload"], **quiet)
+            started.append(server)
+            base = f"http://127.0.0.1:{port}"
+            headers = {"Authorization": f"Token {key}"}
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    requests.get(f"{base}/api/v1/pipelines/", headers=headers, timeout=5).raise_for_status()
+                    break
+                except requests.ConnectionError:
+                    assert time.monotonic() < deadline, "the web server did not start"
+                    time.sleep(0.2)
+
+            # 1. Upload memory
+            project = requests.post(f"{base}/api/v1/projects/", json={"name": "big", "pipeline": "English"},
+                                    headers=headers, timeout=60).json()["id"]
+            requests.get(f"{base}/api/v1/projects/{project}/files/", headers=headers, timeout=60)
+            wav = tmp / "big.wav"
+            write_wav(wav, size_mb * 1024 * 1024)
+            before = peak_kb(server.pid)
+            start = time.perf_counter()
+            response = api_upload(base, key, project, wav)
+            upload_seconds = time.perf_counter() - start
+            after = peak_kb(server.pid)
+            stored = list((tmp / "var" / "media" / "projects").rglob("big.wav"))
+            upload_ok = response.status_code == 201 and stored and stored[0].stat().st_size == wav.stat().st_size
+            wav.unlink()
+            requests.delete(f"{base}/api/v1/projects/{project}/", headers=headers, timeout=600)
+
+            # 2. The client and the pages' services on the same folder, taking turns, so that a machine that is
+            # busier for a while slows both.
+            folder = tmp / "recordings"
+            folder.mkdir()
+            for number in range(count):
+                stem = STEMS[number % len(STEMS)]
+                for extension in (".wav", ".txt"):
+                    shutil.copy(DATA / f"{stem}{extension}", folder / f"rec-{number:03d}{extension}")
+            client_seconds, services_seconds = [], []
+            for attempt in range(repeats):
+                start = time.perf_counter()
+                result = subprocess.run([str(ROOT / "bin" / "equestria-align"), str(folder), "--server", base,
+                                         "--token", key, "--pipeline", "English", "--project", f"client {attempt}", "--quiet",
+                                         "--output", str(tmp / f"out{attempt}")], cwd=ROOT, env=env, timeout=7200)
+                client_seconds.append(time.perf_counter() - start)
+                assert result.returncode == 0, result.returncode
+                assert len(list((tmp / f"out{attempt}").glob("*.TextGrid"))) == count
+                out = subprocess.run([sys.executable, "-c", SERVICES, str(folder)], cwd=ROOT, env=env, check=True,
+                                     capture_output=True, text=True, timeout=7200)
+                services_seconds.append(float(out.stdout.split()[-1]))
+        finally:
+            for process in reversed(started):
+                process.terminate()
+            for process in started:
+                process.wait(timeout=30)
+
+    client, services = statistics.median(client_seconds), statistics.median(services_seconds)
+    # Of each turn: a machine busy with other work for a while slows a turn's two runs alike.
+    ratio = statistics.median(c / s for c, s in zip(client_seconds, services_seconds))
+    rise = (after - before) / 1024
+    table = "\n".join([
+        "## API and its folder client",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} by `tests/benchmarks/api_client.py`: Django's web server "
+        "(`runserver --noreload`), a `process_tasks` worker and the bundled services on 127.0.0.1.",
+        "",
+        f"Upload through the API: one {size_mb} MB WAV streamed to `POST /api/v1/projects/{{id}}/files/` with a "
+        "token; peak resident memory (VmHWM) of the web process before and after. Goal: a rise under 50 MB.",
+        "",
+        "| upload | stored intact | time (s) | throughput (MB/s) | peak before (MB) | peak after (MB) | rise (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        f"| {size_mb} MB WAV | {'yes' if upload_ok else 'NO'} | {upload_seconds:.1f} | {size_mb / upload_seconds:.0f} | "
+        f"{before / 1024:.0f} | {after / 1024:.0f} | {rise:.1f} |",
+        "",
+        f"{count} short recordings (1–5 s; {len(STEMS)} of tests/data's, copied under new names) with their "
+        "transcripts: `bin/equestria-align` (create the project, upload, start, follow the run every second, download "
+        "the TextGrids) against the same files through the pages' services (upload, start, wait on the database "
+        f"every 10 ms; nothing downloaded), taking turns {repeats} times; the ratio is the median of each turn's. "
+        "Goal: client / services ≤ 1.05.",
+        "",
+        "| recordings | client, median (s) | services, median (s) | ratio | each turn: client / services (s) |",
+        "|---:|---:|---:|---:|---|",
+        f"| {count} | {client:.1f} | {services:.1f} | {ratio:.2f} | "
+        + ", ".join(f"{c:.1f} / {s:.1f}" for c, s in zip(client_seconds, services_seconds)) + " |",
+        "",
+    ])
+    print(table)
+    from tests.benchmarks.aligner_speed import write_section
+
+    write_section(table)
+    return 0 if upload_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The folder client (clients/equestria_align.py, bin/equestria-align) end to end: the live test server, the
+bundled services, a `manage.py process_tasks` worker and the client, each as it runs for real, on a folder of
+tests/data recordings with one bad recording among them. Its refusals without a server: its own tests below."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from praatio import textgrid
+
+from tests.clamservers import PASSWORD, USER
+from tests.factories import make_project
+from tests.helpers import DATA, ROOT, database_url_of_this_test_run, free_port
+from tests.test_api import token_for
+
+CLIENT = [sys.executable, str(ROOT / "clients" / "equestria_align.py")]
+
+
+def client(*args, token, timeout=300):
+    env = {**os.environ, "EQUESTRIA_TOKEN": token}
+    env.pop("EQUESTRIA_SERVER", None)
+    return subprocess.run([*CLIENT, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    env = {**os.environ, "DATABASE_URL": database_url_of_this_test_run(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "CLAM_PASSWORD_KEYS": ",".join(settings.CLAM_PASSWORD_KEYS), "CLAM_SERVICES_USER": USER,
+           "CLAM_SERVICES_PASSWORD": PASSWORD}
+    with open(tmp_path / "worker.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "manage.py", "process_tasks", "--sleep", "0.1"], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_server, english, alice, worker,
+                                                                         tmp_path):
+    folder = tmp_path / "interviews"
+    folder.mkdir()
+    for stem in ("cards-001", "oov-equestria"):  # the second has a word the aligner does not know: a review
+        for extension in (".wav", ".txt"):
+            shutil.copy(DATA / f"{stem}{extension}", folder)
+    (folder / "broken.wav").write_bytes(b"RIFF, but not a recording")
+    (folder / "broken.txt").write_text("ten of clubs")
+    (folder / "notes.md").write_text("not for the aligner")
+    output = tmp_path / "aligned"
+
+    result = client(folder, "--server", live_server.url, "--output", output, "--poll", "0.2", "--timeout", "240",
+                    token=token_for(alice))
+
+    assert sorted(p.name for p in output.iterdir()) == ["cards-001.TextGrid", "oov-equestria.TextGrid"], result.stderr
+    assert result.returncode == 1, result.stderr  # done, but not everything: the bad recording is listed
+    lines = result.stderr.splitlines()
+    assert "Not uploaded (not a recording, transcript or dictionary): notes.md" in lines
+    assert "Refused: broken.wav: broken.wav: this is not audio that can be read (damaged, or not really a WAV file)" \
+        in lines, result.stderr
+    assert "Left out: broken.txt has no recording: add broken.wav or broken.flac." in lines, result.stderr
+    assert "Aligning again with the proposed pronunciations." in lines
+    assert lines[-1] == f"2 of 3 recordings aligned; 1 not aligned. 2 result(s) in {output}"
+    grid = textgrid.openTextgrid(str(output / "oov-equestria.TextGrid"), includeEmptyIntervals=False)
+    assert "equestria" in [entry.label.lower() for tier in grid.tiers for entry in tier.entries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_says_why_it_cannot_go_on(live_server, alice, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    key = token_for(alice)
+    down = client(folder, "--server", f"http://127.0.0.1:{free_port()}", token=key, timeout=60)
+    assert (down.returncode, down.stderr) == (2, f"equestria-align: {folder} has no .wav, .flac, .txt, .TextGrid, "
+                                                 ".eaf or .dict files.\n")
+    (folder / "a.txt").write_text("ten of clubs")
+    port = free_port()
+    down = client(folder, "--server", f"http://127.0.0.1:{port}", token=key, timeout=60)
+    assert (down.returncode, down.stderr) == (4, f"equestria-align: Cannot reach the server at http://127.0.0.1:{port}"
+                                                 "/api/v1/: connection refused. Check --server and that the server "
+                                                 "runs.\n")
+    make_project(alice, name="empty")
+    taken = client(folder, "--server", live_server.url, token=key, timeout=60)
+    assert taken.returncode == 2
+    assert taken.stderr.splitlines()[-1] == ("equestria-align: You already have a project named “empty”; choose "
+                                             "another with --project (or delete it on the site).")
+    refused = client(folder, "--server", live_server.url, token="0" * 64, timeout=60)
+    assert refused.returncode == 3
+    assert refused.stderr == ("equestria-align: The server refused the token: The token is not valid: it was revoked, "
+                              "or it is not the whole key. Create a new one on the “API tokens” page of your account.\n")
+    stopped = client(folder, "--server", live_server.url, "--review", "stop", token="", timeout=60)
+    assert stopped.returncode == 2 and "give a token with --token or $EQUESTRIA_TOKEN" in stopped.stderr

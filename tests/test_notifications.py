@@ -1,0 +1,148 @@
+"""Mails about runs (pipelines.notifications): once per event although steps and tasks run at least once, to
+the owner only while "e-mail me about my runs" is on (the settings page, /api/v1/me/), a failing mail server
+never failing the run. The worker's step (services.on_process_finished) is called as the worker calls it; the
+queued mail task is run by django-background-tasks' own runner. Mail goes to Django's test outbox, or to a
+port on 127.0.0.1 where nothing listens."""
+
+import json
+import socket
+
+import pytest
+from background_task.models import Task
+from background_task.tasks import tasks
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from pipelines import notifications, services
+from pipelines.models import Notification, Run
+from scripts.models import Process
+from tests.test_api import api, token_for
+from tests.test_outcomes import GRID, aligning_run, entry, finish, report
+
+pytestmark = pytest.mark.django_db
+TASK = "pipelines.notifications.send_run_mail"
+
+
+def run_mail_tasks():
+    """Run every queued mail task, as a worker would; how many ran."""
+    ran = 0
+    while Task.objects.filter(task_name=TASK).exists() and tasks.run_next_task():
+        ran += 1
+    return ran
+
+
+def done_run(alice):
+    run = aligning_run(alice, "a", {"a.TextGrid": GRID, "report.json": report(entry("a.wav"))})
+    finish(run.fa_process)
+    run.refresh_from_db()
+    assert run.stage == Run.Stage.DONE
+    return run
+
+
+def test_a_run_that_ends_mails_its_owner_once_with_a_link_to_the_run_even_when_the_step_runs_twice(alice):
+    run = done_run(alice)
+    finish(run.fa_process)  # the step again, as a task that ran twice would
+
+    assert Task.objects.filter(task_name=TASK).count() == 1
+    assert run_mail_tasks() == 1
+    [sent] = mail.outbox
+    assert sent.to == [alice.email]
+    assert sent.subject == "Equestria: your run of “Austen” is done"
+    assert f"http://127.0.0.1:8000/projects/{run.project_id}/runs/{run.pk}/" in sent.body
+    assert "http://127.0.0.1:8000/accounts/settings/" in sent.body
+    assert Notification.objects.get(run=run).outcome == "sent"
+
+
+def test_the_mail_task_run_twice_sends_once(alice):
+    run = done_run(alice)
+    notification = Notification.objects.get(run=run)
+    notifications.send_run_mail(notification.pk)  # delivered a second time (at-least-once)
+    notifications.notify(run, Run.Stage.DONE)  # and the event recorded again: nothing new
+    assert Task.objects.filter(task_name=TASK).count() == 2
+    assert run_mail_tasks() == 2
+    assert len(mail.outbox) == 1
+
+
+def test_the_link_is_under_the_configured_site_url(alice, settings):
+    settings.EQUESTRIA_SITE_URL = "https://equestria.example.org"
+    run = done_run(alice)
+    run_mail_tasks()
+    assert f"https://equestria.example.org/projects/{run.project_id}/runs/{run.pk}/" in mail.outbox[0].body
+
+
+def test_a_run_that_needs_the_review_and_then_ends_with_problems_mails_for_each(alice):
+    run = aligning_run(alice, "a", {})
+    g2p = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.DONE,
+                                 output_folder=f"{run.project.folder}/runs/t/g2p")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.TRANSCRIBING, g2p_process=g2p, oov_words=["pony"])
+    finish(g2p)
+    assert Run.objects.get(pk=run.pk).stage == Run.Stage.REVIEW
+    run_mail_tasks()
+    assert [m.subject for m in mail.outbox] == ["Equestria: your run of “Austen” needs your review"]
+    assert "found words the aligner does not know (1)" in mail.outbox[0].body
+
+    realign = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.FAILED,
+                                     output_folder=f"{run.project.folder}/runs/t/fa2", error="the service stopped")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING, realign_process=realign)
+    finish(realign)
+    run_mail_tasks()
+    assert mail.outbox[1].subject == "Equestria: your run of “Austen” failed"
+    assert sorted(Notification.objects.filter(run=run).values_list("event", flat=True)) == ["failed", "review"]
+
+
+def test_a_cancelled_run_sends_nothing(alice):
+    run = aligning_run(alice, "a", {}, status=Process.Status.RUNNING)
+    services.cancel(run)
+    assert Run.objects.get(pk=run.pk).stage == Run.Stage.CANCELLED
+    assert run_mail_tasks() == 0 and not Notification.objects.exists()
+
+
+def test_nothing_is_mailed_to_an_owner_who_turned_the_mails_off(alice, alice_client):
+    response = alice_client.post_form(reverse("accounts-settings"), {})  # the box unticked
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.notify_runs is False
+    run = done_run(alice)
+    run_mail_tasks()
+    assert mail.outbox == []
+    assert Notification.objects.get(run=run).outcome == "off"
+
+
+def test_a_mail_server_that_fails_is_logged_shown_to_staff_and_the_run_stays_done(alice, admin_user, settings, caplog):
+    with socket.socket() as probe:  # a port on which nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    run = done_run(alice)
+    assert run_mail_tasks() == 1
+    assert "Could not send the run-ended mail" in caplog.text
+    assert Notification.objects.get(run=run).outcome == "failed"
+    assert Run.objects.get(pk=run.pk).stage == Run.Stage.DONE
+    assert not Task.objects.filter(task_name=TASK).exists()  # not tried again (and again)
+    staff = Client()
+    staff.force_login(admin_user)
+    page = staff.get(reverse("admin:pipelines_notification_changelist")).content.decode()
+    assert "not sent: the mail server failed (see the log)" in page
+
+
+def test_the_settings_page_shows_the_choice_on_by_default_and_needs_a_login(alice_client, client):
+    response = client.get(reverse("accounts-settings"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("accounts-login"))
+    page = alice_client.get(reverse("accounts-settings")).content.decode()
+    assert "E-mail me about my runs" in page and 'name="notify_runs"' in page and "checked" in page
+    assert "Settings" in alice_client.get(reverse("home")).content.decode()
+
+
+def test_the_api_reads_and_changes_the_setting(alice):
+    client = api(token_for(alice))
+    assert client.get(reverse("api-me")).json() == {"username": "alice", "email": alice.email, "notify_runs": True}
+    response = client.patch(reverse("api-me"), json.dumps({"notify_runs": False}), content_type="application/json")
+    assert response.json()["notify_runs"] is False
+    alice.refresh_from_db()
+    assert alice.notify_runs is False
+    for body, detail in (({"notify_runs": "no"}, "Send each setting as true or false, e.g. {\"notify_runs\": false}."),
+                         ({"email": "x@example.org"}, "Only notify_runs can be changed here, not email.")):
+        response = client.patch(reverse("api-me"), json.dumps(body), content_type="application/json")
+        assert (response.status_code, response.json()) == (400, {"code": "invalid", "detail": detail})
