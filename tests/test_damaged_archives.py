@@ -161,10 +161,10 @@ def test_an_unexpected_error_with_one_file_keeps_the_others(alice, alice_client,
 
     real = services.check_content
 
-    def failing(path, name, kind):
+    def failing(path, name, kind, **options):
         if name == "a.txt":
             raise KeyError("boom")
-        return real(path, name, kind)
+        return real(path, name, kind, **options)
 
     monkeypatch.setattr(services, "check_content", failing)
     project = make_project(alice)
@@ -182,10 +182,10 @@ def test_an_unexpected_error_inside_an_archive_keeps_nothing_of_the_archive(alic
 
     real = services.check_content
 
-    def failing(path, name, kind):
+    def failing(path, name, kind, **options):
         if name == "b.txt":
             raise KeyError("boom")
-        return real(path, name, kind)
+        return real(path, name, kind, **options)
 
     monkeypatch.setattr(services, "check_content", failing)
     archive = io.BytesIO()

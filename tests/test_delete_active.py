@@ -241,10 +241,10 @@ def test_a_download_that_comes_after_the_delete_writes_nothing(project, monkeypa
 def test_an_upload_to_a_project_deleted_meanwhile_stores_nothing(project, alice_client, monkeypatch):
     real_check = upload_services.check_content
 
-    def delete_during_the_check(path, name, kind):
+    def delete_during_the_check(path, name, kind, **options):
         if name == "cards-002.txt":
             delete(project.pk)  # the first file of the upload is already stored
-        return real_check(path, name, kind)
+        return real_check(path, name, kind, **options)
 
     monkeypatch.setattr(upload_services, "check_content", delete_during_the_check)
     url = reverse("upload-add-files", args=[project.pk])
@@ -260,10 +260,10 @@ def test_a_start_during_an_upload_sees_none_of_it_and_the_upload_is_refused_whol
     real_check = upload_services.check_content
     runs = []
 
-    def start_during_the_check(path, name, kind):
+    def start_during_the_check(path, name, kind, **options):
         if name == "cards-002.txt":
             runs.append(pipeline_services.start_alignment(project, only_complete_pairs=True))
-        return real_check(path, name, kind)
+        return real_check(path, name, kind, **options)
 
     monkeypatch.setattr(upload_services, "check_content", start_during_the_check)
     url = reverse("upload-add-files", args=[project.pk])
