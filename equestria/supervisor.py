@@ -152,6 +152,9 @@ class Supervisor:
 
 def main():
     port = int(os.environ.get("PORT", "8000"))
+    # The worker's mails link to the site: on another port than 8000 they must say so (the children
+    # inherit this environment). An operator's own address wins.
+    os.environ.setdefault("EQUESTRIA_SITE_URL", f"http://{HOST}:{port}")
     prepare()
     supervisor = Supervisor(services(port))
     signal.signal(signal.SIGINT, supervisor.request_stop)

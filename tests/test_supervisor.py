@@ -63,6 +63,9 @@ def test_run_command_serves_the_site_starts_a_killed_worker_again_and_stops_ever
             restarted = wait_for_output(log, r"starting it again\n\[equestria\] started worker \(pid (\d+)\)", proc)
             assert int(restarted.group(1)) != worker
             assert os.path.exists(f"/proc/{restarted.group(1)}")
+            # Its mails link to this port, not to the default 8000.
+            environ = open(f"/proc/{restarted.group(1)}/environ", "rb").read().split(b"\0")
+            assert f"EQUESTRIA_SITE_URL=http://127.0.0.1:{port}".encode() in environ
             status, page = wait_for_http(f"http://127.0.0.1:{port}/accounts/login/", proc)
             assert status == 200 and "Log in" in page
             # A forced alignment job running when Ctrl-C comes is in its service's process group, which the
