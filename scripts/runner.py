@@ -271,12 +271,14 @@ _LOST_MARK = "The service lost the job: "
 
 
 def _output_names(root):
-    """The names of the outputs in a CLAM project page; a name that is not a plain file name is left out."""
+    """The names of the outputs in a CLAM project page: a file's path relative to the output folder (CLAM lists
+    subfolders' files as "sub/name"); a name that could leave the run's folder (absolute, "..") is left out."""
     names = []
     output = root.find("output")
     for f in output.findall("file") if output is not None else []:
         name = (f.findtext("name") or "").strip()
-        if name and "/" not in name and "\\" not in name and name not in (".", ".."):
+        parts = name.split("/")
+        if name and "\\" not in name and all(part not in ("", ".", "..") for part in parts):
             names.append(name)
     return names
 
@@ -373,8 +375,10 @@ def step_download(process):
         total = 0
         started = time.monotonic()
         for name in names:
-            response = connection.request("GET", _path(process.clam_project, "output", name), stream=True)
-            with response, _open_result(os.path.join(temporary, local[name])) as target:
+            response = connection.request("GET", _path(process.clam_project, "output", *name.split("/")), stream=True)
+            target_path = os.path.join(temporary, local[name])
+            os.makedirs(os.path.dirname(target_path), exist_ok=True)
+            with response, _open_result(target_path) as target:
                 for chunk in connection.chunks(response):
                     total += len(chunk)
                     if total > settings.CLAM_MAX_OUTPUT_BYTES:

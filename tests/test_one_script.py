@@ -379,3 +379,37 @@ def test_an_administrator_adds_a_one_service_pipeline_without_a_language(admin_c
         "phone_set": ""})
     assert response.context["adminform"].form.errors == {
         "language": ["A forced-alignment pipeline needs the language it aligns."]}
+
+
+@pytest.fixture(scope="module")
+def slow_service(tmp_path_factory):
+    """tests/clamconfigs/slow.py: its `nested` parameter writes sub/nested.txt next to result.txt."""
+    from tests.clamservers import start_bundled_service, stop_service
+
+    service = start_bundled_service("custom", tmp_path_factory.mktemp("slow"), settings="tests.clamconfigs.slow")
+    yield service
+    stop_service(service)
+
+
+def test_an_output_in_a_subfolder_is_listed_viewed_downloaded_and_zipped_under_its_relative_path(
+        slow_service, alice_client):
+    from tests.clamservers import register_script
+
+    pipeline = Pipeline.objects.create(name="Run slow", kind=Pipeline.Kind.SINGLE,
+                                       fa_script=register_script(slow_service, "slow"))
+    project = new_project(alice_client, pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.txt", b"hello\n"))
+    start(alice_client, project, {"seconds": "0", "nested": "on", "outputs": "0"})
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+
+    rows = output_rows(text(alice_client.get(run_url("pipelines-run", run))))
+    assert [name for name, _, _ in rows] == ["result.txt", "sub/nested.txt"]
+    assert (run_folder(run) / "sub" / "nested.txt").read_text() == "in a subfolder\n"
+    assert "in a subfolder" in text(alice_client.get(run_url("pipelines-view-text", run, name="sub/nested.txt")))
+    download = alice_client.get(run_url("pipelines-download-result", run, name="sub/nested.txt"))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"in a subfolder\n"
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["result.txt", "sub/nested.txt"]
+        assert z.read("sub/nested.txt") == b"in a subfolder\n"
