@@ -188,19 +188,40 @@ def step_start(process):
                 )
             except RequestRefused as exc:
                 # Which file: a constraint or a per-file value (its template's parameters) is the file's own.
-                raise StepFailed(f"the service refused {item['name']}: {RequestRefused.reason(exc)}") from None
+                reason = _with_labels(process, RequestRefused.reason(exc))
+                raise StepFailed(f"the service refused {item['name']}: {reason}") from None
         root = parse_xml(response.content, "upload answer")
         errors = [e.text or "" for e in root.iter("error")] + [
             p.get("error") for p in root.iter() if p.get("error")
         ]
         if errors or any((v.text or "").strip() == "no" for v in root.iter("valid")):
             raise StepFailed(f"the server refused {item['name']}: {'; '.join(errors) or 'invalid file'}")
-    response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
+    try:
+        response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
+    except RequestRefused as exc:
+        raise StepFailed(f"the service refused the settings: {_with_labels(process, RequestRefused.reason(exc))}") from None
     root = parse_xml(response.content, "start answer")
     problems = [f"{p.get('id')}: {p.get('error')}" for p in root.iter() if p.get("error") and p.get("id")]
     if problems:
-        raise StepFailed("the server refused the parameters: " + "; ".join(problems))
+        raise StepFailed(f"the service refused the settings: {_with_labels(process, '; '.join(problems))}")
     _save(process, status=Status.RUNNING, completion=0)
+
+
+# CLAM's summary of a refusal of parameters, said before its reasons for each: these say it better.
+_CLAM_PARAMETERS_INVALID = "One or more parameters are invalid"
+
+
+def _with_labels(process, reason):
+    """CLAM's reasons ("minlength: Number must be …") with each parameter named as the run form showed it
+    ("Minimum word length: …"): the researcher never saw the service's ids."""
+    labels = dict(process.script.parameters.values_list("clam_id", "name"))
+    parts = []
+    for part in reason.split("; "):
+        clam_id, colon, rest = part.partition(": ")
+        parts.append(f"{labels[clam_id]}: {rest}" if colon and clam_id in labels else part)
+    if len(parts) > 1 and _CLAM_PARAMETERS_INVALID in parts:
+        parts.remove(_CLAM_PARAMETERS_INVALID)
+    return "; ".join(parts)
 
 
 def _reserved_stems(process):

@@ -138,7 +138,8 @@ def test_a_per_file_value_the_service_refuses_reaches_the_researcher_in_plain_wo
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.FAILED
     page = text(alice_client.get(run_url("pipelines-run", run)))
-    assert "The run failed: the service refused pride.txt: author: Invalid value" in page
+    # Named as the run form named it, not by the service's id.
+    assert "The run failed: the service refused pride.txt: Author: Invalid value" in page
     assert re.search(r"pride\.txt</dt> ?<dd[^>]*>author = anonymous</dd>", page)  # what was sent with the file
     assert "This run has no output files." in page
 
@@ -310,6 +311,40 @@ def test_a_constraint_on_a_per_file_value_is_checked_before_anything_is_sent(ali
     assert not project.runs.exists()
     start(alice_client, project, {"text__language": "en"})
     assert [i["metadata"] for i in project.runs.get().fa_process.inputs] == [{"language": "en"}]
+
+
+def test_a_required_value_without_a_default_is_marked_and_asked_for_by_its_label_before_anything_is_sent(
+        alice, alice_client):
+    from scripts.models import StringParameter
+    from tests.factories import make_project
+
+    pipeline = single_pipeline()
+    StringParameter.objects.create(script=pipeline.fa_script, clam_id="speaker", name="Speaker", type="string",
+                                   required=True)
+    project = make_project(alice, pipeline=pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.txt", b"some words\n"))
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert re.search(r'<details class="mb-2" open>', page)
+    assert re.search(r'<input type="text" name="speaker"[^>]* required', page)
+    page = start(alice_client, project, {"text__language": "en", "speaker": ""})
+    assert "Speaker: This field is required." in page
+    assert not project.runs.exists()
+    start(alice_client, project, {"text__language": "en", "speaker": "Ann"})
+    assert project.runs.get().fa_process.parameters == {"speaker": "Ann"}
+
+
+def test_a_setting_the_service_refuses_at_the_start_is_named_by_its_label(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("textstats"), "textstats")
+    project = new_project(alice_client, pipeline)
+    upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"))
+    # CLAM publishes no ranges, so the form takes any whole number; the service takes 0 or more.
+    start(alice_client, project, {"textinput__author": "Jane", "freqlistlimit": "-5"})
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    failure = re.search(r"The run failed: [^<]*", page).group(0)
+    assert failure == ("The run failed: the service refused the settings: Limit frequencylist: Number must be a whole "
+                       "number between 0 and 99999999"), failure
 
 
 def test_a_one_service_pipeline_with_parts_of_forced_alignment_is_not_offered(db):
