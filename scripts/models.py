@@ -192,10 +192,11 @@ class InputTemplate(models.Model):
         return name.endswith(extension) and len(name) > len(extension)
 
     def constraint_text(self):
-        """The constraints as a line for the administrator: "requires pos-annotation exists True"."""
+        """The constraints as a line for the administrator: "requires pos-annotation exists True"; a constraint's
+        tests are any-of (CLAM's Constraint.test)."""
         verbs = {"require": "requires", "forbid": "forbids"}
         return "; ".join(
-            f"{verbs.get(c.get('type'), c.get('type'))} " + " and ".join(" ".join(map(str, t)) for t in c.get("tests", []))
+            f"{verbs.get(c.get('type'), c.get('type'))} " + " or ".join(" ".join(map(str, t)) for t in c.get("tests", []))
             for c in self.constraints
         )
 

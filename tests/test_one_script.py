@@ -313,6 +313,36 @@ def test_a_constraint_on_a_per_file_value_is_checked_before_anything_is_sent(ali
     assert [i["metadata"] for i in project.runs.get().fa_process.inputs] == [{"language": "en"}]
 
 
+def test_constraints_are_checked_as_clam_checks_them_on_static_values_numbers_and_any_of_tests(db):
+    from types import SimpleNamespace
+
+    from pipelines.services import constraint_problems
+    from scripts.models import FloatParameter, InputTemplate, StaticParameter
+
+    pipeline = single_pipeline()
+    script = pipeline.fa_script
+    template = InputTemplate.objects.get(profile__script=script)
+    StaticParameter.objects.create(script=script, input_template=template, clam_id="encoding", name="Encoding",
+                                   type="static", value="utf-8")
+    FloatParameter.objects.create(script=script, input_template=template, clam_id="rate", name="Rate", type="float",
+                                  default=5.0)
+    files = [SimpleNamespace(template_id="text")]
+
+    def problems(*constraints, metadata=None):
+        template.constraints = list(constraints)
+        template.save()
+        return constraint_problems(script, files, metadata or {"text": {"language": "en"}})
+
+    assert problems({"type": "require", "tests": [["encoding", "equals", "utf-8"]]}) == []  # a static's value
+    assert problems({"type": "require", "tests": [["rate", "equals", "5"]]}) == []  # 5.0 is 5
+    assert problems({"type": "forbid", "tests": [["rate", "notequals", "5"]]}) == []
+    assert problems({"type": "require", "tests": [["language", "exists", "True"]]}, metadata={"text": {}}) == []
+    either = {"type": "require", "tests": [["language", "equals", "nl"], ["language", "equals", "en"]]}
+    assert problems(either) == []
+    assert problems(either, metadata={"text": {"language": "fr"}}) == [
+        "the “Text” files do not meet the service's rule: requires language equals nl or language equals en"]
+
+
 def test_a_required_value_without_a_default_is_marked_and_asked_for_by_its_label_before_anything_is_sent(
         alice, alice_client):
     from scripts.models import StringParameter
