@@ -159,6 +159,16 @@ def constraint_problems(script, files, metadata):
     return problems
 
 
+def _first_pass_metadata(run):
+    """{template id: {parameter id: value}} for the second pass: what the first sent with each template's files
+    (presets and the researcher's values), over today's presets (for a template the first pass had no file of)."""
+    metadata = template_presets(run.pipeline.fa_script)
+    for item in run.fa_process.inputs if run.fa_process else []:
+        if item.get("metadata"):
+            metadata[item["template"]] = item["metadata"]
+    return metadata
+
+
 def _new_process(script, inputs, parameters, folder):
     process = Process.objects.create(script=script, inputs=inputs, parameters=parameters, output_folder=folder)
     schedule_process(process)
@@ -346,6 +356,9 @@ def on_process_finished(sender, process, **kwargs):
         if review:
             inputs = [{"storage_name": os.path.relpath(oov_path, default_storage.path("")),
                        "name": os.path.basename(oov_path), "template": pipeline.g2p_input.template_id}]
+            # The administrator's presets of the G2P input's parameters go with the word list, as with any upload.
+            if presets := template_presets(pipeline.g2p_script).get(pipeline.g2p_input.template_id):
+                inputs[0]["metadata"] = presets
             parameters = {**preset_values(pipeline.g2p_script)}
             run.g2p_process = _new_process(pipeline.g2p_script, inputs, parameters, f"{run.folder}/g2p")
             run.stage = Stage.TRANSCRIBING
@@ -423,7 +436,8 @@ def realign(run, text, skip_missing=False):
             files.append(record)
         run.dictionary = content  # what the realignment is given, earlier entries included
         run.skipped_words = skipped
-        run.realign_process = _new_process(pipeline.fa_script, _inputs(files), run.parameters, f"{run.folder}/fa2")
+        run.realign_process = _new_process(pipeline.fa_script, _inputs(files, metadata=_first_pass_metadata(run)),
+                                           run.parameters, f"{run.folder}/fa2")
         run.stage = Stage.REALIGNING
         run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
     project.touch()
