@@ -478,3 +478,21 @@ def test_an_output_in_a_subfolder_is_listed_viewed_downloaded_and_zipped_under_i
     with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
         assert sorted(z.namelist()) == ["result.txt", "sub/nested.txt"]
         assert z.read("sub/nested.txt") == b"in a subfolder\n"
+
+
+def test_the_kind_of_a_pipeline_a_project_uses_cannot_change_in_the_admin(alice, admin_client):
+    run = finished_run(alice, {"a.counts": b"3\n"})
+    pipeline = run.pipeline
+    url = reverse("admin:scripts_pipeline_change", args=[pipeline.pk])
+    page = text(admin_client.get(url))
+    assert ("The kind of “Count words” cannot change: 1 project uses it, and their results are read as its kind says. "
+            "To offer the other kind, add a new pipeline.") in page
+    assert 'name="kind"' not in page
+    response = admin_client.post(url, {
+        "name": "Count words", "kind": "alignment", "language": "en", "description": "", "fa_script": pipeline.fa_script_id,
+        "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
+        "phone_set": ""})
+    assert response.status_code == 302
+    pipeline.refresh_from_db()
+    assert pipeline.single
+
