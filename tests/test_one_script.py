@@ -496,3 +496,19 @@ def test_the_kind_of_a_pipeline_a_project_uses_cannot_change_in_the_admin(alice,
     pipeline.refresh_from_db()
     assert pipeline.single
 
+
+def test_an_output_gone_from_the_disk_is_no_such_result_and_the_zip_says_it_left_it_out(alice, alice_client):
+    run = finished_run(alice, {"a.counts": b"3\n", "b.counts": b"4\n"})
+    (run_folder_of(run.result_process) / "b.counts").unlink()
+    for url_name in ("pipelines-view-text", "pipelines-download-result"):
+        response = alice_client.get(run_url(url_name, run, name="b.counts"))
+        # The pages' 404 says nothing of why (Django's 404 page); the API gives the message.
+        assert response.status_code == 404 and "This page does not exist" in response.content.decode()
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["a.counts", "missing-files.txt"]
+        assert z.read("missing-files.txt").decode() == (
+            "These results are no longer on the server, so they are not in this zip; ask your administrator if you "
+            "need them:\n\nb.counts\n")
+
