@@ -7,6 +7,7 @@ outputs list, the text viewer, each download and the zip (test2 only to its star
 """
 
 import io
+import json
 import re
 import zipfile
 from html import unescape
@@ -235,6 +236,7 @@ def finished_run(owner, outputs, *, status="done", error="", project=None):
     folder = run_folder_of(process)
     folder.mkdir(parents=True)
     for name, content in outputs.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
     run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
     finish(process)
@@ -511,4 +513,33 @@ def test_an_output_gone_from_the_disk_is_no_such_result_and_the_zip_says_it_left
         assert z.read("missing-files.txt").decode() == (
             "These results are no longer on the server, so they are not in this zip; ask your administrator if you "
             "need them:\n\nb.counts\n")
+
+
+def test_the_api_gives_a_one_service_pipelines_kind_takes_per_file_values_and_lists_its_outputs(alice):
+    from tests.test_api import api, token_for
+    from upload.services import Upload
+
+    client = api(token_for(alice))
+    run = finished_run(alice, {"a.counts": b"3\n", "sub/b.counts": b"4\n"})
+    [described] = [p for p in client.get(reverse("api-pipeline-list")).json() if p["name"] == "Count words"]
+    assert described["kind"] == "single"
+    assert [(p["id"], p["name"]) for p in described["parameters"]] == [
+        ("text__language", "Language (of each “Text” file)")]
+
+    listed = client.get(reverse("api-result-list", args=[run.project_id, run.pk])).json()
+    assert [(r["name"], r["label"], r["size"], r["recording"]) for r in listed["results"]] == [
+        ("a.counts", "Word counts", 2, None), ("sub/b.counts", "Word counts", 2, None)]
+    download = client.get(listed["results"][0]["downloads"]["file"])
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"3\n"
+    assert listed["results"][1]["downloads"] == {}  # the API's result URL takes no "/": it is in the zip
+    archive = client.get(listed["zip"]["all"])
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["a.counts", "sub/b.counts"]
+
+    Upload(run.project).add(SimpleUploadedFile("c.txt", b"more words\n"))
+    response = client.post(reverse("api-run-list", args=[run.project_id]),
+                           json.dumps({"parameters": {"text__language": "nl"}}), content_type="application/json")
+    assert response.status_code == 201, response.content
+    started = Run.objects.get(pk=response.json()["id"])
+    assert [i["metadata"] for i in started.fa_process.inputs] == [{"language": "nl"}]
 
