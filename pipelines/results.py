@@ -246,16 +246,20 @@ class Output:
     textgrid: bool
 
 
-def outputs(run):
+# The run page lists at most this many outputs (each is looked at on the disk); the zip holds them all.
+OUTPUTS_LISTED_MAX = 1000
+
+
+def outputs(run, limit=None):
     """[Output] of every file the run's service delivered (error.log aside: it is the job's log, and what it says
-    of a failure is the run's reason), in name order."""
+    of a failure is the run's reason), in name order; the first `limit` only."""
     process = run.result_process
     if process is None:
         return []
     folder = default_storage.path(process.output_folder)
     templates = list(_output_templates(run))
     listed = []
-    for name in sorted(process.outputs):
+    for name in sorted(process.outputs)[:limit]:
         path = os.path.join(folder, name)
         try:
             size = os.path.getsize(path)

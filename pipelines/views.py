@@ -146,7 +146,8 @@ def run_detail(request, project_id, run_id):
     run = get_run_for_user(request, project_id, run_id)
     if run.pipeline.single:
         return render(request, "pipelines/run.html", {
-            "run": run, "project": run.project, "outputs": results.outputs(run),
+            "run": run, "project": run.project, "outputs": results.outputs(run, limit=results.OUTPUTS_LISTED_MAX),
+            "outputs_total": len(run.result_process.outputs) if run.result_process else 0,
             "audio_stems": {f.stem for f in run.project.files.filter(kind="audio")},
         })
     # During review the first pass's TextGrids (files without unknown words) are already useful.

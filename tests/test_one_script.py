@@ -543,3 +543,15 @@ def test_the_api_gives_a_one_service_pipelines_kind_takes_per_file_values_and_li
     started = Run.objects.get(pk=response.json()["id"])
     assert [i["metadata"] for i in started.fa_process.inputs] == [{"language": "nl"}]
 
+
+def test_the_run_page_lists_the_first_outputs_only_and_points_to_the_zip_for_the_rest(alice, alice_client,
+                                                                                       monkeypatch):
+    from pipelines import results
+
+    run = finished_run(alice, {f"{n}.counts": b"1\n" for n in range(5)})
+    # A few outputs stand for the thousand of the limit (the same code path, without writing 1001 files).
+    monkeypatch.setattr(results, "OUTPUTS_LISTED_MAX", 3)
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert [name for name, _, _ in output_rows(page)] == ["0.counts", "1.counts", "2.counts"]
+    assert "The first 3 of 5 output files are listed: download the zip for the rest." in page
+
