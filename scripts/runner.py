@@ -198,6 +198,8 @@ def step_start(process):
             raise StepFailed(f"the server refused {item['name']}: {'; '.join(errors) or 'invalid file'}")
     try:
         response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
+    except ServerError as exc:
+        raise StartFailed(str(exc)) from None
     except RequestRefused as exc:
         raise StepFailed(f"the service refused the settings: {_with_labels(process, RequestRefused.reason(exc))}") from None
     root = parse_xml(response.content, "start answer")
@@ -262,6 +264,15 @@ def step_poll(process):
     completion = max(process.completion, min(100, completion))
     _save(process, completion=completion, message=clamnames.NameMap(process.inputs).text(status.get("message", ""))[:1000])
     return False
+
+
+class StartFailed(ServerError):
+    """The service answered the start of the job (after the uploads) with an internal error."""
+
+
+# A start answered with an internal error is the same request again at the next attempt, which rarely goes
+# better: give up after this many, rather than PROCESS_MAX_ATTEMPTS over minutes.
+START_ERROR_MAX_ATTEMPTS = 2
 
 
 class JobLost(ServerError):
@@ -629,6 +640,11 @@ def _advance_claimed(process_id):
             return None
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
         reason = _local_problem(exc, reading=step_was_start) if isinstance(exc, OSError) else str(exc)
+        if isinstance(exc, StartFailed) and process.attempts >= START_ERROR_MAX_ATTEMPTS:
+            _cleanup_after_failure(process)
+            _finish(process, Status.FAILED, error=f"gave up after {process.attempts} attempts at starting the job: "
+                                                  f"{reason}; ask your administrator")
+            return None
         delay = _retry_delay(process.attempts, time.monotonic() - began)
         _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None, leased_by="")
         return delay
