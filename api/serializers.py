@@ -217,9 +217,9 @@ class RunDetailSerializer(RunSerializer):
 class ResultSerializer(serializers.Serializer):
     recording = serializers.CharField(allow_null=True, help_text="Null for an output of a one-service pipeline.")
     name = serializers.CharField(help_text="The result's name: {name} in …/results/{name}/.")
-    label = serializers.CharField(allow_null=True, required=False,
+    label = serializers.CharField(required=False,
                                   help_text="Of an output of a one-service pipeline: what the service calls it.")
-    size = serializers.IntegerField(allow_null=True, required=False,
+    size = serializers.IntegerField(required=False,
                                     help_text="Of an output of a one-service pipeline: its size in bytes.")
     downloads = serializers.DictField(child=serializers.CharField(),
                                       help_text="A URL per format: textgrid, eaf, csv, json; of an output of a "

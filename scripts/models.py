@@ -653,6 +653,12 @@ class Pipeline(models.Model):
         """Whether this pipeline runs one service (any CLAM service) rather than forced alignment with G2P."""
         return self.kind == self.Kind.SINGLE
 
+    @property
+    def run_noun(self):
+        """What researchers call a start of this pipeline, on pages and in messages: an "alignment", or a "run" of
+        one service."""
+        return "run" if self.single else "alignment"
+
     def choice_label(self):
         """How the new-project page names the pipeline: its language and whether its acoustic model is the
         language's own; or, for one service, that it runs it."""

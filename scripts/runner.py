@@ -523,7 +523,7 @@ def _rename_into_place(process, temporary, final):
         os.rename(temporary, final)
 
 
-NO_REASON = "the job on the service ended with an error without saying why"
+NO_REASON = "the job on the service ended with an error without saying why; ask your administrator"
 
 
 def _failure_reason(status, logs):

@@ -141,7 +141,7 @@ def test_a_per_file_value_the_service_refuses_reaches_the_researcher_in_plain_wo
     page = text(alice_client.get(run_url("pipelines-run", run)))
     # Named as the run form named it, not by the service's id.
     assert "The run failed: the service refused pride.txt: Author: Invalid value" in page
-    assert re.search(r"pride\.txt</dt> ?<dd[^>]*>author = anonymous</dd>", page)  # what was sent with the file
+    assert re.search(r"pride\.txt</dt> ?<dd[^>]*>Author = anonymous</dd>", page)  # what was sent, by its label
     assert "This run has no output files." in page
 
 
@@ -377,6 +377,7 @@ def test_a_setting_the_service_refuses_at_the_start_is_named_by_its_label(clam_d
     failure = re.search(r"The run failed: [^<]*", page).group(0)
     assert failure == ("The run failed: the service refused the settings: Limit frequencylist: Number must be a whole "
                        "number between 0 and 99999999"), failure
+    assert "Limit frequencylist = -5" in page and "freqlistlimit" not in page  # the details too
 
 
 def test_a_one_service_pipeline_with_parts_of_forced_alignment_is_not_offered(db):
@@ -555,3 +556,9 @@ def test_the_run_page_lists_the_first_outputs_only_and_points_to_the_zip_for_the
     assert [name for name, _, _ in output_rows(page)] == ["0.counts", "1.counts", "2.counts"]
     assert "The first 3 of 5 output files are listed: download the zip for the rest." in page
 
+
+def test_a_new_one_service_project_asks_for_the_files_the_service_takes(alice_client):
+    pipeline = single_pipeline()
+    response = alice_client.post_form(reverse("upload-create-project"), {"name": "words", "pipeline": pipeline.pk},
+                                      follow=True)
+    assert "Project “words” created. Add the files the service takes." in text(response)

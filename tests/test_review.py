@@ -247,4 +247,3 @@ def test_the_second_pass_sends_each_file_with_the_values_the_first_pass_sent_and
     sent = {i["name"]: i.get("metadata") for i in run.realign_process.inputs}
     assert sent == {"a.wav": None, "a.txt": {"dialect": "us"}, "b.wav": None, "b.txt": {"dialect": "us"},
                     "c.wav": None, "c.txt": {"dialect": "us"}, "equestria.dict": {"encoding": "utf-8"}}
-
