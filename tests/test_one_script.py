@@ -14,6 +14,7 @@ from html import unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
 
 from pipelines.models import Run
@@ -239,7 +240,8 @@ def finished_run(owner, outputs, *, status="done", error="", project=None):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
     run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
-    finish(process)
+    with transaction.atomic():  # as scripts.runner._finish sends the signal (PostgreSQL locks the run's row)
+        finish(process)
     run.refresh_from_db()
     return run
 
