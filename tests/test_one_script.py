@@ -88,6 +88,7 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
                   SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
     assert "Ready to run: the files satisfy what the service needs." in page
+    assert re.search(r'emma\.txt</td> ?<td>Input text document</td>', page)  # the service's name for it
     assert "Language (of each “Input text document” file)" in page  # asked on the run form, once per template
     assert "Year of Publication (of each" not in page  # preset: not asked
     assert "ready to run" in text(alice_client.get(reverse("upload-project-list")))
