@@ -187,8 +187,9 @@ def active_processes(project):
 
 def busy_reason(project):
     if active_run(project):
-        what = "A run" if project.pipeline.single else "An alignment"
-        return f"{what} of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
+        noun = project.pipeline.run_noun
+        return (f"{'An' if noun[0] in 'aeiou' else 'A'} {noun} of this project is running; files cannot be added or "
+                "deleted until it ends (or is cancelled).")
     return None
 
 
