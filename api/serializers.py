@@ -34,6 +34,9 @@ class InputSerializer(serializers.Serializer):
 
 class PipelineSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="What a new project's `pipeline` names.")
+    kind = serializers.ChoiceField(choices=["alignment", "single"], help_text="`alignment`: forced alignment of "
+                                   "recordings with their transcripts; `single`: runs one service on the files its "
+                                   "inputs take, its outputs are the results.")
     language = serializers.CharField()
     approximate = serializers.BooleanField(
         help_text="The aligner has no acoustic model of this language: its phones are mapped to another language's.")
@@ -212,11 +215,17 @@ class RunDetailSerializer(RunSerializer):
 
 
 class ResultSerializer(serializers.Serializer):
-    recording = serializers.CharField()
+    recording = serializers.CharField(allow_null=True, help_text="Null for an output of a one-service pipeline.")
     name = serializers.CharField(help_text="The result's name: {name} in …/results/{name}/.")
+    label = serializers.CharField(required=False,
+                                  help_text="Of an output of a one-service pipeline: what the service calls it.")
+    size = serializers.IntegerField(required=False,
+                                    help_text="Of an output of a one-service pipeline: its size in bytes.")
     downloads = serializers.DictField(child=serializers.CharField(),
-                                      help_text="A URL per format: textgrid, eaf, csv, json.")
-    picture = serializers.CharField(help_text="The result picture on the site.")
+                                      help_text="A URL per format: textgrid, eaf, csv, json; of an output of a "
+                                                "one-service pipeline, `file` (the output as it is; an output in a "
+                                                "subfolder is in the zip only).")
+    picture = serializers.CharField(allow_null=True, help_text="The result picture on the site.")
 
 
 class ResultListSerializer(serializers.Serializer):

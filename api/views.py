@@ -28,7 +28,13 @@ from api.serializers import (
 from pipelines import outcomes, pictures, results, review, versions
 from pipelines import services as pipeline_services
 from pipelines.access import get_run_for_user
-from pipelines.forms import AlignmentForm, DictionaryForm, parameter_fields
+from pipelines.forms import (
+    AlignmentForm,
+    DictionaryForm,
+    parameter_fields,
+    template_field_name,
+    template_parameter_fields,
+)
 from pipelines.models import Run
 from scripts import health
 from scripts.models import Pipeline
@@ -128,8 +134,13 @@ def _inputs(pipeline):
 @api_view(["GET"])
 def pipeline_list(request):
     pipelines = Pipeline.objects.offered().select_related("fa_script")  # as the new-project page offers them
-    data = [{"name": p.name, "language": p.language, "approximate": p.approximate, "description": p.description, "inputs": _inputs(p),
-             "parameters": [_parameter(param, field) for param, field in parameter_fields(p.fa_script)]}
+    data = [{"name": p.name, "kind": p.kind, "language": p.language, "approximate": p.approximate,
+             "description": p.description, "inputs": _inputs(p),
+             "parameters": [_parameter(param, field) for param, field in parameter_fields(p.fa_script)] + [
+                 # Per-file values (a one-service pipeline's input templates), by their run form's field name.
+                 {**_parameter(param, field), "id": template_field_name(template.template_id, param.clam_id),
+                  "name": field.label}
+                 for template, param, field in (template_parameter_fields(p.fa_script) if p.single else [])]}
             for p in pipelines]
     return Response(PipelineSerializer(data, many=True).data)
 
@@ -398,7 +409,8 @@ class RunList(APIView):
         given = body.get("parameters") or {} if hasattr(body, "get") else None
         if not isinstance(given, dict):
             raise ApiError("parse_error", "Send a JSON object, e.g. {\"parameters\": {\"beam\": 9}}.")
-        form = AlignmentForm(script=project.pipeline.fa_script)
+        templates = project.pipeline.single  # per-file values, as the page's run form asks for them
+        form = AlignmentForm(script=project.pipeline.fa_script, templates=templates)
         if unknown := sorted(set(given) - set(form.fields)):
             offered = f"it takes: {', '.join(form.fields)}." if form.fields else "it takes none."
             raise ApiError("unknown_parameter", f"This pipeline has no parameter {', '.join(unknown)}; {offered}")
@@ -411,14 +423,15 @@ class RunList(APIView):
                                           "choice's id (a list of them when several may be chosen).")
         # The page's form as it is shown (each field at its default), with the values sent instead.
         form = AlignmentForm({**{name: field.initial for name, field in form.fields.items()}, **given},
-                             script=project.pipeline.fa_script)
+                             script=project.pipeline.fa_script, templates=templates)
         if not form.is_valid():
             raise _form_error(form)
         only_pairs = body.get("only_complete_pairs", False)
         if not isinstance(only_pairs, bool):
             raise ApiError("parse_error", "Send `only_complete_pairs` as true or false.")
         try:
-            run = pipeline_services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs)
+            run = pipeline_services.start_alignment(project, form.clam_values(), only_complete_pairs=only_pairs,
+                                                    template_values=form.template_values())
         except pipeline_services.CannotStart as exc:
             raise ApiError("cannot_start", str(exc)) from None
         except services.ProjectGone as exc:
@@ -551,6 +564,9 @@ class ResultList(APIView):
                    "review, those of the recordings without unknown words already are.")
     def get(self, request, project_id, run_id):
         run = get_run_for_user(request, project_id, run_id)
+        if run.pipeline.single:
+            items = [_output(request, run, output) for output in results.outputs(run)]
+            return Response(ResultListSerializer({"results": items, "zip": _zips(request, run) if items else None}).data)
         listed = results.listed(run, list(run.outcomes.all()))
         items = []
         for recording, name in listed:
@@ -558,9 +574,21 @@ class ResultList(APIView):
             items.append({"recording": recording, "name": name, "picture": _picture(request, run, name),
                           "downloads": {format: _with_format(url, format) for format in results.FORMATS}})
         # The zip is offered for its results, as on the run page: a zip of logs alone would only disappoint.
-        zip_url = request.build_absolute_uri(reverse("api-results-zip", args=[project_id, run.pk]))
-        zips = {format: _with_format(zip_url, format) for format in ("all", *results.FORMATS)} if items else None
-        return Response(ResultListSerializer({"results": items, "zip": zips}).data)
+        return Response(ResultListSerializer({"results": items, "zip": _zips(request, run) if items else None}).data)
+
+
+def _zips(request, run):
+    zip_url = request.build_absolute_uri(reverse("api-results-zip", args=[run.project_id, run.pk]))
+    return {format: _with_format(zip_url, format) for format in ("all", *results.FORMATS)}
+
+
+def _output(request, run, output):
+    """An output of a one-service run (pipelines.results.Output), as the run page lists it. The API's result URL
+    takes no "/": an output in a subfolder is downloaded in the zip."""
+    downloads = {} if "/" in output.name else {"file": request.build_absolute_uri(
+        reverse("api-result", args=[run.project_id, run.pk, output.name]))}
+    return {"recording": None, "name": output.name, "label": output.label or None, "size": output.size,
+            "downloads": downloads, "picture": None}
 
 
 def _attachment(make, missing="not_found"):

@@ -27,6 +27,13 @@ class PipelineAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).with_parts()
 
+    def get_readonly_fields(self, request, obj=None):
+        # A project's runs are read as its pipeline's kind says (results of one service, or alignments): switching
+        # it would hide finished results.
+        if obj is not None and obj.projects.exists():
+            return ["kind"]
+        return []
+
     @admin.display(boolean=True, description="offered to researchers")
     def offered(self, pipeline):
         return not pipeline.problems()
@@ -52,6 +59,14 @@ class PipelineAdmin(admin.ModelAdmin):
             pipeline = Pipeline.objects.with_parts().filter(pk=object_id).first() if object_id.isdigit() else None
             if pipeline is not None and (problems := pipeline.problems()):
                 self._warn(request, [(pipeline, problems)])
+            if pipeline is not None and (used := pipeline.projects.count()):
+                self.message_user(
+                    request,
+                    f"The kind of “{pipeline.name}” cannot change: {used} project{'s' if used != 1 else ''} use"
+                    f"{'' if used != 1 else 's'} it, and their results are read as its kind says. To offer the other "
+                    "kind, add a new pipeline.",
+                    messages.INFO,
+                )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

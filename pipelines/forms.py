@@ -24,6 +24,11 @@ class AlignmentForm(forms.Form):
             self.fields[name] = field
             self.template_parameters[name] = (template.template_id, parameter)
 
+    @property
+    def needs_values(self):
+        """Whether a field must be filled in (the settings are shown open, so the browser can point at it)."""
+        return any(field.required for field in self.fields.values())
+
     def clean(self):
         cleaned = super().clean()
         for clam_id, parameter in self.parameters.items():
@@ -87,7 +92,10 @@ def _specific(parameters):
 
 def _field(p):
     """The form field for a parameter's value (its type's row)."""
-    common = {"label": p.name, "help_text": p.description, "required": False}
+    # A value the service requires and has no default for must be given here, rather than heard of from the
+    # service after the upload (a choice's "— (not set)" option, below, is the same case).
+    common = {"label": p.name, "help_text": p.description,
+              "required": p.required and p.type != BaseParameter.Type.BOOLEAN and getattr(p, "default", None) in (None, "")}
     if p.type == BaseParameter.Type.BOOLEAN:
         field = forms.BooleanField(initial=p.default, **common)
     elif p.type == BaseParameter.Type.CHOICE:
@@ -99,9 +107,6 @@ def _field(p):
                 # The service chooses nothing itself, so neither does the form: a first option shown as
                 # chosen would be sent as the researcher's choice.
                 choices = [("", "— (not set)"), *choices]
-                # …unless the service requires one: then the researcher must choose, here rather than
-                # hear it from the service after the upload.
-                common["required"] = p.required
             field = forms.ChoiceField(choices=choices, initial=p.default, **common)
     elif p.type == BaseParameter.Type.INTEGER:
         field = forms.IntegerField(initial=p.default, min_value=p.minimum, max_value=p.maximum, **common)
@@ -135,6 +140,11 @@ class DictionaryForm(forms.Form):
         self.phone_set = phone_set
         self.unknown_words = list(unknown_words)
         self.missing = []  # unknown words the submitted dictionary leaves out
+
+    @property
+    def needs_values(self):
+        """Whether a field must be filled in (the settings are shown open, so the browser can point at it)."""
+        return any(field.required for field in self.fields.values())
 
     def clean(self):
         cleaned = super().clean()

@@ -61,7 +61,10 @@ class Download:
 def attachment(download):
     """`download` as a response, whatever characters its name has."""
     if download.path is not None:
-        content = open(download.path, "rb")
+        try:
+            content = open(download.path, "rb")
+        except OSError:  # gone from the disk since the run listed it
+            raise NoSuchResult(f"This run has no result named “{download.name}” any more.") from None
     elif download.data is not None:
         content = io.BytesIO(download.data)
     else:
@@ -220,6 +223,8 @@ def read_alignment(run, path, name, recordings):
     recording = recordings.get(name) or recordings.get(name.lower()) or name[: -len(".textgrid")] or name
     try:
         return exports.read_result(path, recording=recording, result=name)
+    except FileNotFoundError:  # gone from the disk since the run listed it
+        raise NoSuchResult(f"This run has no result named “{name}” any more.") from None
     except exports.NotConvertible:
         log.warning("Cannot convert %s of run %s", name, run.pk, exc_info=True)
         raise
@@ -241,16 +246,20 @@ class Output:
     textgrid: bool
 
 
-def outputs(run):
+# The run page lists at most this many outputs (each is looked at on the disk); the zip holds them all.
+OUTPUTS_LISTED_MAX = 1000
+
+
+def outputs(run, limit=None):
     """[Output] of every file the run's service delivered (error.log aside: it is the job's log, and what it says
-    of a failure is the run's reason), in name order."""
+    of a failure is the run's reason), in name order; the first `limit` only."""
     process = run.result_process
     if process is None:
         return []
     folder = default_storage.path(process.output_folder)
     templates = list(_output_templates(run))
     listed = []
-    for name in sorted(process.outputs):
+    for name in sorted(process.outputs)[:limit]:
         path = os.path.join(folder, name)
         try:
             size = os.path.getsize(path)
@@ -295,8 +304,11 @@ def text_of(run, name):
     """(the start of output `name` as text, whether that is all of it) for the text viewer; Http404 when it is no
     text."""
     path = result_path(run, name)
-    with open(path, "rb") as f:
-        data = f.read(TEXT_VIEW_MAX_BYTES + 1)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(TEXT_VIEW_MAX_BYTES + 1)
+    except OSError:  # gone from the disk since the run listed it
+        raise NoSuchResult(f"This run has no result named “{name}” any more.") from None
     if not _is_text(data[:_SNIFF_BYTES]):
         raise NoSuchResult("This output is not text; download it instead.")
     whole = len(data) <= TEXT_VIEW_MAX_BYTES
@@ -351,20 +363,26 @@ def results_zip(run, chosen="all"):
                            else "This run ended without results.")
     # Each TextGrid as last corrected in the editor (pipelines.versions), or as the service delivered it.
     latest = {name: version.path for name, version in latest_versions(run, sorted(process.outputs)).items()}
-    in_zip = zip_names(sorted(process.outputs))
+    # A result gone from the disk since the run listed it is left out, and the zip says so.
+    missing = [name for name in sorted(process.outputs) if not os.path.isfile(latest[name])]
+    present = [name for name in sorted(process.outputs) if name not in missing]
+    in_zip = zip_names(present)
     taken = {name.lower() for name in in_zip.values()}
     renamed = {}
     handle = tempfile.TemporaryFile()
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         if chosen in ("all", "textgrid"):
             for name, arcname in in_zip.items():
-                archive.write(latest[name], arcname=arcname)
+                try:
+                    archive.write(latest[name], arcname=arcname)
+                except OSError:
+                    missing.append(name)
             renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
         # A service's outputs other than alignments are only themselves: no folders of conversions.
         formats = [] if run.pipeline.single else [key for key in ZIP_FOLDERS if chosen in ("all", key)]
         if formats:
             taken |= {label.lower() for label in ZIP_FOLDERS.values()}
-            renamed |= _add_exports(archive, run, latest, sorted(process.outputs), formats, taken)
+            renamed |= _add_exports(archive, run, latest, present, formats, taken)
         recorded = list(run.outcomes.all())
         if recorded:
             archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recorded, in_zip))
@@ -372,6 +390,10 @@ def results_zip(run, chosen="all"):
             archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
         if renamed:
             archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
+        if missing:
+            archive.writestr(_free_name("missing-files.txt", taken),
+                             "These results are no longer on the server, so they are not in this zip; ask your "
+                             "administrator if you need them:\n\n" + "\n".join(missing) + "\n")
     handle.seek(0)
     suffix = "" if chosen == "all" else f"-{FORMATS[chosen]}"
     stem = _file_name_part(run.project.name)

@@ -9,6 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from clam.common import data as clam_data
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from pipelines import notifications, outcomes, review
 from pipelines.models import Run
-from scripts.models import Process
+from scripts.models import BaseParameter, Process
 from scripts.plainwords import GENERIC_FAILURE
 from scripts.tasks import schedule_process
 from upload import services as upload_services
@@ -96,30 +97,42 @@ def _inputs(files, extra=(), metadata=None):
     return inputs + list(extra)
 
 
-def _holds(value, operator, expected):
-    """One test of a CLAM constraint (clam.common.data.Constraint.test) on a value Equestria sends."""
-    if operator == "exists":
-        return (value is not None) == (expected not in ("False", "false", "0", ""))
-    if value is None:
-        return False
-    if operator in ("greaterthan", "lessthan", "greaterequalthan", "lessequalthan"):
-        try:
-            value, expected = float(value), float(expected)
-        except ValueError:
-            pass
-        return {"greaterthan": value > expected, "lessthan": value < expected,
-                "greaterequalthan": value >= expected, "lessequalthan": value <= expected}[operator]
-    return {
-        "equals": value == expected, "notequals": value != expected, "contains": expected in value,
-        "incommalist": expected in [x.strip() for x in value.split(",")],
-        "inspacelist": expected in value.split(" "),
-    }.get(operator, True)
+def _typed(value, kind=None):
+    """A value as CLAM holds it in a file's metadata or a constraint: numbers as numbers (5.0 == 5), True/False as
+    booleans, anything else as text; `kind` is the parameter's type when known."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = str(value)
+    if kind == BaseParameter.Type.BOOLEAN or text in ("True", "False"):
+        return text in ("True", "true", "1", "yes") if kind == BaseParameter.Type.BOOLEAN else text == "True"
+    if kind in (None, BaseParameter.Type.INTEGER, BaseParameter.Type.FLOAT):
+        for number in (int, float):
+            try:
+                return number(text)
+            except ValueError:
+                pass
+    return text
+
+
+def _sent_value(parameter, metadata):
+    """What CLAM will hold for one input-template parameter of a file: the value sent, else a static parameter's
+    value, else the service's default (CLAM fills a file's metadata so)."""
+    if parameter.clam_id in metadata:
+        return metadata[parameter.clam_id]
+    specific = parameter.specific
+    return getattr(specific, "value" if parameter.type == BaseParameter.Type.STATIC else "default", None)
+
+
+# The tests clam.common.data.Constraint.test knows.
+_CLAM_OPERATORS = {"equals", "notequals", "exists", "greaterthan", "lessthan", "greaterequalthan", "lessequalthan",
+                   "contains", "incommalist", "inspacelist"}
 
 
 def constraint_problems(script, files, metadata):
     """What the script's input-template constraints refuse among `files`, before anything is sent: only the
     constraints on parameters Equestria sends with the files (`metadata`, {template id: {parameter id: value}})
-    can be checked here; those on what the service reads from a file itself are shown on the project page."""
+    can be checked here; those on what the service reads from a file itself are shown on the project page.
+    CLAM's own test (clam.common.data.Constraint) decides, on the values as CLAM will hold them."""
     problems = []
     templates = {}
     for profile in script.profiles.prefetch_related("input_templates__parameters"):
@@ -128,21 +141,37 @@ def constraint_problems(script, files, metadata):
     for template_id, template in templates.items():
         if not template.constraints or not any(f.template_id == template_id for f in files):
             continue
-        keys = {p.clam_id for p in template.parameters.all()}
-        # What the service uses for a value not sent: its default, as CLAM fills a file's metadata.
-        defaults = {p.clam_id: getattr(p.specific, "default", None) for p in template.parameters.all()}
-        values = {**{k: str(v) for k, v in defaults.items() if v not in (None, "")},
-                  **(metadata or {}).get(template_id, {})}
+        parameters = list(template.parameters.all())
+        sent = (metadata or {}).get(template_id, {})
+        # Every template parameter is in the file's metadata on the service, with or without a value.
+        values = clam_data.CLAMMetaData(None, **{
+            p.clam_id: _typed(_sent_value(p, sent), p.type) for p in parameters})
+        kinds = {p.clam_id: p.type for p in parameters}
         for constraint in template.constraints:
             tests = constraint.get("tests", [])
-            if not tests or any(key not in keys for key, _, _ in tests):
-                continue  # on what the service reads from the file: it checks that itself
-            held = any(_holds(values.get(key), operator, str(value)) for key, operator, value in tests)
-            if held != (constraint.get("type") == "require"):
+            if not tests or any(key not in kinds or operator not in _CLAM_OPERATORS for key, operator, _ in tests):
+                continue  # on what the service reads from the file (or a test of a newer CLAM): it checks that itself
+            check = clam_data.Constraint(constraint.get("type"))
+            check.tests = [(key, operator, _typed(value, kinds[key])) for key, operator, value in tests]
+            try:
+                held = check.test(values)
+            except (TypeError, AttributeError):  # a value CLAM's test cannot compare (None > 5, 5 in "…")
+                continue  # the service, which holds the values in its own types, checks that itself
+            if not held:
                 problems.append(f"the “{template.label}” files do not meet the service's rule: "
                                 f"{template.constraint_text()}")
                 break
     return problems
+
+
+def _first_pass_metadata(run):
+    """{template id: {parameter id: value}} for the second pass: what the first sent with each template's files
+    (presets and the researcher's values), over today's presets (for a template the first pass had no file of)."""
+    metadata = template_presets(run.pipeline.fa_script)
+    for item in run.fa_process.inputs if run.fa_process else []:
+        if item.get("metadata"):
+            metadata[item["template"]] = item["metadata"]
+    return metadata
 
 
 def _new_process(script, inputs, parameters, folder):
@@ -163,8 +192,9 @@ def active_processes(project):
 
 def busy_reason(project):
     if active_run(project):
-        what = "A run" if project.pipeline.single else "An alignment"
-        return f"{what} of this project is running; files cannot be added or deleted until it ends (or is cancelled)."
+        noun = project.pipeline.run_noun
+        return (f"{'An' if noun[0] in 'aeiou' else 'A'} {noun} of this project is running; files cannot be added or "
+                "deleted until it ends (or is cancelled).")
     return None
 
 
@@ -332,6 +362,9 @@ def on_process_finished(sender, process, **kwargs):
         if review:
             inputs = [{"storage_name": os.path.relpath(oov_path, default_storage.path("")),
                        "name": os.path.basename(oov_path), "template": pipeline.g2p_input.template_id}]
+            # The administrator's presets of the G2P input's parameters go with the word list, as with any upload.
+            if presets := template_presets(pipeline.g2p_script).get(pipeline.g2p_input.template_id):
+                inputs[0]["metadata"] = presets
             parameters = {**preset_values(pipeline.g2p_script)}
             run.g2p_process = _new_process(pipeline.g2p_script, inputs, parameters, f"{run.folder}/g2p")
             run.stage = Stage.TRANSCRIBING
@@ -409,7 +442,8 @@ def realign(run, text, skip_missing=False):
             files.append(record)
         run.dictionary = content  # what the realignment is given, earlier entries included
         run.skipped_words = skipped
-        run.realign_process = _new_process(pipeline.fa_script, _inputs(files), run.parameters, f"{run.folder}/fa2")
+        run.realign_process = _new_process(pipeline.fa_script, _inputs(files, metadata=_first_pass_metadata(run)),
+                                           run.parameters, f"{run.folder}/fa2")
         run.stage = Stage.REALIGNING
         run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
     project.touch()

@@ -88,6 +88,7 @@ def project_files(request, project_id):
     busy = project.busy_reason()
     state = readiness(project, files)
     unavailable = services.unavailable(project.pipeline)
+    templates = input_templates(project.pipeline)[0] if project.pipeline.single else []
     context = {
         "project": project,
         "files": files,
@@ -97,7 +98,9 @@ def project_files(request, project_id):
         "unavailable": unavailable,
         "state": services.project_state(state, project.runs.first(), bool(files), unavailable,
                                         single=project.pipeline.single),
-        "templates": input_templates(project.pipeline)[0] if project.pipeline.single else [],
+        "templates": templates,
+        # A one-service project's files are what the service calls them, not "transcript".
+        "template_labels": {t.template_id: t.label for t in templates},
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
@@ -146,7 +149,8 @@ def run_detail(request, project_id, run_id):
     run = get_run_for_user(request, project_id, run_id)
     if run.pipeline.single:
         return render(request, "pipelines/run.html", {
-            "run": run, "project": run.project, "outputs": results.outputs(run),
+            "run": run, "project": run.project, "outputs": results.outputs(run, limit=results.OUTPUTS_LISTED_MAX),
+            "outputs_total": len(run.result_process.outputs) if run.result_process else 0,
             "audio_stems": {f.stem for f in run.project.files.filter(kind="audio")},
         })
     # During review the first pass's TextGrids (files without unknown words) are already useful.

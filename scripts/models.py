@@ -192,10 +192,11 @@ class InputTemplate(models.Model):
         return name.endswith(extension) and len(name) > len(extension)
 
     def constraint_text(self):
-        """The constraints as a line for the administrator: "requires pos-annotation exists True"."""
+        """The constraints as a line for the administrator: "requires pos-annotation exists True"; a constraint's
+        tests are any-of (CLAM's Constraint.test)."""
         verbs = {"require": "requires", "forbid": "forbids"}
         return "; ".join(
-            f"{verbs.get(c.get('type'), c.get('type'))} " + " and ".join(" ".join(map(str, t)) for t in c.get("tests", []))
+            f"{verbs.get(c.get('type'), c.get('type'))} " + " or ".join(" ".join(map(str, t)) for t in c.get("tests", []))
             for c in self.constraints
         )
 
@@ -651,6 +652,12 @@ class Pipeline(models.Model):
     def single(self):
         """Whether this pipeline runs one service (any CLAM service) rather than forced alignment with G2P."""
         return self.kind == self.Kind.SINGLE
+
+    @property
+    def run_noun(self):
+        """What researchers call a start of this pipeline, on pages and in messages: an "alignment", or a "run" of
+        one service."""
+        return "run" if self.single else "alignment"
 
     def choice_label(self):
         """How the new-project page names the pipeline: its language and whether its acoustic model is the

@@ -8,7 +8,7 @@ kinds of text, so anything that looks technical is replaced by a generic message
 import re
 
 GENERIC_FAILURE = (
-    "the alignment service stopped with an internal error; an administrator can see the details in the process log"
+    "the service stopped with an internal error; an administrator can see the details in the process log"
 )
 
 _TECHNICAL = re.compile(

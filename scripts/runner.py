@@ -188,19 +188,42 @@ def step_start(process):
                 )
             except RequestRefused as exc:
                 # Which file: a constraint or a per-file value (its template's parameters) is the file's own.
-                raise StepFailed(f"the service refused {item['name']}: {RequestRefused.reason(exc)}") from None
+                reason = _with_labels(process, RequestRefused.reason(exc))
+                raise StepFailed(f"the service refused {item['name']}: {reason}") from None
         root = parse_xml(response.content, "upload answer")
         errors = [e.text or "" for e in root.iter("error")] + [
             p.get("error") for p in root.iter() if p.get("error")
         ]
         if errors or any((v.text or "").strip() == "no" for v in root.iter("valid")):
             raise StepFailed(f"the server refused {item['name']}: {'; '.join(errors) or 'invalid file'}")
-    response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
+    try:
+        response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
+    except ServerError as exc:
+        raise StartFailed(str(exc)) from None
+    except RequestRefused as exc:
+        raise StepFailed(f"the service refused the settings: {_with_labels(process, RequestRefused.reason(exc))}") from None
     root = parse_xml(response.content, "start answer")
     problems = [f"{p.get('id')}: {p.get('error')}" for p in root.iter() if p.get("error") and p.get("id")]
     if problems:
-        raise StepFailed("the server refused the parameters: " + "; ".join(problems))
+        raise StepFailed(f"the service refused the settings: {_with_labels(process, '; '.join(problems))}")
     _save(process, status=Status.RUNNING, completion=0)
+
+
+# CLAM's summary of a refusal of parameters, said before its reasons for each: these say it better.
+_CLAM_PARAMETERS_INVALID = "One or more parameters are invalid"
+
+
+def _with_labels(process, reason):
+    """CLAM's reasons ("minlength: Number must be …") with each parameter named as the run form showed it
+    ("Minimum word length: …"): the researcher never saw the service's ids."""
+    labels = dict(process.script.parameters.values_list("clam_id", "name"))
+    parts = []
+    for part in reason.split("; "):
+        clam_id, colon, rest = part.partition(": ")
+        parts.append(f"{labels[clam_id]}: {rest}" if colon and clam_id in labels else part)
+    if len(parts) > 1 and _CLAM_PARAMETERS_INVALID in parts:
+        parts.remove(_CLAM_PARAMETERS_INVALID)
+    return "; ".join(parts)
 
 
 def _reserved_stems(process):
@@ -243,6 +266,15 @@ def step_poll(process):
     return False
 
 
+class StartFailed(ServerError):
+    """The service answered the start of the job (after the uploads) with an internal error."""
+
+
+# A start answered with an internal error is the same request again at the next attempt, which rarely goes
+# better: give up after this many, rather than PROCESS_MAX_ATTEMPTS over minutes.
+START_ERROR_MAX_ATTEMPTS = 2
+
+
 class JobLost(ServerError):
     """The service lost the job (it stopped while the job ran, or lost the project); the process starts again.
 
@@ -271,12 +303,14 @@ _LOST_MARK = "The service lost the job: "
 
 
 def _output_names(root):
-    """The names of the outputs in a CLAM project page; a name that is not a plain file name is left out."""
+    """The names of the outputs in a CLAM project page: a file's path relative to the output folder (CLAM lists
+    subfolders' files as "sub/name"); a name that could leave the run's folder (absolute, "..") is left out."""
     names = []
     output = root.find("output")
     for f in output.findall("file") if output is not None else []:
         name = (f.findtext("name") or "").strip()
-        if name and "/" not in name and "\\" not in name and name not in (".", ".."):
+        parts = name.split("/")
+        if name and "\\" not in name and all(part not in ("", ".", "..") for part in parts):
             names.append(name)
     return names
 
@@ -373,8 +407,10 @@ def step_download(process):
         total = 0
         started = time.monotonic()
         for name in names:
-            response = connection.request("GET", _path(process.clam_project, "output", name), stream=True)
-            with response, _open_result(os.path.join(temporary, local[name])) as target:
+            response = connection.request("GET", _path(process.clam_project, "output", *name.split("/")), stream=True)
+            target_path = os.path.join(temporary, local[name])
+            os.makedirs(os.path.dirname(target_path), exist_ok=True)
+            with response, _open_result(target_path) as target:
                 for chunk in connection.chunks(response):
                     total += len(chunk)
                     if total > settings.CLAM_MAX_OUTPUT_BYTES:
@@ -487,7 +523,7 @@ def _rename_into_place(process, temporary, final):
         os.rename(temporary, final)
 
 
-NO_REASON = "the job on the service ended with an error without saying why"
+NO_REASON = "the job on the service ended with an error without saying why; ask your administrator"
 
 
 def _failure_reason(status, logs):
@@ -604,6 +640,11 @@ def _advance_claimed(process_id):
             return None
         # OSError: this machine's disk is full or its folder unwritable; may clear up, like a server that is down.
         reason = _local_problem(exc, reading=step_was_start) if isinstance(exc, OSError) else str(exc)
+        if isinstance(exc, StartFailed) and process.attempts >= START_ERROR_MAX_ATTEMPTS:
+            _cleanup_after_failure(process)
+            _finish(process, Status.FAILED, error=f"gave up after {process.attempts} attempts at starting the job: "
+                                                  f"{reason}; ask your administrator")
+            return None
         delay = _retry_delay(process.attempts, time.monotonic() - began)
         _save(process, message=f"retrying (attempt {process.attempts}): {reason}", detail=reason, lease_until=None, leased_by="")
         return delay

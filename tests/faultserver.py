@@ -75,6 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, b'<?xml version="1.0"?><clamupload><upload filename="in.txt"><valid>yes</valid></upload></clamupload>')
         if method == "POST":
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if scenario == "start500":  # the uploads go through; starting the job fails every time
+                return self._send(500, b"Internal Server Error", "text/plain")
             return self._send(202, b'<?xml version="1.0"?><clam><status code="1" message="running" completion="0" errors="no"/></clam>')
         if len(rest) == 1:  # the project page
             if scenario == "garbage":

@@ -381,7 +381,8 @@ def test_pipelines_say_what_files_they_take_and_what_a_researcher_may_set(alice)
     for order, choice_id in enumerate(("w", "p")):
         ParameterChoice.objects.create(parameter=choice, choice_id=choice_id, label=choice_id.upper(), order=order)
     [described] = api(token_for(alice)).get(reverse("api-pipeline-list")).json()
-    assert (described["name"], described["language"], described["approximate"]) == ("English", "en-us", False)
+    assert (described["name"], described["kind"], described["language"], described["approximate"]) == (
+        "English", "alignment", "en-us", False)
     assert [(i["extension"], i["kind"]) for i in described["inputs"]] == [
         ("dict", "dictionary"), ("eaf", "transcript"), ("flac", "audio"), ("TextGrid", "transcript"),
         ("txt", "transcript"), ("wav", "audio")]

@@ -61,7 +61,7 @@ def test_a_projects_runs_are_listed_with_stage_progress_and_why_one_failed(alice
         (str(running.pk), "aligning", "aligning", {"percent": 40, "status": "running",
                                                   "message": "Aligning interview 2 of 5"}, None),
         # What the run page says of a failure it cannot show in plain words.
-        (str(failed.pk), "failed", "failed", None, "the alignment service stopped with an internal error; an "
+        (str(failed.pk), "failed", "failed", None, "the service stopped with an internal error; an "
                                                    "administrator can see the details in the process log"),
     ]
     assert listed[0]["url"] == "http://testserver" + _run_url("api-run-detail", running)

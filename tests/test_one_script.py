@@ -7,12 +7,14 @@ outputs list, the text viewer, each download and the zip (test2 only to its star
 """
 
 import io
+import json
 import re
 import zipfile
 from html import unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
 
 from pipelines.models import Run
@@ -86,6 +88,7 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
                   SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
     assert "Ready to run: the files satisfy what the service needs." in page
+    assert re.search(r'emma\.txt</td> ?<td>Input text document</td>', page)  # the service's name for it
     assert "Language (of each “Input text document” file)" in page  # asked on the run form, once per template
     assert "Year of Publication (of each" not in page  # preset: not asked
     assert "ready to run" in text(alice_client.get(reverse("upload-project-list")))
@@ -138,8 +141,9 @@ def test_a_per_file_value_the_service_refuses_reaches_the_researcher_in_plain_wo
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.FAILED
     page = text(alice_client.get(run_url("pipelines-run", run)))
-    assert "The run failed: the service refused pride.txt: author: Invalid value" in page
-    assert re.search(r"pride\.txt</dt> ?<dd[^>]*>author = anonymous</dd>", page)  # what was sent with the file
+    # Named as the run form named it, not by the service's id.
+    assert "The run failed: the service refused pride.txt: Author: Invalid value" in page
+    assert re.search(r"pride\.txt</dt> ?<dd[^>]*>Author = anonymous</dd>", page)  # what was sent, by its label
     assert "This run has no output files." in page
 
 
@@ -234,9 +238,11 @@ def finished_run(owner, outputs, *, status="done", error="", project=None):
     folder = run_folder_of(process)
     folder.mkdir(parents=True)
     for name, content in outputs.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
     run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
-    finish(process)
+    with transaction.atomic():  # as scripts.runner._finish sends the signal (PostgreSQL locks the run's row)
+        finish(process)
     run.refresh_from_db()
     return run
 
@@ -312,6 +318,71 @@ def test_a_constraint_on_a_per_file_value_is_checked_before_anything_is_sent(ali
     assert [i["metadata"] for i in project.runs.get().fa_process.inputs] == [{"language": "en"}]
 
 
+def test_constraints_are_checked_as_clam_checks_them_on_static_values_numbers_and_any_of_tests(db):
+    from types import SimpleNamespace
+
+    from pipelines.services import constraint_problems
+    from scripts.models import FloatParameter, InputTemplate, StaticParameter
+
+    pipeline = single_pipeline()
+    script = pipeline.fa_script
+    template = InputTemplate.objects.get(profile__script=script)
+    StaticParameter.objects.create(script=script, input_template=template, clam_id="encoding", name="Encoding",
+                                   type="static", value="utf-8")
+    FloatParameter.objects.create(script=script, input_template=template, clam_id="rate", name="Rate", type="float",
+                                  default=5.0)
+    files = [SimpleNamespace(template_id="text")]
+
+    def problems(*constraints, metadata=None):
+        template.constraints = list(constraints)
+        template.save()
+        return constraint_problems(script, files, metadata or {"text": {"language": "en"}})
+
+    assert problems({"type": "require", "tests": [["encoding", "equals", "utf-8"]]}) == []  # a static's value
+    assert problems({"type": "require", "tests": [["rate", "equals", "5"]]}) == []  # 5.0 is 5
+    assert problems({"type": "forbid", "tests": [["rate", "notequals", "5"]]}) == []
+    assert problems({"type": "require", "tests": [["language", "exists", "True"]]}, metadata={"text": {}}) == []
+    either = {"type": "require", "tests": [["language", "equals", "nl"], ["language", "equals", "en"]]}
+    assert problems(either) == []
+    assert problems(either, metadata={"text": {"language": "fr"}}) == [
+        "the “Text” files do not meet the service's rule: requires language equals nl or language equals en"]
+
+
+def test_a_required_value_without_a_default_is_marked_and_asked_for_by_its_label_before_anything_is_sent(
+        alice, alice_client):
+    from scripts.models import StringParameter
+    from tests.factories import make_project
+
+    pipeline = single_pipeline()
+    StringParameter.objects.create(script=pipeline.fa_script, clam_id="speaker", name="Speaker", type="string",
+                                   required=True)
+    project = make_project(alice, pipeline=pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.txt", b"some words\n"))
+    page = text(alice_client.get(project.get_absolute_url()))
+    assert re.search(r'<details class="mb-2" open>', page)
+    assert re.search(r'<input type="text" name="speaker"[^>]* required', page)
+    page = start(alice_client, project, {"text__language": "en", "speaker": ""})
+    assert "Speaker: This field is required." in page
+    assert not project.runs.exists()
+    start(alice_client, project, {"text__language": "en", "speaker": "Ann"})
+    assert project.runs.get().fa_process.parameters == {"speaker": "Ann"}
+
+
+def test_a_setting_the_service_refuses_at_the_start_is_named_by_its_label(clam_demo, alice_client):
+    pipeline = one_script_pipeline(clam_demo("textstats"), "textstats")
+    project = new_project(alice_client, pipeline)
+    upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"))
+    # CLAM publishes no ranges, so the form takes any whole number; the service takes 0 or more.
+    start(alice_client, project, {"textinput__author": "Jane", "freqlistlimit": "-5"})
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    failure = re.search(r"The run failed: [^<]*", page).group(0)
+    assert failure == ("The run failed: the service refused the settings: Limit frequencylist: Number must be a whole "
+                       "number between 0 and 99999999"), failure
+    assert "Limit frequencylist = -5" in page and "freqlistlimit" not in page  # the details too
+
+
 def test_a_one_service_pipeline_with_parts_of_forced_alignment_is_not_offered(db):
     from django.core.exceptions import ValidationError
 
@@ -379,3 +450,118 @@ def test_an_administrator_adds_a_one_service_pipeline_without_a_language(admin_c
         "phone_set": ""})
     assert response.context["adminform"].form.errors == {
         "language": ["A forced-alignment pipeline needs the language it aligns."]}
+
+
+@pytest.fixture(scope="module")
+def slow_service(tmp_path_factory):
+    """tests/clamconfigs/slow.py: its `nested` parameter writes sub/nested.txt next to result.txt."""
+    from tests.clamservers import start_bundled_service, stop_service
+
+    service = start_bundled_service("custom", tmp_path_factory.mktemp("slow"), settings="tests.clamconfigs.slow")
+    yield service
+    stop_service(service)
+
+
+def test_an_output_in_a_subfolder_is_listed_viewed_downloaded_and_zipped_under_its_relative_path(
+        slow_service, alice_client):
+    from tests.clamservers import register_script
+
+    pipeline = Pipeline.objects.create(name="Run slow", kind=Pipeline.Kind.SINGLE,
+                                       fa_script=register_script(slow_service, "slow"))
+    project = new_project(alice_client, pipeline)
+    upload(alice_client, project, SimpleUploadedFile("a.txt", b"hello\n"))
+    start(alice_client, project, {"seconds": "0", "nested": "on", "outputs": "0"})
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+
+    rows = output_rows(text(alice_client.get(run_url("pipelines-run", run))))
+    assert [name for name, _, _ in rows] == ["result.txt", "sub/nested.txt"]
+    assert (run_folder(run) / "sub" / "nested.txt").read_text() == "in a subfolder\n"
+    assert "in a subfolder" in text(alice_client.get(run_url("pipelines-view-text", run, name="sub/nested.txt")))
+    download = alice_client.get(run_url("pipelines-download-result", run, name="sub/nested.txt"))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"in a subfolder\n"
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["result.txt", "sub/nested.txt"]
+        assert z.read("sub/nested.txt") == b"in a subfolder\n"
+
+
+def test_the_kind_of_a_pipeline_a_project_uses_cannot_change_in_the_admin(alice, admin_client):
+    run = finished_run(alice, {"a.counts": b"3\n"})
+    pipeline = run.pipeline
+    url = reverse("admin:scripts_pipeline_change", args=[pipeline.pk])
+    page = text(admin_client.get(url))
+    assert ("The kind of “Count words” cannot change: 1 project uses it, and their results are read as its kind says. "
+            "To offer the other kind, add a new pipeline.") in page
+    assert 'name="kind"' not in page
+    response = admin_client.post(url, {
+        "name": "Count words", "kind": "alignment", "language": "en", "description": "", "fa_script": pipeline.fa_script_id,
+        "g2p_script": "", "oov_output": "", "g2p_input": "", "dictionary_output": "", "fa_dictionary_input": "",
+        "phone_set": ""})
+    assert response.status_code == 302
+    pipeline.refresh_from_db()
+    assert pipeline.single
+
+
+def test_an_output_gone_from_the_disk_is_no_such_result_and_the_zip_says_it_left_it_out(alice, alice_client):
+    run = finished_run(alice, {"a.counts": b"3\n", "b.counts": b"4\n"})
+    (run_folder_of(run.result_process) / "b.counts").unlink()
+    for url_name in ("pipelines-view-text", "pipelines-download-result"):
+        response = alice_client.get(run_url(url_name, run, name="b.counts"))
+        # The pages' 404 says nothing of why (Django's 404 page); the API gives the message.
+        assert response.status_code == 404 and "This page does not exist" in response.content.decode()
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["a.counts", "missing-files.txt"]
+        assert z.read("missing-files.txt").decode() == (
+            "These results are no longer on the server, so they are not in this zip; ask your administrator if you "
+            "need them:\n\nb.counts\n")
+
+
+def test_the_api_gives_a_one_service_pipelines_kind_takes_per_file_values_and_lists_its_outputs(alice):
+    from tests.test_api import api, token_for
+    from upload.services import Upload
+
+    client = api(token_for(alice))
+    run = finished_run(alice, {"a.counts": b"3\n", "sub/b.counts": b"4\n"})
+    [described] = [p for p in client.get(reverse("api-pipeline-list")).json() if p["name"] == "Count words"]
+    assert described["kind"] == "single"
+    assert [(p["id"], p["name"]) for p in described["parameters"]] == [
+        ("text__language", "Language (of each “Text” file)")]
+
+    listed = client.get(reverse("api-result-list", args=[run.project_id, run.pk])).json()
+    assert [(r["name"], r["label"], r["size"], r["recording"]) for r in listed["results"]] == [
+        ("a.counts", "Word counts", 2, None), ("sub/b.counts", "Word counts", 2, None)]
+    download = client.get(listed["results"][0]["downloads"]["file"])
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"3\n"
+    assert listed["results"][1]["downloads"] == {}  # the API's result URL takes no "/": it is in the zip
+    archive = client.get(listed["zip"]["all"])
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["a.counts", "sub/b.counts"]
+
+    Upload(run.project).add(SimpleUploadedFile("c.txt", b"more words\n"))
+    response = client.post(reverse("api-run-list", args=[run.project_id]),
+                           json.dumps({"parameters": {"text__language": "nl"}}), content_type="application/json")
+    assert response.status_code == 201, response.content
+    started = Run.objects.get(pk=response.json()["id"])
+    assert [i["metadata"] for i in started.fa_process.inputs] == [{"language": "nl"}]
+
+
+def test_the_run_page_lists_the_first_outputs_only_and_points_to_the_zip_for_the_rest(alice, alice_client,
+                                                                                       monkeypatch):
+    from pipelines import results
+
+    run = finished_run(alice, {f"{n}.counts": b"1\n" for n in range(5)})
+    # A few outputs stand for the thousand of the limit (the same code path, without writing 1001 files).
+    monkeypatch.setattr(results, "OUTPUTS_LISTED_MAX", 3)
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert [name for name, _, _ in output_rows(page)] == ["0.counts", "1.counts", "2.counts"]
+    assert "The first 3 of 5 output files are listed: download the zip for the rest." in page
+
+
+def test_a_new_one_service_project_asks_for_the_files_the_service_takes(alice_client):
+    pipeline = single_pipeline()
+    response = alice_client.post_form(reverse("upload-create-project"), {"name": "words", "pipeline": pipeline.pk},
+                                      follow=True)
+    assert "Project “words” created. Add the files the service takes." in text(response)

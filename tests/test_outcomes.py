@@ -260,6 +260,19 @@ def test_recordings_with_unknown_words_wait_for_the_review_then_skipped_ones_say
     assert run.result_process == run.realign_process
 
 
+def test_the_g2p_word_list_goes_with_the_presets_of_its_input_templates_parameters(alice):
+    from scripts.models import ChoiceParameter
+
+    pipeline = with_g2p(make_fa_pipeline())
+    ChoiceParameter.objects.create(script=pipeline.g2p_script, input_template=pipeline.g2p_input, clam_id="variety",
+                                   name="Variety", type="choice", value="us", preset=True)
+    run = aligning_run(alice, "a", {"oov.txt": "zork\n", "report.json": report(unknown("a.wav", ["zork"]))},
+                       pipeline=pipeline)
+    finish(run.fa_process)
+    run.refresh_from_db()
+    assert [i.get("metadata") for i in run.g2p_process.inputs] == [{"variety": "us"}]
+
+
 def test_unknown_words_without_a_g2p_script_are_a_reason_not_a_wait(alice):
     run = aligning_run(alice, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
                                      "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))})

@@ -95,6 +95,14 @@ def test_a_server_that_stops_answering_while_polled_times_out_and_fails(fault_se
     assert process.error == f"gave up after 3 attempts while running: {fault_server.url.rstrip('/')} did not answer within 1 s"
 
 
+def test_a_start_the_service_answers_with_500_is_given_up_after_two_attempts_naming_the_step(fault_server):
+    process, _ = run(fault_server, "start500")
+    assert process.status == "failed"
+    assert process.error == (f"gave up after 2 attempts at starting the job: {fault_server.url.rstrip('/')} had an "
+                             "internal error (HTTP 500); ask your administrator")
+    assert process.clam_project in fault_server.deleted
+
+
 def test_a_server_answering_500_is_retried_then_fails_with_the_reason(fault_server):
     process, _ = run(fault_server, "error500")
     assert process.status == "failed"

@@ -231,3 +231,19 @@ def test_ipa_stress_marks_are_accepted_and_dropped_for_a_phone_set_in_ipa():
     checked, _ = check_review("huis ˈh œː y s\nkat k ˌɑ t\n", "a aː h k s t y œː ɑ", ["huis", "kat"])
     assert checked.text == "huis h œː y s\nkat k ɑ t\n"
     assert "“ˈAA” is not a phone" in refused("kat k ˈAA t", ["kat"], phones="a h k t ɑ").problems[0]
+
+
+def test_the_second_pass_sends_each_file_with_the_values_the_first_pass_sent_and_the_dictionary_with_its_presets(
+        review_run):
+    from scripts.models import StringParameter
+
+    dictionary = InputTemplate.objects.get(profile__script=review_run.pipeline.fa_script, template_id="dictionary")
+    StringParameter.objects.create(script=review_run.pipeline.fa_script, input_template=dictionary, clam_id="encoding",
+                                   name="Encoding", type="string", value="utf-8", preset=True)
+    fa = review_run.fa_process
+    fa.inputs = [{**i, "metadata": {"dialect": "us"}} if i["template"] == "transcript" else i for i in fa.inputs]
+    fa.save()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    sent = {i["name"]: i.get("metadata") for i in run.realign_process.inputs}
+    assert sent == {"a.wav": None, "a.txt": {"dialect": "us"}, "b.wav": None, "b.txt": {"dialect": "us"},
+                    "c.wav": None, "c.txt": {"dialect": "us"}, "equestria.dict": {"encoding": "utf-8"}}

@@ -87,7 +87,7 @@ def test_a_run_that_failed_with_a_traceback_shows_plain_words_only(alice, alice_
     )
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.FAILED, error="TypeError: 'NoneType' object is not iterable")
     html = page(alice_client, "pipelines-run", project, run)
-    assert "The alignment failed: the alignment service stopped with an internal error" in html
+    assert "The alignment failed: the service stopped with an internal error" in html
     html += page(alice_client, "pipelines-run-status", project, run)
     html += alice_client.get(reverse("pipelines-project-runs", args=[project.pk])).content.decode()
     html += alice_client.get(project.get_absolute_url()).content.decode()

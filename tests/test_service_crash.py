@@ -335,7 +335,7 @@ def test_a_job_that_fails_without_a_word_is_a_failure_not_a_lost_job(crashable):
     process = recording_process(script)
     messages = drive(process, finished)
     assert process.status == "failed"
-    assert process.error == "the job on the service ended with an error without saying why"
+    assert process.error == "the job on the service ended with an error without saying why; ask your administrator"
     assert not any(m.startswith("retrying") for m in messages) and process.log.count("lost the job") == 0
 
 

@@ -27,7 +27,8 @@ def create_project(request):
     form = ProjectForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
         project = form.save()
-        messages.success(request, f"Project “{project.name}” created. Add your recordings and transcripts.")
+        what = "the files the service takes" if project.pipeline.single else "your recordings and transcripts"
+        messages.success(request, f"Project “{project.name}” created. Add {what}.")
         return redirect(project)
     return render(request, "upload/project_form.html", {"form": form, "title": "New project"})
 

@@ -54,3 +54,11 @@ def clock(seconds):
 def stem(name):
     """A file name without its last extension, as upload.models.ProjectFile.stem: a TextGrid's recording's stem."""
     return name.rsplit(".", 1)[0]
+
+
+@register.simple_tag
+def labelled(values, script):
+    """[(label, value)] of `values` ({parameter id: value}, as sent to `script`): each parameter by the label the
+    run form showed, not by the service's id."""
+    labels = dict(script.parameters.values_list("clam_id", "name")) if values else {}
+    return [(labels.get(key) or key, value) for key, value in values.items()]

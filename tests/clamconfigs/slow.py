@@ -1,7 +1,7 @@
 """A CLAM service whose job takes a few seconds and writes a few outputs: for worker and fault tests.
 
 Parameters: `seconds` (how long the job runs), `fail` (exit non-zero with a
-message), `outputs` (how many 100 kB output files to write).
+message), `outputs` (how many 100 kB output files to write), `nested` (also write sub/nested.txt).
 """
 
 import sys
@@ -35,5 +35,6 @@ PARAMETERS = [
         FloatParameter("seconds", "Seconds", "How long the job runs", default=2.0),
         BooleanParameter("fail", "Fail", "Exit with an error", default=False),
         IntegerParameter("outputs", "Outputs", "Extra 100 kB output files", default=0),
+        BooleanParameter("nested", "Nested", "Also write sub/nested.txt, an output in a subfolder", default=False),
     ])
 ]

@@ -1,5 +1,6 @@
 """Job of tests/clamconfigs/slow.py."""
 
+import os
 import sys
 import time
 
@@ -23,6 +24,10 @@ def main(datafile, statusfile, outputdir):
     for number in range(int(data.get("outputs", 0) or 0)):
         with open(f"{outputdir}/extra{number}.txt", "w") as out:
             out.write("x" * 100_000)
+    if data.get("nested"):
+        os.makedirs(f"{outputdir}/sub", exist_ok=True)
+        with open(f"{outputdir}/sub/nested.txt", "w", encoding="utf-8") as out:
+            out.write("in a subfolder\n")
     clam.common.status.write(statusfile, "done", 100)
     return 0
 
