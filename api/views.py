@@ -620,7 +620,8 @@ class ResultsZip(_Download):
 def _version(request, run, name, version):
     url = request.build_absolute_uri(reverse("api-result-version", args=[run.project_id, run.pk, name, version.number]))
     download = request.build_absolute_uri(reverse("api-result", args=[run.project_id, run.pk, name]))
-    return {"number": version.number, "author": version.author or None, "created_at": version.created, "url": url,
+    return {"number": version.number, "alignment": versions.alignment(run), "author": version.author or None,
+            "created_at": version.created, "url": url,
             "downloads": {f: f"{download}?{urlencode({'format': f, 'version': version.number})}" for f in results.FORMATS}}
 
 
@@ -677,8 +678,9 @@ class ResultVersionDetail(APIView):
             if number < 1:
                 raise versions.StaleVersion()
             saved = versions.save(run, name, request.user, number - 1, tiers,
-                                  pictures.duration(default_storage.path(recording.file.name)))
-        except versions.StaleVersion as exc:
+                                  pictures.duration(default_storage.path(recording.file.name)),
+                                  versions.parse_alignment(data))
+        except (versions.StaleVersion, versions.Busy) as exc:
             raise ApiError("stale_version", str(exc)) from None
         except versions.VersionRefused as exc:
             raise ApiError("invalid_version", str(exc)) from None

@@ -149,7 +149,7 @@ def version_number(value):
     """The `?version=` of a download or a picture: None (the latest) or a number; anything else is a 404."""
     if value in (None, ""):
         return None
-    if not str(value).isdigit():
+    if not re.fullmatch(r"[0-9]+", str(value)):  # not isdigit(): "²" is a digit that int() refuses
         raise NoSuchVersion(f"There is no version “{value}”: a version is a number, 0 for the automatic result.")
     return int(value)
 

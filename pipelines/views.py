@@ -309,7 +309,8 @@ def edit_result(request, project_id, run_id, name):
         log.warning("Cannot open %s of run %s in the editor", name, run.pk, exc_info=True)
         raise Http404("This result cannot be edited here; download it instead.") from None
     data = {
-        **tiers, "duration": duration, "version": version.number, "low": pictures.LOW_CONFIDENCE,
+        **tiers, "duration": duration, "version": version.number, "alignment": versions.alignment(run),
+        "low": pictures.LOW_CONFIDENCE,
         # Each column as its lowest and highest sample, in the order wavesurfer.js draws them.
         "peaks": [round(value, 3) for column in columns for value in column],
         "audio": reverse("pipelines-result-audio", args=[project_id, run_id, name]),
@@ -340,9 +341,10 @@ def save_version(request, project_id, run_id, name):
         return JsonResponse({"error": f"This correction is larger than {MAX_VERSION_BYTES // 1024**2} MB, more than "
                                       "a result can be saved in one go; nothing was saved."}, status=413)
     try:
-        base, tiers = versions.parse_body(body)
-        number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)))
-    except versions.StaleVersion as exc:
+        base, alignment, tiers = versions.parse_body(body)
+        number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)),
+                               alignment)
+    except (versions.StaleVersion, versions.Busy) as exc:
         return JsonResponse({"error": str(exc)}, status=409)
     except versions.VersionRefused as exc:
         return JsonResponse({"error": str(exc)}, status=400)
