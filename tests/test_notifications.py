@@ -146,3 +146,20 @@ def test_the_api_reads_and_changes_the_setting(alice):
                          ({"email": "x@example.org"}, "Only notify_runs can be changed here, not email.")):
         response = client.patch(reverse("api-me"), json.dumps(body), content_type="application/json")
         assert (response.status_code, response.json()) == (400, {"code": "invalid", "detail": detail})
+
+
+def test_a_subject_shows_the_projects_name_as_it_was_typed(alice):
+    run = aligning_run(alice, "a", {})
+    run.project.name = "Tom & Jerry's"
+    run.project.save()
+    g2p = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.DONE,
+                                 output_folder=f"{run.project.folder}/runs/t/g2p")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.TRANSCRIBING, g2p_process=g2p, oov_words=["pony"])
+    finish(g2p)
+    realign = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.FAILED,
+                                     output_folder=f"{run.project.folder}/runs/t/fa2", error="the service stopped")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING, realign_process=realign)
+    finish(realign)
+    run_mail_tasks()
+    assert [m.subject for m in mail.outbox] == ["Equestria: your run of “Tom & Jerry's” needs your review",
+                                                "Equestria: your run of “Tom & Jerry's” failed"]
