@@ -485,7 +485,10 @@ class RunReview(APIView):
             errors = form.non_field_errors().as_data()
             if any(e.code == "too_large" for e in errors):
                 raise ApiError("dictionary_too_large", f"{errors[0].messages[0]} Nothing was aligned yet.")
-            problems = [m for e in errors for m in e.messages]
+            # The field's own errors too (a NUL character: Django's "Null characters are not allowed."), first,
+            # as the page shows them above the rest.
+            field = [m for e in form.errors.as_data().get("dictionary", []) for m in e.messages]
+            problems = [*field, *(m for e in errors for m in e.messages)]
             raise ApiError("dictionary_refused", "\n".join(problems), problems=problems, missing=form.missing)
         try:
             run = pipeline_services.realign(run, form.cleaned_data["dictionary"],
