@@ -15,6 +15,7 @@ installed. It is no part of the Django project: it imports nothing of it.
 
 import argparse
 import email.message
+import math
 import os
 import sys
 import threading
@@ -105,9 +106,13 @@ class Api:
     def url(self, path):
         return path if path.startswith(("http://", "https://")) else self.base + path
 
-    def call(self, method, path, *, expect=(200, 201), stream=False, **kwargs):
-        """The answer to one request; a throttled one is tried again after the wait the server asks for."""
+    def call(self, method, path, *, expect=(200, 201), stream=False, body=None, **kwargs):
+        """The answer to one request; a throttled one is tried again after the wait the server asks for.
+        `body`: a function giving the request's body arguments, called for each attempt (an upload's files are
+        read to their end by one)."""
         for attempt in range(self.retries + 1):
+            if body is not None:
+                kwargs.update(body())
             try:
                 response = self.session.request(method, self.url(path), timeout=self.timeout, stream=stream, **kwargs)
             except requests.ConnectionError as exc:
@@ -117,8 +122,7 @@ class Api:
                 raise Stop(f"The server at {self.base} did not answer within {self.timeout} s; try again later.",
                            SERVER) from None
             if response.status_code == 429 and attempt < self.retries:
-                time.sleep(min(120, int(response.headers.get("Retry-After") or 5)))
-                _rewind(kwargs)
+                time.sleep(retry_after(response.headers.get("Retry-After")))
                 continue
             break
         if response.status_code in expect:
@@ -159,10 +163,14 @@ def _json(response):
     return body if isinstance(body, dict) else {}
 
 
-def _rewind(kwargs):
-    data = kwargs.get("data")
-    if data is not None and hasattr(data, "encoder"):  # a monitor of a streamed multipart body: cannot be re-read
-        raise Stop("The server throttled an upload; try again in a minute.", SERVER)
+def retry_after(value):
+    """The seconds to wait that a Retry-After header asks for (at most 2 minutes); 5 when it gives none in seconds
+    (it may be an HTTP date)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 5
+    return min(120, seconds) if math.isfinite(seconds) and seconds >= 0 else 5
 
 
 def say(message, quiet=False):
@@ -230,17 +238,20 @@ def upload(api, project, files, *, max_bytes, max_files, quiet):
     try:
         for group in batches(files, max_bytes, max_files):
             handles = [open(path, "rb") for path in group]
-            try:
+
+            def body(group=group, handles=handles, start=done):
+                # Each attempt reads the files from their start: a throttled attempt read them to their end.
+                for handle in handles:
+                    handle.seek(0)
                 fields = [("files", (path.name, handle, "application/octet-stream"))
                           for path, handle in zip(group, handles)]
-                if MultipartEncoder is not None:
-                    start = done
-                    monitor = MultipartEncoderMonitor(MultipartEncoder(fields),
-                                                      lambda m, s=start: bar.set(s + m.bytes_read))
-                    kwargs = {"data": monitor, "headers": {"Content-Type": monitor.content_type}}
-                else:
-                    kwargs = {"files": fields}
-                response = api.call("POST", url, expect=(201, 400, 413), **kwargs)
+                if MultipartEncoder is None:
+                    return {"files": fields}
+                monitor = MultipartEncoderMonitor(MultipartEncoder(fields), lambda m: bar.set(start + m.bytes_read))
+                return {"data": monitor, "headers": {"Content-Type": monitor.content_type}}
+
+            try:
+                response = api.call("POST", url, expect=(201, 400, 413), body=body)
             finally:
                 for handle in handles:
                     handle.close()

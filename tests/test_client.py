@@ -92,3 +92,57 @@ def test_the_client_says_why_it_cannot_go_on(live_server, alice, tmp_path):
                               "or it is not the whole key. Create a new one on the “API tokens” page of your account.\n")
     stopped = client(folder, "--server", live_server.url, "--review", "stop", token="", timeout=60)
     assert stopped.returncode == 2 and "give a token with --token or $EQUESTRIA_TOKEN" in stopped.stderr
+
+
+def client_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("equestria_align", ROOT / "clients" / "equestria_align.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["requests-toolbelt", "in-memory"])
+def test_an_upload_throttled_once_is_sent_again_whole(tmp_path, streamed):
+    import http.server
+    import threading
+
+    bodies = []
+
+    class Throttling(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = b'{"refused": [], "notes": []}'
+            self.send_response(429 if len(bodies) == 1 else 201)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    module = client_module()
+    if not streamed:  # as without requests-toolbelt installed (an optional package of the client)
+        module.MultipartEncoder = module.MultipartEncoderMonitor = None
+    (tmp_path / "a.txt").write_bytes(b"ten of clubs")
+    server = http.server.HTTPServer(("127.0.0.1", 0), Throttling)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = module.Api(f"http://127.0.0.1:{server.server_address[1]}", "token", timeout=10, retries=2)
+        refused, _ = module.upload(api, {"id": "p"}, [tmp_path / "a.txt"], max_bytes=1 << 20, max_files=10, quiet=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert refused == [] and len(bodies) == 2
+    assert all(b"ten of clubs" in body for body in bodies)
+
+
+def test_a_retry_after_that_is_not_seconds_waits_five():
+    module = client_module()
+    assert module.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 5
+    assert [module.retry_after(v) for v in (None, "nan", "-3", "2", "600")] == [5, 5, 5, 2, 120]
