@@ -193,6 +193,9 @@ def test_the_recording_is_sent_in_the_range_asked_for(alice_client, alice, tmp_p
     assert b"".join(response.streaming_content) == whole[100:200]
     response = audio(alice_client, project, run, HTTP_RANGE="bytes=-10")
     assert response.status_code == 206 and b"".join(response.streaming_content) == whole[-10:]
+    response = audio(alice_client, project, run, HTTP_RANGE="bytes=-999999999")  # more than the file: all of it
+    assert response.status_code == 206 and response["Content-Range"] == f"bytes 0-{len(whole) - 1}/{len(whole)}"
+    assert b"".join(response.streaming_content) == whole
     response = audio(alice_client, project, run, HTTP_RANGE=f"bytes={len(whole)}-")
     assert response.status_code == 416 and response["Content-Range"] == f"bytes */{len(whole)}"
     # A header that does not parse, or several ranges: the whole file, as RFC 9110 allows.
@@ -442,3 +445,25 @@ def test_an_interval_changed_through_the_api_loses_its_confidence(alice, tmp_pat
     alignment = results.read_alignment(run, results.result_path(run, "a.TextGrid"), "a.TextGrid", {})
     assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
         ("w0", 0.95), ("one", None), ("w2", 0.95), ("w3", 0.12)]
+
+
+def test_the_waveform_of_a_long_recording_is_read_in_blocks_of_a_bounded_size(tmp_path):
+    import tracemalloc
+
+    import numpy as np
+    import soundfile
+
+    from pipelines import audio as audio_files
+
+    rate, seconds = 16000, 200  # 3.2 M frames: 12.8 MB as float32, three blocks
+    samples = np.zeros(rate * seconds, dtype=np.int16)
+    samples[rate * 150] = 16000  # the loudest sample, in the last block
+    soundfile.write(tmp_path / "long.wav", samples, rate, subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        columns = audio_files.peaks(tmp_path / "long.wav", 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(columns) == 20 and columns[15] == (0.0, 1.0) and columns[14] == (0.0, 0.0)
+    assert peak < 16 * 1024**2, peak  # a block of 4 MB (and its mono copy), not the recording's 12.8 MB (and its copy)
