@@ -249,9 +249,11 @@ def outputs(run):
         return []
     folder = default_storage.path(process.output_folder)
     templates = list(_output_templates(run))
+    # A TextGrid's download is its latest version: its size is that one's.
+    latest = latest_versions(run, [name for name in process.outputs if name.lower().endswith(".textgrid")])
     listed = []
     for name in sorted(process.outputs):
-        path = os.path.join(folder, name)
+        path = latest[name].path if name in latest else os.path.join(folder, name)
         try:
             size = os.path.getsize(path)
             with open(path, "rb") as f:

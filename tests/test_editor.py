@@ -467,3 +467,11 @@ def test_the_waveform_of_a_long_recording_is_read_in_blocks_of_a_bounded_size(tm
         tracemalloc.stop()
     assert len(columns) == 20 and columns[15] == (0.0, 1.0) and columns[14] == (0.0, 0.0)
     assert peak < 16 * 1024**2, peak  # a block of 4 MB (and its mono copy), not the recording's 12.8 MB (and its copy)
+
+
+def test_the_outputs_list_gives_the_size_of_the_textgrid_that_is_downloaded(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    download = b"".join(alice_client.get(url("pipelines-download-result", project, run, "a.TextGrid")).streaming_content)
+    [listed] = [o for o in results.outputs(run) if o.name == "a.TextGrid"]
+    assert listed.size == len(download) != len(open(results.result_path(run, "a.TextGrid", 0), "rb").read())
