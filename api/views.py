@@ -3,6 +3,8 @@ calls (upload.forms, upload.services, upload.access, upload.readiness, pipelines
 rule or a message is written once; only the answer differs: JSON, with errors as api.errors describes them.
 """
 
+import json
+
 from django import forms
 from django.db.models import Prefetch
 from django.core.files.storage import default_storage
@@ -675,7 +677,16 @@ class ResultVersionDetail(APIView):
             _, recording = results.recording_of(run, name)
         except Http404 as exc:
             raise ApiError("not_found", str(exc)) from None
-        data = request.data if isinstance(request.data, dict) else {}
+        # Read here, as the editor's page does, rather than through request.data, whose limit
+        # (DATA_UPLOAD_MAX_MEMORY_SIZE, a few MB for the site's forms) an hour's corrected tiers pass.
+        body = request._request.read(versions.MAX_VERSION_BYTES + 1)
+        if len(body) > versions.MAX_VERSION_BYTES:
+            raise ApiError("request_too_large", versions.too_large(versions.MAX_VERSION_BYTES))
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError("parse_error", "Send the version as JSON: {\"tiers\": [...]} or {\"textgrid\": \"...\"}.") from None
+        data = data if isinstance(data, dict) else {}
         try:
             tiers = versions.tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
             if number < 1:

@@ -23,12 +23,20 @@ from pipelines import exports, pictures, results
 from pipelines.models import ResultVersion, Run
 
 MAX_LABEL = 200  # characters: a word or a phone, never a paragraph
+# The largest version the editor's page or the API takes in one request: an hour's words and phones are about
+# 3 MB (the site's other forms keep DATA_UPLOAD_MAX_MEMORY_SIZE, smaller).
+MAX_VERSION_BYTES = 16 * 1024**2
 # Shorter intervals are a slip of the mouse (and below praatio's own tolerance of overlap), not a phone.
 MIN_INTERVAL = 0.001
 # Boundaries a page sends back are the numbers it was given or a drag's; anything closer than this is one time.
 EPSILON = 1e-6
 STALE = ("This result was changed in another tab or by someone else since you opened it — reload the page to see "
          "the latest version, then make your change again.")
+
+
+def too_large(limit):
+    return (f"This correction is larger than {limit // 1024**2} MB, more than a result can be saved in one go; "
+            "nothing was saved.")
 
 
 class VersionRefused(ValueError):

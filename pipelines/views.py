@@ -288,8 +288,7 @@ def view_result(request, project_id, run_id, name):
 # (an hour's recording: 28 a second, 1.4 MB of JSON).
 PEAKS_PER_SECOND = 100
 MAX_PEAKS = 100_000
-# The largest save the editor sends: an hour's words and phones are about 3 MB.
-MAX_VERSION_BYTES = 16 * 1024**2
+MAX_VERSION_BYTES = versions.MAX_VERSION_BYTES
 
 
 @login_required
@@ -338,8 +337,7 @@ def save_version(request, project_id, run_id, name):
     # site's forms) an hour's corrected tiers pass.
     body = request.read(MAX_VERSION_BYTES + 1)
     if len(body) > MAX_VERSION_BYTES:
-        return JsonResponse({"error": f"This correction is larger than {MAX_VERSION_BYTES // 1024**2} MB, more than "
-                                      "a result can be saved in one go; nothing was saved."}, status=413)
+        return JsonResponse({"error": versions.too_large(MAX_VERSION_BYTES)}, status=413)
     try:
         base, alignment, tiers = versions.parse_body(body)
         number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)),

@@ -475,3 +475,16 @@ def test_the_outputs_list_gives_the_size_of_the_textgrid_that_is_downloaded(alic
     download = b"".join(alice_client.get(url("pipelines-download-result", project, run, "a.TextGrid")).streaming_content)
     [listed] = [o for o in results.outputs(run) if o.name == "a.TextGrid"]
     assert listed.size == len(download) != len(open(results.result_path(run, "a.TextGrid", 0), "rb").read())
+
+
+def test_the_api_takes_a_correction_as_large_as_the_editors(alice, tmp_path, settings, monkeypatch):
+    project, run = edited_run(alice, tmp_path)
+    tiers = moved(tiers_of(run), 0.4504, 0.47)
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)  # as an hour's tiers are
+    response = api_put(alice, project, run, 1, {"tiers": tiers, "padding": padding})
+    assert response.status_code == 201, response.content[:300]
+    monkeypatch.setattr(versions, "MAX_VERSION_BYTES", 1024**2)
+    response = api_put(alice, project, run, 2, {"tiers": tiers, "padding": padding})
+    assert response.status_code == 413 and response.json() == {"code": "request_too_large", "detail": (
+        "This correction is larger than 1 MB, more than a result can be saved in one go; nothing was saved.")}
+    assert ResultVersion.objects.count() == 1
