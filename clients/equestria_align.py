@@ -312,8 +312,9 @@ def review(api, run, accept, quiet):
             raise
 
 
-def download(api, run, output, format, quiet):
-    """Download each result in `format` into `output`; the names written."""
+def download(api, run, output, format, quiet, overwrite=False):
+    """Download each result in `format` into `output`; the names written. A file of that name already there is
+    kept (a Stop) unless `overwrite`: it may be an earlier run's result, or corrected by hand."""
     results = api.json("GET", run["results"])["results"]
     output.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(results), f"Downloading {len(results)} results", unit="file", quiet=quiet)
@@ -324,6 +325,9 @@ def download(api, run, output, format, quiet):
         with api.call("GET", result["downloads"][format], stream=True) as response:
             name = _attachment_name(response) or result["name"]
             name = os.path.basename(name)  # a name is the server's: never a path outside the output folder
+            if not overwrite and (output / name).exists():
+                raise Stop(f"{output / name} exists already; nothing of it was overwritten. Choose another --output, "
+                           "or add --overwrite.", USAGE)
             partial = output / f".{name}.part"
             with open(partial, "wb") as f:
                 for chunk in response.iter_content(1 << 16):
@@ -360,6 +364,9 @@ def align(args):
         say(f"Not uploaded (not a recording, transcript or dictionary): {', '.join(skipped)}", quiet)
     if not files:
         raise Stop(f"{folder} has no .wav, .flac, .txt, .TextGrid, .eaf or .dict files.", USAGE)
+    if Path(args.output).resolve() == folder.resolve():
+        raise Stop(f"--output is the folder of the recordings ({folder}): the results would replace its TextGrids. "
+                   "Choose another folder.", USAGE)
     api = Api(args.server, args.token, timeout=args.request_timeout)
     api.json("GET", "me/")  # the token, before anything is created
     pipeline = choose_pipeline(api, args.pipeline)
@@ -394,7 +401,7 @@ def align(args):
         why = f": {run['error']}" if run.get("error") else ""
         raise Stop(f"The run {run['stage_label']}{why}. See {run['page']}", FAILED)
 
-    written = download(api, run, Path(args.output), args.format, quiet)
+    written = download(api, run, Path(args.output), args.format, quiet, overwrite=args.overwrite)
     not_aligned = [o for o in run["outcomes"] if not o["result"]]
     for outcome in not_aligned:
         say(f"Not aligned: {outcome['recording']}: {outcome['message'] or outcome['status_label']}", quiet)
@@ -429,6 +436,8 @@ def parser():
     p.add_argument("--project", help="the new project's name (default: the folder's name)")
     p.add_argument("--format", choices=FORMATS, default="textgrid", help="of the results (default: textgrid)")
     p.add_argument("--output", help="where the results go (default: <folder>/aligned)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results already in the output folder (default: stop before overwriting one)")
     p.add_argument("--review", choices=("accept", "stop"), default="accept",
                    help="unknown words: accept the proposed pronunciations (default), or stop with the review page's "
                         "address")

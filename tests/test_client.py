@@ -146,3 +146,51 @@ def test_a_retry_after_that_is_not_seconds_waits_five():
     module = client_module()
     assert module.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 5
     assert [module.retry_after(v) for v in (None, "nan", "-3", "2", "600")] == [5, 5, 5, 2, 120]
+
+
+def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    refused = client(tmp_path, "--output", tmp_path, "--server", f"http://127.0.0.1:{free_port()}", token="k", timeout=60)
+    assert (refused.returncode, refused.stderr) == (2, f"equestria-align: --output is the folder of the recordings "
+                                                       f"({tmp_path}): the results would replace its TextGrids. Choose "
+                                                       "another folder.\n")
+
+
+def test_a_download_keeps_a_file_of_that_name_unless_told_to_overwrite(tmp_path):
+    import http.server
+    import threading
+
+    class Results(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            port = self.server.server_address[1]
+            answer = (b"new" if self.path == "/a" else
+                      f'{{"results": [{{"name": "a.TextGrid", "downloads": {{"textgrid": "http://127.0.0.1:{port}/a"}}}}]}}'
+                      .encode())
+            self.send_response(200)
+            self.send_header("Content-Disposition", 'attachment; filename="a.TextGrid"')
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    module = client_module()
+    (tmp_path / "a.TextGrid").write_text("corrected by hand")
+    server = http.server.HTTPServer(("127.0.0.1", 0), Results)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = module.Api(f"http://127.0.0.1:{server.server_address[1]}", "token", timeout=10)
+        run = {"results": "runs/r/results/"}
+        with pytest.raises(module.Stop) as refused:
+            module.download(api, run, tmp_path, "textgrid", quiet=True)
+        assert str(refused.value) == (f"{tmp_path / 'a.TextGrid'} exists already; nothing of it was overwritten. "
+                                      "Choose another --output, or add --overwrite.")
+        assert (tmp_path / "a.TextGrid").read_text() == "corrected by hand"
+        assert module.download(api, run, tmp_path, "textgrid", quiet=True, overwrite=True) == ["a.TextGrid"]
+        assert (tmp_path / "a.TextGrid").read_text() == "new"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
