@@ -11,6 +11,7 @@ import pytest
 from background_task.models import Task
 from background_task.tasks import tasks
 from django.core import mail
+from django.core.mail.backends import locmem as locmem_backend
 from django.test import Client
 from django.urls import reverse
 
@@ -163,3 +164,31 @@ def test_a_subject_shows_the_projects_name_as_it_was_typed(alice):
     run_mail_tasks()
     assert [m.subject for m in mail.outbox] == ["Equestria: your run of “Tom & Jerry's” needs your review",
                                                 "Equestria: your run of “Tom & Jerry's” failed"]
+
+
+class PeekingBackend(locmem_backend.EmailBackend):
+    """Django's test outbox, noting each run mail's outcome while it is being sent."""
+
+    seen = []
+
+    def send_messages(self, messages):
+        PeekingBackend.seen.append(list(Notification.objects.values_list("outcome", flat=True)))
+        return super().send_messages(messages)
+
+
+def test_a_mail_is_marked_sent_only_once_it_was_sent(alice, settings):
+    settings.EMAIL_BACKEND = "tests.test_notifications.PeekingBackend"
+    PeekingBackend.seen = []
+    run = done_run(alice)
+    assert run_mail_tasks() == 1
+    assert PeekingBackend.seen == [["sending"]]  # claimed, so that a second task does nothing, but not yet sent
+    assert Notification.objects.get(run=run).outcome == "sent" and len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize(("change", "outcome"), [({"email": ""}, "no_address"), ({"is_active": False}, "inactive")])
+def test_an_owner_without_an_address_or_inactive_has_an_outcome_of_its_own(alice, change, outcome):
+    type(alice).objects.filter(pk=alice.pk).update(**change)
+    run = done_run(alice)
+    run_mail_tasks()
+    assert mail.outbox == []
+    assert Notification.objects.get(run=run).outcome == outcome
