@@ -66,6 +66,19 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     grid = textgrid.openTextgrid(str(output / "oov-equestria.TextGrid"), includeEmptyIntervals=False)
     assert "equestria" in [entry.label.lower() for tier in grid.tiers for entry in tier.entries]
 
+    # --review stop, on the same server and worker: the client stops at the review with its page's address.
+    alone = tmp_path / "review"
+    alone.mkdir()
+    for extension in (".wav", ".txt"):
+        shutil.copy(DATA / f"oov-equestria{extension}", alone)
+    stopped = client(alone, "--server", live_server.url, "--review", "stop", "--poll", "0.2", "--timeout", "240",
+                     token=token_for(alice))
+    assert stopped.returncode == 6, stopped.stderr
+    last = stopped.stderr.splitlines()[-1]
+    assert last.startswith("equestria-align: The run waits for your review of the pronunciations of 1 unknown "
+                           "word(s) (equestria): http://"), last
+    assert last.endswith("/dictionary/") and not (alone / "aligned").exists()  # the review page
+
 
 @pytest.mark.django_db(transaction=True)
 def test_the_client_says_why_it_cannot_go_on(live_server, alice, tmp_path):
