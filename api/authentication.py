@@ -39,13 +39,15 @@ class TokenAuthentication(KnoxTokenAuthentication):
         if not scheme or scheme[0].lower() != b"token":
             return super().authenticate(request)
         failures = FailedTokenThrottle(request)
-        if (wait := failures.wait_needed()) is not None:
-            raise exceptions.Throttled(wait, detail=(
-                "Too many requests with a token that is not valid came from your address; wait before trying "
-                "again, and check the token (it may have been revoked or have expired)."))
         try:
+            # Checked first (an indexed query by the key's prefix, then a hash): a valid token passes even from an
+            # address that sent many bad ones, e.g. a lab's shared address or proxy.
             return super().authenticate(request)
         except exceptions.AuthenticationFailed:
+            if (wait := failures.wait_needed()) is not None:
+                raise exceptions.Throttled(wait, detail=(
+                    "Too many requests with a token that is not valid came from your address; wait before trying "
+                    "again, and check the token (it may have been revoked or have expired).")) from None
             failures.record()
             raise
 
@@ -97,8 +99,9 @@ class UserThrottle(throttling.UserRateThrottle):
 
 
 class FailedTokenThrottle(throttling.SimpleRateThrottle):
-    """Refused tokens per client address, at most API_FAILED_TOKEN_RATE: a script that tries keys (or one left
-    running with a revoked token) is slowed down before each attempt costs a query and a hash.
+    """Refused tokens per client address, at most API_FAILED_TOKEN_RATE: past it, a token that is not valid is
+    answered 429 instead of 401, so that a script that tries keys (or one left running with a revoked token) is
+    told to wait; valid tokens are never refused by it.
 
     The address is the one django-axes locks logins by (AXES_PROXY_COUNT), not DRF's, which trusts any
     X-Forwarded-For when no proxy count is set, so that a caller cannot name a new address per request.

@@ -10,8 +10,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
+from django.urls import Resolver404, resolve
 
 from api.errors import CODES
+from pipelines import versions
 from upload.middleware import INTERRUPTED, too_many_files_message
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class ApiBodyMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
+            if _is_version_put(request):  # the view reads it itself, to the editor's limit (pipelines.versions)
+                return self.get_response(request)
             if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
                 return _json("request_too_large", TOO_LARGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
             return self.get_response(request)
@@ -56,3 +60,12 @@ class ApiBodyMiddleware:
             log.info("The client stopped sending %s before its end (%s); nothing was added", request.path, exc)
             return _json("upload_interrupted", INTERRUPTED)
         return self.get_response(request)
+
+
+def _is_version_put(request):
+    if request.method != "PUT":
+        return False
+    try:
+        return resolve(request.path_info).url_name == "api-result-version"
+    except Resolver404:
+        return False

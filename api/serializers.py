@@ -237,6 +237,8 @@ class ResultListSerializer(serializers.Serializer):
 
 class VersionSerializer(serializers.Serializer):
     number = serializers.IntegerField(help_text="0: the automatic alignment; each save the next number.")
+    alignment = serializers.CharField(help_text="Which alignment of the run this is (a realignment's results "
+                                                   "number their versions from 0 again): send it back with a PUT.")
     author = serializers.CharField(allow_null=True, help_text="Who saved it; null for the automatic one.")
     created_at = serializers.DateTimeField(allow_null=True)
     url = serializers.CharField(help_text="This version's intervals (GET); PUT the next number to save a new one.")
@@ -271,6 +273,9 @@ class VersionPutSerializer(serializers.Serializer):
     tiers = TierSerializer(many=True, required=False, help_text="The tiers of the version it was made from, "
                                                                 "corrected.")
     textgrid = serializers.CharField(required=False, help_text="Or the whole TextGrid, as text.")
+    alignment = serializers.CharField(required=False, help_text="The `alignment` of the version it was made "
+                                                                   "from: refused with `stale_version` if the run "
+                                                                   "was realigned since.")
 
 
 class RunStartSerializer(serializers.Serializer):

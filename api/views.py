@@ -3,6 +3,8 @@ calls (upload.forms, upload.services, upload.access, upload.readiness, pipelines
 rule or a message is written once; only the answer differs: JSON, with errors as api.errors describes them.
 """
 
+import json
+
 from django import forms
 from django.db.models import Prefetch
 from django.core.files.storage import default_storage
@@ -498,7 +500,10 @@ class RunReview(APIView):
             errors = form.non_field_errors().as_data()
             if any(e.code == "too_large" for e in errors):
                 raise ApiError("dictionary_too_large", f"{errors[0].messages[0]} Nothing was aligned yet.")
-            problems = [m for e in errors for m in e.messages]
+            # The field's own errors too (a NUL character: Django's "Null characters are not allowed."), first,
+            # as the page shows them above the rest.
+            field = [m for e in form.errors.as_data().get("dictionary", []) for m in e.messages]
+            problems = [*field, *(m for e in errors for m in e.messages)]
             raise ApiError("dictionary_refused", "\n".join(problems), problems=problems, missing=form.missing)
         try:
             run = pipeline_services.realign(run, form.cleaned_data["dictionary"],
@@ -648,7 +653,8 @@ class ResultsZip(_Download):
 def _version(request, run, name, version):
     url = request.build_absolute_uri(reverse("api-result-version", args=[run.project_id, run.pk, name, version.number]))
     download = request.build_absolute_uri(reverse("api-result", args=[run.project_id, run.pk, name]))
-    return {"number": version.number, "author": version.author or None, "created_at": version.created, "url": url,
+    return {"number": version.number, "alignment": versions.alignment(run), "author": version.author or None,
+            "created_at": version.created, "url": url,
             "downloads": {f: f"{download}?{urlencode({'format': f, 'version': version.number})}" for f in results.FORMATS}}
 
 
@@ -699,14 +705,24 @@ class ResultVersionDetail(APIView):
             _, recording = results.recording_of(run, name)
         except Http404 as exc:
             raise ApiError("not_found", str(exc)) from None
-        data = request.data if isinstance(request.data, dict) else {}
+        # Read here, as the editor's page does, rather than through request.data, whose limit
+        # (DATA_UPLOAD_MAX_MEMORY_SIZE, a few MB for the site's forms) an hour's corrected tiers pass.
+        body = request._request.read(versions.MAX_VERSION_BYTES + 1)
+        if len(body) > versions.MAX_VERSION_BYTES:
+            raise ApiError("request_too_large", versions.too_large(versions.MAX_VERSION_BYTES))
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError("parse_error", "Send the version as JSON: {\"tiers\": [...]} or {\"textgrid\": \"...\"}.") from None
+        data = data if isinstance(data, dict) else {}
         try:
             tiers = versions.tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
             if number < 1:
                 raise versions.StaleVersion()
             saved = versions.save(run, name, request.user, number - 1, tiers,
-                                  pictures.duration(default_storage.path(recording.file.name)))
-        except versions.StaleVersion as exc:
+                                  pictures.duration(default_storage.path(recording.file.name)),
+                                  versions.parse_alignment(data))
+        except (versions.StaleVersion, versions.Busy) as exc:
             raise ApiError("stale_version", str(exc)) from None
         except versions.VersionRefused as exc:
             raise ApiError("invalid_version", str(exc)) from None

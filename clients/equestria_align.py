@@ -15,6 +15,7 @@ installed. It is no part of the Django project: it imports nothing of it.
 
 import argparse
 import email.message
+import math
 import os
 import sys
 import threading
@@ -105,9 +106,13 @@ class Api:
     def url(self, path):
         return path if path.startswith(("http://", "https://")) else self.base + path
 
-    def call(self, method, path, *, expect=(200, 201), stream=False, **kwargs):
-        """The answer to one request; a throttled one is tried again after the wait the server asks for."""
+    def call(self, method, path, *, expect=(200, 201), stream=False, body=None, **kwargs):
+        """The answer to one request; a throttled one is tried again after the wait the server asks for.
+        `body`: a function giving the request's body arguments, called for each attempt (an upload's files are
+        read to their end by one)."""
         for attempt in range(self.retries + 1):
+            if body is not None:
+                kwargs.update(body())
             try:
                 response = self.session.request(method, self.url(path), timeout=self.timeout, stream=stream, **kwargs)
             except requests.ConnectionError as exc:
@@ -117,8 +122,7 @@ class Api:
                 raise Stop(f"The server at {self.base} did not answer within {self.timeout} s; try again later.",
                            SERVER) from None
             if response.status_code == 429 and attempt < self.retries:
-                time.sleep(min(120, int(response.headers.get("Retry-After") or 5)))
-                _rewind(kwargs)
+                time.sleep(retry_after(response.headers.get("Retry-After")))
                 continue
             break
         if response.status_code in expect:
@@ -159,10 +163,14 @@ def _json(response):
     return body if isinstance(body, dict) else {}
 
 
-def _rewind(kwargs):
-    data = kwargs.get("data")
-    if data is not None and hasattr(data, "encoder"):  # a monitor of a streamed multipart body: cannot be re-read
-        raise Stop("The server throttled an upload; try again in a minute.", SERVER)
+def retry_after(value):
+    """The seconds to wait that a Retry-After header asks for (at most 2 minutes); 5 when it gives none in seconds
+    (it may be an HTTP date)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 5
+    return min(120, seconds) if math.isfinite(seconds) and seconds >= 0 else 5
 
 
 def say(message, quiet=False):
@@ -230,17 +238,20 @@ def upload(api, project, files, *, max_bytes, max_files, quiet):
     try:
         for group in batches(files, max_bytes, max_files):
             handles = [open(path, "rb") for path in group]
-            try:
+
+            def body(group=group, handles=handles, start=done):
+                # Each attempt reads the files from their start: a throttled attempt read them to their end.
+                for handle in handles:
+                    handle.seek(0)
                 fields = [("files", (path.name, handle, "application/octet-stream"))
                           for path, handle in zip(group, handles)]
-                if MultipartEncoder is not None:
-                    start = done
-                    monitor = MultipartEncoderMonitor(MultipartEncoder(fields),
-                                                      lambda m, s=start: bar.set(s + m.bytes_read))
-                    kwargs = {"data": monitor, "headers": {"Content-Type": monitor.content_type}}
-                else:
-                    kwargs = {"files": fields}
-                response = api.call("POST", url, expect=(201, 400, 413), **kwargs)
+                if MultipartEncoder is None:
+                    return {"files": fields}
+                monitor = MultipartEncoderMonitor(MultipartEncoder(fields), lambda m: bar.set(start + m.bytes_read))
+                return {"data": monitor, "headers": {"Content-Type": monitor.content_type}}
+
+            try:
+                response = api.call("POST", url, expect=(201, 400, 413), body=body)
             finally:
                 for handle in handles:
                     handle.close()
@@ -301,8 +312,9 @@ def review(api, run, accept, quiet):
             raise
 
 
-def download(api, run, output, format, quiet):
-    """Download each result in `format` into `output`; the names written."""
+def download(api, run, output, format, quiet, overwrite=False):
+    """Download each result in `format` into `output`; the names written. A file of that name already there is
+    kept (a Stop) unless `overwrite`: it may be an earlier run's result, or corrected by hand."""
     results = api.json("GET", run["results"])["results"]
     output.mkdir(parents=True, exist_ok=True)
     bar = Progress(len(results), f"Downloading {len(results)} results", unit="file", quiet=quiet)
@@ -313,6 +325,9 @@ def download(api, run, output, format, quiet):
         with api.call("GET", result["downloads"][format], stream=True) as response:
             name = _attachment_name(response) or result["name"]
             name = os.path.basename(name)  # a name is the server's: never a path outside the output folder
+            if not overwrite and (output / name).exists():
+                raise Stop(f"{output / name} exists already; nothing of it was overwritten. Choose another --output, "
+                           "or add --overwrite.", USAGE)
             partial = output / f".{name}.part"
             with open(partial, "wb") as f:
                 for chunk in response.iter_content(1 << 16):
@@ -349,6 +364,9 @@ def align(args):
         say(f"Not uploaded (not a recording, transcript or dictionary): {', '.join(skipped)}", quiet)
     if not files:
         raise Stop(f"{folder} has no .wav, .flac, .txt, .TextGrid, .eaf or .dict files.", USAGE)
+    if Path(args.output).resolve() == folder.resolve():
+        raise Stop(f"--output is the folder of the recordings ({folder}): the results would replace its TextGrids. "
+                   "Choose another folder.", USAGE)
     api = Api(args.server, args.token, timeout=args.request_timeout)
     api.json("GET", "me/")  # the token, before anything is created
     pipeline = choose_pipeline(api, args.pipeline)
@@ -383,7 +401,7 @@ def align(args):
         why = f": {run['error']}" if run.get("error") else ""
         raise Stop(f"The run {run['stage_label']}{why}. See {run['page']}", FAILED)
 
-    written = download(api, run, Path(args.output), args.format, quiet)
+    written = download(api, run, Path(args.output), args.format, quiet, overwrite=args.overwrite)
     not_aligned = [o for o in run["outcomes"] if not o["result"]]
     for outcome in not_aligned:
         say(f"Not aligned: {outcome['recording']}: {outcome['message'] or outcome['status_label']}", quiet)
@@ -418,6 +436,8 @@ def parser():
     p.add_argument("--project", help="the new project's name (default: the folder's name)")
     p.add_argument("--format", choices=FORMATS, default="textgrid", help="of the results (default: textgrid)")
     p.add_argument("--output", help="where the results go (default: <folder>/aligned)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results already in the output folder (default: stop before overwriting one)")
     p.add_argument("--review", choices=("accept", "stop"), default="accept",
                    help="unknown words: accept the proposed pronunciations (default), or stop with the review page's "
                         "address")

@@ -10,6 +10,9 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from werkzeug.http import parse_range_header  # werkzeug comes with clam (Flask); its parser follows RFC 9110
 
 CHUNK = 64 * 1024
+# Frames read at once for the waveform's outline (4 MB of float32 per channel): its memory stays the same
+# whatever the recording's length.
+BLOCK_FRAMES = 1 << 20
 
 
 def _part(path, start, length):
@@ -34,7 +37,11 @@ def ranged_response(request, path, name):
     if ranges is None or ranges.units != "bytes" or len(ranges.ranges) != 1:
         response = FileResponse(open(path, "rb"), content_type=content_type)
     else:
-        bounds = ranges.range_for_length(size)
+        start, stop = ranges.ranges[0]
+        if start < 0 and stop is None and size:  # a suffix longer than the file is all of it (RFC 9110 §14.1.2)
+            bounds = (max(0, size + start), size)
+        else:
+            bounds = ranges.range_for_length(size)
         if bounds is None:
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
@@ -56,7 +63,9 @@ def peaks(path, columns):
     info = soundfile.info(str(path))
     per_column = max(1, info.frames // max(1, columns))
     lows, highs = [], []
-    for block in soundfile.blocks(str(path), blocksize=per_column * 4096, dtype="float32", always_2d=True):
+    # A whole number of columns per block, so that no column straddles two blocks.
+    blocksize = max(1, BLOCK_FRAMES // per_column) * per_column
+    for block in soundfile.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True):
         mono = block.mean(axis=1)
         whole = len(mono) // per_column * per_column
         if whole:

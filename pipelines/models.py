@@ -162,8 +162,12 @@ class Notification(models.Model):
 
     class Outcome(models.TextChoices):
         QUEUED = "queued", "queued"
+        # Claimed by a task; still so if its worker stopped while sending: it is not sent again (it may have gone).
+        SENDING = "sending", "being sent (still so: the worker stopped while sending it)"
         SENT = "sent", "sent"
         OFF = "off", "not sent: the owner turned these mails off"
+        NO_ADDRESS = "no_address", "not sent: the owner has no e-mail address"
+        INACTIVE = "inactive", "not sent: the owner's account is inactive"
         FAILED = "failed", "not sent: the mail server failed (see the log)"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="notifications")

@@ -36,7 +36,7 @@ def run_url(run):
 def send_run_mail(notification_id):
     """Send the mail of one notification, once: the first task to claim it sends it, any other does nothing."""
     claimed = Notification.objects.filter(pk=notification_id, outcome=Notification.Outcome.QUEUED).update(
-        outcome=Notification.Outcome.SENT, sent_at=timezone.now())
+        outcome=Notification.Outcome.SENDING, sent_at=timezone.now())
     if not claimed:
         return
     notification = Notification.objects.select_related("run__project__owner").filter(pk=notification_id).first()
@@ -44,8 +44,10 @@ def send_run_mail(notification_id):
         return
     run = notification.run
     user = run.project.owner
-    if not user.notify_runs or not user.email or not user.is_active:
-        Notification.objects.filter(pk=notification_id).update(outcome=Notification.Outcome.OFF)
+    unsent = (Notification.Outcome.INACTIVE if not user.is_active else Notification.Outcome.NO_ADDRESS
+              if not user.email else Notification.Outcome.OFF if not user.notify_runs else None)
+    if unsent is not None:
+        Notification.objects.filter(pk=notification_id).update(outcome=unsent)
         return
     name = "run-review" if notification.event == Notification.Event.REVIEW else "run-ended"
     context = {"user": user, "run": run, "project": run.project, "url": run_url(run),
@@ -56,6 +58,7 @@ def send_run_mail(notification_id):
     except Exception:  # never let a mail stop the queue: the run has ended (or waits) whatever became of it
         log.exception("Could not send the %s mail of run %s", name, run.pk)
         sent = False
-    if not sent:
-        # Not tried again: a second attempt could mail twice when the server took the first one but failed to say so.
-        Notification.objects.filter(pk=notification_id).update(outcome=Notification.Outcome.FAILED)
+    # Not tried again when it failed: a second attempt could mail twice when the server took the first one but
+    # failed to say so.
+    Notification.objects.filter(pk=notification_id).update(
+        outcome=Notification.Outcome.SENT if sent else Notification.Outcome.FAILED)

@@ -152,7 +152,7 @@ def version_number(value):
     """The `?version=` of a download or a picture: None (the latest) or a number; anything else is a 404."""
     if value in (None, ""):
         return None
-    if not str(value).isdigit():
+    if not re.fullmatch(r"[0-9]+", str(value)):  # not isdigit(): "²" is a digit that int() refuses
         raise NoSuchVersion(f"There is no version “{value}”: a version is a number, 0 for the automatic result.")
     return int(value)
 
@@ -258,9 +258,11 @@ def outputs(run, limit=None):
         return []
     folder = default_storage.path(process.output_folder)
     templates = list(_output_templates(run))
+    # A TextGrid's download is its latest version: its size is that one's.
+    latest = latest_versions(run, [name for name in process.outputs if name.lower().endswith(".textgrid")])
     listed = []
     for name in sorted(process.outputs)[:limit]:
-        path = os.path.join(folder, name)
+        path = latest[name].path if name in latest else os.path.join(folder, name)
         try:
             size = os.path.getsize(path)
             with open(path, "rb") as f:

@@ -20,17 +20,42 @@ from django.db import IntegrityError, transaction
 from praatio import textgrid
 
 from pipelines import exports, pictures, results
-from pipelines.models import ResultVersion
+from pipelines.models import ResultVersion, Run
 
 MAX_LABEL = 200  # characters: a word or a phone, never a paragraph
+# The largest version the editor's page or the API takes in one request: an hour's words and phones are about
+# 3 MB (the site's other forms keep DATA_UPLOAD_MAX_MEMORY_SIZE, smaller).
+MAX_VERSION_BYTES = 16 * 1024**2
+# Shorter intervals are a slip of the mouse (and below praatio's own tolerance of overlap), not a phone.
+MIN_INTERVAL = 0.001
 # Boundaries a page sends back are the numbers it was given or a drag's; anything closer than this is one time.
 EPSILON = 1e-6
 STALE = ("This result was changed in another tab or by someone else since you opened it — reload the page to see "
          "the latest version, then make your change again.")
 
 
+def too_large(limit):
+    return (f"This correction is larger than {limit // 1024**2} MB, more than a result can be saved in one go; "
+            "nothing was saved.")
+
+
 class VersionRefused(ValueError):
     """A submitted version that breaks a rule; the message says which and where."""
+
+
+BUSY = ("This run is finding pronunciations or aligning again; corrections saved now would be set aside by the "
+        "new alignment. Wait until it has ended, then correct its new results.")
+
+
+# Between the first pass and the realignment: the realignment's results replace the first pass's (and their versions).
+BUSY_STAGES = (Run.Stage.TRANSCRIBING, Run.Stage.REVIEW, Run.Stage.REALIGNING)
+
+
+class Busy(VersionRefused):
+    """A save while the run is between its first alignment and its realignment, whose results replace these."""
+
+    def __init__(self):
+        super().__init__(BUSY)
 
 
 class StaleVersion(VersionRefused):
@@ -90,9 +115,31 @@ def _tiers_of(grid):
 
 
 def _number(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise VersionRefused(f"{what} must be a number of seconds.")
+    try:
+        # float() of an integer too large for a float (1e400 written out) overflows rather than giving inf.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            raise OverflowError
+    except OverflowError:
+        raise VersionRefused(f"{what} must be a number of seconds.") from None
     return float(value)
+
+
+def _seconds(value):
+    """`value` seconds with as many decimals (3 to 6) as tell it apart from its neighbours."""
+    for decimals in range(3, 7):
+        if abs(round(value, decimals) - value) < EPSILON / 2:
+            break
+    return f"{value:.{decimals}f}"
+
+
+def _text(value, what):
+    """`value` if it can be written as UTF-8 (a lone surrogate from JSON's "\\ud800" cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VersionRefused(f"{what} has a character that is not text (a lone UTF-16 surrogate); "
+                             "retype it.") from None
+    return value
 
 
 def check(base, submitted, audio_duration):
@@ -128,6 +175,7 @@ def _check_tier(tier, base, audio_duration):
         confidence = interval.get("confidence")
         if not isinstance(label, str):
             raise VersionRefused(f"Tier “{name}”: the label of the interval at {start:.3f} s must be text.")
+        _text(label, f"Tier “{name}”: the label of the interval at {start:.3f} s")
         if len(label) > MAX_LABEL:
             raise VersionRefused(f"Tier “{name}”: the label at {start:.3f} s is {len(label)} characters long; "
                                  f"a label has at most {MAX_LABEL}.")
@@ -138,9 +186,13 @@ def _check_tier(tier, base, audio_duration):
             where = "the start of the recording" if not cleaned else f"where the one before it ends ({time:.3f} s)"
             raise VersionRefused(f"Tier “{name}”: the interval at {start:.3f} s does not start {where}: "
                                  "intervals follow each other without gaps or overlaps.")
-        if end <= start:
-            raise VersionRefused(f"Tier “{name}”: the interval at {start:.3f} s ends at {end:.3f} s, not after it "
-                                 "starts: boundaries must stay in order.")
+        # Against `time`, not `start`: the start within the tolerance may be a hair before the previous end.
+        if end <= time:
+            raise VersionRefused(f"Tier “{name}”: the interval at {_seconds(time)} s ends at {_seconds(end)} s, not "
+                                 "after it starts: boundaries must stay in order.")
+        if end - time < MIN_INTERVAL - EPSILON:
+            raise VersionRefused(f"Tier “{name}”: the interval at {_seconds(time)} s is {(end - time) * 1000:.3f} ms "
+                                 f"long; an interval lasts at least {MIN_INTERVAL * 1000:g} ms.")
         cleaned.append({"start": time, "end": end, "label": label, "confidence": confidence})
         time = end
     if abs(time - base["end"]) > EPSILON:
@@ -164,33 +216,38 @@ def _check_phones(phones, words):
         after = bisect.bisect_right(edges, phone["start"] + EPSILON)
         cut = edges[after] if after < len(edges) and edges[after] < phone["end"] - EPSILON else None
         if cut is not None:
-            raise VersionRefused(f"The phone “{phone['label']}” at {phone['start']:.3f}–{phone['end']:.3f} s crosses "
-                                 f"the word boundary at {cut:.3f} s: a phone must lie inside its word.")
+            raise VersionRefused(f"The phone “{phone['label']}” at {_seconds(phone['start'])}–{_seconds(phone['end'])} s "
+                                 f"crosses the word boundary at {_seconds(cut)} s: a phone must lie inside its word.")
 
 
 def tiers_of_textgrid(text):
     """The submitted tiers of a TextGrid given as text (the API's other way to send a version)."""
     if not isinstance(text, str):
         raise VersionRefused("Send the TextGrid as text.")
-    with tempfile.NamedTemporaryFile("w", suffix=".TextGrid", encoding="utf-8", delete=False) as handle:
-        handle.write(text)
-    try:
-        return _tiers_of(_open(handle.name))["tiers"]
-    finally:
-        os.unlink(handle.name)
+    _text(text, "The TextGrid")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "version.TextGrid")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return _tiers_of(_open(path))["tiers"]
 
 
-def save(run, name, user, base_number, tiers, audio_duration):
+def save(run, name, user, base_number, tiers, audio_duration, base_alignment=None):
     """Saves `tiers` (as `check` takes them) as the next version of the result `name`, made from version
-    `base_number`; returns its number. StaleVersion when `base_number` is not the latest (another tab saved)."""
+    `base_number` of the alignment `base_alignment` (`alignment(run)` when the base was read; None: not checked);
+    returns its number. StaleVersion when the base is not the latest (another tab saved, or the run was realigned
+    since: its new result has version numbers of its own); Busy while the run is being realigned."""
+    if run.stage in BUSY_STAGES:
+        raise Busy()
     current = results.result_version(run, name)
-    if base_number != current.number:
+    if base_number != current.number or (base_alignment is not None and base_alignment != alignment(run)):
         raise StaleVersion()
     try:
         base_grid = _open(current.path)
     except VersionRefused:
         raise VersionRefused("This result cannot be read as a TextGrid, so it cannot be edited here.") from None
-    cleaned = check(_tiers_of(base_grid), tiers, audio_duration)
+    base = _tiers_of(base_grid)
+    cleaned = _drop_changed_confidence(base, check(base, tiers, audio_duration))
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "version.TextGrid")
         _grid(base_grid, cleaned).save(local, format="long_textgrid", includeBlankSpaces=True)
@@ -204,6 +261,23 @@ def save(run, name, user, base_number, tiers, audio_duration):
         default_storage.delete(stored)
         raise StaleVersion() from None
     return base_number + 1
+
+
+def alignment(run):
+    """Which alignment of the run its results are (the first pass or the realignment): with a version number,
+    what a save names as its base, as the numbers start again at 0 after a realignment."""
+    return str(run.result_process.pk)
+
+
+def _drop_changed_confidence(base, tiers):
+    """`tiers` with no confidence on an interval whose start, end or label is not the base's: the aligner's
+    confidence was about the interval it made (the editor's page clears it as well; an API client may not)."""
+    for tier, before in zip(tiers, base["tiers"]):
+        kept = {(round(i["start"], 6), round(i["end"], 6), i["label"]) for i in before["intervals"]}
+        for interval in tier["intervals"]:
+            if (round(interval["start"], 6), round(interval["end"], 6), interval["label"]) not in kept:
+                interval["confidence"] = None
+    return tiers
 
 
 def _grid(base, tiers):
@@ -230,7 +304,8 @@ def _grid(base, tiers):
 
 
 def parse_body(body):
-    """(base version, submitted tiers) of a JSON body {"base": n, "tiers": [...]} or {"base": n, "textgrid": "..."}."""
+    """(base version, its alignment or None, submitted tiers) of a JSON body {"base": n, "alignment": a,
+    "tiers": [...]} or {"base": n, "alignment": a, "textgrid": "..."}."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -240,7 +315,13 @@ def parse_body(body):
     base = data.get("base")
     if isinstance(base, bool) or not isinstance(base, int) or base < 0:
         raise VersionRefused("Say which version you edited: \"base\" is its number (0 for the automatic result).")
-    if "textgrid" in data:
-        return base, tiers_of_textgrid(data["textgrid"])
-    return base, data.get("tiers")
+    return base, parse_alignment(data), tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
+
+
+def parse_alignment(data):
+    """The "alignment" of a submitted version's body (what `alignment` gave when its base was read), or None."""
+    value = data.get("alignment")
+    if value is not None and not isinstance(value, str):
+        raise VersionRefused("\"alignment\" is the text the version you edited came with.")
+    return value
 

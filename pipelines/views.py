@@ -292,8 +292,7 @@ def view_result(request, project_id, run_id, name):
 # (an hour's recording: 28 a second, 1.4 MB of JSON).
 PEAKS_PER_SECOND = 100
 MAX_PEAKS = 100_000
-# The largest save the editor sends: an hour's words and phones are about 3 MB.
-MAX_VERSION_BYTES = 16 * 1024**2
+MAX_VERSION_BYTES = versions.MAX_VERSION_BYTES
 
 
 @login_required
@@ -313,7 +312,8 @@ def edit_result(request, project_id, run_id, name):
         log.warning("Cannot open %s of run %s in the editor", name, run.pk, exc_info=True)
         raise Http404("This result cannot be edited here; download it instead.") from None
     data = {
-        **tiers, "duration": duration, "version": version.number, "low": pictures.LOW_CONFIDENCE,
+        **tiers, "duration": duration, "version": version.number, "alignment": versions.alignment(run),
+        "low": pictures.LOW_CONFIDENCE,
         # Each column as its lowest and highest sample, in the order wavesurfer.js draws them.
         "peaks": [round(value, 3) for column in columns for value in column],
         "audio": reverse("pipelines-result-audio", args=[project_id, run_id, name]),
@@ -341,12 +341,12 @@ def save_version(request, project_id, run_id, name):
     # site's forms) an hour's corrected tiers pass.
     body = request.read(MAX_VERSION_BYTES + 1)
     if len(body) > MAX_VERSION_BYTES:
-        return JsonResponse({"error": f"This correction is larger than {MAX_VERSION_BYTES // 1024**2} MB, more than "
-                                      "a result can be saved in one go; nothing was saved."}, status=413)
+        return JsonResponse({"error": versions.too_large(MAX_VERSION_BYTES)}, status=413)
     try:
-        base, tiers = versions.parse_body(body)
-        number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)))
-    except versions.StaleVersion as exc:
+        base, alignment, tiers = versions.parse_body(body)
+        number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)),
+                               alignment)
+    except (versions.StaleVersion, versions.Busy) as exc:
         return JsonResponse({"error": str(exc)}, status=409)
     except versions.VersionRefused as exc:
         return JsonResponse({"error": str(exc)}, status=400)

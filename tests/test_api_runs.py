@@ -485,3 +485,14 @@ def test_cancel_stops_a_run_waiting_for_review_and_refuses_one_that_ended(review
                                       form_url=reverse("accounts-password-change"))
     messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
     assert messages == ["This run has already ended (cancelled); there is nothing to cancel."]
+
+
+def test_a_dictionary_with_a_null_character_is_refused_with_the_pages_message(review_run):
+    client = api(token_for(review_run.project.owner))
+
+    response = client.post(_run_url("api-run-review", review_run), {"dictionary": "pony P OW N IY\x00\n"},
+                           content_type="application/json")
+
+    assert_error(response, 400, "dictionary_refused")
+    assert response.json()["problems"][0] == "Null characters are not allowed."
+    assert response.json()["detail"].startswith("Null characters are not allowed.")

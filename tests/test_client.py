@@ -66,6 +66,19 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     grid = textgrid.openTextgrid(str(output / "oov-equestria.TextGrid"), includeEmptyIntervals=False)
     assert "equestria" in [entry.label.lower() for tier in grid.tiers for entry in tier.entries]
 
+    # --review stop, on the same server and worker: the client stops at the review with its page's address.
+    alone = tmp_path / "review"
+    alone.mkdir()
+    for extension in (".wav", ".txt"):
+        shutil.copy(DATA / f"oov-equestria{extension}", alone)
+    stopped = client(alone, "--server", live_server.url, "--review", "stop", "--poll", "0.2", "--timeout", "240",
+                     token=token_for(alice))
+    assert stopped.returncode == 6, stopped.stderr
+    last = stopped.stderr.splitlines()[-1]
+    assert last.startswith("equestria-align: The run waits for your review of the pronunciations of 1 unknown "
+                           "word(s) (equestria): http://"), last
+    assert last.endswith("/dictionary/") and not (alone / "aligned").exists()  # the review page
+
 
 @pytest.mark.django_db(transaction=True)
 def test_the_client_says_why_it_cannot_go_on(live_server, alice, tmp_path):
@@ -92,3 +105,105 @@ def test_the_client_says_why_it_cannot_go_on(live_server, alice, tmp_path):
                               "or it is not the whole key. Create a new one on the “API tokens” page of your account.\n")
     stopped = client(folder, "--server", live_server.url, "--review", "stop", token="", timeout=60)
     assert stopped.returncode == 2 and "give a token with --token or $EQUESTRIA_TOKEN" in stopped.stderr
+
+
+def client_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("equestria_align", ROOT / "clients" / "equestria_align.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["requests-toolbelt", "in-memory"])
+def test_an_upload_throttled_once_is_sent_again_whole(tmp_path, streamed):
+    import http.server
+    import threading
+
+    bodies = []
+
+    class Throttling(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = b'{"refused": [], "notes": []}'
+            self.send_response(429 if len(bodies) == 1 else 201)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    module = client_module()
+    if not streamed:  # as without requests-toolbelt installed (an optional package of the client)
+        module.MultipartEncoder = module.MultipartEncoderMonitor = None
+    (tmp_path / "a.txt").write_bytes(b"ten of clubs")
+    server = http.server.HTTPServer(("127.0.0.1", 0), Throttling)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = module.Api(f"http://127.0.0.1:{server.server_address[1]}", "token", timeout=10, retries=2)
+        refused, _ = module.upload(api, {"id": "p"}, [tmp_path / "a.txt"], max_bytes=1 << 20, max_files=10, quiet=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert refused == [] and len(bodies) == 2
+    assert all(b"ten of clubs" in body for body in bodies)
+
+
+def test_a_retry_after_that_is_not_seconds_waits_five():
+    module = client_module()
+    assert module.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 5
+    assert [module.retry_after(v) for v in (None, "nan", "-3", "2", "600")] == [5, 5, 5, 2, 120]
+
+
+def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    refused = client(tmp_path, "--output", tmp_path, "--server", f"http://127.0.0.1:{free_port()}", token="k", timeout=60)
+    assert (refused.returncode, refused.stderr) == (2, f"equestria-align: --output is the folder of the recordings "
+                                                       f"({tmp_path}): the results would replace its TextGrids. Choose "
+                                                       "another folder.\n")
+
+
+def test_a_download_keeps_a_file_of_that_name_unless_told_to_overwrite(tmp_path):
+    import http.server
+    import threading
+
+    class Results(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            port = self.server.server_address[1]
+            answer = (b"new" if self.path == "/a" else
+                      f'{{"results": [{{"name": "a.TextGrid", "downloads": {{"textgrid": "http://127.0.0.1:{port}/a"}}}}]}}'
+                      .encode())
+            self.send_response(200)
+            self.send_header("Content-Disposition", 'attachment; filename="a.TextGrid"')
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    module = client_module()
+    (tmp_path / "a.TextGrid").write_text("corrected by hand")
+    server = http.server.HTTPServer(("127.0.0.1", 0), Results)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = module.Api(f"http://127.0.0.1:{server.server_address[1]}", "token", timeout=10)
+        run = {"results": "runs/r/results/"}
+        with pytest.raises(module.Stop) as refused:
+            module.download(api, run, tmp_path, "textgrid", quiet=True)
+        assert str(refused.value) == (f"{tmp_path / 'a.TextGrid'} exists already; nothing of it was overwritten. "
+                                      "Choose another --output, or add --overwrite.")
+        assert (tmp_path / "a.TextGrid").read_text() == "corrected by hand"
+        assert module.download(api, run, tmp_path, "textgrid", quiet=True, overwrite=True) == ["a.TextGrid"]
+        assert (tmp_path / "a.TextGrid").read_text() == "new"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

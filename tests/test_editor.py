@@ -167,7 +167,7 @@ def test_no_boundary_may_lie_after_the_end_of_the_recording(alice_client, alice,
 def test_a_version_may_be_sent_as_a_textgrid(alice, tmp_path):
     project, run = edited_run(alice, tmp_path)
     text = open(results.result_path(run, "a.TextGrid"), encoding="utf-8").read().replace("0.4504", "0.47")
-    base, tiers = versions.parse_body(json.dumps({"base": 0, "textgrid": text}))
+    base, _, tiers = versions.parse_body(json.dumps({"base": 0, "textgrid": text}))
     assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
     assert words(results.result_path(run, "a.TextGrid"))[0] == (0.12, 0.47, "ten")
     with pytest.raises(versions.VersionRefused, match="This is not a TextGrid that Praat could open."):
@@ -193,6 +193,9 @@ def test_the_recording_is_sent_in_the_range_asked_for(alice_client, alice, tmp_p
     assert b"".join(response.streaming_content) == whole[100:200]
     response = audio(alice_client, project, run, HTTP_RANGE="bytes=-10")
     assert response.status_code == 206 and b"".join(response.streaming_content) == whole[-10:]
+    response = audio(alice_client, project, run, HTTP_RANGE="bytes=-999999999")  # more than the file: all of it
+    assert response.status_code == 206 and response["Content-Range"] == f"bytes 0-{len(whole) - 1}/{len(whole)}"
+    assert b"".join(response.streaming_content) == whole
     response = audio(alice_client, project, run, HTTP_RANGE=f"bytes={len(whole)}-")
     assert response.status_code == 416 and response["Content-Range"] == f"bytes */{len(whole)}"
     # A header that does not parse, or several ranges: the whole file, as RFC 9110 allows.
@@ -273,7 +276,7 @@ def test_a_realigned_result_starts_again_from_version_0(alice, tmp_path):
     # A run waiting for review shows the first pass's results, which the researcher may correct; the second pass
     # writes new ones, which a correction of the old ones must not hide.
     project, run = edited_run(alice, tmp_path)
-    base, tiers = versions.parse_body(json.dumps({"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}))
+    base, _, tiers = versions.parse_body(json.dumps({"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}))
     assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
     run.realign_process = fa_process(project, ["a"], {"a.TextGrid": grid_text(tmp_path)}, folder="realign")
     run.save()
@@ -346,4 +349,142 @@ def test_a_correction_larger_than_the_sites_forms_is_saved_and_one_too_large_is_
     response = save(alice_client, project, run, {"base": 1, "tiers": tiers, "padding": padding})
     assert response.status_code == 413 and response.json()["error"] == (
         "This correction is larger than 1 MB, more than a result can be saved in one go; nothing was saved.")
+    assert ResultVersion.objects.count() == 1
+
+
+def realigned(run, tmp_path):
+    """`run` as its realignment leaves it: a new process whose a.TextGrid is again version 0."""
+    run.realign_process = fa_process(run.project, ["a"], {"a.TextGrid": grid_text(tmp_path)}, folder="realign")
+    run.stage = Run.Stage.DONE
+    run.save()
+    return run
+
+
+def api_put(user, project, run, number, body):
+    from tests.test_api import api, token_for
+
+    return api(token_for(user)).put(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", number]),
+                                    json.dumps(body), content_type="application/json")
+
+
+def test_a_save_based_on_the_result_before_a_realignment_is_refused(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    data = editor_data(alice_client, project, run, "a.TextGrid")
+    before = data["alignment"]
+    got = alice_client.get(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 0])).json()
+    assert got["alignment"] == before
+    realigned(run, tmp_path)
+    body = {"base": 0, "alignment": before, "tiers": moved(tiers_of(run), 0.4504, 0.47)}
+    response = save(alice_client, project, run, body)
+    assert response.status_code == 409 and response.json()["error"] == versions.STALE
+    response = api_put(alice, project, run, 1, {"alignment": before, "tiers": body["tiers"]})
+    assert response.status_code == 409 and response.json() == {"code": "stale_version", "detail": versions.STALE}
+    assert not ResultVersion.objects.exists()
+    now = editor_data(alice_client, project, run, "a.TextGrid")["alignment"]
+    assert now != before and save(alice_client, project, run, {**body, "alignment": now}).status_code == 201
+
+
+@pytest.mark.parametrize("stage", [Run.Stage.TRANSCRIBING, Run.Stage.REVIEW, Run.Stage.REALIGNING])
+def test_no_correction_is_saved_while_a_realignment_would_set_it_aside(alice_client, alice, tmp_path, stage):
+    project, run = edited_run(alice, tmp_path)
+    Run.objects.filter(pk=run.pk).update(stage=stage)
+    response = save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)})
+    assert response.status_code == 409 and response.json()["error"] == (
+        "This run is finding pronunciations or aligning again; corrections saved now would be set aside by the new "
+        "alignment. Wait until it has ended, then correct its new results.")
+    response = api_put(alice, project, run, 1, {"tiers": moved(tiers_of(run), 0.4504, 0.47)})
+    assert response.status_code == 409 and response.json()["detail"] == versions.BUSY
+    assert not ResultVersion.objects.exists()
+
+
+def test_numbers_intervals_and_text_that_cannot_be_saved_are_refused_with_a_message(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    fresh = lambda: [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]  # noqa: E731
+    tiers = fresh()
+    tiers[0]["intervals"][1]["end"] = 10**400  # an integer no float holds
+    assert refusal(alice_client, project, run, tiers) == "Tier “words”: the end of each interval must be a number of seconds."
+    tiers = fresh()  # "of" starts a hair before "ten" ends (within the tolerance) and ends before it
+    tiers[0]["intervals"][2]["start"], tiers[0]["intervals"][2]["end"] = 0.4503992, 0.4503996  # "ten" ends at 0.4504
+    tiers[0]["intervals"][3]["start"] = 0.4503996
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words”: the interval at 0.4504 s ends at 0.4504 s, not after it starts: boundaries must stay in order.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["end"] = tiers[0]["intervals"][2]["start"] = 0.1203
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words”: the interval at 0.120 s is 0.300 ms long; an interval lasts at least 1 ms.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["label"] = "t\ud800n"
+    assert refusal(alice_client, project, run, tiers) == (
+        "Tier “words”: the label of the interval at 0.120 s has a character that is not text (a lone UTF-16 "
+        "surrogate); retype it.")
+    tiers = fresh()
+    tiers[0]["intervals"][1]["end"] = tiers[0]["intervals"][2]["start"] = 0.3005  # inside the phone EH, 0.30-0.38
+    assert refusal(alice_client, project, run, tiers) == (
+        "The phone “EH” at 0.300–0.380 s crosses the word boundary at 0.3005 s: a phone must lie inside its word.")
+    with pytest.raises(versions.VersionRefused, match="^The TextGrid has a character that is not text"):
+        versions.parse_body(json.dumps({"base": 0, "textgrid": grid_text(tmp_path).replace("ten", "\ud800")}))
+
+
+def test_a_version_that_is_not_a_plain_number_is_not_found(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    for version in ("²", "١", "-1", "1.0"):
+        response = alice_client.get(url("pipelines-download-result", project, run, "a.TextGrid") + f"?version={version}")
+        assert response.status_code == 404, version
+
+
+def test_an_interval_changed_through_the_api_loses_its_confidence(alice, tmp_path):
+    from tests.test_confidence_pages import confident_grid
+
+    project = make_project(alice)
+    Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=4)))
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(4)})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE, fa_process=process)
+    tiers = [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]
+    next(i for i in tiers[0]["intervals"] if i["label"] == "w1")["label"] = "one"  # its confidence sent back as it was
+    assert versions.save(run, "a.TextGrid", alice, 0, tiers, 4.0) == 1
+    alignment = results.read_alignment(run, results.result_path(run, "a.TextGrid"), "a.TextGrid", {})
+    assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
+        ("w0", 0.95), ("one", None), ("w2", 0.95), ("w3", 0.12)]
+
+
+def test_the_waveform_of_a_long_recording_is_read_in_blocks_of_a_bounded_size(tmp_path):
+    import tracemalloc
+
+    import numpy as np
+    import soundfile
+
+    from pipelines import audio as audio_files
+
+    rate, seconds = 16000, 200  # 3.2 M frames: 12.8 MB as float32, three blocks
+    samples = np.zeros(rate * seconds, dtype=np.int16)
+    samples[rate * 150] = 16000  # the loudest sample, in the last block
+    soundfile.write(tmp_path / "long.wav", samples, rate, subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        columns = audio_files.peaks(tmp_path / "long.wav", 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(columns) == 20 and columns[15] == (0.0, 1.0) and columns[14] == (0.0, 0.0)
+    assert peak < 24 * 1024**2, peak  # about 15 MB (blocks of 4 MB and their copies); the whole recording's read: 38 MB
+
+
+def test_the_outputs_list_gives_the_size_of_the_textgrid_that_is_downloaded(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    download = b"".join(alice_client.get(url("pipelines-download-result", project, run, "a.TextGrid")).streaming_content)
+    [listed] = [o for o in results.outputs(run) if o.name == "a.TextGrid"]
+    assert listed.size == len(download) != len(open(results.result_path(run, "a.TextGrid", 0), "rb").read())
+
+
+def test_the_api_takes_a_correction_as_large_as_the_editors(alice, tmp_path, settings, monkeypatch):
+    project, run = edited_run(alice, tmp_path)
+    tiers = moved(tiers_of(run), 0.4504, 0.47)
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)  # as an hour's tiers are
+    response = api_put(alice, project, run, 1, {"tiers": tiers, "padding": padding})
+    assert response.status_code == 201, response.content[:300]
+    monkeypatch.setattr(versions, "MAX_VERSION_BYTES", 1024**2)
+    response = api_put(alice, project, run, 2, {"tiers": tiers, "padding": padding})
+    assert response.status_code == 413 and response.json() == {"code": "request_too_large", "detail": (
+        "This correction is larger than 1 MB, more than a result can be saved in one go; nothing was saved.")}
     assert ResultVersion.objects.count() == 1

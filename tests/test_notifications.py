@@ -11,6 +11,7 @@ import pytest
 from background_task.models import Task
 from background_task.tasks import tasks
 from django.core import mail
+from django.core.mail.backends import locmem as locmem_backend
 from django.test import Client
 from django.urls import reverse
 
@@ -146,3 +147,48 @@ def test_the_api_reads_and_changes_the_setting(alice):
                          ({"email": "x@example.org"}, "Only notify_runs can be changed here, not email.")):
         response = client.patch(reverse("api-me"), json.dumps(body), content_type="application/json")
         assert (response.status_code, response.json()) == (400, {"code": "invalid", "detail": detail})
+
+
+def test_a_subject_shows_the_projects_name_as_it_was_typed(alice):
+    run = aligning_run(alice, "a", {})
+    run.project.name = "Tom & Jerry's"
+    run.project.save()
+    g2p = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.DONE,
+                                 output_folder=f"{run.project.folder}/runs/t/g2p")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.TRANSCRIBING, g2p_process=g2p, oov_words=["pony"])
+    finish(g2p)
+    realign = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.FAILED,
+                                     output_folder=f"{run.project.folder}/runs/t/fa2", error="the service stopped")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING, realign_process=realign)
+    finish(realign)
+    run_mail_tasks()
+    assert [m.subject for m in mail.outbox] == ["Equestria: your run of “Tom & Jerry's” needs your review",
+                                                "Equestria: your run of “Tom & Jerry's” failed"]
+
+
+class PeekingBackend(locmem_backend.EmailBackend):
+    """Django's test outbox, noting each run mail's outcome while it is being sent."""
+
+    seen = []
+
+    def send_messages(self, messages):
+        PeekingBackend.seen.append(list(Notification.objects.values_list("outcome", flat=True)))
+        return super().send_messages(messages)
+
+
+def test_a_mail_is_marked_sent_only_once_it_was_sent(alice, settings):
+    settings.EMAIL_BACKEND = "tests.test_notifications.PeekingBackend"
+    PeekingBackend.seen = []
+    run = done_run(alice)
+    assert run_mail_tasks() == 1
+    assert PeekingBackend.seen == [["sending"]]  # claimed, so that a second task does nothing, but not yet sent
+    assert Notification.objects.get(run=run).outcome == "sent" and len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize(("change", "outcome"), [({"email": ""}, "no_address"), ({"is_active": False}, "inactive")])
+def test_an_owner_without_an_address_or_inactive_has_an_outcome_of_its_own(alice, change, outcome):
+    type(alice).objects.filter(pk=alice.pk).update(**change)
+    run = done_run(alice)
+    run_mail_tasks()
+    assert mail.outbox == []
+    assert Notification.objects.get(run=run).outcome == outcome

@@ -301,7 +301,7 @@
       headers: {"Content-Type": "application/json",
                 "X-CSRFToken": document.querySelector("#editor-csrf [name=csrfmiddlewaretoken]").value},
       // Times to the microsecond (the server's tolerance): an hour's tiers stay a few megabytes.
-      body: JSON.stringify({base: version, tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })},
+      body: JSON.stringify({base: version, alignment: data.alignment, tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })},
                            function (key, value) { return typeof value === "number" ? Math.round(value * 1e6) / 1e6 : value; }),
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
