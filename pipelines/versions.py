@@ -297,7 +297,9 @@ def _grid(base, tiers):
                           if i["confidence"] is not None and i["label"].strip()]
                 tier = textgrid.IntervalTier(name, values, base.minTimestamp, base.maxTimestamp)
         elif source is not None:
-            tier = textgrid.IntervalTier(name, [(i["start"], i["end"], i["label"]) for i in source if i["label"]],
+            # Empty intervals too: left out, two empty neighbours (a word emptied next to a pause) became one,
+            # and the boundary the researcher put between them was lost.
+            tier = textgrid.IntervalTier(name, [(i["start"], i["end"], i["label"]) for i in source],
                                          base.minTimestamp, base.maxTimestamp)
         grid.addTier(tier)
     return grid

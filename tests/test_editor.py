@@ -488,3 +488,18 @@ def test_the_api_takes_a_correction_as_large_as_the_editors(alice, tmp_path, set
     assert response.status_code == 413 and response.json() == {"code": "request_too_large", "detail": (
         "This correction is larger than 1 MB, more than a result can be saved in one go; nothing was saved.")}
     assert ResultVersion.objects.count() == 1
+
+
+def test_a_word_emptied_next_to_a_pause_keeps_the_boundary_between_them(alice_client, alice, tmp_path):
+    # A trial emptied "of" (0.45–0.60, the pause 0.60–0.8123 after it) and moved its end: the saved version had one
+    # empty interval where the editor showed two, and the moved boundary was gone.
+    project, run = edited_run(alice, tmp_path)
+    tiers = moved(tiers_of(run), 0.6, 0.58)
+    of = next(i for i in tiers[0]["intervals"] if i["label"] == "of")
+    of["label"] = ""
+    response = save(alice_client, project, run, {"base": 0, "tiers": tiers})
+    assert response.status_code == 201, response.json()
+    saved = [(round(i["start"], 4), round(i["end"], 4), i["label"]) for i in tiers_of(run)[0]["intervals"]]
+    assert saved == [(0.0, 0.12, ""), (0.12, 0.4504, "ten"), (0.4504, 0.58, ""), (0.58, 0.8123, ""),
+                     (0.8123, 1.2, "clubs"), (1.2, 1.5, "")]
+    assert words(results.result_path(run, "a.TextGrid")) == [(0.12, 0.4504, "ten"), (0.8123, 1.2, "clubs")]
