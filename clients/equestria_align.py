@@ -286,13 +286,15 @@ def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
         bar.close()
 
 
-def review(api, run, accept, quiet):
-    """Accept the proposed pronunciations (leaving out words without one), or stop with the review page."""
+def review(api, run, accept, quiet, resume=None):
+    """Accept the proposed pronunciations (leaving out words without one), or stop with the review page (and the
+    command `resume` that downloads the results once the review is done there)."""
     proposals = api.json("GET", run["url"] + "review/")
     words = [w["word"] for w in proposals["words"]]
     if not accept:
+        then = f"\nOnce it is reviewed there, get the results with:\n  {resume}" if resume else ""
         raise Stop(f"The run waits for your review of the pronunciations of {len(words)} unknown word(s) "
-                   f"({', '.join(words)}): {proposals['page']}", REVIEW)
+                   f"({', '.join(words)}): {proposals['page']}{then}", REVIEW)
     body = {"dictionary": proposals["dictionary"]}
     for attempt in range(2):
         try:
@@ -369,6 +371,13 @@ def align(args):
                    "Choose another folder.", USAGE)
     api = Api(args.server, args.token, timeout=args.request_timeout)
     api.json("GET", "me/")  # the token, before anything is created
+    if args.resume:  # a run this command started before (stopped at its review, or timed out): follow it on
+        if not args.resume.startswith(api.base + "projects/"):  # the token goes only to --server's API
+            raise Stop(f"--resume takes the run's address that equestria-align printed, under {api.base}projects/.",
+                       USAGE)
+        run = api.json("GET", args.resume)
+        say(f"Following the run {run['page']}", quiet)
+        return finish(api, run, args, refused=[], unpaired=[])
     pipeline = choose_pipeline(api, args.pipeline)
     project = create_project(api, args.project or folder.resolve().name, pipeline)
     say(f"Project “{project['name']}” ({pipeline}): {project['page']}", quiet)
@@ -390,11 +399,16 @@ def align(args):
             raise Stop(f"The alignment cannot start: {exc.body['detail']}", USAGE) from None
         raise
     say(f"Alignment started: {run['page']}", quiet)
+    return finish(api, run, args, refused, detail["readiness"]["unpaired"])
 
+
+def finish(api, run, args, refused, unpaired):
+    """Follow `run` to its end (through its review), download its results; the exit status."""
+    quiet = args.quiet
     deadline = time.monotonic() + args.timeout
     run = wait(api, run, poll=args.poll, timeout=args.timeout, quiet=quiet)
     if run["stage"] == "review":
-        run = review(api, run, args.review == "accept", quiet)
+        run = review(api, run, args.review == "accept", quiet, resume=_resume_hint(args, run))
         say("Aligning again with the proposed pronunciations.", quiet)
         run = wait(api, run, poll=args.poll, timeout=max(1, deadline - time.monotonic()), quiet=quiet)
     if run["stage"] in ("failed", "cancelled"):
@@ -406,7 +420,12 @@ def align(args):
     for outcome in not_aligned:
         say(f"Not aligned: {outcome['recording']}: {outcome['message'] or outcome['status_label']}", quiet)
     say(f"{run['summary']}. {len(written)} result(s) in {args.output}", quiet)
-    return PROBLEMS if refused or not_aligned or detail["readiness"]["unpaired"] else OK
+    return PROBLEMS if refused or not_aligned or unpaired else OK
+
+
+def _resume_hint(args, run):
+    """The command that follows this run on once it is reviewed: the same one, with --resume."""
+    return f"equestria-align {args.folder} --server {args.server} --output {args.output} --resume {run['url']}"
 
 
 def _parameter(text):
@@ -449,6 +468,9 @@ def parser():
     p.add_argument("--timeout", type=float, default=24 * 3600,
                    help="seconds to wait for the run (default: a day); it goes on on the server after that")
     p.add_argument("--request-timeout", type=float, default=300, help="seconds to wait for one answer (default: 300)")
+    p.add_argument("--resume", metavar="RUN_URL",
+                   help="follow a run this command started before (its API address, printed when it stopped at the "
+                   "review) instead of uploading again: waits, reviews as --review says, downloads the results")
     p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     return p
 

@@ -74,10 +74,23 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     stopped = client(alone, "--server", live_server.url, "--review", "stop", "--poll", "0.2", "--timeout", "240",
                      token=token_for(alice))
     assert stopped.returncode == 6, stopped.stderr
-    last = stopped.stderr.splitlines()[-1]
+    last = stopped.stderr.splitlines()[-3]
     assert last.startswith("equestria-align: The run waits for your review of the pronunciations of 1 unknown "
                            "word(s) (equestria): http://"), last
-    assert last.endswith("/dictionary/") and not (alone / "aligned").exists()  # the review page
+    lines = stopped.stderr.splitlines()
+    assert lines[-3].endswith("/dictionary/") and not (alone / "aligned").exists()  # the review page
+    assert lines[-2] == "Once it is reviewed there, get the results with:"
+    resume = lines[-1].split()
+    assert resume[:2] == ["equestria-align", str(alone)] and resume[-2] == "--resume", lines[-1]
+    # Reviewed (here: accepted by the client itself), the same command with --resume downloads the results.
+    resumed = client(alone, "--server", live_server.url, "--resume", resume[-1], "--poll", "0.2", "--timeout", "240",
+                     token=token_for(alice))
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in (alone / "aligned").iterdir()) == ["oov-equestria.TextGrid"]
+    elsewhere = client(alone, "--server", live_server.url, "--resume", "http://127.0.0.1:9/api/v1/projects/x/runs/y/",
+                       token=token_for(alice), timeout=60)
+    assert elsewhere.returncode == 2 and "--resume takes the run's address that equestria-align printed" \
+        in elsewhere.stderr
 
 
 @pytest.mark.django_db(transaction=True)
