@@ -184,8 +184,11 @@ def export(run, name, format, version=None):
     of a TextGrid. `version`: a number of an older version (pipelines.models.ResultVersion), None the latest."""
     check_format(format)
     path = result_path(run, name, version)
+    # A version asked for by number is saved under a name of its own: the browser's copies of versions 1 and 2
+    # must not be two "a (1).TextGrid"s that cannot be told apart.
+    shown = name if version is None else _with_version(name, version)
     if format == "textgrid":
-        return Download(name, path=path)
+        return Download(shown, path=path)
     if not name.lower().endswith(".textgrid"):
         raise NotConverted(f"Only TextGrids are converted to other formats; download {name} as it is.")
     try:
@@ -194,7 +197,13 @@ def export(run, name, format, version=None):
     except exports.NotConvertible:
         log.warning("Cannot write %s of run %s as %s", name, run.pk, format, exc_info=True)
         raise NotConverted(NOT_CONVERTED) from None
-    return Download(exports.export_name(name, format), content_type=exports.FORMATS[format][2], data=data)
+    return Download(exports.export_name(shown, format), content_type=exports.FORMATS[format][2], data=data)
+
+
+def _with_version(name, number):
+    """a.TextGrid, 2 -> a.v2.TextGrid"""
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}.v{number}.{extension}" if dot else f"{name}.v{number}"
 
 
 def listed(run, recorded):

@@ -248,6 +248,8 @@ def save(run, name, user, base_number, tiers, audio_duration, base_alignment=Non
         raise VersionRefused("This result cannot be read as a TextGrid, so it cannot be edited here.") from None
     base = _tiers_of(base_grid)
     cleaned = _drop_changed_confidence(base, check(base, tiers, audio_duration))
+    if _same(base["tiers"], cleaned):  # a version identical to its base would only lengthen the list
+        raise VersionRefused(f"Nothing has changed since version {base_number}: there is nothing to save.")
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "version.TextGrid")
         _grid(base_grid, cleaned).save(local, format="long_textgrid", includeBlankSpaces=True)
@@ -261,6 +263,12 @@ def save(run, name, user, base_number, tiers, audio_duration, base_alignment=Non
         default_storage.delete(stored)
         raise StaleVersion() from None
     return base_number + 1
+
+
+def _same(before, after):
+    def shape(tiers):
+        return [[(round(i["start"], 6), round(i["end"], 6), i["label"]) for i in t["intervals"]] for t in tiers]
+    return shape(before) == shape(after)
 
 
 def alignment(run):

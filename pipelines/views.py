@@ -320,7 +320,8 @@ def edit_result(request, project_id, run_id, name):
         "save": reverse("pipelines-save-version", args=[project_id, run_id, name]),
     }
     return render(request, "pipelines/editor.html", {"run": run, "project": run.project, "name": name, "audio": audio,
-                                                     "version": version, "data": data})
+                                                     "version": version, "data": data,
+                                                     "max_label": versions.MAX_LABEL})
 
 
 @login_required

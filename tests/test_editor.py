@@ -503,3 +503,22 @@ def test_a_word_emptied_next_to_a_pause_keeps_the_boundary_between_them(alice_cl
     assert saved == [(0.0, 0.12, ""), (0.12, 0.4504, "ten"), (0.4504, 0.58, ""), (0.58, 0.8123, ""),
                      (0.8123, 1.2, "clubs"), (1.2, 1.5, "")]
     assert words(results.result_path(run, "a.TextGrid")) == [(0.12, 0.4504, "ten"), (0.8123, 1.2, "clubs")]
+
+
+def test_an_unchanged_version_is_not_saved_and_each_version_downloads_under_its_own_name(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    response = save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.6, 0.6)})
+    assert response.status_code == 400
+    assert response.json()["error"] == "Nothing has changed since version 0: there is nothing to save."
+    assert not ResultVersion.objects.exists()
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.6, 0.58)}).status_code == 201
+    names = {
+        version: alice_client.get(url("pipelines-export-result", project, run, "eaf", "a.TextGrid")
+                                  + f"?version={version}")["Content-Disposition"]
+        for version in (0, 1)
+    }
+    assert names == {0: 'attachment; filename="a.v0.eaf"', 1: 'attachment; filename="a.v1.eaf"'}
+    latest = alice_client.get(url("pipelines-download-result", project, run, "a.TextGrid"))
+    assert latest["Content-Disposition"] == 'attachment; filename="a.TextGrid"'
+    page = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid")).content.decode()
+    assert 'maxlength="200"' in page

@@ -309,6 +309,7 @@
         version = body.version;
         saved = true;
         document.getElementById("editor-version").textContent = "version " + version;
+        document.getElementById("editor-version-note").textContent = "(saved by you just now)";
         say(body.message);
       });
     }, function () { say("Not saved: the server could not be reached. Try again.", true); });
