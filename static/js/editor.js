@@ -98,6 +98,9 @@
     rows.scrollLeft = ws.getScroll();
   }
 
+  // A click on the waveform puts the play head there and stops playing, as in Praat: playing on, the head moved
+  // away before Enter could split where the researcher had clicked.
+  ws.on("interaction", function () { if (ws.isPlaying()) ws.pause(); });
   ws.on("redraw", fit);
   ws.on("zoom", fit);
   ws.on("scroll", function (start, end, left) {

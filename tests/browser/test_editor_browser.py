@@ -36,6 +36,20 @@ def test_a_researcher_moves_a_word_boundary_saves_and_downloads_the_correction(p
     # (page.wait_for_function would evaluate a string, which the Content-Security-Policy forbids)
     assert page.evaluate("() => Promise.race([window.playing, new Promise((resolve) => setTimeout(resolve, 10000, false))])")
 
+    # A click on the waveform while it plays stops it there, as in Praat (playing on, the play head moved away before
+    # Enter could split where the researcher had clicked).
+    page.evaluate("() => { const audio = document.getElementById('editor-audio'); audio.pause(); audio.currentTime = 0; "
+                  "window.playing = new Promise((resolve) => audio.addEventListener('playing', () => resolve(true), "
+                  "{once: true})); }")
+    page.locator('#editor-toolbar [data-action="play"]').click()
+    assert page.evaluate("() => Promise.race([window.playing, new Promise((resolve) => setTimeout(resolve, 10000, false))])")
+    wave = page.locator("#editor-waveform").bounding_box()
+    page.mouse.click(wave["x"] + wave["width"] * 0.75, wave["y"] + wave["height"] / 2)
+    head = page.evaluate("() => new Promise((resolve) => { const audio = document.getElementById('editor-audio'); "
+                         "const first = audio.currentTime; setTimeout(() => resolve([audio.paused, first, "
+                         "audio.currentTime]), 300); })")
+    assert head[0] and head[1] == head[2] and head[1] > 0.5, head
+
     # Drag the boundary between "ten" and "of" (0.4504 s) to the right; the phone edge under it follows.
     edge = boundary(page, "words", "0.450").bounding_box()
     width = page.locator("#editor-tiers-inner").bounding_box()["width"]
