@@ -387,7 +387,8 @@ def align(args):
     for note in notes:
         say(f"Note: {note}", quiet)
     for name, detail in refused:
-        say(f"Refused: {name}: {detail}", quiet)
+        # The server's message names the file itself ("bad.wav: this is not audio …"), as on the upload page.
+        say(f"Refused: {detail}" if detail.startswith(f"{name}:") else f"Refused: {name}: {detail}", quiet)
     detail = api.json("GET", f"projects/{project['id']}/")
     for unpaired in detail["readiness"]["unpaired"]:
         say(f"Left out: {unpaired['message']}", quiet)

@@ -58,7 +58,7 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     assert result.returncode == 1, result.stderr  # done, but not everything: the bad recording is listed
     lines = result.stderr.splitlines()
     assert "Not uploaded (not a recording, transcript or dictionary): notes.md" in lines
-    assert "Refused: broken.wav: broken.wav: this is not audio that can be read (damaged, or not really a WAV file)" \
+    assert "Refused: broken.wav: this is not audio that can be read (damaged, or not really a WAV file)" \
         in lines, result.stderr
     assert "Left out: broken.txt has no recording: add broken.wav or broken.flac." in lines, result.stderr
     assert "Aligning again with the proposed pronunciations." in lines
