@@ -119,7 +119,9 @@ def responses(ok, *codes, auth=True):
     per HTTP status of `codes`, whose description lists its codes with an example of each."""
     result = dict(ok)
     by_status = {}
-    for code in dict.fromkeys((*codes, *(AUTHENTICATION if auth else ("throttled",)), "server_error")):
+    # An Accept header the API cannot answer (it speaks JSON, and files as they are) may come with any request.
+    for code in dict.fromkeys((*codes, *(AUTHENTICATION if auth else ("throttled",)), "not_acceptable",
+                               "server_error")):
         by_status.setdefault(CODES[code][0], []).append(code)
     for http_status, its_codes in sorted(by_status.items()):
         result[http_status] = OpenApiResponse(

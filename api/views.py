@@ -691,7 +691,8 @@ class ResultVersionDetail(APIView):
         return Response(VersionDetailSerializer({**_version(request, run, name, version), **tiers}).data)
 
     @extend_schema(operation_id="projects_runs_result_version_update", request=VersionPutSerializer, responses=responses(
-                       {201: VersionDetailSerializer}, "not_found", "parse_error", "invalid_version", "stale_version"),
+                       {201: VersionDetailSerializer}, "not_found", "parse_error", "invalid_version", "stale_version",
+                       "unsupported_media_type", "csrf_failed", "request_too_large"),
                    summary="Save a corrected version: PUT the number after the latest, with the tiers of the latest "
                            "corrected (or a TextGrid)",
                    description="Checked as the result editor's saves are: each tier runs without gaps from the start "
