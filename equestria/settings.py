@@ -252,6 +252,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False},
+    # Two fields named "kind" (a file's, a pipeline's): their enums get names of their own, not a hash.
+    "ENUM_NAME_OVERRIDES": {
+        "FileKindEnum": ["audio", "transcript", "dictionary", "other"],
+        "PipelineKindEnum": ["alignment", "single"],
+    },
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
