@@ -273,9 +273,8 @@ class VersionPutSerializer(serializers.Serializer):
     tiers = TierSerializer(many=True, required=False, help_text="The tiers of the version it was made from, "
                                                                 "corrected.")
     textgrid = serializers.CharField(required=False, help_text="Or the whole TextGrid, as text.")
-    alignment = serializers.CharField(required=False, help_text="The `alignment` of the version it was made "
-                                                                   "from: refused with `stale_version` if the run "
-                                                                   "was realigned since.")
+    alignment = serializers.CharField(help_text="The `alignment` of the version it was made from (required): "
+                                                "refused with `stale_version` if the run was realigned since.")
 
 
 class RunStartSerializer(serializers.Serializer):

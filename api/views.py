@@ -716,6 +716,10 @@ class ResultVersionDetail(APIView):
         except (ValueError, UnicodeDecodeError):
             raise ApiError("parse_error", "Send the version as JSON: {\"tiers\": [...]} or {\"textgrid\": \"...\"}.") from None
         data = data if isinstance(data, dict) else {}
+        if "alignment" not in data:  # without it, a version read before a realignment would replace its new result
+            raise ApiError("invalid_version", "Send the \"alignment\" of the version you edited, as its GET gave it: "
+                                              "a realigned run numbers its versions from 0 again, and it tells them "
+                                              "apart.")
         try:
             tiers = versions.tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
             if number < 1:

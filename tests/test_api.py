@@ -197,7 +197,8 @@ def _request(world, method, name):
     if (method, name) == ("put", "api-result-version"):  # version 0's tiers, each label in capitals
         Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=3)))
         tiers = versions.editor_tiers(results.result_path(run, "a.TextGrid"))["tiers"]
-        return url, {"tiers": [{"name": t["name"], "intervals": [{**i, "label": i["label"].upper()}
+        return url, {"alignment": versions.alignment(run),
+                     "tiers": [{"name": t["name"], "intervals": [{**i, "label": i["label"].upper()}
                                                                   for i in t["intervals"]]} for t in tiers]}, False
     if name in ("api-run-review", "api-run-cancel"):
         _waiting_for_review(run)

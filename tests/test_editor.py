@@ -233,7 +233,14 @@ def test_a_script_gets_a_version_and_puts_the_next_one_checked_as_the_editors(al
 
     def put(number, body):
         return client.put(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", number]),
-                          json.dumps(body), content_type="application/json")
+                          json.dumps({"alignment": got["alignment"], **body}), content_type="application/json")
+
+    # Without the alignment it was read from, a version could replace a realigned result unseen.
+    response = client.put(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", 1]),
+                          json.dumps({"tiers": tiers}), content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"code": "invalid_version", "detail": (
+        "Send the \"alignment\" of the version you edited, as its GET gave it: a realigned run numbers its versions "
+        "from 0 again, and it tells them apart.")}
 
     crossing = json.loads(json.dumps(tiers))
     crossing[0]["intervals"][1]["end"] = crossing[0]["intervals"][2]["start"] = 0.35
@@ -361,8 +368,10 @@ def realigned(run, tmp_path):
 
 
 def api_put(user, project, run, number, body):
+    """A PUT of a version, with the `alignment` a script copies from its GET unless `body` has one."""
     from tests.test_api import api, token_for
 
+    body = {"alignment": versions.alignment(run), **body}
     return api(token_for(user)).put(reverse("api-result-version", args=[project.pk, run.pk, "a.TextGrid", number]),
                                     json.dumps(body), content_type="application/json")
 
