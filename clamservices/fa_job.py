@@ -33,7 +33,7 @@ from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
 from clamservices.spoken import spoken_form
 from clamservices.textgrids import write_textgrid, write_tiered_textgrid
-from clamservices.transcripts import TranscriptError, read_transcript, split_hyphenated, words_of
+from clamservices.transcripts import TranscriptError, read_transcript, dictionary_form, words_of
 from clamservices.utterances import NoWords, is_tiered, read_tiers
 
 # Plain text, or utterance tiers (clamservices.tiered): a recording is paired with one of them, by name.
@@ -115,13 +115,13 @@ def _extra_dictionary(job, warnings, language="en-us", ipa=None):
 
 
 def _words(aligner, words, readings, spoken=True):
-    """The words to align (hyphenated words split where only the parts are known), and the unknown ones.
+    """The words to align (in their dictionary form: transcripts.dictionary_form), and the unknown ones.
 
     Numbers and symbols get the pronunciation of what they are read as (`spoken`: in English only,
     clamservices.spoken; in other languages they are unknown words, which G2P reads in the language);
     `readings` collects {token: reading} so the report can say how each was read.
     """
-    split = [part for word in words for part in split_hyphenated(word, aligner.is_known)]
+    split = [part for word in words for part in dictionary_form(word, aligner.is_known)]
     unknown = []
     for word in split:
         if word.key in aligner.readings:  # read as words for an earlier recording already

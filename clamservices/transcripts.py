@@ -16,6 +16,8 @@ _EDGE_PUNCTUATION = "".join(c for c in string.punctuation if c not in _SPOKEN_SY
 # Dashes and ellipses between words separate them ("yes—no", "wait…what").
 _SEPARATORS = str.maketrans({"—": " ", "–": " ", "…": " ", "/": " "})
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
+_APOSTROPHE_CHARACTERS = "'’‘ʼ"
+_EDGE_PUNCTUATION_BUT_APOSTROPHES = "".join(c for c in _EDGE_PUNCTUATION if c not in _APOSTROPHE_CHARACTERS)
 
 
 class TranscriptError(ValueError):
@@ -26,6 +28,9 @@ class TranscriptError(ValueError):
 class Word:
     shown: str  # as in the transcript, without surrounding punctuation
     key: str  # lower-case form looked up in the pronunciation dictionary
+    # The word with its apostrophes at the edges kept ("'s", "'t", "goin'"), when it had any: Dutch
+    # and English dictionaries list such elided words, and without the apostrophe "'s" is the letter s.
+    elided: "Word | None" = None
 
 
 def read_transcript(path):
@@ -46,8 +51,22 @@ def words_of(text):
         shown = token.strip(_EDGE_PUNCTUATION)
         if not shown or not any(ch.isalnum() or ch in _SPOKEN_SYMBOLS for ch in shown):
             continue
-        words.append(Word(shown=shown, key=shown.translate(_APOSTROPHES).lower()))
+        elided = token.strip(_EDGE_PUNCTUATION_BUT_APOSTROPHES)
+        elided = elided if elided != shown and elided.strip(_APOSTROPHE_CHARACTERS) == shown else None
+        words.append(Word(shown=shown, key=_key(shown), elided=elided and Word(shown=elided, key=_key(elided))))
     return words
+
+
+def _key(shown):
+    return shown.translate(_APOSTROPHES).lower()
+
+
+def dictionary_form(word, is_known):
+    """The word as the dictionary lists it: with its edge apostrophes ("'t") when only that form is known
+    or both are (a quoted "'hello'" stays hello), split where only a hyphenated word's parts are known."""
+    if word.elided and is_known(word.elided.key):
+        return [word.elided]
+    return split_hyphenated(word, is_known)
 
 
 def split_hyphenated(word, is_known):

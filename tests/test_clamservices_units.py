@@ -13,7 +13,7 @@ from clamservices.arpabet import ARPABET_PHONES, PhoneMappingError, ipa_to_arpab
 from clamservices.audio import AudioError, load_audio
 from clamservices.dictionaries import DictionaryError, format_dictionary, parse_dictionary
 from clamservices.g2p import G2PError, pronounce
-from clamservices.transcripts import TranscriptError, Word, read_transcript, split_hyphenated, words_of
+from clamservices.transcripts import TranscriptError, Word, dictionary_form, read_transcript, split_hyphenated, words_of
 from tests.helpers import DATA
 
 
@@ -28,6 +28,14 @@ def test_hyphenated_words_split_only_when_the_parts_are_known():
     known = {"well", "known"}.__contains__
     assert [w.key for w in split_hyphenated(Word("Well-known", "well-known"), known)] == ["well", "known"]
     assert split_hyphenated(Word("x-ray", "x-ray"), known) == [Word("x-ray", "x-ray")]
+
+
+def test_elided_words_keep_their_apostrophes_when_the_dictionary_lists_them():
+    known = {"'s", "'t", "goin'", "morgens", "huis", "hello", "s", "t"}.__contains__
+    words = words_of("’s Morgens, 't huis. 'Hello,' goin' 'x")
+    assert [(w.shown, w.key) for word in words for w in dictionary_form(word, known)] == [
+        ("’s", "'s"), ("Morgens", "morgens"), ("'t", "'t"), ("huis", "huis"),
+        ("Hello", "hello"), ("goin'", "goin'"), ("x", "x")]
 
 
 def test_transcripts_must_be_utf8_text(tmp_path):
@@ -188,3 +196,14 @@ def test_the_job_data_file_is_read_as_clam_reads_it(tmp_path):
     assert data.inputfiles("audio") == [tmp_path / "input" / "a.wav"]
     assert data.inputfiles("transcript") == [tmp_path / "input" / "a.txt"]
     assert data.inputfiles("dictionary") == []
+
+
+def test_dutch_elided_articles_are_aligned_as_the_lexicon_says_not_as_letters():
+    from clamservices import languages
+    from clamservices.fa_job import _words
+
+    aligner = Aligner(languages.MappedLexicon("nl"))
+    split, unknown = _words(aligner, words_of("’s Morgens zag ik 't huis"), {}, spoken=False)
+    assert [w.key for w in split] == ["'s", "morgens", "zag", "ik", "'t", "huis"] and unknown == []
+    # The letter s is "ɛ s"; the article 's is one phone.
+    assert len(aligner.phones_of("'s")) == 1 and len(aligner.phones_of("s")) == 2
