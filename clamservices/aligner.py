@@ -66,6 +66,9 @@ PHONE_PASS_PADDING_SECONDS = (0.0, 0.1, 0.25, 0.5)
 NOISE_FLOOR_DBFS = -60.0
 NORMAL_PEAK_DBFS = -6.0  # quieter recordings are amplified to this peak before the noise floor is added
 SILENT_PEAK_DBFS = -55.0  # nothing louder than this: there is no speech to align
+# Speech outside the aligned words, at least, for a warning: measured on espeak-ng speech in a quiet room's
+# noise and the recordings in tests/data, a fully transcribed recording has at most 0.1 s.
+MIN_UNTRANSCRIBED_SPEECH = 2.0
 CLIPPED_SHARE = 0.001  # more samples than this at full scale: warn that the audio is clipped
 BLOCK_SAMPLES = 1 << 20
 MIN_FRAMES_PER_PHONE = 3  # PocketSphinx's models have three states per phone, one frame each at least
@@ -998,6 +1001,8 @@ class Aligner:
             i: Interval(s.start_frame / FRAME_RATE, (s.end_frame + 1) / FRAME_RATE, words[i].shown, confidence(s))
             for i, s in found
         }
+        if clock is None:  # a whole recording, not an utterance of a tiered transcript (pauses between those are normal)
+            warnings += untranscribed_speech(raw, [word_interval[i] for i, _ in found])
         if not phones:
             return Alignment([word_interval[i] for i, _ in found], [], warnings, not_found)
 
@@ -1079,7 +1084,7 @@ class Aligner:
         """The Alignment of a long recording (`samples`, read a window at a time) from its pieces' results,
         with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does."""
         length = len(samples)
-        clock = clock or longaudio.clock
+        whole_recording, clock = clock is None, clock or longaudio.clock
         found = [f for r in results for f in r.found]
         if not _plausible([s for _, s in found]):
             raise self._no_match(words, found, None, clock)
@@ -1100,6 +1105,8 @@ class Aligner:
             stretches = ", ".join(f"{clock(a)}–{clock(b)}" for a, b in failed)
             warnings.append(f"no phone alignment for {stretches}: the phone tier is empty there; "
                             "the word alignment is kept")
+        if whole_recording:
+            warnings += untranscribed_speech(samples, word_intervals)
         not_found = [w.shown for i, w in enumerate(words) if i not in placed]
         return Alignment(word_intervals, phone_intervals, warnings, not_found)
 
@@ -1110,6 +1117,24 @@ class Plan:
     gain: float
     pieces: list  # [longaudio.Piece]
     windows: int = 0  # window decodes it took to find the cuts
+
+
+def untranscribed_speech(samples, word_intervals):
+    """Warnings about speech before the first aligned word or after the last: a transcript that starts late
+    or stops early is otherwise aligned without a word, its recording's rest silently left out."""
+    if not word_intervals:
+        return []
+    warnings, length = [], len(samples)
+    first, last = round(word_intervals[0].start * SAMPLE_RATE), round(word_intervals[-1].end * SAMPLE_RATE)
+    edges = ((0, first, "before the transcript's first word"), (last, length, "after the transcript's last word"))
+    for a, b, where in edges:
+        seconds = longaudio.speech_seconds(samples, a, b)
+        if seconds >= MIN_UNTRANSCRIBED_SPEECH:
+            stretch = f"{longaudio.clock(a / SAMPLE_RATE)}–{longaudio.clock(math.ceil(b / SAMPLE_RATE))}"
+            warnings.append(f"{seconds:.{1 if seconds < 10 else 0}f} s of what sounds like speech {where} "
+                            f"({stretch}) has no words: if it is speech, the transcript leaves it out; "
+                            "add it and align again")
+    return warnings
 
 
 def _unplaced(words, found, seconds, clock=longaudio.clock):

@@ -136,6 +136,15 @@ def speech_frames(samples):
     return speech
 
 
+def speech_seconds(samples, start, end):
+    """Seconds of speech (as `speech_frames` judges it) in samples[start:end], read a block at a time."""
+    start, end = max(0, start), min(len(samples), end)
+    frames = 0
+    for block_start in range(start, end, READ_BLOCK):
+        frames += int(speech_frames(samples[block_start : min(block_start + READ_BLOCK, end)]).sum())
+    return frames * VAD_FRAME / SAMPLE_RATE
+
+
 def pauses(speech):
     """[(start sample, end sample)] of the runs of non-speech of MIN_PAUSE_SECONDS or more."""
     padded = np.concatenate([[True], speech, [True]])

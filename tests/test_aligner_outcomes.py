@@ -36,6 +36,14 @@ def test_digital_silence_between_words_does_not_break_the_decoder(aligner):
     assert alignment.phones and not alignment.not_found
 
 
+def test_speech_a_transcript_leaves_out_at_its_end_is_a_warning_with_its_times(aligner):
+    samples, words = recording("austen-0870")
+    assert not [w for w in aligner.align(samples, words).warnings if "sounds like speech" in w]
+    half = aligner.align(samples, words[: len(words) // 2])
+    assert ("2.5 s of what sounds like speech after the transcript's last word (0:04–0:08) has no words: "
+            "if it is speech, the transcript leaves it out; add it and align again") in half.warnings
+
+
 def test_words_the_transcript_adds_are_reported_not_found_and_the_spoken_ones_aligned(aligner):
     samples, words = recording("austen-0870")
     extra = words[:5] + words_of("elephant purple monday") + words[5:]

@@ -152,6 +152,8 @@ def test_a_transcript_that_stops_early_costs_no_word_it_has(four_minutes):
     words = words_of(" ".join(t for t, _ in parts))
     alignment = Aligner().align(samples, words, phones=False)
     assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
+    assert [w for w in alignment.warnings if re.fullmatch(
+        r"\d+ s of what sounds like speech after the transcript's last word \(1:4\d–4:0\d\) has no words: .*", w)]
 
 
 def test_a_recording_that_starts_with_speech_its_transcript_leaves_out_is_aligned():
@@ -163,6 +165,8 @@ def test_a_recording_that_starts_with_speech_its_transcript_leaves_out_is_aligne
     words = words_of(" ".join(t for t, _ in parts))
     alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE)
     assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
+    assert [w for w in alignment.warnings if re.fullmatch(
+        r"\d+ s of what sounds like speech before the transcript's first word \(0:00–0:5\d\) has no words: .*", w)]
 
 
 def test_a_transcript_longer_than_the_recordings_speech_costs_no_word_that_is_spoken():
