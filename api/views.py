@@ -8,7 +8,7 @@ import json
 from django import forms
 from django.db.models import Prefetch
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -41,7 +41,7 @@ from pipelines.models import Run
 from scripts import health
 from scripts.models import Pipeline
 from scripts.plainwords import plain
-from upload import services
+from upload import downloads, services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.checks import input_templates, kind_of, listed_templates, template_extension, too_large
 from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
@@ -342,11 +342,7 @@ class FileDownload(_Download):
                    summary="Download one file")
     def get(self, request, project_id, file_id):
         f = get_file_for_user(request, project_id, file_id)
-        response = FileResponse(f.file.open("rb"), as_attachment=True, filename=f.name,
-                                content_type="application/octet-stream")
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return downloads.uploaded_file(f)
 
 
 # Runs and their results

@@ -16,10 +16,11 @@ import zipfile
 from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import Http404
 
 from pipelines import exports, outcomes
 from pipelines.models import ResultVersion
+from upload import downloads
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,7 @@ def attachment(download):
         content = io.BytesIO(download.data)
     else:
         content = download.handle
-    response = FileResponse(content, as_attachment=True, filename=download.name, content_type=download.content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return downloads.attachment(content, download.name, download.content_type)
 
 
 class NoSuchVersion(Http404):

@@ -1,10 +1,12 @@
 """Small helpers shared by tests: paths, ports, Equestria's own commands, driving the task queue."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -70,7 +72,11 @@ def work_until(run, stages, limit=120):
 
 
 def download_name(response):
-    """The file name a browser saves a download as (Content-Disposition, RFC 6266 with RFC 5987 for non-ASCII)."""
+    """The file name a browser saves a download as (Content-Disposition, RFC 6266 with RFC 5987 for non-ASCII:
+    `filename*` wins over the ASCII `filename` next to it)."""
+    extended = re.search(r"filename\*=utf-8''([^;\s]+)", response["Content-Disposition"], re.IGNORECASE)
+    if extended:
+        return urllib.parse.unquote(extended.group(1))
     message = EmailMessage()
     message["Content-Disposition"] = response["Content-Disposition"]
     return message.get_filename()

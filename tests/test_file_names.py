@@ -104,6 +104,17 @@ def test_json_and_log_outputs_are_rewritten_with_the_users_names_whatever_their_
         "Aligned don't.wav (don't.txt)\n日本語.wav: \udcff not UTF-8\n".encode("utf-8", "surrogateescape")
 
 
+def test_a_download_names_a_non_ascii_file_for_browsers_and_for_curl_alike():
+    from upload.downloads import content_disposition
+
+    assert content_disposition("a.wav") == 'attachment; filename="a.wav"'
+    # curl -OJ reads only `filename`; browsers take `filename*`.
+    assert content_disposition("écoute d'été.TextGrid") == (
+        "attachment; filename=\"ecoute d_ete.TextGrid\"; filename*=utf-8''%C3%A9coute%20d%27%C3%A9t%C3%A9.TextGrid")
+    assert content_disposition("録音.wav") == "attachment; filename=\"_.wav\"; filename*=utf-8''%E9%8C%B2%E9%9F%B3.wav"
+    assert content_disposition('"; x.wav').startswith('attachment; filename="_ x.wav"; ')
+
+
 def test_names_in_the_results_zip_differ_in_more_than_letter_case():
     assert zip_names(["TAKE1.TextGrid", "Take1.TextGrid", "take1 (2).TextGrid", "take1.TextGrid", "x"]) == {
         "TAKE1.TextGrid": "TAKE1.TextGrid", "Take1.TextGrid": "Take1 (3).TextGrid",

@@ -7,12 +7,12 @@ anyone but the owner.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponsePermanentRedirect
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django.views.generic import RedirectView
 
-from upload import services
+from upload import downloads, services
 from upload.access import get_file_for_user, get_project_for_user
 from upload.checks import too_large
 from scripts.models import Pipeline
@@ -114,10 +114,7 @@ def delete_file(request, project_id, file_id):
 @login_required
 def download_file(request, project_id, file_id):
     f = get_file_for_user(request, project_id, file_id)
-    response = FileResponse(f.file.open("rb"), as_attachment=True, filename=f.name, content_type="application/octet-stream")
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return downloads.uploaded_file(f)
 
 
 class Moved(RedirectView):
