@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-from pathlib import PurePath
 
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -26,6 +25,7 @@ from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
 from upload.models import ProjectFile
 from upload.checks import kind_of
+from upload.names import stem_of
 
 log = logging.getLogger(__name__)
 Status = RecordingOutcome.Status
@@ -368,9 +368,9 @@ def _inputs_by_kind(run, process):
         template = templates.get(item.get("template"))
         kind = kind_of(template) if template is not None else None
         if kind == ProjectFile.Kind.AUDIO:
-            audio.setdefault(PurePath(name).stem, name)
+            audio.setdefault(stem_of(name), name)
         elif kind == ProjectFile.Kind.TRANSCRIPT:
-            texts.setdefault(PurePath(name).stem, name)
+            texts.setdefault(stem_of(name), name)
     return audio, texts
 
 

@@ -20,6 +20,8 @@ from django.http import FileResponse, Http404
 
 from pipelines import exports, outcomes
 from pipelines.models import ResultVersion
+from upload.checks import SNIFF_BYTES, template_for, text_fault
+from upload.names import stem_of
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +164,7 @@ def recording_of(run, name):
     if not name.lower().endswith(".textgrid"):
         raise Http404("Only TextGrids can be shown; download this result instead.")
     outcome = run.outcomes.filter(textgrid=name).first()
-    stem = name.rsplit(".", 1)[0]
+    stem = stem_of(name)
     if outcome is not None:
         audio = run.project.files.filter(kind="audio", name=outcome.recording).first()
     else:
@@ -243,7 +245,6 @@ def read_alignment(run, path, name, recordings):
 
 # The text viewer shows at most this much of an output; the rest is in its download.
 TEXT_VIEW_MAX_BYTES = 256 * 1024
-_SNIFF_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -273,14 +274,23 @@ def outputs(run, limit=None):
     for name in sorted(process.outputs)[:limit]:
         path = latest[name].path if name in latest else os.path.join(folder, name)
         try:
-            size = os.path.getsize(path)
-            with open(path, "rb") as f:
-                head = f.read(_SNIFF_BYTES)
+            stat = os.stat(path)
+            text = _is_text_file(path, stat.st_size, stat.st_mtime_ns)
         except OSError:
             continue  # gone from the disk: nothing to offer
-        listed.append(Output(name, _template_label(templates, name), size, _is_text(head),
+        template = template_for(templates, name)
+        listed.append(Output(name, template.label if template else "", stat.st_size, text,
                              name.lower().endswith(".textgrid")))
     return listed
+
+
+@functools.lru_cache(maxsize=4 * OUTPUTS_LISTED_MAX)
+def _is_text_file(path, size, mtime_ns):
+    """Whether the file at `path` is text (the text viewer's "View"), kept while it stays as it is (outputs are written
+    once; a saved version is a file of its own): the run page is shown again and again, with up to
+    OUTPUTS_LISTED_MAX outputs, and their contents do not change."""
+    with open(path, "rb") as f:
+        return not text_fault(f.read(SNIFF_BYTES))
 
 
 def _output_templates(run):
@@ -288,27 +298,6 @@ def _output_templates(run):
 
     return OutputTemplate.objects.filter(profile__script_id=run.result_process.script_id).order_by(
         "profile__index", "order")
-
-
-def _template_label(templates, name):
-    """The label of the output template that names `name` most closely: its fixed name, else the longest extension."""
-    lower = name.lower()
-    for template in templates:
-        if template.filename and template.filename.lower() == lower:
-            return template.label
-    matching = [t for t in templates if not t.filename and t.extension
-                and lower.endswith("." + t.extension.lower().lstrip("."))]
-    return max(matching, key=lambda t: len(t.extension)).label if matching else ""
-
-
-def _is_text(head):
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3  # a character cut by the end of the sniffed bytes
-    return True
 
 
 def text_of(run, name):
@@ -320,7 +309,7 @@ def text_of(run, name):
             data = f.read(TEXT_VIEW_MAX_BYTES + 1)
     except OSError:  # gone from the disk since the run listed it
         raise NoSuchResult(f"This run has no result named “{name}” any more.") from None
-    if not _is_text(data[:_SNIFF_BYTES]):
+    if text_fault(data[:SNIFF_BYTES]):
         raise NoSuchResult("This output is not text; download it instead.")
     whole = len(data) <= TEXT_VIEW_MAX_BYTES
     return data[:TEXT_VIEW_MAX_BYTES].decode("utf-8-sig", errors="replace"), whole

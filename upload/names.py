@@ -51,6 +51,20 @@ def extension_of(name):
     return extension.lower() if dot and stem else ""
 
 
+def stem_of(name):
+    """The name without its last extension (`extension_of`'s): how a recording, its transcript and its result
+    TextGrid find each other ("a.wav", "a.txt", "a.TextGrid"). A name without one is its own stem (".wav", "a.")."""
+    stem, dot, extension = name.rpartition(".")
+    return stem if dot and stem and extension else name
+
+
+def has_extension(name, extension):
+    """Whether `name` ends with `extension` (without its dot; multi-part ones, "folia.xml", whole), in any case, with
+    something before it."""
+    name, extension = name.lower(), "." + extension.lower()
+    return bool(extension[1:]) and name.endswith(extension) and len(name) > len(extension)
+
+
 def why_changed(typed, name):
     """Why `clean_name` made `name` of `typed`, in words."""
     reasons = []
