@@ -132,15 +132,23 @@ def report_csv(outcomes, in_zip=None):
 
     `in_zip`: {result name: its name in the zip}, where they differ (see pipelines.results.zip_names).
 
+    A table for a spreadsheet (`spreadsheet_csv`).
+    """
+    rows = ([o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings),
+             (in_zip or {}).get(o.textgrid, o.textgrid)] for o in outcomes)
+    return spreadsheet_csv(CSV_COLUMNS, rows)
+
+
+def spreadsheet_csv(header, rows):
+    """CSV text of a table that researchers open in a spreadsheet program (rows of strings).
+
     Starts with a byte-order mark so that spreadsheet programs read the names as UTF-8; cells that
     a spreadsheet would take for a formula get a leading apostrophe (OWASP "CSV injection").
     """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for o in outcomes:
-        textgrid = (in_zip or {}).get(o.textgrid, o.textgrid)
-        row = [o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings), textgrid]
+    writer.writerow(header)
+    for row in rows:
         writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell for cell in row])
     return "\ufeff" + out.getvalue()
 

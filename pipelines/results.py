@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 
-from pipelines import exports, outcomes
+from pipelines import exports, outcomes, pictures
 from pipelines.models import ResultVersion
 from upload.checks import SNIFF_BYTES, template_for, text_fault
 from upload.names import stem_of
@@ -338,6 +338,33 @@ def words_to_check(run, recorded):
                 continue
         checks.append((outcome, found))
     return checks
+
+
+# The run page lists the words to check of this many recordings (ten each, pictures.WORDS_TO_CHECK); the CSV has
+# every word of every recording.
+RECORDINGS_TO_CHECK_LISTED = 100
+WORDS_TO_CHECK_CSV = "words-to-check.csv"
+WORDS_TO_CHECK_COLUMNS = ["recording", "speaker", "word", "start", "end", "confidence", "result"]
+
+
+def words_to_check_csv(run):
+    """The Download of every word to check of the run (below pictures.LOW_CONFIDENCE), recording by recording, the
+    least confident first, from each result's latest version: the run page shows ten a recording."""
+    def rows():
+        for outcome in run.outcomes.order_by("recording"):
+            if not outcome.has_result:
+                continue
+            try:
+                alignment = exports.read_result(result_path(run, outcome.textgrid), recording=outcome.recording,
+                                                result=outcome.textgrid)
+            except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+                continue
+            for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0]:
+                yield [outcome.recording, speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}",
+                       f"{span.confidence:.2f}", outcome.textgrid]
+
+    data = outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, rows()).encode()
+    return Download(WORDS_TO_CHECK_CSV, "text/csv; charset=utf-8", data=data)
 
 
 @functools.lru_cache(maxsize=512)
