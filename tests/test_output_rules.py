@@ -46,8 +46,8 @@ def test_an_output_in_latin_1_is_not_offered_as_text_as_its_upload_would_be_refu
     path.write_bytes(latin)
     with pytest.raises(FileRefused) as refused:
         check_content(path, "b.txt", ProjectFile.Kind.TRANSCRIPT)
-    assert str(refused.value) == ("b.txt: the text is not UTF-8 (byte 3 of a block cannot be decoded); save it as UTF-8 "
-                                  "in your editor and upload it again")
+    assert str(refused.value) == ("b.txt: the text is not UTF-8 (byte 3 of a block cannot be decoded); "
+                                  "save it as UTF-8 in your editor and upload it again")
 
 
 def test_a_long_output_cut_inside_a_character_by_the_sniffed_start_is_still_text(alice):

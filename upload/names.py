@@ -58,13 +58,6 @@ def stem_of(name):
     return stem if dot and stem and extension else name
 
 
-def has_extension(name, extension):
-    """Whether `name` ends with `extension` (without its dot; multi-part ones, "folia.xml", whole), in any case, with
-    something before it."""
-    name, extension = name.lower(), "." + extension.lower()
-    return bool(extension[1:]) and name.endswith(extension) and len(name) > len(extension)
-
-
 def why_changed(typed, name):
     """Why `clean_name` made `name` of `typed`, in words."""
     reasons = []
