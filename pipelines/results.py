@@ -351,8 +351,9 @@ def words_to_check_csv(run):
     """The Download of every word to check of the run (below pictures.LOW_CONFIDENCE), recording by recording, the
     least confident first, from each result's latest version: the run page shows ten a recording."""
     def rows():
-        for outcome in run.outcomes.order_by("recording"):
-            if not outcome.has_result:
+        # Only the results with words to check are read (as the run page knows them: most have none).
+        for outcome, found in words_to_check(run, list(run.outcomes.order_by("recording"))):
+            if not found["count"]:
                 continue
             try:
                 alignment = exports.read_result(result_path(run, outcome.textgrid), recording=outcome.recording,
