@@ -1,5 +1,6 @@
 """A researcher finds the words to check on the run page, follows one to the result picture, sees it marked and
-reads its confidence under the mouse, and downloads all of them, in Chromium (tests/test_confidence_pages.py builds the result)."""
+reads its confidence under the mouse, and downloads all of them, in Chromium (tests/test_confidence_pages.py builds
+the result)."""
 
 import csv
 import io
