@@ -88,8 +88,15 @@ class SessionAuthentication(authentication.SessionAuthentication):
                 "csrftoken cookie; a script sends “Authorization: Token <key>” instead.", code="csrf_failed") from None
 
 
+def client_address(request):
+    """The caller's address as django-axes locks logins by it (AXES_PROXY_COUNT), not DRF's, which trusts any
+    X-Forwarded-For when no proxy count is set: a caller could name a new address per request, and so a new
+    allowance."""
+    return get_client_ip_address(getattr(request, "_request", request))
+
+
 class UserThrottle(throttling.UserRateThrottle):
-    """DRF's per-user throttle (per client address for anonymous calls) at API_THROTTLE_RATE.
+    """DRF's per-user throttle (per client address for anonymous calls, `client_address`) at API_THROTTLE_RATE.
 
     Read per request, not when the class is defined as DRF's is, so that a changed setting applies.
     """
@@ -97,21 +104,23 @@ class UserThrottle(throttling.UserRateThrottle):
     def get_rate(self):
         return settings.API_THROTTLE_RATE
 
+    def get_ident(self, request):
+        return client_address(request)
+
 
 class FailedTokenThrottle(throttling.SimpleRateThrottle):
     """Refused tokens per client address, at most API_FAILED_TOKEN_RATE: past it, a token that is not valid is
     answered 429 instead of 401, so that a script that tries keys (or one left running with a revoked token) is
     told to wait; valid tokens are never refused by it.
 
-    The address is the one django-axes locks logins by (AXES_PROXY_COUNT), not DRF's, which trusts any
-    X-Forwarded-For when no proxy count is set, so that a caller cannot name a new address per request.
+    The address is `client_address`'s, so that a caller cannot name a new address per request.
     """
 
     scope = "failed_token"
 
     def __init__(self, request):
         super().__init__()
-        self.key = self.cache_format % {"scope": self.scope, "ident": get_client_ip_address(request._request)}
+        self.key = self.cache_format % {"scope": self.scope, "ident": client_address(request)}
         self.history, self.now = [], self.timer()
         if self.rate is not None:
             self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]

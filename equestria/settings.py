@@ -280,6 +280,9 @@ ADMINS = [("Administrator", address) for address in env_list("ADMIN_EMAILS")]
 # The site's address as researchers reach it, for links in mails the worker sends (it has no request to
 # take the host from), e.g. https://equestria.example.org.
 EQUESTRIA_SITE_URL = env_str("EQUESTRIA_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The "needs your review" mail goes this long after the run reached the review, and only if it still waits then: a
+# script (equestria-align --review accept) answers within seconds. 0: at once.
+RUN_REVIEW_MAIL_DELAY_SECONDS = env_int("RUN_REVIEW_MAIL_DELAY_SECONDS", 300)
 
 # HTTPS: on in production behind TLS; off for the local run command on plain http.
 HTTPS = env_bool("HTTPS", False)

@@ -169,6 +169,9 @@ class Notification(models.Model):
         NO_ADDRESS = "no_address", "not sent: the owner has no e-mail address"
         INACTIVE = "inactive", "not sent: the owner's account is inactive"
         FAILED = "failed", "not sent: the mail server failed (see the log)"
+        # A review mail waits RUN_REVIEW_MAIL_DELAY_SECONDS: a script (or the researcher) that reviewed by then
+        # needs no reminder.
+        NOT_NEEDED = "not_needed", "not sent: the run was no longer waiting for the review"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="notifications")
     event = models.CharField(max_length=20, choices=Event.choices)

@@ -2,6 +2,10 @@
 
 `notify` is called in the transaction that moves the run to the stage, by the worker; it records the event once
 (pipelines.models.Notification) and queues `send_run_mail`, which sends it once: see Notification.
+
+The review mail is queued RUN_REVIEW_MAIL_DELAY_SECONDS ahead and dropped ("not needed") when the run is no longer in
+review by then: the folder client (--review accept) answers the review within seconds, and its researcher should not
+be told that the run waits for them.
 """
 
 import logging
@@ -25,7 +29,8 @@ def notify(run, event):
     # get_or_create's insert is in a savepoint: a second step's unique violation leaves its transaction intact.
     notification, created = Notification.objects.get_or_create(run=run, event=event)
     if created:
-        send_run_mail(notification.pk)
+        delay = settings.RUN_REVIEW_MAIL_DELAY_SECONDS if event == Notification.Event.REVIEW else 0
+        send_run_mail(notification.pk, schedule=delay)
 
 
 def run_url(run):
@@ -34,7 +39,13 @@ def run_url(run):
 
 @background(schedule=0)
 def send_run_mail(notification_id):
-    """Send the mail of one notification, once: the first task to claim it sends it, any other does nothing."""
+    """Send the mail of one notification, once: the first task to claim it sends it, any other does nothing. A
+    review mail whose run is no longer in review is not sent."""
+    # A conditional update, like the claim below: of two tasks of one notification only one settles it.
+    if Notification.objects.filter(pk=notification_id, outcome=Notification.Outcome.QUEUED,
+                                   event=Notification.Event.REVIEW).exclude(run__stage=Run.Stage.REVIEW).update(
+            outcome=Notification.Outcome.NOT_NEEDED, sent_at=timezone.now()):
+        return
     claimed = Notification.objects.filter(pk=notification_id, outcome=Notification.Outcome.QUEUED).update(
         outcome=Notification.Outcome.SENDING, sent_at=timezone.now())
     if not claimed:

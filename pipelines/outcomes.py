@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-from pathlib import PurePath
 
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -26,6 +25,7 @@ from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
 from upload.models import ProjectFile
 from upload.checks import kind_of
+from upload.names import stem_of
 
 log = logging.getLogger(__name__)
 Status = RecordingOutcome.Status
@@ -132,15 +132,23 @@ def report_csv(outcomes, in_zip=None):
 
     `in_zip`: {result name: its name in the zip}, where they differ (see pipelines.results.zip_names).
 
+    A table for a spreadsheet (`spreadsheet_csv`).
+    """
+    rows = ([o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings),
+             (in_zip or {}).get(o.textgrid, o.textgrid)] for o in outcomes)
+    return spreadsheet_csv(CSV_COLUMNS, rows)
+
+
+def spreadsheet_csv(header, rows):
+    """CSV text of a table that researchers open in a spreadsheet program (rows of strings).
+
     Starts with a byte-order mark so that spreadsheet programs read the names as UTF-8; cells that
     a spreadsheet would take for a formula get a leading apostrophe (OWASP "CSV injection").
     """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for o in outcomes:
-        textgrid = (in_zip or {}).get(o.textgrid, o.textgrid)
-        row = [o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings), textgrid]
+    writer.writerow(header)
+    for row in rows:
         writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell for cell in row])
     return "\ufeff" + out.getvalue()
 
@@ -368,9 +376,9 @@ def _inputs_by_kind(run, process):
         template = templates.get(item.get("template"))
         kind = kind_of(template) if template is not None else None
         if kind == ProjectFile.Kind.AUDIO:
-            audio.setdefault(PurePath(name).stem, name)
+            audio.setdefault(stem_of(name), name)
         elif kind == ProjectFile.Kind.TRANSCRIPT:
-            texts.setdefault(PurePath(name).stem, name)
+            texts.setdefault(stem_of(name), name)
     return audio, texts
 
 

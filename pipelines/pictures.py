@@ -50,7 +50,8 @@ def _marks(values, entry):
 
 def words_to_check(alignment, limit=WORDS_TO_CHECK):
     """([(word span, its `?at=` m:ss, its time as shown, its speaker or "")] of the least confident words below
-    LOW_CONFIDENCE, least first, at most `limit`; how many there are in all) of a pipelines.exports.Alignment.
+    LOW_CONFIDENCE, least first, at most `limit` (None: all); how many there are in all) of a
+    pipelines.exports.Alignment.
     Times are m:ss.s in a recording drawn a window at a time, as its warnings give them. The speaker (the
     "<speaker> - words" tier's) is named only when the result has several word tiers, one per speaker."""
     several = len(alignment.tier_positions()) > 1

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from django.core.files.storage import default_storage
 from django.http import Http404
 
-from pipelines import exports, outcomes
+from pipelines import exports, outcomes, pictures
 from pipelines.models import ResultVersion
 from upload import downloads
+from upload.checks import SNIFF_BYTES, template_for, text_fault
+from upload.names import stem_of
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +163,7 @@ def recording_of(run, name):
     if not name.lower().endswith(".textgrid"):
         raise Http404("Only TextGrids can be shown; download this result instead.")
     outcome = run.outcomes.filter(textgrid=name).first()
-    stem = name.rsplit(".", 1)[0]
+    stem = stem_of(name)
     if outcome is not None:
         audio = run.project.files.filter(kind="audio", name=outcome.recording).first()
     else:
@@ -242,7 +244,6 @@ def read_alignment(run, path, name, recordings):
 
 # The text viewer shows at most this much of an output; the rest is in its download.
 TEXT_VIEW_MAX_BYTES = 256 * 1024
-_SNIFF_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -272,14 +273,23 @@ def outputs(run, limit=None):
     for name in sorted(process.outputs)[:limit]:
         path = latest[name].path if name in latest else os.path.join(folder, name)
         try:
-            size = os.path.getsize(path)
-            with open(path, "rb") as f:
-                head = f.read(_SNIFF_BYTES)
+            stat = os.stat(path)
+            text = _is_text_file(path, stat.st_size, stat.st_mtime_ns)
         except OSError:
             continue  # gone from the disk: nothing to offer
-        listed.append(Output(name, _template_label(templates, name), size, _is_text(head),
+        template = template_for(templates, name)
+        listed.append(Output(name, template.label if template else "", stat.st_size, text,
                              name.lower().endswith(".textgrid")))
     return listed
+
+
+@functools.lru_cache(maxsize=4 * OUTPUTS_LISTED_MAX)
+def _is_text_file(path, size, mtime_ns):
+    """Whether the file at `path` is text (the text viewer's "View"), kept while it stays as it is (outputs are written
+    once; a saved version is a file of its own): the run page is shown again and again, with up to
+    OUTPUTS_LISTED_MAX outputs, and their contents do not change."""
+    with open(path, "rb") as f:
+        return not text_fault(f.read(SNIFF_BYTES))
 
 
 def _output_templates(run):
@@ -287,27 +297,6 @@ def _output_templates(run):
 
     return OutputTemplate.objects.filter(profile__script_id=run.result_process.script_id).order_by(
         "profile__index", "order")
-
-
-def _template_label(templates, name):
-    """The label of the output template that names `name` most closely: its fixed name, else the longest extension."""
-    lower = name.lower()
-    for template in templates:
-        if template.filename and template.filename.lower() == lower:
-            return template.label
-    matching = [t for t in templates if not t.filename and t.extension
-                and lower.endswith("." + t.extension.lower().lstrip("."))]
-    return max(matching, key=lambda t: len(t.extension)).label if matching else ""
-
-
-def _is_text(head):
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3  # a character cut by the end of the sniffed bytes
-    return True
 
 
 def text_of(run, name):
@@ -319,7 +308,7 @@ def text_of(run, name):
             data = f.read(TEXT_VIEW_MAX_BYTES + 1)
     except OSError:  # gone from the disk since the run listed it
         raise NoSuchResult(f"This run has no result named “{name}” any more.") from None
-    if not _is_text(data[:_SNIFF_BYTES]):
+    if text_fault(data[:SNIFF_BYTES]):
         raise NoSuchResult("This output is not text; download it instead.")
     whole = len(data) <= TEXT_VIEW_MAX_BYTES
     return data[:TEXT_VIEW_MAX_BYTES].decode("utf-8-sig", errors="replace"), whole
@@ -348,6 +337,34 @@ def words_to_check(run, recorded):
                 continue
         checks.append((outcome, found))
     return checks
+
+
+# The run page lists the words to check of this many recordings (ten each, pictures.WORDS_TO_CHECK); the CSV has
+# every word of every recording.
+RECORDINGS_TO_CHECK_LISTED = 100
+WORDS_TO_CHECK_CSV = "words-to-check.csv"
+WORDS_TO_CHECK_COLUMNS = ["recording", "speaker", "word", "start", "end", "confidence", "result"]
+
+
+def words_to_check_csv(run):
+    """The Download of every word to check of the run (below pictures.LOW_CONFIDENCE), recording by recording, the
+    least confident first, from each result's latest version: the run page shows ten a recording."""
+    def rows():
+        # Only the results with words to check are read (as the run page knows them: most have none).
+        for outcome, found in words_to_check(run, list(run.outcomes.order_by("recording"))):
+            if not found["count"]:
+                continue
+            try:
+                alignment = exports.read_result(result_path(run, outcome.textgrid), recording=outcome.recording,
+                                                result=outcome.textgrid)
+            except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
+                continue
+            for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0]:
+                yield [outcome.recording, speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}",
+                       f"{span.confidence:.2f}", outcome.textgrid]
+
+    data = outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, rows()).encode()
+    return Download(WORDS_TO_CHECK_CSV, "text/csv; charset=utf-8", data=data)
 
 
 @functools.lru_cache(maxsize=512)

@@ -14,6 +14,7 @@ urlpatterns = [
     path(run + "dictionary/", views.review_dictionary, name="pipelines-review"),
     path(run + "cancel/", views.cancel_run, name="pipelines-cancel-run"),
     path(run + "results.zip", views.download_results, name="pipelines-download-results"),
+    path(run + "words-to-check.csv", views.download_words_to_check, name="pipelines-download-words-to-check"),
     path(run + "results/<path:name>", views.download_result, name="pipelines-download-result"),
     path(run + "export/<str:format>/<str:name>", views.export_result, name="pipelines-export-result"),
     path(run + "view/<str:name>", views.view_result, name="pipelines-view-result"),

@@ -163,13 +163,15 @@ def run_detail(request, project_id, run_id):
     for outcome in recordings:
         outcome.label = outcomes.status_label(outcome, run)
         outcome.versions = saved.get(outcome.textgrid, [])
+    to_check = [{"recording": outcome.recording, "textgrid": outcome.textgrid, **found}
+                for outcome, found in results.words_to_check(run, recordings) if found["words"]]
     return render(request, "pipelines/run.html", {
         "run": run, "project": run.project, "outcomes": recordings,
         "summary": outcomes.summary(recordings, realigning=run.stage == Run.Stage.REALIGNING),
         # The zip is offered for its TextGrids: when every recording failed, a zip of logs would only disappoint.
         "grids": grids, "has_results": bool(textgrids),
-        "to_check": [{"recording": outcome.recording, "textgrid": outcome.textgrid, **found}
-                     for outcome, found in results.words_to_check(run, recordings) if found["words"]],
+        "to_check": to_check[:results.RECORDINGS_TO_CHECK_LISTED], "to_check_recordings": len(to_check),
+        "to_check_words": sum(check["count"] for check in to_check),
         "low_confidence": pictures.LOW_CONFIDENCE,
     })
 
@@ -245,6 +247,14 @@ def download_results(request, project_id, run_id):
     """The zip of the run's results (pipelines.results.results_zip); `?format=` keeps one format only."""
     run = get_run_for_user(request, project_id, run_id)
     return results.attachment(results.results_zip(run, request.GET.get("format") or "all"))
+
+
+@login_required
+def download_words_to_check(request, project_id, run_id):
+    """Every word to check of the run as CSV (pipelines.results.words_to_check_csv); the run page lists ten a
+    recording."""
+    run = get_run_for_user(request, project_id, run_id)
+    return results.attachment(results.words_to_check_csv(run))
 
 
 @login_required

@@ -16,6 +16,13 @@ from django.db import models
 from scripts import crypto
 
 
+def has_extension(name, extension):
+    """Whether `name` ends with `extension` (without its dot; multi-part ones, "folia.xml", whole), in any case, with
+    something before it: the rule of InputTemplate's and OutputTemplate's names."""
+    name, extension = name.lower(), "." + extension.lower()
+    return bool(extension[1:]) and name.endswith(extension) and len(name) > len(extension)
+
+
 class ScriptManager(models.Manager):
     def get_by_natural_key(self, name):
         return self.get(name=name)
@@ -186,10 +193,7 @@ class InputTemplate(models.Model):
         file a fixed one, else its extension, multi-part ones (".folia.xml") whole; case does not matter."""
         if self.filename:
             return True
-        if not self.extension:
-            return False
-        name, extension = name.lower(), "." + self.extension.lower()
-        return name.endswith(extension) and len(name) > len(extension)
+        return has_extension(name, self.extension)
 
     def constraint_text(self):
         """The constraints as a line for the administrator: "requires pos-annotation exists True"; a constraint's
@@ -236,6 +240,13 @@ class OutputTemplate(models.Model):
         return (*self.profile.natural_key(), self.template_id)
 
     natural_key.dependencies = ["scripts.profile"]
+
+    def matches_name(self, name):
+        """Whether the output `name` is of this template: its fixed name (in any case), else its extension, as an
+        input template's (upload.checks.template_for chooses among several)."""
+        if self.filename:
+            return self.filename.lower() == name.lower()
+        return has_extension(name, self.extension)
 
     def condition_text(self):
         """When the service produces this output, for the administrator: "only when createlexicon equals True"."""

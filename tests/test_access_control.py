@@ -31,6 +31,7 @@ OBJECT_URLS = {
     "pipelines-review": ("GET", True),
     "pipelines-cancel-run": ("POST", True),
     "pipelines-download-results": ("GET", False),
+    "pipelines-download-words-to-check": ("GET", False),
     "pipelines-download-result": ("GET", False),
     "pipelines-view-result": ("GET", False),
     "pipelines-view-text": ("GET", False),

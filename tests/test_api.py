@@ -335,6 +335,16 @@ def test_refused_tokens_from_one_address_are_throttled_and_valid_ones_still_pass
     assert session.get(url).status_code == 200
 
 
+def test_calls_without_a_token_are_throttled_per_address_whatever_x_forwarded_for_they_send(settings):
+    settings.API_THROTTLE_RATE = "3/minute"
+    url = reverse("api-schema")  # open to anyone
+    for n in range(3):
+        assert api().get(url, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code == 200
+    response = api().get(url, HTTP_X_FORWARDED_FOR="10.0.0.99")  # a forged address: not a fresh allowance
+    assert_error(response, 429, "throttled")
+    assert api().get(url, REMOTE_ADDR="127.0.0.2").status_code == 200  # another caller has their own
+
+
 # Errors outside the resources
 
 

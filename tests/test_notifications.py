@@ -2,10 +2,12 @@
 the owner only while "e-mail me about my runs" is on (the settings page, /api/v1/me/), a failing mail server
 never failing the run. The worker's step (services.on_process_finished) is called as the worker calls it; the
 queued mail task is run by django-background-tasks' own runner. Mail goes to Django's test outbox, or to a
-port on 127.0.0.1 where nothing listens."""
+port on 127.0.0.1 where nothing listens. The review mail's delay (RUN_REVIEW_MAIL_DELAY_SECONDS) is not waited for:
+its task is made due, as the clock would make it."""
 
 import json
 import socket
+from datetime import timedelta
 
 import pytest
 from background_task.models import Task
@@ -14,23 +16,44 @@ from django.core import mail
 from django.core.mail.backends import locmem as locmem_backend
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from pipelines import notifications, services
 from pipelines.models import Notification, Run
 from scripts.models import Process
-from tests.test_api import api, token_for
+from tests.test_api import _waiting_for_review, api, token_for
 from tests.test_outcomes import GRID, aligning_run, entry, finish, report
 
 pytestmark = pytest.mark.django_db
 TASK = "pipelines.notifications.send_run_mail"
 
 
-def run_mail_tasks():
-    """Run every queued mail task, as a worker would; how many ran."""
+def run_mail_tasks(*, later=False):
+    """Run every due mail task, as a worker would (other tasks, e.g. a realignment's steps, stay queued); how many ran.
+
+    `later`: once the review mail's delay has passed (its task made due now)."""
+    if later:
+        Task.objects.filter(task_name=TASK).update(run_at=timezone.now())
     ran = 0
-    while Task.objects.filter(task_name=TASK).exists() and tasks.run_next_task():
+    for _ in range(100):  # a failing task is put off, so this ends anyway
+        task = Task.objects.filter(task_name=TASK, run_at__lte=timezone.now()).order_by("run_at", "pk").first()
+        if task is None or not task.lock("test worker"):
+            break
+        tasks.run_task(task)
         ran += 1
     return ran
+
+
+def review_run(alice):
+    """A run that the worker's step has just moved to the review (one unknown word)."""
+    run = aligning_run(alice, "a", {})
+    g2p = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.DONE,
+                                 output_folder=f"{run.project.folder}/runs/t/g2p")
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.TRANSCRIBING, g2p_process=g2p, oov_words=["pony"])
+    finish(g2p)
+    run.refresh_from_db()
+    assert run.stage == Run.Stage.REVIEW
+    return run
 
 
 def done_run(alice):
@@ -73,13 +96,8 @@ def test_the_link_is_under_the_configured_site_url(alice, settings):
 
 
 def test_a_run_that_needs_the_review_and_then_ends_with_problems_mails_for_each(alice):
-    run = aligning_run(alice, "a", {})
-    g2p = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.DONE,
-                                 output_folder=f"{run.project.folder}/runs/t/g2p")
-    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.TRANSCRIBING, g2p_process=g2p, oov_words=["pony"])
-    finish(g2p)
-    assert Run.objects.get(pk=run.pk).stage == Run.Stage.REVIEW
-    run_mail_tasks()
+    run = review_run(alice)
+    run_mail_tasks(later=True)
     assert [m.subject for m in mail.outbox] == ["Equestria: your run of “Austen” needs your review"]
     assert "found words the aligner does not know (1)" in mail.outbox[0].body
 
@@ -157,6 +175,7 @@ def test_a_subject_shows_the_projects_name_as_it_was_typed(alice):
                                  output_folder=f"{run.project.folder}/runs/t/g2p")
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.TRANSCRIBING, g2p_process=g2p, oov_words=["pony"])
     finish(g2p)
+    run_mail_tasks(later=True)
     realign = Process.objects.create(script=run.pipeline.fa_script, status=Process.Status.FAILED,
                                      output_folder=f"{run.project.folder}/runs/t/fa2", error="the service stopped")
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING, realign_process=realign)
@@ -192,3 +211,56 @@ def test_an_owner_without_an_address_or_inactive_has_an_outcome_of_its_own(alice
     run_mail_tasks()
     assert mail.outbox == []
     assert Notification.objects.get(run=run).outcome == outcome
+
+
+def test_the_review_mail_waits_and_is_not_sent_when_the_review_was_answered_meanwhile(alice, settings):
+    settings.RUN_REVIEW_MAIL_DELAY_SECONDS = 300
+    before = timezone.now()
+    run = review_run(alice)
+    [task] = Task.objects.filter(task_name=TASK)
+    assert task.run_at >= before + timedelta(seconds=300)
+    assert run_mail_tasks() == 0  # not yet due
+
+    # The folder client's --review accept, a second later.
+    _waiting_for_review(run)
+    url = reverse("api-run-review", args=[run.project_id, run.pk])
+    response = api(token_for(alice)).post(url, json.dumps({"dictionary": "pony P OW N IY\n"}),
+                                          content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert Run.objects.get(pk=run.pk).stage == Run.Stage.REALIGNING
+
+    assert run_mail_tasks(later=True) == 1
+    assert mail.outbox == []
+    notification = Notification.objects.get(run=run, event="review")
+    assert notification.outcome == "not_needed"
+    assert notification.get_outcome_display() == "not sent: the run was no longer waiting for the review"
+    notifications.send_run_mail(notification.pk)  # delivered again (at-least-once): still nothing
+    notifications.notify(run, Run.Stage.REVIEW)
+    assert run_mail_tasks(later=True) == 1 and mail.outbox == []
+    assert Notification.objects.get(run=run, event="review").outcome == "not_needed"
+
+
+def test_the_review_mail_goes_once_when_the_run_still_waits_after_the_delay(alice, settings):
+    settings.RUN_REVIEW_MAIL_DELAY_SECONDS = 300
+    run = review_run(alice)
+    notification = Notification.objects.get(run=run)
+    notifications.send_run_mail(notification.pk, schedule=300)  # a second task of the same event
+    assert run_mail_tasks() == 0
+    assert run_mail_tasks(later=True) == 2
+    assert [m.subject for m in mail.outbox] == ["Equestria: your run of “Austen” needs your review"]
+    assert Notification.objects.get(pk=notification.pk).outcome == "sent"
+
+
+def test_a_review_mail_of_a_run_cancelled_in_the_review_is_not_sent(alice):
+    run = review_run(alice)
+    services.cancel(run)
+    assert run_mail_tasks(later=True) == 1
+    assert mail.outbox == []
+    assert Notification.objects.get(run=run).outcome == "not_needed"
+
+
+def test_without_a_delay_the_review_mail_is_due_at_once(alice, settings):
+    settings.RUN_REVIEW_MAIL_DELAY_SECONDS = 0
+    review_run(alice)
+    assert run_mail_tasks() == 1
+    assert len(mail.outbox) == 1

@@ -5,6 +5,7 @@ tiers with words). Each check raises FileRefused with the message for the resear
 """
 
 import codecs
+import math
 
 import soundfile
 from django.conf import settings
@@ -36,11 +37,15 @@ def input_templates(pipeline):
 
 
 def template_for(templates, name):
-    """The input template a file called `name` is for, or None: of the templates whose rule takes the name
-    (InputTemplate.matches_name), the one that names it most closely — the longest extension (".folia.xml"
-    before ".xml"), then a fixed name with the file's extension, then any fixed name; the first of equals."""
+    """The template a file called `name` is of, or None: of the templates whose rule takes the name (`matches_name`:
+    an input template's fixed name takes any file, which CLAM renames; an output template's only that name), the one
+    that names it most closely — its fixed name exactly, then the longest extension (".folia.xml" before ".xml"),
+    then a fixed name with the file's extension, then any fixed name; the first of equals. The input templates of an
+    upload and the output templates of a run's outputs alike."""
     def closeness(template):
-        if template.filename:  # takes any name, so after every extension
+        if template.filename:  # an input's takes any name, so after every extension unless it is this one
+            if template.filename.lower() == name.lower():
+                return math.inf
             return -1 if extension_of(template.filename) == extension_of(name) else -2
         return len(template.extension)
 
@@ -88,23 +93,32 @@ def kind_of(template):
     return ProjectFile.Kind.OTHER
 
 
+def text_fault(head, rest=None):
+    """Why a file is not text as Equestria takes it (UTF-8, a byte-order mark allowed, no NUL byte in its first
+    SNIFF_BYTES), in the words of the upload's refusal; "" when it is. `head`: its first SNIFF_BYTES (all of a shorter
+    file); `rest`: the chunks after them, to check all of it — without, only the head is checked (a run's outputs, for
+    the text viewer), and a character cut by its end is no fault."""
+    if b"\x00" in head[:SNIFF_BYTES]:
+        return "this is not a text file (it contains NUL bytes)"
+    # Incrementally, so a large file never sits in memory.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        decoder.decode(head)
+        for chunk in rest or ():
+            decoder.decode(chunk)
+        if rest is not None or len(head) < SNIFF_BYTES:  # the end of the file
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return (f"the text is not UTF-8 (byte {exc.start} of a block cannot be decoded); "
+                "save it as UTF-8 in your editor and upload it again")
+    return ""
+
+
 def _check_text(path, name):
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
-    if b"\x00" in head:
-        raise FileRefused(f"{name}: this is not a text file (it contains NUL bytes)")
-    # Decode the whole file incrementally, so a large file never sits in memory.
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise FileRefused(
-            f"{name}: the text is not UTF-8 (byte {exc.start} of a block cannot be decoded); "
-            "save it as UTF-8 in your editor and upload it again"
-        ) from None
+        if fault := text_fault(head, iter(lambda: f.read(1024 * 1024), b"")):
+            raise FileRefused(f"{name}: {fault}")
     if not head.decode("utf-8-sig", errors="ignore").strip():
         raise FileRefused(f"{name}: the file contains no text")
 

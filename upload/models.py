@@ -8,6 +8,7 @@ from django.db.models.functions import Lower, Now
 from django.urls import reverse
 
 from scripts.models import Pipeline
+from upload.names import stem_of
 
 
 # Functions (project -> reason or None) that say a project's files must not
@@ -99,4 +100,4 @@ class ProjectFile(models.Model):
 
     @property
     def stem(self):
-        return self.name.rsplit(".", 1)[0]
+        return stem_of(self.name)

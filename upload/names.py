@@ -51,6 +51,13 @@ def extension_of(name):
     return extension.lower() if dot and stem else ""
 
 
+def stem_of(name):
+    """The name without its last extension (`extension_of`'s): how a recording, its transcript and its result
+    TextGrid find each other ("a.wav", "a.txt", "a.TextGrid"). A name without one is its own stem (".wav", "a.")."""
+    stem, dot, extension = name.rpartition(".")
+    return stem if dot and stem and extension else name
+
+
 def why_changed(typed, name):
     """Why `clean_name` made `name` of `typed`, in words."""
     reasons = []

@@ -6,6 +6,7 @@ from pipelines import pictures
 from pipelines.forms import AlignmentForm
 from scripts import health
 from scripts.plainwords import GENERIC_FAILURE, plain
+from upload.names import stem_of
 
 register = template.Library()
 
@@ -53,7 +54,7 @@ def clock(seconds):
 @register.filter
 def stem(name):
     """A file name without its last extension, as upload.models.ProjectFile.stem: a TextGrid's recording's stem."""
-    return name.rsplit(".", 1)[0]
+    return stem_of(name)
 
 
 @register.simple_tag

@@ -1,5 +1,10 @@
 """A researcher finds the words to check on the run page, follows one to the result picture, sees it marked and
-reads its confidence under the mouse, in Chromium (tests/test_confidence_pages.py builds the result)."""
+reads its confidence under the mouse, and downloads all of them, in Chromium (tests/test_confidence_pages.py builds
+the result)."""
+
+import csv
+import io
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -36,3 +41,20 @@ def test_a_researcher_follows_the_least_confident_word_to_its_mark_in_the_pictur
                           [box["x"] + box["width"] / 2, box["y"] + 3])
     assert under == "w100 0:50.000–0:50.400 · confidence 0.05"
     expect(page.locator("#confidence-legend")).to_contain_text("below 0.5 are marked")
+
+
+def test_a_researcher_downloads_every_word_to_check_beyond_the_ten_shown(page, live_server, alice):
+    project, run = confident_result(alice, low={n: round(0.1 + 0.01 * n, 2) for n in range(12)})
+    log_in(page, live_server, "alice")
+    page.goto(live_server.url + reverse("pipelines-run", args=[project.pk, run.pk]))
+
+    expect(page.locator("#words-to-check li")).to_have_count(10)
+    expect(page.locator(".recording-to-check h3")).to_have_text(
+        "interview.flac (12 words, the 10 least confident shown: all in the CSV)")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download all 12 words to check (CSV)").click()
+    assert download.value.suggested_filename == "words-to-check.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    assert [r["word"] for r in rows] == [f"w{n}" for n in range(12)]
+    assert rows[11] == {"recording": "interview.flac", "speaker": "", "word": "w11", "start": "5.500", "end": "5.900",
+                        "confidence": "0.21", "result": "interview.TextGrid"}
