@@ -750,6 +750,9 @@ def test_a_two_part_extension_stays_whole_on_the_service_and_the_output_gets_the
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.DONE, run.error
     assert output_bytes(run, "received.list") == b"mon_livre.folia.xml\nv1.2.final.folia.xml\n"
+    page = upload(alice_client, project, SimpleUploadedFile(".folia.xml", folia))
+    assert ".folia.xml: the name is only the extension .folia.xml; name the file (e.g. text.folia.xml) and upload it " \
+        "again" in page
     assert sorted(run.fa_process.outputs) == ["mon livre.folia.xml", "received.list", "v1.2.final.folia.xml"]
 
 

@@ -172,6 +172,12 @@ class Upload:
     def _check(self, name, path, size):
         extension = extension_of(name)
         template, converter = self._converted(name)
+        only = next((t.extension for t in self.templates if t.extension and "." in t.extension
+                     and name.lower() == "." + t.extension.lower()), None)
+        if template is None and only:
+            # ".folia.xml" would otherwise read as a file called ".folia" of the extension .xml.
+            raise FileRefused(f"{name}: the name is only the extension .{only}; name the file (e.g. "
+                              f"text.{only}) and upload it again")
         if template is None and not extension:
             # ".wav" is a name that starts with a dot, with no extension, as on Unix.
             raise FileRefused(
