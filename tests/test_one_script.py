@@ -574,7 +574,7 @@ LATIN1_TEXT = "Café crème, naïve façade.\nÀ bientôt!\n"
 
 @pytest.fixture(scope="module")
 def converting_service(tmp_path_factory):
-    """tests/clamconfigs/converting.py: CLAM's Latin-1, PDF and Word converters on a .txt template, and a .folia.xml one."""
+    """tests/clamconfigs/converting.py: CLAM's Latin-1, PDF and Word converters on a .txt template; a .folia.xml one."""
     from tests.clamservers import start_bundled_service, stop_service
 
     service = start_bundled_service("custom", tmp_path_factory.mktemp("converting"),
@@ -608,7 +608,8 @@ def test_a_latin1_text_with_its_conversion_chosen_is_run_and_comes_back_from_the
     page = text(alice_client.get(project.get_absolute_url()))
     # The form offers the template's own format first, then each conversion with the files it takes.
     choice = page.split('<select name="converter"', 1)[1].split("</select>", 1)[0]
-    assert [(value, label.strip()) for value, label in re.findall(r'<option value="([^"]*)">([^<]*)</option>', choice)] == [
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', choice)
+    assert [(value, label.strip()) for value, label in options] == [
         ("", "plain text in UTF-8 (.txt), as the service takes them"),
         ("textinput:latin1", "Convert from Latin-1 (.txt files)"),
         ("textinput:pdfconv", "Convert from PDF Document (.pdf files)"),
@@ -636,7 +637,8 @@ def test_a_latin1_text_with_its_conversion_chosen_is_run_and_comes_back_from_the
 
 def test_the_same_latin1_text_without_a_conversion_is_refused_as_not_utf8(converting_service, alice_client):
     project = new_project(alice_client, converting_pipeline(converting_service))
-    page = upload_converted(alice_client, project, [SimpleUploadedFile("café.txt", LATIN1_TEXT.encode("latin-1"))], [""])
+    latin1 = SimpleUploadedFile("café.txt", LATIN1_TEXT.encode("latin-1"))
+    page = upload_converted(alice_client, project, [latin1], [""])
     assert ("café.txt: the text is not UTF-8 (byte 3 of a block cannot be decoded); save it as UTF-8 in your editor "
             "and upload it again") in page
     assert not project.files.exists()
@@ -665,8 +667,9 @@ def test_a_pdf_the_service_cannot_convert_is_left_out_by_name_and_label_and_the_
 
 def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(converting_service, alice_client):
     project = new_project(alice_client, converting_pipeline(converting_service))
-    upload_converted(alice_client, project, [SimpleUploadedFile("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)],
-                     ["textinput:docconv"])
+    # An OLE header and nothing of a Word document in it.
+    word = SimpleUploadedFile("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    upload_converted(alice_client, project, [word], ["textinput:docconv"])
     start(alice_client, project)
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.FAILED

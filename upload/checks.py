@@ -120,7 +120,8 @@ def chosen_converters(templates, values):
             continue  # the form's "as the service takes them"
         matched = [(t, cid) for t in templates for cid, _ in t.converters if value in (cid, f"{t.template_id}:{cid}")]
         if not matched:
-            offered = "; ".join(f"{cid} ({label}, for “{t.label}” files)" for t in templates for cid, label in t.converters)
+            offered = "; ".join(f"{cid} ({label}, for “{t.label}” files)"
+                                for t in templates for cid, label in t.converters)
             raise FileRefused(f"Nothing was added: “{value}” is not a conversion the service offers; "
                               + (f"it offers: {offered}" if offered else "it offers none"))
         for template, converter_id in matched:

@@ -183,7 +183,8 @@ class Upload:
             raise FileRefused(
                 f"{name}: the name has no extension, so the file's type is unknown"
                 + (" (a dot at the start of a name begins no extension)" if name.startswith(".") else "")
-                + f"; the {self.project.pipeline.name} pipeline takes {listed_names(self.templates)}{self._conversions()}"
+                + f"; the {self.project.pipeline.name} pipeline takes {listed_names(self.templates)}"
+                + self._conversions()
             )
         if template is None:
             raise FileRefused(
