@@ -193,6 +193,13 @@ def step_start(process):
                 )
             except RequestRefused as exc:
                 reason = RequestRefused.reason(exc)
+                if converter and reason.startswith(CLAM_INVALID_CONVERTER):
+                    # Re-imported since the upload, the service no longer declares it; CLAM stored nothing.
+                    label = _converter_label(_input_template(process, item["template"]), item)
+                    item["not_converted"] = (f"{item['name']} was left out: the service no longer offers the conversion "
+                                             f"chosen for it (“{label}”); upload it again, choosing what its files are")
+                    not_converted.append(item["not_converted"])
+                    continue
                 if converter and CLAM_UNABLE_TO_CONVERT in reason.split("; "):
                     template = _input_template(process, item["template"])
                     item["not_converted"] = _not_converted(item, template)
@@ -233,15 +240,21 @@ def step_start(process):
 
 # CLAM's whole answer (clamservice.py) to an upload whose converter failed (pdftotext missing, a damaged PDF …).
 CLAM_UNABLE_TO_CONVERT = "Unable to convert"
+# … and to a converter the input template does not declare (before it stores anything).
+CLAM_INVALID_CONVERTER = "Invalid converter specified"
 
 
 def _input_template(process, template_id):
     return InputTemplate.objects.filter(profile__script_id=process.script_id, template_id=template_id).first()
 
 
+def _converter_label(template, item):
+    return template.converter_label(item["converter"]) if template else item["converter"]
+
+
 def _not_converted(item, template):
     """What a researcher is told of a file the service could not convert: its name and the converter's label."""
-    label = template.converter_label(item["converter"]) if template else item["converter"]
+    label = _converter_label(template, item)
     return (f"{item['name']} was left out: the service could not convert it (“{label}”); check that it is a file of "
             "that kind and not damaged, or upload it in the format the service takes")
 

@@ -679,6 +679,21 @@ def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(conver
             "takes") in page
 
 
+def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_so(converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    upload_converted(alice_client, project, [SimpleUploadedFile("a.txt", LATIN1_TEXT.encode("latin-1")),
+                                             SimpleUploadedFile("b.txt", b"Plain.\n")], ["textinput:latin1"])
+    # As if the service dropped the converter after the upload (and the Script was imported again).
+    project.files.filter(name="a.txt").update(converter="cp1250")
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.PROBLEMS, run.error
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("Not every file was used: a.txt was left out: the service no longer offers the conversion chosen for it "
+            "(“cp1250”); upload it again, choosing what its files are.") in page
+    assert output_bytes(run, "received.list") == b"b.txt\n"
+
+
 def test_upload_checks_follow_the_chosen_conversion(converting_service, alice_client):
     project = new_project(alice_client, converting_pipeline(converting_service))
     page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"%PDF-1.4\n")], [""])
