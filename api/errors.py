@@ -36,6 +36,8 @@ CODES = {
     "no_pipelines": (409, "No pipelines are set up on this server yet, so there is nothing to align with. …"),
     "project_busy": (409, "Nothing was added. An alignment of this project is running; …"),
     "no_files": (400, "Choose one or more files to upload."),
+    "unknown_converter": (400, "Nothing was added: “pdf” is not a conversion the service offers; it offers: latin1 "
+                               "(Convert from Latin-1, for “Input text document” files)"),
     "files_refused": (400, "a.mp4: .mp4 files are not used by the English pipeline; it takes .dict, .txt, .wav"),
     "too_many_files": (400, "Too many files in one upload (…). Upload them in smaller batches or as a .zip archive. "
                             "Nothing was added."),

@@ -21,6 +21,15 @@ class ParameterSerializer(serializers.Serializer):
     max_length = serializers.IntegerField(allow_null=True, help_text="Of a string or text, in characters.")
 
 
+class ConverterSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="What an upload's `converter` names.")
+    label = serializers.CharField(help_text="The service's name for the conversion, e.g. “Convert from Latin-1”.")
+    extensions = serializers.ListField(child=serializers.CharField(), allow_null=True,
+                                       help_text="The extensions of the files it converts (without the dot); null: "
+                                                 "files of any name (a converter Equestria does not know; the service "
+                                                 "judges them).")
+
+
 class InputSerializer(serializers.Serializer):
     extension = serializers.CharField(help_text="Without the dot, as the aligner writes it: wav, txt, TextGrid.")
     filename = serializers.CharField(allow_null=True, help_text="The name the aligner stores this input under, "
@@ -30,6 +39,9 @@ class InputSerializer(serializers.Serializer):
     label = serializers.CharField()
     optional = serializers.BooleanField()
     unique = serializers.BooleanField(help_text="A project takes only one file of it.")
+    converters = ConverterSerializer(many=True, help_text="Other formats the service converts into this one when it "
+                                     "receives a file (a one-service pipeline's): send the id as `converter` with the "
+                                     "upload.")
 
 
 class PipelineSerializer(serializers.Serializer):
@@ -101,6 +113,8 @@ class FileSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=["audio", "transcript", "dictionary", "other"])
     template = serializers.CharField(source="template_id", help_text="The aligner's input template it is for.")
+    converter = serializers.CharField(help_text="The id of the conversion the service runs on it when it receives it "
+                                                "(chosen at upload); empty: it is sent as it is.")
     size = serializers.IntegerField()
     duration = serializers.FloatField(allow_null=True, help_text="Seconds, of a recording.")
     sample_rate = serializers.IntegerField(allow_null=True)
@@ -125,6 +139,13 @@ class UploadSerializer(serializers.Serializer):
                                   "or .zip archives of them (unpacked); as many `files` parts as you like.")
     replace = serializers.BooleanField(required=False, default=False,
                                        help_text="Replace files of the project that have the same name.")
+    converter = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="Conversions the service runs on the files of this upload when it receives them (a one-service "
+        "pipeline's: the `converters` of its inputs): a converter's id, for the files of every input that offers it, "
+        "or `<input template id>:<converter id>`; as many `converter` parts as inputs. A file is converted when the "
+        "converter takes its extension (“Convert from PDF Document”: .pdf), others of the upload are sent as they "
+        "are; unknown ids are refused (`unknown_converter`).")
 
 
 class RefusedSerializer(serializers.Serializer):

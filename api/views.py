@@ -128,7 +128,9 @@ def _parameter(p, field):
 def _inputs(pipeline):
     templates, _ = input_templates(pipeline)
     return [{"extension": t.extension or template_extension(t), "filename": t.filename or None, "kind": kind_of(t),
-             "label": t.label, "optional": t.optional, "unique": t.unique}
+             "label": t.label, "optional": t.optional, "unique": t.unique,
+             "converters": [{"id": cid, "label": label, "extensions": t.converted_extensions(cid)}
+                            for cid, label in t.converters] if pipeline.single else []}
             for t in listed_templates(templates)]  # as the upload page's "Accepted:" line
 
 
@@ -254,7 +256,8 @@ class FileList(APIView):
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
                    responses=responses({201: UploadResultSerializer}, "not_found", "project_gone", "project_busy",
-                                       "no_files", "files_refused", "too_many_files", "upload_interrupted", "parse_error",
+                                       "no_files", "unknown_converter", "files_refused", "too_many_files",
+                                       "upload_interrupted", "parse_error",
                                        "csrf_failed", "unsupported_media_type", "request_too_large"),
                    summary="Upload files (several, or .zip archives) into a project",
                    description="As on the project page: the same checks, messages and limits. Files that pass are "
@@ -269,7 +272,12 @@ class FileList(APIView):
                    for name in getattr(request, "oversized_uploads", [])]
         if not uploaded and not refused:
             raise ApiError("no_files", "Choose one or more files to upload.")
-        upload = services.Upload(project, replace=str(request.data.get("replace", "")).strip().lower() in TRUE)
+        try:
+            upload = services.Upload(project, replace=str(request.data.get("replace", "")).strip().lower() in TRUE,
+                                     converters=request.data.getlist("converter"))
+        except services.FileRefused as exc:
+            services.cleanup(uploaded)
+            raise ApiError("unknown_converter", str(exc)) from None
         try:
             for f in uploaded:
                 upload.add(f, commit=False)

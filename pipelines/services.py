@@ -91,6 +91,8 @@ def _inputs(files, extra=(), metadata=None):
     inputs = []
     for f in files:
         item = {"storage_name": f.file.name, "name": f.name, "template": f.template_id}
+        if f.converter:
+            item["converter"] = f.converter  # the service converts it on upload (scripts.runner sends it)
         if (metadata or {}).get(f.template_id):
             item["metadata"] = metadata[f.template_id]
         inputs.append(item)
@@ -346,10 +348,12 @@ def on_process_finished(sender, process, **kwargs):
     pipeline = run.pipeline
     if pipeline.single:
         # Never "done" with nothing to show: a job that wrote no output file ended without a result.
+        left_out = [item["not_converted"] for item in process.inputs if item.get("not_converted")]
         if process.outputs:
-            _finish_run(run, Stage.DONE)
+            # Files the service could not convert were left out (scripts.runner): done, but not with every file.
+            _finish_run(run, Stage.PROBLEMS, "; ".join(left_out)) if left_out else _finish_run(run, Stage.DONE)
         else:
-            _finish_run(run, Stage.FAILED, NO_OUTPUTS)
+            _finish_run(run, Stage.FAILED, "; ".join([*left_out, NO_OUTPUTS]))
     elif run.stage == Stage.ALIGNING:
         oov_path = _output_path(process, pipeline.oov_output)
         words = []

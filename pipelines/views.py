@@ -26,7 +26,7 @@ from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_
 from pipelines.models import Run
 from scripts.models import BaseParameter, Pipeline
 from upload.access import get_project_for_user
-from upload.checks import accepted_extensions, input_templates
+from upload.checks import accepted_extensions, conversion_options, input_templates
 from upload.forms import UploadForm
 from upload.models import Project, ProjectFile
 from upload.readiness import readiness
@@ -101,6 +101,9 @@ def project_files(request, project_id):
         "templates": templates,
         # A one-service project's files are what the service calls them, not "transcript".
         "template_labels": {t.template_id: t.label for t in templates},
+        # The upload form's “… files are” choice, and each file's chosen conversion in the list (upload.checks).
+        "conversions": {t.template_id: conversion_options(t) for t in templates if t.converters},
+        "converter_labels": {t.template_id: dict(t.converters) for t in templates},
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),

@@ -10,6 +10,11 @@ The name is made per *stem*: a recording and its transcript (`don't.wav`, `don't
 letter case, so that two users' names that differ in case or in characters that map to the same safe
 name never become one file on the service. Processes from before this mapping have no "clam_name":
 their inputs were sent under their own names, which then map to themselves.
+
+A name ends in its input template's extension whole, multi-part ones too ("mon livre.folia.xml" is sent as
+"mon_livre.folia.xml", not "mon_livre_folia.xml", to which CLAM would add ".folia.xml" again). A file the service
+converts on upload (a chosen converter: "x.pdf" into a ".txt" template) is sent under the template's extension
+("x.txt"), as the text it becomes, so that it keeps its stem on the service.
 """
 
 import re
@@ -48,34 +53,64 @@ def _safe_extension(extension):
     return re.sub(r"[^A-Za-z0-9]+", "", extension).lower()[:16]
 
 
-def assign(inputs, reserved=()):
-    """`inputs` ([{name, …}]) with a "clam_name" on each: safe, unique per stem, same stem for one stem.
+def _safe_template_extension(extension):
+    """A template's extension as CLAM matches it (it compares without regard to case), each part kept."""
+    parts = [re.sub(r"[^A-Za-z0-9]+", "", part) for part in extension.split(".")]
+    return ".".join(part for part in parts if part)[:32]
+
+
+def _split(item, extensions):
+    """(stem, extension to send) of an input: its template's extension whole when the name ends in it, the
+    template's for a file the service converts, else the part after the last dot."""
+    name = str(item["name"])
+    extension = (extensions or {}).get(item.get("template"), "").strip(".")
+    if extension:
+        if name.lower().endswith("." + extension.lower()):
+            return name[:-len(extension) - 1], _safe_template_extension(extension)
+        if item.get("converter"):
+            return split_name(name)[0], _safe_template_extension(extension)
+    stem, extension = split_name(name)
+    return stem, _safe_extension(extension)
+
+
+def assign(inputs, reserved=(), extensions=None):
+    """`inputs` ([{name, template, …}]) with a "clam_name" on each: safe, unique per stem, same stem for one stem.
 
     Stems that are safe already keep their names (the service's log then reads like the user's
     files); the others get a made-up stem, numbered when taken. `reserved`: more stems the service's
-    own outputs have (e.g. of output templates with a fixed file name).
+    own outputs have (e.g. of output templates with a fixed file name). `extensions`: {template id: its
+    extension}, so that a multi-part extension stays whole; each input also keeps its "stem" and "clam_stem".
     """
     taken = {s.lower() for s in RESERVED_STEMS} | {s.lower() for s in reserved}
     stems = {}
-    user_stems = list(dict.fromkeys(split_name(str(item["name"]))[0] for item in inputs))
+    splits = [_split(item, extensions) for item in inputs]
+    user_stems = list(dict.fromkeys(stem for stem, _ in splits))
     for stem in user_stems:
         if is_safe_stem(stem) and stem.lower() not in {s.lower() for s in stems.values()}:
             stems[stem] = stem
     taken |= {s.lower() for s in stems.values()}
-    for stem in user_stems:
-        if stem in stems:
-            continue
+
+    def made_up(stem):
         base = _made_up_stem(stem)
         candidate, number = base, 2
         while candidate.lower() in taken:
             candidate, number = f"{base}-{number}", number + 1
-        stems[stem] = candidate
         taken.add(candidate.lower())
-    result = []
-    for item in inputs:
-        stem, extension = split_name(str(item["name"]))
-        extension = _safe_extension(extension)
-        result.append({**item, "clam_name": stems[stem] + (f".{extension}" if extension else "")})
+        return candidate
+
+    for stem in user_stems:
+        if stem not in stems:
+            stems[stem] = made_up(stem)
+    result, sent = [], set()
+    for item, (stem, extension) in zip(inputs, splits):
+        clam_stem = stems[stem]
+        name = clam_stem + (f".{extension}" if extension else "")
+        if name.lower() in sent:
+            # Two files that become one name on the service ("report.pdf" converted, and "report.txt").
+            clam_stem = made_up(stem)
+            name = clam_stem + (f".{extension}" if extension else "")
+        sent.add(name.lower())
+        result.append({**item, "clam_name": name, "stem": stem, "clam_stem": clam_stem})
     return result
 
 
@@ -93,10 +128,12 @@ class NameMap:
         self.stems = {}  # clam stem → user stem, only where they differ
         for item in inputs:
             user, sent = str(item.get("name", "")), clam_name(item)
-            self.names[sent.lower()] = user
+            if not item.get("converter"):
+                # A converted file on the service is the text it became, not the user's file: it maps by its stem.
+                self.names[sent.lower()] = user
             self.names.setdefault(user.lower(), user)
             if sent != user:
-                self.stems[split_name(sent)[0]] = split_name(user)[0]
+                self.stems[item.get("clam_stem", split_name(sent)[0])] = item.get("stem", split_name(user)[0])
         # Longest first, so that "a_1" is not taken for the start of "a_1-2".
         self._stems = sorted(self.stems, key=len, reverse=True)
         self._pattern = (

@@ -7,6 +7,7 @@ server does not publish.
 """
 
 import math
+import re
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -206,6 +207,54 @@ class InputTemplate(models.Model):
 
     def converter_text(self):
         return "; ".join(f"{label} ({converter_id})" for converter_id, label in self.converters)
+
+    def converter_label(self, converter_id):
+        """The label of one of this template's converters (its id when the service no longer declares it)."""
+        return next((label for cid, label in self.converters if cid == converter_id), converter_id)
+
+    def converted_extensions(self, converter_id):
+        """The lower-case extensions of the files `converter_id` converts into this template's format, or None for
+        files of any name (a converter Equestria does not recognise: the service judges the file)."""
+        return converted_extensions(converter_id, self.converter_label(converter_id), self.extension)
+
+    def converter_takes(self, converter_id, name):
+        """Whether a file called `name` is one that `converter_id` converts for this template."""
+        extensions = self.converted_extensions(converter_id)
+        if extensions is None:
+            return True
+        name = name.lower()
+        return any(name.endswith("." + e) and len(name) > len(e) + 1 for e in extensions)
+
+
+# CLAM's converter classes (clam.common.converters), recognised by the id and label a service gives them (its XML
+# names no class): what each converts from. A character-encoding converter takes texts of the template's own
+# extension in another encoding; PDFtoTextConverter runs pdftotext, MSWordConverter catdoc (Word 97–2003 .doc, not
+# .docx). Any other converter takes files of any name.
+_CONVERTER_KINDS = [
+    ("pdf", re.compile(r"pdf", re.IGNORECASE), ["pdf"]),
+    ("word", re.compile(r"\bword\b|\bdoc(conv)?\b|msword|catdoc", re.IGNORECASE), ["doc"]),
+    ("encoding", re.compile(r"latin|encoding|charset|iso-?8859|windows-?125\d|cp-?125\d|utf-?16|ascii|ansi",
+                            re.IGNORECASE), None),
+]
+
+
+def converter_kind(converter_id, label):
+    """"pdf", "word", "encoding" (a CLAM CharEncodingConverter), or "" for a converter Equestria does not know."""
+    for kind, pattern, _ in _CONVERTER_KINDS:
+        if pattern.search(converter_id) or pattern.search(label):
+            return kind
+    return ""
+
+
+def converted_extensions(converter_id, label, template_extension):
+    """InputTemplate.converted_extensions, for a converter's id and label and its template's extension."""
+    kind = converter_kind(converter_id, label)
+    if not kind:
+        return None
+    extensions = dict((k, e) for k, _, e in _CONVERTER_KINDS)[kind]
+    if extensions is None:  # another encoding of the template's own files
+        return [template_extension.lower()] if template_extension else None
+    return extensions
 
 
 class OutputTemplate(models.Model):

@@ -51,7 +51,7 @@ from scripts.clam import (
     upload_read_timeout,
 )
 from scripts.crypto import PasswordUnreadable
-from scripts.models import OutputTemplate, Process
+from scripts.models import InputTemplate, OutputTemplate, Process
 from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.signals import process_finished
 
@@ -169,15 +169,20 @@ def step_start(process):
         # A server that still hangs ends this attempt here instead of hanging the PUT too.
         _delete_remote(connection, process, hang_ends_step=True)
     if any("clam_name" not in item for item in process.inputs):
-        _save(process, inputs=clamnames.assign(process.inputs, reserved=_reserved_stems(process)))
+        _save(process, inputs=clamnames.assign(process.inputs, reserved=_reserved_stems(process),
+                                               extensions=_template_extensions(process)))
     connection.request("PUT", _path(process.clam_project, ""))
+    not_converted = []
+    earlier = [item.pop("not_converted") for item in process.inputs if "not_converted" in item]  # an earlier attempt's
     for item in process.inputs:
         sent = clamnames.clam_name(item)
         with default_storage.open(item["storage_name"], "rb") as f:
             # An input template's parameters (per-file metadata) go with the file, as the `clam` client's addinput
-            # sends them; the file's fields come last, so that a parameter named "file" cannot replace them.
+            # sends them; the file's fields come last, so that a parameter named "file" cannot replace them. A
+            # chosen converter goes as CLAM's own web page sends it: `converter=<id>`.
+            converter = {"converter": item["converter"]} if item.get("converter") else {}
             body = MultipartEncoder(
-                fields={**item.get("metadata", {}), "file": (sent, f, "application/octet-stream"),
+                fields={**item.get("metadata", {}), **converter, "file": (sent, f, "application/octet-stream"),
                         "inputtemplate": item["template"]}
             )
             try:
@@ -187,8 +192,24 @@ def step_start(process):
                     read_timeout=upload_read_timeout(body.len),
                 )
             except RequestRefused as exc:
+                reason = RequestRefused.reason(exc)
+                if converter and reason.startswith(CLAM_INVALID_CONVERTER):
+                    # Re-imported since the upload, the service no longer declares it; CLAM stored nothing.
+                    label = _converter_label(_input_template(process, item["template"]), item)
+                    item["not_converted"] = (f"{item['name']} was left out: the service no longer offers the conversion "
+                                             f"chosen for it (“{label}”); upload it again, choosing what its files are")
+                    not_converted.append(item["not_converted"])
+                    continue
+                if converter and CLAM_UNABLE_TO_CONVERT in reason.split("; "):
+                    template = _input_template(process, item["template"])
+                    item["not_converted"] = _not_converted(item, template)
+                    not_converted.append(item["not_converted"])
+                    # CLAM keeps the file it could not convert, and its job would then fail on it (it has no
+                    # metadata). A template with a fixed name stores it under that name.
+                    _delete_input(connection, process, template.filename if template and template.filename else sent)
+                    continue
                 # Which file: a constraint or a per-file value (its template's parameters) is the file's own.
-                reason = _with_labels(process, RequestRefused.reason(exc))
+                reason = _with_labels(process, reason)
                 raise StepFailed(f"the service refused {item['name']}: {reason}") from None
         root = parse_xml(response.content, "upload answer")
         errors = [e.text or "" for e in root.iter("error")] + [
@@ -196,17 +217,62 @@ def step_start(process):
         ]
         if errors or any((v.text or "").strip() == "no" for v in root.iter("valid")):
             raise StepFailed(f"the server refused {item['name']}: {'; '.join(errors) or 'invalid file'}")
+    if not_converted or earlier:
+        _save(process, inputs=process.inputs)
+    if not_converted:
+        if len(not_converted) == len(process.inputs):
+            raise StepFailed("; ".join(not_converted))
     try:
         response = connection.request("POST", _path(process.clam_project, ""), data=process.parameters)
     except ServerError as exc:
         raise StartFailed(str(exc)) from None
     except RequestRefused as exc:
-        raise StepFailed(f"the service refused the settings: {_with_labels(process, RequestRefused.reason(exc))}") from None
+        reason = f"the service refused the settings: {_with_labels(process, RequestRefused.reason(exc))}"
+        if not_converted:  # e.g. the service needs a file of the kind that could not be converted
+            reason = f"{'; '.join(not_converted)}; without {'it' if len(not_converted) == 1 else 'them'}, {reason}"
+        raise StepFailed(reason) from None
     root = parse_xml(response.content, "start answer")
     problems = [f"{p.get('id')}: {p.get('error')}" for p in root.iter() if p.get("error") and p.get("id")]
     if problems:
         raise StepFailed(f"the service refused the settings: {_with_labels(process, '; '.join(problems))}")
     _save(process, status=Status.RUNNING, completion=0)
+
+
+# CLAM's whole answer (clamservice.py) to an upload whose converter failed (pdftotext missing, a damaged PDF …).
+CLAM_UNABLE_TO_CONVERT = "Unable to convert"
+# … and to a converter the input template does not declare (before it stores anything).
+CLAM_INVALID_CONVERTER = "Invalid converter specified"
+
+
+def _input_template(process, template_id):
+    return InputTemplate.objects.filter(profile__script_id=process.script_id, template_id=template_id).first()
+
+
+def _converter_label(template, item):
+    return template.converter_label(item["converter"]) if template else item["converter"]
+
+
+def _not_converted(item, template):
+    """What a researcher is told of a file the service could not convert: its name and the converter's label."""
+    label = _converter_label(template, item)
+    return (f"{item['name']} was left out: the service could not convert it (“{label}”); check that it is a file of "
+            "that kind and not damaged, or upload it in the format the service takes")
+
+
+def _delete_input(connection, process, name):
+    try:
+        connection.request("DELETE", _path(process.clam_project, "input", name))
+    except NotAClamService:
+        pass  # CLAM did not keep it
+
+
+def _template_extensions(process):
+    """{template id: extension} of the script's input templates, so that a file's name keeps its multi-part one."""
+    extensions = {}
+    for template_id, extension in InputTemplate.objects.filter(profile__script_id=process.script_id).values_list(
+            "template_id", "extension"):
+        extensions.setdefault(template_id, extension)
+    return extensions
 
 
 # CLAM's summary of a refusal of parameters, said before its reasons for each: these say it better.

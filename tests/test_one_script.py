@@ -82,9 +82,9 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
 
     page = text(alice_client.get(project.get_absolute_url()))
     assert "Accepted: .txt and .zip archives of them." in page
-    assert ("The service also declares conversions from: Convert from Latin-1, Convert from PDF Document, Convert from "
-            "MS Word Document; Equestria does not use these conversions yet, so upload the files in the format above."
-            in page)
+    assert ("“Input text document” files are: plain text in UTF-8 (.txt), as the service takes them Convert from "
+            "Latin-1 (.txt files) Convert from PDF Document (.pdf files) Convert from MS Word Document (.doc files) "
+            "(the service converts them when it receives them)") in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
     page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
                   SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
     assert "Ready to run: the files satisfy what the service needs." in page
@@ -565,3 +565,245 @@ def test_a_new_one_service_project_asks_for_the_files_the_service_takes(alice_cl
     response = alice_client.post_form(reverse("upload-create-project"), {"name": "words", "pipeline": pipeline.pk},
                                       follow=True)
     assert "Project “words” created. Add the files the service takes." in text(response)
+
+
+# Conversions at upload (CLAM converters): tests/clamconfigs/converting.py, whose job copies what it received.
+
+LATIN1_TEXT = "Café crème, naïve façade.\nÀ bientôt!\n"
+
+
+@pytest.fixture(scope="module")
+def converting_service(tmp_path_factory):
+    """tests/clamconfigs/converting.py: CLAM's Latin-1, PDF and Word converters on a .txt template; a .folia.xml one."""
+    from tests.clamservers import start_bundled_service, stop_service
+
+    service = start_bundled_service("custom", tmp_path_factory.mktemp("converting"),
+                                    settings="tests.clamconfigs.converting")
+    yield service
+    stop_service(service)
+
+
+def converting_pipeline(service):
+    from tests.clamservers import register_script
+
+    script = register_script(service, "converting")
+    return Pipeline.objects.create(name="Convert texts", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def upload_converted(client, project, files, converters):
+    response = client.post_form(reverse("upload-add-files", args=[project.pk]),
+                                {"files": list(files), "converter": converters},
+                                form_url=project.get_absolute_url(), follow=True)
+    return re.sub(r"\s+", " ", unescape(response.content.decode()))
+
+
+def output_bytes(run, name):
+    return (run_folder(run) / name).read_bytes()
+
+
+def test_a_latin1_text_with_its_conversion_chosen_is_run_and_comes_back_from_the_service_as_utf8(
+        converting_service, alice_client):
+    pipeline = converting_pipeline(converting_service)
+    project = new_project(alice_client, pipeline)
+    page = text(alice_client.get(project.get_absolute_url()))
+    # The form offers the template's own format first, then each conversion with the files it takes.
+    choice = page.split('<select name="converter"', 1)[1].split("</select>", 1)[0]
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', choice)
+    assert [(value, label.strip()) for value, label in options] == [
+        ("", "plain text in UTF-8 (.txt), as the service takes them"),
+        ("textinput:latin1", "Convert from Latin-1 (.txt files)"),
+        ("textinput:pdfconv", "Convert from PDF Document (.pdf files)"),
+        ("textinput:docconv", "Convert from MS Word Document (.doc files)")]
+    assert "“Input text document” files are:" in page
+
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("café.txt", LATIN1_TEXT.encode("latin-1"))],
+                            ["textinput:latin1"])
+    assert "Added 1 file(s): café.txt" in page
+    assert re.search(r"café\.txt</td> ?<td>Input text document<div class=\"small converter\">converted by the service: "
+                     r"Convert from Latin-1</div>", page)
+    assert project.files.get().converter == "latin1"
+
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    [sent] = run.fa_process.inputs
+    assert (sent["converter"], sent["clam_name"]) == ("latin1", "cafe.txt")
+    assert output_bytes(run, "received.list") == b"cafe.txt\n"
+    # The copy the job made of what the service stored: the same text, in UTF-8. (CLAM's CharEncodingConverter
+    # writes each line with a second line end: an empty line after each, which is CLAM's doing.)
+    converted = output_bytes(run, "café.txt").decode("utf-8")
+    assert [line for line in converted.splitlines() if line] == LATIN1_TEXT.splitlines()
+
+
+def test_the_same_latin1_text_without_a_conversion_is_refused_as_not_utf8(converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    latin1 = SimpleUploadedFile("café.txt", LATIN1_TEXT.encode("latin-1"))
+    page = upload_converted(alice_client, project, [latin1], [""])
+    assert ("café.txt: the text is not UTF-8 (byte 3 of a block cannot be decoded); save it as UTF-8 in your editor "
+            "and upload it again") in page
+    assert not project.files.exists()
+
+
+def test_a_pdf_the_service_cannot_convert_is_left_out_by_name_and_label_and_the_other_files_are_run(
+        converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    # Not a PDF inside (pdftotext, which the converter runs, is not even installed here): CLAM cannot convert it.
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"%PDF-1.4\nnot really a PDF\n"),
+                                                    SimpleUploadedFile("notes.txt", b"Plain notes.\n")],
+                            ["textinput:pdfconv"])
+    assert "Added 2 file(s): report.pdf, notes.txt" in page
+    assert {f.name: f.converter for f in project.files.all()} == {"notes.txt": "", "report.pdf": "pdfconv"}
+
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.PROBLEMS, run.error
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("Not every file was used: report.pdf was left out: the service could not convert it (“Convert from PDF "
+            "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
+            "takes.") in page
+    assert output_bytes(run, "received.list") == b"notes.txt\n"  # CLAM kept the file it failed on: it was deleted
+    assert [name for name, _, _ in output_rows(page)] == ["notes.txt", "received.list"]
+
+
+def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    # An OLE header and nothing of a Word document in it.
+    word = SimpleUploadedFile("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    upload_converted(alice_client, project, [word], ["textinput:docconv"])
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.FAILED
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("The run failed: old.doc was left out: the service could not convert it (“Convert from MS Word "
+            "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
+            "takes") in page
+
+
+def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_so(converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    upload_converted(alice_client, project, [SimpleUploadedFile("a.txt", LATIN1_TEXT.encode("latin-1")),
+                                             SimpleUploadedFile("b.txt", b"Plain.\n")], ["textinput:latin1"])
+    # As if the service dropped the converter after the upload (and the Script was imported again).
+    project.files.filter(name="a.txt").update(converter="cp1250")
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.PROBLEMS, run.error
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("Not every file was used: a.txt was left out: the service no longer offers the conversion chosen for it "
+            "(“cp1250”); upload it again, choosing what its files are.") in page
+    assert output_bytes(run, "received.list") == b"b.txt\n"
+
+
+def test_upload_checks_follow_the_chosen_conversion(converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"%PDF-1.4\n")], [""])
+    assert ("report.pdf: .pdf files are not used by the Convert texts pipeline; it takes .folia.xml, .txt; with its "
+            "conversion chosen (“… files are”), also .pdf files as “Input text document” (Convert from PDF Document), "
+            ".doc files as “Input text document” (Convert from MS Word Document)") in page
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"<html>not a pdf</html>")],
+                            ["textinput:pdfconv"])
+    assert ("report.pdf: this is not a PDF document (it does not begin as one), and “Convert from PDF Document” "
+            "converts PDF documents") in page
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("new.doc", b"PK\x03\x04 a docx")],
+                            ["textinput:docconv"])
+    assert ("new.doc: this is not a Word 97–2003 document (it is a .docx, of Word 2007 or later, named .doc), and "
+            "“Convert from MS Word Document” converts those; save it as “Word 97–2003 (.doc)” or as plain text "
+            "(UTF-8)") in page
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("utf8.txt", "Café\n".encode())],
+                            ["textinput:latin1"])
+    assert ("utf8.txt: this text is UTF-8 already (its letters beyond ASCII read correctly as UTF-8), and “Convert from "
+            "Latin-1” would garble them; upload it as the service takes them, without this conversion") in page
+    page = upload_converted(alice_client, project, [SimpleUploadedFile("a.txt", b"text\n")], ["textinput:nope"])
+    assert ("Nothing was added: “textinput:nope” is not a conversion the service offers; it offers: latin1 (Convert "
+            "from Latin-1, for “Input text document” files); pdfconv (Convert from PDF Document, for “Input text "
+            "document” files); docconv (Convert from MS Word Document, for “Input text document” files)") in page
+    assert not project.files.exists()
+    # A .txt of a PDF upload is the template's own format: sent as it is.
+    upload_converted(alice_client, project, [SimpleUploadedFile("plain.txt", b"text\n")], ["textinput:pdfconv"])
+    assert project.files.get().converter == ""
+
+
+def test_the_api_upload_takes_a_conversion_by_its_id_and_the_pipeline_lists_them(converting_service, alice, bob):
+    from tests.test_api import api, token_for
+
+    client = api(token_for(alice))
+    pipeline = converting_pipeline(converting_service)
+    [described] = [p for p in client.get(reverse("api-pipeline-list")).json() if p["name"] == pipeline.name]
+    assert [(c["id"], c["label"], c["extensions"]) for i in described["inputs"] for c in i["converters"]] == [
+        ("latin1", "Convert from Latin-1", ["txt"]), ("pdfconv", "Convert from PDF Document", ["pdf"]),
+        ("docconv", "Convert from MS Word Document", ["doc"])]
+    response = client.post(reverse("api-project-list"), json.dumps({"name": "api texts", "pipeline": pipeline.name}),
+                           content_type="application/json")
+    assert response.status_code == 201, response.content
+    project = Project.objects.get(name="api texts")
+    url = reverse("api-file-list", args=[project.pk])
+    response = client.post(url, {"files": [SimpleUploadedFile("café.txt", LATIN1_TEXT.encode("latin-1"))],
+                                 "converter": "latin1"})
+    assert response.status_code == 201, response.content
+    [added] = response.json()["added"]
+    assert (added["name"], added["converter"]) == ("café.txt", "latin1")
+
+    response = client.post(url, {"files": [SimpleUploadedFile("b.txt", b"text\n")], "converter": "utf16"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "unknown_converter"
+    assert response.json()["detail"].startswith("Nothing was added: “utf16” is not a conversion the service offers")
+
+    # Another user's file is not found, converted or not, on the pages and in the API.
+    other = api(token_for(bob))
+    assert other.get(reverse("api-file-detail", args=[project.pk, added["id"]])).status_code == 404
+    from django.test import Client
+
+    bob_client = Client()
+    bob_client.force_login(bob)
+    assert bob_client.get(reverse("upload-download-file", args=[project.pk, added["id"]])).status_code == 404
+
+
+def test_a_two_part_extension_stays_whole_on_the_service_and_the_output_gets_the_users_name(
+        converting_service, alice_client):
+    project = new_project(alice_client, converting_pipeline(converting_service))
+    folia = b'<?xml version="1.0"?><FoLiA xmlns="http://ilk.uvt.nl/folia"/>\n'
+    upload(alice_client, project, SimpleUploadedFile("mon livre.folia.xml", folia),
+           SimpleUploadedFile("v1.2.final.folia.xml", folia))
+    start(alice_client, project)
+    run = work_until(project.runs.get(), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    assert output_bytes(run, "received.list") == b"mon_livre.folia.xml\nv1.2.final.folia.xml\n"
+    page = upload(alice_client, project, SimpleUploadedFile(".folia.xml", folia))
+    assert ".folia.xml: the name is only the extension .folia.xml; name the file (e.g. text.folia.xml) and upload it " \
+        "again" in page
+    assert sorted(run.fa_process.outputs) == ["mon livre.folia.xml", "received.list", "v1.2.final.folia.xml"]
+
+
+@pytest.mark.parametrize("name, sent", [
+    ("mon livre.folia.xml", "mon_livre.folia.xml"),  # was "mon_livre_folia.xml", to which CLAM added ".folia.xml"
+    ("Émile été.FOLIA.XML", "Emile_ete.folia.xml"),  # the template's extension, as the template writes it
+    ("v1.2.final.folia.xml", "v1.2.final.folia.xml"),  # several dots: safe as it is
+    ("a b.c d.folia.xml", "a_b_c_d.folia.xml"),
+    (".folia.xml", "file.folia.xml"),  # only the extension: a made-up stem
+    ("notes.xml", "notes.xml"),  # another template's file keeps its one-part extension
+])
+def test_a_files_name_on_the_service_keeps_its_templates_two_part_extension(name, sent):
+    from scripts import clamnames
+
+    template = "foliainput" if name.lower().endswith(".folia.xml") else "xmlinput"
+    [item] = clamnames.assign([{"name": name, "template": template}],
+                              extensions={"foliainput": "folia.xml", "xmlinput": "xml"})
+    assert item["clam_name"] == sent
+    names = clamnames.NameMap([item])
+    assert names.name(sent) == name
+    stem = sent[:-len(".folia.xml")] if template == "foliainput" else "notes"
+    assert names.name(f"{stem}.stats") == f"{name[:len(name) - len(sent) + len(stem)]}.stats"
+
+
+def test_a_converted_file_is_sent_under_its_templates_extension_and_never_under_another_files_name():
+    from scripts import clamnames
+
+    inputs = clamnames.assign([{"name": "report.pdf", "template": "t", "converter": "pdfconv"},
+                               {"name": "report.txt", "template": "t"}, {"name": "été.doc", "template": "t",
+                                                                           "converter": "docconv"}],
+                              extensions={"t": "txt"})
+    assert [i["clam_name"] for i in inputs] == ["report.txt", "report-2.txt", "ete.txt"]
+    names = clamnames.NameMap(inputs)
+    # The service's text of a converted file is named by its stem: never as the user's .pdf or .doc.
+    assert (names.name("ete.txt"), names.name("ete.stats"), names.name("report-2.txt")) == (
+        "été.txt", "été.stats", "report.txt")

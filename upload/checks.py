@@ -12,6 +12,7 @@ from django.conf import settings
 
 from clamservices.transcripts import TranscriptError
 from clamservices.utterances import TIERED_EXTENSIONS, is_tiered, read_tiers
+from scripts.models import converter_kind
 from upload.models import ProjectFile
 from upload.names import extension_of
 
@@ -121,6 +122,102 @@ def _check_text(path, name):
             raise FileRefused(f"{name}: {fault}")
     if not head.decode("utf-8-sig", errors="ignore").strip():
         raise FileRefused(f"{name}: the file contains no text")
+
+
+def chosen_converters(templates, values):
+    """{template id: converter id} of the conversions a researcher chose (the upload form's, or the API's,
+    `converter` values): a converter's id applies to every template that declares it, "<template id>:<converter
+    id>" to that template only. Raises FileRefused for a value no template declares, or two for one template."""
+    chosen = {}
+    for value in (v.strip() for v in values):
+        if not value:
+            continue  # the form's "as the service takes them"
+        matched = [(t, cid) for t in templates for cid, _ in t.converters if value in (cid, f"{t.template_id}:{cid}")]
+        if not matched:
+            offered = "; ".join(f"{cid} ({label}, for “{t.label}” files)"
+                                for t in templates for cid, label in t.converters)
+            raise FileRefused(f"Nothing was added: “{value}” is not a conversion the service offers; "
+                              + (f"it offers: {offered}" if offered else "it offers none"))
+        for template, converter_id in matched:
+            if chosen.get(template.template_id, converter_id) != converter_id:
+                raise FileRefused(f"Nothing was added: two conversions were chosen for “{template.label}” files; "
+                                  "choose one")
+            chosen[template.template_id] = converter_id
+    return chosen
+
+
+def converted_files(template, converter_id):
+    """The files a converter takes, as the pages say it: ".pdf files", or "files of any type"."""
+    extensions = template.converted_extensions(converter_id)
+    if extensions is None:
+        return "files of any type; the service judges them"
+    return ", ".join(f".{e}" for e in extensions) + " files"
+
+
+# CLAM's format classes that a researcher knows by other words.
+_FORMAT_WORDS = {"PlainTextFormat": "plain text in UTF-8"}
+
+
+def conversion_options(template):
+    """[(value, text)] of the upload form's “… files are” choice for a template with converters: first the
+    template's own format, then each conversion with the files it takes (the value is "<template id>:<converter
+    id>", as chosen_converters reads it)."""
+    own = _FORMAT_WORDS.get(template.format) or template.format.removesuffix("Format") or template.label
+    extension = template_extension(template)
+    options = [("", f"{own}{f' (.{extension})' if extension else ''}, as the service takes them")]
+    options += [(f"{template.template_id}:{cid}", f"{label} ({converted_files(template, cid)})")
+                for cid, label in template.converters]
+    return options
+
+
+PDF_MAGIC = b"%PDF-"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97–2003 (.doc) and other OLE compound files
+
+
+def check_converted(path, name, template, converter_id):
+    """What Equestria can tell of a file the service converts when it receives it (`converter_id`, chosen by the
+    researcher): not empty, and of the kind the converter takes (by its first bytes); a text in another encoding
+    that is UTF-8 already is refused, as converting it would garble its letters. Raises FileRefused; the service
+    judges the rest, and a conversion that fails there leaves the file out of the run with its reason."""
+    if path.stat().st_size == 0:
+        raise FileRefused(f"{name}: the file is empty")
+    label = template.converter_label(converter_id)
+    kind = converter_kind(converter_id, label)
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if kind == "pdf" and PDF_MAGIC not in head[:1024]:
+        raise FileRefused(f"{name}: this is not a PDF document (it does not begin as one), and “{label}” converts PDF "
+                          "documents")
+    if kind == "word" and not head.startswith(OLE_MAGIC):
+        docx = head.startswith(b"PK")
+        raise FileRefused(
+            f"{name}: this is not a Word 97–2003 document"
+            + (" (it is a .docx, of Word 2007 or later, named .doc)" if docx else "")
+            + f", and “{label}” converts those; save it as “Word 97–2003 (.doc)” or as plain text (UTF-8)"
+        )
+    if kind == "encoding":
+        if b"\x00" in head and "16" not in f"{converter_id} {label}":
+            raise FileRefused(f"{name}: this is not a text file (it contains NUL bytes)")
+        if _utf8_with_letters_beyond_ascii(path):
+            raise FileRefused(
+                f"{name}: this text is UTF-8 already (its letters beyond ASCII read correctly as UTF-8), and "
+                f"“{label}” would garble them; upload it as the service takes them, without this conversion"
+            )
+    return {}
+
+
+def _utf8_with_letters_beyond_ascii(path):
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    beyond = False
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                beyond = beyond or not chunk.isascii()
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return beyond
 
 
 def _check_audio(path, name):

@@ -85,6 +85,11 @@ class ProjectFile(models.Model):
         "input template", max_length=200, help_text="The FA script's input template this file is for."
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    converter = models.CharField(
+        "conversion", max_length=200, blank=True,
+        help_text="The id of the input template's converter the service runs on this file when it receives it (the "
+        "researcher chose it at upload); empty: the file is sent as it is.",
+    )
     size = models.BigIntegerField()
     duration = models.FloatField("duration (s)", null=True, blank=True)
     sample_rate = models.PositiveIntegerField(null=True, blank=True)

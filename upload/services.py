@@ -21,8 +21,8 @@ from django.db.models import Sum
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.checks import (
-    FileRefused, check_content, check_text_size, input_templates, kind_of, listed_names, only_one,
-    over_project_limit, template_extension, template_for, too_large,
+    FileRefused, check_content, check_converted, check_text_size, chosen_converters, converted_files, input_templates,
+    kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
 )
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
@@ -68,10 +68,16 @@ class Outcome:
 class Upload:
     """One upload request into one project."""
 
-    def __init__(self, project, replace=False):
+    def __init__(self, project, replace=False, converters=()):
+        """`converters`: the conversions the researcher chose (the form's and the API's `converter` values, see
+        upload.checks.chosen_converters); raises FileRefused when the pipeline offers no such conversion."""
         self.project = project
         self.replace = replace
         self.templates = input_templates(project.pipeline)[0]
+        self.converters = chosen_converters(self.templates, converters) if project.pipeline.single else {}
+        if any(v.strip() for v in converters) and not project.pipeline.single:
+            raise FileRefused("Nothing was added: only pipelines that run one service convert files; this one takes "
+                              f"{listed_names(self.templates)} as they are")
         self.used = project.files.aggregate(total=Sum("size"))["total"] or 0
         self.outcomes = []
         self.notes = []  # for the user, about files that were added or skipped: names changed, junk skipped
@@ -134,28 +140,56 @@ class Upload:
         typed = unicodedata.normalize("NFC", re.split(r"[/\\]", typed or name)[-1])  # folders are no part of it
         changed = f"“{typed}”" if typed != name else ""
         try:
-            meta, template = self._check(name, path, size)
-            self._store(name, size, template, meta, path, origin)
+            meta, template, converter = self._check(name, path, size)
+            self._store(name, size, template, meta, path, origin, converter)
         except FileRefused as exc:
             self.outcomes.append(Outcome(name, False, origin + str(exc) + (f" (uploaded as {changed})" if changed else "")))
             return
         self.pending[-1][0].typed_name = typed if changed else ""
         self.used += size
 
+    def _converted(self, name):
+        """(template, converter id) of a file the service is to convert, by the researcher's choice; else (the
+        template its name is for, or None; "")."""
+        template = template_for(self.templates, name)
+        if template is not None:
+            converter = self.converters.get(template.template_id, "")
+            return template, converter if converter and template.converter_takes(converter, name) else ""
+        for other in self.templates:
+            converter = self.converters.get(other.template_id)
+            if converter and other.converter_takes(converter, name):
+                return other, converter
+        return None, ""
+
+    def _conversions(self):
+        """"; with its conversion chosen (“… files are”), also .pdf files as “Text” (Convert from PDF Document)", for
+        a refusal's message: what else the upload takes."""
+        offered = [f"{converted_files(t, cid)} as “{t.label}” ({label})"
+                   for t in self.templates for cid, label in t.converters
+                   if t.converted_extensions(cid) != [template_extension(t)]] if self.project.pipeline.single else []
+        return f"; with its conversion chosen (“… files are”), also {', '.join(offered)}" if offered else ""
+
     def _check(self, name, path, size):
         extension = extension_of(name)
-        template = template_for(self.templates, name)
+        template, converter = self._converted(name)
+        only = next((t.extension for t in self.templates if t.extension and "." in t.extension
+                     and name.lower() == "." + t.extension.lower()), None)
+        if template is None and only:
+            # ".folia.xml" would otherwise read as a file called ".folia" of the extension .xml.
+            raise FileRefused(f"{name}: the name is only the extension .{only}; name the file (e.g. "
+                              f"text.{only}) and upload it again")
         if template is None and not extension:
             # ".wav" is a name that starts with a dot, with no extension, as on Unix.
             raise FileRefused(
                 f"{name}: the name has no extension, so the file's type is unknown"
                 + (" (a dot at the start of a name begins no extension)" if name.startswith(".") else "")
                 + f"; the {self.project.pipeline.name} pipeline takes {listed_names(self.templates)}"
+                + self._conversions()
             )
         if template is None:
             raise FileRefused(
                 f"{name}: .{extension or '(no extension)'} files are not used by the {self.project.pipeline.name} "
-                f"pipeline; it takes {listed_names(self.templates)}"
+                f"pipeline; it takes {listed_names(self.templates)}{self._conversions()}"
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
             raise FileRefused(too_large(name))
@@ -179,8 +213,11 @@ class Upload:
                 or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
                 raise only_one(name, template, other)
-        meta = check_content(path, name, kind_of(template), aligner=not single)
-        return meta, template
+        if converter:
+            meta = check_converted(path, name, template, converter)
+        else:
+            meta = check_content(path, name, kind_of(template), aligner=not single)
+        return meta, template, converter
 
     def _waiting(self, name=None, template_id=None, exclude=None):
         """A file of this upload, stored and waiting for `commit`, with this name or for this template."""
@@ -190,14 +227,15 @@ class Upload:
                 return record
         return None
 
-    def _store(self, name, size, template, meta, path, origin):
+    def _store(self, name, size, template, meta, path, origin, converter=""):
         """Store the content; the row waits for `commit`. A waiting file this one replaces is dropped."""
         for record in [r for r, _, _ in self.pending if r.name == name or (template.unique and r.template_id == template.template_id)]:
             self.pending = [p for p in self.pending if p[0] is not record]
             remove_stored(record)
             self.used -= record.size
         record = ProjectFile(
-            project=self.project, name=name, template_id=template.template_id, kind=kind_of(template), size=size, **meta
+            project=self.project, name=name, template_id=template.template_id, kind=kind_of(template), size=size,
+            converter=converter, **meta
         )
         try:
             with open(path, "rb") as f:

@@ -74,7 +74,13 @@ def add_files(request, project_id):
     if not uploaded and not oversized:
         messages.error(request, "Choose one or more files to upload.")
         return redirect(project)
-    upload = services.Upload(project, replace=request.POST.get("replace") == "on")
+    try:
+        upload = services.Upload(project, replace=request.POST.get("replace") == "on",
+                                 converters=request.POST.getlist("converter"))
+    except services.FileRefused as exc:  # a conversion the form does not offer (a page older than an import)
+        services.cleanup(uploaded)
+        messages.error(request, str(exc))
+        return redirect(project)
     try:
         for f in uploaded:
             upload.add(f, commit=False)

@@ -40,3 +40,20 @@ def test_researcher_runs_textstats_and_gets_every_output(page, live_server, alic
     assert download.value.suggested_filename == "Austen-results.zip"
     with zipfile.ZipFile(download.value.path()) as archive:
         assert {"pride.txt.freqlist", "pride.txt.stats", "overall.stats", "overall.freqlist"} <= set(archive.namelist())
+
+
+def test_researcher_uploads_a_latin1_text_by_choosing_its_conversion(page, live_server, alice, clam_demo, tmp_path):
+    script = Script.objects.create(name="Text statistics", url=clam_demo("textstats").url)
+    assert importer.import_script(script) is None
+    Pipeline.objects.create(name="Text statistics", kind=Pipeline.Kind.SINGLE, fa_script=script)
+    text = tmp_path / "émile.txt"
+    text.write_bytes("Émile était là.\n".encode("latin-1"))
+
+    upload_into_new_project(page, live_server, "Zola", [str(text)])
+    assert page.get_by_text("émile.txt: the text is not UTF-8").is_visible()
+    page.get_by_label("“Input text document” files are:").select_option(label="Convert from Latin-1 (.txt files)")
+    page.set_input_files("#id_files", [str(text)])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    row = page.locator("tr", has_text="émile.txt")
+    assert "converted by the service: Convert from Latin-1" in row.inner_text()

@@ -5,4 +5,4 @@ register = template.Library()
 
 @register.filter
 def get_item(mapping, key):
-    return mapping.get(key)
+    return mapping.get(key) if mapping else None
