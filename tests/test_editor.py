@@ -531,3 +531,21 @@ def test_an_unchanged_version_is_not_saved_and_each_version_downloads_under_its_
     assert latest["Content-Disposition"] == 'attachment; filename="a.TextGrid"'
     page = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid")).content.decode()
     assert 'maxlength="200"' in page
+
+
+def test_the_hourly_cleanup_keeps_saved_versions(alice_client, alice, tmp_path):
+    # Saved versions live under the run's folder, outside every process's output folder: the cleanup of files no
+    # row refers to took them for orphans once they were older than CLEANUP_ORPHAN_AGE_HOURS.
+    import os
+    import time
+
+    from upload.cleanup import remove_orphans
+
+    project, run = edited_run(alice, tmp_path)
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    path = results.result_path(run, "a.TextGrid")
+    week_ago = time.time() - 7 * 24 * 3600
+    os.utime(path, (week_ago, week_ago))
+    remove_orphans(force=True)
+    assert os.path.exists(path)
+    assert words(results.result_path(run, "a.TextGrid"))[0] == (0.12, 0.47, "ten")
