@@ -93,12 +93,13 @@ def _editable(grid):
 
 def editor_tiers(path):
     """{"start", "end", "tiers": [{"name", "kind", "words" (a phone tier's word tier's position or None),
-    "intervals": [{"start", "end", "label", "confidence"}]}]} of the TextGrid at `path`."""
+    "intervals": [{"start", "end", "label", "confidence"}]}], "points": [{"name", "points": [{"time", "label"}]}]}
+    of the TextGrid at `path`. The point tiers are shown, not edited: a save keeps them as they were."""
     return _tiers_of(_open(path))
 
 
 # Bumped when what `editor_tiers` gives changes, so that tiers kept by older code are not read.
-TIERS_FORMAT = 1
+TIERS_FORMAT = 2
 
 
 def kept_editor_tiers(path, folder):
@@ -135,7 +136,9 @@ def _tiers_of(grid):
                               and t["prefix"] == tier["prefix"]), None)
     for tier in tiers:
         del tier["prefix"]
-    return {"start": float(grid.minTimestamp), "end": float(grid.maxTimestamp), "tiers": tiers}
+    points = [{"name": name, "points": [{"time": float(p.time), "label": p.label} for p in grid.getTier(name).entries]}
+              for name in grid.tierNames if isinstance(grid.getTier(name), textgrid.PointTier)]
+    return {"start": float(grid.minTimestamp), "end": float(grid.maxTimestamp), "tiers": tiers, "points": points}
 
 
 def _number(value, what):

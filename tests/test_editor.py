@@ -722,3 +722,25 @@ def test_an_older_version_opens_read_only_and_a_new_version_from_it_follows_the_
     assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
         ("w0", 0.95), ("w1", 0.95), ("w2", 0.95), ("w3", 0.12)]
     assert save(alice_client, project, run, {**body, "base": 1}).status_code == 409  # version 2 is the latest now
+
+
+def with_points(run):
+    """`run`'s automatic a.TextGrid with a point tier "events" (a click at 0.3 s, a cough at 1 s) after its tiers."""
+    path = results.result_path(run, "a.TextGrid", 0)
+    grid = textgrid.openTextgrid(path, includeEmptyIntervals=True)
+    grid.addTier(textgrid.PointTier("events", [(0.3, "click"), (1.0, "cough")], grid.minTimestamp, grid.maxTimestamp))
+    grid.save(path, format="long_textgrid", includeBlankSpaces=True)
+    return run
+
+
+def test_point_tiers_are_shown_with_their_labels_and_kept_as_they_are(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    with_points(run)
+    data = editor_data(alice_client, project, run, "a.TextGrid")
+    assert [t["name"] for t in data["tiers"]] == ["words", "phones"]  # the edited ones: the points are not among them
+    assert data["points"] == [{"name": "events", "points": [{"time": 0.3, "label": "click"},
+                                                           {"time": 1.0, "label": "cough"}]}]
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    saved = textgrid.openTextgrid(results.result_path(run, "a.TextGrid"), includeEmptyIntervals=True)
+    assert [(p.time, p.label) for p in saved.getTier("events").entries] == [(0.3, "click"), (1.0, "cough")]
+    assert editor_data(alice_client, project, run, "a.TextGrid")["points"] == data["points"]

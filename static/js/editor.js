@@ -98,6 +98,29 @@
       });
       inner.appendChild(row);
     });
+    (data.points || []).forEach(function (tier) { // point tiers: shown with their labels, kept as they are on a save
+      var row = document.createElement("div");
+      row.className = "editor-tier editor-point-tier";
+      row.dataset.tier = tier.name;
+      var name = document.createElement("span");
+      name.className = "editor-tier-name";
+      name.textContent = tier.name + " (points, not editable here)";
+      row.appendChild(name);
+      var shown = tier.points.filter(function (p) { return p.time >= drawn.start && p.time <= drawn.end; });
+      if (shown.length > MOST_DRAWN) {
+        name.textContent = tier.name + ": zoom in (Ctrl+I) to see its points";
+        shown = [];
+      }
+      shown.forEach(function (point) {
+        var mark = document.createElement("div");
+        mark.className = "editor-point";
+        mark.style.left = percent(point.time);
+        mark.textContent = point.label;
+        mark.title = point.label + " " + point.time.toFixed(3) + " s";
+        row.appendChild(mark);
+      });
+      inner.appendChild(row);
+    });
     labelBox.disabled = !selected || readOnly;
     labelBox.value = selected ? tiers[selected.tier].intervals[selected.index].label : "";
     fit();

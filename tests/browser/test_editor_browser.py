@@ -152,18 +152,20 @@ MIDDLE_CROSSINGS = """() => new Promise((resolve) => {
 })"""
 
 
-def test_zoomed_in_the_periods_show_a_short_phone_takes_a_click_and_an_older_version_opens_read_only(
+def test_zoomed_in_the_periods_show_a_short_phone_takes_a_click_points_show_and_an_older_version_opens_read_only(
         page, live_server, alice, tmp_path):
     from pipelines import versions
-    from tests.test_editor import moved, sine_run, tiers_of
+    from tests.test_editor import moved, sine_run, tiers_of, with_points
 
     project, run = sine_run(alice, tmp_path, seconds=1.5)
+    with_points(run)
     # Version 1: the phone AH of "of" made 5 ms long, narrower at the first zoom than the boundary handles around it.
     assert versions.save(run, "a.TextGrid", alice, 0, moved(tiers_of(run), 0.5, 0.4554), 1.5) == 1
     log_in(page, live_server, "alice")
     editor = live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"])
     page.goto(editor)
 
+    assert page.locator('.editor-tier[data-tier="events"] .editor-point').all_inner_texts() == ["click", "cough"]
     short = page.locator('.editor-tier[data-tier="phones"] .editor-interval[title^="AH 0.450"]').bounding_box()
     assert short["width"] < 7  # a boundary's handle is 7 pixels wide: the handles cover it
     page.mouse.click(short["x"] + short["width"] / 2, short["y"] + short["height"] / 2)
