@@ -3,10 +3,12 @@ long recording without downloading all of it first; the outline of its waveform 
 the run's results, as reading an hour's samples takes seconds); and the detail of a stretch of it, for the
 editor zoomed in further than the outline goes."""
 
+import contextlib
 import glob
 import math
 import mimetypes
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -92,9 +94,11 @@ def outline(path, folder, columns):
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as handle:
         np.savez(handle, peaks=columns_read, loudest=np.float32(loudest))
     os.replace(handle.name, kept)
+    earlier = re.compile(re.escape(name) + r"\.[0-9]+\.[0-9]+\.[0-9]+\.v[0-9]+\.npz")  # not "a.wav.b.wav"'s
     for old in glob.glob(os.path.join(glob.escape(folder), glob.escape(name) + ".*.npz")):
-        if old != kept:
-            os.remove(old)
+        if old != kept and earlier.fullmatch(os.path.basename(old)):
+            with contextlib.suppress(FileNotFoundError):  # another request removed it first
+                os.remove(old)
     return columns_read, loudest
 
 
