@@ -258,15 +258,21 @@
     return minutes + ":" + (seconds < 10 ? "0" : "") + seconds.toFixed(decimals);
   }
 
+  // Asked 150 ms after the view first needs it, for the view as it is then; while the view keeps moving (a drag of
+  // the scroll bar, or playing with the page following the play head), again every 150 ms, not only once it stops.
+  var detailWanted = null;
   function askDetail(start, end, pps) {
-    clearTimeout(detailTimer);
+    detailWanted = {start: start, end: end, pps: pps};
+    if (detailTimer) return;
     detailTimer = setTimeout(function () {
+      detailTimer = null;
+      var start = detailWanted.start, end = detailWanted.end, pps = detailWanted.pps;
       var span = end - start, most = data.detail_seconds;
       if (span > most) return; // wider than the server gives: the outline is as fine as the screen there
-      var from = Math.max(0, start - Math.min(span, (most - span) / 2));
-      var to = Math.min(data.duration, end + Math.min(span, (most - span) / 2));
-      var columns = Math.max(1, Math.min(data.detail_columns, Math.ceil((to - from) * pps)));
-      var query = "?start=" + from.toFixed(6) + "&end=" + to.toFixed(6) + "&columns=" + columns;
+      var first = Math.max(0, start - Math.min(span, (most - span) / 2));
+      var last = Math.min(data.duration, end + Math.min(span, (most - span) / 2));
+      var columns = Math.max(1, Math.min(data.detail_columns, Math.ceil((last - first) * pps)));
+      var query = "?start=" + first.toFixed(6) + "&end=" + last.toFixed(6) + "&columns=" + columns;
       if (detailAsked === query) return;
       detailAsked = query;
       fetch(data.detail + query, {credentials: "same-origin"}).then(function (response) {
