@@ -123,10 +123,11 @@ def _outline(path, columns):
 
 
 def detail(path, start, end, columns):
-    """(start, end, peaks, samples) of the stretch `start`–`end` seconds of the recording at `path` (clamped to it), in at
-    most `columns` equal columns of whole samples, each its [min, max] in -1..1 of full scale; fewer columns when
-    the stretch has fewer samples, one sample each (`samples` True): zoomed in to a few periods, the editor draws
-    the samples themselves. Only the stretch is read, in blocks: the work and memory do not grow with the recording."""
+    """(start, end, peaks, samples) of the stretch `start`–`end` seconds of the recording at `path` (clamped to
+    it), in at most `columns` equal columns of whole samples, each its [min, max] in -1..1 of full scale; fewer
+    columns when the stretch has fewer samples, one sample each (`samples` True): zoomed in to a few periods, the
+    editor draws the samples themselves. Only the stretch is read, in blocks: the work and memory do not grow with
+    the recording."""
     info = soundfile.info(str(path))
     first = min(info.frames, max(0, math.floor(start * info.samplerate)))
     last = min(info.frames, max(first, math.ceil(end * info.samplerate)))

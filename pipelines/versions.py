@@ -273,7 +273,8 @@ def save(run, name, user, base_number, tiers, audio_duration, base_alignment=Non
     current = results.result_version(run, name)
     if base_number != current.number or (base_alignment is not None and base_alignment != alignment(run)):
         raise StaleVersion()
-    if source is not None and (isinstance(source, bool) or not isinstance(source, int) or not 0 <= source <= base_number):
+    if source is not None and (isinstance(source, bool) or not isinstance(source, int)
+                               or not 0 <= source <= base_number):
         raise VersionRefused(f"There is no version “{source}” of this result to start from: \"from\" is the number "
                              f"of one of its versions, 0 to {base_number}.")
     try:
@@ -281,7 +282,9 @@ def save(run, name, user, base_number, tiers, audio_duration, base_alignment=Non
     except VersionRefused:
         raise VersionRefused("This result cannot be read as a TextGrid, so it cannot be edited here.") from None
     base = _tiers_of(base_grid)
-    origins = [base] if source in (None, base_number) else [base, editor_tiers(results.result_version(run, name, source).path)]
+    origins = [base]
+    if source not in (None, base_number):
+        origins.append(editor_tiers(results.result_version(run, name, source).path))
     cleaned = _drop_changed_confidence(origins, check(base, tiers, audio_duration))
     if _same(base["tiers"], cleaned):  # a version identical to its base would only lengthen the list
         raise VersionRefused(f"Nothing has changed since version {base_number}: there is nothing to save.")

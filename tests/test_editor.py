@@ -586,7 +586,8 @@ def test_a_stretch_of_the_waveform_comes_in_as_much_detail_as_asked_down_to_sing
     expected = 0.5 * np.sin(2 * np.pi * 100 * (16000 + np.arange(800)) / 16000)
     assert np.abs(peaks[:, 0] - expected).max() < 1e-3  # the periods themselves, not an outline's blocks
     # A second in 50 columns: each column's lowest and highest sample (20 ms, two periods each).
-    peaks = np.array(peaks_of(alice_client, project, run, "?start=0.5&end=1.5&columns=50").json()["peaks"]).reshape(-1, 2)
+    response = peaks_of(alice_client, project, run, "?start=0.5&end=1.5&columns=50")
+    peaks = np.array(response.json()["peaks"]).reshape(-1, 2)
     assert len(peaks) == 50 and np.allclose(peaks[:, 0], -0.5, atol=1e-3) and np.allclose(peaks[:, 1], 0.5, atol=1e-3)
     # Past the end of the recording: up to its end.
     assert peaks_of(alice_client, project, run, "?start=1.9&end=2.5&columns=10").json()["end"] == 2.0
@@ -705,7 +706,8 @@ def test_an_older_version_opens_read_only_and_a_new_version_from_it_follows_the_
     assert "w1" in [i["label"] for i in data["tiers"][0]["intervals"]]
     assert "Start a new version from this one" in page and "viewing <span" in page
     for version in ("7", "x"):
-        assert alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid") + f"?version={version}").status_code == 404
+        response = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid") + f"?version={version}")
+        assert response.status_code == 404
 
     # Started from version 0, the save is based on the latest (1): it becomes version 2, and the intervals it took
     # back from version 0 keep the aligner's confidence.
