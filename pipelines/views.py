@@ -318,7 +318,7 @@ def edit_result(request, project_id, run_id, name):
     """The result editor, on the latest version; `?version=N` shows an older one read-only, from which the
     researcher may start a new version (saved as the next after the latest, so the stale-base rule still holds)."""
     run = get_run_for_user(request, project_id, run_id)
-    outcome, audio = results.recording_of(run, name)
+    _, audio = results.recording_of(run, name)
     latest = results.result_version(run, name)
     version = results.result_version(run, name, results.version_number(request.GET.get("version")))
     audio_path = default_storage.path(audio.file.name)

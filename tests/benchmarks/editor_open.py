@@ -120,7 +120,7 @@ def main():
         subprocess.run(manage + ["migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         made = subprocess.run(manage + ["shell", "-c", f"FOLDER = {str(tmp)!r}\n" + SETUP], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if made.returncode:
             print(made.stderr)
             return 1
@@ -158,14 +158,14 @@ def main():
     lines = [
         "## Result editor: opening an hour-long result",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} by `tests/benchmarks/editor_open.py`: Chromium opens the result editor "
-        "of a finished run on Django's development server (`make run`), three times each: the first open computes "
-        "the waveform's outline and parses the TextGrid, and keeps both beside the run; the later ones (median of two) "
-        "read them. First byte: the server's part; drawn: until the tiers are on the page. Issue 21 closed with about "
-        "12 s for the hour (2.3 s of it wavesurfer's timeline plugin laying out a tick a second of the recording).",
+        (f"Measured {time.strftime('%Y-%m-%d')} by `tests/benchmarks/editor_open.py`: Chromium opens the result editor "
+         "of a finished run on Django's development server (`make run`), three times each: the first open computes "
+         "the waveform's outline and parses the TextGrid, and keeps both beside the run; the later ones (median of two) "
+         "read them. First byte: the server's part; drawn: until the tiers are on the page. Issue 21 closed with about "
+         "12 s for the hour (2.3 s of it wavesurfer's timeline plugin laying out a tick a second of the recording)."),
         "",
-        "| recording | words / phones | first open: first byte (s) | first open: drawn (s) | later: first byte (s) "
-        "| later: drawn (s) |",
+        ("| recording | words / phones | first open: first byte (s) | first open: drawn (s) | later: first byte (s) "
+         "| later: drawn (s) |"),
         "|---|---:|---:|---:|---:|---:|",
     ]
     for stem, label in (("minute", "1 min"), ("hour", "60 min")):
