@@ -21,5 +21,6 @@ urlpatterns = [
     path(run + "text/<path:name>", views.view_text, name="pipelines-view-text"),
     path(run + "edit/<str:name>", views.edit_result, name="pipelines-edit-result"),
     path(run + "audio/<str:name>", views.result_audio, name="pipelines-result-audio"),
+    path(run + "peaks/<str:name>", views.result_peaks, name="pipelines-result-peaks"),
     path(run + "versions/<str:name>", views.save_version, name="pipelines-save-version"),
 ]

@@ -8,6 +8,7 @@ confidence tiers are rebuilt from the submitted values and whose point tiers are
 """
 
 import bisect
+import hashlib
 import json
 import math
 import os
@@ -92,8 +93,32 @@ def _editable(grid):
 
 def editor_tiers(path):
     """{"start", "end", "tiers": [{"name", "kind", "words" (a phone tier's word tier's position or None),
-    "intervals": [{"start", "end", "label", "confidence"}]}]} of the TextGrid at `path`."""
+    "intervals": [{"start", "end", "label", "confidence"}]}], "points": [{"name", "points": [{"time", "label"}]}]}
+    of the TextGrid at `path`. The point tiers are shown, not edited: a save keeps them as they were."""
     return _tiers_of(_open(path))
+
+
+# Bumped when what `editor_tiers` gives changes, so that tiers kept by older code are not read.
+TIERS_FORMAT = 2
+
+
+def kept_editor_tiers(path, folder):
+    """`editor_tiers(path)`, kept as JSON in `folder` under the file's path, size and modification time: parsing an
+    hour's TextGrid with praatio takes seconds, and a version's file never changes once written."""
+    stat = os.stat(path)
+    key = hashlib.sha256(os.path.abspath(str(path)).encode()).hexdigest()[:16]
+    kept = os.path.join(folder, f"{key}.{stat.st_size}.{stat.st_mtime_ns}.v{TIERS_FORMAT}.json")
+    try:
+        with open(kept, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        pass  # not kept yet, or cut short by a crash: read below
+    tiers = editor_tiers(path)
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, suffix=".part", delete=False) as handle:
+        json.dump(tiers, handle)
+    os.replace(handle.name, kept)  # whole or not at all, for a second tab reading it meanwhile
+    return tiers
 
 
 def _tiers_of(grid):
@@ -111,7 +136,9 @@ def _tiers_of(grid):
                               and t["prefix"] == tier["prefix"]), None)
     for tier in tiers:
         del tier["prefix"]
-    return {"start": float(grid.minTimestamp), "end": float(grid.maxTimestamp), "tiers": tiers}
+    points = [{"name": name, "points": [{"time": float(p.time), "label": p.label} for p in grid.getTier(name).entries]}
+              for name in grid.tierNames if isinstance(grid.getTier(name), textgrid.PointTier)]
+    return {"start": float(grid.minTimestamp), "end": float(grid.maxTimestamp), "tiers": tiers, "points": points}
 
 
 def _number(value, what):
@@ -232,22 +259,33 @@ def tiers_of_textgrid(text):
         return _tiers_of(_open(path))["tiers"]
 
 
-def save(run, name, user, base_number, tiers, audio_duration, base_alignment=None):
+def save(run, name, user, base_number, tiers, audio_duration, base_alignment=None, source=None):
     """Saves `tiers` (as `check` takes them) as the next version of the result `name`, made from version
     `base_number` of the alignment `base_alignment` (`alignment(run)` when the base was read; None: not checked);
     returns its number. StaleVersion when the base is not the latest (another tab saved, or the run was realigned
-    since: its new result has version numbers of its own); Busy while the run is being realigned."""
+    since: its new result has version numbers of its own); Busy while the run is being realigned.
+
+    `source`: the number of an older version the researcher started from (the editor opened on it, read-only, then
+    "Start a new version from this one"), or None. The base is still the latest, which the page had when it
+    opened, so that a save meanwhile is not overwritten unseen; the older version's intervals keep their confidence."""
     if run.stage in BUSY_STAGES:
         raise Busy()
     current = results.result_version(run, name)
     if base_number != current.number or (base_alignment is not None and base_alignment != alignment(run)):
         raise StaleVersion()
+    if source is not None and (isinstance(source, bool) or not isinstance(source, int)
+                               or not 0 <= source <= base_number):
+        raise VersionRefused(f"There is no version “{source}” of this result to start from: \"from\" is the number "
+                             f"of one of its versions, 0 to {base_number}.")
     try:
         base_grid = _open(current.path)
     except VersionRefused:
         raise VersionRefused("This result cannot be read as a TextGrid, so it cannot be edited here.") from None
     base = _tiers_of(base_grid)
-    cleaned = _drop_changed_confidence(base, check(base, tiers, audio_duration))
+    origins = [base]
+    if source not in (None, base_number):
+        origins.append(editor_tiers(results.result_version(run, name, source).path))
+    cleaned = _drop_changed_confidence(origins, check(base, tiers, audio_duration))
     if _same(base["tiers"], cleaned):  # a version identical to its base would only lengthen the list
         raise VersionRefused(f"Nothing has changed since version {base_number}: there is nothing to save.")
     with tempfile.TemporaryDirectory() as folder:
@@ -277,11 +315,13 @@ def alignment(run):
     return str(run.result_process.pk)
 
 
-def _drop_changed_confidence(base, tiers):
-    """`tiers` with no confidence on an interval whose start, end or label is not the base's: the aligner's
-    confidence was about the interval it made (the editor's page clears it as well; an API client may not)."""
-    for tier, before in zip(tiers, base["tiers"]):
-        kept = {(round(i["start"], 6), round(i["end"], 6), i["label"]) for i in before["intervals"]}
+def _drop_changed_confidence(origins, tiers):
+    """`tiers` with no confidence on an interval whose start, end or label is in none of `origins` (the base, and the
+    older version a save started from): the aligner's confidence was about the interval it made (the editor's page
+    clears it as well; an API client may not)."""
+    for position, tier in enumerate(tiers):
+        kept = {(round(i["start"], 6), round(i["end"], 6), i["label"])
+                for origin in origins for i in origin["tiers"][position]["intervals"]}
         for interval in tier["intervals"]:
             if (round(interval["start"], 6), round(interval["end"], 6), interval["label"]) not in kept:
                 interval["confidence"] = None
@@ -314,8 +354,8 @@ def _grid(base, tiers):
 
 
 def parse_body(body):
-    """(base version, its alignment or None, submitted tiers) of a JSON body {"base": n, "alignment": a,
-    "tiers": [...]} or {"base": n, "alignment": a, "textgrid": "..."}."""
+    """(base version, its alignment or None, submitted tiers, the older version it started from or None) of a JSON
+    body {"base": n, "alignment": a, "from": m, "tiers": [...]} or {"base": n, "alignment": a, "textgrid": "..."}."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -325,7 +365,8 @@ def parse_body(body):
     base = data.get("base")
     if isinstance(base, bool) or not isinstance(base, int) or base < 0:
         raise VersionRefused("Say which version you edited: \"base\" is its number (0 for the automatic result).")
-    return base, parse_alignment(data), tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
+    tiers = tiers_of_textgrid(data["textgrid"]) if "textgrid" in data else data.get("tiers")
+    return base, parse_alignment(data), tiers, data.get("from")
 
 
 def parse_alignment(data):

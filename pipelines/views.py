@@ -5,7 +5,12 @@ Lookups go through `upload.access.get_project_for_user` and `pipelines.access.ge
 anyone but the owner.
 """
 
+import base64
 import logging
+import math
+import re
+
+import numpy as np
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -301,11 +306,21 @@ def view_result(request, project_id, run_id, name):
 
 # The result editor: one recording's result, corrected in the browser and saved as a new version.
 
-# Waveform columns per second sent to the editor (zoomed further, it draws them wider), and at most this many
-# (an hour's recording: 28 a second, 1.4 MB of JSON).
+# Waveform columns per second of the outline sent with the editor's page, and at most this many (an hour's
+# recording: 28 a second). Zoomed in further, the page asks for the stretch it shows (result_peaks).
 PEAKS_PER_SECOND = 100
 MAX_PEAKS = 100_000
+# What the page may ask of result_peaks at once: about three screens' width of columns, and a stretch whose
+# samples read in a fraction of a second (two minutes of 48 kHz stereo: 11.5 M samples, in blocks).
+MAX_DETAIL_COLUMNS = 10_000
+MAX_DETAIL_SECONDS = 120
 MAX_VERSION_BYTES = versions.MAX_VERSION_BYTES
+
+
+def _editor_folder(run):
+    """Where the editor keeps what it computes once per recording or version (the outline, the parsed tiers).
+    Not referenced by any row: the hourly cleanup (upload.cleanup) removes it once old, and it is made again."""
+    return default_storage.path(f"{run.folder}/editor")
 
 
 @login_required
@@ -313,28 +328,86 @@ MAX_VERSION_BYTES = versions.MAX_VERSION_BYTES
 # whole recording and plays it from a blob: URL of that copy.
 @csp_update({"style-src": [NONCE], "media-src": ["'self'", "blob:"]})
 def edit_result(request, project_id, run_id, name):
+    """The result editor, on the latest version; `?version=N` shows an older one read-only, from which the
+    researcher may start a new version (saved as the next after the latest, so the stale-base rule still holds)."""
     run = get_run_for_user(request, project_id, run_id)
-    outcome, audio = results.recording_of(run, name)
-    version = results.result_version(run, name)
+    _, audio = results.recording_of(run, name)
+    latest = results.result_version(run, name)
+    version = results.result_version(run, name, results.version_number(request.GET.get("version")))
     audio_path = default_storage.path(audio.file.name)
     try:
         duration = pictures.duration(audio_path)
-        columns = audio_files.peaks(audio_path, max(1, min(MAX_PEAKS, int(duration * PEAKS_PER_SECOND))))
-        tiers = versions.editor_tiers(version.path)
+        columns = max(1, min(MAX_PEAKS, int(duration * PEAKS_PER_SECOND)))
+        outline, loudest = audio_files.outline(audio_path, _editor_folder(run), columns)
+        tiers = versions.kept_editor_tiers(version.path, _editor_folder(run))
     except (versions.VersionRefused, ValueError, OSError, RuntimeError, IndexError, KeyError):
         log.warning("Cannot open %s of run %s in the editor", name, run.pk, exc_info=True)
         raise Http404("This result cannot be edited here; download it instead.") from None
     data = {
-        **tiers, "duration": duration, "version": version.number, "alignment": versions.alignment(run),
+        **tiers, "duration": duration, "alignment": versions.alignment(run),
+        # The version shown, and the latest, on which a save is based (the same unless an older one is shown).
+        "version": version.number, "latest": latest.number, "read_only": version.number != latest.number,
         "low": pictures.LOW_CONFIDENCE,
-        # Each column as its lowest and highest sample, in the order wavesurfer.js draws them.
-        "peaks": [round(value, 3) for column in columns for value in column],
+        # Each column as its lowest and highest sample, in the order wavesurfer.js draws them, in 1/127ths of the
+        # loudest sample, as base64 of signed bytes: an hour's 200 000 values are 270 KB, not 1.5 MB of JSON.
+        "peaks": base64.b64encode(np.round(outline.reshape(-1) * 127).astype(np.int8).tobytes()).decode("ascii"),
+        "loudest": loudest,
         "audio": reverse("pipelines-result-audio", args=[project_id, run_id, name]),
+        "detail": reverse("pipelines-result-peaks", args=[project_id, run_id, name]),
+        "detail_columns": MAX_DETAIL_COLUMNS, "detail_seconds": MAX_DETAIL_SECONDS,
         "save": reverse("pipelines-save-version", args=[project_id, run_id, name]),
     }
     return render(request, "pipelines/editor.html", {"run": run, "project": run.project, "name": name, "audio": audio,
-                                                     "version": version, "data": data,
+                                                     "version": version, "latest": latest, "data": data,
                                                      "max_label": versions.MAX_LABEL})
+
+
+def _detail_request(query, duration):
+    """(start, end, columns) of a result_peaks query, or ValueError saying what is wrong."""
+    def seconds(key):
+        try:
+            value = float(query.get(key, ""))
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f"“{key}” must be a number of seconds, as in ?start=12.5&end=13&columns=1000.")
+        return value
+
+    start, end = seconds("start"), seconds("end")
+    if not 0 <= start < duration:
+        raise ValueError(f"“start” must lie inside the recording, from 0 to {duration:.3f} s.")
+    if end <= start:
+        raise ValueError("“end” must be after “start”.")
+    if end - start > MAX_DETAIL_SECONDS:
+        raise ValueError(f"At most {MAX_DETAIL_SECONDS} s at a time: ask for a shorter stretch (the page's outline "
+                         "covers views wider than this).")
+    columns = query.get("columns", "")
+    if not re.fullmatch(r"[0-9]{1,6}", columns) or not 1 <= int(columns) <= MAX_DETAIL_COLUMNS:
+        raise ValueError(f"“columns” must be a whole number from 1 to {MAX_DETAIL_COLUMNS}.")
+    return start, min(end, duration), int(columns)
+
+
+@login_required
+def result_peaks(request, project_id, run_id, name):
+    """The waveform of a stretch of a result's recording in detail, for the editor zoomed in past its outline:
+    {"start", "end", "samples" (one sample a column), "peaks": [min, max, ...]} in -1..1 of full scale
+    (pipelines.audio.detail)."""
+    run = get_run_for_user(request, project_id, run_id)
+    _, audio = results.recording_of(run, name)
+    audio_path = default_storage.path(audio.file.name)
+    try:
+        start, end, columns = _detail_request(request.GET, pictures.duration(audio_path))
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    try:
+        start, end, peaks, samples = audio_files.detail(audio_path, start, end, columns)
+    except (OSError, RuntimeError, ValueError):
+        log.warning("Cannot read the waveform of %s of run %s", name, run.pk, exc_info=True)
+        return JsonResponse({"error": "The recording could not be read here; its download still works."}, status=404)
+    response = JsonResponse({"start": start, "end": end, "samples": samples,
+                             "peaks": [round(v, 4) for v in peaks.reshape(-1).tolist()]})
+    response["Cache-Control"] = "private, max-age=3600"  # scrolling back and forth asks for the same stretches
+    return response
 
 
 @login_required
@@ -348,7 +421,8 @@ def result_audio(request, project_id, run_id, name):
 @login_required
 @require_POST
 def save_version(request, project_id, run_id, name):
-    """Saves the editor's JSON ({"base": version, "tiers": [...]}) as the result's next version."""
+    """Saves the editor's JSON ({"base": version, "from": older version or null, "tiers": [...]}) as the result's next
+    version."""
     run = get_run_for_user(request, project_id, run_id)
     _, audio = results.recording_of(run, name)
     # Read here rather than through request.body, whose limit (DATA_UPLOAD_MAX_MEMORY_SIZE, a few MB for the
@@ -357,9 +431,9 @@ def save_version(request, project_id, run_id, name):
     if len(body) > MAX_VERSION_BYTES:
         return JsonResponse({"error": versions.too_large(MAX_VERSION_BYTES)}, status=413)
     try:
-        base, alignment, tiers = versions.parse_body(body)
+        base, alignment, tiers, source = versions.parse_body(body)
         number = versions.save(run, name, request.user, base, tiers, pictures.duration(default_storage.path(audio.file.name)),
-                               alignment)
+                               alignment, source)
     except (versions.StaleVersion, versions.Busy) as exc:
         return JsonResponse({"error": str(exc)}, status=409)
     except versions.VersionRefused as exc:

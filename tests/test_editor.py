@@ -99,6 +99,7 @@ def test_a_saved_version_is_what_every_download_reads_and_the_automatic_one_stay
     run_page = alice_client.get(reverse("pipelines-run", args=[project.pk, run.pk])).content.decode()
     assert "version 1 by alice" in run_page
     assert url("pipelines-export-result", project, run, "eaf", "a.TextGrid") + "?version=1" in run_page
+    assert url("pipelines-edit-result", project, run, "a.TextGrid") + "?version=0" in run_page  # opened read-only
     assert alice_client.get(url("pipelines-view-result", project, run, "a.TextGrid") + "?version=1").status_code == 200
     assert alice_client.get(url("pipelines-view-result", project, run, "a.TextGrid") + "?version=7").status_code == 404
 
@@ -167,7 +168,7 @@ def test_no_boundary_may_lie_after_the_end_of_the_recording(alice_client, alice,
 def test_a_version_may_be_sent_as_a_textgrid(alice, tmp_path):
     project, run = edited_run(alice, tmp_path)
     text = open(results.result_path(run, "a.TextGrid"), encoding="utf-8").read().replace("0.4504", "0.47")
-    base, _, tiers = versions.parse_body(json.dumps({"base": 0, "textgrid": text}))
+    base, _, tiers, _ = versions.parse_body(json.dumps({"base": 0, "textgrid": text}))
     assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
     assert words(results.result_path(run, "a.TextGrid"))[0] == (0.12, 0.47, "ten")
     with pytest.raises(versions.VersionRefused, match="This is not a TextGrid that Praat could open."):
@@ -283,7 +284,7 @@ def test_a_realigned_result_starts_again_from_version_0(alice, tmp_path):
     # A run waiting for review shows the first pass's results, which the researcher may correct; the second pass
     # writes new ones, which a correction of the old ones must not hide.
     project, run = edited_run(alice, tmp_path)
-    base, _, tiers = versions.parse_body(json.dumps({"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}))
+    base, _, tiers, _ = versions.parse_body(json.dumps({"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}))
     assert versions.save(run, "a.TextGrid", alice, base, tiers, 1.5) == 1
     run.realign_process = fa_process(project, ["a"], {"a.TextGrid": grid_text(tmp_path)}, folder="realign")
     run.save()
@@ -531,3 +532,218 @@ def test_an_unchanged_version_is_not_saved_and_each_version_downloads_under_its_
     assert latest["Content-Disposition"] == 'attachment; filename="a.TextGrid"'
     page = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid")).content.decode()
     assert 'maxlength="200"' in page
+
+
+def test_the_hourly_cleanup_keeps_saved_versions(alice_client, alice, tmp_path):
+    # Saved versions live under the run's folder, outside every process's output folder: the cleanup of files no
+    # row refers to took them for orphans once they were older than CLEANUP_ORPHAN_AGE_HOURS.
+    import os
+    import time
+
+    from upload.cleanup import remove_orphans
+
+    project, run = edited_run(alice, tmp_path)
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    path = results.result_path(run, "a.TextGrid")
+    week_ago = time.time() - 7 * 24 * 3600
+    os.utime(path, (week_ago, week_ago))
+    remove_orphans(force=True)
+    assert os.path.exists(path)
+    assert words(results.result_path(run, "a.TextGrid"))[0] == (0.12, 0.47, "ten")
+
+
+# Zoomed in: the waveform of the stretch shown, in detail
+
+
+def sine_run(owner, tmp_path, seconds=2.0, rate=16000):
+    """edited_run, with a.wav a 100 Hz sine at half of full scale (a period: 10 ms, 160 samples) instead of silence."""
+    import numpy as np
+    import soundfile
+
+    project, run = edited_run(owner, tmp_path)
+    audio = project.files.get(name="a.wav")
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(audio.file.path, (0.5 * np.sin(2 * np.pi * 100 * t)).astype(np.float32), rate, subtype="PCM_16")
+    return project, run
+
+
+def peaks_of(client, project, run, query):
+    return client.get(url("pipelines-result-peaks", project, run, "a.TextGrid") + query)
+
+
+def test_a_stretch_of_the_waveform_comes_in_as_much_detail_as_asked_down_to_single_samples(alice_client, alice,
+                                                                                          tmp_path):
+    import numpy as np
+
+    project, run = sine_run(alice, tmp_path)
+    # 50 ms (800 samples, five periods) in 1000 columns: fewer samples than columns, so one column per sample.
+    response = peaks_of(alice_client, project, run, "?start=1&end=1.05&columns=1000")
+    assert response.status_code == 200
+    got = response.json()
+    assert (got["start"], got["end"], got["samples"]) == (1.0, 1.05, True)
+    peaks = np.array(got["peaks"]).reshape(-1, 2)
+    assert len(peaks) == 800 and (peaks[:, 0] == peaks[:, 1]).all()
+    expected = 0.5 * np.sin(2 * np.pi * 100 * (16000 + np.arange(800)) / 16000)
+    assert np.abs(peaks[:, 0] - expected).max() < 1e-3  # the periods themselves, not an outline's blocks
+    # A second in 50 columns: each column's lowest and highest sample (20 ms, two periods each).
+    response = peaks_of(alice_client, project, run, "?start=0.5&end=1.5&columns=50")
+    peaks = np.array(response.json()["peaks"]).reshape(-1, 2)
+    assert len(peaks) == 50 and np.allclose(peaks[:, 0], -0.5, atol=1e-3) and np.allclose(peaks[:, 1], 0.5, atol=1e-3)
+    # Past the end of the recording: up to its end.
+    assert peaks_of(alice_client, project, run, "?start=1.9&end=2.5&columns=10").json()["end"] == 2.0
+
+
+def test_a_stretch_of_the_waveform_asked_for_wrongly_is_refused_with_what_to_send(alice_client, alice, tmp_path):
+    from pipelines import views
+
+    project, run = sine_run(alice, tmp_path)
+    cases = {
+        "?end=1&columns=10": "“start” must be a number of seconds, as in ?start=12.5&end=13&columns=1000.",
+        "?start=nan&end=1&columns=10": "“start” must be a number of seconds, as in ?start=12.5&end=13&columns=1000.",
+        "?start=0&end=inf&columns=10": "“end” must be a number of seconds, as in ?start=12.5&end=13&columns=1000.",
+        "?start=-1&end=1&columns=10": "“start” must lie inside the recording, from 0 to 2.000 s.",
+        "?start=2&end=3&columns=10": "“start” must lie inside the recording, from 0 to 2.000 s.",
+        "?start=1&end=1&columns=10": "“end” must be after “start”.",
+        "?start=0&end=121&columns=10": ("At most 120 s at a time: ask for a shorter stretch (the page's outline covers "
+                                        "views wider than this)."),
+        "?start=0&end=1&columns=0": "“columns” must be a whole number from 1 to 10000.",
+        "?start=0&end=1&columns=10001": "“columns” must be a whole number from 1 to 10000.",
+        "?start=0&end=1&columns=1e3": "“columns” must be a whole number from 1 to 10000.",
+        "?start=0&end=1": "“columns” must be a whole number from 1 to 10000.",
+    }
+    assert views.MAX_DETAIL_SECONDS == 120 and views.MAX_DETAIL_COLUMNS == 10_000
+    for query, message in cases.items():
+        response = peaks_of(alice_client, project, run, query)
+        assert (response.status_code, response.json()) == (400, {"error": message}), query
+
+
+def test_the_detail_of_a_long_recording_is_read_in_blocks_of_a_bounded_size(tmp_path):
+    import tracemalloc
+
+    import numpy as np
+    import soundfile
+
+    from pipelines import audio as audio_files
+
+    rate = 48000  # two minutes of 48 kHz stereo (the most the editor asks for): 11.5 M samples, 46 MB as float32
+    samples = np.zeros((rate * 120, 2), dtype=np.int16)
+    samples[rate * 100, 1] = 16384  # half of full scale in one channel: a quarter in the mono mean
+    samples[rate * 10, 0] = -8192
+    soundfile.write(tmp_path / "long.wav", samples, rate, subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        start, end, peaks, samples = audio_files.detail(tmp_path / "long.wav", 0, 120, 120)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (start, end, peaks.shape, samples) == (0.0, 120.0, (120, 2), False)
+    assert peaks[100].tolist() == [0.0, 0.25] and peaks[10].tolist() == [-0.125, 0.0] and not peaks[50].any()
+    assert peak < 40 * 1024**2, peak  # blocks of a million frames; the whole stretch at once: over 90 MB
+
+
+def test_the_outline_is_computed_once_and_again_only_when_the_recording_changes(alice_client, alice, tmp_path,
+                                                                              monkeypatch):
+    import base64
+    import os
+
+    import numpy as np
+    import soundfile
+    from django.core.files.storage import default_storage
+
+    from pipelines import audio as audio_files
+
+    project, run = sine_run(alice, tmp_path)
+    read = []
+    real = audio_files._outline
+    monkeypatch.setattr(audio_files, "_outline", lambda *args: read.append(args) or real(*args))
+    first = editor_data(alice_client, project, run, "a.TextGrid")
+    assert editor_data(alice_client, project, run, "a.TextGrid")["peaks"] == first["peaks"]
+    assert len(read) == 1
+    peaks = np.frombuffer(base64.b64decode(first["peaks"]), dtype=np.int8)
+    assert len(peaks) == 2 * 200 and peaks.min() == -127 and peaks.max() == 127  # 100 columns a second, 2 s
+    assert abs(first["loudest"] - 0.5) < 1e-3
+    # The recording deleted and uploaded again under its name: a new outline, and the old one removed.
+    path = project.files.get(name="a.wav").file.path
+    soundfile.write(path, np.zeros(16000, dtype=np.int16), 16000, subtype="PCM_16")
+    again = editor_data(alice_client, project, run, "a.TextGrid")
+    assert len(read) == 2 and again["duration"] == 1.0 and again["peaks"] != first["peaks"]
+    kept = os.listdir(default_storage.path(f"{run.folder}/editor"))
+    assert len([name for name in kept if name.endswith(".npz")]) == 1
+
+
+def test_the_tiers_of_a_version_are_parsed_once(alice_client, alice, tmp_path, monkeypatch):
+    project, run = edited_run(alice, tmp_path)
+    parsed = []
+    real = versions.editor_tiers
+    monkeypatch.setattr(versions, "editor_tiers", lambda path: parsed.append(path) or real(path))
+    first = editor_data(alice_client, project, run, "a.TextGrid")
+    assert editor_data(alice_client, project, run, "a.TextGrid")["tiers"] == first["tiers"]
+    assert len(parsed) == 1
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    assert editor_data(alice_client, project, run, "a.TextGrid")["tiers"][0]["intervals"][1]["end"] == 0.47
+
+
+# Older versions, opened in the editor
+
+
+def test_an_older_version_opens_read_only_and_a_new_version_from_it_follows_the_latest(alice_client, alice, tmp_path):
+    from tests.test_confidence_pages import confident_grid
+
+    project = make_project(alice)
+    Upload(project).add(SimpleUploadedFile("a.wav", wav_bytes(seconds=4)))
+    process = fa_process(project, ["a"], {"a.TextGrid": confident_grid(4)})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE, fa_process=process)
+    automatic = [{"name": t["name"], "intervals": t["intervals"]} for t in tiers_of(run)]
+    changed = json.loads(json.dumps(automatic))
+    next(i for i in changed[0]["intervals"] if i["label"] == "w1").update(label="one", confidence=None)
+    assert versions.save(run, "a.TextGrid", alice, 0, changed, 4.0) == 1
+
+    data = editor_data(alice_client, project, run, "a.TextGrid")
+    assert (data["version"], data["latest"], data["read_only"]) == (1, 1, False)
+    page = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid") + "?version=0").content.decode()
+    data = json.loads(page.split('id="editor-data" type="application/json">')[1].split("</script>")[0])
+    assert (data["version"], data["latest"], data["read_only"]) == (0, 1, True)
+    assert "w1" in [i["label"] for i in data["tiers"][0]["intervals"]]
+    assert "Start a new version from this one" in page and "viewing <span" in page
+    assert url("pipelines-download-result", project, run, "a.TextGrid") + "?version=0\">Download version 0</a>" in page
+    for version in ("7", "x"):
+        response = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid") + f"?version={version}")
+        assert response.status_code == 404
+
+    # Started from version 0, the save is based on the latest (1): it becomes version 2, and the intervals it took
+    # back from version 0 keep the aligner's confidence.
+    restored = json.loads(json.dumps(data["tiers"]))
+    body = {"base": 0, "from": 0, "alignment": data["alignment"], "tiers": restored}
+    response = save(alice_client, project, run, body)
+    assert response.status_code == 409 and response.json()["error"] == versions.STALE  # based on 0: stale, as before
+    response = save(alice_client, project, run, {**body, "base": 1, "from": 5})
+    assert response.status_code == 400 and response.json()["error"] == (
+        'There is no version “5” of this result to start from: "from" is the number of one of its versions, 0 to 1.')
+    response = save(alice_client, project, run, {**body, "base": 1})
+    assert response.status_code == 201 and response.json()["version"] == 2
+    alignment = results.read_alignment(run, results.result_path(run, "a.TextGrid"), "a.TextGrid", {})
+    assert [(w.span.label, w.span.confidence) for w in alignment.words()][:4] == [
+        ("w0", 0.95), ("w1", 0.95), ("w2", 0.95), ("w3", 0.12)]
+    assert save(alice_client, project, run, {**body, "base": 1}).status_code == 409  # version 2 is the latest now
+
+
+def with_points(run):
+    """`run`'s automatic a.TextGrid with a point tier "events" (a click at 0.3 s, a cough at 1 s) after its tiers."""
+    path = results.result_path(run, "a.TextGrid", 0)
+    grid = textgrid.openTextgrid(path, includeEmptyIntervals=True)
+    grid.addTier(textgrid.PointTier("events", [(0.3, "click"), (1.0, "cough")], grid.minTimestamp, grid.maxTimestamp))
+    grid.save(path, format="long_textgrid", includeBlankSpaces=True)
+    return run
+
+
+def test_point_tiers_are_shown_with_their_labels_and_kept_as_they_are(alice_client, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    with_points(run)
+    data = editor_data(alice_client, project, run, "a.TextGrid")
+    assert [t["name"] for t in data["tiers"]] == ["words", "phones"]  # the edited ones: the points are not among them
+    assert data["points"] == [{"name": "events", "points": [{"time": 0.3, "label": "click"},
+                                                           {"time": 1.0, "label": "cough"}]}]
+    assert save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)}).status_code == 201
+    saved = textgrid.openTextgrid(results.result_path(run, "a.TextGrid"), includeEmptyIntervals=True)
+    assert [(p.time, p.label) for p in saved.getTier("events").entries] == [(0.3, "click"), (1.0, "cough")]
+    assert editor_data(alice_client, project, run, "a.TextGrid")["points"] == data["points"]

@@ -9,7 +9,8 @@ once they are older than CLEANUP_ORPHAN_AGE_HOURS:
   see upload.tempfiles.TEMP_PATTERNS);
 - half-written files in MEDIA_ROOT/.partial/;
 - files under MEDIA_ROOT/projects/ that nothing refers to: an uploaded file's row (ProjectFile),
-  a process's output folder (runs keep their results there) or an input of a process still running;
+  a process's output folder (runs keep their results there), a saved version of a result
+  (ResultVersion) or an input of a process still running;
 - then the folders these leave empty, and empty folders older than the age (never the top ones).
 
 Anything else in MEDIA_ROOT is not Equestria's and is left alone. The age is what makes this safe to
@@ -122,10 +123,13 @@ def remove_orphans(now=None, dry_run=False, age_hours=None, force=False):
 
 def _references():
     """Storage names of every referenced file, and folders (with a trailing slash) whose contents are referenced."""
+    from pipelines.models import ResultVersion
     from scripts.models import Process
     from upload.models import ProjectFile
 
     files = set(ProjectFile.objects.values_list("file", flat=True).iterator())
+    # The result editor's saved versions are kept under their run's folder, outside every output folder.
+    files.update(ResultVersion.objects.values_list("textgrid", flat=True).iterator())
     folders = {f"{folder.rstrip('/')}/" for folder in Process.objects.values_list("output_folder", flat=True).iterator() if folder}
     for inputs in Process.objects.exclude(status__in=Process.FINISHED).values_list("inputs", flat=True).iterator():
         files.update(item.get("storage_name", "") for item in inputs or [] if isinstance(item, dict))

@@ -10,7 +10,9 @@
   var inner = document.getElementById("editor-tiers-inner");
   var labelBox = document.getElementById("editor-label");
   var message = document.getElementById("editor-message");
-  var tiers = data.tiers, version = data.version, undone = [], redone = [];
+  // `version`: the latest, on which a save is based; an older version is shown read-only until the researcher
+  // starts a new version from it (`from`: the version it came from, for the server's confidence rule).
+  var tiers = data.tiers, version = data.latest, from = null, readOnly = data.read_only, undone = [], redone = [];
   var selected = null; // {tier, index}
   var selection = null; // the region dragged across the waveform
   var saved = true;
@@ -20,13 +22,21 @@
   var MOST_DRAWN = 3000;
   var view = {start: data.start, end: data.end}, drawn = {start: data.start, end: data.end};
 
+  // The outline comes as base64 of signed bytes, each column's lowest and highest sample in 1/127ths of the loudest.
+  var outline = (function () {
+    var bytes = atob(data.peaks), values = new Float32Array(bytes.length);
+    for (var i = 0; i < bytes.length; i++) values[i] = ((bytes.charCodeAt(i) << 24) >> 24) / 127;
+    return values;
+  })();
+  var HEIGHT = 120;
+  if (readOnly) document.body.classList.add("editor-read-only");
   var regions = WaveSurfer.Regions.create();
   var ws = WaveSurfer.create({
-    container: "#editor-waveform", media: audio, peaks: [data.peaks], duration: data.duration, height: 120,
+    container: "#editor-waveform", media: audio, peaks: [outline], duration: data.duration, height: HEIGHT,
     minPxPerSec: data.duration > 30 ? 100 : 0,
     normalize: true, waveColor: "#0d6efd", progressColor: "#0a58ca", cursorColor: "#dc3545", cursorWidth: 2,
     cspNonce: document.getElementById("editor-waveform").dataset.nonce,
-    plugins: [regions, WaveSurfer.Timeline.create()],
+    plugins: [regions],
   });
   regions.enableDragSelection({color: "rgba(255, 193, 7, 0.3)"});
   regions.on("region-created", function (region) {
@@ -88,7 +98,30 @@
       });
       inner.appendChild(row);
     });
-    labelBox.disabled = !selected;
+    (data.points || []).forEach(function (tier) { // point tiers: shown with their labels, kept as they are on a save
+      var row = document.createElement("div");
+      row.className = "editor-tier editor-point-tier";
+      row.dataset.tier = tier.name;
+      var name = document.createElement("span");
+      name.className = "editor-tier-name";
+      name.textContent = tier.name + " (points, not editable here)";
+      row.appendChild(name);
+      var shown = tier.points.filter(function (p) { return p.time >= drawn.start && p.time <= drawn.end; });
+      if (shown.length > MOST_DRAWN) {
+        name.textContent = tier.name + ": zoom in (Ctrl+I) to see its points";
+        shown = [];
+      }
+      shown.forEach(function (point) {
+        var mark = document.createElement("div");
+        mark.className = "editor-point";
+        mark.style.left = percent(point.time);
+        mark.textContent = point.label;
+        mark.title = point.label + " " + point.time.toFixed(3) + " s";
+        row.appendChild(mark);
+      });
+      inner.appendChild(row);
+    });
+    labelBox.disabled = !selected || readOnly;
     labelBox.value = selected ? tiers[selected.tier].intervals[selected.index].label : "";
     fit();
   }
@@ -101,10 +134,13 @@
   // A click on the waveform puts the play head there and stops playing, as in Praat: playing on, the head moved
   // away before Enter could split where the researcher had clicked.
   ws.on("interaction", function () { if (ws.isPlaying()) ws.pause(); });
-  ws.on("redraw", fit);
-  ws.on("zoom", fit);
+  ws.on("redraw", function () { fit(); drawDetail(); drawRuler(); });
+  ws.on("zoom", function () { fit(); drawDetail(); drawRuler(); });
+  ws.on("timeupdate", function () { if (detailShown) drawDetail(); });
   ws.on("scroll", function (start, end, left) {
     rows.scrollLeft = left;
+    drawDetail();
+    drawRuler();
     view = {start: start, end: end};
     if (start < drawn.start || end > drawn.end || end - start < (drawn.end - drawn.start) / 6) render();
   });
@@ -113,9 +149,151 @@
     event.preventDefault();
   }, {passive: false});
 
+  // Zoomed in past the outline --------------------------------------------------------------------
+  // The page comes with an outline of at most 100 000 columns (an hour: 28 a second); zoomed in further, each of its
+  // columns is several pixels wide and the periods cannot be seen. Then this canvas, over wavesurfer's (under its
+  // play head and selection), draws the stretch shown from the server's detail of it (pipelines.views.result_peaks),
+  // asked for once zooming and scrolling have settled, a screen's width either side. The server reads only that
+  // stretch of the file: an hour-long recording is never decoded or held whole in the browser.
+  var OUTLINE_RATE = outline.length / 2 / data.duration; // columns a second
+  var detail = null, detailAsked = null, detailTimer = null, detailShown = false;
+  var canvas = document.createElement("canvas");
+  canvas.className = "editor-detail";
+  Object.assign(canvas.style, {position: "absolute", top: "0", zIndex: "2", pointerEvents: "none", display: "none"});
+  ws.getWrapper().appendChild(canvas);
+
+  function deep() { return pxPerSecond() > OUTLINE_RATE * 1.5; }
+
+  function fineEnough(source, start, end, pps) { // covers the view with a column a pixel, or every sample
+    var columns = source.peaks.length / 2 / (source.end - source.start);
+    return source.start <= start + SAME && source.end >= end - SAME && (source.samples || columns >= pps * 0.9);
+  }
+
+  function drawDetail() {
+    var pps = pxPerSecond();
+    detailShown = deep();
+    canvas.style.display = detailShown ? "block" : "none";
+    if (!detailShown) return;
+    var left = ws.getScroll(), width = ws.getWidth(), ratio = window.devicePixelRatio || 1;
+    var start = left / pps, end = Math.min(data.duration, (left + width) / pps);
+    var source = detail && fineEnough(detail, start, end, pps) ? detail : {start: 0, end: data.duration, peaks: outline};
+    if (source !== detail) askDetail(start, end, pps);
+    Object.assign(canvas.style, {left: left + "px", width: width + "px", height: HEIGHT + "px"});
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(HEIGHT * ratio);
+    var context = canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, width, HEIGHT);
+    var played = (ws.getCurrentTime() - start) * pps;
+    paint(context, source, start, pps, width, "#0d6efd");
+    if (played > 0) { // the part played in wavesurfer's progress colour, as under it
+      context.save();
+      context.beginPath();
+      context.rect(0, 0, played, HEIGHT);
+      context.clip();
+      paint(context, source, start, pps, width, "#0a58ca");
+      context.restore();
+    }
+  }
+
+  function paint(context, source, start, pps, width, colour) {
+    var peaks = source.peaks, count = peaks.length / 2, step = (source.end - source.start) / count, middle = HEIGHT / 2;
+    context.fillStyle = context.strokeStyle = colour;
+    if (source.samples && step * pps > 2) { // single samples further apart than two pixels: the line through them
+      var first = Math.max(0, Math.floor((start - source.start) / step) - 1);
+      var last = Math.min(count - 1, Math.ceil((start + width / pps - source.start) / step) + 1);
+      context.beginPath();
+      for (var i = first; i <= last; i++) {
+        var x = (source.start + (i + 0.5) * step - start) * pps, y = middle - peaks[2 * i] * middle;
+        if (i === first) context.moveTo(x, y); else context.lineTo(x, y);
+      }
+      context.lineWidth = 1.5;
+      context.stroke();
+      return;
+    }
+    for (var px = 0; px < width; px++) { // each pixel: the lowest and highest of the columns under it
+      var from = Math.floor((start + px / pps - source.start) / step);
+      var to = Math.max(from + 1, Math.floor((start + (px + 1) / pps - source.start) / step));
+      from = Math.max(0, from);
+      to = Math.min(count, to);
+      if (from >= to) continue;
+      var low = Infinity, high = -Infinity;
+      for (var c = from; c < to; c++) { low = Math.min(low, peaks[2 * c]); high = Math.max(high, peaks[2 * c + 1]); }
+      context.fillRect(px, middle - high * middle, 1, Math.max(1, (high - low) * middle));
+    }
+  }
+
+  // The time ruler under the waveform: only the ticks of the stretch shown, in steps that suit the zoom, down to a
+  // millisecond. (wavesurfer's timeline plugin lays out a tick a second for the whole recording on every zoom, each
+  // measured in the page: 2.3 of the 4 s an hour-long result took to open, and its ticks stay a second apart at any
+  // zoom.)
+  var ruler = document.getElementById("editor-ruler"), RULER_HEIGHT = 20;
+  var STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800];
+
+  function drawRuler() {
+    var pps = pxPerSecond(), left = ws.getScroll(), width = ws.getWidth(), ratio = window.devicePixelRatio || 1;
+    var step = STEPS.find(function (s) { return s * pps >= 70; }) || STEPS[STEPS.length - 1];
+    var decimals = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
+    ruler.width = Math.round(width * ratio);
+    ruler.height = Math.round(RULER_HEIGHT * ratio);
+    Object.assign(ruler.style, {width: width + "px", height: RULER_HEIGHT + "px"});
+    var context = ruler.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, width, RULER_HEIGHT);
+    context.fillStyle = "#6c757d";
+    context.font = "10px sans-serif";
+    var start = left / pps, end = (left + width) / pps;
+    for (var n = Math.floor(start / step * 5); n / 5 * step <= end; n++) { // five ticks to a label
+      var time = n / 5 * step, x = Math.round((time - start) * pps) + 0.5, labelled = n % 5 === 0;
+      context.fillRect(x, 0, 1, labelled ? 8 : 4);
+      if (labelled) context.fillText(clock(time, decimals), x + 3, 17);
+    }
+  }
+
+  function clock(time, decimals) { // 75.5 s as "1:15.5", 3.25 s as "3.25"
+    time = Number(time.toFixed(decimals)); // 119.99999999 is 120, not 1:60
+    if (time < 60) return time.toFixed(decimals);
+    var minutes = Math.floor(time / 60), seconds = time - minutes * 60;
+    return minutes + ":" + (seconds < 10 ? "0" : "") + seconds.toFixed(decimals);
+  }
+
+  // Asked 150 ms after the view first needs it, for the view as it is then; while the view keeps moving (a drag of
+  // the scroll bar, or playing with the page following the play head), again every 150 ms, not only once it stops.
+  var detailWanted = null;
+  function askDetail(start, end, pps) {
+    detailWanted = {start: start, end: end, pps: pps};
+    if (detailTimer) return;
+    detailTimer = setTimeout(function () {
+      detailTimer = null;
+      var start = detailWanted.start, end = detailWanted.end, pps = detailWanted.pps;
+      var span = end - start, most = data.detail_seconds;
+      if (span > most) return; // wider than the server gives: the outline is as fine as the screen there
+      var first = Math.max(0, start - Math.min(span, (most - span) / 2));
+      var last = Math.min(data.duration, end + Math.min(span, (most - span) / 2));
+      var columns = Math.max(1, Math.min(data.detail_columns, Math.ceil((last - first) * pps)));
+      var query = "?start=" + first.toFixed(6) + "&end=" + last.toFixed(6) + "&columns=" + columns;
+      if (detailAsked === query) return;
+      detailAsked = query;
+      fetch(data.detail + query, {credentials: "same-origin"}).then(function (response) {
+        return response.ok ? response.json() : Promise.reject(response.status);
+      }).then(function (got) {
+        if (detailAsked !== query) return; // the view moved on meanwhile
+        var peaks = new Float32Array(got.peaks.length), scale = data.loudest || 1;
+        for (var i = 0; i < peaks.length; i++) peaks[i] = got.peaks[i] / scale; // as the outline: 1 the loudest
+        detail = {start: got.start, end: got.end, samples: got.samples, peaks: peaks};
+        drawDetail();
+      }, function () {
+        detailAsked = null;
+        say("The waveform's detail could not be loaded; it shows the outline. Zoom or scroll to try again.", true);
+      });
+    }, 150);
+  }
+
   // Editing ----------------------------------------------------------------------------------------
 
   function change(edit) {
+    if (readOnly) return say(READ_ONLY, true);
     var before = JSON.stringify(tiers);
     var refusal = edit();
     if (refusal) {
@@ -130,10 +308,10 @@
     render();
   }
 
-  function restore(from, to) {
-    if (!from.length) return;
+  function restore(source, to) {
+    if (!source.length) return;
     to.push(JSON.stringify(tiers));
-    tiers = JSON.parse(from.pop());
+    tiers = JSON.parse(source.pop());
     saved = false;
     render();
   }
@@ -188,13 +366,23 @@
     var edge = event.target.closest(".editor-boundary");
     if (!edge) return;
     event.preventDefault();
-    var before = JSON.stringify(tiers), plan = edgeMove(Number(edge.dataset.tier), Number(edge.dataset.index));
-    var moved = false;
-    function move(e) { moved = true; moveEdge(plan, timeAt(e.clientX)); render(); }
-    function up() {
+    var t = Number(edge.dataset.tier), before = JSON.stringify(tiers), plan = edgeMove(t, Number(edge.dataset.index));
+    var moved = false, startX = event.clientX;
+    // A boundary's handle is 7 pixels wide, wider than a short phone at a low zoom: a press that does not move is a
+    // click on the interval under the pointer, not a drag.
+    function move(e) {
+      if (!moved && Math.abs(e.clientX - startX) < 3) return;
+      if (readOnly) return;
+      moved = true;
+      moveEdge(plan, timeAt(e.clientX));
+      render();
+    }
+    function up(e) {
       document.removeEventListener("pointermove", move);
       document.removeEventListener("pointerup", up);
-      if (moved) { undone.push(before); redone = []; saved = false; say(""); }
+      if (moved) { undone.push(before); redone = []; saved = false; say(""); return; }
+      var time = timeAt(e.clientX), index = tiers[t].intervals.findIndex(function (i) { return i.start <= time && time < i.end; });
+      if (index >= 0) { select(t, index); playInterval(); }
     }
     document.addEventListener("pointermove", move);
     document.addEventListener("pointerup", up);
@@ -298,18 +486,21 @@
   }
 
   function save() {
+    if (readOnly) return say(READ_ONLY, true);
     say("Saving…");
     fetch(data.save, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json",
                 "X-CSRFToken": document.querySelector("#editor-csrf [name=csrfmiddlewaretoken]").value},
       // Times to the microsecond (the server's tolerance): an hour's tiers stay a few megabytes.
-      body: JSON.stringify({base: version, alignment: data.alignment, tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })},
+      body: JSON.stringify({base: version, from: from, alignment: data.alignment,
+                            tiers: tiers.map(function (t) { return {name: t.name, intervals: t.intervals}; })},
                            function (key, value) { return typeof value === "number" ? Math.round(value * 1e6) / 1e6 : value; }),
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok) return say(body.error || "Not saved: the server refused it (" + response.status + "). Try again.", true);
         version = body.version;
+        from = null;
         saved = true;
         document.getElementById("editor-version").textContent = "version " + version;
         document.getElementById("editor-version-note").textContent = "(saved by you just now)";
@@ -318,11 +509,25 @@
     }, function () { say("Not saved: the server could not be reached. Try again.", true); });
   }
 
+  var READ_ONLY = "This is an older version, shown as it was saved: press “Start a new version from this one” to correct it.";
+
+  function startFromThis() {
+    readOnly = false;
+    from = data.version; // saved as the next version after the latest, made from this one
+    document.body.classList.remove("editor-read-only");
+    document.getElementById("editor-old-version").hidden = true;
+    document.getElementById("editor-version-note").textContent = "(from version " + data.version + "; saving makes it version " + (version + 1) + ")";
+    labelBox.disabled = !selected;
+    say("Your corrections will be saved as a new version, after version " + version + ", the latest.");
+  }
+
   var actions = {
     "play": playOrStop, "play-interval": playInterval, "zoom-in": function () { zoom(2); },
     "zoom-out": function () { zoom(0.5); }, "zoom-all": function () { ws.zoom(0); }, "split": split, "merge": merge,
     "undo": function () { restore(undone, redone); }, "redo": function () { restore(redone, undone); }, "save": save,
   };
+  var startButton = document.querySelector('#editor-old-version [data-action="start-from"]');
+  if (startButton) startButton.addEventListener("click", function () { startButton.blur(); startFromThis(); });
   document.getElementById("editor-toolbar").addEventListener("click", function (event) {
     var button = event.target.closest("[data-action]");
     if (!button) return;
@@ -358,4 +563,5 @@
 
   window.addEventListener("beforeunload", function (event) { if (!saved) event.preventDefault(); });
   render();
+  drawRuler();
 })();

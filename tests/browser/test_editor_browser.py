@@ -122,3 +122,70 @@ def test_a_researcher_moves_a_word_boundary_saves_and_downloads_the_correction(p
     other_tab.get_by_role("button", name="Save as a new version").click()
     other_tab.get_by_text("changed in another tab or by someone else").wait_for()
     assert run.versions.count() == 1
+
+
+# The line of the detail canvas (over wavesurfer's, in its shadow root) crossing the middle, counted column by column:
+# a 100 Hz sine seen 50 ms wide crosses it about ten times; the outline's columns (10 ms, a period each) draw one
+# solid block, which never does.
+MIDDLE_CROSSINGS = """() => new Promise((resolve) => {
+  const started = Date.now();
+  (function look() {
+    const canvas = document.querySelector("#editor-waveform > div").shadowRoot.querySelector("canvas.editor-detail");
+    let crossings = 0;
+    if (canvas && canvas.style.display !== "none" && canvas.width) {
+      const {width, height} = canvas, pixels = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+      let side = 0;
+      for (let x = 0; x < width; x++) {
+        for (let y = 0; y < height; y++) {
+          const at = (y * width + x) * 4;
+          if (pixels[at + 2] > 150 && pixels[at] < 100) {  // the waveform's blue
+            const now = y < height / 2 ? 1 : -1;
+            if (side && now !== side) crossings++;
+            side = now;
+            break;
+          }
+        }
+      }
+    }
+    if (crossings >= 6 || Date.now() - started > 10000) resolve(crossings); else setTimeout(look, 100);
+  })();
+})"""
+
+
+def test_zoomed_in_the_periods_show_a_short_phone_takes_a_click_points_show_and_an_older_version_opens_read_only(
+        page, live_server, alice, tmp_path):
+    from pipelines import versions
+    from tests.test_editor import moved, sine_run, tiers_of, with_points
+
+    project, run = sine_run(alice, tmp_path, seconds=1.5)
+    with_points(run)
+    # Version 1: the phone AH of "of" made 5 ms long, narrower at the first zoom than the boundary handles around it.
+    assert versions.save(run, "a.TextGrid", alice, 0, moved(tiers_of(run), 0.5, 0.4554), 1.5) == 1
+    log_in(page, live_server, "alice")
+    editor = live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"])
+    page.goto(editor)
+
+    assert page.locator('.editor-tier[data-tier="events"] .editor-point').all_inner_texts() == ["click", "cough"]
+    short = page.locator('.editor-tier[data-tier="phones"] .editor-interval[title^="AH 0.450"]').bounding_box()
+    assert short["width"] < 7  # a boundary's handle is 7 pixels wide: the handles cover it
+    page.mouse.click(short["x"] + short["width"] / 2, short["y"] + short["height"] / 2)
+    assert page.get_by_label("Label of the selected interval").input_value() == "AH"
+
+    for _ in range(5):  # about 50 ms across the page
+        page.keyboard.press("Control+i")
+    assert page.evaluate(MIDDLE_CROSSINGS) >= 6
+
+    # Version 0, read-only; a new version from it is saved after the latest.
+    page.goto(editor + "?version=0")
+    page.get_by_text("This is version 0, an older one").wait_for()
+    assert not page.get_by_role("button", name="Save as a new version").is_visible()
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="ten").click()
+    assert page.get_by_label("Label of the selected interval").is_disabled()
+    page.get_by_role("button", name="Start a new version from this one").click()
+    page.get_by_label("Label of the selected interval").fill("tin")
+    page.get_by_label("Label of the selected interval").press("Enter")
+    page.get_by_role("button", name="Save as a new version").click()
+    page.get_by_text("Saved as version 2.").wait_for()
+    phones = [(round(i["start"], 4), i["label"]) for i in tiers_of(run)[1]["intervals"]]
+    assert (0.4504, "AH") in phones and (0.5, "V") in phones  # version 0's, not version 1's 0.4554
+    assert [i["label"] for i in tiers_of(run)[0]["intervals"]][1] == "tin"
