@@ -273,10 +273,10 @@ def upload(api, project, files, *, max_bytes, max_files, quiet):
 
 def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
     """Follow the run until it ends (or, with stop_at_review, waits for the review); its detail. Looks every
-    FIRST_LOOK seconds at first and at each new stage, backing off to every `poll` seconds."""
+    FIRST_LOOK seconds at first and at each new step, backing off to every `poll` seconds."""
     deadline = time.monotonic() + timeout
     bar = Progress(100, run["stage_label"], quiet=quiet)
-    delay, stage = min(FIRST_LOOK, poll), run["stage"]
+    delay, step = min(FIRST_LOOK, poll), None
     try:
         while True:
             run = api.json("GET", run["url"])
@@ -287,8 +287,10 @@ def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
             if time.monotonic() > deadline:
                 raise Stop(f"The run did not end within {timeout:g} s; it goes on on the server: {run['page']}",
                            TIMEOUT)
-            if run["stage"] != stage:  # a stage may be short too; a run has only a few of them
-                delay, stage = min(FIRST_LOOK, poll), run["stage"]
+            # A new stage, or a new state of its step (running, then downloading the service's results: the run
+            # ends moments later), may be short too; a run has only a few of them, so the looks stay few.
+            if (run["stage"], progress.get("status")) != step:
+                delay, step = min(FIRST_LOOK, poll), (run["stage"], progress.get("status"))
             time.sleep(delay)
             delay = min(delay * BACK_OFF, poll)
     finally:
@@ -328,7 +330,8 @@ def download(api, run, output, format, quiet, overwrite=False):
     request per result would run into the API's per-user throttle); the names written. The zip is unpacked only
     when every name in it stays inside `output`; a file of a result's name already there is kept (a Stop, before
     anything is written) unless `overwrite`: it may be an earlier run's result, or corrected by hand."""
-    listing = api.json("GET", run["results"])
+    # The list's first result only: its page has the zip's address, and says what kind of results these are.
+    listing = api.json("GET", run["results"], params={"page_size": 1})
     output.mkdir(parents=True, exist_ok=True)
     if not listing.get("zip"):  # no result at all (every recording refused, say): nothing to download
         return []
@@ -341,7 +344,7 @@ def download(api, run, output, format, quiet, overwrite=False):
                 members = [info for info in archive.infolist() if not info.is_dir()]
                 for info in members:
                     _check_member(info, output)
-                wanted = _outputs(api, listing, archive) if single else None
+                wanted = _outputs(api, run["results"], archive) if single else None
                 chosen = {}  # {path in output: the member}
                 for info in members:
                     name = _result_name(info.filename, format, wanted)
@@ -400,10 +403,10 @@ def _result_name(member, format, wanted):
     return name if folder and "/" not in folder else None
 
 
-def _outputs(api, listing, archive):
-    """The names in the zip of a one-service run's outputs: those its results list names (every page of it), and
-    those renamed in the zip because their names differ from others' only in letter case (renamed-files.txt)."""
-    names = set()
+def _outputs(api, url, archive):
+    """The names in the zip of a one-service run's outputs: those its results list (`url`) names, every page of it,
+    and those renamed in the zip because their names differ from others' only in letter case (renamed-files.txt)."""
+    names, listing = set(), api.json("GET", url, params={"page_size": 1000})
     while True:
         names |= {result["name"] for result in listing["results"]}
         if not listing.get("next"):

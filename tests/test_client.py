@@ -191,12 +191,13 @@ def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path
 @contextlib.contextmanager
 def serving(routes):
     """A small HTTP server on 127.0.0.1 answering GET {path: body} (JSON for a dict or list, else bytes; a callable
-    is given the server's address first), for the client's downloads without a whole site."""
+    is given the server's address first; a path with a query not in `routes` gets its path's body), for the
+    client's downloads without a whole site."""
     import http.server
 
     class Routes(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
-            body = routes[self.path]
+            body = routes.get(self.path) or routes[self.path.partition("?")[0]]
             body = body(f"http://127.0.0.1:{self.server.server_address[1]}") if callable(body) else body
             body = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
             self.send_response(200)
