@@ -6,8 +6,8 @@
 Creates a project, uploads the folder's .wav/.flac recordings with their .txt/.TextGrid/.eaf transcripts (and
 .dict dictionaries) in bounded batches, starts the alignment, follows it, accepts the proposed pronunciations of
 unknown words (or stops with the review page's address, with --review=stop), and downloads the results (as one zip,
-unpacked) into the output folder. docs/users/api.md describes it; every step is a call of the API (/api/v1/), so a script can do
-the same.
+unpacked) into the output folder. docs/users/api.md describes it; every step is a call of the API (/api/v1/), so a
+script can do the same.
 
 Needs Python 3.9+ and requests; requests-toolbelt (streamed uploads) and tqdm (progress bars) are used when
 installed. It is no part of the Django project: it imports nothing of it.
@@ -23,7 +23,8 @@ import tempfile
 import threading
 import time
 import zipfile
-from pathlib import Path, PurePosixPath, PureWindowsPath
+import zlib
+from pathlib import Path, PurePosixPath
 
 import requests
 
@@ -39,8 +40,8 @@ except ImportError:
 EXTENSIONS = {".wav", ".flac", ".txt", ".textgrid", ".eaf", ".dict"}
 FORMATS = ("textgrid", "eaf", "csv", "json")
 ENDED = {"done", "problems", "failed", "cancelled"}
-# Looks at a run: often at first (a short run ends within seconds), then half as often again each time, up to
-# --poll; so a long run costs about a request per --poll seconds, well within the API's per-user throttle.
+# Looks at a run: often at first (a short run ends within seconds), then each wait half as long again as the last,
+# up to --poll; so a long run costs about a request per --poll seconds, well within the API's per-user throttle.
 FIRST_LOOK = 0.25
 BACK_OFF = 1.5
 
@@ -353,7 +354,8 @@ def download(api, run, output, format, quiet, overwrite=False):
                 _keep_existing(output, chosen, overwrite)
                 for name, info in sorted(chosen.items()):
                     _unpack(archive, info, output / name)
-        except zipfile.BadZipFile:
+        # NotImplementedError: a compression this Python cannot read.
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError):
             raise Stop("The results' zip the server sent cannot be read (damaged, or cut off); nothing more was "
                        "written. Try again.", SERVER) from None
     return sorted(chosen)
@@ -379,9 +381,10 @@ def _check_member(info, output):
     """Stop at a name in the zip that would be written outside `output`, or at a link: a zip is the server's, and
     what it names must not land anywhere else on this computer."""
     name = info.filename
-    posix, windows = PurePosixPath(name), PureWindowsPath(name)
-    if (not name or "\\" in name or "\0" in name or posix.is_absolute() or windows.is_absolute() or windows.drive
-            or ".." in posix.parts or not (output / name).resolve().is_relative_to(output.resolve())):
+    # As the zip names it, and as this computer reads it (on Windows, "\\" separates folders and "c:" is a drive).
+    posix, native = PurePosixPath(name), Path(name)
+    if (not name or "\0" in name or posix.is_absolute() or native.is_absolute() or native.drive or ".." in posix.parts
+            or ".." in native.parts or not (output / name).resolve().is_relative_to(output.resolve())):
         raise Stop(f"The results' zip the server sent holds “{name}”, which would be written outside {output}; "
                    "nothing was written.", SERVER)
     if stat.S_ISLNK(info.external_attr >> 16):
