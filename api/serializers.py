@@ -250,7 +250,10 @@ class ResultSerializer(serializers.Serializer):
 
 
 class ResultListSerializer(serializers.Serializer):
-    results = ResultSerializer(many=True)
+    count = serializers.IntegerField(help_text="How many results the run has, on all pages.")
+    next = serializers.CharField(allow_null=True, help_text="The next page's address; null on the last page.")
+    previous = serializers.CharField(allow_null=True, help_text="The previous page's address; null on the first.")
+    results = ResultSerializer(many=True, help_text="This page's results, in the run page's order.")
     zip = serializers.DictField(child=serializers.CharField(), allow_null=True,
                                 help_text="The zip of the results: all formats (`all`) or one; null while the run "
                                           "has no result.")

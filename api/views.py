@@ -4,6 +4,7 @@ rule or a message is written once; only the answer differs: JSON, with errors as
 """
 
 import json
+from collections.abc import Sequence
 
 from django import forms
 from django.db.models import Prefetch
@@ -14,6 +15,7 @@ from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers
 from rest_framework.decorators import api_view
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -566,24 +568,67 @@ def _with_format(url, format):
     return f"{url}?{urlencode({'format': format})}"
 
 
+class ResultPages(PageNumberPagination):
+    """A page of a run's results: a run of many recordings (or a service with thousands of outputs) would be one
+    answer of megabytes otherwise. Each page links the next; the zip holds every result at once."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    invalid_page_message = ("There is no page “{page_number}” of this run's results: pages are numbered from 1, "
+                            "and each page's `next` links to the one after it.")
+
+
+class _OutputPage(Sequence):
+    """The outputs of a one-service run as the paginator slices them: only a page's files are looked at on the
+    disk (results.outputs reads the start of each), not every one of a service's thousands."""
+
+    def __init__(self, run):
+        self.run = run
+        process = run.result_process
+        self.total = len(process.outputs) if process is not None else 0
+
+    def __len__(self):
+        return self.total
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index:index + 1][0]
+        start, stop, _ = index.indices(self.total)
+        return results.outputs(self.run, limit=stop)[start:]
+
+
 class ResultList(APIView):
-    @extend_schema(operation_id="projects_runs_results_list", responses=responses({200: ResultListSerializer}, "not_found"),
+    @extend_schema(operation_id="projects_runs_results_list", parameters=[
+                       OpenApiParameter("page", int, description="Which page: 1 (the default), 2, …; `next` and "
+                                                                  "`previous` link to the others."),
+                       OpenApiParameter("page_size", int, description=f"Results per page: "
+                                        f"{ResultPages.page_size} unless you ask for others, at most "
+                                        f"{ResultPages.max_page_size}.")],
+                   responses=responses({200: ResultListSerializer}, "not_found"),
                    summary="A run's results: each recording's, with a download per format, and the zip of them all",
                    description="The results are there once a recording is aligned: while the run waits for your "
-                   "review, those of the recordings without unknown words already are.")
+                   "review, those of the recordings without unknown words already are. A page holds "
+                   f"{ResultPages.page_size} (`page_size`: up to {ResultPages.max_page_size}); `next` is the "
+                   "address of the next page, null on the last. A page that does not exist is `not_found`.")
     def get(self, request, project_id, run_id):
         run = get_run_for_user(request, project_id, run_id)
+        pages = ResultPages()
         if run.pipeline.single:
-            items = [_output(request, run, output) for output in results.outputs(run)]
-            return Response(ResultListSerializer({"results": items, "zip": _zips(request, run) if items else None}).data)
-        listed = results.listed(run, list(run.outcomes.all()))
-        items = []
-        for recording, name in listed:
-            url = request.build_absolute_uri(reverse("api-result", args=[project_id, run.pk, name]))
-            items.append({"recording": recording, "name": name, "picture": _picture(request, run, name),
-                          "downloads": {format: _with_format(url, format) for format in results.FORMATS}})
+            page = pages.paginate_queryset(_OutputPage(run), request, view=self)
+            items = [_output(request, run, output) for output in page]
+        else:
+            page = pages.paginate_queryset(results.listed(run, list(run.outcomes.all())), request, view=self)
+            items = []
+            for recording, name in page:
+                url = request.build_absolute_uri(reverse("api-result", args=[project_id, run.pk, name]))
+                items.append({"recording": recording, "name": name, "picture": _picture(request, run, name),
+                              "downloads": {format: _with_format(url, format) for format in results.FORMATS}})
         # The zip is offered for its results, as on the run page: a zip of logs alone would only disappoint.
-        return Response(ResultListSerializer({"results": items, "zip": _zips(request, run) if items else None}).data)
+        count = pages.page.paginator.count
+        return Response(ResultListSerializer({
+            "count": count, "next": pages.get_next_link(), "previous": pages.get_previous_link(), "results": items,
+            "zip": _zips(request, run) if count else None}).data)
 
 
 def _zips(request, run):

@@ -5,23 +5,26 @@
 
 Creates a project, uploads the folder's .wav/.flac recordings with their .txt/.TextGrid/.eaf transcripts (and
 .dict dictionaries) in bounded batches, starts the alignment, follows it, accepts the proposed pronunciations of
-unknown words (or stops with the review page's address, with --review=stop), and downloads the results into the
-output folder. docs/users/api.md describes it; every step is a call of the API (/api/v1/), so a script can do
-the same.
+unknown words (or stops with the review page's address, with --review=stop), and downloads the results (as one zip,
+unpacked) into the output folder. docs/users/api.md describes it; every step is a call of the API (/api/v1/), so a
+script can do the same.
 
 Needs Python 3.9+ and requests; requests-toolbelt (streamed uploads) and tqdm (progress bars) are used when
 installed. It is no part of the Django project: it imports nothing of it.
 """
 
 import argparse
-import email.message
 import math
 import os
+import shutil
+import stat
 import sys
+import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
 
 import requests
 
@@ -37,8 +40,10 @@ except ImportError:
 EXTENSIONS = {".wav", ".flac", ".txt", ".textgrid", ".eaf", ".dict"}
 FORMATS = ("textgrid", "eaf", "csv", "json")
 ENDED = {"done", "problems", "failed", "cancelled"}
-# Results downloaded at once: many short recordings are many small files, each a round trip.
-DOWNLOADS_AT_ONCE = 4
+# Looks at a run: often at first (a short run ends within seconds), then each wait half as long again as the last,
+# up to --poll; so a long run costs about a request per --poll seconds, well within the API's per-user throttle.
+FIRST_LOOK = 0.25
+BACK_OFF = 1.5
 
 # Exit codes: say what happened to a script that runs this one.
 OK = 0  # every recording aligned
@@ -268,9 +273,11 @@ def upload(api, project, files, *, max_bytes, max_files, quiet):
 
 
 def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
-    """Follow the run until it ends (or, with stop_at_review, waits for the review); its detail."""
+    """Follow the run until it ends (or, with stop_at_review, waits for the review); its detail. Looks every
+    FIRST_LOOK seconds at first and at each new step, backing off to every `poll` seconds."""
     deadline = time.monotonic() + timeout
     bar = Progress(100, run["stage_label"], quiet=quiet)
+    delay, step = min(FIRST_LOOK, poll), None
     try:
         while True:
             run = api.json("GET", run["url"])
@@ -281,7 +288,12 @@ def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
             if time.monotonic() > deadline:
                 raise Stop(f"The run did not end within {timeout:g} s; it goes on on the server: {run['page']}",
                            TIMEOUT)
-            time.sleep(poll)
+            # A new stage, or a new state of its step (running, then downloading the service's results: the run
+            # ends moments later), may be short too; a run has only a few of them, so the looks stay few.
+            if (run["stage"], progress.get("status")) != step:
+                delay, step = min(FIRST_LOOK, poll), (run["stage"], progress.get("status"))
+            time.sleep(delay)
+            delay = min(delay * BACK_OFF, poll)
     finally:
         bar.close()
 
@@ -315,45 +327,124 @@ def review(api, run, accept, quiet, resume=None):
 
 
 def download(api, run, output, format, quiet, overwrite=False):
-    """Download each result in `format` into `output`; the names written. A file of that name already there is
-    kept (a Stop) unless `overwrite`: it may be an earlier run's result, or corrected by hand."""
-    results = api.json("GET", run["results"])["results"]
+    """Download the run's results in `format` into `output`, as one zip (one request, however many results: a
+    request per result would run into the API's per-user throttle); the names written. The zip is unpacked only
+    when every name in it stays inside `output`; a file of a result's name already there is kept (a Stop, before
+    anything is written) unless `overwrite`: it may be an earlier run's result, or corrected by hand."""
+    # The list's first result only: its page has the zip's address, and says what kind of results these are.
+    listing = api.json("GET", run["results"], params={"page_size": 1})
     output.mkdir(parents=True, exist_ok=True)
-    bar = Progress(len(results), f"Downloading {len(results)} results", unit="file", quiet=quiet)
-    lock, finished = threading.Lock(), 0
+    if not listing.get("zip"):  # no result at all (every recording refused, say): nothing to download
+        return []
+    # A one-service pipeline's outputs (recording null) are files of its own kinds: there are no formats of them.
+    single = any(result["recording"] is None for result in listing["results"])
+    with tempfile.TemporaryFile(dir=output, prefix=".equestria-align-", suffix=".zip") as handle:
+        _fetch(api, listing["zip"]["all" if single else format], handle, quiet)
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                members = [info for info in archive.infolist() if not info.is_dir()]
+                for info in members:
+                    _check_member(info, output)
+                wanted = _outputs(api, run["results"], archive) if single else None
+                chosen = {}  # {path in output: the member}
+                for info in members:
+                    name = _result_name(info.filename, format, wanted)
+                    if name is not None:
+                        chosen[name] = info
+                _keep_existing(output, chosen, overwrite)
+                for name, info in sorted(chosen.items()):
+                    _unpack(archive, info, output / name)
+        # NotImplementedError: a compression this Python cannot read.
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError):
+            raise Stop("The results' zip the server sent cannot be read (damaged, or cut off); nothing more was "
+                       "written. Try again.", SERVER) from None
+    return sorted(chosen)
 
-    def fetch(result):
-        nonlocal finished
-        with api.call("GET", result["downloads"][format], stream=True) as response:
-            name = _attachment_name(response) or result["name"]
-            name = os.path.basename(name)  # a name is the server's: never a path outside the output folder
-            if not overwrite and (output / name).exists():
-                raise Stop(f"{output / name} exists already; nothing of it was overwritten. Choose another --output, "
-                           "or add --overwrite.", USAGE)
-            partial = output / f".{name}.part"
-            with open(partial, "wb") as f:
-                for chunk in response.iter_content(1 << 16):
-                    f.write(chunk)
-        os.replace(partial, output / name)
-        with lock:
-            finished += 1
-            bar.set(finished)
-        return name
 
+def _fetch(api, url, handle, quiet):
+    """The zip at `url` into `handle`, with a progress bar."""
+    with api.call("GET", url, stream=True) as response:
+        total = int(response.headers.get("Content-Length") or 0)
+        bar = Progress(total, "Downloading the results", unit="B", quiet=quiet)
+        try:
+            for chunk in response.iter_content(1 << 16):
+                handle.write(chunk)
+                bar.set(handle.tell())
+        except requests.RequestException:
+            raise Stop("The download of the results was cut off; nothing was written. Try again.", SERVER) from None
+        finally:
+            bar.close()
+    handle.seek(0)
+
+
+def _check_member(info, output):
+    """Stop at a name in the zip that would be written outside `output`, or at a link: a zip is the server's, and
+    what it names must not land anywhere else on this computer."""
+    name = info.filename
+    # As the zip names it, and as this computer reads it (on Windows, "\\" separates folders and "c:" is a drive).
+    posix, native = PurePosixPath(name), Path(name)
+    if (not name or "\0" in name or posix.is_absolute() or native.is_absolute() or native.drive or ".." in posix.parts
+            or ".." in native.parts or not (output / name).resolve().is_relative_to(output.resolve())):
+        raise Stop(f"The results' zip the server sent holds “{name}”, which would be written outside {output}; "
+                   "nothing was written.", SERVER)
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise Stop(f"The results' zip the server sent holds a link, “{name}”; nothing was written.", SERVER)
+
+
+def _result_name(member, format, wanted):
+    """Where the zip's `member` goes in the output folder, or None when it is not one of the results asked for.
+
+    The zip (pipelines/results.py, results_zip) has the TextGrids at its top, each other format in a folder of its
+    own (ELAN/a.eaf) next to the run's report.csv, dictionary.dict and notes; a zip of one format holds only its
+    folder. The output folder has the results alone, without folders, as they download one by one. A
+    one-service pipeline's outputs (`wanted`: their names) keep their subfolders: they are the service's."""
+    if wanted is not None:
+        return member if member in wanted else None
+    folder, _, name = member.rpartition("/")
+    if format == "textgrid":
+        return member if not folder and member.lower().endswith(".textgrid") else None
+    return name if folder and "/" not in folder else None
+
+
+def _outputs(api, url, archive):
+    """The names in the zip of a one-service run's outputs: those its results list (`url`) names, every page of it,
+    and those renamed in the zip because their names differ from others' only in letter case (renamed-files.txt)."""
+    names, listing = set(), api.json("GET", url, params={"page_size": 1000})
+    while True:
+        names |= {result["name"] for result in listing["results"]}
+        if not listing.get("next"):
+            break
+        listing = api.json("GET", listing["next"])
+    renamed = set()
+    for member in archive.namelist():
+        if member.lower().endswith("renamed-files.txt") and "/" not in member:
+            for line in archive.read(member).decode("utf-8", "replace").splitlines():
+                arcname, sep, name = line.partition("\tis the result named\t")
+                if sep and name in names:
+                    renamed.add(arcname)
+    return names | renamed
+
+
+def _keep_existing(output, chosen, overwrite):
+    existing = [output / name for name in sorted(chosen) if (output / name).exists() or (output / name).is_symlink()]
+    if existing and not overwrite:
+        others = f" (and {len(existing) - 1} more result(s))" if len(existing) > 1 else ""
+        raise Stop(f"{existing[0]} exists already{others}; nothing was overwritten. Choose another --output, or add "
+                   "--overwrite.", USAGE)
+
+
+def _unpack(archive, info, path):
+    """The member `info` as `path`, whole or not at all: written next to it under another name, then renamed (a
+    link of that name is replaced, not followed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with ThreadPoolExecutor(DOWNLOADS_AT_ONCE) as pool:
-            return list(pool.map(fetch, results))
-    finally:
-        bar.close()
-
-
-def _attachment_name(response):
-    header = response.headers.get("Content-Disposition")
-    if not header:
-        return None
-    message = email.message.EmailMessage()
-    message["Content-Disposition"] = header
-    return message.get_filename()
+        with os.fdopen(descriptor, "wb") as f, archive.open(info) as member:
+            shutil.copyfileobj(member, f, 1 << 16)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
 
 
 def align(args):
@@ -465,7 +556,9 @@ def parser():
                    help="a parameter of the pipeline (as /api/v1/pipelines/ lists them); may be repeated")
     p.add_argument("--batch-mb", type=int, default=64, help="most megabytes per upload request (default: 64)")
     p.add_argument("--batch-files", type=int, default=100, help="most files per upload request (default: 100)")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the run (default: 1)")
+    p.add_argument("--poll", type=float, default=1.0,
+                   help="the most seconds between looks at the run: it looks every 0.25 s at first, then less and "
+                        "less often, up to this (default: 1)")
     p.add_argument("--timeout", type=float, default=24 * 3600,
                    help="seconds to wait for the run (default: a day); it goes on on the server after that")
     p.add_argument("--request-timeout", type=float, default=300, help="seconds to wait for one answer (default: 300)")

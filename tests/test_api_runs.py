@@ -151,7 +151,8 @@ def test_a_run_without_results_lists_none_and_has_no_zip_yet(alice):
     run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=_process(project))
     client = api(token_for(alice))
 
-    assert client.get(_run_url("api-result-list", run)).json() == {"results": [], "zip": None}
+    assert client.get(_run_url("api-result-list", run)).json() == {"count": 0, "next": None, "previous": None,
+                                                             "results": [], "zip": None}
     assert_error(client.get(_run_url("api-results-zip", run)), 409, "no_results", "This run has no results yet.",
                  operation_of=("get", "api-results-zip"))
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.FAILED)

@@ -2,10 +2,16 @@
 bundled services, a `manage.py process_tasks` worker and the client, each as it runs for real, on a folder of
 tests/data recordings with one bad recording among them. Its refusals without a server: its own tests below."""
 
+import contextlib
+import io
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
+import zipfile
 
 import pytest
 from django.conf import settings
@@ -182,41 +188,145 @@ def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path
                                                        "another folder.\n")
 
 
-def test_a_download_keeps_a_file_of_that_name_unless_told_to_overwrite(tmp_path):
+@contextlib.contextmanager
+def serving(routes):
+    """A small HTTP server on 127.0.0.1 answering GET {path: body} (JSON for a dict or list, else bytes; a callable
+    is given the server's address first; a path with a query not in `routes` gets its path's body), for the
+    client's downloads without a whole site."""
     import http.server
-    import threading
 
-    class Results(http.server.BaseHTTPRequestHandler):
+    class Routes(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
-            port = self.server.server_address[1]
-            answer = (b"new" if self.path == "/a" else
-                      f'{{"results": [{{"name": "a.TextGrid", "downloads": {{"textgrid": "http://127.0.0.1:{port}/a"}}}}]}}'
-                      .encode())
+            body = routes.get(self.path) or routes[self.path.partition("?")[0]]
+            body = body(f"http://127.0.0.1:{self.server.server_address[1]}") if callable(body) else body
+            body = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
             self.send_response(200)
-            self.send_header("Content-Disposition", 'attachment; filename="a.TextGrid"')
-            self.send_header("Content-Length", str(len(answer)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(answer)
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
-    module = client_module()
-    (tmp_path / "a.TextGrid").write_text("corrected by hand")
-    server = http.server.HTTPServer(("127.0.0.1", 0), Results)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Routes)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        api = module.Api(f"http://127.0.0.1:{server.server_address[1]}", "token", timeout=10)
-        run = {"results": "runs/r/results/"}
-        with pytest.raises(module.Stop) as refused:
-            module.download(api, run, tmp_path, "textgrid", quiet=True)
-        assert str(refused.value) == (f"{tmp_path / 'a.TextGrid'} exists already; nothing of it was overwritten. "
-                                      "Choose another --output, or add --overwrite.")
-        assert (tmp_path / "a.TextGrid").read_text() == "corrected by hand"
-        assert module.download(api, run, tmp_path, "textgrid", quiet=True, overwrite=True) == ["a.TextGrid"]
-        assert (tmp_path / "a.TextGrid").read_text() == "new"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def zip_of(members):
+    """A zip of {name: bytes}; a ZipInfo as a name keeps its attributes (a link's)."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return data.getvalue()
+
+
+def results_of(zip_bytes, names=("a.TextGrid",), recording="a.wav"):
+    return {"/api/v1/runs/r/results/": lambda base: {
+                "count": len(names), "next": None, "previous": None,
+                "results": [{"recording": recording, "name": name} for name in names],
+                "zip": {f: f"{base}/zip?format={f}" for f in ("all", "textgrid", "eaf", "csv", "json")}},
+            **{f"/zip?format={f}": zip_bytes for f in ("all", "textgrid", "eaf", "csv", "json")}}
+
+
+RUN = {"results": "runs/r/results/"}
+
+
+def test_a_download_keeps_a_file_of_that_name_unless_told_to_overwrite(tmp_path):
+    module = client_module()
+    (tmp_path / "a.TextGrid").write_text("corrected by hand")
+    # The zip's layout (pipelines.results.results_zip): the TextGrids at its top with the run's report, the
+    # other formats in folders; the output folder gets the results of the format asked for, without folders.
+    archive = zip_of({"a.TextGrid": "new", "b.TextGrid": "b", "report.csv": "recording,status\n",
+                      "dictionary.dict": "pony P OW N IY\n", "ELAN/a.eaf": "<ANNOTATION_DOCUMENT/>"})
+    with serving(results_of(archive, names=("a.TextGrid", "b.TextGrid"))) as base:
+        api = module.Api(base, "token", timeout=10)
+        with pytest.raises(module.Stop) as refused:
+            module.download(api, RUN, tmp_path, "textgrid", quiet=True)
+        assert str(refused.value) == (f"{tmp_path / 'a.TextGrid'} exists already; nothing was overwritten. Choose "
+                                      "another --output, or add --overwrite.")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.TextGrid"]  # b.TextGrid neither, nor a partial zip
+        assert (tmp_path / "a.TextGrid").read_text() == "corrected by hand"
+
+        assert module.download(api, RUN, tmp_path, "textgrid", quiet=True, overwrite=True) == ["a.TextGrid",
+                                                                                                "b.TextGrid"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.TextGrid", "b.TextGrid"]
+        assert (tmp_path / "a.TextGrid").read_text() == "new"
+        assert module.download(api, RUN, tmp_path / "elan", "eaf", quiet=True) == ["a.eaf"]
+        assert (tmp_path / "elan" / "a.eaf").read_text() == "<ANNOTATION_DOCUMENT/>"
+
+
+def _link(name):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+@pytest.mark.parametrize("member, message", [
+    ("../x.TextGrid", "holds “../x.TextGrid”, which would be written outside {output}; nothing was written."),
+    ("/tmp/x.TextGrid", "holds “/tmp/x.TextGrid”, which would be written outside {output}; nothing was written."),
+    (_link("b.TextGrid"), "holds a link, “b.TextGrid”; nothing was written."),
+], ids=["parent", "absolute", "link"])
+def test_a_zip_with_a_name_outside_the_output_folder_or_a_link_is_refused_whole(tmp_path, member, message):
+    module = client_module()
+    output = tmp_path / "aligned"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.TextGrid", "a")
+        z.writestr(member, "/etc/passwd" if isinstance(member, zipfile.ZipInfo) else "x")
+    with serving(results_of(archive.getvalue())) as base:
+        with pytest.raises(module.Stop) as refused:
+            module.download(module.Api(base, "token", timeout=10), RUN, output, "textgrid", quiet=True)
+    assert str(refused.value) == "The results' zip the server sent " + message.format(output=output)
+    assert list(output.iterdir()) == [] and not (tmp_path / "x.TextGrid").exists()
+
+
+def test_a_one_service_runs_outputs_are_downloaded_with_their_subfolders_following_the_results_pages(tmp_path):
+    module = client_module()
+    archive = zip_of({"a.counts": "3", "sub/b.counts": "4", "report.csv": "recording,status\n"})
+    routes = results_of(archive, names=("a.counts",), recording=None)
+    first = routes["/api/v1/runs/r/results/"]
+    routes["/api/v1/runs/r/results/"] = lambda base: {**first(base), "next": f"{base}/api/v1/runs/r/results/?page=2"}
+    routes["/api/v1/runs/r/results/?page=2"] = {"count": 2, "next": None, "previous": "…",
+                                        "results": [{"recording": None, "name": "sub/b.counts"}], "zip": None}
+    with serving(routes) as base:
+        written = module.download(module.Api(base, "token", timeout=10), RUN, tmp_path, "textgrid", quiet=True)
+    assert written == ["a.counts", "sub/b.counts"]
+    assert (tmp_path / "sub" / "b.counts").read_text() == "4" and not (tmp_path / "report.csv").exists()
+
+
+def test_the_results_list_pages_and_says_so_of_a_page_it_does_not_have(alice, tmp_path):
+    from django.urls import reverse
+
+    from tests.test_api import api, assert_error
+    from tests.test_exports import exported_run
+    from tests.test_one_script import finished_run, single_pipeline
+
+    _, run = exported_run(alice, tmp_path, stems=("a", "b", "c"))
+    client = api(token_for(alice))
+    url = reverse("api-result-list", args=[run.project_id, run.pk])
+
+    first = client.get(url, {"page_size": 2}).json()
+    assert (first["count"], [r["name"] for r in first["results"]], first["previous"]) == (
+        3, ["a.TextGrid", "b.TextGrid"], None)
+    assert first["next"] == f"http://testserver{url}?page=2&page_size=2"
+    last = client.get(first["next"]).json()
+    assert ([r["name"] for r in last["results"]], last["next"]) == (["c.TextGrid"], None)
+    assert last["zip"] == first["zip"] and last["previous"] == f"http://testserver{url}?page_size=2"
+    assert_error(client.get(url, {"page": 3, "page_size": 2}), 404, "not_found",
+                 "There is no page “3” of this run's results: pages are numbered from 1, and each page's `next` "
+                 "links to the one after it.")
+
+    single = finished_run(alice, {"a.counts": b"3\n", "b.counts": b"4\n", "sub/c.counts": b"5\n"},
+                          project=make_project(alice, name="Counts", pipeline=single_pipeline()))
+    url = reverse("api-result-list", args=[single.project_id, single.pk])
+    pages = [client.get(url, {"page": page, "page_size": 2}).json() for page in (1, 2)]
+    assert [[r["name"] for r in page["results"]] for page in pages] == [["a.counts", "b.counts"], ["sub/c.counts"]]
+    assert [page["count"] for page in pages] == [3, 3]
