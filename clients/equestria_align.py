@@ -272,27 +272,38 @@ def upload(api, project, files, *, max_bytes, max_files, quiet):
     return refused, notes
 
 
-def wait(api, run, *, poll, timeout, quiet, stop_at_review=False):
+def wait(api, run, *, poll, timeout, quiet, stop_at_review=False, clock=time.monotonic, sleep=time.sleep):
     """Follow the run until it ends (or, with stop_at_review, waits for the review); its detail. Looks every
-    FIRST_LOOK seconds at first and at each new step, backing off to every `poll` seconds."""
-    deadline = time.monotonic() + timeout
+    FIRST_LOOK seconds at first and at each new step, backing off to every `poll` seconds, and when the step's
+    progress foresees its end before the next look, at that moment."""
+    deadline = clock() + timeout
     bar = Progress(100, run["stage_label"], quiet=quiet)
-    delay, step = min(FIRST_LOOK, poll), None
+    delay, step, began, end_foreseen = min(FIRST_LOOK, poll), None, None, False
     try:
         while True:
             run = api.json("GET", run["url"])
-            progress = run.get("progress") or {}
-            bar.set(progress.get("percent", 0) if run["stage"] not in ENDED else 100, run["stage_label"])
+            now, progress = clock(), run.get("progress") or {}
+            percent = progress.get("percent", 0)
+            bar.set(percent if run["stage"] not in ENDED else 100, run["stage_label"])
             if run["stage"] in ENDED or run["stage"] == "review":
                 return run
-            if time.monotonic() > deadline:
+            if now > deadline:
                 raise Stop(f"The run did not end within {timeout:g} s; it goes on on the server: {run['page']}",
                            TIMEOUT)
             # A new stage, or a new state of its step (running, then downloading the service's results: the run
             # ends moments later), may be short too; a run has only a few of them, so the looks stay few.
             if (run["stage"], progress.get("status")) != step:
-                delay, step = min(FIRST_LOOK, poll), (run["stage"], progress.get("status"))
-            time.sleep(delay)
+                delay, step, began, end_foreseen = min(FIRST_LOOK, poll), (run["stage"], progress.get("status")), \
+                    (now, percent), False
+            # Where the step's progress so far says it ends before the next look, look then, and often again for
+            # a moment (once per step: a step stuck at 99 % goes back to looking every `poll` seconds).
+            elif not end_foreseen and percent > began[1]:
+                left = (100 - percent) * (now - began[0]) / (percent - began[1])
+                if left < delay:
+                    sleep(max(min(FIRST_LOOK, poll), left))
+                    delay, end_foreseen = min(FIRST_LOOK, poll), True
+                    continue
+            sleep(delay)
             delay = min(delay * BACK_OFF, poll)
     finally:
         bar.close()

@@ -180,6 +180,27 @@ def test_a_retry_after_that_is_not_seconds_waits_five():
     assert [module.retry_after(v) for v in (None, "nan", "-3", "2", "600")] == [5, 5, 5, 2, 120]
 
 
+def test_the_client_looks_at_a_run_when_its_progress_says_it_ends_not_a_poll_later():
+    # A run's step going from 0 to 100 % in 8.2 s; the clock is the test's own (no waiting).
+    module, now, looks = client_module(), [0.0], []
+
+    class Api:
+        def json(self, method, url):
+            looks.append(now[0])
+            stage = "done" if now[0] >= 8.2 else "aligning"
+            return {"url": url, "page": url, "stage": stage, "stage_label": stage,
+                    "progress": {"percent": min(100, int(now[0] / 8.2 * 100)), "status": "running"}}
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    run = module.wait(Api(), {"url": "r", "stage_label": "queued"}, poll=5, timeout=600, quiet=True,
+                      clock=lambda: now[0], sleep=sleep)
+    assert run["stage"] == "done"
+    assert looks[-1] - 8.2 < 0.5  # backing off alone, the last look came 4.1 s after the end
+    assert len(looks) <= 12
+
+
 def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     refused = client(tmp_path, "--output", tmp_path, "--server", f"http://127.0.0.1:{free_port()}", token="k", timeout=60)
