@@ -99,6 +99,27 @@ def test_an_upload_named_as_a_fixed_name_template_is_for_that_template(alice):
     assert dict(project.files.values_list("name", "template_id")) == {"config.txt": "config", "words.txt": "text"}
 
 
+def test_an_aligners_upload_named_as_its_fixed_name_template_stays_a_transcript_paired_with_its_recording(alice):
+    from tests.factories import make_fa_pipeline, make_project, wav_bytes
+    from upload.readiness import readiness
+
+    pipeline = make_fa_pipeline()
+    InputTemplate.objects.create(profile=pipeline.fa_script.profiles.get(), template_id="lexicon", label="Lexicon",
+                                 format="PlainTextFormat", mimetype="text/plain", filename="lexicon.txt", optional=True,
+                                 order=9)
+    project = make_project(alice, pipeline=pipeline)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("lexicon.wav", wav_bytes()))
+    upload.add(SimpleUploadedFile("lexicon.txt", b"some words\n"))
+    upload.add(SimpleUploadedFile("words.lex", b"word W ER D\n"))  # no extension's: the fixed name's template
+
+    assert {f.name: (f.template_id, f.kind) for f in project.files.all()} == {
+        "lexicon.wav": ("audio", "audio"), "lexicon.txt": ("transcript", "transcript"),
+        "words.lex": ("lexicon", "dictionary")}
+    found = readiness(project, list(project.files.all()))
+    assert found.pairs == 1 and not found.unpaired
+
+
 # A name's stem
 
 

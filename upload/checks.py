@@ -37,15 +37,19 @@ def input_templates(pipeline):
     return templates, by_extension
 
 
-def template_for(templates, name):
+def template_for(templates, name, paired=False):
     """The template a file called `name` is of, or None: of the templates whose rule takes the name (`matches_name`:
     an input template's fixed name takes any file, which CLAM renames; an output template's only that name), the one
     that names it most closely — its fixed name exactly, then the longest extension (".folia.xml" before ".xml"),
     then a fixed name with the file's extension, then any fixed name; the first of equals. The input templates of an
-    upload and the output templates of a run's outputs alike."""
+    upload and the output templates of a run's outputs alike.
+
+    `paired`: the input templates of an aligner, which pairs recordings and transcripts by their stems. A fixed name
+    then comes after every extension even when it is the file's name: "lexicon.txt" next to "lexicon.wav" is that
+    recording's transcript, as it was before fixed names came first, not the service's "lexicon.txt" dictionary."""
     def closeness(template):
         if template.filename:  # an input's takes any name, so after every extension unless it is this one
-            if template.filename.lower() == name.lower():
+            if template.filename.lower() == name.lower() and not paired:
                 return math.inf
             return -1 if extension_of(template.filename) == extension_of(name) else -2
         return len(template.extension)
