@@ -355,16 +355,34 @@ def words_to_check_csv(run):
             if not found["count"]:
                 continue
             try:
-                alignment = exports.read_result(result_path(run, outcome.textgrid), recording=outcome.recording,
-                                                result=outcome.textgrid)
+                words = _every_word_to_check(_file_key(result_path(run, outcome.textgrid)), outcome.recording,
+                                             outcome.textgrid)
             except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
                 continue
-            for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0]:
-                yield [outcome.recording, speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}",
-                       f"{span.confidence:.2f}", outcome.textgrid]
+            for word in words:
+                yield [outcome.recording, *word, outcome.textgrid]
 
     data = outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, rows()).encode()
     return Download(WORDS_TO_CHECK_CSV, "text/csv; charset=utf-8", data=data)
+
+
+def _file_key(path):
+    """(path, size, mtime_ns, inode, ctime_ns) of the file at `path`: what is read from a file is cached by it, kept
+    while the file stays as it is. A file rewritten within the clock's resolution (or its time set back) keeps its
+    size and mtime, not its ctime; one renamed into its place (a result, a saved version) has another inode."""
+    stat = os.stat(path)
+    return path, stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns
+
+
+@functools.lru_cache(maxsize=512)
+def _every_word_to_check(key, recording, result):
+    """(speaker, word, start, end, confidence) of every word to check of the result file `key` names (`_file_key`), as
+    the CSV writes them, least confident first: kept, as the run page's ten are (`_least_confident`), since the CSV
+    reads every result with words to check, and hundreds of hour-long ones take minutes, near the web server's
+    timeout, on each download."""
+    alignment = exports.read_result(key[0], recording=recording, result=result)
+    return tuple((speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}", f"{span.confidence:.2f}")
+                 for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0])
 
 
 @functools.lru_cache(maxsize=512)
