@@ -273,22 +273,22 @@ def outputs(run, limit=None):
     for name in sorted(process.outputs)[:limit]:
         path = latest[name].path if name in latest else os.path.join(folder, name)
         try:
-            stat = os.stat(path)
-            text = _is_text_file(path, stat.st_size, stat.st_mtime_ns)
+            key = _file_key(path)
+            text = _is_text_file(key)
         except OSError:
             continue  # gone from the disk: nothing to offer
         template = template_for(templates, name)
-        listed.append(Output(name, template.label if template else "", stat.st_size, text,
+        listed.append(Output(name, template.label if template else "", key[1], text,
                              name.lower().endswith(".textgrid")))
     return listed
 
 
 @functools.lru_cache(maxsize=4 * OUTPUTS_LISTED_MAX)
-def _is_text_file(path, size, mtime_ns):
-    """Whether the file at `path` is text (the text viewer's "View"), kept while it stays as it is (outputs are written
-    once; a saved version is a file of its own): the run page is shown again and again, with up to
-    OUTPUTS_LISTED_MAX outputs, and their contents do not change."""
-    with open(path, "rb") as f:
+def _is_text_file(key):
+    """Whether the file `key` names (`_file_key`) is text (the text viewer's "View"), kept while it stays as it is
+    (outputs are written once; a saved version is a file of its own): the run page is shown again and again, with up
+    to OUTPUTS_LISTED_MAX outputs, and their contents do not change."""
+    with open(key[0], "rb") as f:
         return not text_fault(f.read(SNIFF_BYTES))
 
 
@@ -330,9 +330,7 @@ def words_to_check(run, recorded):
         # Recorded before outcomes kept them, or corrected since: read from the (latest) result, once per file.
         if found is None or outcome.textgrid in corrected:
             try:
-                path = result_path(run, outcome.textgrid)
-                stat = os.stat(path)
-                found = _least_confident(path, stat.st_mtime_ns, stat.st_size)
+                found = _least_confident(_file_key(result_path(run, outcome.textgrid)))
             except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
                 continue
         checks.append((outcome, found))
@@ -386,10 +384,11 @@ def _every_word_to_check(key, recording, result):
 
 
 @functools.lru_cache(maxsize=512)
-def _least_confident(path, mtime_ns, size):
-    """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
-    once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
-    return outcomes.words_to_check(path)
+def _least_confident(key):
+    """pictures.words_to_check of the result file `key` names (`_file_key`), kept while the file stays as it is
+    (results are written once, by a rename): an hour's TextGrid takes about a second to read, and the run page is
+    shown often."""
+    return outcomes.words_to_check(key[0])
 
 
 # The zip
