@@ -14,7 +14,7 @@ from django.urls import reverse
 from pipelines import outcomes, results
 from scripts.models import InputTemplate, OutputTemplate, Process, Profile, Script
 from tests.test_one_script import finished_run, output_rows, run_folder_of, text
-from upload.checks import FileRefused, check_content, template_for
+from upload.checks import SNIFF_BYTES, FileRefused, check_content, template_for
 from upload.models import ProjectFile
 from upload.services import Upload
 
@@ -46,13 +46,23 @@ def test_an_output_in_latin_1_is_not_offered_as_text_as_its_upload_would_be_refu
     path.write_bytes(latin)
     with pytest.raises(FileRefused) as refused:
         check_content(path, "b.txt", ProjectFile.Kind.TRANSCRIPT)
-    assert str(refused.value) == ("b.txt: the text is not UTF-8 (byte 3 of a block cannot be decoded); "
+    assert str(refused.value) == ("b.txt: the text is not UTF-8 (byte 3 cannot be decoded); "
                                   "save it as UTF-8 in your editor and upload it again")
 
 
-def test_a_long_output_cut_inside_a_character_by_the_sniffed_start_is_still_text(alice):
-    from upload.checks import SNIFF_BYTES
+@pytest.mark.parametrize("before", [b"", "\ufeff".encode(), b"a" * (SNIFF_BYTES + 3 * 1024 * 1024 + 7),
+                                    b"a" * (SNIFF_BYTES - 1) + "é".encode()],
+                         ids=["first byte", "after a byte-order mark", "past the first blocks", "after a cut character"])
+def test_a_not_utf_8_text_is_refused_with_the_bytes_place_in_the_file(tmp_path, before):
+    path = tmp_path / "long.txt"
+    path.write_bytes(before + "é\n".encode("latin-1"))
+    with pytest.raises(FileRefused) as refused:
+        check_content(path, "long.txt", ProjectFile.Kind.TRANSCRIPT)
+    assert str(refused.value) == (f"long.txt: the text is not UTF-8 (byte {len(before)} cannot be decoded); save it as "
+                                  "UTF-8 in your editor and upload it again")
 
+
+def test_a_long_output_cut_inside_a_character_by_the_sniffed_start_is_still_text(alice):
     body = ("é" * SNIFF_BYTES).encode()  # two bytes each: the sniffed start ends inside none or one
     run = finished_run(alice, {"a.counts": body, "b.counts": b"x" + body})
     assert [(o.name, o.text) for o in results.outputs(run)] == [("a.counts", True), ("b.counts", True)]

@@ -5,6 +5,7 @@ tiers with words). Each check raises FileRefused with the message for the resear
 """
 
 import codecs
+import itertools
 import math
 
 import soundfile
@@ -107,14 +108,21 @@ def text_fault(head, rest=None):
         return "this is not a text file (it contains NUL bytes)"
     # Incrementally, so a large file never sits in memory.
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    fed = at = 0
     try:
-        decoder.decode(head)
-        for chunk in rest or ():
+        for chunk in itertools.chain((head,), rest or ()):
+            # Where in the file the bytes decoded now start (the decoder's error counts from there): those it held
+            # back from the chunk before (a character cut in two), then this chunk; a byte-order mark it drops is
+            # not counted by it.
+            held, first = decoder.getstate()
+            at = fed - len(held) + (len(codecs.BOM_UTF8) if first and (held + chunk).startswith(codecs.BOM_UTF8) else 0)
+            fed += len(chunk)
             decoder.decode(chunk)
         if rest is not None or len(head) < SNIFF_BYTES:  # the end of the file
+            at = fed - len(decoder.getstate()[0])
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        return (f"the text is not UTF-8 (byte {exc.start} of a block cannot be decoded); "
+        return (f"the text is not UTF-8 (byte {at + exc.start} cannot be decoded); "
                 "save it as UTF-8 in your editor and upload it again")
     return ""
 
