@@ -130,6 +130,19 @@ def test_an_aligners_upload_named_as_its_fixed_name_template_stays_a_transcript_
     assert found.pairs == 1 and not found.unpaired
 
 
+def test_a_run_finds_the_oov_list_and_the_dictionary_by_the_rule_of_the_run_page(alice):
+    from pipelines.services import _output_path
+
+    oov, report, dictionary = _script_with(("oov", "txt", ""), ("report", "", "report.txt"), ("dict", "dict", ""),
+                                           output=True)
+    process = Process(script=oov.profile.script, output_folder="runs/x/fa",
+                      outputs=["report.txt", "words.txt", "Report.TXT", ".dict", "g2p.DICT"])
+    found = {t.template_id: _output_path(process, t) for t in (oov, report, dictionary)}
+    assert {k: v and os.path.basename(v) for k, v in found.items()} == {
+        "oov": "words.txt",  # report.txt, Report.TXT are the report's (its fixed name, in any case)
+        "report": "report.txt", "dict": "g2p.DICT"}  # ".dict" is no name with that extension
+
+
 # A name's stem
 
 
