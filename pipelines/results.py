@@ -20,9 +20,9 @@ from django.http import Http404
 
 from pipelines import exports, outcomes, pictures
 from pipelines.models import ResultVersion
+from scripts.filenames import split_name, stem_of
 from upload import downloads
 from upload.checks import SNIFF_BYTES, template_for, text_fault
-from upload.names import stem_of
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,8 @@ def export(run, name, format, version=None):
 
 def _with_version(name, number):
     """a.TextGrid, 2 -> a.v2.TextGrid"""
-    stem, dot, extension = name.rpartition(".")
-    return f"{stem}.v{number}.{extension}" if dot else f"{name}.v{number}"
+    stem, extension = split_name(name)
+    return f"{stem}.v{number}.{extension}" if extension else f"{name}.v{number}"
 
 
 def listed(run, recorded):
@@ -512,9 +512,8 @@ def zip_names(names):
         if name.lower() not in used:
             result[name] = name
         else:
-            stem, dot, extension = name.rpartition(".")
-            if not dot or not stem:
-                stem, dot, extension = name, "", ""
+            stem, extension = split_name(name)
+            dot = "." if extension else ""
             number = 2
             while f"{stem} ({number}){dot}{extension}".lower() in taken:
                 number += 1

@@ -12,6 +12,7 @@ from django.template import Context, Template
 from django.urls import reverse
 
 from pipelines import outcomes, results
+from scripts import clamnames
 from scripts.models import InputTemplate, OutputTemplate, Process, Profile, Script
 from tests.test_one_script import finished_run, output_rows, run_folder_of, text
 from upload.checks import SNIFF_BYTES, FileRefused, check_content, template_for
@@ -147,9 +148,16 @@ def test_a_run_finds_the_oov_list_and_the_dictionary_by_the_rule_of_the_run_page
 
 
 @pytest.mark.parametrize(("name", "stem"), [("a.wav", "a"), ("a.b.TextGrid", "a.b"), ("noext", "noext"),
-                                            (".wav", ".wav"), ("a.", "a.")])
+                                            (".wav", ".wav"), ("a.", "a."), ("a..", "a..")])
 def test_a_name_has_one_stem_for_files_results_and_outcomes(alice, name, stem):
     assert ProjectFile(name=name).stem == stem
+    # The names sent to a service pair by the same stem (scripts.clamnames): "a." is not "a.wav"'s partner there.
+    sent = clamnames.assign([{"name": name, "template": "audio"}, {"name": "a.txt", "template": "text"}])
+    assert sent[0]["stem"] == stem
+    assert (sent[0]["clam_stem"] == sent[1]["clam_stem"]) == (stem == "a")
+    extension = name[len(stem) + 1:]
+    assert results.zip_names(["X", name.upper(), name]) == {"X": "X", name.upper(): name.upper(),
+                                                           name: f"{stem} (2)" + (f".{extension}" if extension else "")}
     assert Template("{% load pipelines_tags %}{{ name|stem }}").render(Context({"name": name})) == stem
     script = Script.objects.create(name="Aligner", url="http://127.0.0.1:9/")
     profile = Profile.objects.create(script=script, index=0)
