@@ -7,6 +7,8 @@ its task is made due, as the clock would make it."""
 
 import json
 import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +16,7 @@ from background_task.models import Task
 from background_task.tasks import tasks
 from django.core import mail
 from django.core.mail.backends import locmem as locmem_backend
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -264,3 +267,48 @@ def test_without_a_delay_the_review_mail_is_due_at_once(alice, settings):
     review_run(alice)
     assert run_mail_tasks() == 1
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="two connections at once: the PostgreSQL pass")
+def test_a_review_mail_claimed_by_one_task_is_not_settled_by_another_waiting_for_its_row(alice):
+    with transaction.atomic():  # as the worker's step runs
+        run = review_run(alice)
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING)  # the review answered
+    notification = Notification.objects.get(run=run)
+    locked, go, errors = threading.Event(), threading.Event(), []
+
+    def first_task():  # claims the mail and holds its row until told to go on
+        try:
+            with transaction.atomic():
+                Notification.objects.filter(pk=notification.pk).update(outcome=Notification.Outcome.SENDING)
+                locked.set()
+                go.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def second_task():
+        try:
+            notifications.send_run_mail.now(notification.pk)
+        except Exception as exc:  # noqa: BLE001 — shown by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=first_task)
+    first.start()
+    assert locked.wait(timeout=30)
+    second = threading.Thread(target=second_task)
+    second.start()
+    # Until the second task waits for the row (at most 30 s).
+    for _ in range(300):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.1)
+    go.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert not first.is_alive() and not second.is_alive() and errors == []
+    assert Notification.objects.get(pk=notification.pk).outcome == "sending"  # the first task's, to settle
