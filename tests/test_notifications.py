@@ -312,3 +312,30 @@ def test_a_review_mail_claimed_by_one_task_is_not_settled_by_another_waiting_for
     second.join(timeout=30)
     assert not first.is_alive() and not second.is_alive() and errors == []
     assert Notification.objects.get(pk=notification.pk).outcome == "sending"  # the first task's, to settle
+
+
+@pytest.mark.parametrize(("outputs", "stage", "said"), [
+    (["a.counts"], "done with problems", "Not every file was used; the run page says which, and why."),
+    ([], "failed", "The run page says why.")], ids=["problems", "failed"])
+def test_the_ended_mail_of_a_run_of_one_service_speaks_of_its_files_not_of_recordings(alice, outputs, stage, said):
+    from tests.factories import make_project
+    from tests.test_one_script import run_folder_of, single_pipeline
+
+    project = make_project(alice, pipeline=single_pipeline())
+    # b.pdf was left out: the service could not convert it (scripts.runner notes it with the input).
+    process = Process.objects.create(
+        script=project.pipeline.fa_script, status=Process.Status.DONE, output_folder=f"{project.folder}/runs/t/fa",
+        outputs=outputs, inputs=[{"name": "a.txt", "template": "text"},
+                                 {"name": "b.pdf", "template": "text", "not_converted": "b.pdf: it could not be converted"}])
+    run_folder_of(process).mkdir(parents=True)
+    for name in outputs:
+        (run_folder_of(process) / name).write_bytes(b"3\n")
+    run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
+    finish(process)
+
+    assert run_mail_tasks() == 1
+    [message] = mail.outbox
+    assert message.subject == f"Equestria: your run of “Austen” {'failed' if stage == 'failed' else 'is ' + stage}"
+    first = message.body.split("\n\n")[1]
+    assert first == f"the run of your project “Austen” {'failed' if stage == 'failed' else 'is ' + stage}. {said}"
+    assert Run.objects.get(pk=run.pk).stage == ("failed" if stage == "failed" else "problems")
