@@ -347,20 +347,18 @@ WORDS_TO_CHECK_COLUMNS = ["recording", "speaker", "word", "start", "end", "confi
 def words_to_check_csv(run):
     """The Download of every word to check of the run (below pictures.LOW_CONFIDENCE), recording by recording, the
     least confident first, from each result's latest version: the run page shows ten a recording."""
-    def rows():
+    def parts():
         # Only the results with words to check are read (as the run page knows them: most have none).
         for outcome, found in words_to_check(run, list(run.outcomes.order_by("recording"))):
             if not found["count"]:
                 continue
             try:
-                words = _every_word_to_check(_file_key(result_path(run, outcome.textgrid)), outcome.recording,
-                                             outcome.textgrid)
+                yield _every_word_to_check(_file_key(result_path(run, outcome.textgrid)), outcome.recording,
+                                           outcome.textgrid)
             except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
                 continue
-            for word in words:
-                yield [outcome.recording, *word, outcome.textgrid]
 
-    data = outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, rows()).encode()
+    data = (outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, []) + "".join(parts())).encode()
     return Download(WORDS_TO_CHECK_CSV, "text/csv; charset=utf-8", data=data)
 
 
@@ -374,13 +372,14 @@ def _file_key(path):
 
 @functools.lru_cache(maxsize=512)
 def _every_word_to_check(key, recording, result):
-    """(speaker, word, start, end, confidence) of every word to check of the result file `key` names (`_file_key`), as
-    the CSV writes them, least confident first: kept, as the run page's ten are (`_least_confident`), since the CSV
-    reads every result with words to check, and hundreds of hour-long ones take minutes, near the web server's
-    timeout, on each download."""
+    """The CSV rows (outcomes.spreadsheet_rows) of every word to check of the result file `key` names (`_file_key`),
+    least confident first: kept, as the run page's ten are (`_least_confident`), since the CSV reads every result with
+    words to check, and hundreds of hour-long ones take minutes, near the web server's timeout, on each download. Kept
+    as text, a few dozen bytes a word, so that 512 hour-long results hold tens of megabytes, not hundreds."""
     alignment = exports.read_result(key[0], recording=recording, result=result)
-    return tuple((speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}", f"{span.confidence:.2f}")
-                 for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0])
+    return outcomes.spreadsheet_rows(
+        [recording, speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}", f"{span.confidence:.2f}", result]
+        for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0])
 
 
 @functools.lru_cache(maxsize=512)
