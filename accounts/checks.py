@@ -29,9 +29,9 @@ def check_client_address(app_configs, **kwargs):
         found = f"an error ({exc})"
     if found == _CALLER:
         return []
+    through = f"{proxies} {'proxy' if proxies == 1 else 'proxies'}"
     why = ("django-ipware is not installed (it comes with django-axes[ipware], as pyproject.toml asks: run bin/setup)"
-           if not IPWARE_INSTALLED else f"a request from {_CALLER} through {proxies} {'proxy' if proxies == 1 else 'proxies'} was read as "
-           f"{found}")
+           if not IPWARE_INSTALLED else f"a request from {_CALLER} through {through} was read as {found}")
     return [Error(
         f"AXES_PROXY_COUNT is {proxies}, but the client address cannot be read from X-Forwarded-For: {why}.",
         hint="Without it every caller counts as the proxy's address: one caller's failed logins lock the others "

@@ -326,7 +326,7 @@ def test_the_ended_mail_of_a_run_of_one_service_speaks_of_its_files_not_of_recor
     process = Process.objects.create(
         script=project.pipeline.fa_script, status=Process.Status.DONE, output_folder=f"{project.folder}/runs/t/fa",
         outputs=outputs, inputs=[{"name": "a.txt", "template": "text"},
-                                 {"name": "b.pdf", "template": "text", "not_converted": "b.pdf: it could not be converted"}])
+                                 {"name": "b.pdf", "template": "text", "not_converted": "b.pdf: not converted"}])
     run_folder_of(process).mkdir(parents=True)
     for name in outputs:
         (run_folder_of(process) / name).write_bytes(b"3\n")

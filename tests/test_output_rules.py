@@ -53,7 +53,8 @@ def test_an_output_in_latin_1_is_not_offered_as_text_as_its_upload_would_be_refu
 
 @pytest.mark.parametrize("before", [b"", "\ufeff".encode(), b"a" * (SNIFF_BYTES + 3 * 1024 * 1024 + 7),
                                     b"a" * (SNIFF_BYTES - 1) + "é".encode()],
-                         ids=["first byte", "after a byte-order mark", "past the first blocks", "after a cut character"])
+                         ids=["first byte", "after a byte-order mark", "past the first blocks",
+                              "after a cut character"])
 def test_a_not_utf_8_text_is_refused_with_the_bytes_place_in_the_file(tmp_path, before):
     path = tmp_path / "long.txt"
     path.write_bytes(before + "é\n".encode("latin-1"))
