@@ -165,10 +165,19 @@ AXES_USERNAME_CALLABLE = "accounts.backends.lockout_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+# AXES_PROXY_COUNT reverse proxies in front: the client address is read from X-Forwarded-For by
+# django-ipware (accounts.checks.check_client_address tells at start-up when it cannot be), also for the
+# API's limits per address (api.authentication.client_address). Each proxy appends the address it was
+# called from; the last one's own is REMOTE_ADDR, so the client is the N-th entry from the end, which
+# ipware counts as "N - 1 proxies after the client". Not strict: a strict ipware refuses a header that
+# holds more entries, such as one the caller sent itself, and falls back to the proxy's address, which
+# all such callers would then share; not strict, it counts from the right, past the caller's entries.
+_proxy_count = env_int("AXES_PROXY_COUNT", 0)
+if _proxy_count < 0:
+    raise ImproperlyConfigured(f"AXES_PROXY_COUNT must be 0 or more, not {_proxy_count}")
+AXES_IPWARE_PROXY_COUNT = _proxy_count - 1 if _proxy_count else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if _proxy_count else ["REMOTE_ADDR"]
+IPWARE_STRICT = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -25,7 +25,6 @@ import json
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from urllib.parse import quote
 
 from praatio import textgrid
@@ -33,6 +32,7 @@ from pympi import Elan
 
 # "words confidence" holds the values of "words", in TextGrid and EAF: the bundled aligner's writer's name.
 from clamservices.textgrids import CONFIDENCE_SUFFIX
+from scripts.filenames import extension_of
 
 FORMATS = {
     # key: (what the page calls it, extension, content type)
@@ -320,7 +320,7 @@ def _ms(seconds):
 
 def media_type(recording):
     """The MIME type ELAN expects for the recording (its own names for WAV and MPEG)."""
-    extension = PurePath(recording).suffix.lower().lstrip(".")
+    extension = extension_of(recording)
     return Elan.Eaf.MIMES.get(extension) or mimetypes.guess_type(recording)[0] or "application/octet-stream"
 
 

@@ -41,11 +41,9 @@ def run_url(run):
 def send_run_mail(notification_id):
     """Send the mail of one notification, once: the first task to claim it sends it, any other does nothing. A
     review mail whose run is no longer in review is not sent."""
-    # A conditional update, like the claim below: of two tasks of one notification only one settles it.
-    if Notification.objects.filter(pk=notification_id, outcome=Notification.Outcome.QUEUED,
-                                   event=Notification.Event.REVIEW).exclude(run__stage=Run.Stage.REVIEW).update(
-            outcome=Notification.Outcome.NOT_NEEDED, sent_at=timezone.now()):
-        return
+    # Claimed first, by a condition on its own row only: of two tasks of one notification only one goes on. (A
+    # condition on the run, through a join, is a subquery on PostgreSQL, which a second task waiting for the first's
+    # row does not check again: it would settle a mail the first had claimed.)
     claimed = Notification.objects.filter(pk=notification_id, outcome=Notification.Outcome.QUEUED).update(
         outcome=Notification.Outcome.SENDING, sent_at=timezone.now())
     if not claimed:
@@ -54,6 +52,9 @@ def send_run_mail(notification_id):
     if notification is None:  # the run was deleted meanwhile
         return
     run = notification.run
+    if notification.event == Notification.Event.REVIEW and run.stage != Run.Stage.REVIEW:
+        Notification.objects.filter(pk=notification_id).update(outcome=Notification.Outcome.NOT_NEEDED)
+        return
     user = run.project.owner
     unsent = (Notification.Outcome.INACTIVE if not user.is_active else Notification.Outcome.NO_ADDRESS
               if not user.email else Notification.Outcome.OFF if not user.notify_runs else None)

@@ -146,11 +146,17 @@ def spreadsheet_csv(header, rows):
     a spreadsheet would take for a formula get a leading apostrophe (OWASP "CSV injection").
     """
     out = io.StringIO()
+    csv.writer(out).writerow(header)
+    return "\ufeff" + out.getvalue() + spreadsheet_rows(rows)
+
+
+def spreadsheet_rows(rows):
+    """The rows of a `spreadsheet_csv` as CSV text: for a table put together from parts kept apart."""
+    out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
     for row in rows:
         writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell for cell in row])
-    return "\ufeff" + out.getvalue()
+    return out.getvalue()
 
 
 def settle_waiting(run, message):

@@ -20,9 +20,9 @@ from django.http import Http404
 
 from pipelines import exports, outcomes, pictures
 from pipelines.models import ResultVersion
+from scripts.filenames import split_name, stem_of
 from upload import downloads
 from upload.checks import SNIFF_BYTES, template_for, text_fault
-from upload.names import stem_of
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,8 @@ def export(run, name, format, version=None):
 
 def _with_version(name, number):
     """a.TextGrid, 2 -> a.v2.TextGrid"""
-    stem, dot, extension = name.rpartition(".")
-    return f"{stem}.v{number}.{extension}" if dot else f"{name}.v{number}"
+    stem, extension = split_name(name)
+    return f"{stem}.v{number}.{extension}" if extension else f"{name}.v{number}"
 
 
 def listed(run, recorded):
@@ -273,22 +273,22 @@ def outputs(run, limit=None):
     for name in sorted(process.outputs)[:limit]:
         path = latest[name].path if name in latest else os.path.join(folder, name)
         try:
-            stat = os.stat(path)
-            text = _is_text_file(path, stat.st_size, stat.st_mtime_ns)
+            key = _file_key(path)
+            text = _is_text_file(key)
         except OSError:
             continue  # gone from the disk: nothing to offer
         template = template_for(templates, name)
-        listed.append(Output(name, template.label if template else "", stat.st_size, text,
+        listed.append(Output(name, template.label if template else "", key[1], text,
                              name.lower().endswith(".textgrid")))
     return listed
 
 
 @functools.lru_cache(maxsize=4 * OUTPUTS_LISTED_MAX)
-def _is_text_file(path, size, mtime_ns):
-    """Whether the file at `path` is text (the text viewer's "View"), kept while it stays as it is (outputs are written
-    once; a saved version is a file of its own): the run page is shown again and again, with up to
-    OUTPUTS_LISTED_MAX outputs, and their contents do not change."""
-    with open(path, "rb") as f:
+def _is_text_file(key):
+    """Whether the file `key` names (`_file_key`) is text (the text viewer's "View"), kept while it stays as it is
+    (outputs are written once; a saved version is a file of its own): the run page is shown again and again, with up
+    to OUTPUTS_LISTED_MAX outputs, and their contents do not change."""
+    with open(key[0], "rb") as f:
         return not text_fault(f.read(SNIFF_BYTES))
 
 
@@ -330,9 +330,7 @@ def words_to_check(run, recorded):
         # Recorded before outcomes kept them, or corrected since: read from the (latest) result, once per file.
         if found is None or outcome.textgrid in corrected:
             try:
-                path = result_path(run, outcome.textgrid)
-                stat = os.stat(path)
-                found = _least_confident(path, stat.st_mtime_ns, stat.st_size)
+                found = _least_confident(_file_key(result_path(run, outcome.textgrid)))
             except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
                 continue
         checks.append((outcome, found))
@@ -349,29 +347,47 @@ WORDS_TO_CHECK_COLUMNS = ["recording", "speaker", "word", "start", "end", "confi
 def words_to_check_csv(run):
     """The Download of every word to check of the run (below pictures.LOW_CONFIDENCE), recording by recording, the
     least confident first, from each result's latest version: the run page shows ten a recording."""
-    def rows():
+    def parts():
         # Only the results with words to check are read (as the run page knows them: most have none).
         for outcome, found in words_to_check(run, list(run.outcomes.order_by("recording"))):
             if not found["count"]:
                 continue
             try:
-                alignment = exports.read_result(result_path(run, outcome.textgrid), recording=outcome.recording,
-                                                result=outcome.textgrid)
+                yield _every_word_to_check(_file_key(result_path(run, outcome.textgrid)), outcome.recording,
+                                           outcome.textgrid)
             except (Http404, exports.NotConvertible, OSError):  # a result gone or unreadable has its own row
                 continue
-            for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0]:
-                yield [outcome.recording, speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}",
-                       f"{span.confidence:.2f}", outcome.textgrid]
 
-    data = outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, rows()).encode()
+    data = (outcomes.spreadsheet_csv(WORDS_TO_CHECK_COLUMNS, []) + "".join(parts())).encode()
     return Download(WORDS_TO_CHECK_CSV, "text/csv; charset=utf-8", data=data)
 
 
+def _file_key(path):
+    """(path, size, mtime_ns, inode, ctime_ns) of the file at `path`: what is read from a file is cached by it, kept
+    while the file stays as it is. A file rewritten within the clock's resolution (or its time set back) keeps its
+    size and mtime, not its ctime; one renamed into its place (a result, a saved version) has another inode."""
+    stat = os.stat(path)
+    return path, stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns
+
+
 @functools.lru_cache(maxsize=512)
-def _least_confident(path, mtime_ns, size):
-    """pictures.words_to_check of the result at `path`, kept while the file stays as it is (results are written
-    once, by a rename): an hour's TextGrid takes about a second to read, and the run page is shown often."""
-    return outcomes.words_to_check(path)
+def _every_word_to_check(key, recording, result):
+    """The CSV rows (outcomes.spreadsheet_rows) of every word to check of the result file `key` names (`_file_key`),
+    least confident first: kept, as the run page's ten are (`_least_confident`), since the CSV reads every result with
+    words to check, and hundreds of hour-long ones take minutes, near the web server's timeout, on each download. Kept
+    as text, a few dozen bytes a word, so that 512 hour-long results hold tens of megabytes, not hundreds."""
+    alignment = exports.read_result(key[0], recording=recording, result=result)
+    return outcomes.spreadsheet_rows(
+        [recording, speaker, span.label, f"{span.start:.3f}", f"{span.end:.3f}", f"{span.confidence:.2f}", result]
+        for span, _, _, speaker in pictures.words_to_check(alignment, limit=None)[0])
+
+
+@functools.lru_cache(maxsize=512)
+def _least_confident(key):
+    """pictures.words_to_check of the result file `key` names (`_file_key`), kept while the file stays as it is
+    (results are written once, by a rename): an hour's TextGrid takes about a second to read, and the run page is
+    shown often."""
+    return outcomes.words_to_check(key[0])
 
 
 # The zip
@@ -495,9 +511,8 @@ def zip_names(names):
         if name.lower() not in used:
             result[name] = name
         else:
-            stem, dot, extension = name.rpartition(".")
-            if not dot or not stem:
-                stem, dot, extension = name, "", ""
+            stem, extension = split_name(name)
+            dot = "." if extension else ""
             number = 2
             while f"{stem} ({number}){dot}{extension}".lower() in taken:
                 number += 1

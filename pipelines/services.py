@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from pipelines import notifications, outcomes, review
 from pipelines.models import Run
-from scripts.models import BaseParameter, Process
+from scripts.models import BaseParameter, OutputTemplate, Process
 from scripts.plainwords import GENERIC_FAILURE
 from scripts.tasks import schedule_process
 from upload import services as upload_services
+from upload.checks import template_for
 from upload.models import Project, ProjectFile
 from upload.readiness import TOO_LONG, readiness
 
@@ -288,14 +289,15 @@ def start_alignment(project, values=None, only_complete_pairs=False, template_va
 
 
 def _output_path(process, template):
-    """Local path of the output of `process` that `template` describes, if it was produced."""
+    """Local path of the output of `process` that `template` describes, if it was produced: the first output that is
+    of it by the rule the run page names outputs by (upload.checks.template_for among the script's output templates:
+    a "report.txt" of a fixed-name template is not the OOV list of a .txt one)."""
     if template is None:
         return None
-    candidates = [template.filename] if template.filename else [
-        n for n in process.outputs if n.lower().endswith("." + template.extension.lower())
-    ]
-    for name in candidates:
-        if name in process.outputs:
+    templates = list(OutputTemplate.objects.filter(profile__script_id=process.script_id).order_by(
+        "profile__index", "order"))
+    for name in process.outputs:
+        if template_for(templates, name) == template:
             return os.path.join(default_storage.path(process.output_folder), name)
     return None
 

@@ -20,20 +20,14 @@ converts on upload (a chosen converter: "x.pdf" into a ".txt" template) is sent 
 import re
 import unicodedata
 
+from scripts.filenames import split_name  # (stem, extension) as the upload pairs recordings and transcripts
+
 # Long enough to recognise a name in the service's log; short enough for any service's file system.
 MAX_STEM = 60
 # Stems a service's own outputs commonly have (CLAM writes error.log); a made-up stem must not take
 # one, or the service's file would be mapped to (and shown as) a user's file.
 RESERVED_STEMS = {"error", "log", "report", "index", "output", "input"}
 _SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def split_name(name):
-    """(stem, extension) as the pairing of recordings and transcripts sees them: split at the last dot."""
-    stem, dot, extension = name.rpartition(".")
-    if not dot or not stem:
-        return name, ""
-    return stem, extension
 
 
 def is_safe_stem(stem):

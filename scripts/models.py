@@ -15,13 +15,7 @@ from django.core.validators import URLValidator
 from django.db import models
 
 from scripts import crypto
-
-
-def has_extension(name, extension):
-    """Whether `name` ends with `extension` (without its dot; multi-part ones, "folia.xml", whole), in any case, with
-    something before it: the rule of InputTemplate's and OutputTemplate's names."""
-    name, extension = name.lower(), "." + extension.lower()
-    return bool(extension[1:]) and name.endswith(extension) and len(name) > len(extension)
+from scripts.filenames import has_extension
 
 
 class ScriptManager(models.Manager):

@@ -51,6 +51,7 @@ from scripts.clam import (
     upload_read_timeout,
 )
 from scripts.crypto import PasswordUnreadable
+from scripts.filenames import extension_of, stem_of
 from scripts.models import InputTemplate, OutputTemplate, Process
 from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.signals import process_finished
@@ -295,7 +296,7 @@ def _with_labels(process, reason):
 def _reserved_stems(process):
     """Stems of the script's outputs with a fixed name (report.json, oov.txt …): no input may be sent under one."""
     names = OutputTemplate.objects.filter(profile__script_id=process.script_id).exclude(filename="")
-    return {clamnames.split_name(name)[0] for name in names.values_list("filename", flat=True)}
+    return {stem_of(name) for name in names.values_list("filename", flat=True)}
 
 
 def _status(connection, process):
@@ -540,7 +541,7 @@ def _with_user_names_inside(folder, names, mapping):
     among `names`: it is read, and mapped, by step_download itself.
     """
     for name in names:
-        kind = name.lower().rpartition(".")[2]
+        kind = extension_of(name)
         path = os.path.join(folder, name)
         if kind not in ("json", "log") or os.path.getsize(path) > MAP_INSIDE_MAX_BYTES:
             continue

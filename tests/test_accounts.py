@@ -636,6 +636,19 @@ def test_repeated_failed_logins_lock_out_that_user_from_that_address(csrf_client
     assert login(other, "alice").status_code == 302
 
 
+def test_behind_a_proxy_failed_logins_lock_out_the_caller_who_made_them_not_everyone(alice, settings):
+    from tests.test_api import behind_proxy
+
+    behind_proxy(settings)
+    # Through the proxy on loopback, which appends the caller's address to any X-Forwarded-For the caller sent.
+    caller = CsrfClient(HTTP_X_FORWARDED_FOR="198.51.100.1")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        login(caller, "alice", "wrong")
+    assert login(caller, "alice").status_code == 429
+    assert login(CsrfClient(HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.1"), "alice").status_code == 429  # forged
+    assert login(CsrfClient(HTTP_X_FORWARDED_FOR="198.51.100.2"), "alice").status_code == 302
+
+
 def test_admin_login_is_throttled_too(admin_user, settings):
     client = CsrfClient()
     url = reverse("admin:login")

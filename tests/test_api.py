@@ -345,6 +345,30 @@ def test_calls_without_a_token_are_throttled_per_address_whatever_x_forwarded_fo
     assert api().get(url, REMOTE_ADDR="127.0.0.2").status_code == 200  # another caller has their own
 
 
+def behind_proxy(settings, count=1):
+    """Settings as equestria/settings.py makes them of AXES_PROXY_COUNT=<count> (tests/test_settings.py starts
+    Django with it)."""
+    settings.AXES_IPWARE_PROXY_COUNT = count - 1
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+
+def test_behind_one_proxy_each_caller_has_their_own_allowance_and_a_forged_entry_does_not_win(settings):
+    behind_proxy(settings)
+    settings.API_THROTTLE_RATE = "1/minute"
+    url = reverse("api-schema")  # open to anyone
+
+    # Every call comes from the proxy on loopback (the test client's REMOTE_ADDR, 127.0.0.1), which adds the address
+    # it was called from after whatever X-Forwarded-For the caller sent (nginx's $proxy_add_x_forwarded_for).
+    def via_proxy(caller, sent=None):
+        return api().get(url, HTTP_X_FORWARDED_FOR=f"{sent}, {caller}" if sent else caller)
+
+    assert via_proxy("198.51.100.1").status_code == 200
+    assert_error(via_proxy("198.51.100.1"), 429, "throttled")
+    assert via_proxy("198.51.100.2").status_code == 200  # another caller behind the same proxy
+    assert_error(via_proxy("198.51.100.1", sent="203.0.113.9"), 429, "throttled")  # a forged address: no allowance
+    assert via_proxy("198.51.100.3", sent="198.51.100.1").status_code == 200  # nor another caller's count
+
+
 # Errors outside the resources
 
 

@@ -7,6 +7,8 @@ its task is made due, as the clock would make it."""
 
 import json
 import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +16,7 @@ from background_task.models import Task
 from background_task.tasks import tasks
 from django.core import mail
 from django.core.mail.backends import locmem as locmem_backend
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -264,3 +267,75 @@ def test_without_a_delay_the_review_mail_is_due_at_once(alice, settings):
     review_run(alice)
     assert run_mail_tasks() == 1
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="two connections at once: the PostgreSQL pass")
+def test_a_review_mail_claimed_by_one_task_is_not_settled_by_another_waiting_for_its_row(alice):
+    with transaction.atomic():  # as the worker's step runs
+        run = review_run(alice)
+    Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING)  # the review answered
+    notification = Notification.objects.get(run=run)
+    locked, go, errors = threading.Event(), threading.Event(), []
+
+    def first_task():  # claims the mail and holds its row until told to go on
+        try:
+            with transaction.atomic():
+                Notification.objects.filter(pk=notification.pk).update(outcome=Notification.Outcome.SENDING)
+                locked.set()
+                go.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def second_task():
+        try:
+            notifications.send_run_mail.now(notification.pk)
+        except Exception as exc:  # noqa: BLE001 — shown by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=first_task)
+    first.start()
+    assert locked.wait(timeout=30)
+    second = threading.Thread(target=second_task)
+    second.start()
+    # Until the second task waits for the row (at most 30 s).
+    for _ in range(300):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.1)
+    go.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert not first.is_alive() and not second.is_alive() and errors == []
+    assert Notification.objects.get(pk=notification.pk).outcome == "sending"  # the first task's, to settle
+
+
+@pytest.mark.parametrize(("outputs", "stage", "said"), [
+    (["a.counts"], "done with problems", "Not every file was used; the run page says which, and why."),
+    ([], "failed", "The run page says why.")], ids=["problems", "failed"])
+def test_the_ended_mail_of_a_run_of_one_service_speaks_of_its_files_not_of_recordings(alice, outputs, stage, said):
+    from tests.factories import make_project
+    from tests.test_one_script import run_folder_of, single_pipeline
+
+    project = make_project(alice, pipeline=single_pipeline())
+    # b.pdf was left out: the service could not convert it (scripts.runner notes it with the input).
+    process = Process.objects.create(
+        script=project.pipeline.fa_script, status=Process.Status.DONE, output_folder=f"{project.folder}/runs/t/fa",
+        outputs=outputs, inputs=[{"name": "a.txt", "template": "text"},
+                                 {"name": "b.pdf", "template": "text", "not_converted": "b.pdf: not converted"}])
+    run_folder_of(process).mkdir(parents=True)
+    for name in outputs:
+        (run_folder_of(process) / name).write_bytes(b"3\n")
+    run = Run.objects.create(project=project, pipeline=project.pipeline, fa_process=process)
+    finish(process)
+
+    assert run_mail_tasks() == 1
+    [message] = mail.outbox
+    assert message.subject == f"Equestria: your run of “Austen” {'failed' if stage == 'failed' else 'is ' + stage}"
+    first = message.body.split("\n\n")[1]
+    assert first == f"the run of your project “Austen” {'failed' if stage == 'failed' else 'is ' + stage}. {said}"
+    assert Run.objects.get(pk=run.pk).stage == ("failed" if stage == "failed" else "problems")

@@ -639,7 +639,7 @@ def test_the_same_latin1_text_without_a_conversion_is_refused_as_not_utf8(conver
     project = new_project(alice_client, converting_pipeline(converting_service))
     latin1 = SimpleUploadedFile("café.txt", LATIN1_TEXT.encode("latin-1"))
     page = upload_converted(alice_client, project, [latin1], [""])
-    assert ("café.txt: the text is not UTF-8 (byte 3 of a block cannot be decoded); save it as UTF-8 in your editor "
+    assert ("café.txt: the text is not UTF-8 (byte 3 cannot be decoded); save it as UTF-8 in your editor "
             "and upload it again") in page
     assert not project.files.exists()
 

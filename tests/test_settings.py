@@ -122,3 +122,38 @@ def test_env_helpers(monkeypatch, tmp_path):
 def test_migrations_are_in_step_with_the_models(tmp_path):
     result = manage(["makemigrations", "--check", "--dry-run"], clean_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_proxy_count_stops_start_up_when_the_client_address_cannot_be_read_through_it(tmp_path):
+    # django-ipware cannot be uninstalled for one test: a package of its name that fails to import stands for its
+    # absence (django-axes then reads REMOTE_ADDR, the proxy's, whatever the count says).
+    hidden = tmp_path / "hidden" / "ipware"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('taken as not installed')\n")
+    without_ipware = {"PYTHONPATH": str(tmp_path / "hidden")}
+
+    result = manage(["check"], clean_env(tmp_path, AXES_PROXY_COUNT="1", **without_ipware))
+    assert result.returncode != 0
+    assert ("(accounts.E001) AXES_PROXY_COUNT is 1, but the client address cannot be read from X-Forwarded-For: "
+            "django-ipware is not installed (it comes with django-axes[ipware], as pyproject.toml asks: run bin/setup)."
+            in result.stderr)
+    assert manage(["check"], clean_env(tmp_path, **without_ipware)).returncode == 0  # no proxy, nothing to read
+    for count in ("1", "2"):
+        result = manage(["check"], clean_env(tmp_path, AXES_PROXY_COUNT=count))
+        assert result.returncode == 0, result.stderr
+    result = manage(["check"], clean_env(tmp_path, AXES_PROXY_COUNT="-1"))
+    assert result.returncode != 0
+    assert "AXES_PROXY_COUNT must be 0 or more, not -1" in result.stderr
+
+
+def test_a_client_address_read_otherwise_than_through_the_proxies_is_a_start_up_error(settings):
+    from accounts.checks import check_client_address
+
+    settings.AXES_IPWARE_PROXY_COUNT = 0  # one proxy (AXES_PROXY_COUNT=1)
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+    assert check_client_address(None) == []
+    settings.IPWARE_STRICT = True  # a header with the caller's own entries refused: the proxy's address instead
+    [error] = check_client_address(None)
+    assert error.id == "accounts.E001"
+    assert error.msg == ("AXES_PROXY_COUNT is 1, but the client address cannot be read from X-Forwarded-For: a request "
+                         "from 203.0.113.7 through 1 proxy was read as 127.0.0.1.")

@@ -4,13 +4,15 @@ Results are written by the bundled aligner's own writer (tests/test_confidence_p
 
 import csv
 import io
+import os
 import re
+import shutil
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from pipelines import results
+from pipelines import exports, results
 from pipelines.models import Run
 from tests.factories import make_project
 from tests.test_confidence_pages import confident_grid, confident_result, page
@@ -82,3 +84,60 @@ def test_a_run_with_many_recordings_lists_the_first_and_points_to_the_csv_for_th
     assert "Download all 3 words to check (CSV)</a> of 3 recordings" in html
     rows = csv_rows(alice_client.get(reverse("pipelines-download-words-to-check", args=[project.pk, run.pk])))
     assert [(row[0], row[2]) for row in rows[1:]] == [("a.flac", "w1"), ("b.flac", "w1"), ("c.flac", "w1")]
+
+
+def test_the_csv_reads_a_result_once_while_it_stays_as_it_is(alice_client, alice, monkeypatch):
+    project, run = confident_result(alice, low=TWELVE)
+    url = reverse("pipelines-download-words-to-check", args=[project.pk, run.pk])
+    results._every_word_to_check.cache_clear()
+    read = []
+    real = exports.read_result
+    # A spy: the result is read as always, and each reading noted (a test cannot time hundreds of hour-long results).
+    monkeypatch.setattr(exports, "read_result", lambda path, **kwargs: read.append(path) or real(path, **kwargs))
+
+    first = csv_rows(alice_client.get(url))
+    assert len(first) == 13 and len(read) == 1
+    assert csv_rows(alice_client.get(url)) == first and len(read) == 1
+
+    # The result replaced by a file of its own (as a new file is renamed into place), of the same size and time.
+    path = results.result_path(run, "interview.TextGrid")
+    stat = os.stat(path)
+    shutil.copyfile(path, path + ".new")
+    os.utime(path + ".new", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(path + ".new", path)
+    assert csv_rows(alice_client.get(url)) == first and len(read) == 2
+
+
+def test_cells_a_spreadsheet_would_take_for_a_formula_start_with_an_apostrophe(alice_client, alice):
+    project = make_project(alice, "Formulas")
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("=cmd.flac", long_audio(10)))
+    upload.add(SimpleUploadedFile("=cmd.txt", b"words"))
+    words = {1: 0.2, 2: 0.25, 3: 0.3, 4: 0.35}
+    grid = confident_grid(10, words).replace('"w1"', '"=SUM(A1)"').replace('"w2"', '"+1"').replace(
+        '"w3"', '"-1"').replace('"w4"', '"@me"')
+    process = fa_process(project, [], {"=cmd.TextGrid": grid, "report.json": report(entry("=cmd.flac"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+
+    rows = csv_rows(alice_client.get(reverse("pipelines-download-words-to-check", args=[project.pk, run.pk])))
+    assert [(row[0], row[2], row[6]) for row in rows[1:]] == [
+        ("'=cmd.flac", "'=SUM(A1)", "'=cmd.TextGrid"), ("'=cmd.flac", "'+1", "'=cmd.TextGrid"),
+        ("'=cmd.flac", "'-1", "'=cmd.TextGrid"), ("'=cmd.flac", "'@me", "'=cmd.TextGrid")]
+
+
+def test_speaker_labels_a_spreadsheet_would_take_for_a_formula_start_with_an_apostrophe(alice_client, alice):
+    from tests.factories import make_fa_pipeline
+    from tests.utterance_files import speaker_result, textgrid as transcript_grid
+
+    project = make_project(alice, "Speakers", pipeline=make_fa_pipeline(tiered=True))
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("interview.flac", long_audio(10)))
+    upload.add(SimpleUploadedFile("interview.TextGrid", transcript_grid()))
+    grid = speaker_result(10, {"a3": 0.12, "b1": 0.3, "c2": 0.2, "d4": 0.25}, speakers=("=boss", "+1", "-2", "@team"))
+    process = fa_process(project, [], {"interview.TextGrid": grid, "report.json": report(entry("interview.flac"))})
+    run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.ALIGNING, fa_process=process)
+    finish(process)
+
+    rows = csv_rows(alice_client.get(reverse("pipelines-download-words-to-check", args=[project.pk, run.pk])))
+    assert [(row[1], row[2]) for row in rows[1:]] == [("'=boss", "a3"), ("'-2", "c2"), ("'@team", "d4"), ("'+1", "b1")]

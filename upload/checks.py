@@ -5,6 +5,7 @@ tiers with words). Each check raises FileRefused with the message for the resear
 """
 
 import codecs
+import itertools
 import math
 
 import soundfile
@@ -37,15 +38,19 @@ def input_templates(pipeline):
     return templates, by_extension
 
 
-def template_for(templates, name):
+def template_for(templates, name, paired=False):
     """The template a file called `name` is of, or None: of the templates whose rule takes the name (`matches_name`:
     an input template's fixed name takes any file, which CLAM renames; an output template's only that name), the one
     that names it most closely — its fixed name exactly, then the longest extension (".folia.xml" before ".xml"),
     then a fixed name with the file's extension, then any fixed name; the first of equals. The input templates of an
-    upload and the output templates of a run's outputs alike."""
+    upload and the output templates of a run's outputs alike.
+
+    `paired`: the input templates of an aligner, which pairs recordings and transcripts by their stems. A fixed name
+    then comes after every extension even when it is the file's name: "lexicon.txt" next to "lexicon.wav" is that
+    recording's transcript, as it was before fixed names came first, not the service's "lexicon.txt" dictionary."""
     def closeness(template):
         if template.filename:  # an input's takes any name, so after every extension unless it is this one
-            if template.filename.lower() == name.lower():
+            if template.filename.lower() == name.lower() and not paired:
                 return math.inf
             return -1 if extension_of(template.filename) == extension_of(name) else -2
         return len(template.extension)
@@ -103,14 +108,21 @@ def text_fault(head, rest=None):
         return "this is not a text file (it contains NUL bytes)"
     # Incrementally, so a large file never sits in memory.
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    fed = at = 0
     try:
-        decoder.decode(head)
-        for chunk in rest or ():
+        for chunk in itertools.chain((head,), rest or ()):
+            # Where in the file the bytes decoded now start (the decoder's error counts from there): those it held
+            # back from the chunk before (a character cut in two), then this chunk; a byte-order mark it drops is
+            # not counted by it.
+            held, first = decoder.getstate()
+            at = fed - len(held) + (len(codecs.BOM_UTF8) if first and (held + chunk).startswith(codecs.BOM_UTF8) else 0)
+            fed += len(chunk)
             decoder.decode(chunk)
         if rest is not None or len(head) < SNIFF_BYTES:  # the end of the file
+            at = fed - len(decoder.getstate()[0])
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        return (f"the text is not UTF-8 (byte {exc.start} of a block cannot be decoded); "
+        return (f"the text is not UTF-8 (byte {at + exc.start} cannot be decoded); "
                 "save it as UTF-8 in your editor and upload it again")
     return ""
 

@@ -7,6 +7,9 @@ under to a CLAM service are made safe separately, per run (scripts.clamnames).
 import re
 import unicodedata
 
+# The rules of a name's parts are the scripts app's (the names sent to CLAM follow them too); here for the upload's.
+from scripts.filenames import extension_of, stem_of  # noqa: F401
+
 MAX_NAME_LENGTH = 120
 # File systems allow 255 bytes per name; results are stored under the user's name plus the service's
 # ending (".wav.TextGrid" …), so a name of 120 four-byte characters would not fit.
@@ -43,19 +46,6 @@ def clean_name(raw):
             stem = stem[:-1]
         name = stem.rstrip() + tail
     return name
-
-
-def extension_of(name):
-    """Lower-case extension without the dot ('' if none)."""
-    stem, dot, extension = name.rpartition(".")
-    return extension.lower() if dot and stem else ""
-
-
-def stem_of(name):
-    """The name without its last extension (`extension_of`'s): how a recording, its transcript and its result
-    TextGrid find each other ("a.wav", "a.txt", "a.TextGrid"). A name without one is its own stem (".wav", "a.")."""
-    stem, dot, extension = name.rpartition(".")
-    return stem if dot and stem and extension else name
 
 
 def why_changed(typed, name):

@@ -74,6 +74,7 @@ class Upload:
         self.project = project
         self.replace = replace
         self.templates = input_templates(project.pipeline)[0]
+        self.paired = not project.pipeline.single  # see upload.checks.template_for
         self.converters = chosen_converters(self.templates, converters) if project.pipeline.single else {}
         if any(v.strip() for v in converters) and not project.pipeline.single:
             raise FileRefused("Nothing was added: only pipelines that run one service convert files; this one takes "
@@ -111,7 +112,7 @@ class Upload:
         except BadName as exc:
             self.outcomes.append(Outcome(uploaded.name, False, f"{uploaded.name!r}: {exc}"))
             return
-        if extension_of(name) == "zip" and not _takes_zips(template_for(self.templates, name)):
+        if extension_of(name) == "zip" and not _takes_zips(template_for(self.templates, name, paired=self.paired)):
             self._add_archive(uploaded, name)
             return
         path = _path_of(uploaded)
@@ -151,7 +152,7 @@ class Upload:
     def _converted(self, name):
         """(template, converter id) of a file the service is to convert, by the researcher's choice; else (the
         template its name is for, or None; "")."""
-        template = template_for(self.templates, name)
+        template = template_for(self.templates, name, paired=self.paired)
         if template is not None:
             converter = self.converters.get(template.template_id, "")
             return template, converter if converter and template.converter_takes(converter, name) else ""
