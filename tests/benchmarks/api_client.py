@@ -168,7 +168,7 @@ def main():
             # Each side's seconds outside its run (from the run's creation to its end, the worker's part): what the
             # client adds, which a busy machine's slower runs hide in the ratio.
             client_outside, services_outside = [], []
-            for attempt in range(repeats):
+            def by_client(attempt):
                 start = time.perf_counter()
                 result = subprocess.run([str(ROOT / "bin" / "equestria-align"), str(folder), "--server", base,
                                          "--token", key, "--pipeline", "English", "--project", f"client {attempt}", "--quiet",
@@ -177,11 +177,19 @@ def main():
                 assert result.returncode == 0, result.returncode
                 client_outside.append(client_seconds[-1] - run_seconds(base, headers, f"client {attempt}"))
                 assert len(list((tmp / f"out{attempt}").glob("*.TextGrid"))) == count
+
+            def by_services(attempt):
                 out = subprocess.run([sys.executable, "-c", SERVICES, str(folder), str(tmp / f"services{attempt}.zip")],
                                      cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=7200)
                 total, in_run = map(float, out.stdout.split()[-2:])
                 services_seconds.append(total)
                 services_outside.append(total - in_run)
+
+            # Each side goes first in every other turn: a run right after another one is not as fast as the
+            # first (measured: the second run of a turn took 3–4 s more of its 25 whichever side it was).
+            for attempt in range(repeats):
+                for side in ((by_client, by_services) if attempt % 2 == 0 else (by_services, by_client)):
+                    side(attempt)
         finally:
             for process in reversed(started):
                 process.terminate()
