@@ -16,6 +16,7 @@ installed. It is no part of the Django project: it imports nothing of it.
 import argparse
 import math
 import os
+import shlex
 import shutil
 import stat
 import sys
@@ -43,6 +44,10 @@ ENDED = {"done", "problems", "failed", "cancelled"}
 # Looks at a run: often at first (a short run ends within seconds), then each wait half as long again as the last,
 # up to --poll; so a long run costs about a request per --poll seconds, well within the API's per-user throttle.
 FIRST_LOOK = 0.25
+SUFFIXES = {"textgrid": ".TextGrid", "eaf": ".eaf", "csv": ".csv", "json": ".json"}
+RECORDINGS = {".wav", ".flac"}
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 BACK_OFF = 1.5
 
 # Exit codes: say what happened to a script that runs this one.
@@ -452,6 +457,7 @@ def _unpack(archive, info, path):
     try:
         with os.fdopen(descriptor, "wb") as f, archive.open(info) as member:
             shutil.copyfileobj(member, f, 1 << 16)
+        os.chmod(partial, 0o666 & ~UMASK)  # mkstemp's 0600 would hide the results from a lab's shared folder
         os.replace(partial, path)
     except BaseException:
         os.unlink(partial)
@@ -460,6 +466,8 @@ def _unpack(archive, info, path):
 
 def align(args):
     quiet = args.quiet
+    if args.resume:
+        return resume(args)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise Stop(f"{folder} is not a folder.", USAGE)
@@ -471,15 +479,11 @@ def align(args):
     if Path(args.output).resolve() == folder.resolve():
         raise Stop(f"--output is the folder of the recordings ({folder}): the results would replace its TextGrids. "
                    "Choose another folder.", USAGE)
+    if not args.overwrite:  # before anything is uploaded: an alignment's results are named after the recordings
+        _keep_existing(Path(args.output), {p.stem + SUFFIXES[args.format] for p in files
+                                           if p.suffix.lower() in RECORDINGS}, False)
     api = Api(args.server, args.token, timeout=args.request_timeout)
     api.json("GET", "me/")  # the token, before anything is created
-    if args.resume:  # a run this command started before (stopped at its review, or timed out): follow it on
-        if not args.resume.startswith(api.base + "projects/"):  # the token goes only to --server's API
-            raise Stop(f"--resume takes the run's address that equestria-align printed, under {api.base}projects/.",
-                       USAGE)
-        run = api.json("GET", args.resume)
-        say(f"Following the run {run['page']}", quiet)
-        return finish(api, run, args, refused=[], unpaired=[])
     pipeline = choose_pipeline(api, args.pipeline)
     project = create_project(api, args.project or folder.resolve().name, pipeline)
     say(f"Project “{project['name']}” ({pipeline}): {project['page']}", quiet)
@@ -505,6 +509,22 @@ def align(args):
     return finish(api, run, args, refused, detail["readiness"]["unpaired"])
 
 
+def resume(args):
+    """Follow on a run this command started before (stopped at its review, or timed out): its API address, or its
+    page's, as printed."""
+    api = Api(args.server, args.token, timeout=args.request_timeout)
+    site = api.base[: -len("api/v1/")]
+    url = args.resume if args.resume.endswith("/") else args.resume + "/"
+    if url.startswith(site + "projects/"):  # the run page's address: the API's is the same under api/v1/
+        url = api.base + url[len(site):]
+    if not url.startswith(api.base + "projects/"):  # the token goes only to --server's API
+        raise Stop(f"--resume takes the run's address that equestria-align printed, under {site}projects/.", USAGE)
+    api.json("GET", "me/")
+    run = api.json("GET", url)
+    say(f"Following the run {run['page']}", args.quiet)
+    return finish(api, run, args, refused=[], unpaired=[])
+
+
 def finish(api, run, args, refused, unpaired):
     """Follow `run` to its end (through its review), download its results; the exit status."""
     quiet = args.quiet
@@ -518,17 +538,28 @@ def finish(api, run, args, refused, unpaired):
         why = f": {run['error']}" if run.get("error") else ""
         raise Stop(f"The run {run['stage_label']}{why}. See {run['page']}", FAILED)
 
-    written = download(api, run, Path(args.output), args.format, quiet, overwrite=args.overwrite)
+    try:
+        written = download(api, run, Path(args.output), args.format, quiet, overwrite=args.overwrite)
+    except Stop as exc:
+        if exc.code == USAGE:  # a result's name taken in --output: the run is done; only its download is left
+            raise Stop(f"{exc}\nThe run is done; get its results with:\n  "
+                       f"{_resume_hint(args, run, output='ANOTHER_FOLDER')}", USAGE) from None
+        raise
     not_aligned = [o for o in run["outcomes"] if not o["result"]]
     for outcome in not_aligned:
         say(f"Not aligned: {outcome['recording']}: {outcome['message'] or outcome['status_label']}", quiet)
+    for outcome in run["outcomes"]:
+        for warning in outcome.get("warnings") or []:
+            say(f"Warning: {outcome['recording']}: {warning}", quiet)
     say(f"{run['summary']}. {len(written)} result(s) in {args.output}", quiet)
     return PROBLEMS if refused or not_aligned or unpaired else OK
 
 
-def _resume_hint(args, run):
+def _resume_hint(args, run, output=None):
     """The command that follows this run on once it is reviewed: the same one, with --resume."""
-    return f"equestria-align {args.folder} --server {args.server} --output {args.output} --resume {run['url']}"
+    review = " --review stop" if args.review == "stop" else ""
+    return (f"equestria-align --server {args.server} --output {shlex.quote(output or str(args.output))}{review} "
+            f"--resume {run['url']}")
 
 
 def _parameter(text):
@@ -549,7 +580,8 @@ def parser():
                                     "Exit codes: 0 all aligned, 1 done with problems (each listed), 2 bad "
                                     "arguments or nothing to align, 3 token refused, 4 server unreachable or refused, 5 run failed, "
                                     "6 stopped for the review, 7 timed out."))
-    p.add_argument("folder", help="the folder of recordings and their transcripts (a.wav with a.txt, …)")
+    p.add_argument("folder", nargs="?",
+                   help="the folder of recordings and their transcripts (a.wav with a.txt, …); not with --resume")
     p.add_argument("--server", default=os.environ.get("EQUESTRIA_SERVER", "http://127.0.0.1:8000"),
                    help="the site's address (default: $EQUESTRIA_SERVER or http://127.0.0.1:8000)")
     p.add_argument("--token", default=os.environ.get("EQUESTRIA_TOKEN"),
@@ -588,6 +620,12 @@ def main(argv=None):
         return USAGE
     if args.batch_mb < 1 or args.batch_files < 1 or args.poll <= 0 or args.timeout <= 0:
         print("equestria-align: --batch-mb, --batch-files, --poll and --timeout must be positive.", file=sys.stderr)
+        return USAGE
+    if not args.folder and not args.resume:
+        print("equestria-align: give the folder of recordings to align (or --resume RUN_URL).", file=sys.stderr)
+        return USAGE
+    if not args.output and not args.folder:
+        print("equestria-align: --resume needs --output, the folder its results go to.", file=sys.stderr)
         return USAGE
     args.output = args.output or str(Path(args.folder) / "aligned")
     try:

@@ -87,9 +87,12 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     assert lines[-3].endswith("/dictionary/") and not (alone / "aligned").exists()  # the review page
     assert lines[-2] == "Once it is reviewed there, get the results with:"
     resume = lines[-1].split()
-    assert resume[:2] == ["equestria-align", str(alone)] and resume[-2] == "--resume", lines[-1]
-    # Reviewed (here: accepted by the client itself), the same command with --resume downloads the results.
-    resumed = client(alone, "--server", live_server.url, "--resume", resume[-1], "--poll", "0.2", "--timeout", "240",
+    assert resume[0] == "equestria-align" and resume[-4:-1] == ["--review", "stop", "--resume"], lines[-1]
+    page = next(line for line in lines if line.startswith("Alignment started: ")).split()[-1]
+    assert page != resume[-1]
+    # Reviewed (here: accepted by the client itself), --resume with the run's address (its page's, as the client
+    # printed it when it started, or the API's) downloads the results.
+    resumed = client(alone, "--server", live_server.url, "--resume", page, "--poll", "0.2", "--timeout", "240",
                      token=token_for(alice))
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(p.name for p in (alone / "aligned").iterdir()) == ["oov-equestria.TextGrid"]
@@ -199,6 +202,36 @@ def test_the_client_looks_at_a_run_when_its_progress_says_it_ends_not_a_poll_lat
     assert run["stage"] == "done"
     assert looks[-1] - 8.2 < 0.5  # backing off alone, the last look came 4.1 s after the end
     assert len(looks) <= 12
+
+
+def test_a_result_already_in_the_output_folder_stops_the_client_before_it_uploads(tmp_path):
+    for name in ("a b.wav", "a b.txt", "c.wav", "c.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a b.TextGrid").write_text("mine")
+    # No server listens there: the client stops before it would have asked one.
+    refused = client(tmp_path, "--output", tmp_path / "out", "--server", f"http://127.0.0.1:{free_port()}", token="k",
+                     timeout=60)
+    assert refused.returncode == 2 and refused.stderr == (
+        f"equestria-align: {tmp_path / 'out' / 'a b.TextGrid'} exists already; nothing was overwritten. Choose "
+        "another --output, or add --overwrite.\n")
+    assert (tmp_path / "out" / "a b.TextGrid").read_text() == "mine"
+
+
+def test_the_client_names_each_recordings_warnings(capsys, tmp_path):
+    module = client_module()
+    run = {"url": "r", "page": "p", "stage": "done", "stage_label": "done", "results": "list", "summary": "1 of 1",
+           "outcomes": [{"recording": "long é.wav", "result": "long é.TextGrid", "message": "",
+                         "warnings": ["6.3 s of what sounds like speech after the transcript's last word"]}]}
+
+    class Api:
+        def json(self, method, url, **options):
+            return run if url == "r" else {"results": [], "zip": None}
+
+    args = module.parser().parse_args(["folder", "--output", str(tmp_path), "--token", "k"])
+    assert module.finish(Api(), run, args, refused=[], unpaired=[]) == module.OK
+    assert ("Warning: long é.wav: 6.3 s of what sounds like speech after the transcript's last word"
+            in capsys.readouterr().err.splitlines())
 
 
 def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path):
