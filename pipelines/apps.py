@@ -10,6 +10,8 @@ class PipelinesConfig(AppConfig):
         from scripts.signals import process_finished
 
         from pipelines.services import active_processes, busy_reason
+        from pipelines.versions import saved_files
+        from upload.cleanup import REFERENCED_FILES
         from upload.models import ACTIVE_PROCESSES, BUSY_CHECKS
 
         process_finished.connect(on_process_finished, dispatch_uid="pipelines-next-stage")
@@ -17,3 +19,5 @@ class PipelinesConfig(AppConfig):
             BUSY_CHECKS.append(busy_reason)
         if active_processes not in ACTIVE_PROCESSES:
             ACTIVE_PROCESSES.append(active_processes)
+        if saved_files not in REFERENCED_FILES:
+            REFERENCED_FILES.append(saved_files)

@@ -376,3 +376,8 @@ def parse_alignment(data):
         raise VersionRefused("\"alignment\" is the text the version you edited came with.")
     return value
 
+
+
+def saved_files():
+    """Storage names of every saved version's TextGrid: upload.cleanup must keep them."""
+    return ResultVersion.objects.values_list("textgrid", flat=True).iterator()

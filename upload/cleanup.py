@@ -121,15 +121,19 @@ def remove_orphans(now=None, dry_run=False, age_hours=None, force=False):
     return report
 
 
+# Callables giving more storage names that are referenced, registered by the apps above this one (pipelines: the
+# result editor's saved versions, kept under their run's folder, outside every output folder).
+REFERENCED_FILES = []
+
+
 def _references():
     """Storage names of every referenced file, and folders (with a trailing slash) whose contents are referenced."""
-    from pipelines.models import ResultVersion
     from scripts.models import Process
     from upload.models import ProjectFile
 
     files = set(ProjectFile.objects.values_list("file", flat=True).iterator())
-    # The result editor's saved versions are kept under their run's folder, outside every output folder.
-    files.update(ResultVersion.objects.values_list("textgrid", flat=True).iterator())
+    for more in REFERENCED_FILES:
+        files.update(more())
     folders = {f"{folder.rstrip('/')}/" for folder in Process.objects.values_list("output_folder", flat=True).iterator() if folder}
     for inputs in Process.objects.exclude(status__in=Process.FINISHED).values_list("inputs", flat=True).iterator():
         files.update(item.get("storage_name", "") for item in inputs or [] if isinstance(item, dict))
