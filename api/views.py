@@ -274,7 +274,7 @@ class FileList(APIView):
             raise ApiError("no_files", "Choose one or more files to upload.")
         try:
             upload = services.Upload(project, replace=str(request.data.get("replace", "")).strip().lower() in TRUE,
-                                     converters=request.data.getlist("converter"))
+                                     converters=request.data.getlist("converter"), api=True)
         except services.FileRefused as exc:
             services.cleanup(uploaded)
             raise ApiError("unknown_converter", str(exc)) from None

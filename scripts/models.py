@@ -232,7 +232,9 @@ class InputTemplate(models.Model):
 # .docx). Any other converter takes files of any name.
 _CONVERTER_KINDS = [
     ("pdf", re.compile(r"pdf", re.IGNORECASE), ["pdf"]),
-    ("word", re.compile(r"\bword\b|\bdoc(conv)?\b|msword|catdoc", re.IGNORECASE), ["doc"]),
+    # Whole words and ids only: "Join lines broken mid-word" is no Word converter.
+    ("word", re.compile(r"msword|catdoc|\bdoc(conv)?\b|\bword[ _-]?(document|file|97|2003)|\bms[ _-]?word\b|"
+                        r"\bfrom (ms[ _-]?)?word\b|^word$", re.IGNORECASE), ["doc"]),
     ("encoding", re.compile(r"latin|encoding|charset|iso-?8859|windows-?125\d|cp-?125\d|utf-?16|ascii|ansi",
                             re.IGNORECASE), None),
 ]

@@ -697,9 +697,8 @@ def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_
 def test_upload_checks_follow_the_chosen_conversion(converting_service, alice_client):
     project = new_project(alice_client, converting_pipeline(converting_service))
     page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"%PDF-1.4\n")], [""])
-    assert ("report.pdf: .pdf files are not used by the Convert texts pipeline; it takes .folia.xml, .txt; with its "
-            "conversion chosen (“… files are”), also .pdf files as “Input text document” (Convert from PDF Document), "
-            ".doc files as “Input text document” (Convert from MS Word Document)") in page
+    assert ("report.pdf: .pdf files are not used by the Convert texts pipeline; it takes .folia.xml, .txt; for a PDF "
+            "choose “Convert from PDF Document” under “Input text document” files are") in page
     page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"<html>not a pdf</html>")],
                             ["textinput:pdfconv"])
     assert ("report.pdf: this is not a PDF document (it does not begin as one), and “Convert from PDF Document” "
@@ -807,3 +806,98 @@ def test_a_converted_file_is_sent_under_its_templates_extension_and_never_under_
     # The service's text of a converted file is named by its stem: never as the user's .pdf or .doc.
     assert (names.name("ete.txt"), names.name("ete.stats"), names.name("report-2.txt")) == (
         "été.txt", "été.stats", "report.txt")
+
+
+# The upload's checks of conversions, without a service: upload.services.Upload on a script built in the database
+# (a trial's service: Latin-1, UTF-16, PDF and a converter of its own on its .txt template; FoLiA and other XML).
+
+def trial_pipeline():
+    from scripts.models import InputTemplate, Profile
+
+    script = Script.objects.create(name="Lab word counter", url="http://127.0.0.1:9/")
+    profile = Profile.objects.create(script=script, index=0)
+    InputTemplate.objects.create(profile=profile, template_id="text", format="PlainTextFormat",
+                                 label="Interview transcript", mimetype="text/plain", extension="txt", unique=False,
+                                 converters=[["latin1", "Convert from Latin-1"], ["utf16", "Convert from UTF-16"],
+                                             ["pdf2txt", "Extract text from PDF"],
+                                             ["joinlines", "Join lines broken mid-word"]])
+    for index, (template_id, label, extension) in enumerate([("folia", "FoLiA document", "folia.xml"),
+                                                             ("xml", "Other XML document", "xml")], 1):
+        InputTemplate.objects.create(profile=Profile.objects.create(script=script, index=index),
+                                     template_id=template_id, format="XMLFormat", label=label, mimetype="text/xml",
+                                     extension=extension, unique=False)
+    return Pipeline.objects.create(name="Count words", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def upload_messages(project, files, converters=(), api=False):
+    """The refusals and notes of one upload of {name: bytes}, as the page (or the API) shows them."""
+    from upload import services
+
+    upload = services.Upload(project, converters=converters, **({"api": True} if api else {}))
+    for name, content in files.items():
+        upload.add(SimpleUploadedFile(name, content), commit=False)
+    upload.commit()
+    # The byte's offset is no concern here (and is being counted from the file's start instead of a block's).
+    return [re.sub(r"byte \d+( of a block)?", "byte N", o.message) for o in upload.outcomes if not o.saved] \
+        + upload.notes
+
+
+def test_a_text_not_in_utf8_is_told_the_conversion_the_service_offers_for_it(alice):
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    files = {"latin1.txt": "Café\n".encode("latin-1"), "bom.txt": "Café\n".encode("utf-16"),
+             "nobom.txt": "Café au lait\n".encode("utf-16-le")}
+    assert upload_messages(project, files) == [
+        "latin1.txt: the text is not UTF-8 (byte N cannot be decoded); save it as UTF-8 in your editor and "
+        "upload it again, or choose “Convert from Latin-1” under “Interview transcript” files are",
+        "bom.txt: this text is UTF-16; save it as UTF-8 in your editor and upload it again, or choose “Convert from "
+        "UTF-16” under “Interview transcript” files are",
+        "nobom.txt: this text is UTF-16; save it as UTF-8 in your editor and upload it again, or choose “Convert from "
+        "UTF-16” under “Interview transcript” files are"]
+    assert upload_messages(project, {"latin1.txt": files["latin1.txt"]}, api=True) == [
+        "latin1.txt: the text is not UTF-8 (byte N cannot be decoded); save it as UTF-8 in your editor and "
+        "upload it again, or send it with `converter=latin1`"]
+    # A text that cannot be UTF-16 is not sent to be converted from it.
+    assert upload_messages(project, {"plain.txt": b"Plain ASCII.\n"}, ["utf16"]) == [
+        "plain.txt: this text is not UTF-16 (it has no byte-order mark and no NUL bytes), and “Convert from UTF-16” "
+        "converts UTF-16 texts; upload it as the service takes them, without this conversion"]
+    assert not project.files.exists()
+
+
+def test_a_file_the_chosen_conversion_does_not_take_is_sent_as_it_is_with_a_note(alice):
+    from scripts.models import converter_kind
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    assert upload_messages(project, {"scan.pdf": b"%PDF-1.4\n", "notes.txt": b"Notes.\n"}, ["pdf2txt"]) == [
+        "notes.txt: sent as it is; “Extract text from PDF” takes .pdf files"]
+    assert {f.name: f.converter for f in project.files.all()} == {"notes.txt": "", "scan.pdf": "pdf2txt"}
+    # "mid-word" is no Word document: a converter Equestria does not know takes any file, as the service judges.
+    assert converter_kind("joinlines", "Join lines broken mid-word") == ""
+    assert [converter_kind(*c) for c in [("docconv", "Convert from MS Word Document"), ("x", "Word document"),
+                                         ("msword", "x"), ("c", "Convert from Word")]] == ["word"] * 4
+    assert upload_messages(project, {"wrapped.txt": b"A line bro-\nken.\n"}, ["joinlines"]) == []
+    assert project.files.get(name="wrapped.txt").converter == "joinlines"
+
+
+def test_a_name_that_is_only_a_two_part_extension_is_refused_though_another_template_takes_its_last_part(alice):
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    assert upload_messages(project, {".folia.xml": b"<FoLiA/>\n"}) == [
+        ".folia.xml: the name is only the extension .folia.xml; name the file (e.g. text.folia.xml) and upload it again"]
+
+
+def test_a_file_of_a_type_a_conversion_takes_is_told_that_one_conversion_in_a_short_sentence(alice):
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    assert upload_messages(project, {"report.pdf": b"%PDF-1.4\n", "a.rtf": b"{\\rtf1}"}) == [
+        "report.pdf: .pdf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; for a PDF "
+        "choose “Extract text from PDF” under “Interview transcript” files are",
+        "a.rtf: .rtf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; converted by the "
+        "service when chosen under “… files are”: .pdf"]
+    assert upload_messages(project, {"report.pdf": b"%PDF-1.4\n"}, api=True) == [
+        "report.pdf: .pdf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; for a PDF "
+        "send it with `converter=pdf2txt`"]
