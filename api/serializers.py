@@ -190,7 +190,9 @@ class RunSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     progress = ProgressSerializer(allow_null=True, help_text="Of the step under way; null when none is.")
-    error = serializers.CharField(allow_null=True, help_text="Of a failed run: why, as the run page says it.")
+    error = serializers.CharField(allow_null=True, help_text="Of a failed run: why; of one done with problems: what "
+                                                             "was not used (“Not every file was used: report.pdf was "
+                                                             "left out: …”); as the run page says it.")
     url = serializers.CharField(help_text="This run in the API: follow it there.")
     page = serializers.CharField(help_text="The run's page on the site.")
 

@@ -372,7 +372,7 @@ def _run(request, run, *, waiting=False):
     project_id = run.project_id
     return {"id": run.pk, "stage": run.stage, "stage_label": run.get_stage_display(), "created_at": run.created_at,
             "finished_at": run.finished_at, "progress": _progress(run, waiting=waiting),
-            "error": plain(run.error) if run.stage == Run.Stage.FAILED else None,
+            "error": pipeline_services.run_problem(run) or None,
             "url": request.build_absolute_uri(reverse("api-run-detail", args=[project_id, run.pk])),
             "page": request.build_absolute_uri(reverse("pipelines-run", args=[project_id, run.pk]))}
 
@@ -399,7 +399,7 @@ class RunList(APIView):
                    summary="A project's runs, the latest first, as its page lists them")
     def get(self, request, project_id):
         project = get_project_for_user(request, project_id)
-        runs = project.runs.select_related("fa_process", "g2p_process", "realign_process")
+        runs = project.runs.select_related("pipeline", "fa_process", "g2p_process", "realign_process")
         return Response(RunSerializer([_run(request, run) for run in runs], many=True).data)
 
     @extend_schema(request=RunStartSerializer,

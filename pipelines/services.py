@@ -19,7 +19,7 @@ from django.utils import timezone
 from pipelines import notifications, outcomes, review
 from pipelines.models import Run
 from scripts.models import BaseParameter, Process
-from scripts.plainwords import GENERIC_FAILURE
+from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.models import Project, ProjectFile
@@ -298,6 +298,17 @@ def _output_path(process, template):
         if name in process.outputs:
             return os.path.join(default_storage.path(process.output_folder), name)
     return None
+
+
+def run_problem(run):
+    """What went wrong with a run that ended, in the words of its page and of the API's run (its `error`): why it
+    failed; what a one-service run left out ("Not every file was used: …"); "" for any other run."""
+    if run.stage == Stage.FAILED:
+        return plain(run.error)
+    if run.stage == Stage.PROBLEMS:
+        return f"Not every file was used: {plain(run.error)}." if run.pipeline.single \
+            else "Not every recording was aligned."
+    return ""
 
 
 def _finish_run(run, stage, error=""):

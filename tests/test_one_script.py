@@ -663,6 +663,14 @@ def test_a_pdf_the_service_cannot_convert_is_left_out_by_name_and_label_and_the_
             "takes.") in page
     assert output_bytes(run, "received.list") == b"notes.txt\n"  # CLAM kept the file it failed on: it was deleted
     assert [name for name, _, _ in output_rows(page)] == ["notes.txt", "received.list"]
+    # The API's run says it as the page does.
+    from tests.test_api import api, token_for
+
+    described = api(token_for(run.project.owner)).get(reverse("api-run-detail", args=[project.pk, run.pk])).json()
+    assert (described["stage"], described["error"]) == ("problems", (
+        "Not every file was used: report.pdf was left out: the service could not convert it (“Convert from PDF "
+        "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
+        "takes."))
 
 
 def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(converting_service, alice_client):
