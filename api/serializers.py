@@ -145,7 +145,7 @@ class UploadSerializer(serializers.Serializer):
         "pipeline's: the `converters` of its inputs): a converter's id, for the files of every input that offers it, "
         "or `<input template id>:<converter id>`; as many `converter` parts as inputs. A file is converted when the "
         "converter takes its extension (“Convert from PDF Document”: .pdf), others of the upload are sent as they "
-        "are; unknown ids are refused (`unknown_converter`).")
+        "are; unknown ids are refused (`unknown_converter`), two for one input too (`converter_twice`).")
 
 
 class RefusedSerializer(serializers.Serializer):

@@ -43,7 +43,7 @@ from scripts.models import Pipeline
 from scripts.plainwords import plain
 from upload import downloads, services
 from upload.access import get_file_for_user, get_project_for_user
-from upload.checks import input_templates, kind_of, listed_templates, template_extension, too_large
+from upload.checks import ConverterTwice, input_templates, kind_of, listed_templates, template_extension, too_large
 from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
 from upload.models import Project
 from upload.readiness import readiness
@@ -256,7 +256,7 @@ class FileList(APIView):
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
                    responses=responses({201: UploadResultSerializer}, "not_found", "project_gone", "project_busy",
-                                       "no_files", "unknown_converter", "files_refused", "too_many_files",
+                                       "no_files", "unknown_converter", "converter_twice", "files_refused", "too_many_files",
                                        "upload_interrupted", "parse_error",
                                        "csrf_failed", "unsupported_media_type", "request_too_large"),
                    summary="Upload files (several, or .zip archives) into a project",
@@ -277,7 +277,8 @@ class FileList(APIView):
                                      converters=request.data.getlist("converter"), api=True)
         except services.FileRefused as exc:
             services.cleanup(uploaded)
-            raise ApiError("unknown_converter", str(exc)) from None
+            code = "converter_twice" if isinstance(exc, ConverterTwice) else "unknown_converter"
+            raise ApiError(code, str(exc)) from None
         try:
             for f in uploaded:
                 upload.add(f, commit=False)

@@ -754,6 +754,10 @@ def test_the_api_upload_takes_a_conversion_by_its_id_and_the_pipeline_lists_them
     assert response.status_code == 400
     assert response.json()["code"] == "unknown_converter"
     assert response.json()["detail"].startswith("Nothing was added: “utf16” is not a conversion the service offers")
+    response = client.post(url, {"files": [SimpleUploadedFile("b.txt", b"text\n")], "converter": ["latin1", "pdfconv"]})
+    assert (response.status_code, response.json()["code"], response.json()["detail"]) == (
+        400, "converter_twice", "Nothing was added: two conversions were chosen for “Input text document” files; "
+        "choose one")
 
     # Another user's file is not found, converted or not, on the pages and in the API.
     other = api(token_for(bob))

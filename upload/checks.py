@@ -135,6 +135,10 @@ def _check_text(path, name):
         raise FileRefused(f"{name}: the file contains no text")
 
 
+class ConverterTwice(FileRefused):
+    """Two conversions chosen for the files of one template (the API tells it by its own code)."""
+
+
 def chosen_converters(templates, values):
     """{template id: converter id} of the conversions a researcher chose (the upload form's, or the API's,
     `converter` values): a converter's id applies to every template that declares it, "<template id>:<converter
@@ -151,7 +155,7 @@ def chosen_converters(templates, values):
                               + (f"it offers: {offered}" if offered else "it offers none"))
         for template, converter_id in matched:
             if chosen.get(template.template_id, converter_id) != converter_id:
-                raise FileRefused(f"Nothing was added: two conversions were chosen for “{template.label}” files; "
+                raise ConverterTwice(f"Nothing was added: two conversions were chosen for “{template.label}” files; "
                                   "choose one")
             chosen[template.template_id] = converter_id
     return chosen

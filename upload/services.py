@@ -22,8 +22,8 @@ from scripts.models import converter_kind
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.checks import (
-    FileRefused, NotUTF8, check_content, check_converted, check_text_size, chosen_converters, converted_files,
-    input_templates, kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
+    FileRefused, NotUTF8, check_content, check_converted, check_text_size, chosen_converters,
+    converted_files, input_templates, kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
 )
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
