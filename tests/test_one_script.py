@@ -660,9 +660,13 @@ def test_a_pdf_the_service_cannot_convert_is_left_out_by_name_and_label_and_the_
     page = text(alice_client.get(run_url("pipelines-run", run)))
     assert ("Not every file was used: report.pdf was left out: the service could not convert it (“Convert from PDF "
             "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
-            "takes.") in page
+            "takes, or ask your administrator (the service may lack the program it needs).") in page
     assert output_bytes(run, "received.list") == b"notes.txt\n"  # CLAM kept the file it failed on: it was deleted
     assert [name for name, _, _ in output_rows(page)] == ["notes.txt", "received.list"]
+    # Staff find what CLAM answered, and where its reason is, in the process's log; the researcher does not.
+    assert ("The service could not convert an input: report.pdf (sent as report.txt, converter pdfconv): CLAM answered "
+            "“Unable to convert”; the service's own log (its standard error) says why") in run.fa_process.log
+    assert "CLAM answered" not in page and "standard error" not in page
     # The API's run says it as the page does.
     from tests.test_api import api, token_for
 
@@ -670,7 +674,7 @@ def test_a_pdf_the_service_cannot_convert_is_left_out_by_name_and_label_and_the_
     assert (described["stage"], described["error"]) == ("problems", (
         "Not every file was used: report.pdf was left out: the service could not convert it (“Convert from PDF "
         "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
-        "takes."))
+        "takes, or ask your administrator (the service may lack the program it needs)."))
 
 
 def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(converting_service, alice_client):
@@ -684,7 +688,7 @@ def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(conver
     page = text(alice_client.get(run_url("pipelines-run", run)))
     assert ("The run failed: old.doc was left out: the service could not convert it (“Convert from MS Word "
             "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
-            "takes") in page
+            "takes, or ask your administrator (the service may lack the program it needs)") in page
 
 
 def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_so(converting_service, alice_client):
