@@ -70,6 +70,9 @@ class ReadinessSerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField(),
                                     help_text="What the aligner still needs (of its first profile).")
     unpaired = UnpairedSerializer(many=True, help_text="Files that cannot be aligned yet, and what to do.")
+    warnings = serializers.ListField(child=serializers.CharField(),
+                                     help_text="Files a run would leave out though it can start (of a one-service "
+                                               "pipeline: a conversion the service no longer offers), and what to do.")
 
 
 class ProjectSerializer(serializers.Serializer):

@@ -167,7 +167,8 @@ def _describe(project, files, latest_run, unavailable):
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []
     project.readiness = {"ready": state.ready, "pairs": state.pairs, "missing": missing,
-                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message} for u in state.unpaired]}
+                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message} for u in state.unpaired],
+                         "warnings": state.warnings}
     return state
 
 

@@ -697,6 +697,16 @@ def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_
                                              SimpleUploadedFile("b.txt", b"Plain.\n")], ["textinput:latin1"])
     # As if the service dropped the converter after the upload (and the Script was imported again).
     project.files.filter(name="a.txt").update(converter="cp1250")
+    # Said before the run: in the file's row, and by the readiness of the page and the API (the run can start).
+    page = text(alice_client.get(project.get_absolute_url()))
+    warning = ("a.txt: the service no longer offers the conversion chosen for it (“cp1250”), so a run leaves it out; "
+               "upload it again, choosing what its files are")
+    assert "the service no longer offers its conversion (“cp1250”): upload it again" in page
+    assert warning in page and "Ready to run" in page
+    from tests.test_api import api, token_for
+
+    described = api(token_for(project.owner)).get(reverse("api-project-detail", args=[project.pk])).json()
+    assert described["readiness"]["warnings"] == [warning]
     start(alice_client, project)
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.PROBLEMS, run.error
