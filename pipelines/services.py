@@ -86,11 +86,14 @@ def template_presets(script):
     return values
 
 
-def _inputs(files, extra=(), metadata=None):
-    """The inputs of a process; `metadata` ({template id: {parameter id: value}}) goes with each file of a template."""
+def _inputs(files, extra=(), metadata=None, alone=False):
+    """The inputs of a process; `metadata` ({template id: {parameter id: value}}) goes with each file of a template.
+    `alone`: nothing is paired (a one-service pipeline), so files of one stem go under stems of their own."""
     inputs = []
     for f in files:
         item = {"storage_name": f.file.name, "name": f.name, "template": f.template_id}
+        if alone:
+            item["alone"] = True  # scripts.clamnames.assign
         if f.converter:
             item["converter"] = f.converter  # the service converts it on upload (scripts.runner sends it)
         if (metadata or {}).get(f.template_id):
@@ -278,7 +281,7 @@ def start_alignment(project, values=None, only_complete_pairs=False, template_va
         if problems := constraint_problems(pipeline.fa_script, files, metadata):
             raise CannotStart(f"The run cannot start: {'; '.join(problems)}. Change the settings below and start again.")
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
-        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata), parameters,
+        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata, alone=pipeline.single), parameters,
                                       f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])
         # The run's record keeps what was left out, so its page and report.csv account for every file.

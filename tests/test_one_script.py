@@ -627,7 +627,7 @@ def test_a_latin1_text_with_its_conversion_chosen_is_run_and_comes_back_from_the
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.DONE, run.error
     [sent] = run.fa_process.inputs
-    assert (sent["converter"], sent["clam_name"]) == ("latin1", "cafe.txt")
+    assert (sent["converter"], sent["clam_name"], sent["alone"]) == ("latin1", "cafe.txt", True)
     assert output_bytes(run, "received.list") == b"cafe.txt\n"
     # The copy the job made of what the service stored: the same text, in UTF-8. (CLAM's CharEncodingConverter
     # writes each line with a second line end: an empty line after each, which is CLAM's doing.)
@@ -927,3 +927,37 @@ def test_a_file_of_a_type_a_conversion_takes_is_told_that_one_conversion_in_a_sh
     assert upload_messages(project, {"report.pdf": b"%PDF-1.4\n"}, api=True) == [
         "report.pdf: .pdf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; for a PDF "
         "send it with `converter=pdf2txt`"]
+
+
+def test_files_of_one_stem_in_a_one_service_pipeline_go_under_stems_of_their_own():
+    from scripts import clamnames
+
+    books = [{"name": "book.folia.xml", "template": "folia"}, {"name": "book.xml", "template": "xml"}]
+    extensions = {"folia": "folia.xml", "xml": "xml"}
+    # An aligner's inputs pair by stem; a one-service pipeline's ("alone") pair with nothing, so the service's
+    # outputs of each ("book.tokens.txt") do not overwrite each other.
+    assert [i["clam_name"] for i in clamnames.assign(books, extensions=extensions)] == ["book.folia.xml", "book.xml"]
+    alone = clamnames.assign([{**item, "alone": True} for item in books], extensions=extensions)
+    assert [i["clam_name"] for i in alone] == ["book.folia.xml", "book-2.xml"]
+
+
+def test_outputs_that_keep_the_services_names_say_whose_they_are_on_the_run_page_and_in_the_zip(alice, alice_client):
+    from scripts import clamnames
+
+    # memo.txt sent as it is, memo.rot converted into a .txt: both "memo" on the service; the outputs of the second
+    # keep the service's names, as scripts.runner.step_download keeps a name that would clash once mapped.
+    inputs = clamnames.assign([{"name": "memo.rot", "template": "text", "converter": "rot13", "alone": True},
+                               {"name": "memo.txt", "template": "text", "alone": True}], extensions={"text": "txt"})
+    assert [i["clam_name"] for i in inputs] == ["memo.txt", "memo-2.txt"]
+    run = finished_run(alice, {"memo.count": b"2\n", "memo-2.count": b"3\n"})
+    run.result_process.inputs = inputs
+    run.result_process.save(update_fields=["inputs"])
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("memo-2.* are the outputs of memo.txt (two of your files have one name on the service, so these outputs "
+            "keep the service's).") in page
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["memo-2.count", "memo.count", "names-on-the-service.txt"]
+        assert z.read("names-on-the-service.txt").decode() == (
+            "Two of your files have one name on the service, so their outputs keep the service's names: memo-2.* are "
+            "the outputs of memo.txt.\n")
