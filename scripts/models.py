@@ -206,7 +206,18 @@ class InputTemplate(models.Model):
         )
 
     def converter_text(self):
-        return "; ".join(f"{label} ({converter_id})" for converter_id, label in self.converters)
+        return "; ".join(self.converter_lines())
+
+    def converter_lines(self):
+        """The converters for the administrator, with the files Equestria takes each for (its guess from the id and
+        label, `converted_extensions`): "Extract text from PDF (pdf2txt): .pdf files"."""
+        def files(converter_id):
+            extensions = self.converted_extensions(converter_id)
+            if extensions is None:
+                return "files of any name (not recognised: the service judges them)"
+            return ", ".join(f".{e}" for e in extensions) + " files"
+
+        return [f"{label} ({converter_id}): {files(converter_id)}" for converter_id, label in self.converters]
 
     def converter_label(self, converter_id):
         """The label of one of this template's converters (its id when the service no longer declares it)."""

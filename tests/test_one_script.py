@@ -904,6 +904,11 @@ def test_a_file_the_chosen_conversion_does_not_take_is_sent_as_it_is_with_a_note
     assert [converter_kind(*c) for c in [("docconv", "Convert from MS Word Document"), ("x", "Word document"),
                                          ("msword", "x"), ("c", "Convert from Word")]] == ["word"] * 4
     assert upload_messages(project, {"wrapped.txt": b"A line bro-\nken.\n"}, ["joinlines"]) == []
+    # The administrator sees what each converter is taken for on the Script's page.
+    assert project.pipeline.fa_script.profiles.get(index=0).input_templates.get().converter_text() == (
+        "Convert from Latin-1 (latin1): .txt files; Convert from UTF-16 (utf16): .txt files; Extract text from PDF "
+        "(pdf2txt): .pdf files; Join lines broken mid-word (joinlines): files of any name (not recognised: the service "
+        "judges them)")
     assert project.files.get(name="wrapped.txt").converter == "joinlines"
 
 
