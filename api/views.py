@@ -162,7 +162,8 @@ def _describe(project, files, latest_run, unavailable):
     """The project's readiness and state, as its page works them out (`unavailable`: see
     pipelines.services.unavailable)."""
     state = readiness(project, files)
-    project.state = pipeline_services.project_state(state, latest_run, bool(files), unavailable).label
+    project.state = pipeline_services.project_state(state, latest_run, bool(files), unavailable,
+                                                    single=project.pipeline.single).label
     project.file_count = len(files)
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []

@@ -113,6 +113,8 @@ def project_files(request, project_id):
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
+        # A one-service pipeline pairs nothing, and its files are often no recordings: no empty columns.
+        "audio_column": not project.pipeline.single or any(f.kind == ProjectFile.Kind.AUDIO for f in files),
     }
     return render(request, "pipelines/project.html", context)
 

@@ -714,7 +714,7 @@ class Pipeline(models.Model):
         db_table = "pipelines_pipeline"
 
     def __str__(self):
-        return f"{self.name} ({self.language})"
+        return f"{self.name} ({self.language})" if self.language else self.name  # a one-service pipeline may have none
 
     def natural_key(self):
         return (self.name,)

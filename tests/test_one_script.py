@@ -84,7 +84,7 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     assert "Accepted: .txt and .zip archives of them." in page
     assert ("“Input text document” files are: plain text in UTF-8 (.txt), as the service takes them Convert from "
             "Latin-1 (.txt files) Convert from PDF Document (.pdf files) Convert from MS Word Document (.doc files) "
-            "(the service converts them when it receives them)") in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
+            "(a conversion chosen here is made by the service when it receives the files)") in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
     page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
                   SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
     assert "Ready to run: the files satisfy what the service needs." in page
@@ -966,3 +966,20 @@ def test_outputs_that_keep_the_services_names_say_whose_they_are_on_the_run_page
         assert z.read("names-on-the-service.txt").decode() == (
             "Two of your files have one name on the service, so their outputs keep the service's names: memo-2.* are "
             "the outputs of memo.txt.\n")
+
+
+def test_a_one_service_project_is_ready_to_run_in_the_api_too_and_its_file_table_has_no_empty_columns(
+        alice, alice_client):
+    from tests.factories import make_project
+    from tests.test_api import api, token_for
+
+    pipeline = single_pipeline()
+    assert str(pipeline) == "Count words"  # no "()" of a language it does not have
+    project = make_project(alice, pipeline=pipeline)
+    assert upload_messages(project, {"pride.txt": b"It is a truth.\n"}) == []
+    page = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "<th>Kind</th>" in page and "<th>Pairing</th>" not in page and "<th>Audio</th>" not in page
+    described = api(token_for(alice)).get(reverse("api-project-detail", args=[project.pk])).json()
+    assert described["state"] == "ready to run"
+    assert "What your files go through: forced alignment in a language (recordings with their transcripts), or a " \
+        "service run on your files." in unescape(alice_client.get(reverse("upload-create-project")).content.decode())
