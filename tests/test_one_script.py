@@ -884,6 +884,9 @@ def test_a_text_not_in_utf8_is_told_the_conversion_the_service_offers_for_it(ali
     assert upload_messages(project, {"latin1.txt": files["latin1.txt"]}, api=True) == [
         "latin1.txt: the text is not UTF-8 (byte N cannot be decoded); save it as UTF-8 in your editor and "
         "upload it again, or send it with `converter=latin1`"]
+    assert upload_messages(project, {"bom.txt": files["bom.txt"]}, ["latin1"]) == [
+        "bom.txt: this text is UTF-16, which “Convert from Latin-1” does not convert; save it as UTF-8 in your editor and "
+        "upload it again, or choose “Convert from UTF-16” under “Interview transcript” files are"]
     # A text that cannot be UTF-16 is not sent to be converted from it.
     assert upload_messages(project, {"plain.txt": b"Plain ASCII.\n"}, ["utf16"]) == [
         "plain.txt: this text is not UTF-16 (it has no byte-order mark and no NUL bytes), and “Convert from UTF-16” "

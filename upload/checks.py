@@ -231,6 +231,9 @@ def check_converted(path, name, template, converter_id):
                 f"{name}: this text is not {wide} (it has no byte-order mark and no NUL bytes), and “{label}” "
                 f"converts {wide} texts; upload it as the service takes them, without this conversion"
             )
+        if (found := wide_unicode(head)) and not wide:
+            raise NotUTF8(f"{name}: this text is {found}, which “{label}” does not convert; save it as UTF-8 in your "
+                          "editor and upload it again", found)
         if b"\x00" in head and not wide:
             raise FileRefused(f"{name}: this is not a text file (it contains NUL bytes)")
         if _utf8_with_letters_beyond_ascii(path):

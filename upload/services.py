@@ -254,13 +254,13 @@ class Upload:
                 or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
                 raise only_one(name, template, other)
-        if converter:
-            meta = check_converted(path, name, template, converter)
-        else:
-            try:
+        try:
+            if converter:
+                meta = check_converted(path, name, template, converter)
+            else:
                 meta = check_content(path, name, kind_of(template), aligner=not single)
-            except NotUTF8 as exc:
-                raise FileRefused(str(exc) + self._encoding_hint(template, exc.encoding)) from None
+        except NotUTF8 as exc:
+            raise FileRefused(str(exc) + self._encoding_hint(template, exc.encoding)) from None
         return meta, template, converter
 
     def _waiting(self, name=None, template_id=None, exclude=None):
