@@ -168,7 +168,8 @@ def _describe(project, files, latest_run, unavailable):
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []
     project.readiness = {"ready": state.ready, "pairs": state.pairs, "missing": missing,
-                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message} for u in state.unpaired],
+                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message}
+                                      for u in state.unpaired],
                          "warnings": state.warnings}
     return state
 
@@ -258,7 +259,8 @@ class FileList(APIView):
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
                    responses=responses({201: UploadResultSerializer}, "not_found", "project_gone", "project_busy",
-                                       "no_files", "unknown_converter", "converter_twice", "files_refused", "too_many_files",
+                                       "no_files", "unknown_converter", "converter_twice", "files_refused",
+                                       "too_many_files",
                                        "upload_interrupted", "parse_error",
                                        "csrf_failed", "unsupported_media_type", "request_too_large"),
                    summary="Upload files (several, or .zip archives) into a project",

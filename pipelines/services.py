@@ -281,8 +281,8 @@ def start_alignment(project, values=None, only_complete_pairs=False, template_va
         if problems := constraint_problems(pipeline.fa_script, files, metadata):
             raise CannotStart(f"The run cannot start: {'; '.join(problems)}. Change the settings below and start again.")
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
-        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata, alone=pipeline.single), parameters,
-                                      f"{run.folder}/fa")
+        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata, alone=pipeline.single),
+                                      parameters, f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])
         # The run's record keeps what was left out, so its page and report.csv account for every file.
         outcomes.record_left_out(run, left_out)

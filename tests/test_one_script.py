@@ -84,7 +84,8 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     assert "Accepted: .txt and .zip archives of them." in page
     assert ("“Input text document” files are: plain text in UTF-8 (.txt), as the service takes them Convert from "
             "Latin-1 (.txt files) Convert from PDF Document (.pdf files) Convert from MS Word Document (.doc files) "
-            "(a conversion chosen here is made by the service when it receives the files)") in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
+            "(a conversion chosen here is made by the service when it receives the files)") \
+        in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
     page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
                   SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
     assert "Ready to run: the files satisfy what the service needs." in page
@@ -885,8 +886,8 @@ def test_a_text_not_in_utf8_is_told_the_conversion_the_service_offers_for_it(ali
         "latin1.txt: the text is not UTF-8 (byte N cannot be decoded); save it as UTF-8 in your editor and "
         "upload it again, or send it with `converter=latin1`"]
     assert upload_messages(project, {"bom.txt": files["bom.txt"]}, ["latin1"]) == [
-        "bom.txt: this text is UTF-16, which “Convert from Latin-1” does not convert; save it as UTF-8 in your editor and "
-        "upload it again, or choose “Convert from UTF-16” under “Interview transcript” files are"]
+        "bom.txt: this text is UTF-16, which “Convert from Latin-1” does not convert; save it as UTF-8 in your editor "
+        "and upload it again, or choose “Convert from UTF-16” under “Interview transcript” files are"]
     # A text that cannot be UTF-16 is not sent to be converted from it.
     assert upload_messages(project, {"plain.txt": b"Plain ASCII.\n"}, ["utf16"]) == [
         "plain.txt: this text is not UTF-16 (it has no byte-order mark and no NUL bytes), and “Convert from UTF-16” "
@@ -920,7 +921,8 @@ def test_a_name_that_is_only_a_two_part_extension_is_refused_though_another_temp
 
     project = make_project(alice, pipeline=trial_pipeline())
     assert upload_messages(project, {".folia.xml": b"<FoLiA/>\n"}) == [
-        ".folia.xml: the name is only the extension .folia.xml; name the file (e.g. text.folia.xml) and upload it again"]
+        ".folia.xml: the name is only the extension .folia.xml; name the file (e.g. text.folia.xml) and upload it "
+        "again"]
 
 
 def test_a_file_of_a_type_a_conversion_takes_is_told_that_one_conversion_in_a_short_sentence(alice):

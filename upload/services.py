@@ -22,8 +22,8 @@ from scripts.models import converter_kind
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.checks import (
-    FileRefused, NotUTF8, check_content, check_converted, check_text_size, chosen_converters,
-    converted_files, input_templates, kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
+    FileRefused, NotUTF8, check_content, check_converted, check_text_size, chosen_converters, converted_files,
+    input_templates, kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
 )
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
@@ -187,7 +187,8 @@ class Upload:
         if not self.project.pipeline.single:
             return ""
         offered = [cid for cid, label in template.converters if converter_kind(cid, label) == "encoding"]
-        wide = [cid for cid in offered if any(bits in f"{cid} {template.converter_label(cid)}" for bits in ("16", "32"))]
+        wide = [cid for cid in offered
+                if any(bits in f"{cid} {template.converter_label(cid)}" for bits in ("16", "32"))]
         fitting = [cid for cid in wide if encoding[-2:] in f"{cid} {template.converter_label(cid)}"] if encoding \
             else [cid for cid in offered if cid not in wide]
         return f", or {self._choose(template, fitting)}" if fitting else ""
