@@ -38,6 +38,8 @@ CODES = {
     "no_files": (400, "Choose one or more files to upload."),
     "unknown_converter": (400, "Nothing was added: “pdf” is not a conversion the service offers; it offers: latin1 "
                                "(Convert from Latin-1, for “Input text document” files)"),
+    "converter_twice": (400, "Nothing was added: two conversions were chosen for “Input text document” files; "
+                             "choose one"),
     "files_refused": (400, "a.mp4: .mp4 files are not used by the English pipeline; it takes .dict, .txt, .wav"),
     "too_many_files": (400, "Too many files in one upload (…). Upload them in smaller batches or as a .zip archive. "
                             "Nothing was added."),

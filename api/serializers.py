@@ -70,6 +70,9 @@ class ReadinessSerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField(),
                                     help_text="What the aligner still needs (of its first profile).")
     unpaired = UnpairedSerializer(many=True, help_text="Files that cannot be aligned yet, and what to do.")
+    warnings = serializers.ListField(child=serializers.CharField(),
+                                     help_text="Files a run would leave out though it can start (of a one-service "
+                                               "pipeline: a conversion the service no longer offers), and what to do.")
 
 
 class ProjectSerializer(serializers.Serializer):
@@ -145,7 +148,7 @@ class UploadSerializer(serializers.Serializer):
         "pipeline's: the `converters` of its inputs): a converter's id, for the files of every input that offers it, "
         "or `<input template id>:<converter id>`; as many `converter` parts as inputs. A file is converted when the "
         "converter takes its extension (“Convert from PDF Document”: .pdf), others of the upload are sent as they "
-        "are; unknown ids are refused (`unknown_converter`).")
+        "are; unknown ids are refused (`unknown_converter`), two for one input too (`converter_twice`).")
 
 
 class RefusedSerializer(serializers.Serializer):
@@ -190,7 +193,9 @@ class RunSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     progress = ProgressSerializer(allow_null=True, help_text="Of the step under way; null when none is.")
-    error = serializers.CharField(allow_null=True, help_text="Of a failed run: why, as the run page says it.")
+    error = serializers.CharField(allow_null=True, help_text="Of a failed run: why; of one done with problems: what "
+                                                             "was not used (“Not every file was used: report.pdf was "
+                                                             "left out: …”); as the run page says it.")
     url = serializers.CharField(help_text="This run in the API: follow it there.")
     page = serializers.CharField(help_text="The run's page on the site.")
 

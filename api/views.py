@@ -45,7 +45,7 @@ from scripts.models import Pipeline
 from scripts.plainwords import plain
 from upload import downloads, services
 from upload.access import get_file_for_user, get_project_for_user
-from upload.checks import input_templates, kind_of, listed_templates, template_extension, too_large
+from upload.checks import ConverterTwice, input_templates, kind_of, listed_templates, template_extension, too_large
 from upload.forms import NO_PIPELINES, ProjectForm, RenameProjectForm
 from upload.models import Project
 from upload.readiness import readiness
@@ -164,12 +164,15 @@ def _describe(project, files, latest_run, unavailable):
     """The project's readiness and state, as its page works them out (`unavailable`: see
     pipelines.services.unavailable)."""
     state = readiness(project, files)
-    project.state = pipeline_services.project_state(state, latest_run, bool(files), unavailable).label
+    project.state = pipeline_services.project_state(state, latest_run, bool(files), unavailable,
+                                                    single=project.pipeline.single).label
     project.file_count = len(files)
     project.size = sum(f.size for f in files)
     missing = state.profiles[0].missing if state.profiles else []
     project.readiness = {"ready": state.ready, "pairs": state.pairs, "missing": missing,
-                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message} for u in state.unpaired]}
+                         "unpaired": [{"names": u.names, "badge": u.badge, "message": u.message}
+                                      for u in state.unpaired],
+                         "warnings": state.warnings}
     return state
 
 
@@ -258,7 +261,8 @@ class FileList(APIView):
 
     @extend_schema(request={"multipart/form-data": UploadSerializer},
                    responses=responses({201: UploadResultSerializer}, "not_found", "project_gone", "project_busy",
-                                       "no_files", "unknown_converter", "files_refused", "too_many_files",
+                                       "no_files", "unknown_converter", "converter_twice", "files_refused",
+                                       "too_many_files",
                                        "upload_interrupted", "parse_error",
                                        "csrf_failed", "unsupported_media_type", "request_too_large"),
                    summary="Upload files (several, or .zip archives) into a project",
@@ -276,10 +280,11 @@ class FileList(APIView):
             raise ApiError("no_files", "Choose one or more files to upload.")
         try:
             upload = services.Upload(project, replace=str(request.data.get("replace", "")).strip().lower() in TRUE,
-                                     converters=request.data.getlist("converter"))
+                                     converters=request.data.getlist("converter"), api=True)
         except services.FileRefused as exc:
             services.cleanup(uploaded)
-            raise ApiError("unknown_converter", str(exc)) from None
+            code = "converter_twice" if isinstance(exc, ConverterTwice) else "unknown_converter"
+            raise ApiError(code, str(exc)) from None
         try:
             for f in uploaded:
                 upload.add(f, commit=False)
@@ -374,7 +379,7 @@ def _run(request, run, *, waiting=False):
     project_id = run.project_id
     return {"id": run.pk, "stage": run.stage, "stage_label": run.get_stage_display(), "created_at": run.created_at,
             "finished_at": run.finished_at, "progress": _progress(run, waiting=waiting),
-            "error": plain(run.error) if run.stage == Run.Stage.FAILED else None,
+            "error": pipeline_services.run_problem(run) or None,
             "url": request.build_absolute_uri(reverse("api-run-detail", args=[project_id, run.pk])),
             "page": request.build_absolute_uri(reverse("pipelines-run", args=[project_id, run.pk]))}
 
@@ -401,7 +406,7 @@ class RunList(APIView):
                    summary="A project's runs, the latest first, as its page lists them")
     def get(self, request, project_id):
         project = get_project_for_user(request, project_id)
-        runs = project.runs.select_related("fa_process", "g2p_process", "realign_process")
+        runs = project.runs.select_related("pipeline", "fa_process", "g2p_process", "realign_process")
         return Response(RunSerializer([_run(request, run) for run in runs], many=True).data)
 
     @extend_schema(request=RunStartSerializer,

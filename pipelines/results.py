@@ -20,6 +20,7 @@ from django.http import Http404
 
 from pipelines import exports, outcomes, pictures
 from pipelines.models import ResultVersion
+from scripts.clamnames import kept_service_names_text
 from scripts.filenames import split_name, stem_of
 from upload import downloads
 from upload.checks import SNIFF_BYTES, template_for, text_fault
@@ -433,6 +434,10 @@ def results_zip(run, chosen="all"):
             archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
         if renamed:
             archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
+        if run.pipeline.single and (kept := kept_service_names_text(process.inputs, present)):
+            archive.writestr(_free_name("names-on-the-service.txt", taken),
+                             f"Two of your files have one name on the service, so their outputs keep the service's "
+                             f"names: {kept}.\n")
         if missing:
             archive.writestr(_free_name("missing-files.txt", taken),
                              "These results are no longer on the server, so they are not in this zip; ask your "

@@ -19,7 +19,7 @@ from django.utils import timezone
 from pipelines import notifications, outcomes, review
 from pipelines.models import Run
 from scripts.models import BaseParameter, OutputTemplate, Process
-from scripts.plainwords import GENERIC_FAILURE
+from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.checks import template_for
@@ -87,11 +87,14 @@ def template_presets(script):
     return values
 
 
-def _inputs(files, extra=(), metadata=None):
-    """The inputs of a process; `metadata` ({template id: {parameter id: value}}) goes with each file of a template."""
+def _inputs(files, extra=(), metadata=None, alone=False):
+    """The inputs of a process; `metadata` ({template id: {parameter id: value}}) goes with each file of a template.
+    `alone`: nothing is paired (a one-service pipeline), so files of one stem go under stems of their own."""
     inputs = []
     for f in files:
         item = {"storage_name": f.file.name, "name": f.name, "template": f.template_id}
+        if alone:
+            item["alone"] = True  # scripts.clamnames.assign
         if f.converter:
             item["converter"] = f.converter  # the service converts it on upload (scripts.runner sends it)
         if (metadata or {}).get(f.template_id):
@@ -279,8 +282,8 @@ def start_alignment(project, values=None, only_complete_pairs=False, template_va
         if problems := constraint_problems(pipeline.fa_script, files, metadata):
             raise CannotStart(f"The run cannot start: {'; '.join(problems)}. Change the settings below and start again.")
         run = Run.objects.create(project=project, pipeline=pipeline, parameters=parameters)
-        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata), parameters,
-                                      f"{run.folder}/fa")
+        run.fa_process = _new_process(pipeline.fa_script, _inputs(files, metadata=metadata, alone=pipeline.single),
+                                      parameters, f"{run.folder}/fa")
         run.save(update_fields=["fa_process"])
         # The run's record keeps what was left out, so its page and report.csv account for every file.
         outcomes.record_left_out(run, left_out)
@@ -300,6 +303,17 @@ def _output_path(process, template):
         if template_for(templates, name) == template:
             return os.path.join(default_storage.path(process.output_folder), name)
     return None
+
+
+def run_problem(run):
+    """What went wrong with a run that ended, in the words of its page and of the API's run (its `error`): why it
+    failed; what a one-service run left out ("Not every file was used: …"); "" for any other run."""
+    if run.stage == Stage.FAILED:
+        return plain(run.error)
+    if run.stage == Stage.PROBLEMS:
+        return f"Not every file was used: {plain(run.error)}." if run.pipeline.single \
+            else "Not every recording was aligned."
+    return ""
 
 
 def _finish_run(run, stage, error=""):

@@ -29,6 +29,7 @@ from pipelines import outcomes, pictures, results, review, services, versions
 from pipelines.access import get_run_for_user
 from pipelines.forms import AlignmentForm, DictionaryForm, dictionary_too_large_message
 from pipelines.models import Run
+from scripts import clamnames
 from scripts.models import BaseParameter, Pipeline
 from upload.access import get_project_for_user
 from upload.checks import accepted_extensions, conversion_options, input_templates
@@ -112,6 +113,8 @@ def project_files(request, project_id):
         "form": UploadForm(),
         "accepted": accepted_extensions(project),
         "total_size": sum(f.size for f in files),
+        # A one-service pipeline pairs nothing, and its files are often no recordings: no empty columns.
+        "audio_column": not project.pipeline.single or any(f.kind == ProjectFile.Kind.AUDIO for f in files),
     }
     return render(request, "pipelines/project.html", context)
 
@@ -159,6 +162,9 @@ def run_detail(request, project_id, run_id):
         return render(request, "pipelines/run.html", {
             "run": run, "project": run.project, "outputs": results.outputs(run, limit=results.OUTPUTS_LISTED_MAX),
             "outputs_total": len(run.result_process.outputs) if run.result_process else 0,
+            # Outputs that kept the service's names, since the users' would clash: whose they are.
+            "service_names": clamnames.kept_service_names_text(run.result_process.inputs, run.result_process.outputs)
+            if run.result_process else "",
             "audio_stems": {f.stem for f in run.project.files.filter(kind="audio")},
         })
     # During review the first pass's TextGrids (files without unknown words) are already useful.

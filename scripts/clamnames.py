@@ -78,10 +78,13 @@ def assign(inputs, reserved=(), extensions=None):
     taken = {s.lower() for s in RESERVED_STEMS} | {s.lower() for s in reserved}
     stems = {}
     splits = [_split(item, extensions) for item in inputs]
-    user_stems = list(dict.fromkeys(stem for stem, _ in splits))
-    for stem in user_stems:
-        if is_safe_stem(stem) and stem.lower() not in {s.lower() for s in stems.values()}:
-            stems[stem] = stem
+    # An input marked "alone" (of a one-service pipeline, which pairs nothing) shares its stem with no other: the
+    # service's outputs of "book.folia.xml" and "book.xml" would otherwise both be "book.tokens.txt".
+    keys = [(stem, index if item.get("alone") else None) for index, (item, (stem, _)) in enumerate(zip(inputs, splits))]
+    user_stems = list(dict.fromkeys(keys))
+    for key in user_stems:
+        if is_safe_stem(key[0]) and key[0].lower() not in {s.lower() for s in stems.values()}:
+            stems[key] = key[0]
     taken |= {s.lower() for s in stems.values()}
 
     def made_up(stem):
@@ -92,12 +95,12 @@ def assign(inputs, reserved=(), extensions=None):
         taken.add(candidate.lower())
         return candidate
 
-    for stem in user_stems:
-        if stem not in stems:
-            stems[stem] = made_up(stem)
+    for key in user_stems:
+        if key not in stems:
+            stems[key] = made_up(key[0])
     result, sent = [], set()
-    for item, (stem, extension) in zip(inputs, splits):
-        clam_stem = stems[stem]
+    for item, (stem, extension), key in zip(inputs, splits, keys):
+        clam_stem = stems[key]
         name = clam_stem + (f".{extension}" if extension else "")
         if name.lower() in sent:
             # Two files that become one name on the service ("report.pdf" converted, and "report.txt").
@@ -106,6 +109,21 @@ def assign(inputs, reserved=(), extensions=None):
         sent.add(name.lower())
         result.append({**item, "clam_name": name, "stem": stem, "clam_stem": clam_stem})
     return result
+
+
+def kept_service_names(inputs, outputs):
+    """[("memo-2", "memo.txt")]: the service's stem of each input some of whose `outputs` kept the service's name
+    (scripts.runner.step_download keeps it where the user's name would clash with another output: a converted
+    "memo.rot" and a plain "memo.txt" both have the stem "memo"), with the input's name, so the pages can say whose
+    they are."""
+    return [(item["clam_stem"], str(item.get("name", ""))) for item in inputs
+            if item.get("clam_stem") and item["clam_stem"] != item.get("stem")
+            and any(output.startswith(item["clam_stem"] + ".") for output in outputs)]
+
+
+def kept_service_names_text(inputs, outputs):
+    """kept_service_names as a sentence: "memo-2.* are the outputs of memo.txt", or ""."""
+    return "; ".join(f"{stem}.* are the outputs of {name}" for stem, name in kept_service_names(inputs, outputs))
 
 
 def clam_name(item):

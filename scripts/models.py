@@ -200,7 +200,18 @@ class InputTemplate(models.Model):
         )
 
     def converter_text(self):
-        return "; ".join(f"{label} ({converter_id})" for converter_id, label in self.converters)
+        return "; ".join(self.converter_lines())
+
+    def converter_lines(self):
+        """The converters for the administrator, with the files Equestria takes each for (its guess from the id and
+        label, `converted_extensions`): "Extract text from PDF (pdf2txt): .pdf files"."""
+        def files(converter_id):
+            extensions = self.converted_extensions(converter_id)
+            if extensions is None:
+                return "files of any name (not recognised: the service judges them)"
+            return ", ".join(f".{e}" for e in extensions) + " files"
+
+        return [f"{label} ({converter_id}): {files(converter_id)}" for converter_id, label in self.converters]
 
     def converter_label(self, converter_id):
         """The label of one of this template's converters (its id when the service no longer declares it)."""
@@ -226,7 +237,9 @@ class InputTemplate(models.Model):
 # .docx). Any other converter takes files of any name.
 _CONVERTER_KINDS = [
     ("pdf", re.compile(r"pdf", re.IGNORECASE), ["pdf"]),
-    ("word", re.compile(r"\bword\b|\bdoc(conv)?\b|msword|catdoc", re.IGNORECASE), ["doc"]),
+    # Whole words and ids only: "Join lines broken mid-word" is no Word converter.
+    ("word", re.compile(r"msword|catdoc|\bdoc(conv)?\b|\bword[ _-]?(document|file|97|2003)|\bms[ _-]?word\b|"
+                        r"\bfrom (ms[ _-]?)?word\b|^word$", re.IGNORECASE), ["doc"]),
     ("encoding", re.compile(r"latin|encoding|charset|iso-?8859|windows-?125\d|cp-?125\d|utf-?16|ascii|ansi",
                             re.IGNORECASE), None),
 ]
@@ -695,7 +708,7 @@ class Pipeline(models.Model):
         db_table = "pipelines_pipeline"
 
     def __str__(self):
-        return f"{self.name} ({self.language})"
+        return f"{self.name} ({self.language})" if self.language else self.name  # a one-service pipeline may have none
 
     def natural_key(self):
         return (self.name,)

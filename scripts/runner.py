@@ -205,6 +205,11 @@ def step_start(process):
                     template = _input_template(process, item["template"])
                     item["not_converted"] = _not_converted(item, template)
                     not_converted.append(item["not_converted"])
+                    # CLAM answers no more than this; staff find the reason in the service's own output.
+                    _save(process, log=f"{process.log}{_CONVERSION_MARK}{item['name']} (sent as {sent}, converter "
+                                       f"{item['converter']}): CLAM answered “{reason}”; the service's own log (its "
+                                       "standard error) says why, e.g. “sh: 1: pdftotext: not found” when the program "
+                                       "the converter runs is missing\n")
                     # CLAM keeps the file it could not convert, and its job would then fail on it (it has no
                     # metadata). A template with a fixed name stores it under that name.
                     _delete_input(connection, process, template.filename if template and template.filename else sent)
@@ -257,7 +262,8 @@ def _not_converted(item, template):
     """What a researcher is told of a file the service could not convert: its name and the converter's label."""
     label = _converter_label(template, item)
     return (f"{item['name']} was left out: the service could not convert it (“{label}”); check that it is a file of "
-            "that kind and not damaged, or upload it in the format the service takes")
+            "that kind and not damaged, or upload it in the format the service takes, or ask your administrator (the "
+            "service may lack the program it needs)")
 
 
 def _delete_input(connection, process, name):
@@ -367,6 +373,8 @@ _DISPATCHER_ENDED = re.compile(
 _LOG_TAIL_BYTES = 64 * 1024
 # Lines of the process log (Process.log) that count the times the service lost the job; step_download keeps them.
 _LOST_MARK = "The service lost the job: "
+# … and those of inputs the service could not convert (step_start).
+_CONVERSION_MARK = "The service could not convert an input: "
 
 
 def _output_names(root):
@@ -519,8 +527,9 @@ def step_download(process):
     statuslog = mapping.text(" / ".join(s.get("message", "") for s in root.iter("status") if s.get("message")))
     _delete_remote(connection, process)
     outputs = [local[n] for n in names if n != "error.log"]
-    # The times the service lost the job stay in the log, for staff.
-    lost = "".join(line + "\n" for line in process.log.splitlines() if line.startswith(_LOST_MARK))
+    # The times the service lost the job, and the inputs it could not convert, stay in the log, for staff.
+    lost = "".join(line + "\n" for line in process.log.splitlines()
+                   if line.startswith((_LOST_MARK, _CONVERSION_MARK)))
     if errors:
         reason = mapping.text(_failure_reason(status, logs))
         _finish(process, Status.FAILED, error=reason, detail=mapping.text("\n".join(logs)), log=lost + statuslog,

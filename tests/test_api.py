@@ -443,7 +443,7 @@ def test_create_rename_and_delete_a_project_as_the_pages_do(alice):
     assert (created["name"], created["pipeline"], created["state"], created["file_count"]) == (
         "Interviews", "English", "empty", 0)
     assert created["readiness"] == {"ready": False, "pairs": 0, "missing": ["Recording (.wav or .flac)",
-                                    "Transcript (UTF-8 text, .txt)"], "unpaired": []}
+                                    "Transcript (UTF-8 text, .txt)"], "unpaired": [], "warnings": []}
     assert created["page"] == f"http://testserver/projects/{created['id']}/"
     url = reverse("api-project-detail", args=[created["id"]])
     assert call(client, "patch", url, {"name": "Interviews 2024"}).json()["name"] == "Interviews 2024"

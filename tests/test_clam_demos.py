@@ -97,7 +97,8 @@ def test_textstats_keeps_its_conditional_output_per_template_parameters_and_conv
     assert language.default == "" and not language.preset  # the service chooses no language itself
     assert textinput.parameters.get(clam_id="year").specific.default is None
     assert textinput.converter_text() == (
-        "Convert from Latin-1 (latin1); Convert from PDF Document (pdfconv); Convert from MS Word Document (docconv)")
+        "Convert from Latin-1 (latin1): .txt files; Convert from PDF Document (pdfconv): .pdf files; Convert from MS "
+        "Word Document (docconv): .doc files")
     lexicon = script.profiles.get().output_templates.get(template_id="lexicon")
     assert lexicon.condition == [{"if": [["createlexicon", "equals", "True"]], "holds": True}]
     assert lexicon.condition_text() == "only when createlexicon is True"
@@ -158,7 +159,8 @@ def test_the_script_page_shows_conditions_converters_constraints_and_fixed_names
         script = imported(clam_demo(demo), demo)
         pages[demo] = unescape(admin_client.get(reverse("admin:scripts_script_change", args=[script.pk])).content.decode())
     assert "<td>only when createlexicon is True</td>" in pages["textstats"]
-    assert "Convert from Latin-1 (latin1); Convert from PDF Document (pdfconv)" in pages["textstats"]
+    assert ("Convert from Latin-1 (latin1): .txt files<br>Convert from PDF Document (pdfconv): .pdf files"
+            in pages["textstats"])
     assert "<td>any name, stored as input.txt</td>" in pages["test2"]
     assert "<td>folia.xml</td>" in pages["constrainttest"]
     assert "<td>requires pos-annotation exists True</td>" in pages["constrainttest"]

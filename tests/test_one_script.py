@@ -84,7 +84,8 @@ def test_textstats_runs_for_a_researcher_with_a_per_file_parameter_and_lists_eve
     assert "Accepted: .txt and .zip archives of them." in page
     assert ("“Input text document” files are: plain text in UTF-8 (.txt), as the service takes them Convert from "
             "Latin-1 (.txt files) Convert from PDF Document (.pdf files) Convert from MS Word Document (.doc files) "
-            "(the service converts them when it receives them)") in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
+            "(a conversion chosen here is made by the service when it receives the files)") \
+        in re.sub(r"<[^>]+>", "", page).replace("  ", " ")
     page = upload(alice_client, project, SimpleUploadedFile("pride.txt", b"It is a truth universally acknowledged.\n"),
                   SimpleUploadedFile("emma.txt", b"Emma Woodhouse, handsome, clever, and rich.\n"))
     assert "Ready to run: the files satisfy what the service needs." in page
@@ -627,7 +628,7 @@ def test_a_latin1_text_with_its_conversion_chosen_is_run_and_comes_back_from_the
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.DONE, run.error
     [sent] = run.fa_process.inputs
-    assert (sent["converter"], sent["clam_name"]) == ("latin1", "cafe.txt")
+    assert (sent["converter"], sent["clam_name"], sent["alone"]) == ("latin1", "cafe.txt", True)
     assert output_bytes(run, "received.list") == b"cafe.txt\n"
     # The copy the job made of what the service stored: the same text, in UTF-8. (CLAM's CharEncodingConverter
     # writes each line with a second line end: an empty line after each, which is CLAM's doing.)
@@ -660,9 +661,21 @@ def test_a_pdf_the_service_cannot_convert_is_left_out_by_name_and_label_and_the_
     page = text(alice_client.get(run_url("pipelines-run", run)))
     assert ("Not every file was used: report.pdf was left out: the service could not convert it (“Convert from PDF "
             "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
-            "takes.") in page
+            "takes, or ask your administrator (the service may lack the program it needs).") in page
     assert output_bytes(run, "received.list") == b"notes.txt\n"  # CLAM kept the file it failed on: it was deleted
     assert [name for name, _, _ in output_rows(page)] == ["notes.txt", "received.list"]
+    # Staff find what CLAM answered, and where its reason is, in the process's log; the researcher does not.
+    assert ("The service could not convert an input: report.pdf (sent as report.txt, converter pdfconv): CLAM answered "
+            "“Unable to convert”; the service's own log (its standard error) says why") in run.fa_process.log
+    assert "CLAM answered" not in page and "standard error" not in page
+    # The API's run says it as the page does.
+    from tests.test_api import api, token_for
+
+    described = api(token_for(run.project.owner)).get(reverse("api-run-detail", args=[project.pk, run.pk])).json()
+    assert (described["stage"], described["error"]) == ("problems", (
+        "Not every file was used: report.pdf was left out: the service could not convert it (“Convert from PDF "
+        "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
+        "takes, or ask your administrator (the service may lack the program it needs)."))
 
 
 def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(converting_service, alice_client):
@@ -676,7 +689,7 @@ def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(conver
     page = text(alice_client.get(run_url("pipelines-run", run)))
     assert ("The run failed: old.doc was left out: the service could not convert it (“Convert from MS Word "
             "Document”); check that it is a file of that kind and not damaged, or upload it in the format the service "
-            "takes") in page
+            "takes, or ask your administrator (the service may lack the program it needs)") in page
 
 
 def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_so(converting_service, alice_client):
@@ -685,6 +698,16 @@ def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_
                                              SimpleUploadedFile("b.txt", b"Plain.\n")], ["textinput:latin1"])
     # As if the service dropped the converter after the upload (and the Script was imported again).
     project.files.filter(name="a.txt").update(converter="cp1250")
+    # Said before the run: in the file's row, and by the readiness of the page and the API (the run can start).
+    page = text(alice_client.get(project.get_absolute_url()))
+    warning = ("a.txt: the service no longer offers the conversion chosen for it (“cp1250”), so a run leaves it out; "
+               "upload it again, choosing what its files are")
+    assert "the service no longer offers its conversion (“cp1250”): upload it again" in page
+    assert warning in page and "Ready to run" in page
+    from tests.test_api import api, token_for
+
+    described = api(token_for(project.owner)).get(reverse("api-project-detail", args=[project.pk])).json()
+    assert described["readiness"]["warnings"] == [warning]
     start(alice_client, project)
     run = work_until(project.runs.get(), Run.FINISHED)
     assert run.stage == Run.Stage.PROBLEMS, run.error
@@ -697,9 +720,8 @@ def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_
 def test_upload_checks_follow_the_chosen_conversion(converting_service, alice_client):
     project = new_project(alice_client, converting_pipeline(converting_service))
     page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"%PDF-1.4\n")], [""])
-    assert ("report.pdf: .pdf files are not used by the Convert texts pipeline; it takes .folia.xml, .txt; with its "
-            "conversion chosen (“… files are”), also .pdf files as “Input text document” (Convert from PDF Document), "
-            ".doc files as “Input text document” (Convert from MS Word Document)") in page
+    assert ("report.pdf: .pdf files are not used by the Convert texts pipeline; it takes .folia.xml, .txt; for a PDF "
+            "choose “Convert from PDF Document” under “Input text document” files are") in page
     page = upload_converted(alice_client, project, [SimpleUploadedFile("report.pdf", b"<html>not a pdf</html>")],
                             ["textinput:pdfconv"])
     assert ("report.pdf: this is not a PDF document (it does not begin as one), and “Convert from PDF Document” "
@@ -747,6 +769,10 @@ def test_the_api_upload_takes_a_conversion_by_its_id_and_the_pipeline_lists_them
     assert response.status_code == 400
     assert response.json()["code"] == "unknown_converter"
     assert response.json()["detail"].startswith("Nothing was added: “utf16” is not a conversion the service offers")
+    response = client.post(url, {"files": [SimpleUploadedFile("b.txt", b"text\n")], "converter": ["latin1", "pdfconv"]})
+    assert (response.status_code, response.json()["code"], response.json()["detail"]) == (
+        400, "converter_twice", "Nothing was added: two conversions were chosen for “Input text document” files; "
+        "choose one")
 
     # Another user's file is not found, converted or not, on the pages and in the API.
     other = api(token_for(bob))
@@ -807,3 +833,158 @@ def test_a_converted_file_is_sent_under_its_templates_extension_and_never_under_
     # The service's text of a converted file is named by its stem: never as the user's .pdf or .doc.
     assert (names.name("ete.txt"), names.name("ete.stats"), names.name("report-2.txt")) == (
         "été.txt", "été.stats", "report.txt")
+
+
+# The upload's checks of conversions, without a service: upload.services.Upload on a script built in the database
+# (a trial's service: Latin-1, UTF-16, PDF and a converter of its own on its .txt template; FoLiA and other XML).
+
+def trial_pipeline():
+    from scripts.models import InputTemplate, Profile
+
+    script = Script.objects.create(name="Lab word counter", url="http://127.0.0.1:9/")
+    profile = Profile.objects.create(script=script, index=0)
+    InputTemplate.objects.create(profile=profile, template_id="text", format="PlainTextFormat",
+                                 label="Interview transcript", mimetype="text/plain", extension="txt", unique=False,
+                                 converters=[["latin1", "Convert from Latin-1"], ["utf16", "Convert from UTF-16"],
+                                             ["pdf2txt", "Extract text from PDF"],
+                                             ["joinlines", "Join lines broken mid-word"]])
+    for index, (template_id, label, extension) in enumerate([("folia", "FoLiA document", "folia.xml"),
+                                                             ("xml", "Other XML document", "xml")], 1):
+        InputTemplate.objects.create(profile=Profile.objects.create(script=script, index=index),
+                                     template_id=template_id, format="XMLFormat", label=label, mimetype="text/xml",
+                                     extension=extension, unique=False)
+    return Pipeline.objects.create(name="Count words", kind=Pipeline.Kind.SINGLE, fa_script=script)
+
+
+def upload_messages(project, files, converters=(), api=False):
+    """The refusals and notes of one upload of {name: bytes}, as the page (or the API) shows them."""
+    from upload import services
+
+    upload = services.Upload(project, converters=converters, **({"api": True} if api else {}))
+    for name, content in files.items():
+        upload.add(SimpleUploadedFile(name, content), commit=False)
+    upload.commit()
+    # The byte's offset is no concern here (and is being counted from the file's start instead of a block's).
+    return [re.sub(r"byte \d+( of a block)?", "byte N", o.message) for o in upload.outcomes if not o.saved] \
+        + upload.notes
+
+
+def test_a_text_not_in_utf8_is_told_the_conversion_the_service_offers_for_it(alice):
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    files = {"latin1.txt": "Café\n".encode("latin-1"), "bom.txt": "Café\n".encode("utf-16"),
+             "nobom.txt": "Café au lait\n".encode("utf-16-le")}
+    assert upload_messages(project, files) == [
+        "latin1.txt: the text is not UTF-8 (byte N cannot be decoded); save it as UTF-8 in your editor and "
+        "upload it again, or choose “Convert from Latin-1” under “Interview transcript” files are",
+        "bom.txt: this text is UTF-16; save it as UTF-8 in your editor and upload it again, or choose “Convert from "
+        "UTF-16” under “Interview transcript” files are",
+        "nobom.txt: this text is UTF-16; save it as UTF-8 in your editor and upload it again, or choose “Convert from "
+        "UTF-16” under “Interview transcript” files are"]
+    assert upload_messages(project, {"latin1.txt": files["latin1.txt"]}, api=True) == [
+        "latin1.txt: the text is not UTF-8 (byte N cannot be decoded); save it as UTF-8 in your editor and "
+        "upload it again, or send it with `converter=latin1`"]
+    assert upload_messages(project, {"bom.txt": files["bom.txt"]}, ["latin1"]) == [
+        "bom.txt: this text is UTF-16, which “Convert from Latin-1” does not convert; save it as UTF-8 in your editor "
+        "and upload it again, or choose “Convert from UTF-16” under “Interview transcript” files are"]
+    # A text that cannot be UTF-16 is not sent to be converted from it.
+    assert upload_messages(project, {"plain.txt": b"Plain ASCII.\n"}, ["utf16"]) == [
+        "plain.txt: this text is not UTF-16 (it has no byte-order mark and no NUL bytes), and “Convert from UTF-16” "
+        "converts UTF-16 texts; upload it as the service takes them, without this conversion"]
+    assert not project.files.exists()
+
+
+def test_a_file_the_chosen_conversion_does_not_take_is_sent_as_it_is_with_a_note(alice):
+    from scripts.models import converter_kind
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    assert upload_messages(project, {"scan.pdf": b"%PDF-1.4\n", "notes.txt": b"Notes.\n"}, ["pdf2txt"]) == [
+        "notes.txt: sent as it is; “Extract text from PDF” takes .pdf files"]
+    assert {f.name: f.converter for f in project.files.all()} == {"notes.txt": "", "scan.pdf": "pdf2txt"}
+    # "mid-word" is no Word document: a converter Equestria does not know takes any file, as the service judges.
+    assert converter_kind("joinlines", "Join lines broken mid-word") == ""
+    assert [converter_kind(*c) for c in [("docconv", "Convert from MS Word Document"), ("x", "Word document"),
+                                         ("msword", "x"), ("c", "Convert from Word")]] == ["word"] * 4
+    assert upload_messages(project, {"wrapped.txt": b"A line bro-\nken.\n"}, ["joinlines"]) == []
+    # The administrator sees what each converter is taken for on the Script's page.
+    assert project.pipeline.fa_script.profiles.get(index=0).input_templates.get().converter_text() == (
+        "Convert from Latin-1 (latin1): .txt files; Convert from UTF-16 (utf16): .txt files; Extract text from PDF "
+        "(pdf2txt): .pdf files; Join lines broken mid-word (joinlines): files of any name (not recognised: the service "
+        "judges them)")
+    assert project.files.get(name="wrapped.txt").converter == "joinlines"
+
+
+def test_a_name_that_is_only_a_two_part_extension_is_refused_though_another_template_takes_its_last_part(alice):
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    assert upload_messages(project, {".folia.xml": b"<FoLiA/>\n"}) == [
+        ".folia.xml: the name is only the extension .folia.xml; name the file (e.g. text.folia.xml) and upload it "
+        "again"]
+
+
+def test_a_file_of_a_type_a_conversion_takes_is_told_that_one_conversion_in_a_short_sentence(alice):
+    from tests.factories import make_project
+
+    project = make_project(alice, pipeline=trial_pipeline())
+    assert upload_messages(project, {"report.pdf": b"%PDF-1.4\n", "a.rtf": b"{\\rtf1}"}) == [
+        "report.pdf: .pdf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; for a PDF "
+        "choose “Extract text from PDF” under “Interview transcript” files are",
+        "a.rtf: .rtf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; converted by the "
+        "service when chosen under “… files are”: .pdf"]
+    assert upload_messages(project, {"report.pdf": b"%PDF-1.4\n"}, api=True) == [
+        "report.pdf: .pdf files are not used by the Count words pipeline; it takes .folia.xml, .txt, .xml; for a PDF "
+        "send it with `converter=pdf2txt`"]
+
+
+def test_files_of_one_stem_in_a_one_service_pipeline_go_under_stems_of_their_own():
+    from scripts import clamnames
+
+    books = [{"name": "book.folia.xml", "template": "folia"}, {"name": "book.xml", "template": "xml"}]
+    extensions = {"folia": "folia.xml", "xml": "xml"}
+    # An aligner's inputs pair by stem; a one-service pipeline's ("alone") pair with nothing, so the service's
+    # outputs of each ("book.tokens.txt") do not overwrite each other.
+    assert [i["clam_name"] for i in clamnames.assign(books, extensions=extensions)] == ["book.folia.xml", "book.xml"]
+    alone = clamnames.assign([{**item, "alone": True} for item in books], extensions=extensions)
+    assert [i["clam_name"] for i in alone] == ["book.folia.xml", "book-2.xml"]
+
+
+def test_outputs_that_keep_the_services_names_say_whose_they_are_on_the_run_page_and_in_the_zip(alice, alice_client):
+    from scripts import clamnames
+
+    # memo.txt sent as it is, memo.rot converted into a .txt: both "memo" on the service; the outputs of the second
+    # keep the service's names, as scripts.runner.step_download keeps a name that would clash once mapped.
+    inputs = clamnames.assign([{"name": "memo.rot", "template": "text", "converter": "rot13", "alone": True},
+                               {"name": "memo.txt", "template": "text", "alone": True}], extensions={"text": "txt"})
+    assert [i["clam_name"] for i in inputs] == ["memo.txt", "memo-2.txt"]
+    run = finished_run(alice, {"memo.count": b"2\n", "memo-2.count": b"3\n"})
+    run.result_process.inputs = inputs
+    run.result_process.save(update_fields=["inputs"])
+    page = text(alice_client.get(run_url("pipelines-run", run)))
+    assert ("memo-2.* are the outputs of memo.txt (two of your files have one name on the service, so these outputs "
+            "keep the service's).") in page
+    archive = alice_client.get(run_url("pipelines-download-results", run))
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
+        assert sorted(z.namelist()) == ["memo-2.count", "memo.count", "names-on-the-service.txt"]
+        assert z.read("names-on-the-service.txt").decode() == (
+            "Two of your files have one name on the service, so their outputs keep the service's names: memo-2.* are "
+            "the outputs of memo.txt.\n")
+
+
+def test_a_one_service_project_is_ready_to_run_in_the_api_too_and_its_file_table_has_no_empty_columns(
+        alice, alice_client):
+    from tests.factories import make_project
+    from tests.test_api import api, token_for
+
+    pipeline = single_pipeline()
+    assert str(pipeline) == "Count words"  # no "()" of a language it does not have
+    project = make_project(alice, pipeline=pipeline)
+    assert upload_messages(project, {"pride.txt": b"It is a truth.\n"}) == []
+    page = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "<th>Kind</th>" in page and "<th>Pairing</th>" not in page and "<th>Audio</th>" not in page
+    described = api(token_for(alice)).get(reverse("api-project-detail", args=[project.pk])).json()
+    assert described["state"] == "ready to run"
+    assert "What your files go through: forced alignment in a language (recordings with their transcripts), or a " \
+        "service run on your files." in unescape(alice_client.get(reverse("upload-create-project")).content.decode())

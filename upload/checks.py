@@ -27,6 +27,15 @@ class FileRefused(ValueError):
     """The file is not added; the message says why, for the user."""
 
 
+class NotUTF8(FileRefused):
+    """A text in another encoding than UTF-8: `encoding` is "UTF-16" or "UTF-32" when Equestria can tell, else "".
+    The upload adds how the service could convert it, when it offers to."""
+
+    def __init__(self, message, encoding=""):
+        super().__init__(message)
+        self.encoding = encoding
+
+
 def input_templates(pipeline):
     """The FA script's input templates, all profiles, in order; and by lower-case extension (first wins)."""
     by_extension = {}
@@ -130,10 +139,16 @@ def text_fault(head, rest=None):
 def _check_text(path, name):
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
+        if wide := wide_unicode(head):  # else called "not a text file" for its NUL bytes
+            raise NotUTF8(f"{name}: this text is {wide}; save it as UTF-8 in your editor and upload it again", wide)
         if fault := text_fault(head, iter(lambda: f.read(1024 * 1024), b"")):
-            raise FileRefused(f"{name}: {fault}")
+            raise (NotUTF8 if "not UTF-8" in fault else FileRefused)(f"{name}: {fault}")
     if not head.decode("utf-8-sig", errors="ignore").strip():
         raise FileRefused(f"{name}: the file contains no text")
+
+
+class ConverterTwice(FileRefused):
+    """Two conversions chosen for the files of one template (the API tells it by its own code)."""
 
 
 def chosen_converters(templates, values):
@@ -152,7 +167,7 @@ def chosen_converters(templates, values):
                               + (f"it offers: {offered}" if offered else "it offers none"))
         for template, converter_id in matched:
             if chosen.get(template.template_id, converter_id) != converter_id:
-                raise FileRefused(f"Nothing was added: two conversions were chosen for “{template.label}” files; "
+                raise ConverterTwice(f"Nothing was added: two conversions were chosen for “{template.label}” files; "
                                   "choose one")
             chosen[template.template_id] = converter_id
     return chosen
@@ -182,6 +197,20 @@ def conversion_options(template):
     return options
 
 
+def wide_unicode(head):
+    """"UTF-32" or "UTF-16" for a text that is in it by its byte-order mark, or by UTF-16's pattern without one (a
+    NUL byte every other byte, as in Latin letters: most of one half of the bytes NUL, few of the other); else ""."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    sample = head[:4096]
+    halves = sorted((sample[0::2].count(0), sample[1::2].count(0)))
+    if len(sample) >= 4 and halves[1] >= 0.75 * len(sample) / 2 and halves[0] <= 0.1 * len(sample) / 2:
+        return "UTF-16"
+    return ""
+
+
 PDF_MAGIC = b"%PDF-"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97–2003 (.doc) and other OLE compound files
 
@@ -208,7 +237,16 @@ def check_converted(path, name, template, converter_id):
             + f", and “{label}” converts those; save it as “Word 97–2003 (.doc)” or as plain text (UTF-8)"
         )
     if kind == "encoding":
-        if b"\x00" in head and "16" not in f"{converter_id} {label}":
+        wide = next((f"UTF-{bits}" for bits in ("16", "32") if bits in f"{converter_id} {label}"), "")
+        if wide and not wide_unicode(head) and b"\x00" not in head:
+            raise FileRefused(
+                f"{name}: this text is not {wide} (it has no byte-order mark and no NUL bytes), and “{label}” "
+                f"converts {wide} texts; upload it as the service takes them, without this conversion"
+            )
+        if (found := wide_unicode(head)) and not wide:
+            raise NotUTF8(f"{name}: this text is {found}, which “{label}” does not convert; save it as UTF-8 in your "
+                          "editor and upload it again", found)
+        if b"\x00" in head and not wide:
             raise FileRefused(f"{name}: this is not a text file (it contains NUL bytes)")
         if _utf8_with_letters_beyond_ascii(path):
             raise FileRefused(

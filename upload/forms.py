@@ -26,7 +26,8 @@ class ProjectForm(_UniqueNameMixin, forms.ModelForm):
     class Meta:
         model = Project
         fields = ["name", "pipeline"]
-        help_texts = {"pipeline": "The language and services your recordings are aligned with."}
+        help_texts = {"pipeline": "What your files go through: forced alignment in a language (recordings with their "
+                                  "transcripts), or a service run on your files."}
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)

@@ -19,7 +19,7 @@ from django.core.cache import cache
 
 from clamservices.transcripts import TranscriptError
 from clamservices.utterances import describe, is_tiered, read_tiers
-from upload.checks import kind_of
+from upload.checks import input_templates, kind_of
 from upload.models import ProjectFile
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class Readiness:
     holds: dict = field(default_factory=dict)  # {file id: what a TextGrid or EAF transcript holds} for the file table
     pairs_needed: bool = True  # the pipeline takes recordings and transcripts
     limit_setting: str = ""  # the name of the length limit under Settings, when a researcher may raise it
+    warnings: list = field(default_factory=list)  # about files a run would leave out without stopping the others
 
     @property
     def ready(self):
@@ -246,6 +247,8 @@ def readiness(project, files, parameters=None):
         result.pairs_needed = False
         result.sendable = list(files)
         result.pairs_satisfy = any(p.satisfied for p in result.profiles)
+        if project.pipeline.single:
+            result.warnings = conversions_gone(project, files)
         return result
     _name_missing_kinds(project, files, result.profiles)
     audio, texts = defaultdict(list), defaultdict(list)
@@ -280,6 +283,18 @@ def readiness(project, files, parameters=None):
                     result.pairing[f.pk] = (False, badge, message if badge == TOO_LONG else "")
     result.pairs_satisfy = any(p.satisfied for p in profile_status(project, result.sendable))
     return result
+
+
+def conversions_gone(project, files):
+    """What to say of the files whose chosen conversion the service no longer declares (an import since their
+    upload): the run leaves them out (scripts.runner), so the page and the API say it before."""
+    chosen = [f for f in files if f.converter]
+    if not chosen:
+        return []
+    declared = {t.template_id: {cid for cid, _ in t.converters} for t in input_templates(project.pipeline)[0]}
+    return [f"{f.name}: the service no longer offers the conversion chosen for it (“{f.converter}”), so a run leaves "
+            "it out; upload it again, choosing what its files are" for f in chosen
+            if f.converter not in declared.get(f.template_id, ())]
 
 
 def _name_missing_kinds(project, files, statuses):

@@ -18,11 +18,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
+from scripts.models import converter_kind
 from scripts.runner import cancel
 from upload.archives import ArchiveRefused, extract_zip
 from upload.checks import (
-    FileRefused, check_content, check_converted, check_text_size, chosen_converters, converted_files, input_templates,
-    kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
+    FileRefused, NotUTF8, check_content, check_converted, check_text_size, chosen_converters, converted_files,
+    input_templates, kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
 )
 from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
 from upload import tempfiles
@@ -68,11 +69,13 @@ class Outcome:
 class Upload:
     """One upload request into one project."""
 
-    def __init__(self, project, replace=False, converters=()):
+    def __init__(self, project, replace=False, converters=(), api=False):
         """`converters`: the conversions the researcher chose (the form's and the API's `converter` values, see
-        upload.checks.chosen_converters); raises FileRefused when the pipeline offers no such conversion."""
+        upload.checks.chosen_converters); raises FileRefused when the pipeline offers no such conversion. `api`: the
+        messages say how to choose a conversion in the API (its `converter` field), not on the page."""
         self.project = project
         self.replace = replace
+        self.api = api
         self.templates = input_templates(project.pipeline)[0]
         self.paired = not project.pipeline.single  # see upload.checks.template_for
         self.converters = chosen_converters(self.templates, converters) if project.pipeline.single else {}
@@ -147,6 +150,7 @@ class Upload:
             self.outcomes.append(Outcome(name, False, origin + str(exc) + (f" (uploaded as {changed})" if changed else "")))
             return
         self.pending[-1][0].typed_name = typed if changed else ""
+        self.pending[-1][0].unconverted = self._unconverted(name, template, converter)
         self.used += size
 
     def _converted(self, name):
@@ -162,20 +166,59 @@ class Upload:
                 return other, converter
         return None, ""
 
-    def _conversions(self):
-        """"; with its conversion chosen (“… files are”), also .pdf files as “Text” (Convert from PDF Document)", for
-        a refusal's message: what else the upload takes."""
-        offered = [f"{converted_files(t, cid)} as “{t.label}” ({label})"
-                   for t in self.templates for cid, label in t.converters
-                   if t.converted_extensions(cid) != [template_extension(t)]] if self.project.pipeline.single else []
-        return f"; with its conversion chosen (“… files are”), also {', '.join(offered)}" if offered else ""
+    def _unconverted(self, name, template, converter):
+        """A note when the conversion chosen for the template of `name` does not take it, so it is sent as it is (a
+        researcher who chose it for every file of the upload would otherwise think it was converted)."""
+        chosen = self.converters.get(template.template_id)
+        if not chosen or converter:
+            return ""
+        return (f"{name}: sent as it is; “{template.converter_label(chosen)}” takes "
+                f"{converted_files(template, chosen).removesuffix('; the service judges them')}")
+
+    def _choose(self, template, converter_ids):
+        """How a researcher chooses one of these conversions of a template: on the page, or in the API."""
+        if self.api:
+            return " or ".join(f"send it with `converter={cid}`" for cid in converter_ids)
+        labels = " or ".join(f"“{template.converter_label(cid)}”" for cid in converter_ids)
+        return f"choose {labels} under “{template.label}” files are"
+
+    def _encoding_hint(self, template, encoding):
+        """", or choose “Convert from Latin-1” under “Text” files are": a text that is not UTF-8 (in `encoding`,
+        "UTF-16", or unknown: "") which the template's character-encoding converters could convert; else ""."""
+        if not self.project.pipeline.single:
+            return ""
+        offered = [cid for cid, label in template.converters if converter_kind(cid, label) == "encoding"]
+        wide = [cid for cid in offered
+                if any(bits in f"{cid} {template.converter_label(cid)}" for bits in ("16", "32"))]
+        fitting = [cid for cid in wide if encoding[-2:] in f"{cid} {template.converter_label(cid)}"] if encoding \
+            else [cid for cid in offered if cid not in wide]
+        return f", or {self._choose(template, fitting)}" if fitting else ""
+
+    def _conversions(self, name):
+        """What the service would convert `name` with, for the refusal of a file of an extension no template takes:
+        "; for a PDF choose “Extract text from PDF” under “Text” files are", else the extensions it converts."""
+        if not self.project.pipeline.single:
+            return ""
+        taking = [(t, cid) for t in self.templates for cid, _ in t.converters
+                  if (t.converted_extensions(cid) or []) != [template_extension(t)] and t.converter_takes(cid, name)
+                  and t.converted_extensions(cid) is not None]
+        if taking:
+            template = taking[0][0]
+            kind = {"pdf": "a PDF", "doc": "a Word document"}.get(extension_of(name), f"a .{extension_of(name)} file")
+            return f"; for {kind} " + self._choose(template, [cid for t, cid in taking if t is template])
+        others = sorted({f".{e}" for t in self.templates for cid, _ in t.converters
+                         for e in t.converted_extensions(cid) or [] if e != template_extension(t)})
+        if not others:
+            return ""
+        how = "with the `converter` field" if self.api else "under “… files are”"
+        return f"; converted by the service when chosen {how}: {', '.join(others)}"
 
     def _check(self, name, path, size):
         extension = extension_of(name)
         template, converter = self._converted(name)
         only = next((t.extension for t in self.templates if t.extension and "." in t.extension
                      and name.lower() == "." + t.extension.lower()), None)
-        if template is None and only:
+        if only:  # whatever template takes it: ".folia.xml" is also a file ".folia" of another's .xml
             # ".folia.xml" would otherwise read as a file called ".folia" of the extension .xml.
             raise FileRefused(f"{name}: the name is only the extension .{only}; name the file (e.g. "
                               f"text.{only}) and upload it again")
@@ -185,12 +228,11 @@ class Upload:
                 f"{name}: the name has no extension, so the file's type is unknown"
                 + (" (a dot at the start of a name begins no extension)" if name.startswith(".") else "")
                 + f"; the {self.project.pipeline.name} pipeline takes {listed_names(self.templates)}"
-                + self._conversions()
             )
         if template is None:
             raise FileRefused(
                 f"{name}: .{extension or '(no extension)'} files are not used by the {self.project.pipeline.name} "
-                f"pipeline; it takes {listed_names(self.templates)}{self._conversions()}"
+                f"pipeline; it takes {listed_names(self.templates)}{self._conversions(name)}"
             )
         if size > settings.UPLOAD_MAX_FILE_BYTES:
             raise FileRefused(too_large(name))
@@ -214,10 +256,13 @@ class Upload:
                 or self._waiting(template_id=template.template_id, exclude=name)
             if other and not self.replace:
                 raise only_one(name, template, other)
-        if converter:
-            meta = check_converted(path, name, template, converter)
-        else:
-            meta = check_content(path, name, kind_of(template), aligner=not single)
+        try:
+            if converter:
+                meta = check_converted(path, name, template, converter)
+            else:
+                meta = check_content(path, name, kind_of(template), aligner=not single)
+        except NotUTF8 as exc:
+            raise FileRefused(str(exc) + self._encoding_hint(template, exc.encoding)) from None
         return meta, template, converter
 
     def _waiting(self, name=None, template_id=None, exclude=None):
@@ -295,6 +340,8 @@ class Upload:
             if getattr(record, "typed_name", ""):
                 self.notes.append(f"{origin}“{record.typed_name}” added as “{record.name}” "
                                   f"({why_changed(record.typed_name, record.name)})")
+            if getattr(record, "unconverted", ""):
+                self.notes.append(origin + record.unconverted)
         self.outcomes += [Outcome(record.name, True, f"{origin}{record.name} added" if not getattr(record, "typed_name", "")
                                   else f"{origin}“{record.typed_name}” added as “{record.name}”") for record, origin in done]
 

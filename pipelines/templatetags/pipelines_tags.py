@@ -40,6 +40,14 @@ def plain_message(text, fallback=GENERIC_FAILURE):
 
 
 @register.filter
+def run_problem(run):
+    """pipelines.services.run_problem: what went wrong with a run, as the API says it too."""
+    from pipelines.services import run_problem
+
+    return run_problem(run)
+
+
+@register.filter
 def waiting_hint(process):
     """Why the process's next step waits for a worker, in a sentence for the researcher ('' while all is well)."""
     return health.waiting_hint(process)
