@@ -12,7 +12,11 @@ def content_disposition(name):
     `filename` next to it for clients that read only that one (curl -OJ saved "écoute.TextGrid" under the
     URL's last part)."""
     letters = "".join(c for c in unicodedata.normalize("NFKD", name) if unicodedata.category(c) != "Mn")  # é → e
-    ascii_name = re.sub(r"[^A-Za-z0-9._ ()-]+", "_", letters)
+    if sum(not c.isascii() for c in letters) > 1:
+        # Greek, Hebrew, Japanese …: "_.TextGrid" for each would make them one file; their UTF-8 in %-escapes
+        # keeps names apart (and a browser, reading filename*, shows the name itself).
+        letters = quote(letters, safe=" ()")
+    ascii_name = re.sub(r"[^A-Za-z0-9._ ()%-]+", "_", letters)
     if ascii_name == name:
         return f'attachment; filename="{name}"'
     return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(name, safe='')}"
