@@ -13,6 +13,8 @@ import pytest
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -301,9 +303,6 @@ def test_runs_and_a_runs_status_and_results_cost_a_fixed_number_of_queries(alice
 
 def test_a_run_being_aligned_costs_the_same_queries_with_a_hundred_recordings_as_with_one(alice):
     # What a client that follows a run asks for every second or so: its cost must not grow with the recordings.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     project = make_project(alice)
     client = api(token_for(alice))
     counts = []
