@@ -13,6 +13,8 @@ import pytest
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -297,6 +299,29 @@ def test_runs_and_a_runs_status_and_results_cost_a_fixed_number_of_queries(alice
     # The token; the run; its outcomes: 3.
     with django_assert_max_num_queries(3):
         assert len(client.get(_run_url("api-result-list", run)).json()["results"]) == 3
+
+
+def test_a_run_being_aligned_costs_the_same_queries_with_a_hundred_recordings_as_with_one(alice):
+    # What a client that follows a run asks for every second or so: its cost must not grow with the recordings.
+    project = make_project(alice)
+    client = api(token_for(alice))
+    counts = []
+    for recordings in (1, 100):
+        realign = _process(project, status=Process.Status.RUNNING, completion=40)
+        run = Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.REALIGNING,
+                                 oov_words=["Qwzx"], fa_process=_process(project, status=Process.Status.DONE),
+                                 realign_process=realign)
+        RecordingOutcome.objects.bulk_create(RecordingOutcome(
+            run=run, recording=f"r{n:03d}.wav", transcript=f"r{n:03d}.txt", status="waiting",
+            message="aligned again after your review") for n in range(recordings))
+        client.get(_run_url("api-run-detail", run))  # the token's last use is written once a minute at most
+        with CaptureQueriesContext(connection) as queries:
+            detail = client.get(_run_url("api-run-detail", run)).json()
+        assert len(detail["outcomes"]) == recordings
+        assert {o["status_label"] for o in detail["outcomes"]} == {"being aligned again with your pronunciations"}
+        counts.append(len(queries))
+        Run.objects.filter(pk=run.pk).update(stage=Run.Stage.CANCELLED)
+    assert counts[0] == counts[1], counts
 
 
 # Starting a run

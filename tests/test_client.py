@@ -234,6 +234,30 @@ def test_the_client_names_each_recordings_warnings(capsys, tmp_path):
             in capsys.readouterr().err.splitlines())
 
 
+def test_the_client_looks_often_while_the_results_are_downloaded_and_sees_the_end_within_a_quarter_second():
+    # The service's results downloaded from 20 s to 22.3 s (as for 100 short recordings), then the run is done; the
+    # clock is the test's own (no waiting).
+    module, now, looks = client_module(), [0.0], []
+
+    class Api:
+        def json(self, method, url):
+            looks.append(now[0])
+            stage = "done" if now[0] >= 22.3 else "aligning"
+            status = "running" if now[0] < 20 else "downloading"
+            return {"url": url, "page": url, "stage": stage, "stage_label": stage,
+                    "progress": {"percent": 100 if status == "downloading" else 50, "status": status}}
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    run = module.wait(Api(), {"url": "r", "stage_label": "queued"}, poll=1, timeout=600, quiet=True,
+                      clock=lambda: now[0], sleep=sleep)
+    assert run["stage"] == "done"
+    assert looks[-1] - 22.3 <= 0.25  # backing off, the end was seen 0.76 s late
+    downloading = [t for t in looks if 20 <= t < 22.3]
+    assert len(downloading) <= 12
+
+
 def test_the_client_never_writes_its_results_over_the_recordings_folder(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     refused = client(tmp_path, "--output", tmp_path, "--server", f"http://127.0.0.1:{free_port()}", token="k", timeout=60)
