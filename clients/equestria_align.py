@@ -487,8 +487,7 @@ def align(args):
         _keep_existing(Path(args.output), {p.stem + SUFFIXES[args.format] for p in files
                                            if p.suffix.lower() in RECORDINGS}, False)
     api = Api(args.server, args.token, timeout=args.request_timeout)
-    api.json("GET", "me/")  # the token, before anything is created
-    pipeline = choose_pipeline(api, args.pipeline)
+    pipeline = choose_pipeline(api, args.pipeline)  # the token is checked here, before anything is created
     project = create_project(api, args.project or folder.resolve().name, pipeline)
     say(f"Project “{project['name']}” ({pipeline}): {project['page']}", quiet)
 
@@ -523,7 +522,6 @@ def resume(args):
         url = api.base + url[len(site):]
     if not url.startswith(api.base + "projects/"):  # the token goes only to --server's API
         raise Stop(f"--resume takes the run's address that equestria-align printed, under {site}projects/.", USAGE)
-    api.json("GET", "me/")
     run = api.json("GET", url)
     say(f"Following the run {run['page']}", args.quiet)
     return finish(api, run, args, refused=[], unpaired=[])
@@ -602,7 +600,8 @@ def parser():
     p.add_argument("--parameter", "-p", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
                    help="a parameter of the pipeline (as /api/v1/pipelines/ lists them); may be repeated")
     p.add_argument("--batch-mb", type=int, default=64, help="most megabytes per upload request (default: 64)")
-    p.add_argument("--batch-files", type=int, default=100, help="most files per upload request (default: 100)")
+    # The server takes up to 1000 (UPLOAD_MAX_FILES); each request more is time before the run.
+    p.add_argument("--batch-files", type=int, default=500, help="most files per upload request (default: 500)")
     p.add_argument("--poll", type=float, default=1.0,
                    help="the most seconds between looks at the run: it looks every 0.25 s at first, then less and "
                         "less often, up to this (default: 1)")
