@@ -119,7 +119,10 @@ def run_job(service, files, parameters=None, timeout=120):
     project = f"t{os.getpid()}x{next(_counter)}"
     try:
         data = start_job(client, project, files, parameters)
-        if data.errors:
+        if data.errors and data.status != clam.common.status.DONE:
+            # Refused (parameters, profiles). A job that fails within milliseconds (the in-service start
+            # forks it at once) is often DONE with errors in the start's own answer: its outputs, error.log
+            # among them, are there to fetch.
             return JobResult(data)
         deadline = time.monotonic() + timeout
         while data.status != clam.common.status.DONE:
