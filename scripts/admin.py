@@ -182,15 +182,23 @@ class ScriptAdmin(admin.ModelAdmin):
     @method_decorator(sensitive_post_parameters("password"))
     def changeform_view(self, request, *args, **kwargs):
         # Keeps the CLAM password out of error reports, should saving ever fail.
-        return super().changeform_view(request, *args, **kwargs)
+        response = super().changeform_view(request, *args, **kwargs)
+        # The import runs here, after the admin's transaction has committed: inside it, the service's
+        # answer (seconds, up to the CLAM timeouts) was awaited holding SQLite's write lock, and every
+        # worker's heartbeat and every upload waited for it. Its message still reaches the next page:
+        # the messages middleware stores them once the response leaves this view.
+        script = getattr(request, "_equestria_script_to_import", None)
+        if script is not None:
+            self._import(request, script)
+        return response
 
     def save_related(self, request, form, formsets, change):
-        # Import only after the inline parameter rows are saved: those rows were loaded before
-        # this request's import, so saving them afterwards would write stale fields back and
-        # re-insert parameters the import removed. Importing last keeps the edited presets that
-        # still fit the service and drops those that no longer do.
+        # Import only after the inline parameter rows are saved (changeform_view, once they are committed):
+        # those rows were loaded before this request's import, so saving them afterwards would write stale
+        # fields back and re-insert parameters the import removed. Importing last keeps the edited presets
+        # that still fit the service and drops those that no longer do.
         super().save_related(request, form, formsets, change)
-        self._import(request, form.instance)
+        request._equestria_script_to_import = form.instance
 
     def _import(self, request, script):
         error = importer.import_script(script)

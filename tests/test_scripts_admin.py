@@ -1,11 +1,13 @@
 """Scripts in the Django admin: saving imports, presets inline, connection test, encrypted passwords."""
 
 import re
+import threading
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
+from django.db import connections as db_connections
 from django.urls import reverse
 
 from scripts.models import Script
@@ -109,6 +111,33 @@ def test_presets_are_set_inline_and_validated_per_type(admin_client, shapes_a):
     # Saving re-imported, and the presets survived it.
     script.refresh_from_db()
     assert script.import_error == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_waits_for_the_service_outside_the_admins_transaction(admin_client, shapes_a, monkeypatch):
+    """On SQLite the admin's transaction holds the write lock: awaiting the service inside it stalled every
+    worker's heartbeat and every upload for as long as the service took to answer."""
+    from scripts import importer
+
+    seen = []
+    real_describe = importer.describe
+
+    def describe(script):
+        seen.append(connection.in_atomic_block)
+        # Another writer (a worker's heartbeat, an upload) gets through while the service is being asked.
+        written = []
+        writer = threading.Thread(target=lambda: (written.append(Script.objects.filter(pk=script.pk).update(
+            description="written meanwhile")), db_connections.close_all()))
+        writer.start()
+        writer.join(timeout=30)
+        assert written == [1]
+        return real_describe(script)
+
+    monkeypatch.setattr(importer, "describe", describe)
+    response = add_script(admin_client, shapes_a.url)
+    assert seen == [False]
+    assert any("Imported “Shapes” from its server: 2 profile(s)" in m for m in messages_of(response))
+    assert Script.objects.get().profiles.count() == 2
 
 
 def test_saving_inline_edits_imports_after_them_when_the_server_changed(admin_client, shapes_a, shapes_b):
