@@ -175,17 +175,126 @@ def test_zoomed_in_the_periods_show_a_short_phone_takes_a_click_points_show_and_
         page.keyboard.press("Control+i")
     assert page.evaluate(MIDDLE_CROSSINGS) >= 6
 
-    # Version 0, read-only; a new version from it is saved after the latest.
+    # Version 0, read-only; a new version from it is saved after the latest. The line under the title says all along
+    # which version is shown, whether it can be changed, and whether changes are unsaved.
+    state = page.locator("#editor-state")
     page.goto(editor + "?version=0")
     page.get_by_text("This is version 0, an older one").wait_for()
+    assert state.inner_text() == "viewing version 0, read-only (the automatic alignment)"
     assert not page.get_by_role("button", name="Save as a new version").is_visible()
     page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="ten").click()
     assert page.get_by_label("Label of the selected interval").is_disabled()
     page.get_by_role("button", name="Start a new version from this one").click()
+    assert state.inner_text() == "editing a new version made from version 0, not saved yet: saving makes it version 2"
     page.get_by_label("Label of the selected interval").fill("tin")
     page.get_by_label("Label of the selected interval").press("Enter")
+    assert state.inner_text() == ("editing a new version made from version 0, with unsaved changes: saving makes it "
+                                  "version 2")
     page.get_by_role("button", name="Save as a new version").click()
     page.get_by_text("Saved as version 2.").wait_for()
+    assert state.inner_text() == "editing version 2 (saved by you just now)"
+    assert page.url == editor  # a reload shows version 2, not version 0 read-only
+    page.keyboard.press("Control+z")
+    assert state.inner_text() == ("editing version 2 (saved by you just now), with unsaved changes: saving makes them "
+                                  "version 3")
+    page.keyboard.press("Control+y")  # back to what was saved
+    assert state.inner_text() == "editing version 2 (saved by you just now)"
+    page.reload()
+    assert state.inner_text().startswith("editing version 2 (saved by alice, ")
     phones = [(round(i["start"], 4), i["label"]) for i in tiers_of(run)[1]["intervals"]]
     assert (0.4504, "AH") in phones and (0.5, "V") in phones  # version 0's, not version 1's 0.4554
     assert [i["label"] for i in tiers_of(run)[0]["intervals"]][1] == "tin"
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (1920, 1080)])
+def test_the_label_box_shows_its_whole_placeholder_and_keeps_its_place_when_an_interval_is_selected(
+        page, live_server, alice, tmp_path, width, height):
+    project, run = edited_run(alice, tmp_path)
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    label = page.get_by_label("Label of the selected interval")
+    text, room = page.evaluate("""() => {
+      const box = document.getElementById("editor-label"), style = getComputedStyle(box);
+      const context = document.createElement("canvas").getContext("2d");
+      context.font = style.font;
+      return [context.measureText(box.placeholder).width,
+              box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)];
+    }""")
+    assert text <= room, (text, room)
+    places = [page.locator(f"#editor-toolbar {selector}").bounding_box()
+              for selector in ("#editor-label", '[data-action="save"]')]
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="clubs").click()
+    label.fill("a label much longer than the box, as a researcher's note on an utterance might be ÄÖÜ ŋ ə ʃ")
+    assert [page.locator(f"#editor-toolbar {selector}").bounding_box()
+            for selector in ("#editor-label", '[data-action="save"]')] == places
+
+
+# The view (in seconds), the play head and whether the recording plays.
+VIEW = """() => {
+  const scroll = document.querySelector("#editor-waveform > div").shadowRoot.querySelector(".scroll");
+  const audio = document.getElementById("editor-audio"), duration = JSON.parse(
+    document.getElementById("editor-data").textContent).duration;
+  return {start: scroll.scrollLeft / scroll.scrollWidth * duration,
+          end: (scroll.scrollLeft + scroll.clientWidth) / scroll.scrollWidth * duration,
+          head: audio.currentTime, playing: !audio.paused};
+}"""
+PLAYING = ("() => new Promise((resolve) => { const audio = document.getElementById('editor-audio'); "
+           "if (!audio.paused) resolve(true); audio.addEventListener('playing', () => resolve(true), {once: true}); "
+           "setTimeout(resolve, 10000, false); })")
+
+STOPPED = ("() => new Promise((resolve) => { const audio = document.getElementById('editor-audio'); "
+           "if (audio.paused) resolve(true); audio.addEventListener('pause', () => resolve(true), {once: true}); "
+           "setTimeout(resolve, 10000, false); })")
+
+
+def test_while_it_plays_a_zoom_and_the_keys_act_on_what_the_researcher_selected_not_on_the_play_head(
+        page, live_server, alice, tmp_path):
+    from tests.test_editor import sine_run
+
+    project, run = sine_run(alice, tmp_path, seconds=60)  # opens zoomed in (100 pixels a second): it scrolls
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    of = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of")  # 0.4504–0.6 s
+    of.click()  # plays the word, to its end
+    assert page.evaluate(PLAYING)
+    assert page.evaluate(STOPPED)
+    # Playing on from 8 s, seen on the screen (0–11 s) away from the word selected.
+    page.evaluate("() => { const audio = document.getElementById('editor-audio'); audio.currentTime = 8; audio.play(); }")
+    assert page.evaluate(PLAYING)
+    before = of.bounding_box()
+
+    # A zoom keeps the selected word where it is on the screen (it kept the play head there).
+    page.keyboard.press("Control+i")
+    after = of.bounding_box()
+    assert abs((after["x"] + after["width"] / 2) - (before["x"] + before["width"] / 2)) < 2, (before, after)
+    assert after["width"] > before["width"] * 1.9
+    view = page.evaluate(VIEW)
+    assert view["playing"] and view["head"] > 8, view
+
+    # Ctrl+N zooms to the word, and the view stays there while the recording plays on (it jumped to the play head).
+    page.keyboard.press("Control+n")
+    page.wait_for_timeout(700)
+    view = page.evaluate(VIEW)
+    assert view["playing"] and abs(view["start"] - 0.4504) < 1e-3 and abs(view["end"] - 0.6) < 1e-3, view
+
+    # → stops playing, as a click does, and selects the next interval (the pause after "of"), the play head at its start,
+    # on the screen.
+    page.keyboard.press("ArrowRight")
+    view = page.evaluate(VIEW)
+    selected = page.locator(".editor-interval.selected")
+    start = float(selected.get_attribute("title").split()[0].split("–")[0])
+    assert not view["playing"] and abs(view["head"] - start) < 1e-3 and start > 0.59, (view, start)
+    assert view["start"] <= start < view["end"]
+    assert page.get_by_label("Label of the selected interval").input_value() == ""
+
+    # Played again (Tab), the view turns a page when the play head leaves it, as ELAN's does.
+    page.keyboard.press("Tab")
+    assert page.evaluate(PLAYING)
+    page.wait_for_timeout(1000)
+    view = page.evaluate(VIEW)
+    # (the head read a frame after the page last moved: up to a few frames past the view's end)
+    assert view["playing"] and view["head"] > start + 0.5 and view["start"] <= view["head"] <= view["end"] + 0.05, view
+    page.keyboard.press("Tab")
+    assert not page.evaluate(VIEW)["playing"]
