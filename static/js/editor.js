@@ -363,21 +363,26 @@
     return tiers.map(function (tier, p) { return tier.words === t ? p : -1; }).filter(function (p) { return p >= 0; });
   }
 
-  function edgeMove(t, index) { // {moves: [{tier, index}], low, high}: what a drag of this boundary moves, and how far
+  // {moves: [{tier, index}], low, high}: what a drag of this boundary moves, and how far. An interval it would leave
+  // shorter than SHORTEST limits it there, unless the interval is already shorter: then it keeps its length (the
+  // boundary moves away from it only). Else a drag next to a 2-ms interval jumped the other way, or past it.
+  function edgeMove(t, index) {
     var time = tiers[t].intervals[index].start, moves = [{tier: t, index: index}], low = 0, high = Infinity;
+    function above(start) { return Math.min(start + SHORTEST, time); }
+    function below(end) { return Math.max(end - SHORTEST, time); }
     partners(t).forEach(function (p) {
       var other = at(tiers[p], time);
       if (other >= 0) {
         moves.push({tier: p, index: other});
       } else { // stay inside the partner's interval: a phone inside its word, a word edge off the phones
         var inside = tiers[p].intervals[containing(tiers[p], time)];
-        if (inside) { low = Math.max(low, inside.start + SHORTEST); high = Math.min(high, inside.end - SHORTEST); }
+        if (inside) { low = Math.max(low, above(inside.start)); high = Math.min(high, below(inside.end)); }
       }
     });
     moves.forEach(function (m) {
       var list = tiers[m.tier].intervals;
-      low = Math.max(low, list[m.index - 1].start + SHORTEST);
-      high = Math.min(high, list[m.index].end - SHORTEST);
+      low = Math.max(low, above(list[m.index - 1].start));
+      high = Math.min(high, below(list[m.index].end));
     });
     return {moves: moves, low: low, high: high};
   }
@@ -440,6 +445,18 @@
     var interval = tiers[selected.tier].intervals[selected.index];
     if (interval.label === labelBox.value) return;
     change(function () { interval.label = labelBox.value; interval.confidence = null; });
+  });
+
+  // Enter (or leaving the box) applies the label and gives the keys back to the page, so that → goes on to the next
+  // interval; Escape leaves the label as it was; Ctrl+S applies it and saves (in the box, it was the browser's "Save
+  // page as").
+  labelBox.addEventListener("keydown", function (event) {
+    var ctrl = event.ctrlKey || event.metaKey;
+    if (event.key === "Escape" && selected) labelBox.value = tiers[selected.tier].intervals[selected.index].label;
+    else if (!(event.key === "Enter" || (ctrl && event.key.toLowerCase() === "s"))) return;
+    event.preventDefault();
+    labelBox.blur();
+    if (ctrl) save();
   });
 
   function split() {

@@ -298,3 +298,95 @@ def test_while_it_plays_a_zoom_and_the_keys_act_on_what_the_researcher_selected_
     assert view["playing"] and view["head"] > start + 0.5 and view["start"] <= view["head"] <= view["end"] + 0.05, view
     page.keyboard.press("Tab")
     assert not page.evaluate(VIEW)["playing"]
+
+
+# An odd result: a 2-second recording with a name in another script, a 2-ms word and phone, words in other scripts and
+# an empty interval at each end.
+ODD_WORDS = [(0.3, 0.302, "ŋ"), (0.302, 0.9, "naïve"), (0.9, 1.2, "مرحبا"), (1.2, 1.203, "x")]
+ODD_PHONES = [(0.3, 0.302, "ŋ"), (0.302, 0.5, "n"), (0.5, 0.9, "aɪ"), (0.9, 1.2, "m"), (1.2, 1.203, "x")]
+
+
+def odd_run(owner, seconds=2.0):
+    import tempfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from clamservices.aligner import Alignment, Interval
+    from clamservices.textgrids import write_textgrid
+    from pipelines.models import Run
+    from tests.factories import make_project, wav_bytes
+    from tests.test_outcomes import fa_process
+    from upload.services import Upload
+
+    project = make_project(owner)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("Ďas (1).wav", wav_bytes(seconds=seconds)))
+    upload.add(SimpleUploadedFile("Ďas (1).txt", "naïve".encode()))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "g.TextGrid"
+        write_textgrid(path, Alignment([Interval(*w) for w in ODD_WORDS], [Interval(*p) for p in ODD_PHONES]), seconds)
+        text = path.read_text(encoding="utf-8")
+    process = fa_process(project, ["Ďas (1)"], {"Ďas (1).TextGrid": text})
+    return project, Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE,
+                                       fa_process=process)
+
+
+def test_an_odd_result_a_2_ms_word_other_scripts_and_a_message_that_moves_nothing(page, live_server, alice, tmp_path):
+    project, run = odd_run(alice)
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "Ďas (1).TextGrid"]))
+    label = page.get_by_label("Label of the selected interval")
+
+    # The boundary after the 2-ms word, dragged towards it, stays: the word keeps its 2 ms (it jumped 3 ms the other
+    # way, to leave 5 ms); dragged away, it follows the pointer.
+    def drag(time, pixels):
+        box = boundary(page, "words", time).bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + pixels / 2, y, steps=3)
+        page.mouse.move(x + pixels, y, steps=3)
+        page.mouse.up()
+
+    drag("0.302", -30)
+    assert boundary(page, "words", "0.302").count() == 1 and boundary(page, "phones", "0.302").count() == 1
+    assert boundary(page, "words", "0.300").count() == 1
+    assert "with unsaved changes" not in page.locator("#editor-state").inner_text()
+    width = page.locator("#editor-tiers-inner").bounding_box()["width"]
+    drag("0.302", 10)
+    moved = 0.302 + 10 * 2.0 / width
+    assert abs(float(page.locator('.editor-tier[data-tier="words"] .editor-boundary').nth(1).get_attribute("data-time"))
+               - moved) <= 2.0 / width
+    assert "with unsaved changes" in page.locator("#editor-state").inner_text()
+
+    # A refusal's message appears above the waveform without moving it or the tiers.
+    waveform, tiers = page.locator("#editor-waveform").bounding_box(), page.locator("#editor-tiers").bounding_box()
+    page.keyboard.press("Control+a")
+    page.locator('.editor-tier[data-tier="words"] .editor-interval').last.click()
+    page.keyboard.press("Delete")
+    page.get_by_text("The last interval has no next one to merge with.").wait_for()
+    assert page.locator("#editor-waveform").bounding_box() == waveform
+    assert page.locator("#editor-tiers").bounding_box() == tiers
+
+    # Words in other scripts are selected with the keys, relabelled and saved as they are.
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="naïve").click()
+    page.keyboard.press("ArrowRight")
+    assert label.input_value() == "مرحبا"
+    label.fill("مرحبا ‏بكم 北京")
+    label.press("Enter")  # applied, and the keys are the page's again
+    page.keyboard.press("ArrowRight")
+    assert label.input_value() == "x"
+    label.click()
+    label.fill("y")
+    label.press("Escape")  # left as it was
+    assert label.input_value() == "x"
+    label.click()
+    label.press("Control+s")  # saved from the box, as from the page
+    page.get_by_text("Saved as version 1.").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the latest TextGrid").click()
+    grid = textgrid.openTextgrid(str(Path(download.value.path())), includeEmptyIntervals=False)
+    assert [e.label for e in grid.getTier("words").entries] == ["ŋ", "naïve", "مرحبا ‏بكم 北京", "x"]
+    assert abs(grid.getTier("words").entries[0].end - moved) <= 2.0 / width
+    assert abs(grid.getTier("words").entries[3].end - grid.getTier("words").entries[3].start - 0.003) < 1e-6
