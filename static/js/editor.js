@@ -520,7 +520,10 @@
     var marked = [selected && tiers[selected.tier].intervals[selected.index], selection].find(function (m) {
       return m && m.end > start && m.start < end;
     });
-    if (marked) return (Math.max(marked.start, start) + Math.min(marked.end, end)) / 2;
+    if (marked) { // its middle; if that is off the screen, the middle of the part on it
+      var middle = (marked.start + marked.end) / 2;
+      return middle >= start && middle <= end ? middle : (Math.max(marked.start, start) + Math.min(marked.end, end)) / 2;
+    }
     var head = ws.getCurrentTime();
     if (!ws.isPlaying() && head >= start && head <= end) return head;
     return (start + end) / 2;

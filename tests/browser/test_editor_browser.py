@@ -390,3 +390,37 @@ def test_an_odd_result_a_2_ms_word_other_scripts_and_a_message_that_moves_nothin
     assert [e.label for e in grid.getTier("words").entries] == ["ŋ", "naïve", "مرحبا ‏بكم 北京", "x"]
     assert abs(grid.getTier("words").entries[0].end - moved) <= 2.0 / width
     assert abs(grid.getTier("words").entries[3].end - grid.getTier("words").entries[3].start - 0.003) < 1e-6
+
+
+def test_a_40_minute_recording_zooms_in_to_the_browsers_limit_and_says_so(page, live_server, alice, tmp_path):
+    import numpy as np
+    import soundfile
+
+    project, run = edited_run(alice, tmp_path)
+    rate, period = 8000, np.arange(8000 * 60) / 8000
+    with soundfile.SoundFile(project.files.get(name="a.wav").file.path, "w", rate, 1, "PCM_16") as out:
+        for _ in range(40):  # a 100 Hz sine, a minute at a time
+            out.write((0.5 * np.sin(2 * np.pi * 100 * period)).astype(np.float32))
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    of = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of")  # 0.4504–0.6 s
+    of.click()
+    limit = page.get_by_text("The browser cannot make the waveform of a recording this long any wider: this is as far "
+                             "as it zooms in.")
+    presses = 0
+    while not limit.is_visible() and presses < 12:
+        page.keyboard.press("Control+i")  # each keeps the word's middle (0.525 s) where it is on the screen
+        presses += 1
+    assert limit.is_visible() and presses >= 8
+    # Chromium's widest element: 33 554 428 pixels, 0.08 s across the screen here (Praat: 0.05 s).
+    view = page.evaluate(VIEW)
+    assert 0.07 < view["end"] - view["start"] < 0.09 and view["start"] < 0.525 < view["end"], view
+    assert page.evaluate(MIDDLE_CROSSINGS) >= 6  # the periods, from the server's detail
+    # Ctrl+N: the word fills the screen (22 million pixels wide), its edges under their times on the waveform.
+    page.keyboard.press("Control+n")
+    view = page.evaluate(VIEW)
+    box, tiers = of.bounding_box(), page.locator("#editor-tiers").bounding_box()
+    for time, x in ((0.4504, box["x"]), (0.6, box["x"] + box["width"])):
+        expected = tiers["x"] + (time - view["start"]) / (view["end"] - view["start"]) * tiers["width"]
+        assert abs(x - expected) < 1.5, (time, x, expected, view)
