@@ -166,7 +166,8 @@
     if (x < 0 || x > width) ws.setScroll(time * pxPerSecond() - width * 0.05);
   });
   function holdView() { following = false; }
-  document.getElementById("editor-waveform").addEventListener("pointerdown", holdView);
+  document.getElementById("editor-waveform").addEventListener("pointerdown", holdView); // its scroll bar too
+  document.getElementById("editor-waveform").addEventListener("wheel", holdView, {passive: true});
   ws.on("redraw", function () { fit(); drawDetail(); drawRuler(); });
   ws.on("zoom", function () { fit(); drawDetail(); drawRuler(); });
   ws.on("timeupdate", function () { if (detailShown) drawDetail(); });
