@@ -103,7 +103,11 @@
         box.style.width = percent(interval.end - interval.start);
         box.dataset.tier = t;
         box.dataset.index = i;
-        box.textContent = interval.label;
+        // In a span that stays on the screen (sticky, static/css/equestria.css): zoomed in on part of a long word, its
+        // label, centred in the whole word, was off the screen.
+        var text = document.createElement("span");
+        text.textContent = interval.label;
+        box.appendChild(text);
         box.title = interval.label + " " + interval.start.toFixed(3) + "–" + interval.end.toFixed(3) + " s" +
           (interval.confidence === null ? "" : " · confidence " + interval.confidence.toFixed(2));
         row.appendChild(box);

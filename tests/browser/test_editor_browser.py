@@ -279,6 +279,16 @@ def test_while_it_plays_a_zoom_and_the_keys_act_on_what_the_researcher_selected_
     view = page.evaluate(VIEW)
     assert view["playing"] and abs(view["start"] - 0.4504) < 1e-3 and abs(view["end"] - 0.6) < 1e-3, view
 
+    # The label of a word longer than the view stays on the screen, though its middle is off it.
+    page.keyboard.press("Control+i")
+    box = page.locator("#editor-tiers").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -700)  # the word's middle from the middle of the view to 140 pixels past its right edge
+    label = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of").locator("span").bounding_box()
+    tiers = page.locator("#editor-tiers").bounding_box()
+    assert tiers["x"] <= label["x"] and label["x"] + label["width"] <= tiers["x"] + tiers["width"], (label, tiers)
+    page.keyboard.press("Control+n")
+
     # → stops playing, as a click does, and selects the next interval (the pause after "of"), the play head at its start,
     # on the screen.
     page.keyboard.press("ArrowRight")
