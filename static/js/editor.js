@@ -15,7 +15,9 @@
   var tiers = data.tiers, version = data.latest, from = null, readOnly = data.read_only, undone = [], redone = [];
   var selected = null; // {tier, index}
   var selection = null; // the region dragged across the waveform
-  var saved = true, savedTiers = JSON.stringify(tiers), savedNow = false;
+  // `savedAt`: how many edits the undo list held when the tiers were last saved (or opened); -1 once a new edit has
+  // replaced the undone ones that led back there. Saved: the undo list is back at that point.
+  var saved = true, savedAt = 0, savedNow = false;
   var SAME = 1e-6, SHORTEST = 0.005; // seconds: one time; the shortest interval a drag leaves
   // A long recording opens zoomed in, and only the intervals around the visible stretch are drawn: an hour has
   // tens of thousands, each narrower than a pixel when all of it is shown.
@@ -50,7 +52,7 @@
   // The line under the title says which version is shown, whether it can be changed, and whether changes are unsaved.
   var state = document.getElementById("editor-state"), shownAs = state.textContent;
   function showState() {
-    saved = JSON.stringify(tiers) === savedTiers;
+    saved = undone.length === savedAt;
     if (readOnly) return;
     var text;
     if (from !== null) {
@@ -340,11 +342,16 @@
       say(refusal, true);
       return;
     }
-    undone.push(before);
-    redone = [];
+    edited(before);
     say("");
     render();
     showState();
+  }
+
+  function edited(before) {
+    if (undone.length < savedAt) savedAt = -1; // the saved tiers were among those undone, now out of reach
+    undone.push(before);
+    redone = [];
   }
 
   function restore(source, to) {
@@ -424,7 +431,12 @@
     function up(e) {
       document.removeEventListener("pointermove", move);
       document.removeEventListener("pointerup", up);
-      if (moved) { undone.push(before); redone = []; say(""); showState(); return; }
+      if (moved) { // a drag held at its limit the whole way changed nothing: no undo step, nothing unsaved
+        if (JSON.stringify(tiers) !== before) edited(before);
+        say("");
+        showState();
+        return;
+      }
       var time = timeAt(e.clientX), index = tiers[t].intervals.findIndex(function (i) { return i.start <= time && time < i.end; });
       if (index >= 0) { select(t, index); playInterval(); }
     }
@@ -583,7 +595,7 @@
   function save() {
     if (readOnly) return say(READ_ONLY, true);
     say("Saving…");
-    var sent = JSON.stringify(tiers);
+    var sent = undone.length;
     fetch(data.save, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json",
@@ -597,7 +609,7 @@
         if (!response.ok) return say(body.error || "Not saved: the server refused it (" + response.status + "). Try again.", true);
         version = body.version;
         from = null;
-        savedTiers = sent;
+        savedAt = sent;
         savedNow = true;
         showState();
         // A reload shows the latest, this one, rather than the older version this page was opened on.

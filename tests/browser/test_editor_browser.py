@@ -371,6 +371,10 @@ def test_an_odd_result_a_2_ms_word_other_scripts_and_a_message_that_moves_nothin
     assert abs(float(page.locator('.editor-tier[data-tier="words"] .editor-boundary').nth(1).get_attribute("data-time"))
                - moved) <= 2.0 / width
     assert "with unsaved changes" in page.locator("#editor-state").inner_text()
+    page.keyboard.press("Control+z")  # back to what was opened
+    assert page.locator("#editor-state").inner_text() == "editing version 0 (the automatic alignment)"
+    page.keyboard.press("Control+y")
+    assert "with unsaved changes" in page.locator("#editor-state").inner_text()
 
     # A refusal's message appears above the waveform without moving it or the tiers.
     waveform, tiers = page.locator("#editor-waveform").bounding_box(), page.locator("#editor-tiers").bounding_box()
