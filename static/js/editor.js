@@ -36,7 +36,7 @@
   var ws = WaveSurfer.create({
     container: "#editor-waveform", media: audio, peaks: [outline], duration: data.duration, height: HEIGHT,
     minPxPerSec: data.duration > 30 ? 100 : 0,
-    // The page follows the play head itself (follow()): wavesurfer's own following also kept a zoom and Ctrl+N
+    // The page follows the play head itself (`following`): wavesurfer's own following also kept a zoom and Ctrl+N
     // on the moving play head, away from what the researcher had selected.
     autoScroll: false, autoCenter: false,
     normalize: true, waveColor: "#0d6efd", progressColor: "#0a58ca", cursorColor: "#dc3545", cursorWidth: 2,
@@ -564,7 +564,7 @@
   function zoomAll() { holdView(); ws.zoom(0); }
 
   function zoomToSelected() {
-    if (!selected) return say("Select an interval first: Ctrl+N zooms to it.", true);
+    if (!selected) return say("Select an interval first: N zooms to it.", true);
     var interval = tiers[selected.tier].intervals[selected.index], width = ws.getWidth();
     // At least 50 ms across the view, as Praat's closest look; the interval in its middle.
     zoomTo(width / Math.max(interval.end - interval.start, 0.05), (interval.start + interval.end) / 2, width / 2);
@@ -633,7 +633,7 @@
 
   var actions = {
     "play": playOrStop, "play-interval": playInterval, "zoom-in": function () { zoom(2); },
-    "zoom-out": function () { zoom(0.5); }, "zoom-all": zoomAll, "split": split, "merge": merge,
+    "zoom-out": function () { zoom(0.5); }, "zoom-all": zoomAll, "zoom-selected": zoomToSelected, "split": split, "merge": merge,
     "undo": function () { restore(undone, redone); }, "redo": function () { restore(redone, undone); }, "save": save,
   };
   var startButton = document.querySelector('#editor-old-version [data-action="start-from"]');
@@ -663,7 +663,8 @@
     } else if (ctrl && key === "i") act = actions["zoom-in"];
     else if (ctrl && key === "o") act = actions["zoom-out"];
     else if (ctrl && key === "a") act = actions["zoom-all"];
-    else if (ctrl && key === "n") act = zoomToSelected;
+    // Praat's Ctrl+N opens a new window in Chrome and Firefox, which keep it from the page: N alone too.
+    else if (key === "n" && !event.altKey && !event.shiftKey) act = zoomToSelected;
     else if (ctrl && (key === "y" || (key === "z" && event.shiftKey))) act = actions.redo;
     else if (ctrl && key === "z") act = actions.undo;
     else if (ctrl && key === "s") act = save;

@@ -287,7 +287,7 @@ def test_while_it_plays_a_zoom_and_the_keys_act_on_what_the_researcher_selected_
     label = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of").locator("span").bounding_box()
     tiers = page.locator("#editor-tiers").bounding_box()
     assert tiers["x"] <= label["x"] and label["x"] + label["width"] <= tiers["x"] + tiers["width"], (label, tiers)
-    page.keyboard.press("Control+n")
+    page.get_by_role("button", name="Zoom to interval").click()  # as N, while it plays on
 
     # → stops playing, as a click does, and selects the next interval (the pause after "of"), the play head at its start,
     # on the screen.
@@ -433,8 +433,8 @@ def test_a_40_minute_recording_zooms_in_to_the_browsers_limit_and_says_so(page, 
     view = page.evaluate(VIEW)
     assert 0.07 < view["end"] - view["start"] < 0.09 and view["start"] < 0.525 < view["end"], view
     assert page.evaluate(MIDDLE_CROSSINGS) >= 6  # the periods, from the server's detail
-    # Ctrl+N: the word fills the screen (22 million pixels wide), its edges under their times on the waveform.
-    page.keyboard.press("Control+n")
+    # N: the word fills the screen (22 million pixels wide), its edges under their times on the waveform.
+    page.keyboard.press("n")
     view = page.evaluate(VIEW)
     box, tiers = of.bounding_box(), page.locator("#editor-tiers").bounding_box()
     for time, x in ((0.4504, box["x"]), (0.6, box["x"] + box["width"])):
