@@ -36,7 +36,7 @@
   var ws = WaveSurfer.create({
     container: "#editor-waveform", media: audio, peaks: [outline], duration: data.duration, height: HEIGHT,
     minPxPerSec: data.duration > 30 ? 100 : 0,
-    // The page follows the play head itself (`following`): wavesurfer's own following also kept a zoom and Ctrl+N
+    // The page follows the play head itself (`following`): wavesurfer's own following also kept a zoom and N
     // on the moving play head, away from what the researcher had selected.
     autoScroll: false, autoCenter: false,
     normalize: true, waveColor: "#0d6efd", progressColor: "#0a58ca", cursorColor: "#dc3545", cursorWidth: 2,
@@ -162,7 +162,7 @@
   // away before Enter could split where the researcher had clicked.
   ws.on("interaction", function () { if (ws.isPlaying()) ws.pause(); });
   // While it plays, the view turns a page when the play head leaves it, as ELAN's does, until the researcher moves
-  // the view (zoom, Ctrl+N, Ctrl+A, the wheel, the scroll bar): from then on the view stays where they put it (the
+  // the view (zoom, N, Ctrl+A, the wheel, the scroll bar): from then on the view stays where they put it (the
   // recording plays on) until the next play.
   var following = false;
   ws.on("play", function () { following = true; });
