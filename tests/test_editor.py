@@ -704,7 +704,7 @@ def test_an_older_version_opens_read_only_and_a_new_version_from_it_follows_the_
     data = json.loads(page.split('id="editor-data" type="application/json">')[1].split("</script>")[0])
     assert (data["version"], data["latest"], data["read_only"]) == (0, 1, True)
     assert "w1" in [i["label"] for i in data["tiers"][0]["intervals"]]
-    assert "Start a new version from this one" in page and "viewing <span" in page
+    assert "Start a new version from this one" in page and "viewing version 0, read-only (the automatic alignment)" in page
     assert url("pipelines-download-result", project, run, "a.TextGrid") + "?version=0\">Download version 0</a>" in page
     for version in ("7", "x"):
         response = alice_client.get(url("pipelines-edit-result", project, run, "a.TextGrid") + f"?version={version}")

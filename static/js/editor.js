@@ -15,12 +15,14 @@
   var tiers = data.tiers, version = data.latest, from = null, readOnly = data.read_only, undone = [], redone = [];
   var selected = null; // {tier, index}
   var selection = null; // the region dragged across the waveform
-  var saved = true;
+  // `savedAt`: how many edits the undo list held when the tiers were last saved (or opened); -1 once a new edit has
+  // replaced the undone ones that led back there. Saved: the undo list is back at that point.
+  var saved = true, savedAt = 0, savedNow = false;
   var SAME = 1e-6, SHORTEST = 0.005; // seconds: one time; the shortest interval a drag leaves
   // A long recording opens zoomed in, and only the intervals around the visible stretch are drawn: an hour has
   // tens of thousands, each narrower than a pixel when all of it is shown.
   var MOST_DRAWN = 3000;
-  var view = {start: data.start, end: data.end}, drawn = {start: data.start, end: data.end};
+  var view = {start: 0, end: data.duration}, drawn = {start: 0, end: data.duration};
 
   // The outline comes as base64 of signed bytes, each column's lowest and highest sample in 1/127ths of the loudest.
   var outline = (function () {
@@ -34,6 +36,9 @@
   var ws = WaveSurfer.create({
     container: "#editor-waveform", media: audio, peaks: [outline], duration: data.duration, height: HEIGHT,
     minPxPerSec: data.duration > 30 ? 100 : 0,
+    // The page follows the play head itself (`following`): wavesurfer's own following also kept a zoom and N
+    // on the moving play head, away from what the researcher had selected.
+    autoScroll: false, autoCenter: false,
     normalize: true, waveColor: "#0d6efd", progressColor: "#0a58ca", cursorColor: "#dc3545", cursorWidth: 2,
     cspNonce: document.getElementById("editor-waveform").dataset.nonce,
     plugins: [regions],
@@ -44,6 +49,22 @@
     selection = region;
   });
 
+  // The line under the title says which version is shown, whether it can be changed, and whether changes are unsaved.
+  var state = document.getElementById("editor-state"), shownAs = state.textContent;
+  function showState() {
+    saved = undone.length === savedAt;
+    if (readOnly) return;
+    var text;
+    if (from !== null) {
+      text = "editing a new version made from version " + from + ", " + (saved ? "not saved yet" : "with unsaved changes") +
+        ": saving makes it version " + (version + 1);
+    } else {
+      text = savedNow ? "editing version " + version + " (saved by you just now)" : shownAs;
+      if (!saved) text += ", with unsaved changes: saving makes them version " + (version + 1);
+    }
+    state.textContent = text;
+  }
+
   function say(text, error) {
     message.textContent = text;
     message.classList.toggle("error", Boolean(error));
@@ -51,7 +72,9 @@
 
   // Drawing ----------------------------------------------------------------------------------------
 
-  function percent(time) { return (time - data.start) / (data.end - data.start) * 100 + "%"; }
+  // On the recording's time axis, as the waveform: a result may start after 0 or end before (or a hair after) the
+  // recording's end; stretched over the waveform's width, its tiers had stood under the wrong sounds.
+  function percent(time) { return time / data.duration * 100 + "%"; }
 
   function render() {
     inner.textContent = "";
@@ -79,10 +102,14 @@
         box.classList.toggle("low", interval.confidence !== null && interval.confidence < data.low);
         box.classList.toggle("selected", Boolean(selected && selected.tier === t && selected.index === i));
         box.style.left = percent(interval.start);
-        box.style.width = percent(data.start + interval.end - interval.start);
+        box.style.width = percent(interval.end - interval.start);
         box.dataset.tier = t;
         box.dataset.index = i;
-        box.textContent = interval.label;
+        // In a span that stays on the screen (sticky, static/css/equestria.css): zoomed in on part of a long word, its
+        // label, centred in the whole word, was off the screen.
+        var text = document.createElement("span");
+        text.textContent = interval.label;
+        box.appendChild(text);
         box.title = interval.label + " " + interval.start.toFixed(3) + "–" + interval.end.toFixed(3) + " s" +
           (interval.confidence === null ? "" : " · confidence " + interval.confidence.toFixed(2));
         row.appendChild(box);
@@ -134,6 +161,19 @@
   // A click on the waveform puts the play head there and stops playing, as in Praat: playing on, the head moved
   // away before Enter could split where the researcher had clicked.
   ws.on("interaction", function () { if (ws.isPlaying()) ws.pause(); });
+  // While it plays, the view turns a page when the play head leaves it, as ELAN's does, until the researcher moves
+  // the view (zoom, N, Ctrl+A, the wheel, the scroll bar): from then on the view stays where they put it (the
+  // recording plays on) until the next play.
+  var following = false;
+  ws.on("play", function () { following = true; });
+  ws.on("timeupdate", function (time) {
+    if (!following || !ws.isPlaying()) return;
+    var x = time * pxPerSecond() - ws.getScroll(), width = ws.getWidth();
+    if (x < 0 || x > width) ws.setScroll(time * pxPerSecond() - width * 0.05);
+  });
+  function holdView() { following = false; }
+  document.getElementById("editor-waveform").addEventListener("pointerdown", holdView); // its scroll bar too
+  document.getElementById("editor-waveform").addEventListener("wheel", holdView, {passive: true});
   ws.on("redraw", function () { fit(); drawDetail(); drawRuler(); });
   ws.on("zoom", function () { fit(); drawDetail(); drawRuler(); });
   ws.on("timeupdate", function () { if (detailShown) drawDetail(); });
@@ -145,6 +185,7 @@
     if (start < drawn.start || end > drawn.end || end - start < (drawn.end - drawn.start) / 6) render();
   });
   rows.addEventListener("wheel", function (event) {
+    holdView();
     ws.setScroll(ws.getScroll() + event.deltaX + event.deltaY);
     event.preventDefault();
   }, {passive: false});
@@ -301,19 +342,24 @@
       say(refusal, true);
       return;
     }
-    undone.push(before);
-    redone = [];
-    saved = false;
+    edited(before);
     say("");
     render();
+    showState();
+  }
+
+  function edited(before) {
+    if (undone.length < savedAt) savedAt = -1; // the saved tiers were among those undone, now out of reach
+    undone.push(before);
+    redone = [];
   }
 
   function restore(source, to) {
     if (!source.length) return;
     to.push(JSON.stringify(tiers));
     tiers = JSON.parse(source.pop());
-    saved = false;
     render();
+    showState();
   }
 
   function at(tier, time) { // the index of the boundary of `tier` at `time`, or -1
@@ -329,21 +375,26 @@
     return tiers.map(function (tier, p) { return tier.words === t ? p : -1; }).filter(function (p) { return p >= 0; });
   }
 
-  function edgeMove(t, index) { // {moves: [{tier, index}], low, high}: what a drag of this boundary moves, and how far
+  // {moves: [{tier, index}], low, high}: what a drag of this boundary moves, and how far. An interval it would leave
+  // shorter than SHORTEST limits it there, unless the interval is already shorter: then it keeps its length (the
+  // boundary moves away from it only). Else a drag next to a 2-ms interval jumped the other way, or past it.
+  function edgeMove(t, index) {
     var time = tiers[t].intervals[index].start, moves = [{tier: t, index: index}], low = 0, high = Infinity;
+    function above(start) { return Math.min(start + SHORTEST, time); }
+    function below(end) { return Math.max(end - SHORTEST, time); }
     partners(t).forEach(function (p) {
       var other = at(tiers[p], time);
       if (other >= 0) {
         moves.push({tier: p, index: other});
       } else { // stay inside the partner's interval: a phone inside its word, a word edge off the phones
         var inside = tiers[p].intervals[containing(tiers[p], time)];
-        if (inside) { low = Math.max(low, inside.start + SHORTEST); high = Math.min(high, inside.end - SHORTEST); }
+        if (inside) { low = Math.max(low, above(inside.start)); high = Math.min(high, below(inside.end)); }
       }
     });
     moves.forEach(function (m) {
       var list = tiers[m.tier].intervals;
-      low = Math.max(low, list[m.index - 1].start + SHORTEST);
-      high = Math.min(high, list[m.index].end - SHORTEST);
+      low = Math.max(low, above(list[m.index - 1].start));
+      high = Math.min(high, below(list[m.index].end));
     });
     return {moves: moves, low: low, high: high};
   }
@@ -359,7 +410,7 @@
 
   function timeAt(clientX) {
     var box = inner.getBoundingClientRect();
-    return data.start + (clientX - box.left) / box.width * (data.end - data.start);
+    return (clientX - box.left) / box.width * data.duration;
   }
 
   inner.addEventListener("pointerdown", function (event) {
@@ -380,7 +431,12 @@
     function up(e) {
       document.removeEventListener("pointermove", move);
       document.removeEventListener("pointerup", up);
-      if (moved) { undone.push(before); redone = []; saved = false; say(""); return; }
+      if (moved) { // a drag held at its limit the whole way changed nothing: no undo step, nothing unsaved
+        if (JSON.stringify(tiers) !== before) edited(before);
+        say("");
+        showState();
+        return;
+      }
       var time = timeAt(e.clientX), index = tiers[t].intervals.findIndex(function (i) { return i.start <= time && time < i.end; });
       if (index >= 0) { select(t, index); playInterval(); }
     }
@@ -406,6 +462,18 @@
     var interval = tiers[selected.tier].intervals[selected.index];
     if (interval.label === labelBox.value) return;
     change(function () { interval.label = labelBox.value; interval.confidence = null; });
+  });
+
+  // Enter (or leaving the box) applies the label and gives the keys back to the page, so that → goes on to the next
+  // interval; Escape leaves the label as it was; Ctrl+S applies it and saves (in the box, it was the browser's "Save
+  // page as").
+  labelBox.addEventListener("keydown", function (event) {
+    var ctrl = event.ctrlKey || event.metaKey;
+    if (event.key === "Escape" && selected) labelBox.value = tiers[selected.tier].intervals[selected.index].label;
+    else if (!(event.key === "Enter" || (ctrl && event.key.toLowerCase() === "s"))) return;
+    event.preventDefault();
+    labelBox.blur();
+    if (ctrl) save();
   });
 
   function split() {
@@ -461,13 +529,52 @@
 
   function pxPerSecond() { return ws.getWrapper().scrollWidth / data.duration; }
 
-  function zoom(factor) { ws.zoom(Math.max(1, pxPerSecond() * factor)); }
+  // What a zoom keeps in its place on the screen: the selected interval, or else the stretch dragged across the
+  // waveform, if it is on the screen; else the play head if it stands on the screen (a click put it there); else the
+  // middle of the view. Never the head of a recording playing: it has moved on from what the researcher looks at.
+  function anchor() {
+    var start = ws.getScroll() / pxPerSecond(), end = (ws.getScroll() + ws.getWidth()) / pxPerSecond();
+    var marked = [selected && tiers[selected.tier].intervals[selected.index], selection].find(function (m) {
+      return m && m.end > start && m.start < end;
+    });
+    if (marked) { // its middle; if that is off the screen, the middle of the part on it
+      var middle = (marked.start + marked.end) / 2;
+      return middle >= start && middle <= end ? middle : (Math.max(marked.start, start) + Math.min(marked.end, end)) / 2;
+    }
+    var head = ws.getCurrentTime();
+    if (!ws.isPlaying() && head >= start && head <= end) return head;
+    return (start + end) / 2;
+  }
+
+  function zoomTo(pps, time, x) { // time at x pixels from the view's left edge
+    holdView();
+    var before = pxPerSecond();
+    ws.zoom(pps);
+    ws.setScroll(time * pxPerSecond() - x);
+    if (pps > before * 1.01 && pxPerSecond() < before * 1.01) {
+      say("The browser cannot make the waveform of a recording this long any wider: this is as far as it zooms in.", true);
+    }
+  }
+
+  function zoom(factor) {
+    var time = anchor();
+    zoomTo(Math.max(1, pxPerSecond() * factor), time, time * pxPerSecond() - ws.getScroll());
+  }
+
+  function zoomAll() { holdView(); ws.zoom(0); }
 
   function zoomToSelected() {
-    if (!selected) return;
-    var interval = tiers[selected.tier].intervals[selected.index];
-    ws.zoom(rows.clientWidth / Math.max(interval.end - interval.start, 0.05));
-    ws.setScrollTime(interval.start);
+    if (!selected) return say("Select an interval first: N zooms to it.", true);
+    var interval = tiers[selected.tier].intervals[selected.index], width = ws.getWidth();
+    // At least 50 ms across the view, as Praat's closest look; the interval in its middle.
+    zoomTo(width / Math.max(interval.end - interval.start, 0.05), (interval.start + interval.end) / 2, width / 2);
+  }
+
+  function reveal(interval) { // scrolls the interval into view, if it is not (the keys ← and → select off the screen)
+    var pps = pxPerSecond(), left = ws.getScroll(), width = ws.getWidth();
+    if (interval.start * pps >= left && interval.end * pps <= left + width) return;
+    var fits = (interval.end - interval.start) * pps < width * 0.9; // in the middle, or from near the left edge
+    ws.setScroll(fits ? (interval.start + interval.end) / 2 * pps - width / 2 : interval.start * pps - width * 0.05);
   }
 
   var spectrogram = null;
@@ -488,6 +595,7 @@
   function save() {
     if (readOnly) return say(READ_ONLY, true);
     say("Saving…");
+    var sent = undone.length;
     fetch(data.save, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json",
@@ -501,9 +609,11 @@
         if (!response.ok) return say(body.error || "Not saved: the server refused it (" + response.status + "). Try again.", true);
         version = body.version;
         from = null;
-        saved = true;
-        document.getElementById("editor-version").textContent = "version " + version;
-        document.getElementById("editor-version-note").textContent = "(saved by you just now)";
+        savedAt = sent;
+        savedNow = true;
+        showState();
+        // A reload shows the latest, this one, rather than the older version this page was opened on.
+        if (location.search) history.replaceState(null, "", location.pathname);
         say(body.message);
       });
     }, function () { say("Not saved: the server could not be reached. Try again.", true); });
@@ -516,14 +626,14 @@
     from = data.version; // saved as the next version after the latest, made from this one
     document.body.classList.remove("editor-read-only");
     document.getElementById("editor-old-version").hidden = true;
-    document.getElementById("editor-version-note").textContent = "(from version " + data.version + "; saving makes it version " + (version + 1) + ")";
     labelBox.disabled = !selected;
+    showState();
     say("Your corrections will be saved as a new version, after version " + version + ", the latest.");
   }
 
   var actions = {
     "play": playOrStop, "play-interval": playInterval, "zoom-in": function () { zoom(2); },
-    "zoom-out": function () { zoom(0.5); }, "zoom-all": function () { ws.zoom(0); }, "split": split, "merge": merge,
+    "zoom-out": function () { zoom(0.5); }, "zoom-all": zoomAll, "zoom-selected": zoomToSelected, "split": split, "merge": merge,
     "undo": function () { restore(undone, redone); }, "redo": function () { restore(redone, undone); }, "save": save,
   };
   var startButton = document.querySelector('#editor-old-version [data-action="start-from"]');
@@ -542,19 +652,23 @@
     var ctrl = event.ctrlKey || event.metaKey, key = event.key.toLowerCase(), act = null;
     if (event.key === "Tab" && !event.shiftKey) act = playOrStop;
     else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
-      act = function () {
+      act = function () { // stops playing, as a click does: the play head stays at the interval selected
         var step = event.key === "ArrowRight" ? 1 : -1;
+        if (ws.isPlaying()) ws.pause();
         select(selected ? selected.tier : 0, selected ? selected.index + step : 0);
-        ws.setTime(tiers[selected.tier].intervals[selected.index].start);
+        var interval = tiers[selected.tier].intervals[selected.index];
+        ws.setTime(interval.start);
+        reveal(interval);
       };
     } else if (ctrl && key === "i") act = actions["zoom-in"];
     else if (ctrl && key === "o") act = actions["zoom-out"];
     else if (ctrl && key === "a") act = actions["zoom-all"];
-    else if (ctrl && key === "n") act = zoomToSelected;
+    // Praat's Ctrl+N opens a new window in Chrome and Firefox, which keep it from the page: N alone too.
+    else if (key === "n" && !event.altKey && !event.shiftKey) act = zoomToSelected;
     else if (ctrl && (key === "y" || (key === "z" && event.shiftKey))) act = actions.redo;
     else if (ctrl && key === "z") act = actions.undo;
     else if (ctrl && key === "s") act = save;
-    else if (event.key === "Enter") act = split;
+    else if (event.key === "Enter") act = function () { if (ws.isPlaying()) ws.pause(); split(); }; // where it stood
     else if (event.key === "Delete") act = merge;
     if (!act) return;
     event.preventDefault();

@@ -175,17 +175,268 @@ def test_zoomed_in_the_periods_show_a_short_phone_takes_a_click_points_show_and_
         page.keyboard.press("Control+i")
     assert page.evaluate(MIDDLE_CROSSINGS) >= 6
 
-    # Version 0, read-only; a new version from it is saved after the latest.
+    # Version 0, read-only; a new version from it is saved after the latest. The line under the title says all along
+    # which version is shown, whether it can be changed, and whether changes are unsaved.
+    state = page.locator("#editor-state")
     page.goto(editor + "?version=0")
     page.get_by_text("This is version 0, an older one").wait_for()
+    assert state.inner_text() == "viewing version 0, read-only (the automatic alignment)"
     assert not page.get_by_role("button", name="Save as a new version").is_visible()
     page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="ten").click()
     assert page.get_by_label("Label of the selected interval").is_disabled()
     page.get_by_role("button", name="Start a new version from this one").click()
+    assert state.inner_text() == "editing a new version made from version 0, not saved yet: saving makes it version 2"
     page.get_by_label("Label of the selected interval").fill("tin")
     page.get_by_label("Label of the selected interval").press("Enter")
+    assert state.inner_text() == ("editing a new version made from version 0, with unsaved changes: saving makes it "
+                                  "version 2")
     page.get_by_role("button", name="Save as a new version").click()
     page.get_by_text("Saved as version 2.").wait_for()
+    assert state.inner_text() == "editing version 2 (saved by you just now)"
+    assert page.url == editor  # a reload shows version 2, not version 0 read-only
+    page.keyboard.press("Control+z")
+    assert state.inner_text() == ("editing version 2 (saved by you just now), with unsaved changes: saving makes them "
+                                  "version 3")
+    page.keyboard.press("Control+y")  # back to what was saved
+    assert state.inner_text() == "editing version 2 (saved by you just now)"
+    page.reload()
+    assert state.inner_text().startswith("editing version 2 (saved by alice, ")
     phones = [(round(i["start"], 4), i["label"]) for i in tiers_of(run)[1]["intervals"]]
     assert (0.4504, "AH") in phones and (0.5, "V") in phones  # version 0's, not version 1's 0.4554
     assert [i["label"] for i in tiers_of(run)[0]["intervals"]][1] == "tin"
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (1920, 1080)])
+def test_the_label_box_shows_its_whole_placeholder_and_keeps_its_place_when_an_interval_is_selected(
+        page, live_server, alice, tmp_path, width, height):
+    project, run = edited_run(alice, tmp_path)
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    label = page.get_by_label("Label of the selected interval")
+    text, room = page.evaluate("""() => {
+      const box = document.getElementById("editor-label"), style = getComputedStyle(box);
+      const context = document.createElement("canvas").getContext("2d");
+      context.font = style.font;
+      return [context.measureText(box.placeholder).width,
+              box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)];
+    }""")
+    assert text <= room, (text, room)
+    places = [page.locator(f"#editor-toolbar {selector}").bounding_box()
+              for selector in ("#editor-label", '[data-action="save"]')]
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="clubs").click()
+    label.fill("a label much longer than the box, as a researcher's note on an utterance might be ÄÖÜ ŋ ə ʃ")
+    assert [page.locator(f"#editor-toolbar {selector}").bounding_box()
+            for selector in ("#editor-label", '[data-action="save"]')] == places
+
+
+# The view (in seconds), the play head and whether the recording plays.
+VIEW = """() => {
+  const scroll = document.querySelector("#editor-waveform > div").shadowRoot.querySelector(".scroll");
+  const audio = document.getElementById("editor-audio"), duration = JSON.parse(
+    document.getElementById("editor-data").textContent).duration;
+  return {start: scroll.scrollLeft / scroll.scrollWidth * duration,
+          end: (scroll.scrollLeft + scroll.clientWidth) / scroll.scrollWidth * duration,
+          head: audio.currentTime, playing: !audio.paused};
+}"""
+PLAYING = ("() => new Promise((resolve) => { const audio = document.getElementById('editor-audio'); "
+           "if (!audio.paused) resolve(true); audio.addEventListener('playing', () => resolve(true), {once: true}); "
+           "setTimeout(resolve, 10000, false); })")
+
+STOPPED = ("() => new Promise((resolve) => { const audio = document.getElementById('editor-audio'); "
+           "if (audio.paused) resolve(true); audio.addEventListener('pause', () => resolve(true), {once: true}); "
+           "setTimeout(resolve, 10000, false); })")
+
+
+def test_while_it_plays_a_zoom_and_the_keys_act_on_what_the_researcher_selected_not_on_the_play_head(
+        page, live_server, alice, tmp_path):
+    from tests.test_editor import sine_run
+
+    project, run = sine_run(alice, tmp_path, seconds=60)  # opens zoomed in (100 pixels a second): it scrolls
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    of = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of")  # 0.4504–0.6 s
+    of.click()  # plays the word, to its end
+    assert page.evaluate(PLAYING)
+    assert page.evaluate(STOPPED)
+    # Playing on from 8 s, seen on the screen (0–11 s) away from the word selected.
+    page.evaluate("() => { const audio = document.getElementById('editor-audio'); audio.currentTime = 8; audio.play(); }")
+    assert page.evaluate(PLAYING)
+    before = of.bounding_box()
+
+    # A zoom keeps the selected word where it is on the screen (it kept the play head there).
+    page.keyboard.press("Control+i")
+    after = of.bounding_box()
+    assert abs((after["x"] + after["width"] / 2) - (before["x"] + before["width"] / 2)) < 2, (before, after)
+    assert after["width"] > before["width"] * 1.9
+    view = page.evaluate(VIEW)
+    assert view["playing"] and view["head"] > 8, view
+
+    # Ctrl+N zooms to the word, and the view stays there while the recording plays on (it jumped to the play head).
+    page.keyboard.press("Control+n")
+    page.wait_for_timeout(700)
+    view = page.evaluate(VIEW)
+    assert view["playing"] and abs(view["start"] - 0.4504) < 1e-3 and abs(view["end"] - 0.6) < 1e-3, view
+
+    # The label of a word longer than the view stays on the screen, though its middle is off it.
+    page.keyboard.press("Control+i")
+    box = page.locator("#editor-tiers").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -700)  # the word's middle from the middle of the view to 140 pixels past its right edge
+    label = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of").locator("span").bounding_box()
+    tiers = page.locator("#editor-tiers").bounding_box()
+    assert tiers["x"] <= label["x"] and label["x"] + label["width"] <= tiers["x"] + tiers["width"], (label, tiers)
+    page.get_by_role("button", name="Zoom to interval").click()  # as N, while it plays on
+
+    # → stops playing, as a click does, and selects the next interval (the pause after "of"), the play head at its start,
+    # on the screen.
+    page.keyboard.press("ArrowRight")
+    view = page.evaluate(VIEW)
+    selected = page.locator(".editor-interval.selected")
+    start = float(selected.get_attribute("title").split()[0].split("–")[0])
+    assert not view["playing"] and abs(view["head"] - start) < 1e-3 and start > 0.59, (view, start)
+    assert view["start"] <= start < view["end"]
+    assert page.get_by_label("Label of the selected interval").input_value() == ""
+
+    # Played again (Tab), the view turns a page when the play head leaves it, as ELAN's does.
+    page.keyboard.press("Tab")
+    assert page.evaluate(PLAYING)
+    page.evaluate("() => new Promise((resolve) => { const audio = document.getElementById('editor-audio'); "
+                  f"(function look() {{ if (audio.currentTime > {start + 0.6} || audio.paused) resolve(); "
+                  "else setTimeout(look, 50); })(); })")
+    view = page.evaluate(VIEW)
+    # The view (0.15 s wide) has moved on with the head (read a frame or more after the page last turned).
+    assert view["playing"] and view["start"] > start + 0.3 and view["start"] <= view["head"] <= view["end"] + 0.15, view
+    page.keyboard.press("Tab")
+    assert not page.evaluate(VIEW)["playing"]
+
+
+# An odd result: a 2-second recording with a name in another script, a 2-ms word and phone, words in other scripts and
+# an empty interval at each end.
+ODD_WORDS = [(0.3, 0.302, "ŋ"), (0.302, 0.9, "naïve"), (0.9, 1.2, "مرحبا"), (1.2, 1.203, "x")]
+ODD_PHONES = [(0.3, 0.302, "ŋ"), (0.302, 0.5, "n"), (0.5, 0.9, "aɪ"), (0.9, 1.2, "m"), (1.2, 1.203, "x")]
+
+
+def odd_run(owner, seconds=2.0):
+    import tempfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from clamservices.aligner import Alignment, Interval
+    from clamservices.textgrids import write_textgrid
+    from pipelines.models import Run
+    from tests.factories import make_project, wav_bytes
+    from tests.test_outcomes import fa_process
+    from upload.services import Upload
+
+    project = make_project(owner)
+    upload = Upload(project)
+    upload.add(SimpleUploadedFile("Ďas (1).wav", wav_bytes(seconds=seconds)))
+    upload.add(SimpleUploadedFile("Ďas (1).txt", "naïve".encode()))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "g.TextGrid"
+        write_textgrid(path, Alignment([Interval(*w) for w in ODD_WORDS], [Interval(*p) for p in ODD_PHONES]), seconds)
+        text = path.read_text(encoding="utf-8")
+    process = fa_process(project, ["Ďas (1)"], {"Ďas (1).TextGrid": text})
+    return project, Run.objects.create(project=project, pipeline=project.pipeline, stage=Run.Stage.DONE,
+                                       fa_process=process)
+
+
+def test_an_odd_result_a_2_ms_word_other_scripts_and_a_message_that_moves_nothing(page, live_server, alice, tmp_path):
+    project, run = odd_run(alice)
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "Ďas (1).TextGrid"]))
+    label = page.get_by_label("Label of the selected interval")
+
+    # The boundary after the 2-ms word, dragged towards it, stays: the word keeps its 2 ms (it jumped 3 ms the other
+    # way, to leave 5 ms); dragged away, it follows the pointer.
+    def drag(time, pixels):
+        box = boundary(page, "words", time).bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + pixels / 2, y, steps=3)
+        page.mouse.move(x + pixels, y, steps=3)
+        page.mouse.up()
+
+    drag("0.302", -30)
+    assert boundary(page, "words", "0.302").count() == 1 and boundary(page, "phones", "0.302").count() == 1
+    assert boundary(page, "words", "0.300").count() == 1
+    assert "with unsaved changes" not in page.locator("#editor-state").inner_text()
+    width = page.locator("#editor-tiers-inner").bounding_box()["width"]
+    drag("0.302", 10)
+    moved = 0.302 + 10 * 2.0 / width
+    assert abs(float(page.locator('.editor-tier[data-tier="words"] .editor-boundary').nth(1).get_attribute("data-time"))
+               - moved) <= 2.0 / width
+    assert "with unsaved changes" in page.locator("#editor-state").inner_text()
+    page.keyboard.press("Control+z")  # back to what was opened
+    assert page.locator("#editor-state").inner_text() == "editing version 0 (the automatic alignment)"
+    page.keyboard.press("Control+y")
+    assert "with unsaved changes" in page.locator("#editor-state").inner_text()
+
+    # A refusal's message appears above the waveform without moving it or the tiers.
+    waveform, tiers = page.locator("#editor-waveform").bounding_box(), page.locator("#editor-tiers").bounding_box()
+    page.keyboard.press("Control+a")
+    page.locator('.editor-tier[data-tier="words"] .editor-interval').last.click()
+    page.keyboard.press("Delete")
+    page.get_by_text("The last interval has no next one to merge with.").wait_for()
+    assert page.locator("#editor-waveform").bounding_box() == waveform
+    assert page.locator("#editor-tiers").bounding_box() == tiers
+
+    # Words in other scripts are selected with the keys, relabelled and saved as they are.
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="naïve").click()
+    page.keyboard.press("ArrowRight")
+    assert label.input_value() == "مرحبا"
+    label.fill("مرحبا ‏بكم 北京")
+    label.press("Enter")  # applied, and the keys are the page's again
+    page.keyboard.press("ArrowRight")
+    assert label.input_value() == "x"
+    label.click()
+    label.fill("y")
+    label.press("Escape")  # left as it was
+    assert label.input_value() == "x"
+    label.click()
+    label.press("Control+s")  # saved from the box, as from the page
+    page.get_by_text("Saved as version 1.").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the latest TextGrid").click()
+    grid = textgrid.openTextgrid(str(Path(download.value.path())), includeEmptyIntervals=False)
+    assert [e.label for e in grid.getTier("words").entries] == ["ŋ", "naïve", "مرحبا ‏بكم 北京", "x"]
+    assert abs(grid.getTier("words").entries[0].end - moved) <= 2.0 / width
+    assert abs(grid.getTier("words").entries[3].end - grid.getTier("words").entries[3].start - 0.003) < 1e-6
+
+
+def test_a_40_minute_recording_zooms_in_to_the_browsers_limit_and_says_so(page, live_server, alice, tmp_path):
+    import numpy as np
+    import soundfile
+
+    project, run = edited_run(alice, tmp_path)
+    rate, period = 8000, np.arange(8000 * 60) / 8000
+    with soundfile.SoundFile(project.files.get(name="a.wav").file.path, "w", rate, 1, "PCM_16") as out:
+        for _ in range(40):  # a 100 Hz sine, a minute at a time
+            out.write((0.5 * np.sin(2 * np.pi * 100 * period)).astype(np.float32))
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    of = page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="of")  # 0.4504–0.6 s
+    of.click()
+    limit = page.get_by_text("The browser cannot make the waveform of a recording this long any wider: this is as far "
+                             "as it zooms in.")
+    presses = 0
+    while not limit.is_visible() and presses < 12:
+        page.keyboard.press("Control+i")  # each keeps the word's middle (0.525 s) where it is on the screen
+        presses += 1
+    assert limit.is_visible() and presses >= 8
+    # Chromium's widest element: 33 554 428 pixels, 0.08 s across the screen here (Praat: 0.05 s).
+    view = page.evaluate(VIEW)
+    assert 0.07 < view["end"] - view["start"] < 0.09 and view["start"] < 0.525 < view["end"], view
+    assert page.evaluate(MIDDLE_CROSSINGS) >= 6  # the periods, from the server's detail
+    # N: the word fills the screen (22 million pixels wide), its edges under their times on the waveform.
+    page.keyboard.press("n")
+    view = page.evaluate(VIEW)
+    box, tiers = of.bounding_box(), page.locator("#editor-tiers").bounding_box()
+    for time, x in ((0.4504, box["x"]), (0.6, box["x"] + box["width"])):
+        expected = tiers["x"] + (time - view["start"]) / (view["end"] - view["start"]) * tiers["width"]
+        assert abs(x - expected) < 1.5, (time, x, expected, view)
