@@ -255,3 +255,44 @@ def test_the_finishing_step_run_twice_gives_the_same_folder_report_and_outcomes(
     assert (folder / "report.json").read_text() == first_report
     assert _snapshot(run) == first_outcomes
     _kept_are_the_first_pass(run, before)
+
+
+def test_odd_names_and_an_utterance_transcript_on_the_recording_that_waited(alice, alice_client, english):
+    project = Project.objects.create(owner=alice, name="odd", pipeline=english)
+    upload = Upload(project)
+    files = {
+        "Café dé Flore (take 2).wav": (DATA / "cards-001.wav").read_bytes(),
+        "Café dé Flore (take 2).txt": (DATA / "cards-001.txt").read_bytes(),
+        "CARDS.WAV": (DATA / "cards-002.wav").read_bytes(),
+        "CARDS.txt": (DATA / "cards-002.txt").read_bytes(),
+        "équestria – interview.wav": (DATA / "oov-equestria.wav").read_bytes(),
+        "équestria – interview.TextGrid": utterance_grid(
+            {"Ann": [(0.0, 2.65, "the equestria pipeline aligns speech")]}, xmax=2.65),
+    }
+    for name, content in files.items():
+        upload.add(SimpleUploadedFile(name, content))
+    assert all(o.saved for o in upload.outcomes), upload.outcomes
+    run = work_until(services.start_alignment(project), {Run.Stage.REVIEW, *Run.FINISHED})
+    assert run.stage == Run.Stage.REVIEW, run.error
+    before = _snapshot(run)
+    assert before["équestria – interview.wav"]["status"] == "waiting"
+
+    run = services.realign(run, run.dictionary)
+    assert {i["name"] for i in run.realign_process.inputs} == {
+        "équestria – interview.wav", "équestria – interview.TextGrid", "equestria.dict"}
+    run = work_until(run, Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    after = _snapshot(run)
+    folder = Path(default_storage.path(run.result_process.output_folder))
+    for recording in ("Café dé Flore (take 2).wav", "CARDS.WAV"):
+        assert after[recording] == before[recording]
+        name = after[recording]["textgrid"]
+        assert os.path.samefile(folder / name, _first_pass_file(run, name))
+    waited = after["équestria – interview.wav"]
+    assert waited["status"] == "aligned" and waited["textgrid"] == "équestria – interview.TextGrid"
+    grid = textgrid.openTextgrid(str(folder / waited["textgrid"]), includeEmptyIntervals=False)
+    assert "equestria" in [e.label.lower() for e in grid.getTier("Ann - words").entries]
+    response = alice_client.get(reverse("pipelines-download-results", args=[run.project_id, run.pk]))
+    listed = set(zipfile.ZipFile(io.BytesIO(_body(response))).namelist())
+    assert {after[r]["textgrid"] for r in after} <= listed
+    assert {f"ELAN/{Path(after[r]['textgrid']).stem}.eaf" for r in after} <= listed

@@ -266,3 +266,65 @@ def test_the_second_pass_sends_each_file_with_the_values_the_first_pass_sent_and
     # c.wav, aligned in the first pass, keeps its result: it is not sent again.
     assert sent == {"a.wav": None, "a.txt": {"dialect": "us"}, "b.wav": None, "b.txt": {"dialect": "us"},
                     "equestria.dict": {"encoding": "utf-8"}}
+
+
+# Which recordings the realignment is given (services._second_pass)
+
+
+def test_a_variant_of_a_word_the_aligner_knew_sends_every_recording_and_says_why(alice_client, review_run):
+    url = reverse("pipelines-review", args=[review_run.project_id, review_run.pk])
+    response = alice_client.post_form(url, {"dictionary": "pony P OW N IY\nzebra Z IY B R AH\nclubs K L AH B Z\n"})
+    review_run.refresh_from_db()
+    # "clubs" may be in c.wav's transcript as in any other: only the service knows its words.
+    assert sent_names(review_run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
+    assert messages == ["Aligning again with your pronunciations: every recording, since your review changed the "
+                        "pronunciations of words the aligner already knew (“clubs”), which any recording may have."]
+
+
+def test_a_changed_pronunciation_in_the_projects_own_dictionary_sends_every_recording(review_run):
+    own = add_file(review_run.project, "mine.dict", b"filly F IH L IY\n")
+    fa = review_run.fa_process
+    fa.inputs = [*fa.inputs, {"storage_name": own.file.name, "name": "mine.dict", "template": "dictionary"}]
+    fa.save()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\nfilly F IH L AY\n")
+    assert "c.wav" in sent_names(run) and "“filly”" in run.second_pass_note
+    # Unchanged, the first pass's dictionary entries need nothing aligned again.
+    run.stage, run.realign_process = Run.Stage.REVIEW, None
+    run.save()
+    project = run.project
+    kept = project.files.get(name="equestria.dict")
+    fa.inputs = [*fa.inputs[:-1], {"storage_name": kept.file.name, "name": "equestria.dict", "template": "dictionary"}]
+    fa.save()
+    run = services.realign(run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "equestria.dict"]
+
+
+def test_without_word_lists_per_recording_every_recording_is_aligned_again(review_run):
+    # A service without a report: the first pass did not say which recordings have the unknown words.
+    review_run.outcomes.update(unknown_words=[])
+    review_run.outcomes.filter(recording="a.wav").update(status="aligned", textgrid="a.TextGrid")
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    assert run.second_pass_note.endswith("every recording, since the aligner did not say which recordings have the "
+                                         "unknown words.")
+
+
+def test_a_kept_recording_whose_file_was_replaced_during_the_review_is_aligned_again(review_run):
+    project = review_run.project
+    project.files.get(name="c.txt").delete()
+    add_file(project, "c.txt", b"another transcript")
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    assert run.second_pass_note == "Aligning every recording again with your pronunciations (3)."
+
+
+def test_a_waiting_recording_whose_files_were_deleted_during_the_review_is_not_aligned_and_says_why(review_run):
+    project = review_run.project
+    for name in ("b.wav", "b.txt"):
+        project.files.get(name=name).delete()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "equestria.dict"]
+    b = run.outcomes.get(recording="b.wav")
+    assert (b.status, b.message) == ("not_aligned", "its files were deleted during the review, so it was not aligned "
+                                                    "again")
