@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
 from praatio import textgrid
 
@@ -246,7 +247,8 @@ def test_the_finishing_step_run_twice_gives_the_same_folder_report_and_outcomes(
     RecordingOutcome.objects.bulk_create(RecordingOutcome(run=run, recording=r, **fields)
                                          for r, fields in at_realigning.items())
     process.refresh_from_db()
-    services.on_process_finished(sender=Process, process=process)
+    with transaction.atomic():  # as scripts.runner._finish sends it
+        services.on_process_finished(sender=Process, process=process)
 
     run.refresh_from_db()
     process.refresh_from_db()
