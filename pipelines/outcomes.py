@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from pipelines import exports, pictures
-from pipelines.models import RecordingOutcome
+from pipelines.models import RecordingOutcome, ResultVersion
 from scripts.clamnames import NameMap
 from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
@@ -124,6 +124,21 @@ def merge_first_pass(run, process):
     if added:
         process.outputs = [*process.outputs, *added]
         type(process).objects.filter(pk=process.pk).update(outputs=process.outputs)
+    _carry_versions(run, first, process, {o.textgrid for o in kept if o.textgrid} & set(added))
+
+
+def _carry_versions(run, first, process, names):
+    """The saved versions of the kept results `names`, now of the realignment (pipelines.results reads the
+    result process's): the same files, their numbers, authors and times kept. Versions of the first pass are
+    refused between it and the realignment today (pipelines.versions.BUSY_STAGES); this keeps them if ever not."""
+    done = set(ResultVersion.objects.filter(process=process).values_list("result", "number"))
+    for version in ResultVersion.objects.filter(run=run, process=first, result__in=names).order_by("pk"):
+        if (version.result, version.number) in done:
+            continue  # carried by an earlier attempt of this step
+        carried = ResultVersion.objects.create(run=run, process=process, result=version.result,
+                                               number=version.number, author_id=version.author_id,
+                                               textgrid=version.textgrid.name)
+        ResultVersion.objects.filter(pk=carried.pk).update(created_at=version.created_at)
 
 
 def _link(source, target):

@@ -9,6 +9,7 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
@@ -323,6 +324,24 @@ def test_a_recording_the_realignment_was_not_given_keeps_its_first_result_in_the
     kept = os.path.join(default_storage.path(run.realign_process.output_folder), "a.TextGrid")
     assert os.path.samefile(kept, os.path.join(default_storage.path(run.fa_process.output_folder), "a.TextGrid"))
     assert "oov.txt" not in run.realign_process.outputs  # the first pass's unknown words are not the run's now
+
+
+def test_a_kept_results_saved_versions_stay_its_versions_after_the_realignment(alice):
+    from pipelines import results
+    from pipelines.models import ResultVersion
+
+    def corrected(run):
+        path = f"{run.folder}/versions/a1.TextGrid"
+        default_storage.save(path, ContentFile(GRID))
+        ResultVersion.objects.create(run=run, process=run.fa_process, result="a.TextGrid", number=1, author=alice,
+                                     textgrid=path)
+
+    run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                    before_finishing=corrected)
+    latest = results.result_version(run, "a.TextGrid")
+    assert (latest.number, latest.author) == (1, "alice")
+    assert [v.number for v in results.versions(run, "a.TextGrid")] == [0, 1]
+    assert results.result_version(run, "b.TextGrid").number == 0
 
 
 def test_a_recording_whose_first_result_is_gone_from_the_disk_loses_no_link_to_a_missing_result(alice):
