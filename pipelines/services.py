@@ -410,14 +410,21 @@ def on_process_finished(sender, process, **kwargs):
         _finish_run(run, outcomes.final_stage(run))
 
 
-def _entries(texts):
-    """{word (lower case): {its pronunciations}} of dictionary texts."""
-    entries = {}
+def _dictionary_lines(texts):
+    """(word as the dictionary's entries are looked up: lower case, no variant number, its line) of every entry
+    of dictionary texts, comments aside."""
     for text in texts:
         for line in text.splitlines():
             parts = line.split()
             if len(parts) >= 2 and not parts[0].startswith((";;;", "#")):
-                entries.setdefault(review.base_word(parts[0]).lower(), set()).add(" ".join(parts[1:]))
+                yield review.base_word(parts[0]).lower(), parts
+
+
+def _entries(texts):
+    """{word: {its pronunciations}} of dictionary texts, to tell what a review changed."""
+    entries = {}
+    for word, parts in _dictionary_lines(texts):
+        entries.setdefault(word, set()).add(" ".join(parts[1:]))
     return entries
 
 
@@ -433,14 +440,7 @@ def _kept_lines(old_texts, reviewed_words):
     lines the pronunciations of an earlier review (or the researcher's own .dict,
     which the first pass used) would be lost, and their recordings not aligned.
     """
-    kept = []
-    for text in old_texts:
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and not parts[0].startswith((";;;", "#")) \
-                    and review.base_word(parts[0]).lower() not in reviewed_words:
-                kept.append(" ".join(parts))
-    return kept
+    return [" ".join(parts) for word, parts in _dictionary_lines(old_texts) if word not in reviewed_words]
 
 
 @dataclass
