@@ -101,14 +101,16 @@ def merge_first_pass(run, process):
     first = run.fa_process
     if first is None or process.pk != run.realign_process_id or not process.output_folder:
         return
-    sent = {str(i.get("name", "")) for i in process.inputs}
+    # The recordings sent, not the dictionary: equestria.wav may be a recording the realignment was not given.
+    audio, texts = _inputs_by_kind(run, process)
+    sent = {*audio.values(), *texts.values()}
     kept = [o for o in run.outcomes.exclude(code=LEFT_OUT)
             if o.recording not in sent and not (o.transcript and o.transcript in sent)]
     if not kept:
         return
     kept_stems = {stem_of(os.path.basename(n)).lower() for o in kept for n in (o.recording, o.transcript, o.textgrid)
                   if n}
-    sent_stems = {stem_of(os.path.basename(n)).lower() for n in sent}
+    sent_stems = {stem.lower() for stem in (*audio, *texts)}
     source, target = default_storage.path(first.output_folder), default_storage.path(process.output_folder)
     own = {name.lower() for name in process.outputs}
     added = []

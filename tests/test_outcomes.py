@@ -326,6 +326,18 @@ def test_a_recording_the_realignment_was_not_given_keeps_its_first_result_in_the
     assert "oov.txt" not in run.realign_process.outputs  # the first pass's unknown words are not the run's now
 
 
+def test_a_kept_recording_named_as_the_reviewed_dictionary_keeps_its_result(alice):
+    def with_dictionary(run):
+        run.realign_process.inputs = [*run.realign_process.inputs,
+                                      {"storage_name": "x/a.dict", "name": "a.dict", "template": "dictionary"}]
+        run.realign_process.save()
+
+    run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                    before_finishing=with_dictionary)
+    assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.ALIGNED, "")}
+    assert "a.TextGrid" in run.realign_process.outputs
+
+
 def test_a_kept_results_saved_versions_stay_its_versions_after_the_realignment(alice):
     from pipelines import results
     from pipelines.models import ResultVersion
