@@ -229,6 +229,9 @@ class RunDetailSerializer(RunSerializer):
     progress = ProgressDetailSerializer(allow_null=True, help_text="Of the step under way; null when none is.")
     summary = serializers.CharField(help_text="“3 of 5 recordings aligned (1 with warnings); 2 not aligned”, "
                                               "or empty before any outcome is known.")
+    realignment = serializers.CharField(help_text="After the review, as the run page says it: how many recordings are "
+                                                  "(or were) aligned again with the reviewed pronunciations, the "
+                                                  "others keeping the first alignment's results; else empty.")
     parameters = serializers.DictField(help_text="The values the run was started with.")
     unknown_words = serializers.ListField(child=serializers.CharField(),
                                           help_text="Words the aligner's dictionary lacked.")

@@ -560,6 +560,7 @@ def _run_detail(request, run):
     checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
     data = _run(request, run, waiting=True) | {
         "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
+        "realignment": outcomes.realignment(run),
         "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
         "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
         if run.stage == Run.Stage.REVIEW else None,

@@ -534,7 +534,8 @@ def finish(api, run, args, refused, unpaired):
     run = wait(api, run, poll=args.poll, timeout=args.timeout, quiet=quiet)
     if run["stage"] == "review":
         run = review(api, run, args.review == "accept", quiet, resume=_resume_hint(args, run))
-        say("Aligning again with the proposed pronunciations.", quiet)
+        # Which recordings (those with unknown words), of how many: the others keep their first result.
+        say(run.get("realignment") or "Aligning again with the proposed pronunciations.", quiet)
         run = wait(api, run, poll=args.poll, timeout=max(1, deadline - time.monotonic()), quiet=quiet)
     if run["stage"] in ("failed", "cancelled"):
         why = f": {run['error']}" if run.get("error") else ""

@@ -65,7 +65,9 @@ class Run(models.Model):
         """The process whose outputs are this run's results and its outcomes' TextGrids.
 
         The realignment once it succeeded; until then (and when it failed or was cancelled) the
-        first pass, whose TextGrids of recordings without unknown words are already useful.
+        first pass, whose TextGrids of recordings without unknown words are already useful. The realignment
+        aligns only the recordings that needed the review; its folder also holds the first pass's outputs of the
+        others and a report of all (pipelines.outcomes.merge_first_pass), so that this one process has them all.
         """
         if self.realign_process is not None and self.realign_process.status == "done":
             return self.realign_process

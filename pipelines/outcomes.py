@@ -14,12 +14,13 @@ import io
 import json
 import logging
 import os
+import shutil
 
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from pipelines import exports, pictures
-from pipelines.models import RecordingOutcome
+from pipelines.models import RecordingOutcome, ResultVersion
 from scripts.clamnames import NameMap
 from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
@@ -51,6 +52,8 @@ REASONS = {
     "no_result": "the service produced no result for it; its log may say why",
 }
 STOPPED = "the alignment stopped before it produced a result for it"
+FIRST_RESULT_GONE = ("its result of the first alignment is no longer on the server, and it was not aligned again; "
+                     "start a new alignment of the project to get one")
 
 
 def record_pass(run, process, *, review=False):
@@ -84,6 +87,109 @@ def record_pass(run, process, *, review=False):
         log.exception("Outcomes of run %s could not be derived either", run.pk)
 
 
+def merge_first_pass(run, process):
+    """Give the realignment's folder the first pass's outputs of the recordings it did not align again, and a
+    report.json of every recording, so that every reader of the run's results still reads one process
+    (Run.result_process): the list, the zip, the exports, the pictures, the editor, the API.
+
+    The outputs are hard links (a copy only where the file system has none): an hour's TextGrid is not written
+    twice. Run in the transaction that finishes the realignment; it may run again after a worker was killed
+    before that committed (tasks run at least once), and then finds its links in place and the report already
+    merged, and gives the same folder. Raises OSError when the first pass's files cannot be linked or copied:
+    the step fails and is retried, rather than end the run with results lost.
+    """
+    first = run.fa_process
+    if first is None or process.pk != run.realign_process_id or not process.output_folder:
+        return
+    # The recordings sent, not the dictionary: equestria.wav may be a recording the realignment was not given.
+    audio, texts = _inputs_by_kind(run, process)
+    sent = {*audio.values(), *texts.values()}
+    kept = [o for o in run.outcomes.exclude(code=LEFT_OUT)
+            if o.recording not in sent and not (o.transcript and o.transcript in sent)]
+    if not kept:
+        return
+    kept_stems = {stem_of(os.path.basename(n)).lower() for o in kept for n in (o.recording, o.transcript, o.textgrid)
+                  if n}
+    sent_stems = {stem.lower() for stem in (*audio, *texts)}
+    source, target = default_storage.path(first.output_folder), default_storage.path(process.output_folder)
+    own = {name.lower() for name in process.outputs}
+    added = []
+    for name in first.outputs:
+        stem = stem_of(os.path.basename(name)).lower()
+        # Only a kept recording's own outputs: the run-wide ones (log, unknown words) are the realignment's.
+        if name.lower() in own or stem not in kept_stems or stem in sent_stems or name == REPORT_NAME:
+            continue
+        if _link(os.path.join(source, name), os.path.join(target, name)):
+            added.append(name)
+    if REPORT_NAME in process.outputs:
+        _merge_report(os.path.join(target, REPORT_NAME), read_report(first) or [], {o.recording for o in kept})
+    if added:
+        process.outputs = [*process.outputs, *added]
+        type(process).objects.filter(pk=process.pk).update(outputs=process.outputs)
+    _carry_versions(run, first, process, {o.textgrid for o in kept if o.textgrid} & set(added))
+
+
+def _carry_versions(run, first, process, names):
+    """The saved versions of the kept results `names`, now of the realignment (pipelines.results reads the
+    result process's): the same files, their numbers, authors and times kept. Versions of the first pass are
+    refused between it and the realignment today (pipelines.versions.BUSY_STAGES); this keeps them if ever not."""
+    done = set(ResultVersion.objects.filter(process=process).values_list("result", "number"))
+    for version in ResultVersion.objects.filter(run=run, process=first, result__in=names).order_by("pk"):
+        if (version.result, version.number) in done:
+            continue  # carried by an earlier attempt of this step
+        carried = ResultVersion.objects.create(run=run, process=process, result=version.result,
+                                               number=version.number, author_id=version.author_id,
+                                               textgrid=version.textgrid.name)
+        ResultVersion.objects.filter(pk=carried.pk).update(created_at=version.created_at)
+
+
+def _link(source, target):
+    """`target` is `source`'s file (a hard link, else a copy); False when `source` is gone from the disk."""
+    try:
+        if os.path.exists(target) and os.path.samefile(source, target):
+            return True  # linked by an earlier attempt of this step
+    except FileNotFoundError:
+        return False
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.lexists(target):
+        os.remove(target)
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        return False
+    except OSError:  # no hard links here (another file system, a share): a copy
+        shutil.copy2(source, target)
+    return True
+
+
+def _entry_recording(entry):
+    return (_name(entry.get("audio")) or _name(entry.get("transcript"))) if isinstance(entry, dict) else ""
+
+
+def _merge_report(path, first_entries, kept):
+    """The realignment's report.json with the first pass's entries of the `kept` recordings (theirs replaced,
+    if an earlier attempt merged them already), its summary of them all."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        log.warning("Report %s is unusable; the first pass's entries are not added to it", path)
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("recordings"), list):
+        return
+    entries = [e for e in data["recordings"] if _entry_recording(e) not in kept]
+    entries += [e for e in first_entries if _entry_recording(e) in kept]
+    data["recordings"] = sorted(entries, key=_entry_recording)
+    data["kept_from_first_pass"] = sorted(kept)
+    done = sum(1 for e in entries if isinstance(e, dict) and e.get("status") in (Status.ALIGNED, Status.WARNINGS))
+    data["summary"] = (f"Aligned {done} of {len(entries)} recordings; {len(kept)} of them kept from the first "
+                       "alignment, the others aligned again with the reviewed pronunciations")
+    temporary = f"{path}.merging"
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+    os.replace(temporary, path)
+
+
 def final_stage(run):
     """How a run whose last pass finished ends: "done with problems" when any recording was not aligned."""
     if run.outcomes.filter(status=Status.NOT_ALIGNED).exists():
@@ -100,6 +206,33 @@ def status_label(outcome, run):
     if outcome.status == Status.WAITING and run.stage == run.Stage.REALIGNING:
         return REALIGNING_NOTE
     return outcome.get_status_display()
+
+
+def realignment(run):
+    """What the run page and the API say of the alignment after the review: how many recordings it aligns (or
+    aligned) again, and that the others keep the first alignment's results; "" for a run that had none."""
+    Stage = run.Stage
+    if run.realign_process_id is None:
+        if run.g2p_process_id and run.stage in run.COMPLETE and run.skipped_words:
+            return ("No recording was aligned again: those with unknown words were left out, as you chose; the others "
+                    "keep the result of the first alignment.")
+        return ""
+    sent = {str(i.get("name", "")) for i in run.realign_process.inputs}
+    recorded = [o for o in run.outcomes.all() if o.code != LEFT_OUT]
+    again = len(audio_inputs(run, run.realign_process))
+    kept = sum(1 for o in recorded if o.has_result and o.recording not in sent)
+    total = len(recorded)
+    if not kept and again >= total:
+        return (f"Aligning every recording again with your pronunciations ({again})." if run.stage == Stage.REALIGNING
+                else f"Every recording was aligned again with your pronunciations ({again}).")
+    if run.stage == Stage.REALIGNING:
+        return (f"Aligning again {again} of the {total} recordings, those that need your pronunciations; {kept} "
+                f"keep{'s' if kept == 1 else ''} the result of the first alignment.")
+    if run.stage in run.COMPLETE:
+        return (f"{again} of the {total} recordings {'was' if again == 1 else 'were'} aligned again with your "
+                f"pronunciations; {kept} kept the result of the first alignment.")
+    return (f"The alignment of {again} recording{'' if again == 1 else 's'} with your pronunciations did not end; "
+            f"{kept} keep{'s' if kept == 1 else ''} the result of the first alignment.")
 
 
 def summary(outcomes, *, realigning=False):
@@ -162,7 +295,7 @@ def spreadsheet_rows(rows):
 def settle_waiting(run, message):
     """The run ends without the second pass: recordings waiting for it are not aligned after all."""
     for outcome in run.outcomes.filter(status=Status.WAITING):
-        skipped = _skipped_message(outcome.unknown_words, run.skipped_words)
+        skipped = skipped_message(outcome.unknown_words, run.skipped_words)
         outcome.status = Status.NOT_ALIGNED
         outcome.message = skipped or message
         outcome.save(update_fields=["status", "message"])
@@ -200,17 +333,22 @@ def _replace(run, process, outcomes):
         old.pk = None  # files left out at the start stay in the record of every pass
         outcomes.append(old)
     if process.pk == run.realign_process_id:
-        # The second pass normally has every recording; any it left out keeps what the first said.
+        # The second pass aligned the recordings that needed the review (services.realign); the others keep what
+        # the first said, to_check included, not the entries merge_first_pass copied into the report.
+        sent = {str(i.get("name", "")) for i in process.inputs}
+        earlier = {o.recording for o in run.outcomes.all()}
+        outcomes = [o for o in outcomes if o.recording in sent or (o.transcript and o.transcript in sent)
+                    or o.recording not in earlier]
         seen = {o.recording for o in outcomes}
         for old in run.outcomes.exclude(recording__in=seen):
             if old.status == Status.WAITING:
                 old.status = Status.NOT_ALIGNED
-                old.message = _skipped_message(old.unknown_words, run.skipped_words) or \
+                old.message = skipped_message(old.unknown_words, run.skipped_words) or \
                     "it was left out of the alignment with your pronunciations"
             elif old.textgrid and old.textgrid not in process.outputs:
-                # Its result was the first pass's; the run's results are now the realignment's.
+                # Its first result was gone from the disk when merge_first_pass would have kept it.
                 old.status, old.code, old.textgrid = Status.NOT_ALIGNED, "no_result", ""
-                old.message = "its files changed during the review, so it was not aligned again"
+                old.message = FIRST_RESULT_GONE
             old.pk = None
             outcomes.append(old)
     run.outcomes.all().delete()
@@ -336,7 +474,7 @@ def from_entry(entry, outputs, *, review=False, skipped=()):
     else:
         outcome.status = Status.NOT_ALIGNED
         outcome.code = code or "no_result"
-        outcome.message = _skipped_message(unknown, skipped) if code == "unknown_words" else ""
+        outcome.message = skipped_message(unknown, skipped) if code == "unknown_words" else ""
         outcome.message = outcome.message or _reason(entry.get("reason"), outcome.code, unknown)
     return outcome
 
@@ -388,11 +526,15 @@ def _inputs_by_kind(run, process):
     return audio, texts
 
 
-def _skipped_message(unknown, skipped):
-    """The message for a recording the researcher left out in the review, or "" if it was not."""
-    if unknown and set(unknown) <= set(skipped or ()):
-        return f"you skipped it (no pronunciation for {_quoted(unknown)})"
+def skipped_message(unknown, skipped):
+    """The message for a recording the researcher left out in the review, or "" if it was not: one of its
+    unknown words was left without a pronunciation (the review leaves "the recordings with them" out)."""
+    chosen = {w.lower() for w in skipped or ()}
+    left = [w for w in unknown or () if w.lower() in chosen]
+    if left:
+        return f"you skipped it (no pronunciation for {_quoted(left)})"
     return ""
+
 
 
 def _reason(reason, code, unknown):

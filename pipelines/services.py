@@ -17,13 +17,14 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from pipelines import notifications, outcomes, review
-from pipelines.models import Run
+from pipelines.models import RecordingOutcome, Run
 from scripts.models import BaseParameter, OutputTemplate, Process
 from scripts.plainwords import GENERIC_FAILURE, plain
 from scripts.tasks import schedule_process
 from upload import services as upload_services
 from upload.checks import template_for
 from upload.models import Project, ProjectFile
+from upload.names import stem_of
 from upload.readiness import TOO_LONG, readiness
 
 log = logging.getLogger(__name__)
@@ -403,31 +404,148 @@ def on_process_finished(sender, process, **kwargs):
         run.save(update_fields=["dictionary", "stage"])
         notifications.notify(run, Stage.REVIEW)
     elif run.stage == Stage.REALIGNING:
+        # First: the outcomes of the kept recordings name TextGrids that must be among the realignment's outputs.
+        outcomes.merge_first_pass(run, process)
         outcomes.record_pass(run, process)
         _finish_run(run, outcomes.final_stage(run))
 
 
-def _kept_lines(old_files, reviewed_words):
+def _dictionary_lines(texts):
+    """(word as the dictionary's entries are looked up: lower case, no variant number, its line) of every entry
+    of dictionary texts, comments aside."""
+    for text in texts:
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and not parts[0].startswith((";;;", "#")):
+                yield review.base_word(parts[0]).lower(), parts
+
+
+def _entries(texts):
+    """{word: {its pronunciations}} of dictionary texts, to tell what a review changed."""
+    entries = {}
+    for word, parts in _dictionary_lines(texts):
+        entries.setdefault(word, set()).add(" ".join(parts[1:]))
+    return entries
+
+
+def _read_text(file):
+    with file.open("rb") as handle:
+        return handle.read().decode("utf-8-sig", errors="replace")
+
+
+def _kept_lines(old_texts, reviewed_words):
     """Lines of the project's earlier dictionaries for words the review does not cover.
 
     The FA input takes one dictionary, which the review replaces; without these
     lines the pronunciations of an earlier review (or the researcher's own .dict,
     which the first pass used) would be lost, and their recordings not aligned.
     """
-    kept = []
-    for f in old_files:
-        with f.file.open("rb") as handle:
-            text = handle.read().decode("utf-8-sig", errors="replace")
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and not parts[0].startswith((";;;", "#")) \
-                    and review.base_word(parts[0]).lower() not in reviewed_words:
-                kept.append(" ".join(parts))
-    return kept
+    return [" ".join(parts) for word, parts in _dictionary_lines(old_texts) if word not in reviewed_words]
+
+
+@dataclass
+class SecondPass:
+    """What the realignment sends: the recordings that need the reviewed pronunciations, not every one."""
+
+    files: list  # the project's files to send, the dictionary aside
+    recordings: list  # the outcomes (of the first pass) of the recordings aligned again
+    left_out: list  # (outcome, why) of those that waited and are not aligned again: a word skipped, files deleted
+    everything: str = ""  # why every recording is aligned again, else ""
+
+
+def _second_pass(run, project_files, dictionary_template, first_dictionary, new_dictionary):
+    """The recordings the realignment aligns again, and their files. `first_dictionary`, `new_dictionary`:
+    `_entries` of the dictionaries of the first pass (None when it cannot be read any more) and of the second.
+
+    Only those whose transcripts have unknown words can change (they waited for the review); the others keep
+    the first pass's results. Also aligned again: a recording whose audio or transcript was replaced during the
+    review (its first result is of other files), and one whose outputs would have a name of one aligned again.
+    Every recording is, as before, when the review changed what the dictionary says of words that were not
+    unknown (any transcript may have them: only the service knows how it splits a transcript into words), or
+    when the first pass did not say which recordings have the unknown words (a service without a report).
+    A recording that waited for a word the researcher skipped is left out, as the review said it would be.
+    """
+    first_inputs = run.fa_process.inputs
+    stored = {i["name"]: i.get("storage_name") for i in first_inputs}
+    present = {f.name: f for f in project_files if f.name in stored and f.template_id != dictionary_template}
+    recorded = list(run.outcomes.exclude(code=outcomes.LEFT_OUT))
+    unknown = {w.lower() for w in run.oov_words}
+    skipped = {w.lower() for w in run.skipped_words}
+    changed = sorted(w for w in (first_dictionary or {}).keys() | new_dictionary.keys()
+                     if (first_dictionary or {}).get(w) != new_dictionary.get(w) and w not in unknown)
+    placed = {w.lower() for o in recorded for w in o.unknown_words}
+    if first_dictionary is None:
+        everything = "the dictionary of the first alignment was replaced during the review"
+    elif changed:
+        shown = ", ".join(f"“{w}”" for w in changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10
+                                                             else "")
+        everything = (f"your review changed the pronunciations of words the aligner already knew ({shown}), "
+                      "which any recording may have")
+    elif unknown - skipped - placed:
+        everything = "the aligner did not say which recordings have the unknown words"
+    else:
+        everything = ""
+
+    # A recording's files are those of its stem: an outcome names its transcript only when the report did.
+    def stems(outcome):
+        return {stem_of(n).lower() for n in (outcome.recording, outcome.transcript) if n}
+
+    def replaced(outcome):
+        return any(present[n].file.name != stored[n] for n in present if stem_of(n).lower() in stems(outcome))
+
+    again, left_out = [], []
+    for outcome in recorded:
+        words = {w.lower() for w in outcome.unknown_words}
+        if words & skipped:
+            if outcome.status == RecordingOutcome.Status.WAITING:
+                left_out.append(outcome)
+        elif everything or outcome.status == RecordingOutcome.Status.WAITING or words or replaced(outcome):
+            again.append(outcome)
+    # Outputs are named by stem (a.wav and a.flac both give a.TextGrid): a kept result must not share its name
+    # with a new one.
+    sent_stems = set().union(*(stems(o) for o in again))
+    again += [o for o in recorded if o not in again and o not in left_out and stems(o) & sent_stems]
+    # One whose files were deleted during the review cannot be aligned again (a kept one keeps its result).
+    gone = [o for o in again if o.status == RecordingOutcome.Status.WAITING
+            and not any(stem_of(n).lower() in stems(o) for n in present)]
+    again = [o for o in again if o not in gone]
+    left_out = [(o, outcomes.skipped_message(o.unknown_words, run.skipped_words)) for o in left_out]
+    left_out += [(o, "its files were deleted during the review, so it was not aligned again") for o in gone]
+    sent_stems = set().union(*(stems(o) for o in again))
+    of_recordings = set().union(*(stems(o) for o in recorded))
+    # Inputs that are no recording's (of a template other than audio and transcripts) go with every pass.
+    files = [f for name, f in present.items()
+             if stem_of(name).lower() in sent_stems or stem_of(name).lower() not in of_recordings]
+    return SecondPass(files if again or everything else [], again, left_out, everything)
+
+
+def _first_dictionary(run, template_id, project_files):
+    """_entries of the dictionary the first pass was given, or None when it can no longer be read."""
+    names = {i["storage_name"] for i in run.fa_process.inputs if i.get("template") == template_id}
+    texts = []
+    for f in project_files:
+        if f.file.name in names:
+            names.discard(f.file.name)
+            try:
+                texts.append(_read_text(f.file))
+            except OSError:
+                return None
+    return _entries(texts) if not names else None
+
+
+def second_pass_note(run, plan):
+    """What the researcher is told when the review is sent: which recordings are aligned again, and why."""
+    if plan.everything:
+        return f"Aligning again with your pronunciations: every recording, since {plan.everything}."
+    if not plan.recordings:
+        return "No recording needed aligning again, so the run ended with the first alignment's results."
+    return outcomes.realignment(run)
 
 
 def realign(run, text, skip_missing=False):
-    """Save the reviewed dictionary in the project and run FA again with it.
+    """Save the reviewed dictionary in the project and run FA again with it, on the recordings that need it
+    (`_second_pass`); the others keep the first pass's results, which the realignment's folder receives when it
+    is done (`merge_first_pass`). `run.second_pass_note` says which were sent, for the page's message.
 
     Raises review.DictionaryRefused for problems in `text` and for unknown words
     left without a pronunciation, unless `skip_missing` (the researcher's choice
@@ -446,14 +564,21 @@ def realign(run, text, skip_missing=False):
         run = Run.objects.select_for_update().filter(pk=run.pk).first()
         if run is None or run.stage != Stage.REVIEW:
             raise NotInReview()
-        old = list(project.files.filter(template_id=template.template_id))
-        content = "".join(f"{line}\n" for line in _kept_lines(old, checked.words)) + checked.text
+        project_files = list(project.files.all())
+        old = [f for f in project_files if f.template_id == template.template_id]
+        old_texts = [_read_text(f.file) for f in old]
+        content = "".join(f"{line}\n" for line in _kept_lines(old_texts, checked.words)) + checked.text
+        first = _first_dictionary(run, template.template_id, project_files) if run.fa_process else None
+        run.skipped_words = skipped
+        if run.fa_process is None:
+            plan = SecondPass([f for f in project_files if f.template_id != template.template_id], [], [],
+                              "the first alignment's record is gone")
+        else:
+            plan = _second_pass(run, project_files, template.template_id, first, _entries([content]))
         for f in old:
             f.delete()
             transaction.on_commit(lambda f=f: upload_services.remove_stored(f))
-        # The same recordings as the first pass: files left out then (unpaired) stay out.
-        first_pass = {i["name"] for i in run.fa_process.inputs} if run.fa_process else None
-        files = [f for f in project.files.all() if first_pass is None or f.name in first_pass]
+        files = list(plan.files)
         if content:
             record = ProjectFile(project=project, name=name, template_id=template.template_id,
                                  kind=ProjectFile.Kind.DICTIONARY, size=len(content.encode()))
@@ -461,11 +586,20 @@ def realign(run, text, skip_missing=False):
             record.save()
             files.append(record)
         run.dictionary = content  # what the realignment is given, earlier entries included
-        run.skipped_words = skipped
-        run.realign_process = _new_process(pipeline.fa_script, _inputs(files, metadata=_first_pass_metadata(run)),
-                                           run.parameters, f"{run.folder}/fa2")
-        run.stage = Stage.REALIGNING
-        run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
+        for outcome, why in plan.left_out:
+            outcome.status, outcome.message = RecordingOutcome.Status.NOT_ALIGNED, why
+            outcome.save(update_fields=["status", "message"])
+        if not plan.recordings and not plan.everything:
+            # Nothing can change: the run ends with the first pass's results, and no job is sent.
+            run.save(update_fields=["dictionary", "skipped_words"])
+            outcomes.settle_waiting(run, "it was left out of the alignment with your pronunciations")
+            _finish_run(run, outcomes.final_stage(run))
+        else:
+            run.realign_process = _new_process(pipeline.fa_script, _inputs(files, metadata=_first_pass_metadata(run)),
+                                               run.parameters, f"{run.folder}/fa2")
+            run.stage = Stage.REALIGNING
+            run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
+        run.second_pass_note = second_pass_note(run, plan)
     project.touch()
     return run
 

@@ -216,7 +216,7 @@ def review_dictionary(request, project_id, run_id):
             return redirect("upload-project-list")
         else:
             skipped = f" Left out, as you chose: the recordings with {', '.join(run.skipped_words)}." if run.skipped_words else ""
-            messages.success(request, f"Aligning again with your pronunciations.{skipped}")
+            messages.success(request, f"{run.second_pass_note}{skipped}")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
     return render(request, "pipelines/review.html", {
         "run": run, "project": run.project, "form": form, "rows": review.review_rows(run),

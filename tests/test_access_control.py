@@ -118,7 +118,9 @@ OWNER_CHANGES = {
     "pipelines-review": (
         {"dictionary": "a AH\n"},
         lambda project, f, run: Run.objects.get(pk=run.pk).stage, "realigning",
-        "Aligning again with your pronunciations.",
+        # Its first pass gave no pronunciations: the review's "a" is one the aligner knew, which any recording may have.
+        "Aligning again with your pronunciations: every recording, since your review changed the pronunciations of "
+        "words the aligner already knew (“a”), which any recording may have.",
     ),
     "pipelines-cancel-run": (
         {},

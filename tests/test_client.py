@@ -67,7 +67,9 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     assert "Refused: broken.wav: this is not audio that can be read (damaged, or not really a WAV file)" \
         in lines, result.stderr
     assert "Left out: broken.txt has no recording: add broken.wav or broken.flac." in lines, result.stderr
-    assert "Aligning again with the proposed pronunciations." in lines
+    # Only the recording with the unknown word is aligned again; the client says so, as the run page does.
+    assert "Aligning again 1 of the 2 recordings, those that need your pronunciations; 1 keeps the result of the " \
+           "first alignment." in lines
     assert lines[-1] == f"2 of 3 recordings aligned; 1 not aligned. 2 result(s) in {output}"
     grid = textgrid.openTextgrid(str(output / "oov-equestria.TextGrid"), includeEmptyIntervals=False)
     assert "equestria" in [entry.label.lower() for tier in grid.tiers for entry in tier.entries]

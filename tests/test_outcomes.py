@@ -9,6 +9,7 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
@@ -283,7 +284,7 @@ def test_unknown_words_without_a_g2p_script_are_a_reason_not_a_wait(alice):
     assert (b.status, b.message) == (Status.NOT_ALIGNED, "its transcript has words no dictionary knows: zork")
 
 
-def realigned(owner, stems, outputs, *, status="done"):
+def realigned(owner, stems, outputs, *, status="done", before_finishing=None):
     """A run whose first pass aligned a.wav and left b.wav waiting (unknown "zork"), then whose
     realignment over `stems` ended with `status` and these output files."""
     pipeline = with_g2p(make_fa_pipeline())
@@ -295,6 +296,8 @@ def realigned(owner, stems, outputs, *, status="done"):
     run.stage = Stage.REALIGNING
     run.realign_process = fa_process(run.project, stems, outputs, status=status, folder="fa2")
     run.save()
+    if before_finishing:
+        before_finishing(run)
     finish(run.realign_process)
     run.refresh_from_db()
     return run
@@ -313,12 +316,53 @@ def test_a_realignment_that_fails_after_delivering_some_outputs_keeps_the_first_
     assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.NOT_ALIGNED, "unknown_words")}
 
 
-def test_a_recording_whose_files_changed_during_the_review_loses_no_link_to_a_missing_result(alice):
-    # a.wav and a.txt were deleted during the review
+def test_a_recording_the_realignment_was_not_given_keeps_its_first_result_in_the_realignments_folder(alice):
     run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))})
     a = run.outcomes.get(recording="a.wav")
+    assert (a.status, a.textgrid) == (Status.ALIGNED, "a.TextGrid")
+    assert run.result_process == run.realign_process and "a.TextGrid" in run.realign_process.outputs
+    kept = os.path.join(default_storage.path(run.realign_process.output_folder), "a.TextGrid")
+    assert os.path.samefile(kept, os.path.join(default_storage.path(run.fa_process.output_folder), "a.TextGrid"))
+    assert "oov.txt" not in run.realign_process.outputs  # the first pass's unknown words are not the run's now
+
+
+def test_a_kept_recording_named_as_the_reviewed_dictionary_keeps_its_result(alice):
+    def with_dictionary(run):
+        run.realign_process.inputs = [*run.realign_process.inputs,
+                                      {"storage_name": "x/a.dict", "name": "a.dict", "template": "dictionary"}]
+        run.realign_process.save()
+
+    run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                    before_finishing=with_dictionary)
+    assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.ALIGNED, "")}
+    assert "a.TextGrid" in run.realign_process.outputs
+
+
+def test_a_kept_results_saved_versions_stay_its_versions_after_the_realignment(alice):
+    from pipelines import results
+    from pipelines.models import ResultVersion
+
+    def corrected(run):
+        path = f"{run.folder}/versions/a1.TextGrid"
+        default_storage.save(path, ContentFile(GRID))
+        ResultVersion.objects.create(run=run, process=run.fa_process, result="a.TextGrid", number=1, author=alice,
+                                     textgrid=path)
+
+    run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                    before_finishing=corrected)
+    latest = results.result_version(run, "a.TextGrid")
+    assert (latest.number, latest.author) == (1, "alice")
+    assert [v.number for v in results.versions(run, "a.TextGrid")] == [0, 1]
+    assert results.result_version(run, "b.TextGrid").number == 0
+
+
+def test_a_recording_whose_first_result_is_gone_from_the_disk_loses_no_link_to_a_missing_result(alice):
+    run = realigned(alice, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                    before_finishing=lambda run: os.remove(
+                        os.path.join(default_storage.path(run.fa_process.output_folder), "a.TextGrid")))
+    a = run.outcomes.get(recording="a.wav")
     assert (a.status, a.textgrid) == (Status.NOT_ALIGNED, "")
-    assert a.message == "its files changed during the review, so it was not aligned again"
+    assert a.message == outcomes.FIRST_RESULT_GONE
 
 
 def test_names_the_service_stored_in_another_case_keep_the_uploaded_name(alice):

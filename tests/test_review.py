@@ -192,9 +192,13 @@ def test_a_missing_word_is_refused_until_the_researcher_chooses_to_leave_its_rec
     review_run.refresh_from_db()
     assert review_run.stage == Run.Stage.REALIGNING and review_run.skipped_words == ["zebra"]
     assert review_run.dictionary == "pony P AO N IY\n"
-    assert sent_names(review_run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    # Only a.wav is aligned again: b.wav has the skipped word, and c.wav was aligned in the first pass.
+    assert sent_names(review_run) == ["a.txt", "a.wav", "equestria.dict"]
+    b = review_run.outcomes.get(recording="b.wav")
+    assert (b.status, b.message) == ("not_aligned", "you skipped it (no pronunciation for “zebra”)")
     messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
-    assert any("Left out, as you chose: the recordings with zebra" in m for m in messages)
+    assert "Aligning again 1 of the 3 recordings, those that need your pronunciations; 1 keeps the result of the " \
+           "first alignment. Left out, as you chose: the recordings with zebra." in messages
 
 
 def test_another_user_cannot_skip_words_of_a_run_not_theirs(bob, review_run):
@@ -221,9 +225,23 @@ def test_realign_refuses_a_missing_word_unless_asked_and_sends_the_files_of_the_
     with pytest.raises(DictionaryRefused, match="No pronunciation for “zebra”"):
         services.realign(review_run, "pony P OW N IY\n")
     add_file(review_run.project, "late.wav", b"x")  # added during the review: not part of this run
+    run = services.realign(review_run, "pony P OW N IY\n", skip_missing=True)
+    assert run.skipped_words == ["zebra"] and run.stage == Run.Stage.REALIGNING
+    assert sent_names(run) == ["a.txt", "a.wav", "equestria.dict"]
+
+
+def test_a_review_that_leaves_every_waiting_recording_out_ends_the_run_without_aligning_again(review_run):
     run = services.realign(review_run, "", skip_missing=True)
-    assert run.skipped_words == ["pony", "zebra"] and run.stage == Run.Stage.REALIGNING
-    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav"]  # no empty dictionary
+    # Nothing the new dictionary could change: no job, and c.wav's first result is the run's.
+    assert run.skipped_words == ["pony", "zebra"] and run.stage == Run.Stage.PROBLEMS
+    assert run.realign_process is None and run.result_process == run.fa_process
+    assert run.second_pass_note == "No recording needed aligning again, so the run ended with the first " \
+                                   "alignment's results."
+    assert {o.recording: (o.status, o.message) for o in run.outcomes.all()} == {
+        "a.wav": ("not_aligned", "you skipped it (no pronunciation for “pony”)"),
+        "b.wav": ("not_aligned", "you skipped it (no pronunciation for “pony”, “zebra”)"),
+        "c.wav": ("aligned", "")}
+    assert not run.project.files.filter(kind="dictionary").exists()  # no empty dictionary
 
 
 def test_ipa_stress_marks_are_accepted_and_dropped_for_a_phone_set_in_ipa():
@@ -245,5 +263,68 @@ def test_the_second_pass_sends_each_file_with_the_values_the_first_pass_sent_and
     fa.save()
     run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
     sent = {i["name"]: i.get("metadata") for i in run.realign_process.inputs}
+    # c.wav, aligned in the first pass, keeps its result: it is not sent again.
     assert sent == {"a.wav": None, "a.txt": {"dialect": "us"}, "b.wav": None, "b.txt": {"dialect": "us"},
-                    "c.wav": None, "c.txt": {"dialect": "us"}, "equestria.dict": {"encoding": "utf-8"}}
+                    "equestria.dict": {"encoding": "utf-8"}}
+
+
+# Which recordings the realignment is given (services._second_pass)
+
+
+def test_a_variant_of_a_word_the_aligner_knew_sends_every_recording_and_says_why(alice_client, review_run):
+    url = reverse("pipelines-review", args=[review_run.project_id, review_run.pk])
+    response = alice_client.post_form(url, {"dictionary": "pony P OW N IY\nzebra Z IY B R AH\nclubs K L AH B Z\n"})
+    review_run.refresh_from_db()
+    # "clubs" may be in c.wav's transcript as in any other: only the service knows its words.
+    assert sent_names(review_run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
+    assert messages == ["Aligning again with your pronunciations: every recording, since your review changed the "
+                        "pronunciations of words the aligner already knew (“clubs”), which any recording may have."]
+
+
+def test_a_changed_pronunciation_in_the_projects_own_dictionary_sends_every_recording(review_run):
+    own = add_file(review_run.project, "mine.dict", b"filly F IH L IY\n")
+    fa = review_run.fa_process
+    fa.inputs = [*fa.inputs, {"storage_name": own.file.name, "name": "mine.dict", "template": "dictionary"}]
+    fa.save()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\nfilly F IH L AY\n")
+    assert "c.wav" in sent_names(run) and "“filly”" in run.second_pass_note
+    # Unchanged, the first pass's dictionary entries need nothing aligned again.
+    run.stage, run.realign_process = Run.Stage.REVIEW, None
+    run.save()
+    project = run.project
+    kept = project.files.get(name="equestria.dict")
+    fa.inputs = [*fa.inputs[:-1], {"storage_name": kept.file.name, "name": "equestria.dict", "template": "dictionary"}]
+    fa.save()
+    run = services.realign(run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "equestria.dict"]
+
+
+def test_without_word_lists_per_recording_every_recording_is_aligned_again(review_run):
+    # A service without a report: the first pass did not say which recordings have the unknown words.
+    review_run.outcomes.update(unknown_words=[])
+    review_run.outcomes.filter(recording="a.wav").update(status="aligned", textgrid="a.TextGrid")
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    assert run.second_pass_note.endswith("every recording, since the aligner did not say which recordings have the "
+                                         "unknown words.")
+
+
+def test_a_kept_recording_whose_file_was_replaced_during_the_review_is_aligned_again(review_run):
+    project = review_run.project
+    project.files.get(name="c.txt").delete()
+    add_file(project, "c.txt", b"another transcript")
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
+    assert run.second_pass_note == "Aligning every recording again with your pronunciations (3)."
+
+
+def test_a_waiting_recording_whose_files_were_deleted_during_the_review_is_not_aligned_and_says_why(review_run):
+    project = review_run.project
+    for name in ("b.wav", "b.txt"):
+        project.files.get(name=name).delete()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "equestria.dict"]
+    b = run.outcomes.get(recording="b.wav")
+    assert (b.status, b.message) == ("not_aligned", "its files were deleted during the review, so it was not aligned "
+                                                    "again")

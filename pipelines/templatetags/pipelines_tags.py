@@ -48,6 +48,14 @@ def run_problem(run):
 
 
 @register.filter
+def realignment(run):
+    """pipelines.outcomes.realignment: which recordings the alignment after the review aligns again."""
+    from pipelines.outcomes import realignment
+
+    return realignment(run)
+
+
+@register.filter
 def waiting_hint(process):
     """Why the process's next step waits for a worker, in a sentence for the researcher ('' while all is well)."""
     return health.waiting_hint(process)
