@@ -44,8 +44,10 @@ class VersionRefused(ValueError):
     """A submitted version that breaks a rule; the message says which and where."""
 
 
-BUSY = ("This run is finding pronunciations or aligning again; corrections saved now would be set aside by the "
-        "new alignment. Wait until it has ended, then correct its new results.")
+# Not "set aside": since only the recordings with unknown words are aligned again, most results are kept; which ones
+# is known only once the review is in.
+BUSY = ("This run is finding pronunciations or aligning again, so its results may still change. Wait until it has "
+        "ended, then make your corrections.")
 
 
 # Between the first pass and the realignment: the realignment's results replace the first pass's (and their versions).

@@ -395,13 +395,13 @@ def test_a_save_based_on_the_result_before_a_realignment_is_refused(alice_client
 
 
 @pytest.mark.parametrize("stage", [Run.Stage.TRANSCRIBING, Run.Stage.REVIEW, Run.Stage.REALIGNING])
-def test_no_correction_is_saved_while_a_realignment_would_set_it_aside(alice_client, alice, tmp_path, stage):
+def test_no_correction_is_saved_while_the_run_may_still_change_its_results(alice_client, alice, tmp_path, stage):
     project, run = edited_run(alice, tmp_path)
     Run.objects.filter(pk=run.pk).update(stage=stage)
     response = save(alice_client, project, run, {"base": 0, "tiers": moved(tiers_of(run), 0.4504, 0.47)})
     assert response.status_code == 409 and response.json()["error"] == (
-        "This run is finding pronunciations or aligning again; corrections saved now would be set aside by the new "
-        "alignment. Wait until it has ended, then correct its new results.")
+        "This run is finding pronunciations or aligning again, so its results may still change. Wait until it has "
+        "ended, then make your corrections.")
     response = api_put(alice, project, run, 1, {"tiers": moved(tiers_of(run), 0.4504, 0.47)})
     assert response.status_code == 409 and response.json()["detail"] == versions.BUSY
     assert not ResultVersion.objects.exists()
