@@ -247,6 +247,11 @@ class ResultSerializer(serializers.Serializer):
                                   help_text="Of an output of a one-service pipeline: what the service calls it.")
     size = serializers.IntegerField(required=False,
                                     help_text="Of an output of a one-service pipeline: its size in bytes.")
+    of_file = serializers.CharField(required=False, allow_null=True, help_text=(
+        "Of an output of a one-service pipeline that kept its name on the service: the name of your file it is an "
+        "output of. Two of your files had one name on the service (memo.txt, and memo.rot converted into a .txt), so "
+        "the outputs of one keep the service's names (memo-2.count is of memo.txt), as the run page and the zip's "
+        "names-on-the-service.txt say; null for any other output."))
     downloads = serializers.DictField(child=serializers.CharField(),
                                       help_text="A URL per format: textgrid, eaf, csv, json; of an output of a "
                                                 "one-service pipeline, `file` (the output as it is; an output in a "

@@ -647,7 +647,7 @@ def _output(request, run, output):
     downloads = {} if "/" in output.name else {"file": request.build_absolute_uri(
         reverse("api-result", args=[run.project_id, run.pk, output.name]))}
     return {"recording": None, "name": output.name, "label": output.label or None, "size": output.size,
-            "downloads": downloads, "picture": None}
+            "of_file": output.of_file or None, "downloads": downloads, "picture": None}
 
 
 def _attachment(make, missing="not_found"):

@@ -965,6 +965,13 @@ def test_outputs_that_keep_the_services_names_say_whose_they_are_on_the_run_page
     page = text(alice_client.get(run_url("pipelines-run", run)))
     assert ("memo-2.* are the outputs of memo.txt (two of your files have one name on the service, so these outputs "
             "keep the service's).") in page
+    assert [(name, what) for name, what, _ in output_rows(page)] == [("memo-2.count", "of memo.txt"),
+                                                                   ("memo.count", "—")]
+    # The API's results list says it of each output, as the page does.
+    from tests.test_api import api, token_for
+
+    listed = api(token_for(alice)).get(reverse("api-result-list", args=[run.project_id, run.pk])).json()["results"]
+    assert [(r["name"], r["of_file"]) for r in listed] == [("memo-2.count", "memo.txt"), ("memo.count", None)]
     archive = alice_client.get(run_url("pipelines-download-results", run))
     with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
         assert sorted(z.namelist()) == ["memo-2.count", "memo.count", "names-on-the-service.txt"]
