@@ -118,6 +118,9 @@ class FileSerializer(serializers.Serializer):
     template = serializers.CharField(source="template_id", help_text="The aligner's input template it is for.")
     converter = serializers.CharField(help_text="The id of the conversion the service runs on it when it receives it "
                                                 "(chosen at upload); empty: it is sent as it is.")
+    converter_label = serializers.CharField(help_text="That conversion's label, as the service gave it when it was "
+                                                      "chosen (also once the service no longer offers it); empty with "
+                                                      "`converter`.")
     size = serializers.IntegerField()
     duration = serializers.FloatField(allow_null=True, help_text="Seconds, of a recording.")
     sample_rate = serializers.IntegerField(allow_null=True)

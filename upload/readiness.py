@@ -292,7 +292,7 @@ def conversions_gone(project, files):
     if not chosen:
         return []
     declared = {t.template_id: {cid for cid, _ in t.converters} for t in input_templates(project.pipeline)[0]}
-    return [f"{f.name}: the service no longer offers the conversion chosen for it (“{f.converter}”), so a run leaves "
+    return [f"{f.name}: the service no longer offers the conversion chosen for it (“{f.converter_label or f.converter}”), so a run leaves "
             "it out; upload it again, choosing what its files are" for f in chosen
             if f.converter not in declared.get(f.template_id, ())]
 
