@@ -232,7 +232,9 @@ class RunDetailSerializer(RunSerializer):
     progress = ProgressDetailSerializer(allow_null=True, help_text="Of the step under way; null when none is.")
     summary = serializers.CharField(help_text="“3 of 5 recordings aligned (1 with warnings); 2 not aligned”, "
                                               "or empty before any outcome is known.")
-    parameters = serializers.DictField(help_text="The values the run was started with.")
+    parameters = serializers.DictField(help_text="The values the run was started with, those that had an effect on "
+                                                 "it: a run of the bundled aligner in English (whose phones are "
+                                                 "ARPAbet) does not list the phone alphabet of other languages.")
     unknown_words = serializers.ListField(child=serializers.CharField(),
                                           help_text="Words the aligner's dictionary lacked.")
     skipped_words = serializers.ListField(child=serializers.CharField(),
@@ -250,7 +252,7 @@ class ResultSerializer(serializers.Serializer):
                                   help_text="Of an output of a one-service pipeline: what the service calls it.")
     size = serializers.IntegerField(required=False,
                                     help_text="Of an output of a one-service pipeline: its size in bytes.")
-    of_file = serializers.CharField(required=False, allow_null=True, help_text=(
+    of_file = serializers.CharField(required=False, help_text=(
         "Of an output of a one-service pipeline that kept its name on the service: the name of your file it is an "
         "output of. Two of your files had one name on the service (memo.txt, and memo.rot converted into a .txt), so "
         "the outputs of one keep the service's names (memo-2.count is of memo.txt), as the run page and the zip's "

@@ -29,7 +29,7 @@ from api.serializers import (
     ReviewSubmitSerializer, RunDetailSerializer, RunSerializer, RunStartSerializer, UploadResultSerializer,
     UploadSerializer, VersionDetailSerializer, VersionListSerializer, VersionPutSerializer,
 )
-from pipelines import outcomes, pictures, results, review, versions
+from pipelines import bundled, outcomes, pictures, results, review, versions
 from pipelines import services as pipeline_services
 from pipelines.access import get_run_for_user
 from pipelines.forms import (
@@ -560,7 +560,7 @@ def _run_detail(request, run):
     checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
     data = _run(request, run, waiting=True) | {
         "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
-        "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
+        "parameters": bundled.parameters_in_effect(run), "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
         "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
         if run.stage == Run.Stage.REVIEW else None,
         "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
