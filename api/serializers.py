@@ -118,6 +118,9 @@ class FileSerializer(serializers.Serializer):
     template = serializers.CharField(source="template_id", help_text="The aligner's input template it is for.")
     converter = serializers.CharField(help_text="The id of the conversion the service runs on it when it receives it "
                                                 "(chosen at upload); empty: it is sent as it is.")
+    converter_label = serializers.CharField(help_text="That conversion's label, as the service gave it when it was "
+                                                      "chosen (also once the service no longer offers it); empty with "
+                                                      "`converter`.")
     size = serializers.IntegerField()
     duration = serializers.FloatField(allow_null=True, help_text="Seconds, of a recording.")
     sample_rate = serializers.IntegerField(allow_null=True)
@@ -232,7 +235,9 @@ class RunDetailSerializer(RunSerializer):
     realignment = serializers.CharField(help_text="After the review, as the run page says it: how many recordings are "
                                                   "(or were) aligned again with the reviewed pronunciations, the "
                                                   "others keeping the first alignment's results; else empty.")
-    parameters = serializers.DictField(help_text="The values the run was started with.")
+    parameters = serializers.DictField(help_text="The values the run was started with, those that had an effect on "
+                                                 "it: a run of the bundled aligner in English (whose phones are "
+                                                 "ARPAbet) does not list the phone alphabet of other languages.")
     unknown_words = serializers.ListField(child=serializers.CharField(),
                                           help_text="Words the aligner's dictionary lacked.")
     skipped_words = serializers.ListField(child=serializers.CharField(),
@@ -250,6 +255,11 @@ class ResultSerializer(serializers.Serializer):
                                   help_text="Of an output of a one-service pipeline: what the service calls it.")
     size = serializers.IntegerField(required=False,
                                     help_text="Of an output of a one-service pipeline: its size in bytes.")
+    of_file = serializers.CharField(required=False, help_text=(
+        "Of an output of a one-service pipeline that kept its name on the service: the name of your file it is an "
+        "output of. Two of your files had one name on the service (memo.txt, and memo.rot converted into a .txt), so "
+        "the outputs of one keep the service's names (memo-2.count is of memo.txt), as the run page and the zip's "
+        "names-on-the-service.txt say; null for any other output."))
     downloads = serializers.DictField(child=serializers.CharField(),
                                       help_text="A URL per format: textgrid, eaf, csv, json; of an output of a "
                                                 "one-service pipeline, `file` (the output as it is; an output in a "

@@ -29,7 +29,7 @@ from api.serializers import (
     ReviewSubmitSerializer, RunDetailSerializer, RunSerializer, RunStartSerializer, UploadResultSerializer,
     UploadSerializer, VersionDetailSerializer, VersionListSerializer, VersionPutSerializer,
 )
-from pipelines import outcomes, pictures, results, review, versions
+from pipelines import bundled, outcomes, pictures, results, review, versions
 from pipelines import services as pipeline_services
 from pipelines.access import get_run_for_user
 from pipelines.forms import (
@@ -561,7 +561,7 @@ def _run_detail(request, run):
     data = _run(request, run, waiting=True) | {
         "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
         "realignment": outcomes.realignment(run),
-        "parameters": run.parameters, "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
+        "parameters": bundled.parameters_in_effect(run), "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
         "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
         if run.stage == Run.Stage.REVIEW else None,
         "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
@@ -648,7 +648,7 @@ def _output(request, run, output):
     downloads = {} if "/" in output.name else {"file": request.build_absolute_uri(
         reverse("api-result", args=[run.project_id, run.pk, output.name]))}
     return {"recording": None, "name": output.name, "label": output.label or None, "size": output.size,
-            "downloads": downloads, "picture": None}
+            "of_file": output.of_file or None, "downloads": downloads, "picture": None}
 
 
 def _attachment(make, missing="not_found"):

@@ -121,9 +121,12 @@ def unreadable_reason(exc):
     return getattr(exc, "error_string", None) or str(exc)
 
 
-def minutes(seconds):
-    """Minutes to one decimal, rounded up: a file 2 s over a 60-minute limit is "60.1", not "60.0", minutes long."""
-    return f"{math.ceil(seconds / 6 - 1e-9) / 10:.1f}"
+def length(seconds):
+    """A length in whole minutes and seconds, rounded up: a file 2.4 s over a 60-minute limit is "60 min 3 s" long,
+    never "60 min" (nor "60.0 minutes"), and is "3 s" over it."""
+    whole_minutes, rest = divmod(math.ceil(seconds - 1e-9), 60)
+    return " ".join(part for part in (f"{whole_minutes} min" if whole_minutes else "", f"{rest} s" if rest else "")
+                    if part) or "0 s"
 
 
 def _info(path, max_seconds):
@@ -136,7 +139,8 @@ def _info(path, max_seconds):
     duration = info.frames / info.samplerate
     if max_seconds is not None and duration > max_seconds:
         raise AudioError(
-            f"it is {minutes(duration)} minutes long; this service aligns at most {max_seconds / 60:.0f} minutes per file"
+            f"it is {length(duration)} long, {length(duration - max_seconds)} more than the {max_seconds / 60:g} "
+            f"minute{'' if max_seconds == 60 else 's'} this service aligns per file"
         )
 
 

@@ -27,7 +27,7 @@ import soundfile
 from clamservices import languages, pool, tiered
 from clamservices.aligner import PIECE_SECONDS, PLAN_SHARE, Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
-from clamservices.audio import SAMPLE_RATE, AudioError, convert, minutes, unreadable_reason
+from clamservices.audio import SAMPLE_RATE, AudioError, convert, length, unreadable_reason
 from clamservices.dictionaries import Entry, parse_dictionary
 from clamservices.jobs import JobFailed, main
 from clamservices.report import Report
@@ -77,10 +77,12 @@ def _check_audio(path, max_seconds):
         raise _coded(AudioError(f"it cannot be read as audio ({unreadable_reason(exc)})"), "unreadable_audio") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise _coded(AudioError("it contains no audio (0 samples)"), "too_short")
-    if info.frames / info.samplerate > max_seconds:
+    duration = info.frames / info.samplerate
+    if duration > max_seconds:
         raise _coded(AudioError(
-            f"it is {minutes(info.frames / info.samplerate)} minutes long; the limit is {max_seconds / 60:.0f} minutes; "
-            "cut it into shorter recordings"
+            f"it is {length(duration)} long, {length(duration - max_seconds)} more than the limit of "
+            f"{max_seconds / 60:g} minute{'' if max_seconds == 60 else 's'} (Longest recording): cut it into shorter "
+            "recordings, or run it with a higher limit"
         ), "too_long")
 
 

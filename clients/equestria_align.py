@@ -277,6 +277,41 @@ def upload(api, project, files, *, max_bytes, max_files, quiet):
     return refused, notes
 
 
+# The readiness badges (upload/readiness.py) of a recording without its transcript, and of a transcript without its
+# recording: what the file left out is, and the extensions of the partner it misses.
+PARTNER_MISSING = {"no transcript": ("recording", EXTENSIONS - RECORDINGS - {".dict"}),
+                   "no audio": ("transcript", RECORDINGS)}
+
+
+def _split(name):
+    """(stem, extension in lower case with its dot) as the server pairs a recording and its transcript
+    (scripts/filenames.py: at the last dot)."""
+    stem, dot, extension = name.rpartition(".")
+    return (stem, f".{extension.lower()}") if dot and stem and extension else (name, "")
+
+
+def upload_lines(refused, unpaired):
+    """What to say of the files the server refused (name, its message) and of those its readiness leaves out: one line
+    per recording. A recording left out because the server refused its transcript (or a transcript whose recording it
+    refused) is told on the refusal's line: the readiness alone would ask to "add blank.txt", the file just refused."""
+    alone = {_split(u["names"][0])[0]: u for u in unpaired
+             if u.get("badge") in PARTNER_MISSING and len(u["names"]) == 1}
+    lines, told = [], set()
+    for name, detail in refused:
+        # The server's message names the file itself ("bad.wav: this is not audio …"), as on the upload page.
+        line = f"Refused: {detail}" if detail.startswith(f"{name}:") else f"Refused: {name}: {detail}"
+        stem, extension = _split(name)
+        partner = alone.get(stem)
+        if partner is not None and extension in PARTNER_MISSING[partner["badge"]][1]:
+            del alone[stem]
+            left_out = partner["names"][0]
+            line += f"; its {PARTNER_MISSING[partner['badge']][0]} {left_out} is left out"
+            told.add(left_out)
+        lines.append(line)
+    lines += [f"Left out: {u['message']}" for u in unpaired if not told & set(u["names"])]
+    return lines
+
+
 def wait(api, run, *, poll, timeout, quiet, stop_at_review=False, clock=time.monotonic, sleep=time.sleep):
     """Follow the run until it ends (or, with stop_at_review, waits for the review); its detail. Looks every
     FIRST_LOOK seconds at first and at each new step, backing off to every `poll` seconds, and when the step's
@@ -495,12 +530,9 @@ def align(args):
                             quiet=quiet)
     for note in notes:
         say(f"Note: {note}", quiet)
-    for name, detail in refused:
-        # The server's message names the file itself ("bad.wav: this is not audio …"), as on the upload page.
-        say(f"Refused: {detail}" if detail.startswith(f"{name}:") else f"Refused: {name}: {detail}", quiet)
     detail = api.json("GET", f"projects/{project['id']}/")
-    for unpaired in detail["readiness"]["unpaired"]:
-        say(f"Left out: {unpaired['message']}", quiet)
+    for line in upload_lines(refused, detail["readiness"]["unpaired"]):
+        say(line, quiet)
     try:
         run = api.json("POST", f"projects/{project['id']}/runs/",
                        json={"parameters": dict(args.parameter), "only_complete_pairs": True})
@@ -549,7 +581,9 @@ def finish(api, run, args, refused, unpaired):
                        f"{_resume_hint(args, run, output='ANOTHER_FOLDER')}", USAGE) from None
         raise
     not_aligned = [o for o in run["outcomes"] if not o["result"]]
-    for outcome in not_aligned:
+    # Those left out before the run started were said then (upload_lines), with the reason its outcome repeats.
+    told = {name for u in unpaired for name in u["names"]}
+    for outcome in (o for o in not_aligned if o["recording"] not in told):
         say(f"Not aligned: {outcome['recording']}: {outcome['message'] or outcome['status_label']}", quiet)
     for outcome in run["outcomes"]:
         for warning in outcome.get("warnings") or []:

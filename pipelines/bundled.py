@@ -20,6 +20,12 @@ from scripts.importer import import_script
 from scripts.models import InputTemplate, OutputTemplate, Pipeline, Script
 
 FA_NAME = "Bundled forced alignment (English)"
+# The bundled aligner's name on the server (clamservices/config/forced_alignment.py, SYSTEM_NAME), which its Scripts
+# keep as Script.service_name whatever an administrator calls them.
+FA_SERVICE_NAME = "Equestria forced alignment (English)"
+# Its parameters that only a run in a mapped language uses (clamservices/fa_job.py): the phone tier of a language the
+# acoustic model is of (English) is in the model's own phones, ARPAbet, whatever the phone alphabet says.
+MAPPED_LANGUAGE_PARAMETERS = {"phone_alphabet"}
 G2P_NAME = "Bundled G2P (English, Dutch)"
 PIPELINE_NAME = "English"
 LANGUAGE_PARAMETER = "language"
@@ -77,6 +83,20 @@ def _language_pipeline(code, fa_url, g2p_url):
             phone_set=" ".join(sorted(languages.phones(code))),
         )
     return []
+
+
+def parameters_in_effect(run):
+    """The run's parameter values (`Run.parameters`, as it sent them) that had an effect on it, as its page and the
+    API list them. The English Script presets the phone alphabet so that its form does not offer it (see `setup`),
+    and "Phone alphabet = ipa" would then describe TextGrids whose phones are ARPAbet: a run of the bundled aligner in
+    a language it aligns natively lists none of MAPPED_LANGUAGE_PARAMETERS."""
+    values = run.parameters
+    if not MAPPED_LANGUAGE_PARAMETERS & set(values) or run.pipeline.fa_script.service_name != FA_SERVICE_NAME:
+        return values
+    language = languages.LANGUAGES.get(values.get(LANGUAGE_PARAMETER) or "en-us")  # fa_job's default: English
+    if language is None or not language.native:
+        return values
+    return {key: value for key, value in values.items() if key not in MAPPED_LANGUAGE_PARAMETERS}
 
 
 def settings_problem():

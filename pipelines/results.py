@@ -20,7 +20,7 @@ from django.http import Http404
 
 from pipelines import exports, outcomes, pictures
 from pipelines.models import ResultVersion
-from scripts.clamnames import kept_service_names_text
+from scripts.clamnames import input_of, kept_service_names, kept_service_names_text
 from scripts.filenames import split_name, stem_of
 from upload import downloads
 from upload.checks import SNIFF_BYTES, template_for, text_fault
@@ -254,10 +254,21 @@ class Output:
     size: int
     text: bool  # readable as text: the text viewer shows it
     textgrid: bool
+    # The name of the researcher's file it is an output of, when it kept the service's name ("memo-2.count" of
+    # "memo.txt": two of their files had one name on the service, see service_names); else "".
+    of_file: str = ""
 
 
 # The run page lists at most this many outputs (each is looked at on the disk); the zip holds them all.
 OUTPUTS_LISTED_MAX = 1000
+
+
+def service_names(run):
+    """[(the service's stem, the name of the researcher's file)] of the files some of whose outputs kept their names
+    on the service (scripts.clamnames.kept_service_names): the run page says whose they are, as do `outputs` and so
+    the API's results list."""
+    process = run.result_process
+    return kept_service_names(process.inputs, process.outputs) if process is not None else []
 
 
 def outputs(run, limit=None):
@@ -266,6 +277,7 @@ def outputs(run, limit=None):
     process = run.result_process
     if process is None:
         return []
+    kept = service_names(run)
     folder = default_storage.path(process.output_folder)
     templates = list(_output_templates(run))
     # A TextGrid's download is its latest version: its size is that one's.
@@ -280,7 +292,7 @@ def outputs(run, limit=None):
             continue  # gone from the disk: nothing to offer
         template = template_for(templates, name)
         listed.append(Output(name, template.label if template else "", key[1], text,
-                             name.lower().endswith(".textgrid")))
+                             name.lower().endswith(".textgrid"), input_of(kept, name)))
     return listed
 
 
@@ -434,7 +446,7 @@ def results_zip(run, chosen="all"):
             archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
         if renamed:
             archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
-        if run.pipeline.single and (kept := kept_service_names_text(process.inputs, present)):
+        if run.pipeline.single and (kept := kept_service_names_text(kept_service_names(process.inputs, present))):
             archive.writestr(_free_name("names-on-the-service.txt", taken),
                              f"Two of your files have one name on the service, so their outputs keep the service's "
                              f"names: {kept}.\n")

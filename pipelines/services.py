@@ -98,6 +98,7 @@ def _inputs(files, extra=(), metadata=None, alone=False):
             item["alone"] = True  # scripts.clamnames.assign
         if f.converter:
             item["converter"] = f.converter  # the service converts it on upload (scripts.runner sends it)
+            item["converter_label"] = f.converter_label
         if (metadata or {}).get(f.template_id):
             item["metadata"] = metadata[f.template_id]
         inputs.append(item)

@@ -163,8 +163,7 @@ def run_detail(request, project_id, run_id):
             "run": run, "project": run.project, "outputs": results.outputs(run, limit=results.OUTPUTS_LISTED_MAX),
             "outputs_total": len(run.result_process.outputs) if run.result_process else 0,
             # Outputs that kept the service's names, since the users' would clash: whose they are.
-            "service_names": clamnames.kept_service_names_text(run.result_process.inputs, run.result_process.outputs)
-            if run.result_process else "",
+            "service_names": clamnames.kept_service_names_text(results.service_names(run)),
             "audio_stems": {f.stem for f in run.project.files.filter(kind="audio")},
         })
     # During review the first pass's TextGrids (files without unknown words) are already useful.

@@ -121,9 +121,15 @@ def kept_service_names(inputs, outputs):
             and any(output.startswith(item["clam_stem"] + ".") for output in outputs)]
 
 
-def kept_service_names_text(inputs, outputs):
-    """kept_service_names as a sentence: "memo-2.* are the outputs of memo.txt", or ""."""
-    return "; ".join(f"{stem}.* are the outputs of {name}" for stem, name in kept_service_names(inputs, outputs))
+def kept_service_names_text(kept):
+    """`kept` (kept_service_names) as a sentence: "memo-2.* are the outputs of memo.txt", or ""."""
+    return "; ".join(f"{stem}.* are the outputs of {name}" for stem, name in kept)
+
+
+def input_of(kept, output):
+    """The name of the input whose output `output` is, when it kept the service's name (`kept`: kept_service_names);
+    else ""."""
+    return next((name for stem, name in kept if output.startswith(stem + ".")), "")
 
 
 def clam_name(item):

@@ -255,7 +255,9 @@ def _input_template(process, template_id):
 
 
 def _converter_label(template, item):
-    return template.converter_label(item["converter"]) if template else item["converter"]
+    # The template's, else the one the researcher chose it by (kept with the file: a re-import may have dropped it).
+    declared = dict(template.converters) if template else {}
+    return declared.get(item["converter"]) or item.get("converter_label") or item["converter"]
 
 
 def _not_converted(item, template):

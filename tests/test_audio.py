@@ -10,7 +10,7 @@ import soundfile
 import soxr
 
 from clamservices.aligner import AlignmentError, level_warnings, normalised, peak_of, with_noise_floor
-from clamservices.audio import SAMPLE_RATE, AudioError, Recording, convert, load_audio, minutes
+from clamservices.audio import SAMPLE_RATE, AudioError, Recording, convert, length, load_audio
 from tests.fajob import make_job, run_job
 from tests.helpers import DATA
 
@@ -98,13 +98,30 @@ def test_a_file_that_fails_halfway_leaves_no_raw_audio(tmp_path):
 
 def test_too_long_recordings_are_refused_with_the_limit(tmp_path):
     path = write(tmp_path / "long.wav", 8000, seconds=90)
-    with pytest.raises(AudioError, match=r"^it is 1\.5 minutes long; this service aligns at most 1 minutes per file$"):
+    with pytest.raises(AudioError, match=r"^it is 1 min 30 s long, 30 s more than the 1 minute this service aligns "
+                                         r"per file$"):
         convert(path, tmp_path / "tmp", max_seconds=60)
-    # Just over the limit does not read as being at it ("1.0 minutes long; … at most 1 minutes").
+    # Just over the limit does not read as being at it ("1 min long, 0 s more than the 1 minute").
     path = write(tmp_path / "long.wav", 8000, seconds=60.5)
-    with pytest.raises(AudioError, match=r"^it is 1\.1 minutes long;"):
+    with pytest.raises(AudioError, match=r"^it is 1 min 1 s long, 1 s more than"):
         convert(path, tmp_path / "tmp", max_seconds=60)
-    assert [minutes(s) for s in (0, 6, 60, 3600, 3600.5, 3606)] == ["0.0", "0.1", "1.0", "60.0", "60.1", "60.1"]
+    assert [length(s) for s in (0, 6, 60, 3600, 3600.5, 3603, 3725)] == [
+        "0 s", "6 s", "1 min", "60 min", "60 min 1 s", "60 min 3 s", "62 min 5 s"]
+
+
+def test_the_aligner_says_how_long_a_recording_just_over_its_limit_is_and_by_how_much(tmp_path):
+    import json
+
+    from tests.fajob import make_job, run_job
+
+    recording = write(tmp_path / "hour.wav", 8000, seconds=62.4)  # "a minute" that is 2.4 s over, as 60:02.4 is
+    (tmp_path / "hour.txt").write_text("ten of clubs\n")
+    job = make_job(tmp_path / "job", [recording, tmp_path / "hour.txt"], max_minutes=1)
+    assert run_job(job).returncode == 0
+    [entry] = json.loads((job / "output" / "report.json").read_text(encoding="utf-8"))["recordings"]
+    assert (entry["code"], entry["reason"]) == ("too_long", (
+        "it is 1 min 3 s long, 3 s more than the limit of 1 minute (Longest recording): cut it into shorter "
+        "recordings, or run it with a higher limit"))
 
 
 def test_a_recording_reads_any_slice_like_an_array(tmp_path):

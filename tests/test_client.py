@@ -64,9 +64,9 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     assert result.returncode == 1, result.stderr  # done, but not everything: the bad recording is listed
     lines = result.stderr.splitlines()
     assert "Not uploaded (not a recording, transcript or dictionary): notes.md" in lines
-    assert "Refused: broken.wav: this is not audio that can be read (damaged, or not really a WAV file)" \
-        in lines, result.stderr
-    assert "Left out: broken.txt has no recording: add broken.wav or broken.flac." in lines, result.stderr
+    assert "Refused: broken.wav: this is not audio that can be read (damaged, or not really a WAV file); its " \
+        "transcript broken.txt is left out" in lines, result.stderr
+    assert not [line for line in lines if "broken" in line and "Refused" not in line], result.stderr
     # Only the recording with the unknown word is aligned again; the client says so, as the run page does.
     assert "Aligning again 1 of the 2 recordings, those that need your pronunciations; 1 keeps the result of the " \
            "first alignment." in lines
@@ -410,3 +410,51 @@ def test_the_results_list_pages_and_says_so_of_a_page_it_does_not_have(alice, tm
     pages = [client.get(url, {"page": page, "page_size": 2}).json() for page in (1, 2)]
     assert [[r["name"] for r in page["results"]] for page in pages] == [["a.counts", "b.counts"], ["sub/c.counts"]]
     assert [page["count"] for page in pages] == [3, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_says_one_thing_of_each_recording_whose_transcript_is_empty(live_server, english, alice, worker,
+                                                                              tmp_path):
+    folder = tmp_path / "session"
+    folder.mkdir()
+    for extension in (".wav", ".txt"):
+        shutil.copy(DATA / f"cards-001{extension}", folder)
+    recordings = {"empty": b"", "blank": b"  \n\t\r\n", "dots": b"... -- !\n"}
+    for stem, transcript in recordings.items():
+        shutil.copy(DATA / "cards-002.wav", folder / f"{stem}.wav")
+        (folder / f"{stem}.txt").write_bytes(transcript)
+    output = tmp_path / "aligned"
+
+    result = client(folder, "--server", live_server.url, "--output", output, "--poll", "0.2", "--timeout", "240",
+                    token=token_for(alice))
+
+    assert sorted(p.name for p in output.iterdir()) == ["cards-001.TextGrid"], result.stderr
+    assert result.returncode == 1, result.stderr
+    # One line of each recording (the progress bars aside), as the upload and the run's outcomes have it: the server
+    # refused the empty transcripts, so their recordings were left out, never "add empty.txt".
+    lines = [line for line in result.stderr.splitlines() if "%|" not in line and line.strip()]
+    said = {stem: [line for line in lines if f"{stem}." in line] for stem in recordings}
+    assert said == {
+        "empty": ["Refused: empty.txt: the file is empty; its recording empty.wav is left out"],
+        "blank": ["Refused: blank.txt: the file contains no text; its recording blank.wav is left out"],
+        "dots": ["Left out: dots.txt has no words to align (only punctuation or spaces): correct it and upload it "
+                 "again (tick “Replace”), or delete it and its recording."],
+    }, result.stderr
+    assert lines[-1] == f"1 of 4 recordings aligned; 3 not aligned. 1 result(s) in {output}"
+
+
+def test_a_refusal_names_the_recording_it_leaves_out_only_when_it_is_its_partner():
+    module = client_module()
+    unpaired = [{"names": ["a.wav"], "badge": "no transcript", "message": "a.wav has no transcript: add a.txt."},
+                {"names": ["b.TextGrid"], "badge": "no audio", "message": "b.TextGrid has no recording: add b.wav."},
+                {"names": ["c.wav"], "badge": "too long", "message": "c.wav is 61.0 minutes long"}]
+    refused = [("a.dict", "a.dict: not a dictionary"), ("a.TXT", "the file is empty"), ("a.eaf", "a.eaf: bad"),
+               ("b.flac", "b.flac: no audio"), ("c.txt", "c.txt: the file is empty")]
+    assert module.upload_lines(refused, unpaired) == [
+        "Refused: a.dict: not a dictionary",
+        "Refused: a.TXT: the file is empty; its recording a.wav is left out",
+        "Refused: a.eaf: bad",
+        "Refused: b.flac: no audio; its transcript b.TextGrid is left out",
+        "Refused: c.txt: the file is empty",
+        "Left out: c.wav is 61.0 minutes long",
+    ]

@@ -132,3 +132,55 @@ def test_a_pipeline_in_one_language_cannot_be_built_on_a_script_preset_to_anothe
                 oov_output=dutch.oov_output.pk)
     response = admin_client.post(reverse("admin:scripts_pipeline_add"), data)
     assert response.status_code == 302 and Pipeline.objects.filter(name="Dutch too").exists()
+
+
+@pytest.mark.django_db
+def test_the_run_page_and_the_api_list_the_phone_alphabet_only_for_a_language_whose_phones_it_writes(
+        dutch, alice, alice_client, tmp_path, django_assert_max_num_queries):
+    from clamservices.config import forced_alignment
+    from pipelines.bundled import FA_SERVICE_NAME
+    from tests.helpers import DATA
+    from tests.test_api import api, token_for
+
+    assert FA_SERVICE_NAME == forced_alignment.SYSTEM_NAME  # how the bundled aligner's Scripts are known
+    english = Pipeline.objects.get(name="English")
+    project = Project.objects.create(owner=alice, name="English", pipeline=english)
+    upload = Upload(project)
+    for name in ("cards-001.wav", "cards-001.txt"):
+        upload.add(SimpleUploadedFile(name, (DATA / name).read_bytes()))
+    run = work_until(services.start_alignment(project), Run.FINISHED)
+    assert run.stage == Run.Stage.DONE, run.error
+    # The English Script presets the alphabet (so its form does not offer it), and the run sent it; its TextGrid's
+    # phones are ARPAbet all the same.
+    assert run.parameters["phone_alphabet"] == "ipa"
+    grid = textgrid.openTextgrid(str(Path(default_storage.path(run.result_process.output_folder)) /
+                                     "cards-001.TextGrid"), includeEmptyIntervals=False)
+    assert {"T", "EH", "N"} <= {e.label for e in grid.getTier("phones").entries}
+
+    client = api(token_for(alice))
+
+    def listed(run):
+        page = alice_client.get(reverse("pipelines-run", args=[run.project_id, run.pk])).content.decode()
+        parameters = page.split("<dt class=\"col-sm-3\">Parameters</dt>", 1)[1].split("</dd>", 1)[0]
+        detail = client.get(reverse("api-run-detail", args=[run.project_id, run.pk])).json()
+        return parameters, detail["parameters"]
+
+    page, parameters = listed(run)
+    assert "Phone alphabet" not in page and "Language = en-us" in page
+    # What the run's language is, and whose the script is, costs no query of its own: the token; the run with its
+    # project, pipeline, FA script and processes; its outcomes; its corrected versions.
+    with django_assert_max_num_queries(4):
+        assert "phone_alphabet" not in client.get(reverse("api-run-detail", args=[project.pk, run.pk])).json()[
+            "parameters"]
+    assert "phone_alphabet" not in parameters and parameters["language"] == "en-us"
+
+    # A Dutch run's phones are written in the alphabet chosen: it is listed.
+    nederlands = Project.objects.create(owner=alice, name="Nederlands", pipeline=dutch)
+    espeak(tmp_path, "kat", "nl", DUTCH)
+    upload = Upload(nederlands)
+    for name in ("kat.wav", "kat.txt"):
+        upload.add(SimpleUploadedFile(name, (tmp_path / name).read_bytes()))
+    run = services.start_alignment(nederlands, {"phone_alphabet": "xsampa"})
+    page, parameters = listed(run)
+    assert "Phone alphabet = xsampa" in page and "Language = nl" in page
+    assert (parameters["phone_alphabet"], parameters["language"]) == ("xsampa", "nl")

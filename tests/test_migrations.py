@@ -129,3 +129,40 @@ def test_the_moved_pipeline_works_through_todays_models():
         assert Pipeline.objects.get_by_natural_key("English") == pipeline
     finally:
         _migrate(latest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_label_of_a_files_conversion_is_filled_where_its_service_still_declares_it():
+    """upload 0004: files that had a conversion chosen before its label was kept get it from their Script's input
+    template, the one of their pipeline (another Script may call the same id otherwise); a converter the service no
+    longer declares has no label to take, and the file keeps its id."""
+    latest = _latest()
+    try:
+        apps = _migrate([("upload", "0003_projectfile_converter")])
+        Script = apps.get_model("scripts", "Script")
+        InputTemplate = apps.get_model("scripts", "InputTemplate")
+        ProjectFile = apps.get_model("upload", "ProjectFile")
+        owner = apps.get_model("accounts", "User").objects.create(username="alice", email="alice@example.org")
+        projects = []
+        for name, label in (("Converting", "Convert from Latin-1"), ("Other", "Latin-1 → UTF-8")):
+            script = Script.objects.create(name=name, url=f"http://127.0.0.1:1/{name}/")
+            profile = apps.get_model("scripts", "Profile").objects.create(script=script, index=0)
+            InputTemplate.objects.create(profile=profile, template_id="textinput", format="F", label="Text",
+                                         converters=[["latin1", label], ["pdfconv", "Convert from PDF"]])
+            pipeline = apps.get_model("scripts", "Pipeline").objects.create(name=name, kind="single",
+                                                                            fa_script=script)
+            projects.append(apps.get_model("upload", "Project").objects.create(owner=owner, name=name,
+                                                                               pipeline=pipeline))
+        rows = [(projects[0], "a.txt", "latin1"), (projects[0], "b.txt", "cp1250"), (projects[0], "c.txt", ""),
+                (projects[1], "d.txt", "latin1")]
+        for project, name, converter in rows:
+            ProjectFile.objects.create(project=project, name=name, file=f"x/{name}", template_id="textinput",
+                                       kind="transcript", converter=converter, size=1)
+
+        apps = _migrate(latest)
+        files = apps.get_model("upload", "ProjectFile").objects.order_by("name")
+        assert [(f.name, f.converter, f.converter_label) for f in files] == [
+            ("a.txt", "latin1", "Convert from Latin-1"), ("b.txt", "cp1250", ""), ("c.txt", "", ""),
+            ("d.txt", "latin1", "Latin-1 → UTF-8")]
+    finally:
+        _migrate(latest)

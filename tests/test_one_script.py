@@ -692,29 +692,52 @@ def test_a_run_of_only_files_the_service_cannot_convert_fails_naming_them(conver
             "takes, or ask your administrator (the service may lack the program it needs)") in page
 
 
-def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_so(converting_service, alice_client):
-    project = new_project(alice_client, converting_pipeline(converting_service))
-    upload_converted(alice_client, project, [SimpleUploadedFile("a.txt", LATIN1_TEXT.encode("latin-1")),
-                                             SimpleUploadedFile("b.txt", b"Plain.\n")], ["textinput:latin1"])
-    # As if the service dropped the converter after the upload (and the Script was imported again).
-    project.files.filter(name="a.txt").update(converter="cp1250")
-    # Said before the run: in the file's row, and by the readiness of the page and the API (the run can start).
-    page = text(alice_client.get(project.get_absolute_url()))
-    warning = ("a.txt: the service no longer offers the conversion chosen for it (“cp1250”), so a run leaves it out; "
-               "upload it again, choosing what its files are")
-    assert "the service no longer offers its conversion (“cp1250”): upload it again" in page
-    assert warning in page and "Ready to run" in page
-    from tests.test_api import api, token_for
+def test_a_conversion_the_service_no_longer_offers_leaves_its_file_out_and_says_so_by_its_label(
+        converting_service, alice_client, tmp_path):
+    from scripts.importer import import_script
+    from tests.clamservers import start_bundled_service, stop_service
 
-    described = api(token_for(project.owner)).get(reverse("api-project-detail", args=[project.pk])).json()
-    assert described["readiness"]["warnings"] == [warning]
-    start(alice_client, project)
-    run = work_until(project.runs.get(), Run.FINISHED)
-    assert run.stage == Run.Stage.PROBLEMS, run.error
-    page = text(alice_client.get(run_url("pipelines-run", run)))
-    assert ("Not every file was used: a.txt was left out: the service no longer offers the conversion chosen for it "
-            "(“cp1250”); upload it again, choosing what its files are.") in page
-    assert output_bytes(run, "received.list") == b"b.txt\n"
+    pipeline = converting_pipeline(converting_service)
+    project = new_project(alice_client, pipeline)
+    upload_converted(alice_client, project, [SimpleUploadedFile("a.txt", LATIN1_TEXT.encode("latin-1"))],
+                     ["textinput:latin1"])
+    upload_converted(alice_client, project, [SimpleUploadedFile("b.txt", b"Plain.\n")], [""])
+    assert [(f.name, f.converter, f.converter_label) for f in project.files.all()] == [
+        ("a.txt", "latin1", "Convert from Latin-1"), ("b.txt", "", "")]
+    # The service drops the converter, and its Script is imported again: the label goes with the template's.
+    dropped = start_bundled_service("custom", tmp_path, settings="tests.clamconfigs.converting",
+                                    env={"CONVERTING_WITHOUT": "latin1"})
+    try:
+        script = pipeline.fa_script
+        script.url = dropped.url
+        script.save(update_fields=["url"])
+        assert import_script(script) is None
+        assert [cid for cid, _ in script.profiles.get(index=0).input_templates.get().converters] == [
+            "pdfconv", "docconv"]
+        # Said before the run by the conversion's label, not its id: in the file's row, and by the readiness of the
+        # page and the API (the run can start); the API's file says both.
+        page = text(alice_client.get(project.get_absolute_url()))
+        warning = ("a.txt: the service no longer offers the conversion chosen for it (“Convert from Latin-1”), so a run "
+                   "leaves it out; upload it again, choosing what its files are")
+        assert "the service no longer offers its conversion (“Convert from Latin-1”): upload it again" in page
+        assert warning in page and "Ready to run" in page and "“latin1”" not in page
+        from tests.test_api import api, token_for
+
+        client = api(token_for(project.owner))
+        described = client.get(reverse("api-project-detail", args=[project.pk])).json()
+        assert described["readiness"]["warnings"] == [warning]
+        files = client.get(reverse("api-file-list", args=[project.pk])).json()
+        assert [(f["name"], f["converter"], f["converter_label"]) for f in files] == [
+            ("a.txt", "latin1", "Convert from Latin-1"), ("b.txt", "", "")]
+        start(alice_client, project)
+        run = work_until(project.runs.get(), Run.FINISHED)
+        assert run.stage == Run.Stage.PROBLEMS, run.error
+        page = text(alice_client.get(run_url("pipelines-run", run)))
+        assert ("Not every file was used: a.txt was left out: the service no longer offers the conversion chosen for "
+                "it (“Convert from Latin-1”); upload it again, choosing what its files are.") in page
+        assert output_bytes(run, "received.list") == b"b.txt\n"
+    finally:
+        stop_service(dropped)
 
 
 def test_upload_checks_follow_the_chosen_conversion(converting_service, alice_client):
@@ -965,6 +988,13 @@ def test_outputs_that_keep_the_services_names_say_whose_they_are_on_the_run_page
     page = text(alice_client.get(run_url("pipelines-run", run)))
     assert ("memo-2.* are the outputs of memo.txt (two of your files have one name on the service, so these outputs "
             "keep the service's).") in page
+    assert [(name, what) for name, what, _ in output_rows(page)] == [("memo-2.count", "of memo.txt"),
+                                                                   ("memo.count", "—")]
+    # The API's results list says it of each output, as the page does.
+    from tests.test_api import api, token_for
+
+    listed = api(token_for(alice)).get(reverse("api-result-list", args=[run.project_id, run.pk])).json()["results"]
+    assert [(r["name"], r["of_file"]) for r in listed] == [("memo-2.count", "memo.txt"), ("memo.count", None)]
     archive = alice_client.get(run_url("pipelines-download-results", run))
     with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
         assert sorted(z.namelist()) == ["memo-2.count", "memo.count", "names-on-the-service.txt"]

@@ -3,6 +3,7 @@ otherwise the unpaired files are listed and the complete pairs can be aligned on
 
 import io
 import re
+from html import unescape
 
 import numpy as np
 import pytest
@@ -191,9 +192,10 @@ def length_limit(project, minutes, preset=None):
                                     preset=preset is not None, value=preset)
 
 
-TOO_LONG = ("a.wav is 1.3 minutes long; the aligner takes recordings of at most 1 minute: split it into shorter "
-            "recordings, each with its own transcript, and upload those, or raise “Longest recording (minutes)” "
-            "under Settings before you start.")
+TOO_LONG = ("a.wav is 1 min 15 s long, 15 s more than the 1 minute the aligner takes: raise “Longest recording "
+            "(minutes)” to 2 under Settings before you start; or cut those 15 s from it (silence at its start or end) "
+            "and upload it again (tick “Replace”); or split it into shorter recordings, each with its own transcript, "
+            "and upload those.")
 
 
 def test_a_recording_over_the_aligners_length_limit_is_listed_with_what_to_do(alice_client, project):
@@ -258,6 +260,29 @@ def test_a_researcher_may_raise_the_length_limit_under_settings_when_every_recor
     assert not Run.objects.exists()
     start(alice_client, project, max_minutes="2")
     assert sorted(i["name"] for i in Run.objects.get().fa_process.inputs) == ["a.txt", "a.wav"]
+
+
+def test_an_hour_long_recording_a_few_seconds_over_the_limit_is_told_its_exact_length_and_the_way_on(
+        alice_client, project):
+    length_limit(project, 60)
+    hour = wav_bytes(60 * 60 + 3, rate=1000)  # 60 min 3 s, "an hour" to its researcher
+    page = unescape(upload(alice_client, project, **{"a.wav": hour, "a.txt": b"ten of clubs"}))
+    told = ("a.wav is 60 min 3 s long, 3 s more than the 60 minutes the aligner takes: raise “Longest recording "
+            "(minutes)” to 61 under Settings before you start; or cut those 3 s from it (silence at its start or "
+            "end) and upload it again (tick “Replace”); or split it into shorter recordings, each with its own "
+            "transcript, and upload those.")
+    assert told in page
+    # As it says: 61 under Settings aligns it.
+    start(alice_client, project, max_minutes="61")
+    assert sorted(i["name"] for i in Run.objects.get().fa_process.inputs) == ["a.txt", "a.wav"]
+
+
+def test_a_recording_far_over_a_preset_limit_is_told_to_be_split(alice_client, project):
+    length_limit(project, 1, preset=1)
+    page = unescape(upload(alice_client, project, **{"a.wav": wav_bytes(60 + 75.2, rate=1000),
+                                                     "a.txt": b"ten of clubs"}))
+    assert ("a.wav is 2 min 16 s long, 1 min 16 s more than the 1 minute the aligner takes: split it into shorter "
+            "recordings, each with its own transcript, and upload those.") in page
 
 
 def test_a_preset_length_limit_is_not_offered_to_raise(alice_client, project):

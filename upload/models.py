@@ -90,6 +90,12 @@ class ProjectFile(models.Model):
         help_text="The id of the input template's converter the service runs on this file when it receives it (the "
         "researcher chose it at upload); empty: the file is sent as it is.",
     )
+    # Kept with the id: a re-import of a service that no longer declares the converter takes its label with it, and
+    # the pages would have only the id ("latin1") to say which conversion was chosen.
+    converter_label = models.CharField(
+        "conversion's label", max_length=500, blank=True,
+        help_text="The label the service gave the conversion when the researcher chose it (“Convert from Latin-1”).",
+    )
     size = models.BigIntegerField()
     duration = models.FloatField("duration (s)", null=True, blank=True)
     sample_rate = models.PositiveIntegerField(null=True, blank=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 
+from clamservices.audio import length
 from clamservices.transcripts import TranscriptError
 from clamservices.utterances import describe, is_tiered, read_tiers
 from upload.checks import input_templates, kind_of
@@ -225,14 +226,26 @@ def limit_setting(script):
     return ""
 
 
+# Over the limit by at most this much, a recording may be cut rather than split: silence at its start or end, as
+# an "hour-long" recording a few seconds over an hour often has.
+CUT_AT_MOST = 60
+
+
 def too_long_message(f, limit, setting=""):
-    """What the file list and a refused start say of a recording over the aligner's limit."""
-    # Rounded up, so that a recording just over the limit never reads as exactly the limit.
-    most = limit / 60
-    raise_it = f", or raise “{setting}” under Settings before you start" if setting else ""
-    return (f"{f.name} is {math.ceil(f.duration / 6) / 10:.1f} minutes long; the aligner takes recordings of at most "
-            f"{most:g} minute{'' if most == 1 else 's'}: split it into shorter recordings, each with its own "
-            f"transcript, and upload those{raise_it}.")
+    """What the file list and a refused start say of a recording over the aligner's limit: its exact length, by how
+    much it is over (both in whole seconds, rounded up, so that a recording just over the limit never reads as at
+    it), and the ways on, the least work first."""
+    over, most = f.duration - limit, limit / 60
+    ways = []
+    if setting:
+        # The limit is a number of whole minutes (the bundled aligner's `max_minutes`): the least one that takes it.
+        ways.append(f"raise “{setting}” to {math.ceil(f.duration / 60 - 1e-9)} under Settings before you start")
+    if over <= CUT_AT_MOST:
+        ways.append(f"cut those {length(over)} from it (silence at its start or end) and upload it again (tick "
+                    "“Replace”)")
+    ways.append("split it into shorter recordings, each with its own transcript, and upload those")
+    return (f"{f.name} is {length(f.duration)} long, {length(over)} more than the {most:g} "
+            f"minute{'' if most == 1 else 's'} the aligner takes: {'; or '.join(ways)}.")
 
 
 def readiness(project, files, parameters=None):
@@ -292,7 +305,7 @@ def conversions_gone(project, files):
     if not chosen:
         return []
     declared = {t.template_id: {cid for cid, _ in t.converters} for t in input_templates(project.pipeline)[0]}
-    return [f"{f.name}: the service no longer offers the conversion chosen for it (“{f.converter}”), so a run leaves "
+    return [f"{f.name}: the service no longer offers the conversion chosen for it (“{f.converter_label or f.converter}”), so a run leaves "
             "it out; upload it again, choosing what its files are" for f in chosen
             if f.converter not in declared.get(f.template_id, ())]
 

@@ -281,7 +281,7 @@ class Upload:
             self.used -= record.size
         record = ProjectFile(
             project=self.project, name=name, template_id=template.template_id, kind=kind_of(template), size=size,
-            converter=converter, **meta
+            converter=converter, converter_label=template.converter_label(converter) if converter else "", **meta
         )
         try:
             with open(path, "rb") as f:

@@ -2,7 +2,7 @@
 
 from django import template
 
-from pipelines import pictures
+from pipelines import bundled, pictures
 from pipelines.forms import AlignmentForm
 from scripts import health
 from scripts.plainwords import GENERIC_FAILURE, plain
@@ -71,6 +71,12 @@ def clock(seconds):
 def stem(name):
     """A file name without its last extension, as upload.models.ProjectFile.stem: a TextGrid's recording's stem."""
     return stem_of(name)
+
+
+@register.filter
+def parameters_in_effect(run):
+    """pipelines.bundled.parameters_in_effect: the run's parameters without those that had no effect on it."""
+    return bundled.parameters_in_effect(run)
 
 
 @register.simple_tag

@@ -4,9 +4,11 @@ CLAM's own `test` demo declares the same three converters, but its wrapper canno
 for clam.common.formats.TokenizedTextFormat, which 3.2 no longer has, after sleeping 20 s). This one's job copies
 every input it received to its outputs, so a test reads what the service made of a file: the UTF-8 text a
 Latin-1 one was converted into. The second profile takes a two-part extension (`.folia.xml`, as CLAM's
-constrainttest demo), to check the names files are sent under.
+constrainttest demo), to check the names files are sent under. With $CONVERTING_WITHOUT (ids, separated by
+commas) it does not declare those converters: the same service once it dropped one, imported again.
 """
 
+import os
 import sys
 
 import clam
@@ -26,14 +28,17 @@ USERS = users(SYSTEM_ID)
 BASICAUTH = True
 ADMINS = []
 INTERFACEOPTIONS = ""
+DROPPED = set(os.environ.get("CONVERTING_WITHOUT", "").split(","))
+CONVERTERS = [converter for converter in (
+    CharEncodingConverter("latin1", label="Convert from Latin-1", charset="iso-8859-1"),
+    PDFtoTextConverter("pdfconv", label="Convert from PDF Document"),
+    MSWordConverter("docconv", label="Convert from MS Word Document"),
+) if converter.id not in DROPPED]
 PROFILES = [
     Profile(
         InputTemplate(
-            "textinput", PlainTextFormat, "Input text document", utf8_input(),
-            CharEncodingConverter("latin1", label="Convert from Latin-1", charset="iso-8859-1"),
-            PDFtoTextConverter("pdfconv", label="Convert from PDF Document"),
-            MSWordConverter("docconv", label="Convert from MS Word Document"),
-            extension=".txt", multi=True,
+            "textinput", PlainTextFormat, "Input text document", utf8_input(), *CONVERTERS, extension=".txt",
+            multi=True,
         ),
         OutputTemplate("copy", PlainTextFormat, "Copy of a text", utf8_output(), extension=".txt", parent="textinput",
                        multi=True),
