@@ -233,8 +233,10 @@ class RunDetailSerializer(RunSerializer):
     summary = serializers.CharField(help_text="“3 of 5 recordings aligned (1 with warnings); 2 not aligned”, "
                                               "or empty before any outcome is known.")
     realignment = serializers.CharField(help_text="After the review, as the run page says it: how many recordings are "
-                                                  "(or were) aligned again with the reviewed pronunciations, the "
-                                                  "others keeping the first alignment's results; else empty.")
+                                                  "(or were) aligned again with the reviewed pronunciations and why "
+                                                  "(every one, since …; none, as the recordings that waited were "
+                                                  "left out or deleted), the others keeping the first alignment's "
+                                                  "results; else empty.")
     parameters = serializers.DictField(help_text="The values the run was started with, those that had an effect on "
                                                  "it: a run of the bundled aligner in English (whose phones are "
                                                  "ARPAbet) does not list the phone alphabet of other languages.")

@@ -38,6 +38,10 @@ class Run(models.Model):
     skipped_words = models.JSONField(
         default=list, help_text="Unknown words the researcher chose to leave out in the review."
     )
+    everything_realigned_because = models.TextField(
+        blank=True, help_text="Why the alignment after the review was given every recording (\"\": only those that "
+        "need the reviewed pronunciations, or no such alignment)."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

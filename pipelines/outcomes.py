@@ -22,6 +22,7 @@ from django.db import transaction
 from pipelines import exports, pictures
 from pipelines.models import RecordingOutcome, ResultVersion
 from scripts.clamnames import NameMap
+from scripts.filenames import extension_of
 from scripts.models import InputTemplate
 from scripts.plainwords import looks_technical
 from upload.models import ProjectFile
@@ -54,6 +55,7 @@ REASONS = {
 STOPPED = "the alignment stopped before it produced a result for it"
 FIRST_RESULT_GONE = ("its result of the first alignment is no longer on the server, and it was not aligned again; "
                      "start a new alignment of the project to get one")
+DELETED_IN_REVIEW = "its files were deleted during the review, so it was not aligned again"
 
 
 def record_pass(run, process, *, review=False):
@@ -93,16 +95,18 @@ def merge_first_pass(run, process):
     (Run.result_process): the list, the zip, the exports, the pictures, the editor, the API.
 
     The outputs are hard links (a copy only where the file system has none): an hour's TextGrid is not written
-    twice. Run in the transaction that finishes the realignment; it may run again after a worker was killed
-    before that committed (tasks run at least once), and then finds its links in place and the report already
-    merged, and gives the same folder. Raises OSError when the first pass's files cannot be linked or copied:
-    the step fails and is retried, rather than end the run with results lost.
+    twice. Run in the transaction that finishes the realignment (scripts.runner._finish), after the service's
+    job was deleted: when that transaction does not commit (an OSError here, the first pass's files that cannot be
+    linked or copied; a worker killed before the commit), the runner's retry of the download finds no job on the
+    service and runs the realignment's job again (scripts.runner._start_again), rather than end the run with
+    results lost. This then runs again on the new job's folder, which the download replaced whole, and finds any
+    link of the first attempt gone; only the versions carried (database rows) were undone with the transaction.
     """
     first = run.fa_process
     if first is None or process.pk != run.realign_process_id or not process.output_folder:
         return
     # The recordings sent, not the dictionary: equestria.wav may be a recording the realignment was not given.
-    audio, texts = _inputs_by_kind(run, process)
+    audio, texts = inputs_by_kind(run, process)
     sent = {*audio.values(), *texts.values()}
     kept = [o for o in run.outcomes.exclude(code=LEFT_OUT)
             if o.recording not in sent and not (o.transcript and o.transcript in sent)]
@@ -121,8 +125,15 @@ def merge_first_pass(run, process):
             continue
         if _link(os.path.join(source, name), os.path.join(target, name)):
             added.append(name)
+    # The first pass's log is the only account of how the kept results were made: it stays, under its own name.
+    for name in first.outputs:
+        log_name = _first_pass_log_name(name)
+        if not log_name or log_name.lower() in own:
+            continue
+        if _link(os.path.join(source, name), os.path.join(target, log_name)):
+            added.append(log_name)
     if REPORT_NAME in process.outputs:
-        _merge_report(os.path.join(target, REPORT_NAME), read_report(first) or [], {o.recording for o in kept})
+        _merge_report(os.path.join(target, REPORT_NAME), _report_data(first) or {}, {o.recording for o in kept})
     if added:
         process.outputs = [*process.outputs, *added]
         type(process).objects.filter(pk=process.pk).update(outputs=process.outputs)
@@ -162,13 +173,25 @@ def _link(source, target):
     return True
 
 
+FIRST_PASS_LOG_SUFFIX = "-first-pass"
+
+
+def _first_pass_log_name(name):
+    """The name a log of the first pass has in the realignment's folder (alignment.log: alignment-first-pass.log),
+    or "" for an output that is no log."""
+    if extension_of(name) != "log" or "/" in name:
+        return ""
+    return f"{name[:-len('.log')]}{FIRST_PASS_LOG_SUFFIX}.log"
+
+
 def _entry_recording(entry):
     return (_name(entry.get("audio")) or _name(entry.get("transcript"))) if isinstance(entry, dict) else ""
 
 
-def _merge_report(path, first_entries, kept):
-    """The realignment's report.json with the first pass's entries of the `kept` recordings (theirs replaced,
-    if an earlier attempt merged them already), its summary of them all."""
+def _merge_report(path, first, not_sent):
+    """The realignment's report.json with the first pass's (`first`: its report's data) entries of the recordings
+    it was not given, `not_sent` (theirs replaced, if an earlier attempt merged them already), and the first pass's
+    run-wide warnings; its summary of them all, and `kept_from_first_pass`: the results kept."""
     try:
         with open(path, "rb") as f:
             data = json.loads(f.read().decode("utf-8-sig"))
@@ -177,13 +200,26 @@ def _merge_report(path, first_entries, kept):
         return
     if not isinstance(data, dict) or not isinstance(data.get("recordings"), list):
         return
-    entries = [e for e in data["recordings"] if _entry_recording(e) not in kept]
-    entries += [e for e in first_entries if _entry_recording(e) in kept]
+    first_entries = first.get("recordings") if isinstance(first.get("recordings"), list) else []
+    entries = [e for e in data["recordings"] if _entry_recording(e) not in not_sent]
+    entries += [e for e in first_entries if _entry_recording(e) in not_sent]
     data["recordings"] = sorted(entries, key=_entry_recording)
-    data["kept_from_first_pass"] = sorted(kept)
-    done = sum(1 for e in entries if isinstance(e, dict) and e.get("status") in (Status.ALIGNED, Status.WARNINGS))
+
+    def aligned(entry):
+        return isinstance(entry, dict) and entry.get("status") in (Status.ALIGNED, Status.WARNINGS)
+
+    kept = sorted(_entry_recording(e) for e in entries if aligned(e) and _entry_recording(e) in not_sent)
+    data["kept_from_first_pass"] = kept
+    done = sum(1 for e in entries if aligned(e))
     data["summary"] = (f"Aligned {done} of {len(entries)} recordings; {len(kept)} of them kept from the first "
-                       "alignment, the others aligned again with the reviewed pronunciations")
+                       f"alignment, {done - len(kept)} aligned again with the reviewed pronunciations")
+    warnings = data.get("warnings") if isinstance(data.get("warnings"), list) else []
+    earlier = first.get("warnings") if isinstance(first.get("warnings"), list) else []
+    # Marked, as the kept results' are the first alignment's; found already when an earlier attempt merged them.
+    marked = (f"first alignment: {w}" if isinstance(w, str) else w for w in earlier)
+    warnings += [w for w in marked if w not in warnings]
+    if warnings:
+        data["warnings"] = warnings
     temporary = f"{path}.merging"
     with open(temporary, "w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False, indent=1)
@@ -209,29 +245,53 @@ def status_label(outcome, run):
 
 
 def realignment(run):
-    """What the run page and the API say of the alignment after the review: how many recordings it aligns (or
-    aligned) again, and that the others keep the first alignment's results; "" for a run that had none."""
+    """What is said of the alignment after the review, the one source of the message when the review is sent, of the
+    run page and of the API's `realignment` (which the client prints): how many recordings it aligns (or aligned)
+    again and why, and that the others keep the first alignment's results; "" for a run without a review sent.
+    Its figures add up to `summary`'s: the recordings aligned are those aligned again and those kept."""
     Stage = run.Stage
-    if run.realign_process_id is None:
-        if run.g2p_process_id and run.stage in run.COMPLETE and run.skipped_words:
-            return ("No recording was aligned again: those with unknown words were left out, as you chose; the others "
-                    "keep the result of the first alignment.")
+    if run.realign_process_id is None and not (run.g2p_process_id and run.stage in run.COMPLETE):
         return ""
-    sent = {str(i.get("name", "")) for i in run.realign_process.inputs}
-    recorded = [o for o in run.outcomes.all() if o.code != LEFT_OUT]
-    again = len(audio_inputs(run, run.realign_process))
-    kept = sum(1 for o in recorded if o.has_result and o.recording not in sent)
+    recorded = list(run.outcomes.all())
     total = len(recorded)
-    if not kept and again >= total:
-        return (f"Aligning every recording again with your pronunciations ({again})." if run.stage == Stage.REALIGNING
-                else f"Every recording was aligned again with your pronunciations ({again}).")
+    of_total = f"of the {total} recording{'' if total == 1 else 's'}"
+
+    def were(count):
+        return f"{count} {'was' if count == 1 else 'were'}"
+
+    if run.realign_process_id is None:
+        kept = sum(1 for o in recorded if o.has_result)
+        waited = [o for o in recorded if o.unknown_words and o.status == Status.NOT_ALIGNED]
+        skipped = sum(1 for o in waited if skipped_message(o.unknown_words, run.skipped_words))
+        deleted = sum(1 for o in waited if o.message == DELETED_IN_REVIEW)
+        why = [part for count, part in ((skipped, f"{were(skipped)} left out, as you chose"),
+                                        (deleted, f"{were(deleted)} deleted during the review")) if count]
+        if not why:
+            return f"No recording needed aligning again; {kept} kept the result of the first alignment."
+        return (f"No recording was aligned again with your pronunciations: of those that waited for the review, "
+                f"{' and '.join(why)}; {kept} kept the result of the first alignment.")
+    process = run.realign_process
+    names = {str(i.get("name", "")) for i in process.inputs}
+    sent = [o for o in recorded if o.recording in names or (o.transcript and o.transcript in names)]
+    kept = sum(1 for o in recorded if o.has_result and o not in sent)
+    again = len(audio_inputs(run, process))
+    because = run.everything_realigned_because
     if run.stage == Stage.REALIGNING:
-        return (f"Aligning again {again} of the {total} recordings, those that need your pronunciations; {kept} "
+        if because:
+            return f"Aligning every recording again with your pronunciations ({again}), since {because}."
+        if not kept and again >= total:
+            return (f"Aligning every recording again with your pronunciations ({again}): each needs them or had a "
+                    "file replaced during the review.")
+        return (f"Aligning again {again} {of_total}, those that need your pronunciations; {kept} "
                 f"keep{'s' if kept == 1 else ''} the result of the first alignment.")
     if run.stage in run.COMPLETE:
-        return (f"{again} of the {total} recordings {'was' if again == 1 else 'were'} aligned again with your "
-                f"pronunciations; {kept} kept the result of the first alignment.")
-    return (f"The alignment of {again} recording{'' if again == 1 else 's'} with your pronunciations did not end; "
+        aligned = sum(1 for o in sent if o.has_result)
+        failed = f" ({were(again - aligned)} sent, and did not align)" if again > aligned else ""
+        since = f", since {because}" if because else ""
+        return (f"{aligned} {of_total} {'was' if aligned == 1 else 'were'} aligned again with your pronunciations"
+                f"{since}{failed}; {kept} kept the result of the first alignment.")
+    return (f"The alignment of {again} recording{'' if again == 1 else 's'} with your pronunciations did not end"
+            f"{f', which was of every recording since {because}' if because else ''}; "
             f"{kept} keep{'s' if kept == 1 else ''} the result of the first alignment.")
 
 
@@ -427,6 +487,12 @@ def _with_user_names(entry, names):
 
 def read_report(process):
     """The list of recording entries of the process's report.json, or None (no report, or not a valid one)."""
+    data = _report_data(process)
+    return data["recordings"] if data is not None else None
+
+
+def _report_data(process):
+    """The process's report.json, a dict with a list of "recordings", or None (no report, or not a valid one)."""
     if REPORT_NAME not in process.outputs:
         return None
     path = os.path.join(default_storage.path(process.output_folder), REPORT_NAME)
@@ -441,7 +507,7 @@ def read_report(process):
     except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         log.warning("Report of process %s is unusable (%s); outcomes are derived from its outputs", process.pk, exc)
         return None
-    return recordings
+    return data
 
 
 def from_entry(entry, outputs, *, review=False, skipped=()):
@@ -481,7 +547,7 @@ def from_entry(entry, outputs, *, review=False, skipped=()):
 
 def derived(run, process, *, failed=False, review=False):
     """Outcomes from the inputs and outputs alone, for a service that wrote no (usable) report."""
-    audio, texts = _inputs_by_kind(run, process)
+    audio, texts = inputs_by_kind(run, process)
     grids = {name.lower(): name for name in process.outputs if name.lower().endswith(".textgrid")}
     outcomes = []
     for stem, name in sorted(audio.items()):
@@ -508,10 +574,10 @@ def derived(run, process, *, failed=False, review=False):
 
 def audio_inputs(run, process):
     """{stem: name} of the audio files `process` was given."""
-    return _inputs_by_kind(run, process)[0]
+    return inputs_by_kind(run, process)[0]
 
 
-def _inputs_by_kind(run, process):
+def inputs_by_kind(run, process):
     """({stem: name} of the audio inputs, {stem: name} of the transcripts), by their input templates' kinds."""
     templates = {t.template_id: t for t in InputTemplate.objects.filter(profile__script_id=process.script_id)}
     audio, texts = {}, {}

@@ -491,6 +491,15 @@ def _second_pass(run, project_files, dictionary_template, first_dictionary, new_
     def stems(outcome):
         return {stem_of(n).lower() for n in (outcome.recording, outcome.transcript) if n}
 
+    first_audio, first_texts = outcomes.inputs_by_kind(run, run.fa_process)
+
+    def deleted(outcome):
+        """Its audio or its transcript was deleted during the review: sending the other alone would align nothing
+        and give a row of its own ("there is no recording for this transcript")."""
+        stem = stem_of(outcome.recording)
+        audio = outcome.recording if outcome.recording in first_audio.values() else first_audio.get(stem)
+        return any(n and n in stored and n not in present for n in (audio, outcome.transcript or first_texts.get(stem)))
+
     def replaced(outcome):
         return any(present[n].file.name != stored[n] for n in present if stem_of(n).lower() in stems(outcome))
 
@@ -506,12 +515,12 @@ def _second_pass(run, project_files, dictionary_template, first_dictionary, new_
     # with a new one.
     sent_stems = set().union(*(stems(o) for o in again))
     again += [o for o in recorded if o not in again and o not in left_out and stems(o) & sent_stems]
-    # One whose files were deleted during the review cannot be aligned again (a kept one keeps its result).
-    gone = [o for o in again if o.status == RecordingOutcome.Status.WAITING
-            and not any(stem_of(n).lower() in stems(o) for n in present)]
+    # One whose audio or transcript was deleted during the review cannot be aligned again, and none of its files is
+    # sent (a kept one keeps its result).
+    gone = [o for o in again if deleted(o)]
     again = [o for o in again if o not in gone]
     left_out = [(o, outcomes.skipped_message(o.unknown_words, run.skipped_words)) for o in left_out]
-    left_out += [(o, "its files were deleted during the review, so it was not aligned again") for o in gone]
+    left_out += [(o, outcomes.DELETED_IN_REVIEW) for o in gone if o.status == RecordingOutcome.Status.WAITING]
     sent_stems = set().union(*(stems(o) for o in again))
     of_recordings = set().union(*(stems(o) for o in recorded))
     # Inputs that are no recording's (of a template other than audio and transcripts) go with every pass.
@@ -534,19 +543,11 @@ def _first_dictionary(run, template_id, project_files):
     return _entries(texts) if not names else None
 
 
-def second_pass_note(run, plan):
-    """What the researcher is told when the review is sent: which recordings are aligned again, and why."""
-    if plan.everything:
-        return f"Aligning again with your pronunciations: every recording, since {plan.everything}."
-    if not plan.recordings:
-        return "No recording needed aligning again, so the run ended with the first alignment's results."
-    return outcomes.realignment(run)
-
-
 def realign(run, text, skip_missing=False):
     """Save the reviewed dictionary in the project and run FA again with it, on the recordings that need it
     (`_second_pass`); the others keep the first pass's results, which the realignment's folder receives when it
-    is done (`merge_first_pass`). `run.second_pass_note` says which were sent, for the page's message.
+    is done (`merge_first_pass`). `run.second_pass_note` says which were sent and why (outcomes.realignment), for
+    the page's message.
 
     Raises review.DictionaryRefused for problems in `text` and for unknown words
     left without a pronunciation, unless `skip_missing` (the researcher's choice
@@ -587,20 +588,22 @@ def realign(run, text, skip_missing=False):
             record.save()
             files.append(record)
         run.dictionary = content  # what the realignment is given, earlier entries included
+        run.everything_realigned_because = plan.everything
         for outcome, why in plan.left_out:
             outcome.status, outcome.message = RecordingOutcome.Status.NOT_ALIGNED, why
             outcome.save(update_fields=["status", "message"])
         if not plan.recordings and not plan.everything:
             # Nothing can change: the run ends with the first pass's results, and no job is sent.
-            run.save(update_fields=["dictionary", "skipped_words"])
+            run.save(update_fields=["dictionary", "skipped_words", "everything_realigned_because"])
             outcomes.settle_waiting(run, "it was left out of the alignment with your pronunciations")
             _finish_run(run, outcomes.final_stage(run))
         else:
             run.realign_process = _new_process(pipeline.fa_script, _inputs(files, metadata=_first_pass_metadata(run)),
                                                run.parameters, f"{run.folder}/fa2")
             run.stage = Stage.REALIGNING
-            run.save(update_fields=["dictionary", "skipped_words", "realign_process", "stage"])
-        run.second_pass_note = second_pass_note(run, plan)
+            run.save(update_fields=["dictionary", "skipped_words", "everything_realigned_because", "realign_process",
+                                    "stage"])
+        run.second_pass_note = outcomes.realignment(run)
     project.touch()
     return run
 

@@ -67,8 +67,9 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     assert "Refused: broken.wav: this is not audio that can be read (damaged, or not really a WAV file); its " \
         "transcript broken.txt is left out" in lines, result.stderr
     assert not [line for line in lines if "broken" in line and "Refused" not in line], result.stderr
-    # Only the recording with the unknown word is aligned again; the client says so, as the run page does.
-    assert "Aligning again 1 of the 2 recordings, those that need your pronunciations; 1 keeps the result of the " \
+    # Only the recording with the unknown word is aligned again; the client says so, as the run page does, of as many
+    # recordings as the summary line (broken.wav's among them).
+    assert "Aligning again 1 of the 3 recordings, those that need your pronunciations; 1 keeps the result of the " \
            "first alignment." in lines
     assert lines[-1] == f"2 of 3 recordings aligned; 1 not aligned. 2 result(s) in {output}"
     grid = textgrid.openTextgrid(str(output / "oov-equestria.TextGrid"), includeEmptyIntervals=False)

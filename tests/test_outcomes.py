@@ -284,12 +284,12 @@ def test_unknown_words_without_a_g2p_script_are_a_reason_not_a_wait(alice):
     assert (b.status, b.message) == (Status.NOT_ALIGNED, "its transcript has words no dictionary knows: zork")
 
 
-def realigned(owner, stems, outputs, *, status="done", before_finishing=None):
+def realigned(owner, stems, outputs, *, status="done", before_finishing=None, first=None):
     """A run whose first pass aligned a.wav and left b.wav waiting (unknown "zork"), then whose
-    realignment over `stems` ended with `status` and these output files."""
+    realignment over `stems` ended with `status` and these output files. `first`: more outputs of the first pass."""
     pipeline = with_g2p(make_fa_pipeline())
     run = aligning_run(owner, "ab", {"a.TextGrid": GRID, "oov.txt": "zork\n",
-                                     "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"]))},
+                                     "report.json": report(entry("a.wav"), unknown("b.wav", ["zork"])), **(first or {})},
                        pipeline=pipeline)
     finish(run.fa_process)
     run.refresh_from_db()
@@ -324,6 +324,36 @@ def test_a_recording_the_realignment_was_not_given_keeps_its_first_result_in_the
     kept = os.path.join(default_storage.path(run.realign_process.output_folder), "a.TextGrid")
     assert os.path.samefile(kept, os.path.join(default_storage.path(run.fa_process.output_folder), "a.TextGrid"))
     assert "oov.txt" not in run.realign_process.outputs  # the first pass's unknown words are not the run's now
+
+
+def test_the_merged_report_says_what_was_kept_and_keeps_the_first_pass_warnings_and_log(alice):
+    def with_warnings(warnings, *entries):
+        return json.dumps({"format": "equestria-alignment-report", "version": 1, "warnings": warnings,
+                           "recordings": list(entries)})
+
+    first = {"alignment.log": "Aligning a.wav\n",
+             "report.json": with_warnings(["a.wav was resampled"], entry("a.wav"), unknown("b.wav", ["zork"]))}
+    # b.wav, sent again, does not align this time.
+    run = realigned(alice, "b", {"alignment.log": "Aligning b.wav\n",
+                                 "report.json": with_warnings(["slow disk"], entry("b.wav", status="not_aligned",
+                                                                                   code="no_match"))}, first=first)
+    assert states(run) == {"a.wav": (Status.ALIGNED, ""), "b.wav": (Status.NOT_ALIGNED, "no_match")}
+    folder = default_storage.path(run.realign_process.output_folder)
+    with open(os.path.join(folder, "report.json"), encoding="utf-8") as f:
+        merged = json.load(f)
+    assert merged["kept_from_first_pass"] == ["a.wav"]
+    assert merged["summary"] == ("Aligned 1 of 2 recordings; 1 of them kept from the first alignment, 0 aligned "
+                                 "again with the reviewed pronunciations")
+    assert merged["warnings"] == ["slow disk", "first alignment: a.wav was resampled"]
+    # The first pass's log explains the kept result; the realignment's own stays alignment.log.
+    assert {"alignment.log", "alignment-first-pass.log"} <= set(run.realign_process.outputs)
+    with open(os.path.join(folder, "alignment-first-pass.log"), encoding="utf-8") as f:
+        assert f.read() == "Aligning a.wav\n"
+    with open(os.path.join(folder, "alignment.log"), encoding="utf-8") as f:
+        assert f.read() == "Aligning b.wav\n"
+    # What the page says agrees with its summary line ("1 of 2 recordings aligned; 1 not aligned").
+    assert outcomes.realignment(run) == ("0 of the 2 recordings were aligned again with your pronunciations (1 was "
+                                         "sent, and did not align); 1 kept the result of the first alignment.")
 
 
 def test_a_kept_recording_named_as_the_reviewed_dictionary_keeps_its_result(alice):

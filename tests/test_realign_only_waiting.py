@@ -4,6 +4,7 @@ recording keeps its first-pass result, in every download and view built on it.""
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.helpers import DATA, work_until
 from tests.test_pipeline_flow import _silent_wav
 from tests.utterance_files import textgrid as utterance_grid
 from upload.models import Project
+from upload import services as upload_services
 from upload.services import Upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,7 +138,14 @@ def test_only_the_recording_that_waited_is_aligned_again_and_every_download_keep
     for recording in [*KEPT_RESULTS, "silent.wav", "zorblax.wav"]:
         assert entries[recording] == first_report[recording]
     assert entries["oov-equestria.wav"]["status"] == "aligned"
-    assert merged["kept_from_first_pass"] == sorted([*KEPT_RESULTS, "silent.wav", "zorblax.wav"])
+    assert merged["kept_from_first_pass"] == sorted(KEPT_RESULTS)  # silent.wav and zorblax.wav have no result
+    assert merged["summary"] == ("Aligned 4 of 6 recordings; 3 of them kept from the first alignment, 1 aligned again "
+                                 "with the reviewed pronunciations")
+    # The first pass's log, which tells how the kept results were made, is still there, next to the service's own.
+    first_log = folder / "alignment-first-pass.log"
+    assert "alignment-first-pass.log" in run.realign_process.outputs
+    assert first_log.read_text() == _first_pass_file(run, "alignment.log").read_text()
+    assert "austen-0870" in first_log.read_text()
 
     page = alice_client.get(reverse("pipelines-run", args=[run.project_id, run.pk])).content.decode()
     assert "1 of the 6 recordings was aligned again with your pronunciations; 3 kept the result of the first " \
@@ -169,6 +178,7 @@ def test_only_the_recording_that_waited_is_aligned_again_and_every_download_keep
         assert archive.read(names[recording]) == first_bytes[recording]
     report_rows = archive.read("report.csv").decode("utf-8-sig").splitlines()
     assert len(report_rows) == 1 + 6 and "dictionary.dict" in listed
+    assert {"alignment.log", "alignment-first-pass.log"} <= listed
     assert json.loads(archive.read("report.json"))["kept_from_first_pass"] == merged["kept_from_first_pass"]
 
     listed_api = alice_client.get(reverse("api-result-list", args=args)).json()
@@ -298,3 +308,53 @@ def test_odd_names_and_an_utterance_transcript_on_the_recording_that_waited(alic
     listed = set(zipfile.ZipFile(io.BytesIO(_body(response))).namelist())
     assert {after[r]["textgrid"] for r in after} <= listed
     assert {f"ELAN/{Path(after[r]['textgrid']).stem}.eaf" for r in after} <= listed
+
+
+def test_the_merged_report_never_says_more_recordings_were_kept_than_were_aligned(alice, english, tmp_path):
+    run = work_until(_review(_in_review(alice, english, tmp_path)), Run.FINISHED)
+    merged = json.loads((Path(default_storage.path(run.realign_process.output_folder)) / "report.json").read_text())
+    # 4 aligned: 3 kept results and oov-equestria.wav aligned again; silent.wav and zorblax.wav were not aligned.
+    found = re.match(r"Aligned (\d+) of (\d+) recordings; (\d+) of them kept", merged["summary"])
+    assert found, merged["summary"]
+    aligned, _, kept = map(int, found.groups())
+    assert kept <= aligned and kept == 3, merged["summary"]
+
+
+def test_a_transcript_whose_recording_was_deleted_during_the_review_is_not_sent_alone(alice, english, tmp_path):
+    run = _in_review(alice, english, tmp_path)
+    before = set(run.outcomes.values_list("recording", flat=True))
+    upload_services.delete_file(run.project.files.get(name="oov-equestria.wav"))  # its transcript stays
+    run = _review(run)
+    if run.realign_process is not None:
+        assert "oov-equestria.txt" not in {i["name"] for i in run.realign_process.inputs}
+        run = work_until(run, Run.FINISHED)
+    equestria = run.outcomes.get(recording="oov-equestria.wav")
+    assert (equestria.status, equestria.message) == (
+        "not_aligned", "its files were deleted during the review, so it was not aligned again")
+    assert set(run.outcomes.values_list("recording", flat=True)) == before  # no row for the transcript alone
+
+
+def test_a_merge_that_fails_once_is_retried_with_the_realignment_run_again(alice, english, tmp_path, monkeypatch):
+    """The merge runs after the service's job was deleted: the runner's retry runs that job again (merge_first_pass's
+    docstring), and the run ends as if nothing had happened."""
+    run = _in_review(alice, english, tmp_path)
+    before = _snapshot(run)
+    run = _review(run)
+    merge, calls = outcomes.merge_first_pass, []
+
+    def fails_once(run, process):
+        calls.append(process.pk)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        merge(run, process)
+
+    monkeypatch.setattr(outcomes, "merge_first_pass", fails_once)
+    run = work_until(run, Run.FINISHED)
+    assert len(calls) == 2 and run.stage == Run.Stage.PROBLEMS, run.error
+    assert run.result_process == run.realign_process
+    assert "service answered 404" in run.realign_process.log  # the job was run again, as the docstring says
+    _kept_are_the_first_pass(run, before)
+    assert run.outcomes.get(recording="oov-equestria.wav").status == "aligned"
+    merged = json.loads((Path(default_storage.path(run.realign_process.output_folder)) / "report.json").read_text())
+    assert merged["kept_from_first_pass"] == sorted(KEPT_RESULTS)
+    assert "alignment-first-pass.log" in run.realign_process.outputs

@@ -5,7 +5,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from pipelines import services
+from pipelines import outcomes, services
 from pipelines.models import RecordingOutcome, Run
 from pipelines.review import DictionaryRefused, check_dictionary, check_review, recordings_by_word
 from scripts.models import InputTemplate, Process
@@ -134,7 +134,8 @@ def review_run(alice):
         add_file(project, name, b"x")
     inputs = [{"storage_name": f.file.name, "name": f.name, "template": f.template_id} for f in project.files.all()]
     fa = Process.objects.create(script=pipeline.fa_script, output_folder=f"{project.folder}/fa", status="done", inputs=inputs)
-    run = Run.objects.create(project=project, pipeline=pipeline, stage=Run.Stage.REVIEW, fa_process=fa,
+    g2p = Process.objects.create(script=pipeline.fa_script, output_folder=f"{project.folder}/g2p", status="done")
+    run = Run.objects.create(project=project, pipeline=pipeline, stage=Run.Stage.REVIEW, fa_process=fa, g2p_process=g2p,
                              oov_words=["pony", "zebra"], dictionary="pony P OW N IY\nzebra Z IY B R AH\n")
     RecordingOutcome.objects.create(run=run, recording="a.wav", status="waiting", code="unknown_words", unknown_words=["pony"])
     RecordingOutcome.objects.create(run=run, recording="b.wav", status="waiting", code="unknown_words",
@@ -235,8 +236,9 @@ def test_a_review_that_leaves_every_waiting_recording_out_ends_the_run_without_a
     # Nothing the new dictionary could change: no job, and c.wav's first result is the run's.
     assert run.skipped_words == ["pony", "zebra"] and run.stage == Run.Stage.PROBLEMS
     assert run.realign_process is None and run.result_process == run.fa_process
-    assert run.second_pass_note == "No recording needed aligning again, so the run ended with the first " \
-                                   "alignment's results."
+    assert run.second_pass_note == ("No recording was aligned again with your pronunciations: of those that waited "
+                                    "for the review, 2 were left out, as you chose; 1 kept the result of the first "
+                                    "alignment.")
     assert {o.recording: (o.status, o.message) for o in run.outcomes.all()} == {
         "a.wav": ("not_aligned", "you skipped it (no pronunciation for “pony”)"),
         "b.wav": ("not_aligned", "you skipped it (no pronunciation for “pony”, “zebra”)"),
@@ -278,8 +280,11 @@ def test_a_variant_of_a_word_the_aligner_knew_sends_every_recording_and_says_why
     # "clubs" may be in c.wav's transcript as in any other: only the service knows its words.
     assert sent_names(review_run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
     messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
-    assert messages == ["Aligning again with your pronunciations: every recording, since your review changed the "
+    assert messages == ["Aligning every recording again with your pronunciations (3), since your review changed the "
                         "pronunciations of words the aligner already knew (“clubs”), which any recording may have."]
+    # The API (and so the client) says the same, why included.
+    detail = alice_client.get(reverse("api-run-detail", args=[review_run.project_id, review_run.pk])).json()
+    assert detail["realignment"] == messages[0]
 
 
 def test_a_changed_pronunciation_in_the_projects_own_dictionary_sends_every_recording(review_run):
@@ -306,8 +311,8 @@ def test_without_word_lists_per_recording_every_recording_is_aligned_again(revie
     review_run.outcomes.filter(recording="a.wav").update(status="aligned", textgrid="a.TextGrid")
     run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
     assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
-    assert run.second_pass_note.endswith("every recording, since the aligner did not say which recordings have the "
-                                         "unknown words.")
+    assert run.second_pass_note.endswith("(3), since the aligner did not say which recordings have the unknown "
+                                         "words.")
 
 
 def test_a_kept_recording_whose_file_was_replaced_during_the_review_is_aligned_again(review_run):
@@ -316,7 +321,8 @@ def test_a_kept_recording_whose_file_was_replaced_during_the_review_is_aligned_a
     add_file(project, "c.txt", b"another transcript")
     run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
     assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
-    assert run.second_pass_note == "Aligning every recording again with your pronunciations (3)."
+    assert run.second_pass_note == ("Aligning every recording again with your pronunciations (3): each needs them or "
+                                    "had a file replaced during the review.")
 
 
 def test_a_waiting_recording_whose_files_were_deleted_during_the_review_is_not_aligned_and_says_why(review_run):
@@ -328,3 +334,37 @@ def test_a_waiting_recording_whose_files_were_deleted_during_the_review_is_not_a
     b = run.outcomes.get(recording="b.wav")
     assert (b.status, b.message) == ("not_aligned", "its files were deleted during the review, so it was not aligned "
                                                     "again")
+
+
+@pytest.mark.parametrize("deleted", ["b.wav", "b.txt"])
+def test_a_waiting_recording_whose_audio_or_transcript_alone_was_deleted_sends_neither(review_run, deleted):
+    review_run.project.files.get(name=deleted).delete()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
+    # Sent alone, b's other file would give a row of its own ("there is no recording for this transcript").
+    assert sent_names(run) == ["a.txt", "a.wav", "equestria.dict"]
+    b = run.outcomes.get(recording="b.wav")
+    assert (b.status, b.message) == ("not_aligned", outcomes.DELETED_IN_REVIEW)
+
+
+def test_a_kept_recording_whose_transcript_was_deleted_keeps_its_result_when_every_recording_is_sent(review_run):
+    review_run.project.files.get(name="c.txt").delete()
+    run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\nclubs K L AH B Z\n")
+    assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "equestria.dict"]
+    c = run.outcomes.get(recording="c.wav")
+    assert (c.status, c.textgrid) == ("aligned", "c.TextGrid")
+
+
+def test_when_every_waiting_recordings_files_were_deleted_page_and_api_say_so(alice_client, review_run):
+    project = review_run.project
+    for name in ("a.wav", "b.txt"):
+        project.files.get(name=name).delete()
+    url = reverse("pipelines-review", args=[project.pk, review_run.pk])
+    response = alice_client.post_form(url, {"dictionary": "pony P OW N IY\nzebra Z IY B R AH\n"})
+    review_run.refresh_from_db()
+    assert review_run.realign_process is None and review_run.stage == Run.Stage.PROBLEMS
+    said = ("No recording was aligned again with your pronunciations: of those that waited for the review, 2 were "
+            "deleted during the review; 1 kept the result of the first alignment.")
+    assert [str(m) for m in alice_client.get(response["Location"]).context["messages"]] == [said]
+    detail = alice_client.get(reverse("api-run-detail", args=[project.pk, review_run.pk])).json()
+    assert detail["realignment"] == said
+    assert said in alice_client.get(reverse("pipelines-run", args=[project.pk, review_run.pk])).content.decode()

@@ -124,6 +124,9 @@
         }
       });
       inner.appendChild(row);
+      // The labels kept on the screen stop after the tier's name, which is kept there too (sticky, equestria.css):
+      // both at the left edge, each was drawn over the other.
+      row.style.setProperty("--tier-name-width", name.offsetWidth + "px");
     });
     (data.points || []).forEach(function (tier) { // point tiers: shown with their labels, kept as they are on a save
       var row = document.createElement("div");

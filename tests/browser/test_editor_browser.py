@@ -440,3 +440,35 @@ def test_a_40_minute_recording_zooms_in_to_the_browsers_limit_and_says_so(page, 
     for time, x in ((0.4504, box["x"]), (0.6, box["x"] + box["width"])):
         expected = tiers["x"] + (time - view["start"]) / (view["end"] - view["start"]) * tiers["width"]
         assert abs(x - expected) < 1.5, (time, x, expected, view)
+
+
+# Each interval that runs under its tier's name, with the name's and its label's boxes.
+UNDER_THE_NAME = """() => [...document.querySelectorAll(".editor-tier")].flatMap((row) => {
+  const name = row.querySelector(".editor-tier-name").getBoundingClientRect();
+  return [...row.querySelectorAll(".editor-interval")].filter((box) => {
+    const r = box.getBoundingClientRect();
+    return box.textContent && r.left < name.left && r.right > name.right + 30;
+  }).map((box) => ({tier: row.dataset.tier, text: box.textContent, name: [name.left, name.right],
+                    label: [box.firstChild.getBoundingClientRect().left, box.firstChild.getBoundingClientRect().right]}));
+})"""
+
+
+def test_zoomed_in_the_label_kept_on_the_screen_starts_after_the_tier_name(page, live_server, alice, tmp_path):
+    project, run = edited_run(alice, tmp_path)
+    log_in(page, live_server, "alice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("pipelines-edit-result", args=[project.pk, run.pk, "a.TextGrid"]))
+    page.locator('.editor-tier[data-tier="words"] .editor-interval', has_text="clubs").click()
+    for _ in range(3):
+        page.keyboard.press("Control+i")
+    tiers = page.locator("#editor-tiers").bounding_box()
+    page.mouse.move(tiers["x"] + tiers["width"] / 2, tiers["y"] + tiers["height"] / 2)
+    under = []
+    for _ in range(200):  # the wheel, until the start of a word is off the screen on the left
+        under = [found for found in page.evaluate(UNDER_THE_NAME) if found["tier"] == "words"]
+        if under:
+            break
+        page.mouse.wheel(0, 20)
+    assert under, "no word ran off the screen under the tier's name"
+    for found in page.evaluate(UNDER_THE_NAME):
+        assert found["label"][0] >= found["name"][1] - 0.5, found  # the label starts after the name: both readable
