@@ -119,7 +119,8 @@ OWNER_CHANGES = {
         {"dictionary": "a AH\n"},
         lambda project, f, run: Run.objects.get(pk=run.pk).stage, "realigning",
         # Its first pass gave no pronunciations: the review's "a" is one the aligner knew, which any recording may have.
-        "Aligning again with your pronunciations: every recording, since your review changed the pronunciations of "
+        # (0): the made-up first pass lists no inputs, so none of them is sent again.
+        "Aligning every recording again with your pronunciations (0), since your review changed the pronunciations of "
         "words the aligner already knew (“a”), which any recording may have.",
     ),
     "pipelines-cancel-run": (
