@@ -997,6 +997,7 @@ class Aligner:
                     self.doing = lambda text, which=which: note(f"{which}: {text}")
                     results.append(self.align_piece(samples[piece.start : piece.end], words[piece.first : piece.last],
                                                     piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
+                    note(None)  # the share that follows is written without this piece's note, which is old news
                     done += piece.end - piece.start
                     report(PLAN_SHARE + aligning * done / len(samples))
             finally:
