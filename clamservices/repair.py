@@ -222,6 +222,7 @@ def _in_order(placed):
 
 
 def budget_of(gap):
+    """The decodes `place` may spend on `gap`."""
     return _Budget(gap, int(WINDOW_SECONDS * FRAME_RATE))
 
 
@@ -231,13 +232,13 @@ class _Budget:
     `spending(used)` is called before each decode (the repair's progress: `used` of `allowed` decodes).
     """
 
-    def __init__(self, gap, window, spending=None):
+    def __init__(self, gap, window):
         # Two windows per pass over a long gap, and the short gaps its anchors leave (about one per
         # few words: a word not found between two runs) cost a decode each.
         self.passes = self.allowed = \
             MAX_PASSES + 4 * math.ceil((gap.end - gap.start) / window) + (gap.last - gap.first) // 2
         self.frames = MAX_DECODED_FACTOR * max(window, gap.end - gap.start)
-        self.spending = spending or (lambda used: None)
+        self.spending = lambda used: None
 
     def left(self):
         return self.passes > 0 and self.frames > 0
