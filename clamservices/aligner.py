@@ -135,6 +135,9 @@ IN_PROCESS_WORK = 30_000
 LATTICE_MEMORY_BYTES = 512 << 20
 LATTICE_WAIT_FACTOR = 4
 LATTICE_WAIT_SECONDS = 5.0
+# While a word pass's lattice is searched (up to a minute on a piece that does not match), its note is repeated
+# this often with the seconds it has taken: the status line's sign of life (clamservices/fa_job.py).
+WAITING_NOTE_SECONDS = 3.0
 # Longer recordings are cut into pieces of at most this length (clamservices.longaudio).
 PIECE_SECONDS = 60.0
 PLAN_SHARE = 0.1  # of a long recording's progress: finding where to cut it
@@ -356,13 +359,22 @@ def _lattice_child(decoder, write_end, parent, cpu_seconds):
         os._exit(code)
 
 
-def _read_until(handle, deadline):
-    """All of `handle`'s bytes until it closes, or None when the monotonic `deadline` passes first."""
-    chunks = []
+def _read_until(handle, deadline, waiting=None):
+    """All of `handle`'s bytes until it closes, or None when the monotonic `deadline` passes first;
+    `waiting(seconds)` is called every WAITING_NOTE_SECONDS of the wait."""
+    chunks, start = [], time.monotonic()
+    told = start
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([handle], [], [], remaining)[0]:
+        now = time.monotonic()
+        remaining = deadline - now
+        if remaining <= 0:
             return None
+        step = remaining if waiting is None else max(0.0, min(remaining, told + WAITING_NOTE_SECONDS - now))
+        if not select.select([handle], [], [], step)[0]:
+            if waiting is not None and time.monotonic() >= told + WAITING_NOTE_SECONDS:
+                told = time.monotonic()
+                waiting(told - start)
+            continue
         chunk = os.read(handle.fileno(), 1 << 16)
         if not chunk:
             return b"".join(chunks)
@@ -375,7 +387,7 @@ def _ended_how(status):
     return f"exited with {os.WEXITSTATUS(status)}"
 
 
-def _best_path(decoder, cpu_seconds):
+def _best_path(decoder, cpu_seconds, waiting=None):
     """The segments (longaudio.Segment) of the best path through the word lattice of the decoder's last
     utterance, or None when there is none; raises _TooCostly when that takes more than `cpu_seconds` of
     CPU, LATTICE_MEMORY_BYTES of memory or its time to wait (see LATTICE_WAIT_FACTOR).
@@ -405,7 +417,8 @@ def _best_path(decoder, cpu_seconds):
     status = None
     try:
         with os.fdopen(read_end, "rb") as pipe:
-            data = _read_until(pipe, time.monotonic() + LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS)
+            data = _read_until(pipe, time.monotonic() + LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS,
+                               waiting)
         if data is None:
             log.warning("the word lattice's process did not end within %.0f s; stopped",
                         LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS)
@@ -451,6 +464,7 @@ class Aligner:
         # doing(text): the word pass's searches after the first, each of which may take a minute on a piece
         # whose transcript does not match (the job's status says so; in the pool, over the worker's pipe).
         self.doing = lambda text: None
+        self._doing = None  # the word pass's last note, repeated while its lattice is searched
 
     def is_known(self, word):
         self._include([word])
@@ -608,7 +622,9 @@ class Aligner:
             seconds = frames / FRAME_RATE
             try:
                 limit = LATTICE_CPU_SECONDS + LATTICE_CPU_PER_MINUTE2 * (seconds / 60) ** 2
-                return _words_only(_best_path(decoder, limit))
+                waiting = None if self._doing is None else \
+                    (lambda took, text=self._doing: self.doing(f"{text} (weighing what it heard: {took:.0f} s)"))
+                return _words_only(_best_path(decoder, limit, waiting))
             except _TooCostly:
                 log.warning("the word lattice of a search of %.0f s and %d words was past its limits (%.0f s of CPU); "
                             "its words are not found", seconds, len(keys), limit)
@@ -701,6 +717,17 @@ class Aligner:
         forces any transcript onto any audio (measured: another recording's transcript
         "aligned"), while the tolerant pass still reports the words it cannot find.
         """
+        try:
+            return self._word_passes(samples, keys)
+        finally:
+            self._doing = None
+
+    def _say(self, text):
+        self._doing = text
+        self.doing(text)
+
+    def _word_passes(self, samples, keys):
+        self._doing = "matching the transcript word for word"  # said only if its lattice takes long
         segments = self._strict_pass(self.decoder, samples, keys)
         # A strict pass forces any transcript onto any speech; only a plausible fit is taken as it is,
         # and one with poorly fitting words only if the tolerant pass does no better: a word that is
@@ -711,7 +738,7 @@ class Aligner:
             low = _low_count(strict)
             if not low:
                 return False, strict
-            self.doing(f"{_count(low, 'word fits', 'words fit')} poorly: looking for the words that are spoken")
+            self._say(f"{_count(low, 'word fits', 'words fit')} poorly: looking for the words that are spoken")
             found = self._tolerant_pass(self.decoder, samples, keys)
             if len(found) >= MIN_FOUND_SHARE * len(keys) and _plausible([s for _, s in found]) \
                     and _fit(found, keys) > _fit(strict, keys):
@@ -719,8 +746,8 @@ class Aligner:
             return False, strict
         best, best_wide = [], False
         for wide in (False, True):
-            self.doing("looking again with wider beams" if wide else
-                       "the transcript does not fit word for word: looking for the words that are spoken")
+            self._say("looking again with wider beams" if wide else
+                      "the transcript does not fit word for word: looking for the words that are spoken")
             found = self._tolerant_pass(self._wide_decoder() if wide else self.decoder, samples, keys)
             if len(found) > len(best):
                 best, best_wide = found, wide
