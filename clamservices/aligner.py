@@ -135,9 +135,13 @@ IN_PROCESS_WORK = 30_000
 LATTICE_MEMORY_BYTES = 512 << 20
 LATTICE_WAIT_FACTOR = 4
 LATTICE_WAIT_SECONDS = 5.0
+# While a word pass's lattice is searched (up to a minute on a piece that does not match), its note is repeated
+# this often with the seconds it has taken: the status line's sign of life (clamservices/fa_job.py).
+WAITING_NOTE_SECONDS = 3.0
 # Longer recordings are cut into pieces of at most this length (clamservices.longaudio).
 PIECE_SECONDS = 60.0
 PLAN_SHARE = 0.1  # of a long recording's progress: finding where to cut it
+REPAIR_SHARE = 0.1  # and placing again the words its pieces could not place (clamservices.repair); the rest, its pieces
 
 
 class AlignmentError(RuntimeError):
@@ -167,7 +171,8 @@ class Alignment:
 
 def _with_confidence(word, phones):
     """`word` (an Interval) with its confidence, from its phones [(phone, start, end, GOP or None)] and its score."""
-    return dataclasses.replace(word, confidence=goodness.word_confidence([g for _, _, _, g in phones], word.score))
+    return dataclasses.replace(word, confidence=goodness.word_confidence(
+        [g for _, _, _, g in phones], word.score, frames=round((word.end - word.start) * FRAME_RATE)))
 
 
 def _base_word(name):
@@ -354,13 +359,22 @@ def _lattice_child(decoder, write_end, parent, cpu_seconds):
         os._exit(code)
 
 
-def _read_until(handle, deadline):
-    """All of `handle`'s bytes until it closes, or None when the monotonic `deadline` passes first."""
-    chunks = []
+def _read_until(handle, deadline, waiting=None):
+    """All of `handle`'s bytes until it closes, or None when the monotonic `deadline` passes first;
+    `waiting(seconds)` is called every WAITING_NOTE_SECONDS of the wait."""
+    chunks, start = [], time.monotonic()
+    told = start
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([handle], [], [], remaining)[0]:
+        now = time.monotonic()
+        remaining = deadline - now
+        if remaining <= 0:
             return None
+        step = remaining if waiting is None else max(0.0, min(remaining, told + WAITING_NOTE_SECONDS - now))
+        if not select.select([handle], [], [], step)[0]:
+            if waiting is not None and time.monotonic() >= told + WAITING_NOTE_SECONDS:
+                told = time.monotonic()
+                waiting(told - start)
+            continue
         chunk = os.read(handle.fileno(), 1 << 16)
         if not chunk:
             return b"".join(chunks)
@@ -373,7 +387,7 @@ def _ended_how(status):
     return f"exited with {os.WEXITSTATUS(status)}"
 
 
-def _best_path(decoder, cpu_seconds):
+def _best_path(decoder, cpu_seconds, waiting=None):
     """The segments (longaudio.Segment) of the best path through the word lattice of the decoder's last
     utterance, or None when there is none; raises _TooCostly when that takes more than `cpu_seconds` of
     CPU, LATTICE_MEMORY_BYTES of memory or its time to wait (see LATTICE_WAIT_FACTOR).
@@ -403,7 +417,8 @@ def _best_path(decoder, cpu_seconds):
     status = None
     try:
         with os.fdopen(read_end, "rb") as pipe:
-            data = _read_until(pipe, time.monotonic() + LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS)
+            data = _read_until(pipe, time.monotonic() + LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS,
+                               waiting)
         if data is None:
             log.warning("the word lattice's process did not end within %.0f s; stopped",
                         LATTICE_WAIT_FACTOR * cpu_seconds + LATTICE_WAIT_SECONDS)
@@ -446,6 +461,10 @@ class Aligner:
         self.entries = []
         self.added = set()  # words whose pronunciations came from the extra dictionary
         self.readings = {}  # {number or symbol: the words it is read as}
+        # doing(text): the word pass's searches after the first, each of which may take a minute on a piece
+        # whose transcript does not match (the job's status says so; in the pool, over the worker's pipe).
+        self.doing = lambda text: None
+        self._doing = None  # the word pass's last note, repeated while its lattice is searched
 
     def is_known(self, word):
         self._include([word])
@@ -603,7 +622,9 @@ class Aligner:
             seconds = frames / FRAME_RATE
             try:
                 limit = LATTICE_CPU_SECONDS + LATTICE_CPU_PER_MINUTE2 * (seconds / 60) ** 2
-                return _words_only(_best_path(decoder, limit))
+                waiting = None if self._doing is None else \
+                    (lambda took, text=self._doing: self.doing(f"{text} (weighing what it heard: {took:.0f} s)"))
+                return _words_only(_best_path(decoder, limit, waiting))
             except _TooCostly:
                 log.warning("the word lattice of a search of %.0f s and %d words was past its limits (%.0f s of CPU); "
                             "its words are not found", seconds, len(keys), limit)
@@ -696,6 +717,17 @@ class Aligner:
         forces any transcript onto any audio (measured: another recording's transcript
         "aligned"), while the tolerant pass still reports the words it cannot find.
         """
+        try:
+            return self._word_passes(samples, keys)
+        finally:
+            self._doing = None
+
+    def _say(self, text):
+        self._doing = text
+        self.doing(text)
+
+    def _word_passes(self, samples, keys):
+        self._doing = "matching the transcript word for word"  # said only if its lattice takes long
         segments = self._strict_pass(self.decoder, samples, keys)
         # A strict pass forces any transcript onto any speech; only a plausible fit is taken as it is,
         # and one with poorly fitting words only if the tolerant pass does no better: a word that is
@@ -706,6 +738,7 @@ class Aligner:
             low = _low_count(strict)
             if not low:
                 return False, strict
+            self._say(f"{_count(low, 'word fits', 'words fit')} poorly: looking for the words that are spoken")
             found = self._tolerant_pass(self.decoder, samples, keys)
             if len(found) >= MIN_FOUND_SHARE * len(keys) and _plausible([s for _, s in found]) \
                     and _fit(found, keys) > _fit(strict, keys):
@@ -713,6 +746,8 @@ class Aligner:
             return False, strict
         best, best_wide = [], False
         for wide in (False, True):
+            self._say("looking again with wider beams" if wide else
+                      "the transcript does not fit word for word: looking for the words that are spoken")
             found = self._tolerant_pass(self._wide_decoder() if wide else self.decoder, samples, keys)
             if len(found) > len(best):
                 best, best_wide = found, wide
@@ -959,14 +994,15 @@ class Aligner:
         return word_intervals, phone_intervals, failed
 
     def align(self, samples, words, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS, progress=None, piece_seconds=PIECE_SECONDS,
-              clock=None):
+              clock=None, note=None):
         """Word (and phone) intervals of `words` (transcripts.Word) spoken in `samples` (int16, 16 kHz).
 
         Raises AlignmentError when nothing useful can be aligned; otherwise the Alignment
         says in `warnings` and `not_found` what was less than perfect. `progress(fraction)`
         is called as the work advances. A recording longer than `piece_seconds` is aligned a
         piece at a time (`plan`, `align_piece`, `assemble`; clamservices.longaudio); `samples`
-        then only needs len() and slicing, so it may be a file-backed recording.
+        then only needs len() and slicing, so it may be a file-backed recording, and `note(text or None)`
+        says what it is doing where that takes long (see `plan`, `assemble`).
         `clock` (seconds in `samples` → text) names the times in warnings and errors when `samples` are an
         utterance of a longer recording (clamservices.tiered), so that they are that recording's times; the
         intervals stay in `samples`' time.
@@ -976,14 +1012,29 @@ class Aligner:
             raise AlignmentError("empty_transcript", "the transcript has no words")
         report = progress or (lambda fraction: None)
         if len(samples) > piece_seconds * SAMPLE_RATE:
-            plan = self.plan(samples, words, piece_seconds, lambda fraction: report(PLAN_SHARE * fraction))
-            results, done = [], 0
-            for piece in plan.pieces:
-                results.append(self.align_piece(samples[piece.start : piece.end], words[piece.first : piece.last],
-                                                piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
-                done += piece.end - piece.start
-                report(PLAN_SHARE + (1 - PLAN_SHARE) * done / len(samples))
-            return self.assemble(words, plan, results, samples, phones=phones, chunk_seconds=chunk_seconds, clock=clock)
+            note = note or (lambda text: None)
+            plan = self.plan(samples, words, piece_seconds, lambda fraction: report(PLAN_SHARE * fraction), note=note)
+            results, done, aligning = [], 0, 1 - PLAN_SHARE - REPAIR_SHARE
+            doing = self.doing
+            try:
+                for number, piece in enumerate(plan.pieces, 1):
+                    which = (f"aligning {longaudio.stretch(piece.start, piece.end, clock)} "
+                             f"(piece {number} of {len(plan.pieces)})")
+                    note(which)
+                    self.doing = lambda text, which=which: note(f"{which}: {text}")
+                    results.append(self.align_piece(samples[piece.start : piece.end], words[piece.first : piece.last],
+                                                    piece, plan.gain, phones=phones, chunk_seconds=chunk_seconds))
+                    note(None)  # the share that follows is written without this piece's note, which is old news
+                    done += piece.end - piece.start
+                    report(PLAN_SHARE + aligning * done / len(samples))
+            finally:
+                self.doing = doing
+            alignment = self.assemble(words, plan, results, samples, phones=phones, chunk_seconds=chunk_seconds,
+                                      clock=clock, progress=lambda fraction: report(1 - REPAIR_SHARE * (1 - fraction)),
+                                      note=note)
+            note(None)
+            report(1.0)  # a recording whose words were all placed needs no repair: its share is done at once
+            return alignment
         if not isinstance(samples, np.ndarray):  # a file-backed recording: one piece is small enough to read
             samples = samples[0 : len(samples)]
         warnings = level_warnings(samples)
@@ -1016,17 +1067,18 @@ class Aligner:
 
     # --- long recordings (clamservices.longaudio) -----------------------------------------------
 
-    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None, each=None):
+    def plan(self, samples, words, piece_seconds=PIECE_SECONDS, progress=None, each=None, note=None):
         """How a long recording is aligned: its level warnings, gain and pieces (see clamservices.longaudio).
 
         `each(number, piece, gain)` is called as soon as a piece is decided, so that it can be aligned
-        while the next cut is looked for. `progress(fraction)` follows the share of the audio decided.
+        while the next cut is looked for. `progress(fraction)` follows the share of the audio decided;
+        `note(text)` says which search runs before each window decode, `note(None)` when a piece is decided.
         """
         warnings, gain = long_level_warnings(samples)
         keys = [w.key for w in words]
         self._check_length(samples, keys)
         splitter = longaudio.Splitter(self, samples, keys, lambda a, b: prepared(samples[a:b], gain, a),
-                                      piece_seconds, progress)
+                                      piece_seconds, progress, note)
         plan = Plan(warnings, gain, [])
         try:
             for piece in splitter.pieces():
@@ -1080,9 +1132,12 @@ class Aligner:
             return longaudio.PieceResult()
         return self.align_piece(recording[piece.start : piece.end], words, piece, gain, **options)
 
-    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS, clock=None):
+    def assemble(self, words, plan, results, samples, *, phones=True, chunk_seconds=PHONE_CHUNK_SECONDS, clock=None,
+                 progress=None, note=None):
         """The Alignment of a long recording (`samples`, read a window at a time) from its pieces' results,
-        with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does."""
+        with its runs of unplaced words aligned again (clamservices.repair); raises as `align` does.
+        `progress(fraction)` and `note(text)` follow the repair, which may search for minutes."""
+        progress, note = progress or (lambda fraction: None), note or (lambda text: None)
         length = len(samples)
         whole_recording, clock = clock is None, clock or longaudio.clock
         found = [f for r in results for f in r.found]
@@ -1090,8 +1145,11 @@ class Aligner:
             raise self._no_match(words, found, None, clock)
         # The share of words found is judged after the repair: a passage the transcript adds can leave whole
         # pieces without words (the planning found no cut next to it), which the repair places.
+        # The note first: the progress that follows writes the status line with it.
         found, word_intervals, phone_intervals, failed = repair.repair(
-            self, samples, words, plan.gain, results, length // SAMPLES_PER_FRAME, phones, chunk_seconds)
+            self, samples, words, plan.gain, results, length // SAMPLES_PER_FRAME, phones, chunk_seconds,
+            lambda fraction, text: (note(text), progress(fraction)), clock)
+        note("checking the alignment")
         if len(found) < max(1, MIN_FOUND_SHARE * len(words)):
             raise self._no_match(words, found, None, clock)
         # Where the words that could not be placed are first: a new user found these lines buried under

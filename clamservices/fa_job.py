@@ -19,13 +19,14 @@ share of the job's audio aligned.
 import dataclasses
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
 import soundfile
 
-from clamservices import languages, pool, tiered
-from clamservices.aligner import PIECE_SECONDS, PLAN_SHARE, Aligner, AlignmentError
+from clamservices import languages, longaudio, pool, tiered
+from clamservices.aligner import PIECE_SECONDS, PLAN_SHARE, REPAIR_SHARE, Aligner, AlignmentError
 from clamservices.arpabet import ARPABET_PHONES
 from clamservices.audio import SAMPLE_RATE, AudioError, convert, length, unreadable_reason
 from clamservices.dictionaries import Entry, parse_dictionary
@@ -236,7 +237,7 @@ def _finish_one(job, stem, alignment, split, readings, duration, options):
             "words_aligned": len(alignment.words), "duration": round(duration, 3)}
 
 
-def _align_one(job, aligner, stem, audio, transcript, options, progress):
+def _align_one(job, aligner, stem, audio, transcript, options, progress, note=None):
     """Align one pair and write its TextGrid; returns (entry fields) or raises a coded error."""
     if is_tiered(transcript.name):
         return _align_tiered(job, aligner, stem, audio, transcript, options, progress)
@@ -245,7 +246,7 @@ def _align_one(job, aligner, stem, audio, transcript, options, progress):
         return {"unknown_words": unknown}
     with recording:
         alignment = aligner.align(recording, split, phones=options["phones"], chunk_seconds=options["chunk_seconds"],
-                                  progress=progress, piece_seconds=options["piece_seconds"])
+                                  progress=progress, piece_seconds=options["piece_seconds"], note=note)
     return _finish_one(job, stem, alignment, split, readings, duration, options)
 
 
@@ -271,7 +272,15 @@ INTERNAL = ("an unexpected error stopped the alignment of this recording; "
 
 class _Progress:
     """Status lines: the files being aligned (several at once in the pool) with the share of each done, the
-    files done, and the job's completion as the share of all its audio aligned (never going back)."""
+    files done, and the job's completion as the share of all its audio aligned (never going back).
+
+    A long recording whose transcript does not match it in places is searched for minutes (window decodes
+    to cut it, then the repair of the words its pieces could not place) with little to show in shares: a
+    status that stood still that long was taken for a hang and cancelled. `note` adds what is being done to
+    the file's line ("searching 12:30–15:00 … (window 4 of 9)"). Each report appends a line to CLAM's status
+    file (and this job's log), so a line that differs only in its note is written at most every
+    NOTE_SECONDS; a new share or count is written at once.
+    """
 
     def __init__(self, job, pairs):
         self.job = job
@@ -281,12 +290,25 @@ class _Progress:
         self.share = dict.fromkeys(self.seconds, 0.0)
         self.aligning = {}  # stem → name of the files begun and not done, in the order they began
         self.done = set()
+        self.notes = {}  # stem → what is being done now, where it takes long
+        self.written, self.written_at = None, float("-inf")  # (line, completion, line without notes)
 
     def update(self, stem, name, fraction):
         if stem in self.done:  # a late report of a file already counted
             return
         self.share[stem] = max(self.share[stem], min(1.0, fraction))
         self.aligning.setdefault(stem, name)
+        self._report()
+
+    def note(self, stem, name, text):
+        """Say what is being done to the file (None: nothing worth saying)."""
+        if stem in self.done:
+            return
+        self.aligning.setdefault(stem, name)
+        if text is None:
+            self.notes.pop(stem, None)
+        else:
+            self.notes[stem] = text
         self._report()
 
     def finish(self, stem):
@@ -296,13 +318,23 @@ class _Progress:
         self.share[stem] = 1.0
         self.done.add(stem)
         self.aligning.pop(stem, None)
+        self.notes.pop(stem, None)
         self._report()
 
     def _report(self):
         done = sum(self.seconds[s] * f for s, f in self.share.items()) / self.total
-        self.job.report(self._line(), max(self.job.completion, min(99, int(100 * done))))
+        completion = max(self.job.completion, min(99, int(100 * done)))
+        line, plain = self._line(), self._line(notes=False)
+        if self.written is not None:
+            if (line, completion) == self.written[:2]:
+                return
+            if (plain, completion) == (self.written[2], self.written[1]) and \
+                    time.monotonic() - self.written_at < NOTE_SECONDS:
+                return
+        self.written, self.written_at = (line, completion, plain), time.monotonic()
+        self.job.report(line, completion)
 
-    def _line(self):
+    def _line(self, notes=True):
         files = f"{len(self.done)} of {self.count} files done"
         stems = list(self.aligning)
         if not stems:
@@ -314,14 +346,20 @@ class _Progress:
         # contradiction); all done is the whole length, whichever way that was rounded ("100 % (2 of 3 min)").
         length = f"{seconds / scale:.0f}"
         amount = f"({length if aligned >= seconds else int(aligned / scale)} of {length} {unit})"
+        noted = [s for s in stems if s in self.notes] if notes else []
         if len(stems) == 1:
-            return f"Aligning {_short(self.aligning[stems[0]])}: {int(100 * self.share[stems[0]])} % {amount}; {files}"
+            doing = f", {self.notes[stems[0]]}" if noted else ""
+            return (f"Aligning {_short(self.aligning[stems[0]])}: {int(100 * self.share[stems[0]])} % {amount}"
+                    f"{doing}; {files}")
+        # Of several files, the note of the one that began first (the others' come when it is done).
+        doing = f", {_short(self.aligning[noted[0]])}: {self.notes[noted[0]]}" if noted else ""
         # A bounded line however many files run at once: the first few by name, the others counted.
         named = ", ".join(f"{_short(self.aligning[s])} {int(100 * self.share[s])} %" for s in stems[:NAMED_FILES])
         more = f" and {len(stems) - NAMED_FILES} more" if len(stems) > NAMED_FILES else ""
-        return f"Aligning {len(stems)} files: {named}{more} {amount}; {files}"
+        return f"Aligning {len(stems)} files: {named}{more} {amount}{doing}; {files}"
 
 
+NOTE_SECONDS = 1.0  # a status line that differs from the last one only in its note: at most this often
 NAMED_FILES = 3  # files named in a status line; more being aligned at once are counted
 NAME_CHARACTERS = 32  # a file's name in a status line, shortened in the middle beyond this
 
@@ -378,12 +416,18 @@ def _guarded(call, audio):
 def _align_in_turn(job, report, aligner, pairs, options, oov):
     """One recording after the other in this process (a single short recording: no pool to start)."""
     progress = _Progress(job, pairs)
-    for stem, audio, transcript in pairs:
-        progress.update(stem, audio.name, 0.0)
-        outcome = _guarded(lambda: _align_one(job, aligner, stem, audio, transcript, options,
-                                              lambda fraction: progress.update(stem, audio.name, fraction)), audio)
-        _record(job, report, aligner, audio, transcript, outcome, oov)
-        progress.finish(stem)
+    try:
+        for stem, audio, transcript in pairs:
+            progress.update(stem, audio.name, 0.0)
+            note = lambda text, stem=stem, name=audio.name: progress.note(stem, name, text)  # noqa: E731
+            aligner.doing = note  # the word pass's searches of a short recording (a long one's: per piece)
+            outcome = _guarded(lambda: _align_one(job, aligner, stem, audio, transcript, options,
+                                                  lambda fraction: progress.update(stem, audio.name, fraction),
+                                                  note), audio)
+            _record(job, report, aligner, audio, transcript, outcome, oov)
+            progress.finish(stem)
+    finally:
+        aligner.doing = lambda text: None
 
 
 class _Stopped(BaseException):
@@ -397,8 +441,10 @@ class _Abandoned(BaseException):
 
 
 def _share(state):
-    """A long recording's share done: PLAN_SHARE for finding its cuts, the rest for aligning its pieces."""
-    return PLAN_SHARE * state["planned"] + (1 - PLAN_SHARE) * state["aligned"] / max(1, state["length"])
+    """A long recording's share done: PLAN_SHARE for finding its cuts, REPAIR_SHARE for placing again the words
+    its pieces could not place, the rest for aligning its pieces."""
+    return (PLAN_SHARE * state["planned"] + REPAIR_SHARE * state["repaired"]
+            + (1 - PLAN_SHARE - REPAIR_SHARE) * state["aligned"] / max(1, state["length"]))
 
 
 def _stop(signum, frame):
@@ -427,11 +473,17 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
         progress.finish(stem)
 
     def assemble(stem, state):
-        progress.finish(stem)  # its audio is all aligned; the assembly is no part of the share
         results = [state["results"][n] for n in range(len(state["plan"].pieces))]
+        name = state["audio"].name
+
+        def repaired(fraction):
+            state["repaired"] = fraction
+            progress.update(stem, name, _share(state))
+
         finish(stem, _guarded(lambda: aligner.assemble(
             state["split"], state["plan"], results, state["recording"], phones=options["phones"],
-            chunk_seconds=options["chunk_seconds"]), state["audio"]))
+            chunk_seconds=options["chunk_seconds"], progress=repaired,
+            note=lambda text: progress.note(stem, name, text)), state["audio"]))
 
     def finish_tiered(stem):
         state = files[stem]
@@ -467,6 +519,15 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
             state = files.get(stem)
             if state is None:  # its recording failed already
                 continue
+            if result[0] == "note":  # what a task that goes on is doing: a search may take a minute
+                span = state.get("spans", {}).get(number)
+                where = "" if span is None else f"aligning {longaudio.stretch(*span)}: "
+                state["noted"] = number
+                progress.note(stem, state["audio"].name, where + result[1])
+                continue
+            if "noted" in state and state["noted"] == number:  # its note is no longer news
+                del state["noted"]
+                progress.note(stem, state["audio"].name, None)
             if result[0] in ("died", "internal"):
                 if result[0] == "died":
                     print(f"The process aligning {state['audio'].name} ended unexpectedly", file=sys.stderr)
@@ -520,7 +581,7 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                 files[stem]["recording"] = samples
 
                 state = files[stem]
-                state.update(results={}, left=0, aligned=0, planned=0.0, lengths={})
+                state.update(results={}, left=0, aligned=0, planned=0.0, repaired=0.0, lengths={}, spans={})
 
                 # Each piece goes to the pool as soon as its cut is found: planning overlaps with aligning.
                 def planned(fraction, stem=stem, state=state):
@@ -530,15 +591,23 @@ def _align_in_parallel(job, report, aligner, pairs, options, oov, processes):
                         raise _Abandoned()
                     progress.update(stem, state["audio"].name, _share(state))
 
+                def searching(text, stem=stem, state=state):
+                    collect(0)  # a window decode is a second or more: the pieces aligned meanwhile are news
+                    if stem not in files:
+                        raise _Abandoned()
+                    progress.note(stem, state["audio"].name, text)
+
                 def each(number, piece, gain, stem=stem, state=state):
                     state["left"] += 1
                     state["lengths"][number] = piece.end - piece.start
+                    state["spans"][number] = (piece.start, piece.end)
                     workers.submit((stem, number), aligner, "align_piece_of", samples,
                                    split[piece.first : piece.last], piece, gain,
                                    phones=options["phones"], chunk_seconds=options["chunk_seconds"])
 
                 try:
-                    plan = _guarded(lambda: aligner.plan(samples, split, options["piece_seconds"], planned, each), audio)
+                    plan = _guarded(lambda: aligner.plan(samples, split, options["piece_seconds"], planned, each,
+                                                         searching), audio)
                 except _Abandoned:
                     continue
                 if plan[0] != "ok":

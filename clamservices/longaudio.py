@@ -160,7 +160,7 @@ class Splitter:
     `windows` counts the window decodes (tests and benchmarks read it).
     """
 
-    def __init__(self, aligner, samples, keys, prepare, piece_seconds, progress=None):
+    def __init__(self, aligner, samples, keys, prepare, piece_seconds, progress=None, note=None):
         self.aligner = aligner
         self.samples = samples
         self.keys = keys
@@ -169,6 +169,10 @@ class Splitter:
         self.window = int(WINDOW_SECONDS * SAMPLE_RATE)
         self.keep = int(PAUSE_KEPT_SECONDS * SAMPLE_RATE)
         self.progress = progress or (lambda fraction: None)
+        # note(text) before each window decode, note(None) once a piece is decided: where a transcript and its
+        # audio disagree, windows are decoded for minutes before the next cut, and a status line that stood
+        # still that long was taken for a hang and cancelled.
+        self.note = note or (lambda text: None)
         speech = speech_frames(samples)
         self.speech_before = np.concatenate([[0], np.cumsum(speech)])
         self.pauses = pauses(speech)
@@ -233,8 +237,12 @@ class Splitter:
             yield self._decided(Piece(b, n, j, j), n)
 
     def _decided(self, piece, planned):
+        self.note(None)
         self.progress(planned / max(1, len(self.samples)))
         return piece
+
+    def _searching(self, text, number, count):
+        self.note(f"{text} (window {number} of {count})")
 
     def _target(self, a, b):
         """Where the next cut should be: pieces about equal, each as long as allowed, no more of them than needed."""
@@ -280,9 +288,14 @@ class Splitter:
         # after its first third, and with them most of its words).
         tries.append((self._candidates(a, b, a + BLIND_FACTOR * self.piece, WIDE_WINDOW_FACTOR * self.window)[:WIDE_TRIES],
                       WIDE_FACTOR))
+        count, number = sum(len(c) for c, _ in tries), 0
         for candidates, factor in tries:
             empty = 0
             for pause in candidates:
+                number += 1
+                if number > 1:  # the first window nearly always anchors: only a search that goes on is news
+                    self._searching(f"looking for a place to cut after {clock(a / SAMPLE_RATE)} where the "
+                                    "transcript fits", number, count)
                 cut, run = self._anchor(a, b, i, j, pause, factor)
                 if cut is not None:
                     return cut
@@ -293,8 +306,9 @@ class Splitter:
 
     def _probes_match(self, a, b, i, j):
         """Whether windows elsewhere in the recording (against many words) find the transcript's words in order."""
-        for share in PROBES:
+        for number, share in enumerate(PROBES, 1):
             at = a + int((b - a) * share)
+            self._searching("checking further on whether the transcript is this recording's", number, len(PROBES))
             near = sorted((p for p in self._candidates(a, b, b, WIDE_WINDOW_FACTOR * self.window) if not p.long),
                           key=lambda p: abs(p.end - at))
             if near and self._anchor(a, b, i, j, near[0], WIDE_FACTOR, span=PROBE_SPAN)[0] is not None:
@@ -383,14 +397,16 @@ class Splitter:
         spans = [max(MIN_SPAN, int(BISECT_SPAN_SHARE * (j - i)))]
         if spans[0] < j - i <= BISECT_MAX_SPAN:
             spans.append(j - i)
-        for span in spans:
-            for center in tried:
-                cut = self._anchor_at(a, b, i, j, center, span)
-                if cut is not None:
-                    at, k = cut
-                    yield from self._bisect(a, at, i, k, True)
-                    yield from self._bisect(at, b, k, j, True)
-                    return
+        windows = [(span, center) for span in spans for center in tried]
+        for number, (span, center) in enumerate(windows, 1):
+            self._searching(f"searching {stretch(a, b)} for where the transcript and the recording agree again",
+                            number, len(windows))
+            cut = self._anchor_at(a, b, i, j, center, span)
+            if cut is not None:
+                at, k = cut
+                yield from self._bisect(a, at, i, k, True)
+                yield from self._bisect(at, b, k, j, True)
+                return
         if b - a <= BLIND_FACTOR * self.piece:
             yield self._decided(Piece(a, b, i, j, False), b)
             return
@@ -494,6 +510,13 @@ def embed(found_words, keys, estimate):
         if best is None or rank < best[0]:
             best = (rank, positions)
     return best[1] if best else []
+
+
+def stretch(start, end, named=None):
+    """"12:30–15:00" of samples start–end (the end rounded up, so a stretch never looks shorter than it is);
+    `named` (seconds → text) instead of `clock`, for an utterance's times (see Aligner.align)."""
+    named = named or clock
+    return f"{named(start / SAMPLE_RATE)}–{named(math.ceil(end / SAMPLE_RATE))}"
 
 
 def clock(seconds):

@@ -51,6 +51,7 @@ def _serve(conn, job_ends, lexicon=None):
     from clamservices.aligner import Aligner, AlignmentError
 
     aligner = Aligner(lexicon)  # the job's dictionary (another language's: clamservices.languages)
+    aligner.doing = lambda text: _tell(conn, ("note", text))
     while True:
         try:
             task = conn.recv()
@@ -74,6 +75,13 @@ def _serve(conn, job_ends, lexicon=None):
             conn.send(result)
         except (BrokenPipeError, OSError):
             return
+
+
+def _tell(conn, message):
+    try:
+        conn.send(message)
+    except (BrokenPipeError, OSError):  # the job is gone: the task's result cannot be sent either
+        pass
 
 
 class _Worker:
@@ -140,7 +148,8 @@ class Pool:
 
     def results(self, timeout=None):
         """[(tag, result)] of the tasks that ended within `timeout` seconds (at least one if any runs and
-        timeout is None). result is ("ok", value), ("alignment", code, message), ("internal",) or ("died",)."""
+        timeout is None). result is ("ok", value), ("alignment", code, message), ("internal",) or ("died",),
+        or ("note", text) from a task that goes on (Aligner.doing: what a long search is doing)."""
         if self.failed:
             finished, self.failed = self.failed, []
             return finished
@@ -149,11 +158,20 @@ class Pool:
         ready = set(wait([w.conn for w in self.busy] + [w.process.sentinel for w in self.busy], timeout))
         finished = []
         for worker in [w for w in self.busy if w.conn in ready or w.process.sentinel in ready]:
-            tag = self.busy.pop(worker)
+            tag = self.busy[worker]
+            result, broken = None, False
             try:
-                result = worker.conn.recv() if worker.conn.poll() else None
+                while result is None and worker.conn.poll():
+                    message = worker.conn.recv()
+                    if message[0] == "note":
+                        finished.append((tag, message))
+                    else:
+                        result = message
             except Exception:  # noqa: BLE001 - a result cut short by the process's death
-                result = None
+                result, broken = None, True
+            if result is None and not broken and worker.process.sentinel not in ready:
+                continue  # only notes: the task goes on
+            del self.busy[worker]
             if result is None:
                 self._bury(worker)
                 finished.append((tag, ("died",)))

@@ -72,6 +72,7 @@ EDGE_TOLERANCE = 5  # frames
 EDGE_PROBABILITY = 0.05  # of leaving a one-sided window's grammar after a word (or entering it before one)
 ISLAND_SECONDS = 60.0  # words placed in one phone pass at most (longer islands are cut between words)
 ISLAND_PAUSE_SECONDS = 0.3  # audio around an island given to its phone pass, where there is room
+SEARCH_SHARE = 0.8  # of the repair's progress: the decodes that place words; the rest, their phone passes
 
 
 @dataclass
@@ -108,14 +109,15 @@ def _anchored(sure, i):
     return any(all(sure[k] for k in range(s, s + n)) for s in range(max(0, i - n + 1), min(i, len(sure) - n) + 1))
 
 
-def place(aligner, samples, keys, gap, prepare, total_frames):
-    """{word index: Segment in frames of the whole recording} of the gap's words that could be placed."""
+def place(aligner, samples, keys, gap, prepare, total_frames, budget=None):
+    """{word index: Segment in frames of the whole recording} of the gap's words that could be placed
+    (with at most `budget`'s decodes: by default the gap's own `budget_of`)."""
     placed = {}
     window = int(WINDOW_SECONDS * FRAME_RATE)
     margin = int(MARGIN_SECONDS * FRAME_RATE)
     right_window = int(RIGHT_WINDOW_SECONDS * FRAME_RATE)
     short = int(SHORT_RIGHT_SECONDS * FRAME_RATE)
-    budget = _Budget(gap, window)
+    budget = budget or budget_of(gap)
     queue = [gap]
     while queue and budget.left():
         g = queue.pop()
@@ -219,14 +221,24 @@ def _in_order(placed):
     return all(p.end_frame < q.start_frame for p, q in zip(segments, segments[1:]))
 
 
+def budget_of(gap):
+    """The decodes `place` may spend on `gap`."""
+    return _Budget(gap, int(WINDOW_SECONDS * FRAME_RATE))
+
+
 class _Budget:
-    """Decodes and audio a run may cost: a run that cannot be placed (words that are not spoken) stops soon."""
+    """Decodes and audio a run may cost: a run that cannot be placed (words that are not spoken) stops soon.
+
+    `spending(used)` is called before each decode (the repair's progress: `used` of `allowed` decodes).
+    """
 
     def __init__(self, gap, window):
         # Two windows per pass over a long gap, and the short gaps its anchors leave (about one per
         # few words: a word not found between two runs) cost a decode each.
-        self.passes = MAX_PASSES + 4 * math.ceil((gap.end - gap.start) / window) + (gap.last - gap.first) // 2
+        self.passes = self.allowed = \
+            MAX_PASSES + 4 * math.ceil((gap.end - gap.start) / window) + (gap.last - gap.first) // 2
         self.frames = MAX_DECODED_FACTOR * max(window, gap.end - gap.start)
+        self.spending = lambda used: None
 
     def left(self):
         return self.passes > 0 and self.frames > 0
@@ -234,6 +246,7 @@ class _Budget:
     def spend(self, frames):
         if not self.left():
             return False
+        self.spending(self.allowed - self.passes)
         self.passes -= 1
         self.frames -= frames
         return True
@@ -295,9 +308,15 @@ def islands(placed, limits):
     return result
 
 
-def repair(aligner, samples, words, gain, results, total_frames, phones, chunk_seconds):
+def repair(aligner, samples, words, gain, results, total_frames, phones, chunk_seconds, progress=None,
+           clock=longaudio.clock):
     """(found, word intervals, phone intervals, no-phone stretches) of a long recording whose pieces gave
-    `results` (longaudio.PieceResult), with its runs of unplaced words aligned again where they can be."""
+    `results` (longaudio.PieceResult), with its runs of unplaced words aligned again where they can be.
+
+    `progress(fraction, text)` follows the work: the share of the runs' decode budgets spent (the most
+    they may cost; a run that places its words soon costs less, and the share jumps), then the islands'
+    phone passes; `clock` names times in its text."""
+    report = progress or (lambda fraction, text: None)
     found = [f for r in results for f in r.found]
     word_of = {}  # word index → its Interval (a piece's words come in the order of its found words)
     for r in results:
@@ -314,8 +333,15 @@ def repair(aligner, samples, words, gain, results, total_frames, phones, chunk_s
 
     by_index = dict(found)
     replaced, repaired = set(), {}
-    for gap in gaps:
-        new = place(aligner, samples, keys, gap, prepare, total_frames)
+    budgets = [budget_of(gap) for gap in gaps]
+    total, before = sum(b.allowed for b in budgets), 0
+    for number, (gap, budget) in enumerate(zip(gaps, budgets), 1):
+        where = (f"placing words {gap.first + 1}–{gap.last} again between {clock(gap.start / FRAME_RATE)} and "
+                 f"{clock(math.ceil(gap.end / FRAME_RATE))}, where they did not fit (stretch {number} of {len(gaps)}")
+        budget.spending = lambda used, before=before, where=where: report(
+            SEARCH_SHARE * (before + used) / total, f"{where}, search {used + 1})")
+        before += budget.allowed
+        new = place(aligner, samples, keys, gap, prepare, total_frames, budget)
         if new:  # the piece's finds in the gap (chance finds, mostly) give way to the words placed now
             repaired.update(new)
             replaced.update(i for i in range(gap.first, gap.last) if i in by_index)
@@ -341,10 +367,13 @@ def repair(aligner, samples, words, gain, results, total_frames, phones, chunk_s
         return before, after
 
     new_words, new_phones = [], []
-    for start, end, group in islands(repaired, limits):
+    groups = islands(repaired, limits)
+    for number, (start, end, group) in enumerate(groups):
         if not phones:
             new_words += [interval(repaired[i], i) for i in group]
             continue
+        report(SEARCH_SHARE + (1 - SEARCH_SHARE) * number / len(groups),
+               f"aligning the phones of the words placed again ({number + 1} of {len(groups)})")
         raw = samples[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]
         decoded = aligning.prepared(raw, gain, start * SAMPLES_PER_FRAME)
         local = [(i, longaudio.Segment(repaired[i].word, repaired[i].start_frame - start,

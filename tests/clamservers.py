@@ -113,8 +113,9 @@ def start_job(client, project, files, parameters=None):
     return client.start(project, **(parameters or {}))
 
 
-def run_job(service, files, parameters=None, timeout=120):
-    """Run one job: files is [(path, input template id)]; returns its outputs."""
+def run_job(service, files, parameters=None, timeout=120, watch=None):
+    """Run one job: files is [(path, input template id)]; returns its outputs. `watch(data)` gets each
+    CLAMData polled while it runs (its status line and completion, as Equestria sees them) and the last."""
     client = service.client()
     project = f"t{os.getpid()}x{next(_counter)}"
     try:
@@ -129,6 +130,8 @@ def run_job(service, files, parameters=None, timeout=120):
             assert time.monotonic() < deadline, f"job did not finish within {timeout} s"
             time.sleep(0.1)
             data = client.get(project)
+            if watch is not None:
+                watch(data)
         result = JobResult(data)
         auth = (USER, PASSWORD)
         for output in data.output:

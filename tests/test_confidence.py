@@ -82,3 +82,44 @@ def test_confidence_is_a_logistic_of_gop_with_its_midpoint_at_one_half():
     assert goodness.word_confidence([None, -10.0, -30.0], (goodness.WORD_MIDPOINT + 20.0) / goodness.WORD_SCORE_WEIGHT) \
         == pytest.approx(0.5)
     assert goodness.word_confidence([None], -1.0) is None
+
+
+@pytest.fixture(scope="module")
+def fast_reading():
+    """A real recording (LibriVox, tests/data) sped up 1.3 times without changing its pitch (sox tempo, no
+    dither: the same samples on every run): its function words reduced, as in connected speech."""
+    import io
+    import subprocess
+
+    import soundfile
+
+    from tests.helpers import DATA
+
+    wav = subprocess.run(["sox", "-D", str(DATA / "austen-0870.wav"), "-t", "wav", "-", "tempo", "-s", "1.3"],
+                         capture_output=True, check=True).stdout
+    samples, _ = soundfile.read(io.BytesIO(wav), dtype="int16")
+    return samples, (DATA / "austen-0870.txt").read_text().split()
+
+
+def test_short_right_function_words_of_fast_real_speech_are_not_flagged_but_a_wrong_one_is(aligner, fast_reading):
+    samples, words = fast_reading
+    alignment = aligner.align(samples, words_of(" ".join(words)))
+    confidences = {w.label: w.confidence for w in alignment.words}
+    # Both were words to check (0.27 and 0.19) before short words were drawn towards the prior.
+    assert confidences["and"] >= goodness.LOW and confidences["them"] >= goodness.LOW, confidences
+    wrong = list(words)
+    wrong[words.index("his")] = "her"  # as short, and not what is said
+    alignment = aligner.align(samples, words_of(" ".join(wrong)))
+    lowest = min(alignment.words, key=lambda w: w.confidence)
+    assert lowest.label == "her" and lowest.confidence < goodness.LOW, \
+        [(w.label, w.confidence) for w in alignment.words]
+
+
+def test_a_short_words_value_is_drawn_towards_the_prior_the_more_the_shorter_it_is():
+    bad = goodness.WORD_MIDPOINT - 100.0  # a poor fit: mean GOP, no word-pass score
+    assert goodness.word_confidence([bad], 0.0) == goodness.word_confidence([bad], 0.0, frames=None)
+    short, long = goodness.word_confidence([bad], 0.0, frames=8), goodness.word_confidence([bad], 0.0, frames=60)
+    assert goodness.word_confidence([bad], 0.0) < long < short
+    prior = goodness.word_confidence([goodness.SHORT_WORD_PRIOR], 0.0)
+    assert short < prior
+    assert goodness.word_confidence([goodness.SHORT_WORD_PRIOR], 0.0, frames=5) == pytest.approx(prior)

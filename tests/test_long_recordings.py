@@ -5,6 +5,7 @@ different sentences (tests/long_speech.py), pieces are made small (`piece_second
 so that a recording of a few minutes is cut several times.
 """
 
+import json
 import os
 import re
 import signal
@@ -452,6 +453,30 @@ def test_a_job_of_two_recordings_names_both_and_says_each_one_done_as_it_is(fa_s
     assert log.index("Aligning: 2 of 2 files done") < log.index("Aligned 2 of 2 recordings"), log
 
 
+def test_a_note_of_what_is_being_done_is_written_at_most_every_few_seconds_but_a_new_share_at_once(monkeypatch):
+    # Each report appends a line to CLAM's status file: a search that notes every window must not write
+    # a line for each; a new share or count is news at once, and carries the latest note.
+    from clamservices import fa_job
+
+    job = _StatusJob()
+    progress = _progress(job, {"a.wav": 60})
+    monkeypatch.setattr(fa_job, "NOTE_SECONDS", 3600.0)
+    progress.update("a.wav", "a.wav", 0.1)
+    progress.note("a.wav", "a.wav", "searching 12:30–15:00 (window 1 of 4)")
+    progress.note("a.wav", "a.wav", "searching 12:30–15:00 (window 2 of 4)")
+    progress.update("a.wav", "a.wav", 0.2)
+    monkeypatch.setattr(fa_job, "NOTE_SECONDS", 0.0)
+    progress.note("a.wav", "a.wav", "searching 12:30–15:00 (window 3 of 4)")
+    progress.note("a.wav", "a.wav", "searching 12:30–15:00 (window 3 of 4)")  # the same line: not again
+    progress.note("a.wav", "a.wav", None)
+    progress.finish("a.wav")
+    assert job.lines == ["Aligning a.wav: 10 % (6 of 60 min); 0 of 1 files done",
+                         "Aligning a.wav: 20 % (12 of 60 min), searching 12:30–15:00 (window 2 of 4); 0 of 1 files done",
+                         "Aligning a.wav: 20 % (12 of 60 min), searching 12:30–15:00 (window 3 of 4); 0 of 1 files done",
+                         "Aligning a.wav: 20 % (12 of 60 min); 0 of 1 files done",
+                         "Aligning: 1 of 1 files done"]
+
+
 def test_the_progress_line_rounds_its_share_and_its_minutes_alike():
     # A stand-in for the CLAM job (only its report method is used): the real one writes CLAM's status file.
     from clamservices.fa_job import _Progress
@@ -470,3 +495,42 @@ def test_the_progress_line_rounds_its_share_and_its_minutes_alike():
         progress.update("a", "a.wav", share)
     assert job.lines == ["Aligning a.wav: 0 % (0 of 60 min); 0 of 1 files done",
                          "Aligning a.wav: 12 % (7 of 60 min); 0 of 1 files done"]
+
+
+def test_a_long_recording_whose_transcript_adds_a_passage_shows_its_search_going_on_and_never_going_back(fa_service,
+                                                                                                      tmp_path):
+    # A passage added to the transcript: the pieces cannot place it, and the repair searches for it (budgets
+    # of decodes, about 15 s here); before, the status stood on "Aligning: 1 of 1 files done" at 99 % all along,
+    # which on an hour's recording lasted minutes and was taken for a hang.
+    import soundfile
+    from clam.common.status import DONE
+
+    from tests.long_speech import sentences
+
+    samples, texts, _ = recording(150, seed=7)
+    at = len(texts) // 2
+    soundfile.write(tmp_path / "interview.wav", samples, RATE)
+    (tmp_path / "interview.txt").write_text(" ".join(texts[:at] + sentences(60, seed=1234)[-8:] + texts[at:]))
+    seen = []
+
+    def watch(data):
+        seen.append((data.status, data.statusmessage, int(data.completion)))
+
+    result = run_job(fa_service, [(tmp_path / "interview.wav", "audio"), (tmp_path / "interview.txt", "transcript")],
+                     timeout=600, watch=watch)
+    assert not result.failed, result.outputs.get("error.log")
+    report = json.loads(result.text("report.json"))["recordings"][0]
+    assert report["status"] == "warnings" and any("could not be placed" in w for w in report["warnings"]), report
+    completions = [completion for _, _, completion in seen]
+    assert completions == sorted(completions), seen
+    assert all(completion < 100 for status, _, completion in seen if status != DONE), seen
+    assert seen[-1][2] == 100
+    # What the repair is doing, as it goes: several different lines, each naming the words and where.
+    repairing = {message for _, message, _ in seen if "placing words" in message}
+    assert len(repairing) >= 2, seen
+    assert all(re.fullmatch(r"Aligning interview\.wav: \d+ % \(\d+ of 3 min\), placing words \d+–\d+ again between "
+                            r"\d:\d\d and \d:\d\d, where they did not fit \(stretch \d+ of \d+, search \d+\); "
+                            r"0 of 1 files done", message) for message in repairing), repairing
+    # The share moves on while it does: the repair has a share of the progress of its own.
+    assert len({completion for _, message, completion in seen if "placing words" in message or
+                "words placed again" in message}) >= 2, seen

@@ -51,8 +51,20 @@ def test_a_passage_added_to_a_long_transcript_costs_only_its_own_words(speech):
     parts = [(t, n) for n, t in enumerate(texts[:at])] + [(t, None) for t in extra] + \
             [(t, at + n) for n, t in enumerate(texts[at:])]
     words = words_of(" ".join(t for t, _ in parts))
-    alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE)
+    shares, notes = [], []
+    alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE, progress=shares.append,
+                                note=notes.append)
     assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
+    # What it does while it searches is said as it goes (a job's status line: clamservices/fa_job.py), the
+    # share never goes back and is all done only at the end.
+    assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0) and max(shares[:-1]) < 1.0
+    placing = [n for n in notes if n and n.startswith("placing words")]
+    assert len(set(placing)) >= 2 and all(re.fullmatch(
+        r"placing words \d+–\d+ again between \d:\d\d and \d:\d\d, where they did not fit \(stretch \d+ of \d+, "
+        r"search \d+\)", n) for n in placing), notes
+    assert notes.index(placing[0]) > max(i for i, n in enumerate(notes) if n and n.startswith("aligning 0:"))
+    assert any(n and re.fullmatch(r"aligning \d:\d\d–\d:\d\d \(piece \d+ of \d+\)", n) for n in notes), notes
+    assert notes[-1] is None
     first = len(words_of(" ".join(texts[:at])))
     last = first + len(words_of(" ".join(extra))) - 1
     placed = [m for m in map(PLACED.fullmatch, alignment.warnings) if m]
@@ -164,10 +176,16 @@ def test_a_recording_that_starts_with_speech_its_transcript_leaves_out_is_aligne
     samples, texts, spans = recording(180, seed=21)
     parts = [(t, n) for n, t in enumerate(texts) if spans[n][0] >= 50]
     words = words_of(" ".join(t for t, _ in parts))
-    alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE)
+    notes = []
+    alignment = Aligner().align(samples, words, phones=False, piece_seconds=PIECE, note=notes.append)
     assert _placed_in_their_sentences(alignment, parts, spans) >= 0.98
     assert [w for w in alignment.warnings if re.fullmatch(
         r"\d+ s of what sounds like speech before the transcript's first word \(0:00–0:[45]\d\) has no words: .*", w)]
+    # The minutes of windows decoded before the first cut are said window by window (a job's status line).
+    assert "checking further on whether the transcript is this recording's (window 2 of 2)" in notes, notes
+    searching = [re.fullmatch(r"searching (\d:\d\d)–(\d:\d\d) for where the transcript and the recording agree "
+                              r"again \(window (\d+) of (\d+)\)", n) for n in notes if n and n.startswith("searching")]
+    assert searching and all(searching) and len({m.group(3) for m in searching}) >= 3, notes
 
 
 def test_a_transcript_longer_than_the_recordings_speech_costs_no_word_that_is_spoken():

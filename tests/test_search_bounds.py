@@ -131,3 +131,23 @@ def test_a_word_lattice_past_its_cpu_memory_or_waiting_limit_finds_no_words_and_
     assert list(tmp_path.iterdir()) == []  # no core file
     expected = {"cpu": "ended by SIGKILL", "memory": "exited with 1", "block": "did not end within 5 s"}[behaviour]
     assert expected in caplog.text
+
+
+def test_a_long_lattice_wait_says_so_every_few_seconds_until_the_answer_comes(monkeypatch):
+    # The word pass's lattice is searched in a child for up to a minute; meanwhile its note is repeated with
+    # the seconds taken (the job's status line). Here the answer comes on the second call, with no wait at all.
+    import os
+
+    monkeypatch.setattr(aligning, "WAITING_NOTE_SECONDS", 0.0)
+    read_end, write_end = os.pipe()
+    calls = []
+
+    def waiting(seconds):
+        calls.append(seconds)
+        if len(calls) == 2:
+            os.write(write_end, b"answer")
+            os.close(write_end)
+
+    with os.fdopen(read_end, "rb") as pipe:
+        assert aligning._read_until(pipe, float("inf"), waiting) == b"answer"
+    assert len(calls) == 2 and calls == sorted(calls)
