@@ -171,8 +171,7 @@ class Alignment:
 
 def _with_confidence(word, phones):
     """`word` (an Interval) with its confidence, from its phones [(phone, start, end, GOP or None)] and its score."""
-    return dataclasses.replace(word, confidence=goodness.word_confidence(
-        [g for _, _, _, g in phones], word.score, frames=round((word.end - word.start) * FRAME_RATE)))
+    return dataclasses.replace(word, confidence=goodness.word_confidence([g for _, _, _, g in phones], word.score))
 
 
 def _base_word(name):

@@ -17,11 +17,10 @@ decoder than the alignment (LOOP_OPTIONS), whose scores are lower, so a GOP is m
 scale is set by the fitted constants below, not by 0.
 
 A phone's confidence is a logistic function of its GOP (`to_confidence`); a word's, of the mean of
-its phones' GOP together with the word pass's score of the word, drawn towards a prior the more the
-shorter the word (`word_confidence`, SHORT_WORD_FRAMES), with constants fitted on generated speech
-(tests/benchmarks/confidence.py: right words against words replaced by other words in the transcript,
-several espeak-ng voices) and checked on real speech. 0.5 is where right and wrong words were told
-apart with equal errors before the short-word prior (which now lets fewer right words below it); pages mark words below LOW. It is not a calibrated probability of
+its phones' GOP together with the word pass's score of the word (`word_confidence`), with constants
+fitted on generated speech (tests/benchmarks/confidence.py: right words against words replaced by
+other words in the transcript, several espeak-ng voices). 0.5 is where right and wrong words are
+told apart with equal errors; pages mark words below LOW. It is not a calibrated probability of
 being right: it orders words by how well they fit, comparably across recordings of this aligner.
 
 The loop's score over a phone's frames is read from the loop's own segments, each spread evenly
@@ -61,14 +60,6 @@ WORD_MIDPOINT = -70.0
 WORD_SCALE = 20.0
 # Phones have no ground truth of their own here: their constants put the right words' median phone near 0.9
 # and the replaced words' near 0.2.
-# A short word's value is drawn towards SHORT_WORD_PRIOR, weighted as SHORT_WORD_FRAMES frames against its own
-# frames (10 ms): a function word of connected speech ("and", "them", "her" in 0.1 s) is said in a reduced form its
-# dictionary pronunciation does not have, and over a handful of frames its scores say little either way; an
-# earlier trial on an hour of real speech flagged 258 of 9853 words, led by "her" at 0.01. Chosen on the
-# development set and on the real recordings of tests/data at their own speed and sped up 1.3 and 1.6 times
-# (sox tempo: reduced function words), with one word of each replaced (docs/performance.md, "Confidence per word").
-SHORT_WORD_FRAMES = 10.0
-SHORT_WORD_PRIOR = -20.0
 PHONE_MIDPOINT = -20.0
 PHONE_SCALE = 15.0
 LOW = 0.5  # confidence below this: a word to check (pages mark it; docs/users/alignment.md says so)
@@ -79,17 +70,13 @@ def to_confidence(value, midpoint=PHONE_MIDPOINT, scale=PHONE_SCALE):
     return 1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, (value - midpoint) / scale))))
 
 
-def word_confidence(phone_gops, word_score, frames=None):
+def word_confidence(phone_gops, word_score):
     """0–1 of a word from its phones' [GOP or None] and the word pass's score of it (see WORD_SCORE_WEIGHT),
-    drawn towards SHORT_WORD_PRIOR as much as it is short (`frames`, 10 ms; None: not at all), or None when
-    no phone has a GOP."""
+    or None when no phone has a GOP."""
     known = [g for g in phone_gops if g is not None]
     if not known:
         return None
-    value = sum(known) / len(known) + WORD_SCORE_WEIGHT * word_score
-    if frames is not None:
-        value = (frames * value + SHORT_WORD_FRAMES * SHORT_WORD_PRIOR) / (frames + SHORT_WORD_FRAMES)
-    return to_confidence(value, WORD_MIDPOINT, WORD_SCALE)
+    return to_confidence(sum(known) / len(known) + WORD_SCORE_WEIGHT * word_score, WORD_MIDPOINT, WORD_SCALE)
 
 
 @functools.cache

@@ -32,15 +32,6 @@ REPLACED = 2
 SEED = 17
 
 
-# Measured with /tmp scripts while choosing SHORT_WORD_FRAMES (2026-11-29), before → after, right words < 0.5 /
-# wrong words < 0.5: kept here so that the section keeps it.
-REAL_SPEECH = (
-    "right words flagged on the real recordings at their own speed 0 of 54 before and after, sped up 1.3 and 1.6 "
-    "times 6 of 108 → 3 of 108; with a word replaced, right words flagged 2 of 264 → 1, the replaced words flagged "
-    "11 of 16 → 8 (most of them \"then\" for a word of 3 phones; \"ten\" → \"then\" is not flagged either way)."
-)
-
-
 # How the measure was chosen (measured once while building it, 2026-11-28; kept here so the section keeps it).
 CHOICES = (
     "How it was chosen (development set only; the held-out voices were only measured): the phone loop on the "
@@ -52,18 +43,7 @@ CHOICES = (
     "phone GOP 0.909 / 0.903, its frame-weighted GOP 0.880 / 0.865, its worst phone's 0.886 / 0.886, the word "
     "pass's own score alone (aligner.confidence) 0.958 / 0.884; the mean phone GOP plus 20 × the word pass's "
     "score 0.969 / 0.926, taken. A file whose replaced words the aligner cannot place is refused as not matching "
-    "its transcript (files aligned < 24); with right transcripts every file aligns (\"Alignment accuracy\"). "
-    "Short words (2026-11-29): an earlier trial on an hour of real speech flagged 258 of 9853 words, led by "
-    "\"her\" at 0.01; a word's value is now drawn towards a prior (-20) weighted as 10 frames against its own "
-    "frames (clamservices/confidence.py SHORT_WORD_FRAMES), so that a short word's few frames count for less. "
-    "Chosen among priors -40 to 20 and weights 5 to 40 frames (also of phones, of the word pass's score only, "
-    "and of function words only) on the development set and on the real recordings of tests/data at their own "
-    "speed and sped up 1.3 and 1.6 times (sox tempo), with every third word of each replaced in turn: "
-    + REAL_SPEECH + " Stronger shrinkage cleared more right words but let more wrong ones through. This benchmark "
-    "before → after: AUC (aligned) dev 0.969 → 0.963, held-out 0.926 → 0.920; right words < 0.5 dev 19 → 15 of 245, "
-    "held-out 27 → 17 of 231; wrong words among their file's 3 lowest dev 24 → 22 of 25, held-out 33 → 31 of 39 "
-    "(the CPU column was measured while other tests ran: 0.090 / 0.076 before on the same machine then, "
-    "0.077 / 0.062 on a quieter one)."
+    "its transcript (files aligned < 24); with right transcripts every file aligns (\"Alignment accuracy\")."
 )
 
 
