@@ -138,9 +138,11 @@ def _info(path, max_seconds):
         raise AudioError("it contains no audio (0 samples)")
     duration = info.frames / info.samplerate
     if max_seconds is not None and duration > max_seconds:
+        minutes, rest = divmod(max_seconds, 60)
+        limit = f"{minutes:g} minute{'' if minutes == 1 else 's'}" if minutes and not rest else length(max_seconds)
         raise AudioError(
-            f"it is {length(duration)} long, {length(duration - max_seconds)} more than the {max_seconds / 60:g} "
-            f"minute{'' if max_seconds == 60 else 's'} this service aligns per file"
+            f"it is {length(duration)} long, {length(duration - max_seconds)} more than the {limit} this service "
+            "aligns per file"
         )
 
 

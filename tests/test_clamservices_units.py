@@ -111,10 +111,17 @@ def test_unreadable_audio_says_so(tmp_path, content, message):
         load_audio(tmp_path / "x.wav")
 
 
-def test_audio_longer_than_the_limit_is_refused(tmp_path):
-    soundfile.write(tmp_path / "long.wav", np.zeros(16000 * 3, dtype=np.int16), 16000)
-    with pytest.raises(AudioError, match="at most"):
-        load_audio(tmp_path / "long.wav", max_seconds=2)
+@pytest.mark.parametrize("seconds, limit, message", [
+    (3, 2, "it is 3 s long, 1 s more than the 2 s this service aligns per file"),
+    (63, 62, "it is 1 min 3 s long, 1 s more than the 1 min 2 s this service aligns per file"),
+    (121, 120, "it is 2 min 1 s long, 1 s more than the 2 minutes this service aligns per file"),
+    (60.05, 60, "it is 1 min 1 s long, 1 s more than the 1 minute this service aligns per file"),
+])
+def test_audio_longer_than_the_limit_is_refused(tmp_path, seconds, limit, message):
+    soundfile.write(tmp_path / "long.wav", np.zeros(int(16000 * seconds), dtype=np.int16), 16000)
+    with pytest.raises(AudioError) as refused:
+        load_audio(tmp_path / "long.wav", max_seconds=limit)
+    assert str(refused.value) == message
 
 
 class Seg:
