@@ -759,3 +759,15 @@ def test_anothers_zip_is_a_404_before_anything_streams(alice, bob, tmp_path):
     for format in ("all", "eaf"):
         response = bob_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]) + f"?format={format}")
         assert response.status_code == 404 and not response.streaming
+
+
+@pytest.mark.django_db
+def test_a_head_or_a_range_of_the_zip_is_answered_as_before(alice, alice_client, tmp_path):
+    """As when the zip was a file: no ranges (the whole zip, 200), and HEAD gives the headers of a GET."""
+    project, run = exported_run(alice, tmp_path)
+    url = reverse("pipelines-download-results", args=[project.pk, run.pk])
+    head = alice_client.head(url)
+    assert head.status_code == 200 and head["Content-Disposition"] == 'attachment; filename="Austen-results.zip"'
+    ranged = alice_client.get(url, HTTP_RANGE="bytes=0-9")
+    assert ranged.status_code == 200 and not ranged.has_header("Accept-Ranges")
+    assert zipfile.ZipFile(io.BytesIO(content(ranged))).testzip() is None
