@@ -80,13 +80,18 @@ class Progress:
             self.bar = tqdm(total=total, desc=description, file=sys.stderr, **scale)
 
     def set(self, value, description=None):
-        value = min(value, self.total)
+        value = min(value, self.total) if self.total is not None else value
         if self.bar is not None:
             if description and description != self.bar.desc:
                 self.bar.set_description(description)
             self.bar.update(value - self.bar.n)
             return
         self.n = value
+        if self.total is None:  # a length not known ahead (the results' zip, made while it is sent): a line per 10 MB
+            if not self.quiet and value // (10 << 20) != self.shown:
+                self.shown = value // (10 << 20)
+                print(f"{self.description}: {value / (1 << 20):.0f} MB", file=sys.stderr)
+            return
         tenth = int(10 * value / self.total) if self.total else 10
         if not self.quiet and (tenth != self.shown or (description and description != self.description)):
             self.shown, self.description = tenth, description or self.description
@@ -419,8 +424,9 @@ def download(api, run, output, format, quiet, overwrite=False):
 def _fetch(api, url, handle, quiet):
     """The zip at `url` into `handle`, with a progress bar."""
     with api.call("GET", url, stream=True) as response:
-        total = int(response.headers.get("Content-Length") or 0)
-        bar = Progress(total, "Downloading the results", unit="B", quiet=quiet)
+        # The server makes the zip while it sends it: no length ahead, the bar counts what came.
+        length = response.headers.get("Content-Length")
+        bar = Progress(int(length) if length else None, "Downloading the results", unit="B", quiet=quiet)
         try:
             for chunk in response.iter_content(1 << 16):
                 handle.write(chunk)

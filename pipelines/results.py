@@ -10,12 +10,11 @@ import io
 import logging
 import os
 import re
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
+from django.db import connections
 from django.http import Http404
 
 from pipelines import exports, outcomes, pictures
@@ -53,7 +52,8 @@ class NotConverted(Http404):
 
 @dataclass(frozen=True)
 class Download:
-    """What goes out as an attachment: a file at `path`, or the bytes `data`, or the open file `handle`."""
+    """What goes out as an attachment: a file at `path`, or the bytes `data`, or `handle`: an open file, or an
+    iterator of bytes (a stream, as the results zip)."""
 
     name: str
     content_type: str = "application/octet-stream"
@@ -411,95 +411,215 @@ def results_zip(run, chosen="all"):
     format), its per-recording report as CSV and the pronunciations it used.
 
     `chosen` keeps one format only (a key of FORMATS); the report and the dictionary are always in.
+
+    The zip is streamed: its first bytes leave before the first result is read, so that a run of hundreds of long
+    recordings neither keeps the researcher waiting with nothing (nor a proxy, which cuts a silent request after
+    a minute), nor fills the memory or the disk. What the database knows is read here, before the first byte: the
+    stream reads files only, and holds no database connection (SQLite's workers write meanwhile). A refusal
+    (unknown format, no results) is therefore known before anything is sent; a result that turns out to be gone
+    or unreadable while streaming is named in a note at the zip's end.
     """
     check_format(chosen, zip=True)
     process = run.result_process
     if process is None or not process.outputs:
         raise NoSuchResult("This run has no results yet." if run.active or run.stage == run.Stage.REVIEW
                            else "This run ended without results.")
+    names = sorted(process.outputs)
+    recorded = list(run.outcomes.all())
     # Each TextGrid as last corrected in the editor (pipelines.versions), or as the service delivered it.
-    latest = {name: version.path for name, version in latest_versions(run, sorted(process.outputs)).items()}
-    # A result gone from the disk since the run listed it is left out, and the zip says so.
-    missing = [name for name in sorted(process.outputs) if not os.path.isfile(latest[name])]
-    present = [name for name in sorted(process.outputs) if name not in missing]
-    in_zip = zip_names(present)
-    taken = {name.lower() for name in in_zip.values()}
-    renamed = {}
-    handle = tempfile.TemporaryFile()
-    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        if chosen in ("all", "textgrid"):
-            for name, arcname in in_zip.items():
-                try:
-                    archive.write(latest[name], arcname=arcname)
-                except OSError:
-                    missing.append(name)
-            renamed = {name: arcname for name, arcname in in_zip.items() if name != arcname}
+    paths = {name: version.path for name, version in latest_versions(run, names).items()}
+    in_zip = zip_names(names)
+    single = run.pipeline.single
+    plan = _ZipPlan(
+        run=run, names=names, paths=paths, in_zip=in_zip,
+        textgrids=chosen in ("all", "textgrid"),
         # A service's outputs other than alignments are only themselves: no folders of conversions.
-        formats = [] if run.pipeline.single else [key for key in ZIP_FOLDERS if chosen in ("all", key)]
-        if formats:
-            taken |= {label.lower() for label in ZIP_FOLDERS.values()}
-            renamed |= _add_exports(archive, run, latest, present, formats, taken)
-        recorded = list(run.outcomes.all())
-        if recorded:
-            archive.writestr(_free_name("report.csv", taken), outcomes.report_csv(recorded, in_zip))
-        if run.dictionary.strip() and process == run.realign_process:  # before that, only proposals
-            archive.writestr(_free_name("dictionary.dict", taken), run.dictionary)
+        formats=() if single else tuple(key for key in ZIP_FOLDERS if chosen in ("all", key)),
+        recordings=recordings(run),
+        report=outcomes.report_csv(recorded, in_zip) if recorded else None,
+        dictionary=run.dictionary if run.dictionary.strip() and process == run.realign_process else None,
+        inputs=process.inputs if single else None,
+    )
+    suffix = "" if chosen == "all" else f"-{FORMATS[chosen]}"
+    stem = _file_name_part(run.project.name)
+    return Download(f"{stem}-results{suffix}.zip" if stem else f"results{suffix}.zip", content_type="application/zip",
+                    handle=_zip_stream(plan))
+
+
+@dataclass(frozen=True)
+class _ZipPlan:
+    """All that the zip's stream needs from the database, read before it starts."""
+
+    run: object  # the Run, for its pk in the log only: the stream makes no query
+    names: list  # the run's outputs, in name order
+    paths: dict  # {name: the file of its latest version}
+    in_zip: dict  # {name: its name in the zip} (zip_names)
+    textgrids: bool  # the outputs themselves go in (at the zip's top)
+    formats: tuple  # the keys of ZIP_FOLDERS each TextGrid is converted to
+    recordings: dict  # {result TextGrid: its recording's name} (recordings)
+    report: str | None  # report.csv
+    dictionary: str | None  # dictionary.dict
+    inputs: list | None  # a one-service run's inputs, for names-on-the-service.txt
+
+
+# A file goes into the zip this much at a time, and what is compressed of it leaves before the next part is read:
+# a result of any size costs this much memory.
+_CHUNK = 1 << 20
+
+
+class _Pipe:
+    """Where zipfile writes the zip, to be taken away in parts. It cannot tell or seek: zipfile then writes each
+    member's sizes after its data (a data descriptor) and never goes back, which is what a stream needs."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self):
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def _zip_stream(plan):
+    """The bytes of the zip of `plan` (a _ZipPlan), a part at a time, none empty (to a WSGI server an empty part
+    may look like the end)."""
+    parts = _zip_parts(plan)
+    try:
+        for part in parts:
+            if part:
+                yield part
+    finally:
+        parts.close()  # a download cut off closes the files it had open at once
+
+
+def _zip_parts(plan):
+    _close_database_connections()
+    pipe = _Pipe()
+    taken = {name.lower() for name in plan.in_zip.values()}
+    if plan.formats:
+        taken |= {ZIP_FOLDERS[key].lower() for key in ZIP_FOLDERS}
+    missing, failed, renamed = [], [], {}
+    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:
+        if plan.textgrids:
+            for name in plan.names:
+                try:
+                    yield from _copy_file(archive, pipe, plan.paths[name], plan.in_zip[name])
+                except OSError:  # gone from the disk since the run listed it
+                    missing.append(name)
+            renamed = {name: arcname for name, arcname in plan.in_zip.items()
+                       if name != arcname and name not in missing}
+        # Before the conversions, which read each result: a zip of one format starts at once too.
+        if plan.report is not None:
+            archive.writestr(_free_name("report.csv", taken), plan.report)
+        if plan.dictionary is not None:
+            archive.writestr(_free_name("dictionary.dict", taken), plan.dictionary)
+        yield pipe.take()
+        if plan.formats:
+            exported = yield from _add_exports(archive, pipe, plan, taken, missing, failed)
+            renamed |= exported
         if renamed:
             archive.writestr(_free_name("renamed-files.txt", taken), _renamed_note(renamed))
-        if run.pipeline.single and (kept := kept_service_names_text(kept_service_names(process.inputs, present))):
+        present = [name for name in plan.names if name not in missing]
+        if plan.inputs is not None and (kept := kept_service_names_text(kept_service_names(plan.inputs, present))):
             archive.writestr(_free_name("names-on-the-service.txt", taken),
                              f"Two of your files have one name on the service, so their outputs keep the service's "
                              f"names: {kept}.\n")
+        if failed:
+            archive.writestr(_free_name("not-converted.txt", taken),
+                             "These results cannot be read as TextGrids, so they are not in the other formats "
+                             "(the TextGrids are as the alignment service wrote them):\n\n" + "\n".join(failed) + "\n")
+        # Last: a result can be found gone at any point of the stream.
         if missing:
             archive.writestr(_free_name("missing-files.txt", taken),
                              "These results are no longer on the server, so they are not in this zip; ask your "
                              "administrator if you need them:\n\n" + "\n".join(missing) + "\n")
-    handle.seek(0)
-    suffix = "" if chosen == "all" else f"-{FORMATS[chosen]}"
-    stem = _file_name_part(run.project.name)
-    return Download(f"{stem}-results{suffix}.zip" if stem else f"results{suffix}.zip", content_type="application/zip",
-                    handle=handle)
+    yield pipe.take()
 
 
-def _add_exports(archive, run, paths, outputs, formats, taken):
-    """Each result TextGrid (at `paths`: {name: file}) in `formats`, in a folder per format; returns {name: name in
-    the zip} of those whose names had to change. One result is read (once) and written at a time, so that a run of many long
-    recordings does not hold them all in memory."""
-    grids = [name for name in outputs if name.lower().endswith(".textgrid")]
-    named = recordings(run)
-    in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in formats}
-    renamed, failed = {}, []
-    with tempfile.TemporaryFile() as combined:
-        for name in grids:
-            try:
-                alignment = read_alignment(run, paths[name], name, named)
-            except exports.NotConvertible:
-                failed.append(name)
-                continue
-            try:
-                # Every format written before any goes in, so that a result is in all of them or in none.
-                written = {key: exports.write(alignment, key) for key in formats}
-            except exports.NotConvertible:
-                log.warning("Cannot write %s of run %s", name, run.pk, exc_info=True)
-                failed.append(name)
-                continue
-            for key in formats:
-                exported = exports.export_name(name, key)
-                arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
-                archive.writestr(arcname, written[key])
-                if in_folders[key][exported] != exported:
-                    renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
-            if "csv" in formats:
-                combined.write(exports.to_csv([alignment], header=combined.tell() == 0))
-        if combined.tell():
-            combined.seek(0)
-            with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
-                shutil.copyfileobj(combined, entry)
-    if failed:
-        archive.writestr(_free_name("not-converted.txt", taken),
-                         "These results cannot be read as TextGrids, so they are not in the other formats "
-                         "(the TextGrids are as the alignment service wrote them):\n\n" + "\n".join(failed) + "\n")
+def _close_database_connections():
+    """The stream needs no database: a connection kept open for the minutes it may take would count against
+    PostgreSQL's connections for nothing. One inside a transaction (a test's) is left alone."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+def _copy_file(archive, pipe, path, arcname):
+    """The file at `path` into `archive` as `arcname`, a part at a time (OSError when it cannot be read)."""
+    with open(path, "rb") as source:
+        info = zipfile.ZipInfo.from_file(path, arcname)  # its time, as ZipFile.write gives it
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w") as entry:
+            yield pipe.take()
+            while chunk := source.read(_CHUNK):
+                entry.write(chunk)
+                yield pipe.take()
+
+
+def _add_exports(archive, pipe, plan, taken, missing, failed):
+    """Each result TextGrid in `plan.formats`, in a folder per format, and all-intervals.csv when CSV is one
+    (a generator of the zip's parts); adds to `missing` and `failed` the results gone from the disk and those that
+    cannot be converted; returns {name: name in the zip} of those whose names had to change. One result is read
+    and written at a time, so that a run of many long recordings does not hold them all in memory."""
+    grids = [name for name in plan.names if name.lower().endswith(".textgrid")]
+    in_folders = {key: zip_names([exports.export_name(name, key) for name in grids]) for key in plan.formats}
+    renamed, converted = {}, []
+    for name in grids:
+        alignment = _alignment(plan, name, missing, failed)
+        if alignment is None:
+            continue
+        try:
+            # Every format written before any goes in, so that a result is in all of them or in none.
+            written = {key: exports.write(alignment, key) for key in plan.formats}
+        except exports.NotConvertible:
+            log.warning("Cannot write %s of run %s", name, plan.run.pk, exc_info=True)
+            failed.append(name)
+            continue
+        del alignment
+        for key in plan.formats:
+            exported = exports.export_name(name, key)
+            arcname = f"{ZIP_FOLDERS[key]}/{in_folders[key][exported]}"
+            archive.writestr(arcname, written.pop(key))
+            if in_folders[key][exported] != exported:
+                renamed[f"{ZIP_FOLDERS[key]}/{exported}"] = arcname
+            yield pipe.take()
+        converted.append(name)
+    if "csv" in plan.formats and converted:
+        # Each result is read again rather than kept since its CSV went in: kept, a run's intervals would grow the
+        # memory or the disk with the run. One that is gone by now is named with the missing ones.
+        with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
+            header = True
+            for name in converted:
+                alignment = _alignment(plan, name, missing, failed)
+                if alignment is not None:
+                    entry.write(exports.to_csv([alignment], header=header))
+                    header = False
+                    yield pipe.take()
     return renamed
+
+
+def _alignment(plan, name, missing, failed):
+    """The Alignment of the result `name`, or None, and `name` in `missing` or `failed`."""
+    try:
+        return read_alignment(plan.run, plan.paths[name], name, plan.recordings)
+    except (NoSuchResult, OSError):
+        gone = True
+    except exports.NotConvertible:
+        # praatio's refusal of a file that is not there is one of the many it has, which read_result takes for
+        # a file that is no TextGrid.
+        gone = not os.path.isfile(plan.paths[name])
+        if not gone:
+            failed.append(name)
+    if gone and name not in missing:
+        missing.append(name)
+    return None
 
 
 def _free_name(name, taken):

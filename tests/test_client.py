@@ -459,3 +459,23 @@ def test_a_refusal_names_the_recording_it_leaves_out_only_when_it_is_its_partner
         "Refused: c.txt: the file is empty",
         "Left out: c.wav is 61.0 minutes long",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_unpacks_the_zip_the_server_streams(live_server, alice, tmp_path, capfd):
+    """The real results zip, made while it is sent (no Content-Length), through a real server: unpacked whole,
+    and the progress counts what came."""
+    from tests.test_exports import exported_run
+
+    project, run = exported_run(alice, tmp_path, stems=("a", "b"))
+    module = client_module()
+    api = module.Api(live_server.url, token_for(alice), timeout=30)
+    results = f"projects/{project.pk}/runs/{run.pk}/results/"
+    with api.call("GET", api.url(f"projects/{project.pk}/runs/{run.pk}/results.zip"), stream=True) as response:
+        assert "Content-Length" not in response.headers and response.headers["Content-Type"] == "application/zip"
+    assert module.download(api, {"results": results}, tmp_path / "elan", "eaf", quiet=False) == ["a.eaf", "b.eaf"]
+    assert all((tmp_path / "elan" / name).read_bytes().startswith(b"<?xml") for name in ("a.eaf", "b.eaf"))
+    assert module.download(api, {"results": results}, tmp_path / "grids", "textgrid", quiet=True) == [
+        "a.TextGrid", "b.TextGrid"]
+    assert textgrid.openTextgrid(str(tmp_path / "grids" / "b.TextGrid"), includeEmptyIntervals=False).tierNames
+    assert "Downloading the results" in capfd.readouterr().err

@@ -678,3 +678,96 @@ def test_every_document_the_exports_module_points_to_exists():
     source = Path(exports.__file__).read_text(encoding="utf-8")
     named = set(re.findall(r"docs/[\w/.-]+\.\w+", source))
     assert named and all((Path(__file__).parent.parent / name).exists() for name in named), named
+
+
+# The zip is streamed (pipelines.results.results_zip): its first bytes leave before the results are read.
+
+
+def intervals_of(archive, name):
+    return list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("format", ["all", "eaf", "csv"])
+def test_the_zip_streams_and_names_a_result_gone_from_the_disk_after_its_first_bytes(
+        alice, alice_client, tmp_path, django_assert_num_queries, format):
+    project, run = exported_run(alice, tmp_path, stems=("a", "b", "c"))
+    folder = Path(default_storage.path(run.fa_process.output_folder))
+    response = alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]) + f"?format={format}")
+    assert response.status_code == 200 and response.streaming and not response.has_header("Content-Length")
+    assert response["Content-Type"] == "application/zip" and response["X-Content-Type-Options"] == "nosniff"
+    parts = iter(response.streaming_content)
+    with django_assert_num_queries(0):  # all the database had to say was read before the first byte
+        first = next(parts)
+        assert first.startswith(b"PK\x03\x04")  # a member's header: the zip has started
+        (folder / "b.TextGrid").unlink()
+        data = first + b"".join(parts)
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None
+    names = archive.namelist()
+    assert names[-1] == "missing-files.txt"  # last: a result can be found gone at any point
+    assert archive.read("missing-files.txt").decode().splitlines()[-1:] == ["b.TextGrid"]
+    assert "report.csv" in names and not any(name.startswith("b.") or "/b." in name for name in names)
+    folders = {"all": ["ELAN", "CSV", "JSON"], "eaf": ["ELAN"], "csv": ["CSV"]}[format]
+    expected = {f"{folder_name}/{stem}.{extension}" for folder_name in folders for stem in "ac"
+                for extension in [{"ELAN": "eaf", "CSV": "csv", "JSON": "json"}[folder_name]]}
+    assert expected <= set(names)
+    assert ({"a.TextGrid", "c.TextGrid", "report.json"} <= set(names)) == (format == "all")
+    if "CSV" in folders:
+        rows = intervals_of(archive, "all-intervals.csv")
+        assert {row["file"] for row in rows} == {"a.wav", "c.wav"}
+        assert rows == intervals_of(archive, "CSV/a.csv") + intervals_of(archive, "CSV/c.csv")
+
+
+@pytest.mark.django_db
+def test_one_corrupt_textgrid_among_good_ones_leaves_the_others_whole_in_the_streamed_zip(alice, alice_client,
+                                                                                          tmp_path):
+    project, run = exported_run(alice, tmp_path, stems=("a", "b", "c", "d"))
+    corrupt = b'File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = \x00\xff'
+    (Path(default_storage.path(run.fa_process.output_folder)) / "c.TextGrid").write_bytes(corrupt)
+    archive = zipfile.ZipFile(io.BytesIO(content(alice_client.get(
+        reverse("pipelines-download-results", args=[project.pk, run.pk])))))
+    assert archive.read("c.TextGrid") == corrupt  # as the service delivered it
+    assert archive.read("not-converted.txt").decode().splitlines()[-1] == "c.TextGrid"
+    for stem in "abd":
+        for name in (f"ELAN/{stem}.eaf", f"CSV/{stem}.csv", f"JSON/{stem}.json"):
+            assert archive.read(name), name
+    assert not any(name.endswith(("/c.eaf", "/c.csv", "/c.json")) for name in archive.namelist())
+    assert {row["file"] for row in intervals_of(archive, "all-intervals.csv")} == {"a.wav", "b.wav", "d.wav"}
+    assert "missing-files.txt" not in archive.namelist()
+
+
+@pytest.mark.django_db
+def test_a_streamed_zip_past_the_zip64_limits_still_opens(alice, alice_client, tmp_path, monkeypatch):
+    """A zip over 4 GB needs ZIP64 records; zipfile decides by ZIP64_LIMIT, lowered here so that a small run
+    crosses it (a real one would take minutes to make)."""
+    project, run = exported_run(alice, tmp_path, stems=("a", "b", "c"))
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 2000)
+    data = content(alice_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk])))
+    assert len(data) > 3 * 2000
+    assert b"PK\x06\x06" in data  # the ZIP64 end of central directory
+    monkeypatch.undo()
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None and "JSON/c.json" in archive.namelist()
+
+
+@pytest.mark.django_db
+def test_anothers_zip_is_a_404_before_anything_streams(alice, bob, tmp_path):
+    project, run = exported_run(alice, tmp_path)
+    bob_client = CsrfClient()
+    bob_client.force_login(bob)
+    for format in ("all", "eaf"):
+        response = bob_client.get(reverse("pipelines-download-results", args=[project.pk, run.pk]) + f"?format={format}")
+        assert response.status_code == 404 and not response.streaming
+
+
+@pytest.mark.django_db
+def test_a_head_or_a_range_of_the_zip_is_answered_as_before(alice, alice_client, tmp_path):
+    """As when the zip was a file: no ranges (the whole zip, 200), and HEAD gives the headers of a GET."""
+    project, run = exported_run(alice, tmp_path)
+    url = reverse("pipelines-download-results", args=[project.pk, run.pk])
+    head = alice_client.head(url)
+    assert head.status_code == 200 and head["Content-Disposition"] == 'attachment; filename="Austen-results.zip"'
+    ranged = alice_client.get(url, HTTP_RANGE="bytes=0-9")
+    assert ranged.status_code == 200 and not ranged.has_header("Accept-Ranges")
+    assert zipfile.ZipFile(io.BytesIO(content(ranged))).testzip() is None

@@ -23,7 +23,8 @@ def content_disposition(name):
 
 
 def attachment(content, name, content_type="application/octet-stream"):
-    """`content` (an open binary file) as a download named `name`, never shown inline by the browser."""
+    """`content` (an open binary file, or an iterator of bytes, which goes out as it comes: no Content-Length)
+    as a download named `name`, never shown inline by the browser."""
     response = FileResponse(content, content_type=content_type)
     response["Content-Disposition"] = content_disposition(name)
     response["X-Content-Type-Options"] = "nosniff"

@@ -1,6 +1,7 @@
-"""All thirteen benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, long recordings
+"""All fourteen benchmarks (five of issue 8, the messy corpus of issue 12, worker recovery of issue 14, long recordings
 and alignment accuracy of issue 16, confidence of issue 17, languages by phone mapping of issue 18, the API and its client
-of issue 20, opening an hour-long result in the editor of issue 21), one after another (`make bench`);
+of issue 20, opening an hour-long result in the editor of issue 21, the
+streamed results zip), one after another (`make bench`);
 not part of the test suite.
 
     .venv/bin/python -m tests.benchmarks
@@ -20,7 +21,8 @@ import time
 from tests.benchmarks.aligner_speed import REPORT, ROOT
 
 BENCHMARKS = ["aligner_speed", "upload_memory", "web_load", "pipeline_overhead", "throughput", "messy_corpus",
-              "worker_recovery", "long_recordings", "alignment_accuracy", "confidence", "languages", "api_client", "editor_open"]
+              "worker_recovery", "long_recordings", "alignment_accuracy", "confidence", "languages", "api_client", "editor_open",
+              "results_zip"]
 
 
 def machine():
