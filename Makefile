@@ -8,7 +8,7 @@ run:
 test:
 	bin/test
 
-# Benchmarks (not part of the tests): runs the ten benchmarks (about 32 min) and rewrites docs/performance.md.
+# Benchmarks (not part of the tests): runs the fourteen benchmarks (about an hour on 2 cores) and rewrites docs/performance.md.
 bench:
 	bin/ensure-system-packages
 	bin/setup

@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import re
+import time
 import zipfile
 from dataclasses import dataclass
 
@@ -594,7 +595,10 @@ def _add_exports(archive, pipe, plan, taken, missing, failed):
     if "csv" in plan.formats and converted:
         # Each result is read again rather than kept since its CSV went in: kept, a run's intervals would grow the
         # memory or the disk with the run. One that is gone by now is named with the missing ones.
-        with archive.open(_free_name(ALL_INTERVALS, taken), "w", force_zip64=True) as entry:
+        # A ZipInfo of its own: opened by name, the entry is dated 1980-01-01 (writestr dates the others now).
+        info = zipfile.ZipInfo(_free_name(ALL_INTERVALS, taken), date_time=time.localtime(time.time())[:6])
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as entry:
             header = True
             for name in converted:
                 alignment = _alignment(plan, name, missing, failed)

@@ -423,6 +423,9 @@ def test_the_zip_holds_every_format_in_a_folder_each_and_one_table_of_all_interv
         "JSON/a.json", "JSON/b.json", "all-intervals.csv", "report.csv"])
     _, rows = intervals_from_csv(archive.read("all-intervals.csv"))
     assert [r["file"] for r in rows] == ["a.wav"] * 13 + ["b.wav"] * 13
+    # Every entry dated (none the zip format's 1980-01-01) and compressed as the others.
+    assert all(info.date_time[0] > 1980 for info in archive.infolist()), archive.infolist()
+    assert archive.getinfo("all-intervals.csv").compress_type == zipfile.ZIP_DEFLATED
     assert archive.read("CSV/a.csv") == exports.to_csv([exports.read_result(
         bundled_grid(tmp_path / "a.TextGrid"), recording="a.wav", result="a.TextGrid")])
     jsonschema.validate(json.loads(archive.read("JSON/b.json")), SCHEMA)

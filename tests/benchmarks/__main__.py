@@ -8,7 +8,7 @@ not part of the test suite.
 
 Each prints its table and rewrites its own section of docs/performance.md;
 this then stamps the machine they ran on at the top of that file and prints
-the whole report. About 30 minutes on 2 cores.
+the whole report. About an hour on 2 cores (the streamed zip's alone builds 50 hour-long results twice).
 """
 
 import os
