@@ -1216,10 +1216,12 @@ def _unplaced(words, found, seconds, clock=longaudio.clock):
             first, last = missing[0], missing[-1]
             following = by_index.get(sure_in_a_row[0])
             after = seconds if following is None else following.start_frame / FRAME_RATE
+            start, end = clock(previous_end), clock(after)
+            # A stretch shorter than a second reads "between 1:38 and 1:38" otherwise.
+            where = f"at {start}" if start == end else f"between {start} and {end}"
             warnings.append(
                 f"words {first + 1}–{last + 1} (“{words[first].shown}” … “{words[last].shown}”) could not be "
-                f"placed between {clock(previous_end)} and {clock(after)}; "
-                "check the transcript there"
+                f"placed {where}; check the transcript there"
             )
         run = []
         if index < len(words):

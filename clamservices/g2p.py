@@ -14,6 +14,7 @@ from pathlib import Path
 
 from clamservices import languages
 from clamservices.arpabet import ipa_to_arpabet
+from clamservices.transcripts import without_accents
 
 LANGUAGES = {code: (language.label, language.package) for code, language in languages.LANGUAGES.items()}
 
@@ -73,6 +74,11 @@ def pronounce(word, lang="en-us", variants=1):
     if not key:
         raise G2PError("empty word")
     known = _lexicon_pronunciations(key, lang)
+    if lang == "en-us" and not known:
+        # English's guesser drops letters it has no rule for (café → K AH F): the word without its accents
+        # is looked up, and guessed from, instead (the aligner's lexicon does the same).
+        key = without_accents(key)
+        known = _lexicon_pronunciations(key, lang)
     candidates = known or [_guessed_pronunciation(key, lang)]
     result = []
     for phonemes in candidates:

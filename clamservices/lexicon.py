@@ -5,11 +5,16 @@ made starting a job slow (docs/performance.md, "CLAM layer around the
 aligner"); a job needs the few hundred words of its transcripts. The file is
 sorted by word (alternates "word(2)" right after "word"), so a word is found
 by bisecting the file's bytes: no index to build or keep in step with the wheel.
+
+A word the dictionary lacks is still known when it is a known word written with accents ("café") or with
+"'s" ("keeper's"): the transcript keeps the word as written, and such words are not sent to review.
 """
 
 import os
 
 from pocketsphinx import get_model_path
+
+from clamservices.transcripts import possessive, without_accents
 
 CMUDICT = os.path.join(get_model_path(), "en-us", "cmudict-en-us.dict")
 
@@ -27,8 +32,14 @@ class Lexicon:
     def pronunciations(self, word):
         """The pronunciations of `word` (each a phone string, "HH AH L OW"), in the dictionary's order; [] if none."""
         if word not in self._found:
-            self._found[word] = self._lookup(word)
+            self._found[word] = self._lookup(word) or self._derived(word)
         return self._found[word]
+
+    def _derived(self, word):
+        plain = without_accents(word)
+        if plain != word:
+            return self.pronunciations(plain)
+        return possessive(word, self.pronunciations)
 
     def _lookup(self, word):
         if self._data is None:

@@ -6,6 +6,7 @@ but the TextGrid should show the words as the transcript wrote them.
 
 import re
 import string
+import unicodedata
 from dataclasses import dataclass
 
 # Punctuation stripped from both ends of a token; apostrophes and hyphens
@@ -78,3 +79,32 @@ def split_hyphenated(word, is_known):
     if len(shown_parts) == len(key_parts) and all(is_known(p) for p in key_parts):
         return [Word(shown=s, key=k) for s, k in zip(shown_parts, key_parts)]
     return [word]
+
+
+def without_accents(word):
+    """`word` with the accents taken off its letters (café → cafe, naïve → naive, Zoë → zoe): Unicode NFKD,
+    combining marks removed. English dictionaries list loanwords without the accents that real transcripts
+    keep; the other languages' lexicons list their own accented letters (één, für, été), so only English uses it."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+# The English "-'s" (a possessive, or "is"/"has" after a noun) sounds as a plural does: IH Z after a sibilant,
+# S after another voiceless consonant, Z after anything else.
+_SIBILANTS = {"S", "Z", "SH", "ZH", "CH", "JH"}
+_VOICELESS = {"P", "T", "K", "F", "TH"}
+
+
+def possessive(word, pronunciations):
+    """ARPAbet pronunciations ("K IY P ER Z") of an English word ending in 's ("keeper's") from those of its base
+    word, `pronunciations("keeper")`; [] when the word does not end so or its base is unknown."""
+    base = word[:-2] if word.endswith("'s") else ""
+    if not any(ch.isalnum() for ch in base):
+        return []
+    result = []
+    for phones in pronunciations(base):
+        last = re.sub(r"\d", "", phones.split()[-1])
+        ending = "IH Z" if last in _SIBILANTS else "S" if last in _VOICELESS else "Z"
+        derived = f"{phones} {ending}"
+        if derived not in result:
+            result.append(derived)
+    return result

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import subprocess
 
 import clam.common.data
 import numpy as np
@@ -96,6 +97,27 @@ def test_oov_word_goes_through_g2p_and_then_aligns(fa_service, g2p_service, tmp_
     assert not second.failed, second.outputs.get("error.log")
     grid = read_grid(tmp_path, second, "oov-equestria.TextGrid")
     assert_well_formed(grid, (DATA / "oov-equestria.txt").read_text().split(), duration_of(DATA / "oov-equestria.wav"))
+
+
+def test_accented_loanwords_and_possessives_align_as_written_without_going_to_review(fa_service, tmp_path):
+    # Neither "café" nor "keeper's" is in the CMU dictionary; "cafe" and "keeper" are.
+    sentence = "The keeper's café opened early, and the Naïve Rôle was played at the Keeper’s Café."
+    speech = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", sentence], check=True, capture_output=True)
+    # -D: no dither (sox's is random): the same audio every run.
+    subprocess.run(["sox", "-D", "-t", "wav", "-", "-r", "16000", "-c", "1", "-b", "16", str(tmp_path / "cafe.wav")],
+                   input=speech.stdout, check=True, capture_output=True)
+    (tmp_path / "cafe.txt").write_text(sentence + "\n", encoding="utf-8")
+    result = run_job(fa_service, pair("cafe", tmp_path))
+    assert not result.failed, result.outputs.get("error.log")
+    assert "oov.txt" not in result.outputs
+    report = json.loads(result.outputs["report.json"])
+    assert report["recordings"][0]["status"] in ("aligned", "warnings"), report
+    assert report["recordings"][0].get("unknown_words", []) == []
+    grid = read_grid(tmp_path, result, "cafe.TextGrid")
+    written = [w.shown for w in words_of(sentence)]
+    assert "keeper's" in written and "Keeper’s" in written and "café" in written and "Café" in written
+    assert_well_formed(grid, written, duration_of(tmp_path / "cafe.wav"))
+    assert [w.label for w in grid.getTier("words").entries if w.label] == written
 
 
 def test_transcript_case_punctuation_bom_and_crlf_do_not_matter(fa_service, tmp_path):

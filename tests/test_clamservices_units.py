@@ -214,3 +214,73 @@ def test_dutch_elided_articles_are_aligned_as_the_lexicon_says_not_as_letters():
     assert [w.key for w in split] == ["'s", "morgens", "zag", "ik", "'t", "huis"] and unknown == []
     # The letter s is "ɛ s"; the article 's is one phone.
     assert len(aligner.phones_of("'s")) == 1 and len(aligner.phones_of("s")) == 2
+
+
+def test_english_g2p_reads_accented_loanwords_as_their_plain_spelling_without_dropping_letters():
+    # gruut's English guesser dropped the accented letters: café → K AH F, naïve → N AA V.
+    assert ["K", "AE", "F", "EY"] in pronounce("café", "en-us", 2)
+    assert pronounce("Café", "en-us", 2) == pronounce("cafe", "en-us", 2)
+    assert pronounce("naïve") == [["N", "AY", "IY", "V"]]
+    assert pronounce("résumé", "en-us", 3) == pronounce("resume", "en-us", 3)
+    assert pronounce("fiancée") == pronounce("fiancee")
+    for word in ("rôle", "Zoë", "Brontë", "déjà"):
+        plain = pronounce(word.replace("ô", "o").replace("ë", "e").replace("é", "e").replace("à", "a"))
+        assert pronounce(word) == plain, word
+    # The other languages keep their own accented letters (their lexicons list them so).
+    assert ["eː", "n"] in pronounce("één", "nl", 2) and pronounce("één", "nl", 2) != pronounce("een", "nl", 2)
+    assert pronounce("für", "de") == [["f", "yː", "ɐ"]]
+    assert pronounce("été", "fr") == [["e", "t", "e"]]
+
+
+def test_the_aligner_knows_an_accented_english_word_whose_plain_spelling_is_in_its_dictionary():
+    from clamservices.fa_job import _words
+    from clamservices.lexicon import Lexicon
+
+    lexicon = Lexicon()
+    assert lexicon.pronunciations("café") == lexicon.pronunciations("cafe") == ["K AH F EY", "K AE F EY"]
+    assert lexicon.pronunciations("naïve") == lexicon.pronunciations("naive") != []
+    assert lexicon.pronunciations("zorblaté") == []
+    aligner = Aligner()
+    split, unknown = _words(aligner, words_of("A naïve Café, déjà vu."), {})
+    assert unknown == []
+    assert [(w.shown, w.key) for w in split] == [("A", "a"), ("naïve", "naïve"), ("Café", "café"), ("déjà", "déjà"),
+                                                 ("vu", "vu")]
+    assert aligner.phones_of("café") == ["K", "AH", "F", "EY"]
+
+
+def test_english_possessives_of_known_words_are_known_by_the_plural_rule():
+    from clamservices.fa_job import _words
+    from clamservices.lexicon import Lexicon
+
+    lexicon = Lexicon()
+    # None of these is in the CMU dictionary; their base words are.
+    assert lexicon.pronunciations("keeper's") == ["K IY P ER Z"]  # after a vowel or voiced consonant: Z
+    assert lexicon.pronunciations("lamp's") == ["L AE M P S"]  # after a voiceless consonant: S
+    assert lexicon.pronunciations("bath's") == ["B AE TH S"]
+    assert lexicon.pronunciations("box's") == ["B AA K S IH Z"]  # after a sibilant: IH Z
+    assert lexicon.pronunciations("garage's") == ["G ER AA ZH IH Z"]
+    assert lexicon.pronunciations("café's") == ["K AH F EY Z", "K AE F EY Z"]
+    # The dictionary's own entries stay as they are; an unknown base gives nothing.
+    assert lexicon.pronunciations("it's") == ["IH T S"]
+    assert lexicon.pronunciations("zorblat's") == []
+    aligner = Aligner()
+    split, unknown = _words(aligner, words_of("The keeper’s lamp's light and the keepers' books."), {})
+    assert unknown == []
+    # A plural possessive the dictionary lacks is its base word (the apostrophe is the quote's, or the plural's).
+    assert [w.shown for w in split] == ["The", "keeper’s", "lamp's", "light", "and", "the", "keepers", "books"]
+    assert aligner.phones_of("keeper's") == ["K", "IY", "P", "ER", "Z"]
+
+
+def test_a_run_of_unplaced_words_in_a_stretch_within_one_second_is_placed_at_that_time():
+    from clamservices.aligner import _unplaced
+    from clamservices.longaudio import Segment
+
+    words = words_of("one two three four five six seven eight nine ten eleven")
+    frames = {0: 9700, 1: 9740, 2: 9780, 8: 9830, 9: 9860, 10: 9890}  # words 4–8 missing between 98.0 s and 98.3 s
+    found = [(i, Segment(words[i].key, start, start + 19, 1.0)) for i, start in frames.items()]
+    assert _unplaced(words, found, 100.0) == [
+        "words 4–8 (“four” … “eight”) could not be placed at 1:38; check the transcript there"]
+    frames[8] = 9900  # 99.0 s: another second
+    found = [(i, Segment(words[i].key, start, start + 19, 1.0)) for i, start in frames.items()]
+    assert _unplaced(words, found, 100.0) == [
+        "words 4–8 (“four” … “eight”) could not be placed between 1:38 and 1:39; check the transcript there"]
