@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from pipelines import exports, pictures
-from pipelines.models import RecordingOutcome, ResultVersion
+from pipelines.models import RecordingOutcome, ResultVersion, Run
 from scripts.clamnames import NameMap
 from scripts.filenames import extension_of
 from scripts.models import InputTemplate
@@ -66,6 +66,39 @@ def deleted_in_review(audio, transcript):
     if audio and transcript:
         return f"its recording {audio} and its transcript {transcript} were {DELETED_IN_REVIEW_END}"
     return f"its {'recording' if audio else 'transcript'} {audio or transcript} was {DELETED_IN_REVIEW_END}"
+
+
+def deleted_files(run, present):
+    """{recording: (its audio's name, its transcript's name)} of the run's recordings whose audio or transcript the
+    first alignment was given and is no longer among `present` (the project's file names), each "" for the one still
+    there: the one rule of the realignment (neither file is sent), the review page and the delete's message."""
+    if run.fa_process is None:
+        return {}
+    stored = {str(i.get("name", "")) for i in run.fa_process.inputs}
+    first_audio, first_texts = inputs_by_kind(run, run.fa_process)
+    gone = {}
+    for outcome in run.outcomes.exclude(code=LEFT_OUT):
+        stem = stem_of(outcome.recording)
+        audio = outcome.recording if outcome.recording in first_audio.values() else first_audio.get(stem)
+        pair = tuple(n if n and n in stored and n not in present else ""
+                     for n in (audio, outcome.transcript or first_texts.get(stem)))
+        if any(pair):
+            gone[outcome.recording] = pair
+    return gone
+
+
+def deletion_note(project, name):
+    """What deleting the file `name` of `project` means for a run of it waiting for the review, or "": a recording
+    that waited for the review is not aligned after it without its audio or its transcript (upload.models.
+    DELETION_NOTES)."""
+    present = set(project.files.values_list("name", flat=True))
+    for run in Run.objects.filter(project=project, stage=Run.Stage.REVIEW):
+        for recording, pair in deleted_files(run, present).items():
+            if name in pair and run.outcomes.filter(recording=recording, status=Status.WAITING).exists():
+                what = "recording" if name == pair[0] else "transcript"
+                return (f"{recording} waits for your review of the pronunciations; without its {what} it will not be "
+                        f"aligned when you send the review. Upload {name} again before then to have it aligned.")
+    return ""
 
 
 def is_deleted_in_review(message):

@@ -491,15 +491,12 @@ def _second_pass(run, project_files, dictionary_template, first_dictionary, new_
     def stems(outcome):
         return {stem_of(n).lower() for n in (outcome.recording, outcome.transcript) if n}
 
-    first_audio, first_texts = outcomes.inputs_by_kind(run, run.fa_process)
+    # Its audio or its transcript deleted during the review: sending the other alone would align nothing and give a
+    # row of its own ("there is no recording for this transcript").
+    gone_files = outcomes.deleted_files(run, {f.name for f in project_files})
 
     def deleted(outcome):
-        """The names of its audio and its transcript, each "" unless it was deleted during the review: sending the
-        other alone would align nothing and give a row of its own ("there is no recording for this transcript")."""
-        stem = stem_of(outcome.recording)
-        audio = outcome.recording if outcome.recording in first_audio.values() else first_audio.get(stem)
-        return tuple(n if n and n in stored and n not in present else ""
-                     for n in (audio, outcome.transcript or first_texts.get(stem)))
+        return gone_files.get(outcome.recording, ("", ""))
 
     def replaced(outcome):
         return any(present[n].file.name != stored[n] for n in present if stem_of(n).lower() in stems(outcome))

@@ -221,7 +221,7 @@ def review_dictionary(request, project_id, run_id):
             messages.success(request, f"Your review is saved.{skipped}")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
     return render(request, "pipelines/review.html", {
-        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run),
+        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run, outcomes.deleted_files(run, set(run.project.files.values_list("name", flat=True)))),
         "phone_note": review.phone_note(run.pipeline),
         # The choice to leave words out is offered once a submission left some out, never up front.
         "offer_skip": bool(form.missing) or form["skip_missing"].value(),

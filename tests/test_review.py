@@ -1,6 +1,8 @@
 """The dictionary review: every problem at once, CMUdict phones, words the decoder cannot take,
 unknown words left out only by choice, and which recordings hold each word. No CLAM service needed."""
 
+import re
+
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
@@ -378,3 +380,29 @@ def test_when_every_waiting_recordings_files_were_deleted_page_and_api_say_so(al
     detail = alice_client.get(reverse("api-run-detail", args=[project.pk, review_run.pk])).json()
     assert detail["realignment"] == said
     assert said in alice_client.get(reverse("pipelines-run", args=[project.pk, review_run.pk])).content.decode()
+
+
+def test_deleting_a_file_of_a_recording_that_waits_for_the_review_says_what_it_means_and_the_review_page_marks_it(
+        alice_client, review_run):
+    project = review_run.project
+
+    def delete(name):
+        f = project.files.get(name=name)
+        response = alice_client.post_form(reverse("upload-delete-file", args=[project.pk, f.pk]), {},
+                                          form_url=reverse("upload-project", args=[project.pk]))
+        return [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
+
+    # c.wav was aligned in the first pass: its result stays, and there is nothing to say of the review.
+    assert delete("c.txt") == ["c.txt deleted."]
+    assert delete("b.wav") == ["b.wav deleted. b.wav waits for your review of the pronunciations; without its "
+                               "recording it will not be aligned when you send the review. Upload b.wav again before "
+                               "then to have it aligned."]
+    page = alice_client.get(reverse("pipelines-review", args=[project.pk, review_run.pk])).content.decode()
+    marked = ('<span class="text-muted recording-deleted"><s>b.wav</s> (b.wav deleted during the review: it will not '
+              'be aligned)</span>')
+    rows = {word: row for word, row in re.findall(r"<strong>(\w+)</strong>(.*?)</tr>", page, re.S)}
+    assert rows["zebra"].count(marked) == 1  # the word only b.wav has
+    assert f"a.wav, {marked}" in rows["pony"] or f"{marked}, a.wav" in rows["pony"]
+    assert delete("a.txt") == ["a.txt deleted. a.wav waits for your review of the pronunciations; without its "
+                               "transcript it will not be aligned when you send the review. Upload a.txt again "
+                               "before then to have it aligned."]
