@@ -330,12 +330,23 @@ def final_stage(run):
 REALIGNING_NOTE = "being aligned with your pronunciations"
 
 
-def status_label(outcome, run):
+def status_label(outcome, run, deleted=None):
     """What the run page calls the outcome's status: a recording that waited for the review is being aligned
-    again once the review is done."""
+    once the review is done, and will not be when its files were deleted during it (`deleted`: deleted_files of a
+    run in review)."""
     if outcome.status == Status.WAITING and run.stage == run.Stage.REALIGNING:
         return REALIGNING_NOTE
+    if outcome.status == Status.WAITING and outcome.recording in (deleted or {}):
+        names = " and ".join(n for n in deleted[outcome.recording] if n)
+        return f"will not be aligned: {names} deleted during the review"
     return outcome.get_status_display()
+
+
+def deleted_in_review_of(run):
+    """deleted_files of `run` while it waits for the review (its project's files now), else {}."""
+    if run.stage != run.Stage.REVIEW:
+        return {}
+    return deleted_files(run, set(run.project.files.values_list("name", flat=True)))
 
 
 def realignment(run):

@@ -174,8 +174,9 @@ def run_detail(request, project_id, run_id):
     grids = [] if recordings else textgrids
     saved = results.saved_versions(run)
     kept = outcomes.kept_from_first_pass(run, recordings)
+    deleted = outcomes.deleted_in_review_of(run)
     for outcome in recordings:
-        outcome.label = outcomes.status_label(outcome, run)
+        outcome.label = outcomes.status_label(outcome, run, deleted)
         outcome.kept = outcome.recording in kept
         outcome.versions = saved.get(outcome.textgrid, [])
     to_check = [{"recording": outcome.recording, "textgrid": outcome.textgrid, **found}
@@ -221,7 +222,7 @@ def review_dictionary(request, project_id, run_id):
             messages.success(request, f"Your review is saved.{skipped}")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
     return render(request, "pipelines/review.html", {
-        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run, outcomes.deleted_files(run, set(run.project.files.values_list("name", flat=True)))),
+        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run, outcomes.deleted_in_review_of(run)),
         "phone_note": review.phone_note(run.pipeline),
         # The choice to leave words out is offered once a submission left some out, never up front.
         "offer_skip": bool(form.missing) or form["skip_missing"].value(),

@@ -403,6 +403,13 @@ def test_deleting_a_file_of_a_recording_that_waits_for_the_review_says_what_it_m
     rows = {word: row for word, row in re.findall(r"<strong>(\w+)</strong>(.*?)</tr>", page, re.S)}
     assert rows["zebra"].count(marked) == 1  # the word only b.wav has
     assert f"a.wav, {marked}" in rows["pony"] or f"{marked}, a.wav" in rows["pony"]
+    # The run page and the API no longer say it waits for the review.
+    run_page = alice_client.get(reverse("pipelines-run", args=[project.pk, review_run.pk])).content.decode()
+    assert ">will not be aligned: b.wav deleted during the review</span>" in run_page
+    detail = alice_client.get(reverse("api-run-detail", args=[project.pk, review_run.pk])).json()
+    labels = {o["recording"]: o["status_label"] for o in detail["outcomes"]}
+    assert labels["b.wav"] == "will not be aligned: b.wav deleted during the review"
+    assert labels["a.wav"] == "waits for your review"
     assert delete("a.txt") == ["a.txt deleted. a.wav waits for your review of the pronunciations; without its "
                                "transcript it will not be aligned when you send the review. Upload a.txt again "
                                "before then to have it aligned."]
