@@ -374,3 +374,36 @@ def test_a_merge_that_fails_once_is_retried_with_the_realignment_run_again(alice
     merged = json.loads((Path(default_storage.path(run.realign_process.output_folder)) / "report.json").read_text())
     assert merged["kept_from_first_pass"] == sorted(KEPT_RESULTS)
     assert "alignment-first-pass.log" in run.realign_process.outputs
+
+
+def test_the_researchers_case_a_recording_whose_audio_alone_was_deleted_during_the_review(alice, alice_client, english):
+    """a1–a4, a2 and a3 with unknown words; only a2.wav deleted during the review, which is then accepted."""
+    project = Project.objects.create(owner=alice, name="a1 to a4", pipeline=english)
+    upload = Upload(project)
+    for name, content in {"a1.wav": (DATA / "austen-0870.wav").read_bytes(),
+                          "a1.txt": (DATA / "austen-0870.txt").read_bytes(),
+                          "a2.wav": (DATA / "cards-002.wav").read_bytes(), "a2.txt": b"two of zorblax",
+                          "a3.wav": (DATA / "oov-equestria.wav").read_bytes(),
+                          "a3.txt": (DATA / "oov-equestria.txt").read_bytes(),
+                          "a4.wav": (DATA / "cards-001.wav").read_bytes(), "a4.txt": b"ten of clubs"}.items():
+        upload.add(SimpleUploadedFile(name, content))
+    run = work_until(services.start_alignment(project), {Run.Stage.REVIEW, *Run.FINISHED})
+    assert run.stage == Run.Stage.REVIEW, run.error
+    upload_services.delete_file(project.files.get(name="a2.wav"))
+    run = work_until(services.realign(run, run.dictionary), Run.FINISHED)
+    said = "its recording a2.wav was deleted during the review, so it was not aligned"
+    a2 = run.outcomes.get(recording="a2.wav")
+    assert (a2.status, a2.code, a2.message) == ("not_aligned", "deleted_in_review", said)
+    assert outcomes.realignment(run) == ("1 of the 4 recordings was aligned with your pronunciations; 2 kept the "
+                                         "result of the first alignment.")
+    folder = Path(default_storage.path(run.result_process.output_folder))
+    entries = {e["audio"]: e for e in json.loads((folder / "report.json").read_text())["recordings"]}
+    assert (entries["a2.wav"]["status"], entries["a2.wav"]["code"], entries["a2.wav"]["reason"]) == (
+        "not_aligned", "deleted_in_review", said)
+    assert {a for a, e in entries.items() if e["kept_from_first_pass"]} == {"a1.wav", "a4.wav"}
+    response = alice_client.get(reverse("pipelines-download-results", args=[run.project_id, run.pk]))
+    table = list(csv.DictReader(io.StringIO(zipfile.ZipFile(io.BytesIO(_body(response))).read("report.csv")
+                                            .decode("utf-8-sig"))))
+    rows = {r["recording"]: r for r in table}
+    assert rows["a2.wav"]["message"] == said
+    assert {r for r, row in rows.items() if row["kept_from_first_alignment"] == "yes"} == {"a1.wav", "a4.wav"}
