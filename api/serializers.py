@@ -226,6 +226,9 @@ class OutcomeSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
     result = serializers.CharField(allow_null=True, help_text="Its result's name (see the run's results), or null.")
     words_to_check = WordsToCheckSerializer(allow_null=True, help_text="Of a recording with a result, else null.")
+    kept_from_first_alignment = serializers.BooleanField(
+        help_text="True when, after the review, its result is the first alignment's (it did not need the reviewed "
+                  "pronunciations, so it was not aligned again); false otherwise, and before the review is sent.")
 
 
 class RunDetailSerializer(RunSerializer):

@@ -389,16 +389,16 @@ def _picture(request, run, name, at=None):
     return request.build_absolute_uri(url + (f"?{urlencode({'at': at})}" if at is not None else ""))
 
 
-def _outcome(request, run, outcome, found):
+def _outcome(request, run, outcome, found, kept, deleted):
     to_check = None
     if found is not None:
         to_check = {"count": found["count"], "words": [
             {"label": w["label"], "confidence": w["confidence"], "time": w["time"], "speaker": w.get("speaker"),
              "picture": _picture(request, run, outcome.textgrid, w["at"])} for w in found["words"]]}
     return {"recording": outcome.recording, "transcript": outcome.transcript, "status": outcome.status,
-            "status_label": outcomes.status_label(outcome, run), "message": outcome.message,
+            "status_label": outcomes.status_label(outcome, run, deleted), "message": outcome.message,
             "warnings": outcome.warnings, "result": outcome.textgrid if outcome.has_result else None,
-            "words_to_check": to_check}
+            "words_to_check": to_check, "kept_from_first_alignment": outcome.recording in kept}
 
 
 class RunList(APIView):
@@ -558,13 +558,16 @@ def _run_detail(request, run):
     project_id = run.project_id
     recorded = list(run.outcomes.all())
     checks = {outcome.pk: found for outcome, found in results.words_to_check(run, recorded)}
+    kept = outcomes.kept_from_first_pass(run, recorded)
+    deleted = outcomes.deleted_in_review_of(run)
     data = _run(request, run, waiting=True) | {
         "summary": outcomes.summary(recorded, realigning=run.stage == Run.Stage.REALIGNING) if recorded else "",
         "realignment": outcomes.realignment(run),
         "parameters": bundled.parameters_in_effect(run), "unknown_words": run.oov_words, "skipped_words": run.skipped_words,
         "review_page": request.build_absolute_uri(reverse("pipelines-review", args=[project_id, run.pk]))
         if run.stage == Run.Stage.REVIEW else None,
-        "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk)) for outcome in recorded],
+        "outcomes": [_outcome(request, run, outcome, checks.get(outcome.pk), kept, deleted)
+                     for outcome in recorded],
         "results": request.build_absolute_uri(reverse("api-result-list", args=[project_id, run.pk])),
     }
     return data

@@ -69,37 +69,68 @@ class Stop(Exception):
         self.code = code
 
 
-class Progress:
-    """A progress bar: tqdm's when it is installed, else a line per tenth on stderr."""
+# A stage's bar: its share done, how long it has run and what it does; no rate, which of a server's percentages
+# ("1.11s/%") foretells nothing.
+STAGE_BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"
 
-    def __init__(self, total, description, unit="", quiet=False):
+
+class Progress:
+    """A progress bar: tqdm's when it is installed, else a line per tenth on stderr. `rate`: show the rate and the
+    time left (of bytes sent or received), else the STAGE_BAR."""
+
+    def __init__(self, total, description, unit="", quiet=False, rate=True):
         self.bar = None
         self.total, self.n, self.shown, self.description, self.quiet = total, 0, -1, description, quiet
+        self.note = ""
         if tqdm is not None and not quiet:
             scale = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "B" else {"unit": unit or "%"}
+            if not rate:
+                scale["bar_format"] = STAGE_BAR
             self.bar = tqdm(total=total, desc=description, file=sys.stderr, **scale)
 
-    def set(self, value, description=None):
+    def set(self, value, description=None, note=None):
+        """`note`: what is under way, after the bar (shortened to the terminal's width); None leaves it as it is."""
         value = min(value, self.total) if self.total is not None else value
-        if self.bar is not None:
-            if description and description != self.bar.desc:
-                self.bar.set_description(description)
-            self.bar.update(value - self.bar.n)
-            return
+        if note is not None:
+            note = _fit(note, len(description or self.description) + 30)  # ": 100%|", a 10-wide bar, "| 00:00, "
         self.n = value
+        if self.bar is not None:
+            # Description, note and value drawn at once: never the new stage's name beside the old stage's share.
+            changed = False
+            if description and description != self.bar.desc:
+                self.bar.set_description(description, refresh=False)
+                changed = True
+            if note is not None and note != self.note:
+                self.note = note
+                self.bar.set_postfix_str(note, refresh=False)
+                changed = True
+            if value != self.bar.n:
+                self.bar.update(value - self.bar.n)
+            if changed:
+                self.bar.refresh()
+            return
         if self.total is None:  # a length not known ahead (the results' zip, made while it is sent): a line per 10 MB
             if not self.quiet and value // (10 << 20) != self.shown:
                 self.shown = value // (10 << 20)
                 print(f"{self.description}: {value / (1 << 20):.0f} MB", file=sys.stderr)
             return
         tenth = int(10 * value / self.total) if self.total else 10
-        if not self.quiet and (tenth != self.shown or (description and description != self.description)):
+        told = (description and description != self.description) or (note is not None and note != self.note)
+        if not self.quiet and (tenth != self.shown or told):
             self.shown, self.description = tenth, description or self.description
-            print(f"{self.description}: {10 * tenth}%", file=sys.stderr)
+            self.note = self.note if note is None else note
+            print(f"{self.description}: {10 * tenth}%{f' ({self.note})' if self.note else ''}", file=sys.stderr)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def _fit(text, taken):
+    """`text` on one line, shortened with "…" to what the terminal leaves beside `taken` characters."""
+    text = " ".join(str(text).split())
+    room = max(10, shutil.get_terminal_size((80, 24)).columns - taken)
+    return text if len(text) <= room else text[:room - 1].rstrip() + "…"
 
 
 class Api:
@@ -322,16 +353,25 @@ def wait(api, run, *, poll, timeout, quiet, stop_at_review=False, clock=time.mon
     FIRST_LOOK seconds at first and at each new step, backing off to every `poll` seconds, and when the step's
     progress foresees its end before the next look, at that moment."""
     deadline = clock() + timeout
-    bar = Progress(100, run["stage_label"], quiet=quiet)
+    # One bar per stage, which never goes back and stays below 100 % until its stage has ended; none for the review.
+    bar, shown = None, None
     delay, step, began, end_foreseen = min(FIRST_LOOK, poll), None, None, False
     try:
         while True:
             run = api.json("GET", run["url"])
             now, progress = clock(), run.get("progress") or {}
             percent = progress.get("percent", 0)
-            bar.set(percent if run["stage"] not in ENDED else 100, run["stage_label"])
+            if run["stage"] != shown and bar is not None:
+                if run["stage"] != "failed" and run["stage"] != "cancelled":
+                    bar.set(100)  # its stage has ended
+                bar.close()
+                bar = None
             if run["stage"] in ENDED or run["stage"] == "review":
                 return run
+            if bar is None:
+                bar, shown = Progress(100, run["stage_label"], quiet=quiet, rate=False), run["stage"]
+            bar.set(max(bar.n, min(percent, 99)), run["stage_label"],
+                    note=progress.get("message") or "")
             if now > deadline:
                 raise Stop(f"The run did not end within {timeout:g} s; it goes on on the server: {run['page']}",
                            TIMEOUT)
@@ -355,7 +395,8 @@ def wait(api, run, *, poll, timeout, quiet, stop_at_review=False, clock=time.mon
             if progress.get("status") != "downloading" or now - began[0] >= 4:
                 delay = min(delay * BACK_OFF, poll)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def review(api, run, accept, quiet, resume=None):
@@ -594,6 +635,10 @@ def finish(api, run, args, refused, unpaired):
     for outcome in run["outcomes"]:
         for warning in outcome.get("warnings") or []:
             say(f"Warning: {outcome['recording']}: {warning}", quiet)
+    kept = [o["recording"] for o in run["outcomes"] if o.get("kept_from_first_alignment")]
+    if kept:
+        more = f" and {len(kept) - 10} more" if len(kept) > 10 else ""
+        say(f"Kept from the first alignment (not aligned again after the review): {', '.join(kept[:10])}{more}", quiet)
     say(f"{run['summary']}. {len(written)} result(s) in {args.output}", quiet)
     return PROBLEMS if refused or not_aligned or unpaired else OK
 

@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from pipelines import exports, pictures
-from pipelines.models import RecordingOutcome, ResultVersion
+from pipelines.models import RecordingOutcome, ResultVersion, Run
 from scripts.clamnames import NameMap
 from scripts.filenames import extension_of
 from scripts.models import InputTemplate
@@ -51,11 +51,58 @@ REASONS = {
     "internal": "the aligner stopped on this recording with an internal error; an administrator can see "
     "the details in the alignment log",
     "no_result": "the service produced no result for it; its log may say why",
+    "deleted_in_review": "its files were deleted during the review, so it was not aligned",
 }
+DELETED_IN_REVIEW = "deleted_in_review"
 STOPPED = "the alignment stopped before it produced a result for it"
 FIRST_RESULT_GONE = ("its result of the first alignment is no longer on the server, and it was not aligned again; "
                      "start a new alignment of the project to get one")
-DELETED_IN_REVIEW = "its files were deleted during the review, so it was not aligned again"
+DELETED_IN_REVIEW_END = "deleted during the review, so it was not aligned"
+
+
+def deleted_in_review(audio, transcript):
+    """The message of a recording that waited for the review and whose files `audio`, `transcript` (names, "" for
+    one that is still there) were deleted during it: it was never aligned, and is not now."""
+    if audio and transcript:
+        return f"its recording {audio} and its transcript {transcript} were {DELETED_IN_REVIEW_END}"
+    return f"its {'recording' if audio else 'transcript'} {audio or transcript} was {DELETED_IN_REVIEW_END}"
+
+
+def deleted_files(run, present):
+    """{recording: (its audio's name, its transcript's name)} of the run's recordings whose audio or transcript the
+    first alignment was given and is no longer among `present` (the project's file names), each "" for the one still
+    there: the one rule of the realignment (neither file is sent), the review page and the delete's message."""
+    if run.fa_process is None:
+        return {}
+    stored = {str(i.get("name", "")) for i in run.fa_process.inputs}
+    first_audio, first_texts = inputs_by_kind(run, run.fa_process)
+    gone = {}
+    for outcome in run.outcomes.exclude(code=LEFT_OUT):
+        stem = stem_of(outcome.recording)
+        audio = outcome.recording if outcome.recording in first_audio.values() else first_audio.get(stem)
+        pair = tuple(n if n and n in stored and n not in present else ""
+                     for n in (audio, outcome.transcript or first_texts.get(stem)))
+        if any(pair):
+            gone[outcome.recording] = pair
+    return gone
+
+
+def deletion_note(project, name):
+    """What deleting the file `name` of `project` means for a run of it waiting for the review, or "": a recording
+    that waited for the review is not aligned after it without its audio or its transcript (upload.models.
+    DELETION_NOTES)."""
+    present = set(project.files.values_list("name", flat=True))
+    for run in Run.objects.filter(project=project, stage=Run.Stage.REVIEW):
+        for recording, pair in deleted_files(run, present).items():
+            if name in pair and run.outcomes.filter(recording=recording, status=Status.WAITING).exists():
+                what = "recording" if name == pair[0] else "transcript"
+                return (f"{recording} waits for your review of the pronunciations; without its {what} it will not be "
+                        f"aligned when you send the review. Upload {name} again before then to have it aligned.")
+    return ""
+
+
+def is_deleted_in_review(message):
+    return message.endswith(DELETED_IN_REVIEW_END)
 
 
 def record_pass(run, process, *, review=False):
@@ -133,7 +180,7 @@ def merge_first_pass(run, process):
         if _link(os.path.join(source, name), os.path.join(target, log_name)):
             added.append(log_name)
     if REPORT_NAME in process.outputs:
-        _merge_report(os.path.join(target, REPORT_NAME), _report_data(first) or {}, {o.recording for o in kept})
+        _merge_report(os.path.join(target, REPORT_NAME), _report_data(first) or {}, {o.recording: o for o in kept})
     if added:
         process.outputs = [*process.outputs, *added]
         type(process).objects.filter(pk=process.pk).update(outputs=process.outputs)
@@ -190,8 +237,10 @@ def _entry_recording(entry):
 
 def _merge_report(path, first, not_sent):
     """The realignment's report.json with the first pass's (`first`: its report's data) entries of the recordings
-    it was not given, `not_sent` (theirs replaced, if an earlier attempt merged them already), and the first pass's
-    run-wide warnings; its summary of them all, and `kept_from_first_pass`: the results kept."""
+    it was not given, `not_sent` ({recording: its outcome}; theirs replaced, if an earlier attempt merged them
+    already), and the first pass's run-wide warnings; its summary of them all, and `kept_from_first_pass`: the
+    results kept, as a list and on each entry. An entry of one that waited for the review and was left out says
+    what its outcome says (skipped, or its files deleted), not the first pass's "unknown words"."""
     try:
         with open(path, "rb") as f:
             data = json.loads(f.read().decode("utf-8-sig"))
@@ -202,7 +251,8 @@ def _merge_report(path, first, not_sent):
         return
     first_entries = first.get("recordings") if isinstance(first.get("recordings"), list) else []
     entries = [e for e in data["recordings"] if _entry_recording(e) not in not_sent]
-    entries += [e for e in first_entries if _entry_recording(e) in not_sent]
+    entries += [_as_outcome(dict(e), not_sent[_entry_recording(e)]) for e in first_entries
+                if isinstance(e, dict) and _entry_recording(e) in not_sent]
     data["recordings"] = sorted(entries, key=_entry_recording)
 
     def aligned(entry):
@@ -210,6 +260,9 @@ def _merge_report(path, first, not_sent):
 
     kept = sorted(_entry_recording(e) for e in entries if aligned(e) and _entry_recording(e) in not_sent)
     data["kept_from_first_pass"] = kept
+    for entry in entries:
+        if isinstance(entry, dict):
+            entry["kept_from_first_pass"] = _entry_recording(entry) in kept
     done = sum(1 for e in entries if aligned(e))
     data["summary"] = (f"Aligned {done} of {len(entries)} recordings; {len(kept)} of them kept from the first "
                        f"alignment, {done - len(kept)} aligned again with the reviewed pronunciations")
@@ -226,6 +279,47 @@ def _merge_report(path, first, not_sent):
     os.replace(temporary, path)
 
 
+def _as_outcome(entry, outcome):
+    """The first pass's report `entry` of a recording not sent again, agreeing with its `outcome` where the review
+    settled it (it waited, and was left out)."""
+    if outcome.status == Status.NOT_ALIGNED and entry.get("status") != Status.NOT_ALIGNED or (
+            outcome.status == Status.NOT_ALIGNED and outcome.message and entry.get("reason") != outcome.message):
+        entry["status"], entry["code"], entry["reason"] = Status.NOT_ALIGNED, outcome.code or "no_result", \
+            outcome.message
+    return entry
+
+
+def settle_first_report(run):
+    """The first pass's report.json, the run's own when the review sent no job (nothing could change), made to agree
+    with the outcomes the review settled (left out: skipped, or its files deleted), as a merged one does."""
+    process = run.fa_process
+    data = _report_data(process) if process is not None else None
+    if data is None:
+        return
+    settled = {o.recording: o for o in run.outcomes.filter(status=Status.NOT_ALIGNED)}
+    entries = [_as_outcome(dict(e), settled[_entry_recording(e)]) if _entry_recording(e) in settled else e
+               for e in data["recordings"]]
+    if entries == data["recordings"]:
+        return
+    data["recordings"] = entries
+    path = os.path.join(default_storage.path(process.output_folder), REPORT_NAME)
+    temporary = f"{path}.settling"
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+    os.replace(temporary, path)
+
+
+def kept_from_first_pass(run, recorded):
+    """The recordings of `recorded` (the run's outcomes) that keep the first alignment's result after the review:
+    every one with a result that the realignment was not given. The one source of the run page's, report.csv's,
+    the API's and report.json's marker; empty before the review is sent."""
+    if run.realign_process_id is None and not (run.g2p_process_id and run.stage in run.COMPLETE):
+        return set()
+    names = {str(i.get("name", "")) for i in run.realign_process.inputs} if run.realign_process_id else set()
+    return {o.recording for o in recorded if o.has_result and o.code != LEFT_OUT
+            and o.recording not in names and not (o.transcript and o.transcript in names)}
+
+
 def final_stage(run):
     """How a run whose last pass finished ends: "done with problems" when any recording was not aligned."""
     if run.outcomes.filter(status=Status.NOT_ALIGNED).exists():
@@ -233,72 +327,102 @@ def final_stage(run):
     return run.Stage.DONE
 
 
-REALIGNING_NOTE = "being aligned again with your pronunciations"
+REALIGNING_NOTE = "being aligned with your pronunciations"
 
 
-def status_label(outcome, run):
+def status_label(outcome, run, deleted=None):
     """What the run page calls the outcome's status: a recording that waited for the review is being aligned
-    again once the review is done."""
+    once the review is done, and will not be when its files were deleted during it (`deleted`: deleted_files of a
+    run in review)."""
     if outcome.status == Status.WAITING and run.stage == run.Stage.REALIGNING:
         return REALIGNING_NOTE
+    if outcome.status == Status.WAITING and outcome.recording in (deleted or {}):
+        names = " and ".join(n for n in deleted[outcome.recording] if n)
+        return f"will not be aligned: {names} deleted during the review"
     return outcome.get_status_display()
+
+
+def deleted_in_review_of(run):
+    """deleted_files of `run` while it waits for the review (its project's files now), else {}."""
+    if run.stage != run.Stage.REVIEW:
+        return {}
+    return deleted_files(run, set(run.project.files.values_list("name", flat=True)))
 
 
 def realignment(run):
     """What is said of the alignment after the review, the one source of the message when the review is sent, of the
     run page and of the API's `realignment` (which the client prints): how many recordings it aligns (or aligned)
-    again and why, and that the others keep the first alignment's results; "" for a run without a review sent.
-    Its figures add up to `summary`'s: the recordings aligned are those aligned again and those kept."""
+    with the reviewed pronunciations and why, and how many keep the first alignment's results; "" for a run without
+    a review sent. Its figures add up to `summary`'s: the recordings aligned are those sent and those kept.
+    The recordings that waited for the review were never aligned, so it is "aligned", not "aligned again", unless
+    every recording is sent (`everything_realigned_because`)."""
     Stage = run.Stage
     if run.realign_process_id is None and not (run.g2p_process_id and run.stage in run.COMPLETE):
         return ""
     recorded = list(run.outcomes.all())
     total = len(recorded)
-    of_total = f"of the {total} recording{'' if total == 1 else 's'}"
+    of_total = f"of {total} recording" if total == 1 else f"of the {total} recordings"
 
     def were(count):
         return f"{count} {'was' if count == 1 else 'were'}"
+
+    def keeping(kept, verb):
+        return f"; {kept} {verb} the result of the first alignment" if kept else ""
 
     if run.realign_process_id is None:
         kept = sum(1 for o in recorded if o.has_result)
         waited = [o for o in recorded if o.unknown_words and o.status == Status.NOT_ALIGNED]
         skipped = sum(1 for o in waited if skipped_message(o.unknown_words, run.skipped_words))
-        deleted = sum(1 for o in waited if o.message == DELETED_IN_REVIEW)
+        deleted = sum(1 for o in waited if is_deleted_in_review(o.message))
         why = [part for count, part in ((skipped, f"{were(skipped)} left out, as you chose"),
                                         (deleted, f"{were(deleted)} deleted during the review")) if count]
         if not why:
-            return f"No recording needed aligning again; {kept} kept the result of the first alignment."
-        return (f"No recording was aligned again with your pronunciations: of those that waited for the review, "
-                f"{' and '.join(why)}; {kept} kept the result of the first alignment.")
+            return f"No recording needed aligning with your pronunciations{keeping(kept, 'kept')}."
+        return (f"No recording was aligned with your pronunciations: of those that waited for the review, "
+                f"{' and '.join(why)}{keeping(kept, 'kept')}.")
     process = run.realign_process
     names = {str(i.get("name", "")) for i in process.inputs}
     sent = [o for o in recorded if o.recording in names or (o.transcript and o.transcript in names)]
     kept = sum(1 for o in recorded if o.has_result and o not in sent)
     again = len(audio_inputs(run, process))
     because = run.everything_realigned_because
+    keeps = "keeps" if kept == 1 else "keep"
     if run.stage == Stage.REALIGNING:
         if because:
             return f"Aligning every recording again with your pronunciations ({again}), since {because}."
         if not kept and again >= total:
-            return (f"Aligning every recording again with your pronunciations ({again}): each needs them or had a "
-                    "file replaced during the review.")
-        return (f"Aligning again {again} {of_total}, those that need your pronunciations; {kept} "
-                f"keep{'s' if kept == 1 else ''} the result of the first alignment.")
+            if again == 1:
+                return "Aligning the recording with your pronunciations."
+            replaced = " or had a file replaced during the review" if replaced_in_review(run) else ""
+            return f"Aligning all {again} recordings with your pronunciations: each needs them{replaced}."
+        return (f"Aligning {again} {of_total} with your pronunciations, those that need them"
+                f"{keeping(kept, keeps)}.")
     if run.stage in run.COMPLETE:
         aligned = sum(1 for o in sent if o.has_result)
         failed = f" ({were(again - aligned)} sent, and did not align)" if again > aligned else ""
-        since = f", since {because}" if because else ""
-        return (f"{aligned} {of_total} {'was' if aligned == 1 else 'were'} aligned again with your pronunciations"
-                f"{since}{failed}; {kept} kept the result of the first alignment.")
+        since = f" again, since {because}" if because else ""
+        return (f"{aligned} {of_total} {'was' if aligned == 1 else 'were'} aligned with your pronunciations"
+                f"{since}{failed}{keeping(kept, 'kept')}.")
     return (f"The alignment of {again} recording{'' if again == 1 else 's'} with your pronunciations did not end"
-            f"{f', which was of every recording since {because}' if because else ''}; "
-            f"{kept} keep{'s' if kept == 1 else ''} the result of the first alignment.")
+            f"{f', which was of every recording since {because}' if because else ''}{keeping(kept, keeps)}.")
+
+
+def replaced_in_review(run):
+    """Whether a file the first alignment was given was replaced before the realignment was sent (another stored
+    file under the same name)."""
+    if run.fa_process is None or run.realign_process is None:
+        return False
+    dictionary = run.pipeline.fa_dictionary_input
+    skip = dictionary.template_id if dictionary is not None else None  # the review replaces it on purpose
+    first = {i.get("name"): i.get("storage_name") for i in run.fa_process.inputs}
+    return any(i.get("name") in first and first[i.get("name")] != i.get("storage_name") and i.get("template") != skip
+               for i in run.realign_process.inputs)
 
 
 def summary(outcomes, *, realigning=False):
     """One line for the run page, e.g. "3 of 5 recordings aligned (1 with warnings); 2 not aligned".
 
-    `realigning`: the run is past the review, so the recordings that waited for it are being aligned again.
+    `realigning`: the run is past the review, so the recordings that waited for it are being aligned.
     """
     counts = {status: 0 for status in Status.values}
     for outcome in outcomes:
@@ -317,18 +441,20 @@ def summary(outcomes, *, realigning=False):
     return "; ".join(parts)
 
 
-CSV_COLUMNS = ["recording", "transcript", "status", "message", "warnings", "textgrid"]
+CSV_COLUMNS = ["recording", "transcript", "status", "message", "warnings", "textgrid", "kept_from_first_alignment"]
 
 
-def report_csv(outcomes, in_zip=None):
+def report_csv(outcomes, in_zip=None, kept=()):
     """The outcomes as CSV text, one row per recording, for the results zip.
 
     `in_zip`: {result name: its name in the zip}, where they differ (see pipelines.results.zip_names).
+    `kept`: the recordings that kept the first alignment's result after the review (`kept_from_first_pass`), "yes"
+    in the last column.
 
     A table for a spreadsheet (`spreadsheet_csv`).
     """
     rows = ([o.recording, o.transcript, o.status, o.message, "; ".join(o.warnings),
-             (in_zip or {}).get(o.textgrid, o.textgrid)] for o in outcomes)
+             (in_zip or {}).get(o.textgrid, o.textgrid), "yes" if o.recording in kept else ""] for o in outcomes)
     return spreadsheet_csv(CSV_COLUMNS, rows)
 
 
@@ -536,7 +662,7 @@ def from_entry(entry, outputs, *, review=False, skipped=()):
     elif code == "unknown_words" and review:
         outcome.status = Status.WAITING
         outcome.message = f"its transcript has words the aligner does not know ({_quoted(unknown)}); " \
-            "it is aligned again after your review of their pronunciations"
+            "it is aligned after your review of their pronunciations"
     else:
         outcome.status = Status.NOT_ALIGNED
         outcome.code = code or "no_result"
@@ -560,7 +686,7 @@ def derived(run, process, *, failed=False, review=False):
             # Without a report, which recordings have the unknown words is not known; those without
             # a result are the likely ones, and the second pass tells for certain.
             outcome.status = Status.WAITING
-            outcome.message = "it has no result yet; it is aligned again after your review of the pronunciations"
+            outcome.message = "it has no result yet; it is aligned after your review of the pronunciations"
         else:
             outcome.status, outcome.code = Status.NOT_ALIGNED, "no_result"
             outcome.message = STOPPED if failed else REASONS["no_result"]

@@ -437,7 +437,7 @@ def results_zip(run, chosen="all"):
         # A service's outputs other than alignments are only themselves: no folders of conversions.
         formats=() if single else tuple(key for key in ZIP_FOLDERS if chosen in ("all", key)),
         recordings=recordings(run),
-        report=outcomes.report_csv(recorded, in_zip) if recorded else None,
+        report=outcomes.report_csv(recorded, in_zip, outcomes.kept_from_first_pass(run, recorded)) if recorded else None,
         dictionary=run.dictionary if run.dictionary.strip() and process == run.realign_process else None,
         inputs=process.inputs if single else None,
     )

@@ -180,11 +180,23 @@ class WordRow:
     word: str
     proposed: list  # pronunciations the G2P service proposed (may be empty)
     recordings: list | None  # recordings that contain the word; None when the run has no outcomes to tell
+    deleted: dict = field(default_factory=dict)  # {recording: what of it was deleted during the review}, of those
+
+    @property
+    def listed(self):
+        """[(recording, the names of its files deleted during the review, or "")] for the page."""
+        return [(r, self.deleted.get(r, "")) for r in self.recordings or ()]
 
 
-def review_rows(run):
-    """One row per unknown word of the run for the review page."""
+def review_rows(run, deleted=None):
+    """One row per unknown word of the run for the review page. `deleted`: outcomes.deleted_files of the run, the
+    recordings whose audio or transcript was deleted during the review (they will not be aligned)."""
     outcomes = [o for o in run.outcomes.all() if o.unknown_words]
     proposed = proposals(run.dictionary, run.oov_words)
     recordings = recordings_by_word(outcomes, run.oov_words) if outcomes else {}
-    return [WordRow(w, proposed[w], recordings.get(w) if outcomes else None) for w in run.oov_words]
+    rows = []
+    for w in run.oov_words:
+        found = recordings.get(w) if outcomes else None
+        gone = {r: " and ".join(n for n in (deleted or {}).get(r, ()) if n) for r in found or () if r in (deleted or {})}
+        rows.append(WordRow(w, proposed[w], found, gone))
+    return rows

@@ -491,14 +491,12 @@ def _second_pass(run, project_files, dictionary_template, first_dictionary, new_
     def stems(outcome):
         return {stem_of(n).lower() for n in (outcome.recording, outcome.transcript) if n}
 
-    first_audio, first_texts = outcomes.inputs_by_kind(run, run.fa_process)
+    # Its audio or its transcript deleted during the review: sending the other alone would align nothing and give a
+    # row of its own ("there is no recording for this transcript").
+    gone_files = outcomes.deleted_files(run, {f.name for f in project_files})
 
     def deleted(outcome):
-        """Its audio or its transcript was deleted during the review: sending the other alone would align nothing
-        and give a row of its own ("there is no recording for this transcript")."""
-        stem = stem_of(outcome.recording)
-        audio = outcome.recording if outcome.recording in first_audio.values() else first_audio.get(stem)
-        return any(n and n in stored and n not in present for n in (audio, outcome.transcript or first_texts.get(stem)))
+        return gone_files.get(outcome.recording, ("", ""))
 
     def replaced(outcome):
         return any(present[n].file.name != stored[n] for n in present if stem_of(n).lower() in stems(outcome))
@@ -517,10 +515,11 @@ def _second_pass(run, project_files, dictionary_template, first_dictionary, new_
     again += [o for o in recorded if o not in again and o not in left_out and stems(o) & sent_stems]
     # One whose audio or transcript was deleted during the review cannot be aligned again, and none of its files is
     # sent (a kept one keeps its result).
-    gone = [o for o in again if deleted(o)]
+    gone = [o for o in again if any(deleted(o))]
     again = [o for o in again if o not in gone]
     left_out = [(o, outcomes.skipped_message(o.unknown_words, run.skipped_words)) for o in left_out]
-    left_out += [(o, outcomes.DELETED_IN_REVIEW) for o in gone if o.status == RecordingOutcome.Status.WAITING]
+    left_out += [(o, outcomes.deleted_in_review(*deleted(o))) for o in gone
+                 if o.status == RecordingOutcome.Status.WAITING]
     sent_stems = set().union(*(stems(o) for o in again))
     of_recordings = set().union(*(stems(o) for o in recorded))
     # Inputs that are no recording's (of a template other than audio and transcripts) go with every pass.
@@ -591,12 +590,15 @@ def realign(run, text, skip_missing=False):
         run.everything_realigned_because = plan.everything
         for outcome, why in plan.left_out:
             outcome.status, outcome.message = RecordingOutcome.Status.NOT_ALIGNED, why
-            outcome.save(update_fields=["status", "message"])
+            if outcomes.is_deleted_in_review(why):
+                outcome.code = outcomes.DELETED_IN_REVIEW
+            outcome.save(update_fields=["status", "message", "code"])
         if not plan.recordings and not plan.everything:
             # Nothing can change: the run ends with the first pass's results, and no job is sent.
             run.save(update_fields=["dictionary", "skipped_words", "everything_realigned_because"])
             outcomes.settle_waiting(run, "it was left out of the alignment with your pronunciations")
             _finish_run(run, outcomes.final_stage(run))
+            transaction.on_commit(lambda: outcomes.settle_first_report(run))
         else:
             run.realign_process = _new_process(pipeline.fa_script, _inputs(files, metadata=_first_pass_metadata(run)),
                                                run.parameters, f"{run.folder}/fa2")

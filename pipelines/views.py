@@ -173,8 +173,11 @@ def run_detail(request, project_id, run_id):
     # Runs from before outcomes were recorded list their TextGrids only.
     grids = [] if recordings else textgrids
     saved = results.saved_versions(run)
+    kept = outcomes.kept_from_first_pass(run, recordings)
+    deleted = outcomes.deleted_in_review_of(run)
     for outcome in recordings:
-        outcome.label = outcomes.status_label(outcome, run)
+        outcome.label = outcomes.status_label(outcome, run, deleted)
+        outcome.kept = outcome.recording in kept
         outcome.versions = saved.get(outcome.textgrid, [])
     to_check = [{"recording": outcome.recording, "textgrid": outcome.textgrid, **found}
                 for outcome, found in results.words_to_check(run, recordings) if found["words"]]
@@ -215,10 +218,11 @@ def review_dictionary(request, project_id, run_id):
             return redirect("upload-project-list")
         else:
             skipped = f" Left out, as you chose: the recordings with {', '.join(run.skipped_words)}." if run.skipped_words else ""
-            messages.success(request, f"{run.second_pass_note}{skipped}")
+            # What is aligned and why is said once, under the run's status (outcomes.realignment), not here too.
+            messages.success(request, f"Your review is saved.{skipped}")
         return redirect("pipelines-run", project_id=project_id, run_id=run_id)
     return render(request, "pipelines/review.html", {
-        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run),
+        "run": run, "project": run.project, "form": form, "rows": review.review_rows(run, outcomes.deleted_in_review_of(run)),
         "phone_note": review.phone_note(run.pipeline),
         # The choice to leave words out is offered once a submission left some out, never up front.
         "offer_skip": bool(form.missing) or form["skip_missing"].value(),

@@ -118,10 +118,8 @@ OWNER_CHANGES = {
     "pipelines-review": (
         {"dictionary": "a AH\n"},
         lambda project, f, run: Run.objects.get(pk=run.pk).stage, "realigning",
-        # Its first pass gave no pronunciations: the review's "a" is one the aligner knew, which any recording may have.
-        # (0): the made-up first pass lists no inputs, so none of them is sent again.
-        "Aligning every recording again with your pronunciations (0), since your review changed the pronunciations of "
-        "words the aligner already knew (“a”), which any recording may have.",
+        # What is aligned, and why, is said under the run's status (outcomes.realignment), not in this message too.
+        "Your review is saved.",
     ),
     "pipelines-cancel-run": (
         {},

@@ -86,6 +86,7 @@ def test_a_run_says_what_became_of_each_recording_and_its_words_to_check_as_its_
             {"label": "w3", "confidence": 0.12, "time": "1.50 s", "speaker": None, "picture": picture + "?at=0%3A00"},
             {"label": "w7", "confidence": 0.31, "time": "3.50 s", "speaker": None, "picture": picture + "?at=0%3A01"},
             {"label": "w12", "confidence": 0.48, "time": "6.00 s", "speaker": None, "picture": picture + "?at=0%3A04"}]},
+        "kept_from_first_alignment": False,  # no review
     }]
     assert detail["results"] == "http://testserver" + _run_url("api-result-list", run)
     assert detail["review_page"] is None
@@ -99,7 +100,7 @@ def test_recordings_waiting_for_the_review_are_being_aligned_again_once_it_is_do
                              fa_process=_process(project, status=Process.Status.DONE))
     RecordingOutcome.objects.create(run=run, recording="a.wav", transcript="a.txt", status="waiting",
                                     message="its transcript has words the aligner does not know (“Qwzx”); it is "
-                                            "aligned again after your review of their pronunciations")
+                                            "aligned after your review of their pronunciations")
     client = api(token_for(alice))
 
     detail = client.get(_run_url("api-run-detail", run)).json()
@@ -112,8 +113,8 @@ def test_recordings_waiting_for_the_review_are_being_aligned_again_once_it_is_do
     Run.objects.filter(pk=run.pk).update(stage=Run.Stage.REALIGNING, realign_process=realign)
     a_task(realign, due_seconds_ago=2 * BOUND + 5)  # and no worker has taken it up
     detail = client.get(_run_url("api-run-detail", run)).json()
-    assert detail["outcomes"][0]["status_label"] == "being aligned again with your pronunciations"
-    assert detail["summary"] == "0 of 1 recording aligned; 1 is being aligned again with your pronunciations"
+    assert detail["outcomes"][0]["status_label"] == "being aligned with your pronunciations"
+    assert detail["summary"] == "0 of 1 recording aligned; 1 is being aligned with your pronunciations"
     assert detail["progress"] == {"percent": 0, "status": "queued", "message": "",
                                   "waiting": "Waiting for a worker to take this up: none is running at the moment. It "
                                              "goes on by itself when one starts; if it has not after a few minutes, "
@@ -318,7 +319,7 @@ def test_a_run_being_aligned_costs_the_same_queries_with_a_hundred_recordings_as
         with CaptureQueriesContext(connection) as queries:
             detail = client.get(_run_url("api-run-detail", run)).json()
         assert len(detail["outcomes"]) == recordings
-        assert {o["status_label"] for o in detail["outcomes"]} == {"being aligned again with your pronunciations"}
+        assert {o["status_label"] for o in detail["outcomes"]} == {"being aligned with your pronunciations"}
         counts.append(len(queries))
         Run.objects.filter(pk=run.pk).update(stage=Run.Stage.CANCELLED)
     assert counts[0] == counts[1], counts

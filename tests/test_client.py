@@ -69,8 +69,9 @@ def test_the_client_aligns_a_folder_accepting_the_proposed_pronunciations(live_s
     assert not [line for line in lines if "broken" in line and "Refused" not in line], result.stderr
     # Only the recording with the unknown word is aligned again; the client says so, as the run page does, of as many
     # recordings as the summary line (broken.wav's among them).
-    assert "Aligning again 1 of the 3 recordings, those that need your pronunciations; 1 keeps the result of the " \
-           "first alignment." in lines
+    assert "Aligning 1 of the 3 recordings with your pronunciations, those that need them; 1 keeps the result of " \
+           "the first alignment." in lines
+    assert "Kept from the first alignment (not aligned again after the review): cards-001.wav" in lines
     assert lines[-1] == f"2 of 3 recordings aligned; 1 not aligned. 2 result(s) in {output}"
     grid = textgrid.openTextgrid(str(output / "oov-equestria.TextGrid"), includeEmptyIntervals=False)
     assert "equestria" in [entry.label.lower() for tier in grid.tiers for entry in tier.entries]
@@ -233,8 +234,26 @@ def test_the_client_names_each_recordings_warnings(capsys, tmp_path):
 
     args = module.parser().parse_args(["folder", "--output", str(tmp_path), "--token", "k"])
     assert module.finish(Api(), run, args, refused=[], unpaired=[]) == module.OK
-    assert ("Warning: long é.wav: 6.3 s of what sounds like speech after the transcript's last word"
-            in capsys.readouterr().err.splitlines())
+    said = capsys.readouterr().err.splitlines()
+    assert "Warning: long é.wav: 6.3 s of what sounds like speech after the transcript's last word" in said
+    assert not any(line.startswith("Kept from the first alignment") for line in said)  # no review: nothing kept
+
+
+def test_the_client_names_the_recordings_that_kept_their_first_result(capsys, tmp_path):
+    module = client_module()
+    outcomes = [{"recording": f"a{n}.wav", "result": f"a{n}.TextGrid", "message": "", "warnings": [],
+                 "kept_from_first_alignment": n != 2} for n in range(1, 14)]
+    run = {"url": "r", "page": "p", "stage": "done", "stage_label": "done", "results": "list", "summary": "13 of 13",
+           "outcomes": outcomes}
+
+    class Api:
+        def json(self, method, url, **options):
+            return run if url == "r" else {"results": [], "zip": None}
+
+    args = module.parser().parse_args(["folder", "--output", str(tmp_path), "--token", "k"])
+    assert module.finish(Api(), run, args, refused=[], unpaired=[]) == module.OK
+    assert ("Kept from the first alignment (not aligned again after the review): a1.wav, a3.wav, a4.wav, a5.wav, "
+            "a6.wav, a7.wav, a8.wav, a9.wav, a10.wav, a11.wav and 2 more") in capsys.readouterr().err.splitlines()
 
 
 def test_the_client_looks_often_while_the_results_are_downloaded_and_sees_the_end_within_a_quarter_second():
@@ -479,3 +498,73 @@ def test_the_client_unpacks_the_zip_the_server_streams(live_server, alice, tmp_p
         "a.TextGrid", "b.TextGrid"]
     assert textgrid.openTextgrid(str(tmp_path / "grids" / "b.TextGrid"), includeEmptyIntervals=False).tierNames
     assert "Downloading the results" in capfd.readouterr().err
+
+
+def _stages(*looks):
+    """An Api whose run is, look after look, at these (stage, percent, message)."""
+    class Api:
+        seen = 0
+
+        def json(self, method, url):
+            stage, percent, message = looks[min(Api.seen, len(looks) - 1)]
+            Api.seen += 1
+            return {"url": url, "page": url, "stage": stage, "stage_label": stage.replace("_", " "),
+                    "progress": {"percent": percent, "status": "running", "message": message}}
+    return Api()
+
+
+LOOKS = [("aligning", 40, "aligning"), ("aligning", 97, "looking again at 2 recordings"), ("aligning", 100, ""),
+         ("transcribing", 0, "proposing pronunciations"), ("transcribing", 60, ""), ("review", 100, "")]
+
+
+def _drawn(err):
+    """Each state tqdm drew on stderr (it redraws a line with \r)."""
+    return [part.strip() for line in err.split("\n") for part in line.split("\r") if part.strip()]
+
+
+def test_the_clients_bar_is_one_per_stage_never_goes_back_nor_says_100_before_its_stage_ends(capsys):
+    module = client_module()
+    assert module.tqdm is not None
+    run = module.wait(_stages(*LOOKS), {"url": "r", "stage_label": "queued"}, poll=1, timeout=600, quiet=False,
+                      clock=lambda: 0.0, sleep=lambda seconds: None)
+    assert run["stage"] == "review"
+    drawn = _drawn(capsys.readouterr().err)
+    aligning = [d for d in drawn if d.startswith("aligning:")]
+    transcribing = [d for d in drawn if d.startswith("transcribing:")]
+    assert aligning and transcribing and len(aligning) + len(transcribing) == len(drawn), drawn
+    assert not any(d.startswith("review") for d in drawn)  # no bar, let alone a full one, for the review
+
+    def percents(lines):
+        return [int(d.split(":")[1].split("%")[0]) for d in lines]
+    # Each stage's bar only goes up, to 100 % only once its stage has ended (the server's 97 and 100 % are 99 while
+    # it runs).
+    for lines in (aligning, transcribing):
+        assert percents(lines) == sorted(percents(lines)) and percents(lines)[-1] == 100
+        assert 100 not in percents(lines)[:-1]
+    assert 99 in percents(aligning) and 60 in percents(transcribing)
+    # What the step does, after the bar; no rate ("1.11s/%") nor time left.
+    assert any(d.endswith("looking again at 2 recordings") for d in aligning)
+    assert any("proposing pronunciations" in d for d in transcribing)
+    assert not any("/%" in d or "%/s" in d or "<" in d or "?" in d for d in drawn), drawn
+
+
+def test_without_tqdm_the_stages_lines_say_the_same(capsys):
+    module = client_module()
+    module.tqdm = None
+    module.wait(_stages(*LOOKS, ("done", 0, "")), {"url": "r", "stage_label": "queued"}, poll=1, timeout=600,
+                quiet=False, clock=lambda: 0.0, sleep=lambda seconds: None)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["aligning: 40% (aligning)", "aligning: 90% (looking again at 2 recordings)", "aligning: 90%",
+                     "aligning: 100%", "transcribing: 0% (proposing pronunciations)", "transcribing: 60%",
+                     "transcribing: 100%"], lines
+
+
+def test_a_long_status_is_shortened_to_the_terminals_width(capsys, monkeypatch):
+    module = client_module()
+    monkeypatch.setattr(module.shutil, "get_terminal_size", lambda fallback: os.terminal_size((60, 24)))
+    long = "looking again at the recordings whose words sound least like their transcripts " * 3
+    module.wait(_stages(("aligning", 10, long), ("done", 0, "")), {"url": "r", "stage_label": "queued"}, poll=1,
+                timeout=600, quiet=False, clock=lambda: 0.0, sleep=lambda seconds: None)
+    drawn = _drawn(capsys.readouterr().err)
+    assert any(d.endswith("…") and "looking again" in d for d in drawn), drawn
+    assert all(len(d) <= 60 for d in drawn), drawn

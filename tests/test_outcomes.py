@@ -352,7 +352,7 @@ def test_the_merged_report_says_what_was_kept_and_keeps_the_first_pass_warnings_
     with open(os.path.join(folder, "alignment.log"), encoding="utf-8") as f:
         assert f.read() == "Aligning b.wav\n"
     # What the page says agrees with its summary line ("1 of 2 recordings aligned; 1 not aligned").
-    assert outcomes.realignment(run) == ("0 of the 2 recordings were aligned again with your pronunciations (1 was "
+    assert outcomes.realignment(run) == ("0 of the 2 recordings were aligned with your pronunciations (1 was "
                                          "sent, and did not align); 1 kept the result of the first alignment.")
 
 
@@ -471,11 +471,11 @@ def test_the_csv_report_has_one_row_per_recording_and_no_formulas():
         RecordingOutcome(recording="a.wav", transcript="a.txt", status="warnings", textgrid="a.TextGrid",
                          warnings=["one", "two"]),
         RecordingOutcome(recording="=cmd.wav", status="not_aligned", message="the recording is silent"),
-    ])
+    ], kept={"a.wav"})
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text[1:])))
-    assert rows == [outcomes.CSV_COLUMNS, ["a.wav", "a.txt", "warnings", "", "one; two", "a.TextGrid"],
-                    ["'=cmd.wav", "", "not_aligned", "the recording is silent", "", ""]]
+    assert rows == [outcomes.CSV_COLUMNS, ["a.wav", "a.txt", "warnings", "", "one; two", "a.TextGrid", "yes"],
+                    ["'=cmd.wav", "", "not_aligned", "the recording is silent", "", "", ""]]
 
 
 # Messages for people (scripts.runner, scripts.plainwords)
@@ -537,6 +537,84 @@ def test_while_aligning_again_the_recordings_that_waited_for_the_review_say_so(a
     finish(run.fa_process)
     Run.objects.filter(pk=run.pk).update(stage=Stage.REALIGNING)  # the review is in; the second pass runs
     html = alice_client.get(reverse("pipelines-run", args=[run.project.pk, run.pk])).content.decode()
-    assert "1 of 2 recordings aligned; 1 is being aligned again with your pronunciations." in html
-    assert '<span class="badge text-bg-secondary">being aligned again with your pronunciations</span>' in html
+    assert "1 of 2 recordings aligned; 1 is being aligned with your pronunciations." in html
+    assert '<span class="badge text-bg-secondary">being aligned with your pronunciations</span>' in html
     assert "waits for your review" not in html
+
+
+@pytest.mark.django_db
+def test_the_one_recording_that_waited_is_aligned_not_aligned_again_and_nothing_is_said_kept(alice, alice_client):
+    """Never aligned before the review, it is not "aligned again"; with no result kept, no "0 kept"; one recording is
+    "1 of 1 recording"; and nothing was replaced, so no "replaced" reason."""
+    pipeline = with_g2p(make_fa_pipeline())
+    run = aligning_run(alice, "b", {"oov.txt": "zork\n", "report.json": report(unknown("b.wav", ["zork"]))},
+                       pipeline=pipeline)
+    finish(run.fa_process)
+    run.refresh_from_db()
+    waiting = run.outcomes.get(recording="b.wav")
+    assert waiting.status == Status.WAITING and "aligned again" not in waiting.message
+    assert waiting.message.endswith("it is aligned after your review of their pronunciations")
+    run.stage = Stage.REALIGNING
+    run.realign_process = fa_process(run.project, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                                     folder="fa2")
+    run.save()
+    assert outcomes.realignment(run) == "Aligning the recording with your pronunciations."
+    page = alice_client.get(reverse("pipelines-run", args=[run.project.pk, run.pk])).content.decode()
+    assert page.count("Aligning the recording with your pronunciations.") == 1
+    finish(run.realign_process)
+    run.refresh_from_db()
+    assert run.stage == Stage.DONE
+    assert outcomes.realignment(run) == "1 of 1 recording was aligned with your pronunciations."
+    assert outcomes.kept_from_first_pass(run, list(run.outcomes.all())) == set()
+    page = alice_client.get(reverse("pipelines-run", args=[run.project.pk, run.pk])).content.decode()
+    assert "kept from the first alignment" not in page
+
+
+@pytest.mark.django_db
+def test_several_that_waited_are_aligned_with_no_replaced_reason_unless_a_file_was_replaced(alice):
+    pipeline = with_g2p(make_fa_pipeline())
+    run = aligning_run(alice, "bc", {"oov.txt": "zork\n", "report.json": report(unknown("b.wav", ["zork"]),
+                                                                               unknown("c.wav", ["zork"]))},
+                       pipeline=pipeline)
+    finish(run.fa_process)
+    run.refresh_from_db()
+    run.stage = Stage.REALIGNING
+    run.realign_process = fa_process(run.project, "bc", {}, folder="fa2")
+    run.save()
+    assert outcomes.realignment(run) == "Aligning all 2 recordings with your pronunciations: each needs them."
+    inputs = run.realign_process.inputs
+    inputs[0] = {**inputs[0], "storage_name": inputs[0]["storage_name"] + ".another"}  # b.wav replaced
+    Process.objects.filter(pk=run.realign_process_id).update(inputs=inputs)
+    run.refresh_from_db()
+    assert outcomes.realignment(run) == ("Aligning all 2 recordings with your pronunciations: each needs them or had "
+                                         "a file replaced during the review.")
+
+
+def test_the_merged_report_marks_each_kept_entry_and_agrees_with_the_outcome_of_one_left_out(alice):
+    """a.wav kept, b.wav sent; c.wav waited and was left out in the review (its outcome says why): its entry says so,
+    not the first pass's "unknown words"."""
+    pipeline = with_g2p(make_fa_pipeline())
+    run = aligning_run(alice, "abc", {"a.TextGrid": GRID, "oov.txt": "zork\n", "report.json": report(
+        entry("a.wav"), unknown("b.wav", ["zork"]), unknown("c.wav", ["flurb"]))}, pipeline=pipeline)
+    finish(run.fa_process)
+    run.refresh_from_db()
+    said = "its recording c.wav was deleted during the review, so it was not aligned"
+    run.outcomes.filter(recording="c.wav").update(status=Status.NOT_ALIGNED, code=outcomes.DELETED_IN_REVIEW,
+                                                  message=said)
+    run.stage = Stage.REALIGNING
+    run.realign_process = fa_process(run.project, "b", {"b.TextGrid": GRID, "report.json": report(entry("b.wav"))},
+                                     folder="fa2")
+    run.save()
+    finish(run.realign_process)
+    run.refresh_from_db()
+    with open(os.path.join(default_storage.path(run.realign_process.output_folder), "report.json")) as f:
+        entries = {e["audio"]: e for e in json.load(f)["recordings"]}
+    assert {a: e["kept_from_first_pass"] for a, e in entries.items()} == {"a.wav": True, "b.wav": False,
+                                                                        "c.wav": False}
+    assert (entries["c.wav"]["status"], entries["c.wav"]["code"], entries["c.wav"]["reason"]) == (
+        "not_aligned", "deleted_in_review", said)
+    c = run.outcomes.get(recording="c.wav")
+    assert (c.status, c.code, c.message) == (Status.NOT_ALIGNED, "deleted_in_review", said)
+    assert outcomes.kept_from_first_pass(run, list(run.outcomes.all())) == {"a.wav"}
+    assert outcomes.realignment(run) == ("1 of the 3 recordings was aligned with your pronunciations; 1 kept the "
+                                         "result of the first alignment.")

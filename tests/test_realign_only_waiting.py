@@ -1,6 +1,7 @@
 """After the review only the recordings that waited for it are aligned again, on the bundled services; every other
 recording keeps its first-pass result, in every download and view built on it."""
 
+import csv
 import io
 import json
 import os
@@ -113,10 +114,10 @@ def test_only_the_recording_that_waited_is_aligned_again_and_every_download_keep
     zorblax = run.outcomes.get(recording="zorblax.wav")
     assert (zorblax.status, zorblax.message) == ("not_aligned", "you skipped it (no pronunciation for “zorblax”)")
     status = alice_client.get(reverse("pipelines-run-status", args=[run.project_id, run.pk])).content.decode()
-    assert ("Aligning again 1 of the 6 recordings, those that need your pronunciations; 3 keep the result of the "
-            "first alignment.") in status
+    assert ("Aligning 1 of the 6 recordings with your pronunciations, those that need them; 3 keep the result of "
+            "the first alignment.") in status
     detail = alice_client.get(reverse("api-run-detail", args=[run.project_id, run.pk])).json()
-    assert detail["realignment"].startswith("Aligning again 1 of the 6 recordings")
+    assert detail["realignment"].startswith("Aligning 1 of the 6 recordings")
 
     run = work_until(run, Run.FINISHED)
     assert run.stage == Run.Stage.PROBLEMS, run.error  # silent.wav and zorblax.wav were not aligned
@@ -135,9 +136,14 @@ def test_only_the_recording_that_waited_is_aligned_again_and_every_download_keep
     merged = json.loads((folder / "report.json").read_text())
     entries = {e["audio"]: e for e in merged["recordings"]}
     assert sorted(entries) == sorted(before)
-    for recording in [*KEPT_RESULTS, "silent.wav", "zorblax.wav"]:
-        assert entries[recording] == first_report[recording]
+    for recording in [*KEPT_RESULTS, "silent.wav"]:
+        assert entries[recording] == first_report[recording] | {"kept_from_first_pass": recording in KEPT_RESULTS}
+    # zorblax.wav waited and was skipped: its entry says what its outcome says, not the first pass's unknown words.
+    assert entries["zorblax.wav"] == first_report["zorblax.wav"] | {
+        "status": "not_aligned", "reason": "you skipped it (no pronunciation for “zorblax”)",
+        "kept_from_first_pass": False}
     assert entries["oov-equestria.wav"]["status"] == "aligned"
+    assert entries["oov-equestria.wav"]["kept_from_first_pass"] is False
     assert merged["kept_from_first_pass"] == sorted(KEPT_RESULTS)  # silent.wav and zorblax.wav have no result
     assert merged["summary"] == ("Aligned 4 of 6 recordings; 3 of them kept from the first alignment, 1 aligned again "
                                  "with the reviewed pronunciations")
@@ -148,8 +154,10 @@ def test_only_the_recording_that_waited_is_aligned_again_and_every_download_keep
     assert "austen-0870" in first_log.read_text()
 
     page = alice_client.get(reverse("pipelines-run", args=[run.project_id, run.pk])).content.decode()
-    assert "1 of the 6 recordings was aligned again with your pronunciations; 3 kept the result of the first " \
+    assert "1 of the 6 recordings was aligned with your pronunciations; 3 kept the result of the first " \
            "alignment." in page
+    # Which kept it, on each row: the page's, report.csv's, the API's and report.json's marker agree.
+    assert page.count("kept from the first alignment</span>") == len(KEPT_RESULTS)
     assert 'id="run-summary">4 of 6 recordings aligned (1 with warnings); 2 not aligned.' in page
 
     names = {r: run.outcomes.get(recording=r).textgrid for r in [*KEPT_RESULTS, "oov-equestria.wav"]}
@@ -178,6 +186,10 @@ def test_only_the_recording_that_waited_is_aligned_again_and_every_download_keep
         assert archive.read(names[recording]) == first_bytes[recording]
     report_rows = archive.read("report.csv").decode("utf-8-sig").splitlines()
     assert len(report_rows) == 1 + 6 and "dictionary.dict" in listed
+    table = list(csv.DictReader(io.StringIO("\n".join(report_rows))))
+    assert sorted(r["recording"] for r in table if r["kept_from_first_alignment"] == "yes") == KEPT_RESULTS
+    api_kept = alice_client.get(reverse("api-run-detail", args=args)).json()["outcomes"]
+    assert sorted(o["recording"] for o in api_kept if o["kept_from_first_alignment"]) == KEPT_RESULTS
     assert {"alignment.log", "alignment-first-pass.log"} <= listed
     assert json.loads(archive.read("report.json"))["kept_from_first_pass"] == merged["kept_from_first_pass"]
 
@@ -329,9 +341,13 @@ def test_a_transcript_whose_recording_was_deleted_during_the_review_is_not_sent_
         assert "oov-equestria.txt" not in {i["name"] for i in run.realign_process.inputs}
         run = work_until(run, Run.FINISHED)
     equestria = run.outcomes.get(recording="oov-equestria.wav")
-    assert (equestria.status, equestria.message) == (
-        "not_aligned", "its files were deleted during the review, so it was not aligned again")
+    said = "its recording oov-equestria.wav was deleted during the review, so it was not aligned"
+    assert (equestria.status, equestria.message) == ("not_aligned", said)
     assert set(run.outcomes.values_list("recording", flat=True)) == before  # no row for the transcript alone
+    # The merged report agrees with the outcome, not the first pass's "unknown words".
+    merged = json.loads((Path(default_storage.path(run.result_process.output_folder)) / "report.json").read_text())
+    entry = next(e for e in merged["recordings"] if e["audio"] == "oov-equestria.wav")
+    assert (entry["status"], entry["code"], entry["reason"]) == ("not_aligned", "deleted_in_review", said)
 
 
 def test_a_merge_that_fails_once_is_retried_with_the_realignment_run_again(alice, english, tmp_path, monkeypatch):
@@ -358,3 +374,36 @@ def test_a_merge_that_fails_once_is_retried_with_the_realignment_run_again(alice
     merged = json.loads((Path(default_storage.path(run.realign_process.output_folder)) / "report.json").read_text())
     assert merged["kept_from_first_pass"] == sorted(KEPT_RESULTS)
     assert "alignment-first-pass.log" in run.realign_process.outputs
+
+
+def test_the_researchers_case_a_recording_whose_audio_alone_was_deleted_during_the_review(alice, alice_client, english):
+    """a1–a4, a2 and a3 with unknown words; only a2.wav deleted during the review, which is then accepted."""
+    project = Project.objects.create(owner=alice, name="a1 to a4", pipeline=english)
+    upload = Upload(project)
+    for name, content in {"a1.wav": (DATA / "austen-0870.wav").read_bytes(),
+                          "a1.txt": (DATA / "austen-0870.txt").read_bytes(),
+                          "a2.wav": (DATA / "cards-002.wav").read_bytes(), "a2.txt": b"two of zorblax",
+                          "a3.wav": (DATA / "oov-equestria.wav").read_bytes(),
+                          "a3.txt": (DATA / "oov-equestria.txt").read_bytes(),
+                          "a4.wav": (DATA / "cards-001.wav").read_bytes(), "a4.txt": b"ten of clubs"}.items():
+        upload.add(SimpleUploadedFile(name, content))
+    run = work_until(services.start_alignment(project), {Run.Stage.REVIEW, *Run.FINISHED})
+    assert run.stage == Run.Stage.REVIEW, run.error
+    upload_services.delete_file(project.files.get(name="a2.wav"))
+    run = work_until(services.realign(run, run.dictionary), Run.FINISHED)
+    said = "its recording a2.wav was deleted during the review, so it was not aligned"
+    a2 = run.outcomes.get(recording="a2.wav")
+    assert (a2.status, a2.code, a2.message) == ("not_aligned", "deleted_in_review", said)
+    assert outcomes.realignment(run) == ("1 of the 4 recordings was aligned with your pronunciations; 2 kept the "
+                                         "result of the first alignment.")
+    folder = Path(default_storage.path(run.result_process.output_folder))
+    entries = {e["audio"]: e for e in json.loads((folder / "report.json").read_text())["recordings"]}
+    assert (entries["a2.wav"]["status"], entries["a2.wav"]["code"], entries["a2.wav"]["reason"]) == (
+        "not_aligned", "deleted_in_review", said)
+    assert {a for a, e in entries.items() if e["kept_from_first_pass"]} == {"a1.wav", "a4.wav"}
+    response = alice_client.get(reverse("pipelines-download-results", args=[run.project_id, run.pk]))
+    table = list(csv.DictReader(io.StringIO(zipfile.ZipFile(io.BytesIO(_body(response))).read("report.csv")
+                                            .decode("utf-8-sig"))))
+    rows = {r["recording"]: r for r in table}
+    assert rows["a2.wav"]["message"] == said
+    assert {r for r, row in rows.items() if row["kept_from_first_alignment"] == "yes"} == {"a1.wav", "a4.wav"}

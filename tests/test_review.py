@@ -1,6 +1,8 @@
 """The dictionary review: every problem at once, CMUdict phones, words the decoder cannot take,
 unknown words left out only by choice, and which recordings hold each word. No CLAM service needed."""
 
+import re
+
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
@@ -197,9 +199,13 @@ def test_a_missing_word_is_refused_until_the_researcher_chooses_to_leave_its_rec
     assert sent_names(review_run) == ["a.txt", "a.wav", "equestria.dict"]
     b = review_run.outcomes.get(recording="b.wav")
     assert (b.status, b.message) == ("not_aligned", "you skipped it (no pronunciation for “zebra”)")
-    messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
-    assert "Aligning again 1 of the 3 recordings, those that need your pronunciations; 1 keeps the result of the " \
-           "first alignment. Left out, as you chose: the recordings with zebra." in messages
+    page = alice_client.get(response["Location"])
+    messages = [str(m) for m in page.context["messages"]]
+    assert messages == ["Your review is saved. Left out, as you chose: the recordings with zebra."]
+    # What is aligned is said once, under the status, not in the flash too.
+    said = "Aligning 1 of the 3 recordings with your pronunciations, those that need them; 1 keeps the result of " \
+           "the first alignment."
+    assert page.content.decode().count(said) == 1
 
 
 def test_another_user_cannot_skip_words_of_a_run_not_theirs(bob, review_run):
@@ -236,7 +242,7 @@ def test_a_review_that_leaves_every_waiting_recording_out_ends_the_run_without_a
     # Nothing the new dictionary could change: no job, and c.wav's first result is the run's.
     assert run.skipped_words == ["pony", "zebra"] and run.stage == Run.Stage.PROBLEMS
     assert run.realign_process is None and run.result_process == run.fa_process
-    assert run.second_pass_note == ("No recording was aligned again with your pronunciations: of those that waited "
+    assert run.second_pass_note == ("No recording was aligned with your pronunciations: of those that waited "
                                     "for the review, 2 were left out, as you chose; 1 kept the result of the first "
                                     "alignment.")
     assert {o.recording: (o.status, o.message) for o in run.outcomes.all()} == {
@@ -279,12 +285,14 @@ def test_a_variant_of_a_word_the_aligner_knew_sends_every_recording_and_says_why
     review_run.refresh_from_db()
     # "clubs" may be in c.wav's transcript as in any other: only the service knows its words.
     assert sent_names(review_run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
-    messages = [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
-    assert messages == ["Aligning every recording again with your pronunciations (3), since your review changed the "
-                        "pronunciations of words the aligner already knew (“clubs”), which any recording may have."]
+    page = alice_client.get(response["Location"])
+    said = ("Aligning every recording again with your pronunciations (3), since your review changed the "
+            "pronunciations of words the aligner already knew (“clubs”), which any recording may have.")
+    assert [str(m) for m in page.context["messages"]] == ["Your review is saved."]
+    assert page.content.decode().count(said) == 1
     # The API (and so the client) says the same, why included.
     detail = alice_client.get(reverse("api-run-detail", args=[review_run.project_id, review_run.pk])).json()
-    assert detail["realignment"] == messages[0]
+    assert detail["realignment"] == said
 
 
 def test_a_changed_pronunciation_in_the_projects_own_dictionary_sends_every_recording(review_run):
@@ -321,8 +329,8 @@ def test_a_kept_recording_whose_file_was_replaced_during_the_review_is_aligned_a
     add_file(project, "c.txt", b"another transcript")
     run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
     assert sent_names(run) == ["a.txt", "a.wav", "b.txt", "b.wav", "c.txt", "c.wav", "equestria.dict"]
-    assert run.second_pass_note == ("Aligning every recording again with your pronunciations (3): each needs them or "
-                                    "had a file replaced during the review.")
+    assert run.second_pass_note == ("Aligning all 3 recordings with your pronunciations: each needs them or had a "
+                                    "file replaced during the review.")
 
 
 def test_a_waiting_recording_whose_files_were_deleted_during_the_review_is_not_aligned_and_says_why(review_run):
@@ -332,8 +340,9 @@ def test_a_waiting_recording_whose_files_were_deleted_during_the_review_is_not_a
     run = services.realign(review_run, "pony P OW N IY\nzebra Z IY B R AH\n")
     assert sent_names(run) == ["a.txt", "a.wav", "equestria.dict"]
     b = run.outcomes.get(recording="b.wav")
-    assert (b.status, b.message) == ("not_aligned", "its files were deleted during the review, so it was not aligned "
-                                                    "again")
+    assert (b.status, b.code, b.message) == (
+        "not_aligned", "deleted_in_review",
+        "its recording b.wav and its transcript b.txt were deleted during the review, so it was not aligned")
 
 
 @pytest.mark.parametrize("deleted", ["b.wav", "b.txt"])
@@ -343,7 +352,10 @@ def test_a_waiting_recording_whose_audio_or_transcript_alone_was_deleted_sends_n
     # Sent alone, b's other file would give a row of its own ("there is no recording for this transcript").
     assert sent_names(run) == ["a.txt", "a.wav", "equestria.dict"]
     b = run.outcomes.get(recording="b.wav")
-    assert (b.status, b.message) == ("not_aligned", outcomes.DELETED_IN_REVIEW)
+    # Only the file deleted is named: the other is still in the project.
+    what = "recording b.wav" if deleted == "b.wav" else "transcript b.txt"
+    assert (b.status, b.code, b.message) == ("not_aligned", outcomes.DELETED_IN_REVIEW,
+                                             f"its {what} was deleted during the review, so it was not aligned")
 
 
 def test_a_kept_recording_whose_transcript_was_deleted_keeps_its_result_when_every_recording_is_sent(review_run):
@@ -362,9 +374,42 @@ def test_when_every_waiting_recordings_files_were_deleted_page_and_api_say_so(al
     response = alice_client.post_form(url, {"dictionary": "pony P OW N IY\nzebra Z IY B R AH\n"})
     review_run.refresh_from_db()
     assert review_run.realign_process is None and review_run.stage == Run.Stage.PROBLEMS
-    said = ("No recording was aligned again with your pronunciations: of those that waited for the review, 2 were "
+    said = ("No recording was aligned with your pronunciations: of those that waited for the review, 2 were "
             "deleted during the review; 1 kept the result of the first alignment.")
-    assert [str(m) for m in alice_client.get(response["Location"]).context["messages"]] == [said]
+    assert [str(m) for m in alice_client.get(response["Location"]).context["messages"]] == ["Your review is saved."]
     detail = alice_client.get(reverse("api-run-detail", args=[project.pk, review_run.pk])).json()
     assert detail["realignment"] == said
     assert said in alice_client.get(reverse("pipelines-run", args=[project.pk, review_run.pk])).content.decode()
+
+
+def test_deleting_a_file_of_a_recording_that_waits_for_the_review_says_what_it_means_and_the_review_page_marks_it(
+        alice_client, review_run):
+    project = review_run.project
+
+    def delete(name):
+        f = project.files.get(name=name)
+        response = alice_client.post_form(reverse("upload-delete-file", args=[project.pk, f.pk]), {},
+                                          form_url=reverse("upload-project", args=[project.pk]))
+        return [str(m) for m in alice_client.get(response["Location"]).context["messages"]]
+
+    # c.wav was aligned in the first pass: its result stays, and there is nothing to say of the review.
+    assert delete("c.txt") == ["c.txt deleted."]
+    assert delete("b.wav") == ["b.wav deleted. b.wav waits for your review of the pronunciations; without its "
+                               "recording it will not be aligned when you send the review. Upload b.wav again before "
+                               "then to have it aligned."]
+    page = alice_client.get(reverse("pipelines-review", args=[project.pk, review_run.pk])).content.decode()
+    marked = ('<span class="text-muted recording-deleted"><s>b.wav</s> (b.wav deleted during the review: it will not '
+              'be aligned)</span>')
+    rows = {word: row for word, row in re.findall(r"<strong>(\w+)</strong>(.*?)</tr>", page, re.S)}
+    assert rows["zebra"].count(marked) == 1  # the word only b.wav has
+    assert f"a.wav, {marked}" in rows["pony"] or f"{marked}, a.wav" in rows["pony"]
+    # The run page and the API no longer say it waits for the review.
+    run_page = alice_client.get(reverse("pipelines-run", args=[project.pk, review_run.pk])).content.decode()
+    assert ">will not be aligned: b.wav deleted during the review</span>" in run_page
+    detail = alice_client.get(reverse("api-run-detail", args=[project.pk, review_run.pk])).json()
+    labels = {o["recording"]: o["status_label"] for o in detail["outcomes"]}
+    assert labels["b.wav"] == "will not be aligned: b.wav deleted during the review"
+    assert labels["a.wav"] == "waits for your review"
+    assert delete("a.txt") == ["a.txt deleted. a.wav waits for your review of the pronunciations; without its "
+                               "transcript it will not be aligned when you send the review. Upload a.txt again "
+                               "before then to have it aligned."]

@@ -18,6 +18,9 @@ BUSY_CHECKS = []
 # Functions (project -> its Processes that have not finished); `pipelines` registers
 # one, so that deleting a project can stop its runs (the same direction as above).
 ACTIVE_PROCESSES = []
+# Functions (project, name of a file just deleted -> "" or what that means for its runs, e.g. one waiting for the
+# review); `pipelines` registers one, and the delete's message says it.
+DELETION_NOTES = []
 
 
 class Project(models.Model):

@@ -25,7 +25,7 @@ from upload.checks import (
     FileRefused, NotUTF8, check_content, check_converted, check_text_size, chosen_converters, converted_files,
     input_templates, kind_of, listed_names, only_one, over_project_limit, template_extension, template_for, too_large,
 )
-from upload.models import ACTIVE_PROCESSES, Project, ProjectFile
+from upload.models import ACTIVE_PROCESSES, DELETION_NOTES, Project, ProjectFile
 from upload import tempfiles
 from upload.names import BadName, clean_name, extension_of, why_changed
 from upload.storage import MovableFile
@@ -440,6 +440,11 @@ def delete_file(project_file):
         project_file.delete()
     remove_stored(project_file)
     project.touch()
+
+
+def deletion_notes(project, name):
+    """What deleting the file `name` means for the project's runs (DELETION_NOTES), each a sentence or more."""
+    return [note for find in DELETION_NOTES if (note := find(project, name))]
 
 
 @dataclass

@@ -113,7 +113,8 @@ def delete_file(request, project_id, file_id):
     except services.ProjectGone as exc:
         messages.error(request, str(exc))
         return redirect("upload-project-list")
-    messages.success(request, f"{f.name} deleted.")
+    notes = "".join(f" {note}" for note in services.deletion_notes(f.project, f.name))
+    messages.success(request, f"{f.name} deleted.{notes}")
     return redirect(f.project)
 
 
