@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import resource
 import select
 import signal
@@ -69,6 +70,13 @@ SILENT_PEAK_DBFS = -55.0  # nothing louder than this: there is no speech to alig
 # Speech outside the aligned words, at least, for a warning: measured on espeak-ng speech in a quiet room's
 # noise and the recordings in tests/data, a fully transcribed recording has at most 0.1 s.
 MIN_UNTRANSCRIBED_SPEECH = 2.0
+# A stretch of words said at fewer than STRETCHED_PHONE_RATE phones a second of speech (VAD speech, so that
+# pauses do not count), over at least MIN_STRETCHED_SPEECH s of speech, is words smeared over a passage the
+# transcript leaves out. Measured: correctly transcribed espeak-ng recordings of 50–126 s average 11.7–11.9
+# phones a second and have no such stretch even at 7; tests/data's recordings and espeak-ng -s 100 with 1–4 s
+# pauses have none at 5; six sentences (20 s) left out of a 126 s recording gave one stretch of 19 s at under 2.
+STRETCHED_PHONE_RATE = 2.0
+MIN_STRETCHED_SPEECH = 3.0
 CLIPPED_SHARE = 0.001  # more samples than this at full scale: warn that the audio is clipped
 BLOCK_SAMPLES = 1 << 20
 MIN_FRAMES_PER_PHONE = 3  # PocketSphinx's models have three states per phone, one frame each at least
@@ -1053,6 +1061,7 @@ class Aligner:
         }
         if clock is None:  # a whole recording, not an utterance of a tiered transcript (pauses between those are normal)
             warnings += untranscribed_speech(raw, [word_interval[i] for i, _ in found])
+            warnings += stretched_words(raw, [(word_interval[i], self._phone_count(words[i].key)) for i, _ in found])
         if not phones:
             return Alignment([word_interval[i] for i, _ in found], [], warnings, not_found)
 
@@ -1164,8 +1173,16 @@ class Aligner:
                             "the word alignment is kept")
         if whole_recording:
             warnings += untranscribed_speech(samples, word_intervals)
+            counts = [self._phone_count(words[i].key) for i, _ in sorted(found)]
+            if len(counts) == len(word_intervals):  # the repair's words are its found words, in the transcript's order
+                warnings += stretched_words(samples, list(zip(word_intervals, counts)))
         not_found = [w.shown for i, w in enumerate(words) if i not in placed]
         return Alignment(word_intervals, phone_intervals, warnings, not_found)
+
+
+    def _phone_count(self, key):
+        phones = self.phones_of(re.sub(r"\(\d+\)$", "", key))
+        return len(phones) if phones else max(1, len(key) - 1)  # about a phone a letter where none is known
 
 
 @dataclass
@@ -1191,6 +1208,57 @@ def untranscribed_speech(samples, word_intervals):
             warnings.append(f"{seconds:.{1 if seconds < 10 else 0}f} s of what sounds like speech {where} "
                             f"({stretch}) has no words: if it is speech, the transcript leaves it out; "
                             "add it and align again")
+    return warnings
+
+
+def stretched_words(samples, placed):
+    """Warnings about runs of words stretched over far more speech than they take to say: a passage the
+    transcript leaves out in the middle is otherwise aligned silently, its neighbours' words smeared over it.
+
+    `placed` is [(word Interval, its number of phones)] in order. Each word's share of the recording runs from
+    its start to the next word's start (the last word's to its end), so that speech between words counts.
+    """
+    if not placed:
+        return []
+    speech = longaudio.speech_frames(samples)
+    before = np.concatenate([[0], np.cumsum(speech)])
+
+    def speech_in(a, b):  # seconds of speech between a and b (seconds)
+        first, last = (min(len(speech), max(0, round(t * SAMPLE_RATE / longaudio.VAD_FRAME))) for t in (a, b))
+        return before[max(first, last)] - before[first]
+
+    ends = [w.start for w, _ in placed[1:]] + [placed[-1][0].end]
+    seconds = [speech_in(w.start, end) * longaudio.VAD_FRAME / SAMPLE_RATE for (w, _), end in zip(placed, ends)]
+    # Each word's excess of phones over STRETCHED_PHONE_RATE; the run with the least sum (Kadane) is the most
+    # stretched, and is looked for again on either side of it.
+    excess = [count - STRETCHED_PHONE_RATE * s for (_, count), s in zip(placed, seconds)]
+    found = []
+
+    def look(first, last):
+        best, best_at, total, start = 0.0, None, 0.0, first
+        for i in range(first, last):
+            if total > 0:
+                total, start = 0.0, i
+            total += excess[i]
+            if total < best:
+                best, best_at = total, (start, i + 1)
+        if best_at is None:
+            return
+        a, b = best_at
+        if sum(seconds[a:b]) >= MIN_STRETCHED_SPEECH:
+            found.append(best_at)
+        look(first, a)
+        look(b, last)
+
+    look(0, len(placed))
+    warnings = []
+    for a, b in sorted(found):
+        words = f"“{placed[a][0].label}”" if b - a == 1 else f"“{placed[a][0].label}” … “{placed[b - 1][0].label}”"
+        stretch = f"{longaudio.clock(placed[a][0].start)}–{longaudio.clock(math.ceil(ends[b - 1]))}"
+        total = sum(seconds[a:b])
+        warnings.append(f"{words} ({stretch}) {'is' if b - a == 1 else 'are'} stretched over "
+                        f"{total:.{1 if total < 10 else 0}f} s of speech: the transcript may leave out what is said "
+                        "there; check the transcript")
     return warnings
 
 
