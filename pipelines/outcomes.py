@@ -101,10 +101,6 @@ def deletion_note(project, name):
     return ""
 
 
-def is_deleted_in_review(message):
-    return message.endswith(DELETED_IN_REVIEW_END)
-
-
 def record_pass(run, process, *, review=False):
     """Replace `run`'s outcomes with those of its FA `process` (first pass or realignment).
 
@@ -373,7 +369,7 @@ def realignment(run):
         kept = sum(1 for o in recorded if o.has_result)
         waited = [o for o in recorded if o.unknown_words and o.status == Status.NOT_ALIGNED]
         skipped = sum(1 for o in waited if skipped_message(o.unknown_words, run.skipped_words))
-        deleted = sum(1 for o in waited if is_deleted_in_review(o.message))
+        deleted = sum(1 for o in waited if o.code == DELETED_IN_REVIEW)
         why = [part for count, part in ((skipped, f"{were(skipped)} left out, as you chose"),
                                         (deleted, f"{were(deleted)} deleted during the review")) if count]
         if not why:

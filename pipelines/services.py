@@ -450,7 +450,7 @@ class SecondPass:
 
     files: list  # the project's files to send, the dictionary aside
     recordings: list  # the outcomes (of the first pass) of the recordings aligned again
-    left_out: list  # (outcome, why) of those that waited and are not aligned again: a word skipped, files deleted
+    left_out: list  # (outcome, why, code) of those that waited and are not aligned: a word skipped, files deleted
     everything: str = ""  # why every recording is aligned again, else ""
 
 
@@ -517,8 +517,8 @@ def _second_pass(run, project_files, dictionary_template, first_dictionary, new_
     # sent (a kept one keeps its result).
     gone = [o for o in again if any(deleted(o))]
     again = [o for o in again if o not in gone]
-    left_out = [(o, outcomes.skipped_message(o.unknown_words, run.skipped_words)) for o in left_out]
-    left_out += [(o, outcomes.deleted_in_review(*deleted(o))) for o in gone
+    left_out = [(o, outcomes.skipped_message(o.unknown_words, run.skipped_words), o.code) for o in left_out]
+    left_out += [(o, outcomes.deleted_in_review(*deleted(o)), outcomes.DELETED_IN_REVIEW) for o in gone
                  if o.status == RecordingOutcome.Status.WAITING]
     sent_stems = set().union(*(stems(o) for o in again))
     of_recordings = set().union(*(stems(o) for o in recorded))
@@ -588,10 +588,8 @@ def realign(run, text, skip_missing=False):
             files.append(record)
         run.dictionary = content  # what the realignment is given, earlier entries included
         run.everything_realigned_because = plan.everything
-        for outcome, why in plan.left_out:
-            outcome.status, outcome.message = RecordingOutcome.Status.NOT_ALIGNED, why
-            if outcomes.is_deleted_in_review(why):
-                outcome.code = outcomes.DELETED_IN_REVIEW
+        for outcome, why, code in plan.left_out:
+            outcome.status, outcome.message, outcome.code = RecordingOutcome.Status.NOT_ALIGNED, why, code
             outcome.save(update_fields=["status", "message", "code"])
         if not plan.recordings and not plan.everything:
             # Nothing can change: the run ends with the first pass's results, and no job is sent.
